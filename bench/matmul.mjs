@@ -1,0 +1,176 @@
+// Matmul micro-benchmark on the 110M-parameter llama shapes: decode (N=1, GB/s of weights read,
+// against this machine's measured read bandwidth) and prefill (N=64, GFLOPS, against the FMA peak).
+// Decode cycles through enough copies of each weight to exceed the last-level cache, as a real
+// model's layers do, so small matrices are timed from DRAM too. Run `node bench/matmul.mjs`
+// (needs `npm run build:native`); flags: --threads N, --reps N, --dtype f32,bf16,f16, --json.
+
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const require = createRequire(import.meta.url)
+
+/** (K, M) of every matmul in a llama layer plus the head: qkvo, k/v (GQA), gate/up, down, lm_head. */
+export const SHAPES = [
+  [768, 768],
+  [768, 256],
+  [768, 2048],
+  [2048, 768],
+  [768, 32000],
+]
+
+const COLD_BYTES = 96 * 1024 * 1024 // total bytes of weight copies cycled in decode (> L3)
+
+function loadAddon() {
+  return require(path.join(here, '..', 'build', 'Release', 'kiln_native.node'))
+}
+
+function mulberry32(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+// Random weights of roughly unit scale; for f16/bf16 the bit patterns are drawn directly.
+function randomWeights(dtype, n, rand) {
+  if (dtype === 'f32') {
+    const a = new Float32Array(n)
+    for (let i = 0; i < n; i++) a[i] = rand() * 2 - 1
+    return a
+  }
+  const a = new Uint16Array(n)
+  for (let i = 0; i < n; i++) {
+    const r = (rand() * 4294967296) >>> 0
+    const sign = (r & 1) << 15
+    if (dtype === 'bf16') a[i] = sign | ((120 + ((r >>> 1) & 7)) << 7) | ((r >>> 4) & 0x7f)
+    else a[i] = sign | ((10 + ((r >>> 1) & 7)) << 10) | ((r >>> 4) & 0x3ff)
+  }
+  return a
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[s.length >> 1]
+}
+
+function cpuMHz() {
+  try {
+    const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))
+    return m ? Number(m[1]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function matmulNode() {
+  return { op: 'matmul', inputs: [0, 1, -1], output: 2, i: [0] }
+}
+
+function tensors(x, w, dtype, N, K, M) {
+  return [
+    { name: 'x', dtype: 'f32', shape: [N, K], data: x },
+    { name: 'w', dtype, shape: [M, K], data: w },
+    { name: 'out', dtype: 'f32', shape: [N, M] },
+  ]
+}
+
+/**
+ * Times matmul for each shape, dtype and N; returns one row per case with the median time.
+ * @param {{threads?: number, reps?: number, dtypes?: string[], shapes?: number[][], ns?: number[]}} [opts]
+ */
+export async function benchMatmul(opts = {}) {
+  const addon = loadAddon()
+  const threads = opts.threads ?? 2
+  const reps = opts.reps ?? 15
+  const dtypes = opts.dtypes ?? ['f32', 'bf16', 'f16']
+  const shapes = opts.shapes ?? SHAPES
+  const ns = opts.ns ?? [1, 64]
+  const rand = mulberry32(1234)
+  const bandwidth = addon.measureReadBandwidth(1 << 30, threads, 3)
+  const mhz = cpuMHz()
+  // 2 FMA pipes x 8 lanes x 2 flops per cycle per core (AVX2, no AVX-512)
+  const peak = mhz ? mhz * 1e6 * 32 * Math.min(threads, addon.cpuInfo().hardwareThreads) : undefined
+  const rows = []
+  for (const [K, M] of shapes) {
+    for (const dtype of dtypes) {
+      const esz = dtype === 'f32' ? 4 : 2
+      const bytes = K * M * esz
+      const copies = Math.max(1, Math.ceil(COLD_BYTES / bytes))
+      const ws = []
+      for (let c = 0; c < copies; c++) ws.push(randomWeights(dtype, K * M, rand))
+      for (const N of ns) {
+        const x = new Float32Array(N * K)
+        for (let i = 0; i < x.length; i++) x[i] = rand() * 2 - 1
+        const specs = ws.map((w) => tensors(x, w, dtype, N, K, M))
+        const node = matmulNode()
+        // decode: one call per copy (cold weights); prefill: reuse one copy (compute bound)
+        const perRep = N === 1 ? copies : Math.max(1, Math.ceil(4e8 / (2 * N * K * M)))
+        for (let i = 0; i < Math.min(perRep, 4); i++) addon.runOp('cpu', node, specs[i % copies], threads)
+        const times = []
+        for (let r = 0; r < reps; r++) {
+          const t0 = performance.now()
+          for (let i = 0; i < perRep; i++) addon.runOp('cpu', node, specs[N === 1 ? i : 0], threads)
+          times.push((performance.now() - t0) / 1e3 / perRep)
+        }
+        const secs = median(times)
+        const row = { K, M, dtype, N, threads, ms: secs * 1e3 }
+        if (N === 1) {
+          row.gbps = bytes / secs / 1e9
+          row.pctBandwidth = (100 * bytes) / secs / bandwidth
+        }
+        row.gflops = (2 * N * K * M) / secs / 1e9
+        if (peak) row.pctPeak = (100 * row.gflops * 1e9) / peak
+        rows.push(row)
+      }
+    }
+  }
+  return { bandwidthGBps: bandwidth / 1e9, peakGflops: peak ? peak / 1e9 : undefined, rows }
+}
+
+function flag(args, name, def) {
+  const i = args.indexOf(name)
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : def
+}
+
+async function main() {
+  const args = process.argv.slice(2)
+  const result = await benchMatmul({
+    threads: Number(flag(args, '--threads', '2')),
+    reps: Number(flag(args, '--reps', '15')),
+    dtypes: flag(args, '--dtype', 'f32,bf16,f16').split(','),
+    ns: flag(args, '--n', '1,64').split(',').map(Number),
+  })
+  if (args.includes('--json')) {
+    console.log(JSON.stringify(result, null, 2))
+    return
+  }
+  const peak = result.peakGflops ? `, FMA peak ${result.peakGflops.toFixed(0)} GFLOPS` : ''
+  console.log(`read bandwidth ${result.bandwidthGBps.toFixed(1)} GB/s${peak}`)
+  console.log('    K      M  dtype    N      ms      GB/s  %bw   GFLOPS  %peak')
+  for (const r of result.rows) {
+    const cols = [
+      String(r.K).padStart(5),
+      String(r.M).padStart(6),
+      r.dtype.padStart(6),
+      String(r.N).padStart(4),
+      r.ms.toFixed(3).padStart(7),
+      r.gbps === undefined ? '        ' : r.gbps.toFixed(1).padStart(8),
+      r.pctBandwidth === undefined ? '    ' : r.pctBandwidth.toFixed(0).padStart(4),
+      r.gflops.toFixed(1).padStart(8),
+      r.pctPeak === undefined ? '' : r.pctPeak.toFixed(0).padStart(6),
+    ]
+    console.log(cols.join(' '))
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main()
+}

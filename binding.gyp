@@ -1,0 +1,37 @@
+{
+  "targets": [
+    {
+      "target_name": "kiln_native",
+      "sources": [
+        "native/addon.cc",
+        "native/graph.cc",
+        "native/threadpool.cc",
+        "native/mapped_file.cc",
+        "native/cpu/cpu_features.cc",
+        "native/cpu/backend.cc",
+        "native/cpu/matmul.cc",
+        "native/cpu/matmul_avx2.cc",
+        "native/cpu/norm.cc",
+        "native/cpu/rope.cc",
+        "native/cpu/attention.cc",
+        "native/cpu/elementwise.cc",
+        "native/cpu/embedding.cc",
+        "native/cpu/sample.cc",
+        "native/cpu/bandwidth.cc",
+        "native/ref/ref_kernels.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-ffp-contract=off", "-Wall", "-Wno-unused-parameter"],
+      "conditions": [
+        ["target_arch=='x64'", {
+          "sources!": [],
+          "cflags_cc": []
+        }]
+      ],
+      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "CLANG_CXX_LANGUAGE_STANDARD": "c++17" }
+    }
+  ]
+}

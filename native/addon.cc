@@ -1,0 +1,377 @@
+// N-API surface of the addon: file mapping, the forward graph, token sampling, single-op runs for
+// tests, and machine facts for `kiln env` and the benchmark. Native errors become JS exceptions.
+#include <napi.h>
+
+#include <memory>
+
+#include "cpu/cpu_features.h"
+#include "cpu/sample.h"
+#include "graph.h"
+#include "mapped_file.h"
+#include "threadpool.h"
+
+namespace kiln {
+
+double measure_read_bandwidth(size_t bytes, int nth, int reps);
+
+static const Backend& backend_by_name(Napi::Env env, const std::string& name) {
+  if (name == "cpu") return cpu_backend();
+  if (name == "ref") return ref_backend();
+  throw Napi::Error::New(env, "unknown backend \"" + name + "\" (cpu, ref)");
+}
+
+static int get_int(Napi::Object o, const char* key, int def) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : def;
+}
+
+// A tensor spec: {name, dtype, shape, rows: 0 fixed | 1 tokens | 2 out, data?: ArrayBufferView}
+static Tensor tensor_from_js(Napi::Env env, Napi::Object o, std::vector<Napi::Reference<Napi::Value>>& keep) {
+  Tensor t;
+  t.name = o.Get("name").IsString() ? o.Get("name").As<Napi::String>().Utf8Value() : std::string("?");
+  std::string dt = o.Get("dtype").As<Napi::String>();
+  if (!dtype_from_name(dt, &t.dtype)) throw Napi::Error::New(env, "tensor " + t.name + ": unknown dtype " + dt);
+  Napi::Array shape = o.Get("shape").As<Napi::Array>();
+  for (uint32_t i = 0; i < shape.Length(); i++) {
+    int64_t d = shape.Get(i).As<Napi::Number>().Int64Value();
+    if (d < 0) throw Napi::Error::New(env, "tensor " + t.name + ": negative dimension");
+    t.shape.push_back(d);
+  }
+  t.rows = (RowKind)get_int(o, "rows", 0);
+  Napi::Value data = o.Get("data");
+  if (data.IsTypedArray() || data.IsDataView()) {
+    size_t offset, len;
+    void* base;
+    if (data.IsTypedArray()) {
+      Napi::TypedArray ta = data.As<Napi::TypedArray>();
+      base = ta.ArrayBuffer().Data();
+      offset = ta.ByteOffset();
+      len = ta.ByteLength();
+    } else {
+      Napi::DataView dv = data.As<Napi::DataView>();
+      base = dv.ArrayBuffer().Data();
+      offset = dv.ByteOffset();
+      len = dv.ByteLength();
+    }
+    if (len != t.nbytes())
+      throw Napi::Error::New(env, "tensor " + t.name + ": data has " + std::to_string(len) + " bytes, shape needs " + std::to_string(t.nbytes()));
+    t.storage = Storage::External;
+    t.data = (uint8_t*)base + offset;
+    keep.emplace_back(Napi::Persistent(data));
+  }
+  return t;
+}
+
+static void node_from_js(Napi::Env env, Napi::Object o, Node* nd) {
+  std::string op = o.Get("op").As<Napi::String>();
+  if (!op_from_name(op, &nd->op)) throw Napi::Error::New(env, "unknown op \"" + op + "\"");
+  for (int k = 0; k < kMaxInputs; k++) nd->inputs[k] = -1;
+  for (int k = 0; k < kMaxParams; k++) {
+    nd->f[k] = 0;
+    nd->i[k] = 0;
+  }
+  Napi::Array in = o.Get("inputs").As<Napi::Array>();
+  if ((int)in.Length() != op_info(nd->op).n_inputs)
+    throw Napi::Error::New(env, op + ": takes " + std::to_string(op_info(nd->op).n_inputs) + " inputs, got " + std::to_string(in.Length()));
+  for (uint32_t k = 0; k < in.Length(); k++) nd->inputs[k] = in.Get(k).As<Napi::Number>().Int32Value();
+  nd->output = o.Get("output").As<Napi::Number>().Int32Value();
+  if (o.Get("f").IsArray()) {
+    Napi::Array f = o.Get("f").As<Napi::Array>();
+    for (uint32_t k = 0; k < f.Length() && k < (uint32_t)kMaxParams; k++) nd->f[k] = f.Get(k).As<Napi::Number>().FloatValue();
+  }
+  if (o.Get("i").IsArray()) {
+    Napi::Array iv = o.Get("i").As<Napi::Array>();
+    for (uint32_t k = 0; k < iv.Length() && k < (uint32_t)kMaxParams; k++) nd->i[k] = iv.Get(k).As<Napi::Number>().Int64Value();
+  }
+}
+
+static Napi::Int32Array as_i32(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw Napi::TypeError::New(env, std::string(what) + " must be an Int32Array");
+  return v.As<Napi::Int32Array>();
+}
+
+class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Graph",
+                       {InstanceMethod("run", &GraphWrap::Run), InstanceMethod("runAsync", &GraphWrap::RunAsync),
+                        InstanceMethod("dispose", &GraphWrap::Dispose), InstanceMethod("info", &GraphWrap::Info)});
+  }
+
+  // new Graph({tensors, nodes, io: {tokens, positions, slots, outRows, output}, backend})
+  GraphWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GraphWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Graph(spec): spec must be an object");
+    Napi::Object spec = info[0].As<Napi::Object>();
+    graph_ = std::make_unique<Graph>();
+    Napi::Value be = spec.Get("backend");
+    graph_->backend = &backend_by_name(env, be.IsString() ? be.As<Napi::String>().Utf8Value() : "cpu");
+    Napi::Array ts = spec.Get("tensors").As<Napi::Array>();
+    for (uint32_t i = 0; i < ts.Length(); i++) graph_->tensors.push_back(tensor_from_js(env, ts.Get(i).As<Napi::Object>(), keep_));
+    Napi::Array ns = spec.Get("nodes").As<Napi::Array>();
+    for (uint32_t i = 0; i < ns.Length(); i++) {
+      Node nd;
+      node_from_js(env, ns.Get(i).As<Napi::Object>(), &nd);
+      graph_->nodes.push_back(nd);
+    }
+    Napi::Object io = spec.Get("io").As<Napi::Object>();
+    graph_->io.tokens = get_int(io, "tokens", -1);
+    graph_->io.positions = get_int(io, "positions", -1);
+    graph_->io.slots = get_int(io, "slots", -1);
+    graph_->io.out_rows = get_int(io, "outRows", -1);
+    graph_->io.output = get_int(io, "output", -1);
+    try {
+      graph_->finalize();
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+  }
+
+ private:
+  struct Step {
+    std::vector<int32_t> tokens, pos, slots, out_rows;
+    int nth = 1;
+  };
+
+  Graph& live(Napi::Env env) {
+    if (!graph_) throw Napi::Error::New(env, "graph was disposed");
+    return *graph_;
+  }
+
+  Step read_step(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 5) throw Napi::TypeError::New(env, "run(tokens, positions, slots, outRows, threads)");
+    auto copy = [&](int k, const char* what) {
+      Napi::Int32Array a = as_i32(env, info[k], what);
+      return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+    };
+    Step s;
+    s.tokens = copy(0, "tokens");
+    s.pos = copy(1, "positions");
+    s.slots = copy(2, "slots");
+    s.out_rows = copy(3, "outRows");
+    s.nth = info[4].As<Napi::Number>().Int32Value();
+    if (s.pos.size() != s.tokens.size() || s.slots.size() != s.tokens.size())
+      throw Napi::Error::New(env, "tokens, positions and slots must have the same length");
+    if (s.nth < 1) throw Napi::Error::New(env, "threads must be at least 1");
+    return s;
+  }
+
+  static void run_step(Graph& g, const Step& s, float* out) {
+    std::lock_guard<std::mutex> lk(g.run_mu);
+    g.run(s.tokens.data(), s.pos.data(), s.slots.data(), (int64_t)s.tokens.size(), s.out_rows.data(),
+          (int64_t)s.out_rows.size(), out, s.nth);
+  }
+
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Graph& g = live(env);
+    Step s = read_step(info);
+    Napi::Float32Array out = Napi::Float32Array::New(env, s.out_rows.size() * g.out_cols());
+    try {
+      run_step(g, s, out.Data());
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    return out;
+  }
+
+  class StepWorker : public Napi::AsyncWorker {
+   public:
+    StepWorker(Napi::Env env, GraphWrap* self, Step s)
+        : Napi::AsyncWorker(env), self_(self), step_(std::move(s)), deferred_(Napi::Promise::Deferred::New(env)) {
+      self_ref_ = Napi::Persistent(self->Value());
+      out_.resize(step_.out_rows.size() * self->graph_->out_cols());
+    }
+    Napi::Promise Promise() { return deferred_.Promise(); }
+    void Execute() override {
+      try {
+        if (!self_->graph_) throw std::runtime_error("graph was disposed");
+        run_step(*self_->graph_, step_, out_.data());
+      } catch (const std::exception& e) {
+        SetError(e.what());
+      }
+    }
+    void OnOK() override {
+      Napi::Float32Array a = Napi::Float32Array::New(Env(), out_.size());
+      std::memcpy(a.Data(), out_.data(), out_.size() * 4);
+      self_->busy_--;
+      deferred_.Resolve(a);
+    }
+    void OnError(const Napi::Error& e) override {
+      self_->busy_--;
+      deferred_.Reject(e.Value());
+    }
+
+   private:
+    GraphWrap* self_;
+    Napi::ObjectReference self_ref_;
+    Step step_;
+    std::vector<float> out_;
+    Napi::Promise::Deferred deferred_;
+  };
+
+  Napi::Value RunAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    Step s = read_step(info);
+    auto* w = new StepWorker(env, this, std::move(s));
+    busy_++;
+    w->Queue();
+    return w->Promise();
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    if (busy_ > 0) throw Napi::Error::New(info.Env(), "graph is running a step; await it before dispose()");
+    graph_.reset();
+    keep_.clear();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Graph& g = live(env);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("maxRows", (double)g.max_rows());
+    o.Set("maxOutRows", (double)g.max_out_rows());
+    o.Set("vocab", (double)g.vocab());
+    o.Set("outCols", (double)g.out_cols());
+    o.Set("positions", (double)g.positions());
+    o.Set("slots", (double)g.slots());
+    o.Set("activationBytes", (double)g.activation_bytes());
+    o.Set("backend", g.backend->name);
+    return o;
+  }
+
+  std::unique_ptr<Graph> graph_;
+  std::vector<Napi::Reference<Napi::Value>> keep_;  // weight buffers stay mapped while the graph lives
+  int busy_ = 0;
+};
+
+// runOp(backend, {op, inputs, f, i}, tensors[], outIndex, threads) -> Float32Array of the output.
+// Single-op execution for the kernel tests (fast vs reference on random shapes).
+static Napi::Value RunOp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Graph g;
+  g.backend = &backend_by_name(env, info[0].As<Napi::String>());
+  std::vector<Napi::Reference<Napi::Value>> keep;
+  Napi::Array ts = info[2].As<Napi::Array>();
+  for (uint32_t i = 0; i < ts.Length(); i++) g.tensors.push_back(tensor_from_js(env, ts.Get(i).As<Napi::Object>(), keep));
+  Node nd;
+  node_from_js(env, info[1].As<Napi::Object>(), &nd);
+  g.nodes.push_back(nd);
+  for (auto& t : g.tensors) {
+    t.cur_rows = t.shape.empty() ? 1 : t.shape[0];
+    if (!t.data) {
+      t.owned.assign(t.nbytes(), 0);
+      t.data = t.owned.data();
+    }
+  }
+  try {
+    g.check();
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  g.execute(info[3].As<Napi::Number>().Int32Value());
+  Tensor& out = g.tensors[nd.output];
+  Napi::Float32Array a = Napi::Float32Array::New(env, out.elems());
+  std::memcpy(a.Data(), out.data, out.nbytes());
+  return a;
+}
+
+// {temperature, topK, topP, minP, repetitionPenalty, history, suppress, uniform}
+static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int32_t>& hist, std::vector<int32_t>& sup) {
+  SampleParams sp;
+  auto num = [&](const char* k, double def) { Napi::Value v = o.Get(k); return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def; };
+  sp.temperature = (float)num("temperature", 1.0);
+  sp.top_k = (int64_t)num("topK", 0);
+  sp.top_p = (float)num("topP", 1.0);
+  sp.min_p = (float)num("minP", 0.0);
+  sp.repetition_penalty = (float)num("repetitionPenalty", 1.0);
+  sp.uniform = num("uniform", 0.0);
+  if (o.Get("history").IsTypedArray()) {
+    Napi::Int32Array h = as_i32(env, o.Get("history"), "history");
+    hist.assign(h.Data(), h.Data() + h.ElementLength());
+  }
+  if (o.Get("suppress").IsTypedArray()) {
+    Napi::Int32Array s = as_i32(env, o.Get("suppress"), "suppress");
+    sup.assign(s.Data(), s.Data() + s.ElementLength());
+  }
+  sp.history = hist.data();
+  sp.n_history = (int64_t)hist.size();
+  sp.suppress = sup.data();
+  sp.n_suppress = (int64_t)sup.size();
+  if (sp.repetition_penalty <= 0.f) throw Napi::Error::New(env, "repetition penalty must be > 0");
+  if (sp.top_p <= 0.f || sp.top_p > 1.f) throw Napi::Error::New(env, "top_p must be in (0, 1]");
+  if (sp.min_p < 0.f || sp.min_p > 1.f) throw Napi::Error::New(env, "min_p must be in [0, 1]");
+  return sp;
+}
+
+static Napi::Float32Array as_f32(Napi::Env env, Napi::Value v) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(env, "logits must be a Float32Array");
+  return v.As<Napi::Float32Array>();
+}
+
+// sampleToken(logits: Float32Array (modified in place), params) -> token id
+static Napi::Value SampleToken(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array l = as_f32(env, info[0]);
+  std::vector<int32_t> h, s;
+  SampleParams sp = sample_params(env, info[1].As<Napi::Object>(), h, s);
+  return Napi::Number::New(env, sample_token(l.Data(), (int64_t)l.ElementLength(), sp));
+}
+
+// applyProcessors(logits: Float32Array (in place), params)
+static Napi::Value ApplyProcessors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array l = as_f32(env, info[0]);
+  std::vector<int32_t> h, s;
+  SampleParams sp = sample_params(env, info[1].As<Napi::Object>(), h, s);
+  apply_processors(l.Data(), (int64_t)l.ElementLength(), sp);
+  return env.Undefined();
+}
+
+static Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CpuFeatures& f = cpu_features();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("avx2", f.avx2_fma);
+  o.Set("fma", f.avx2_fma);
+  o.Set("f16c", f.f16c);
+  o.Set("avx512f", f.avx512f);
+  o.Set("avxvnni", f.avx_vnni);
+  o.Set("hardwareThreads", ThreadPool::global().hardware_threads());
+  Napi::Array backends = Napi::Array::New(env);
+  backends.Set(0u, "cpu");
+  o.Set("backends", backends);
+  Napi::Array ops = Napi::Array::New(env);
+  for (int i = 0; i < (int)Op::COUNT; i++) ops.Set((uint32_t)i, op_info((Op)i).name);
+  o.Set("ops", ops);
+  return o;
+}
+
+// measureReadBandwidth(bytes, threads, reps) -> bytes per second (best of reps)
+static Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
+  size_t bytes = (size_t)info[0].As<Napi::Number>().Int64Value();
+  int nth = info[1].As<Napi::Number>().Int32Value();
+  int reps = info[2].As<Napi::Number>().Int32Value();
+  return Napi::Number::New(info.Env(), measure_read_bandwidth(bytes, nth, reps));
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("mapFile", Napi::Function::New(env, MapFile));
+  exports.Set("Graph", GraphWrap::Init(env));
+  exports.Set("runOp", Napi::Function::New(env, RunOp));
+  exports.Set("sampleToken", Napi::Function::New(env, SampleToken));
+  exports.Set("applyProcessors", Napi::Function::New(env, ApplyProcessors));
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
+  exports.Set("measureReadBandwidth", Napi::Function::New(env, MeasureBandwidth));
+  return exports;
+}
+
+}  // namespace kiln
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return kiln::Init(env, exports); }
+NODE_API_MODULE(kiln_native, InitAddon)

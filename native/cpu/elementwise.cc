@@ -1,0 +1,56 @@
+// Elementwise kernels: residual add, SwiGLU gate, GELU. Memory bound; split evenly across threads
+// and written so the compiler vectorises the inner loops.
+#include <cmath>
+
+#include "kernels.h"
+
+namespace kiln {
+
+void add_cpu(float* out, const float* a, const float* b, int64_t n, int ith, int nth) {
+  int64_t s, e;
+  split_range(n, ith, nth, &s, &e);
+  for (int64_t i = s; i < e; i++) out[i] = a[i] + b[i];
+}
+
+void silu_mul_cpu(float* out, const float* gate, const float* up, int64_t n, int ith, int nth) {
+  int64_t s, e;
+  split_range(n, ith, nth, &s, &e);
+  for (int64_t i = s; i < e; i++) {
+    float g = gate[i];
+    out[i] = g / (1.f + std::exp(-g)) * up[i];
+  }
+}
+
+void gelu_cpu(float* out, const float* x, int64_t n, bool tanh_approx, int ith, int nth) {
+  int64_t s, e;
+  split_range(n, ith, nth, &s, &e);
+  if (tanh_approx) {
+    const float k = 0.7978845608028654f;  // sqrt(2/pi)
+    for (int64_t i = s; i < e; i++) {
+      float v = x[i];
+      out[i] = 0.5f * v * (1.f + std::tanh(k * (v + 0.044715f * v * v * v)));
+    }
+  } else {
+    for (int64_t i = s; i < e; i++) out[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.7071067811865476f));
+  }
+}
+
+void softmax_cpu(float* out, const float* x, int64_t N, int64_t C, int ith, int nth) {
+  int64_t s, e;
+  split_range(N, ith, nth, &s, &e);
+  for (int64_t r = s; r < e; r++) {
+    const float* xr = x + r * C;
+    float* o = out + r * C;
+    float m = -INFINITY;
+    for (int64_t c = 0; c < C; c++) m = xr[c] > m ? xr[c] : m;
+    double sum = 0;
+    for (int64_t c = 0; c < C; c++) {
+      o[c] = std::exp(xr[c] - m);
+      sum += o[c];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t c = 0; c < C; c++) o[c] *= inv;
+  }
+}
+
+}  // namespace kiln

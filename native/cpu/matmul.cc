@@ -1,0 +1,61 @@
+// Matmul against F32/F16/BF16 weights: out (N,M) = x (N,K) · wᵀ (+ bias). Picks the AVX2+FMA
+// kernel when the CPU has it, else this portable one. Threads split the output features M, so
+// each weight row is streamed from memory by exactly one thread.
+#include <vector>
+
+#include "cpu/cpu_features.h"
+#include "kernels.h"
+
+namespace kiln {
+
+bool matmul_avx2(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
+                 int64_t M, bool w_kxm, int ith, int nth);
+
+static void matmul_portable(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
+                            int64_t K, int64_t M, bool w_kxm, int ith, int nth) {
+  int64_t s, e;
+  split_range(M, ith, nth, &s, &e);
+  if (s >= e) return;
+  if (w_kxm) {  // w (K,M): accumulate rows of w scaled by x
+    for (int64_t n = 0; n < N; n++) {
+      float* o = out + n * M;
+      for (int64_t m = s; m < e; m++) o[m] = bias ? bias[m] : 0.f;
+      for (int64_t k = 0; k < K; k++) {
+        float xv = x[n * K + k];
+        for (int64_t m = s; m < e; m++) o[m] += xv * load_as_f32(w, dt, k * M + m);
+      }
+    }
+    return;
+  }
+  thread_local std::vector<float> row;
+  row.resize((size_t)K);
+  size_t esz = dtype_info(dt).size;
+  for (int64_t m = s; m < e; m++) {
+    const float* wr;
+    if (dt == DType::F32) {
+      wr = (const float*)w + m * K;
+    } else {
+      const uint8_t* src = (const uint8_t*)w + (size_t)m * K * esz;
+      for (int64_t k = 0; k < K; k++) row[k] = load_as_f32(src, dt, k);
+      wr = row.data();
+    }
+    for (int64_t n = 0; n < N; n++) {
+      const float* xr = x + n * K;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t k = 0;
+      for (; k + 8 <= K; k += 8)
+        for (int j = 0; j < 8; j++) acc[j] += xr[k + j] * wr[k + j];
+      float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+      for (; k < K; k++) sum += xr[k] * wr[k];
+      out[n * M + m] = sum + (bias ? bias[m] : 0.f);
+    }
+  }
+}
+
+void matmul_forward(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
+                    int64_t M, bool w_kxm, int ith, int nth) {
+  if (cpu_features().avx2_fma && matmul_avx2(out, x, w, dt, bias, N, K, M, w_kxm, ith, nth)) return;
+  matmul_portable(out, x, w, dt, bias, N, K, M, w_kxm, ith, nth);
+}
+
+}  // namespace kiln

@@ -1,0 +1,34 @@
+// Rotary position embedding, rotate-half pairing (i, i + HS/2) as in transformers' Llama/Qwen2.
+// inv_freq carries every scaling variant (default, llama3) as data computed at load.
+#include <cmath>
+
+#include "kernels.h"
+
+namespace kiln {
+
+void rope_cpu(float* out, const float* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
+              int64_t HS, int ith, int nth) {
+  int64_t s, e;
+  split_range(N, ith, nth, &s, &e);
+  int64_t half = HS / 2;
+  float cosv[512], sinv[512];  // HS ≤ 1024 is checked when the graph is built
+  for (int64_t r = s; r < e; r++) {
+    float p = (float)pos[r];
+    for (int64_t i = 0; i < half; i++) {
+      float a = p * inv_freq[i];
+      cosv[i] = std::cos(a);
+      sinv[i] = std::sin(a);
+    }
+    for (int64_t h = 0; h < H; h++) {
+      const float* xh = x + r * H * HS + h * HS;
+      float* oh = out + r * H * HS + h * HS;
+      for (int64_t i = 0; i < half; i++) {
+        float x0 = xh[i], x1 = xh[i + half];
+        oh[i] = x0 * cosv[i] - x1 * sinv[i];
+        oh[i + half] = x1 * cosv[i] + x0 * sinv[i];
+      }
+    }
+  }
+}
+
+}  // namespace kiln

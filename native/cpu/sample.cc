@@ -1,0 +1,94 @@
+// Logits processors and token choice, with the semantics of transformers' processors (applied in
+// its order: repetition penalty, EOS suppression, temperature, top-k, top-p, min-p). Runs once per
+// generated token over V logits, so it lives here rather than in a JS loop.
+#include "cpu/sample.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+namespace kiln {
+
+static const float kNegInf = -INFINITY;
+
+static void softmax_into(const float* x, int64_t V, std::vector<float>& p) {
+  p.resize(V);
+  float m = kNegInf;
+  for (int64_t i = 0; i < V; i++) m = std::max(m, x[i]);
+  double s = 0;
+  for (int64_t i = 0; i < V; i++) {
+    p[i] = x[i] == kNegInf ? 0.f : std::exp(x[i] - m);
+    s += p[i];
+  }
+  for (int64_t i = 0; i < V; i++) p[i] = (float)(p[i] / s);
+}
+
+void apply_processors(float* logits, int64_t V, const SampleParams& sp) {
+  if (sp.repetition_penalty != 1.f) {
+    // Each distinct earlier token once: divide positive scores, multiply negative ones.
+    std::vector<int32_t> seen(sp.history, sp.history + sp.n_history);
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (int32_t t : seen)
+      if (t >= 0 && t < V) logits[t] = logits[t] < 0 ? logits[t] * sp.repetition_penalty : logits[t] / sp.repetition_penalty;
+  }
+  for (int64_t i = 0; i < sp.n_suppress; i++)
+    if (sp.suppress[i] >= 0 && sp.suppress[i] < V) logits[sp.suppress[i]] = kNegInf;
+  if (sp.temperature > 0.f && sp.temperature != 1.f)
+    for (int64_t i = 0; i < V; i++) logits[i] /= sp.temperature;
+  if (sp.top_k > 0 && sp.top_k < V) {
+    // Keep everything at least as large as the k-th largest (ties at the threshold survive).
+    std::vector<float> tmp(logits, logits + V);
+    std::nth_element(tmp.begin(), tmp.begin() + (sp.top_k - 1), tmp.end(), std::greater<float>());
+    float thr = tmp[sp.top_k - 1];
+    for (int64_t i = 0; i < V; i++)
+      if (logits[i] < thr) logits[i] = kNegInf;
+  }
+  std::vector<float> probs;
+  if (sp.top_p < 1.f) {
+    // Ascending order; drop the low tail whose cumulative probability is ≤ 1 - top_p, keep ≥ 1 token.
+    softmax_into(logits, V, probs);
+    std::vector<int32_t> idx(V);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](int32_t a, int32_t b) { return logits[a] < logits[b]; });
+    double cum = 0;
+    for (int64_t j = 0; j < V - 1; j++) {
+      cum += probs[idx[j]];
+      if (cum <= 1.0 - sp.top_p) logits[idx[j]] = kNegInf;
+      else break;
+    }
+  }
+  if (sp.min_p > 0.f) {
+    softmax_into(logits, V, probs);
+    float top = *std::max_element(probs.begin(), probs.end());
+    float thr = sp.min_p * top;
+    for (int64_t i = 0; i < V; i++)
+      if (probs[i] < thr) logits[i] = kNegInf;
+  }
+}
+
+int32_t argmax(const float* x, int64_t V) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < V; i++)
+    if (x[i] > x[best]) best = i;
+  return (int32_t)best;
+}
+
+int32_t sample_token(float* logits, int64_t V, const SampleParams& sp) {
+  apply_processors(logits, V, sp);
+  if (sp.temperature <= 0.f) return argmax(logits, V);
+  std::vector<float> probs;
+  softmax_into(logits, V, probs);
+  double u = sp.uniform, cum = 0;
+  int64_t last = 0;
+  for (int64_t i = 0; i < V; i++) {
+    if (probs[i] <= 0.f) continue;
+    last = i;
+    cum += probs[i];
+    if (u < cum) return (int32_t)i;
+  }
+  return (int32_t)last;  // rounding left u just above the total
+}
+
+}  // namespace kiln

@@ -1,0 +1,26 @@
+// Token selection over one row of logits (V).
+#pragma once
+#include <cstdint>
+
+namespace kiln {
+
+struct SampleParams {
+  float temperature = 1.f;  // ≤ 0: greedy (processors still apply: repetition penalty, suppression)
+  int64_t top_k = 0;        // 0: off
+  float top_p = 1.f;        // 1: off
+  float min_p = 0.f;        // 0: off
+  float repetition_penalty = 1.f;
+  const int32_t* history = nullptr;  // earlier ids (prompt + generated) for the repetition penalty
+  int64_t n_history = 0;
+  const int32_t* suppress = nullptr;  // ids forced to -inf (EOS before min_new_tokens)
+  int64_t n_suppress = 0;
+  double uniform = 0;  // one draw in [0,1) from the caller's seeded generator
+};
+
+// In place, in transformers' order.
+void apply_processors(float* logits, int64_t V, const SampleParams& sp);
+int32_t argmax(const float* x, int64_t V);
+// Applies the processors (modifying logits) and picks a token.
+int32_t sample_token(float* logits, int64_t V, const SampleParams& sp);
+
+}  // namespace kiln

@@ -1,0 +1,345 @@
+// Graph checks, buffer planning and execution. Shapes are checked once when the graph is built, so
+// the step loop runs kernels without re-validating; run() only checks the step's inputs.
+#include "graph.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "threadpool.h"
+
+namespace kiln {
+
+static const char* kOpNames[] = {
+#define X(id, name, nin) name,
+    KILN_OP_LIST(X)
+#undef X
+};
+static const OpInfo kOpInfo[] = {
+#define X(id, name, nin) {name, nin},
+    KILN_OP_LIST(X)
+#undef X
+};
+static_assert(sizeof(kOpInfo) / sizeof(kOpInfo[0]) == (size_t)Op::COUNT, "op table out of step");
+
+const OpInfo& op_info(Op op) { return kOpInfo[(int)op]; }
+
+bool op_from_name(const std::string& name, Op* out) {
+  for (int i = 0; i < (int)Op::COUNT; i++)
+    if (name == kOpNames[i]) {
+      *out = (Op)i;
+      return true;
+    }
+  return false;
+}
+
+bool dtype_from_name(const std::string& name, DType* out) {
+  for (int i = 0; i < (int)DType::COUNT; i++)
+    if (name == dtype_info((DType)i).name) {
+      *out = (DType)i;
+      return true;
+    }
+  return false;
+}
+
+static void need(bool ok, size_t index, const Node& nd, const std::string& what) {
+  if (!ok) throw GraphError(std::string("graph node ") + std::to_string(index) + " (" + op_info(nd.op).name + "): " + what);
+}
+
+static bool is_float_weight(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+
+void Graph::check_node(size_t index, const Node& nd) {
+  auto in = [&](int k) -> Tensor& {
+    int id = nd.inputs[k];
+    need(id >= 0 && id < (int)tensors.size(), index, nd, "input " + std::to_string(k) + " missing");
+    return tensors[id];
+  };
+  need(nd.output >= 0 && nd.output < (int)tensors.size(), index, nd, "output missing");
+  Tensor& out = tensors[nd.output];
+  need(out.dtype == DType::F32, index, nd, "output must be f32");
+  // kv_store writes into the caches in place; its output names the key cache it updates.
+  if (nd.op == Op::KV_STORE) need(nd.output == nd.inputs[4], index, nd, "output must be the key cache");
+  auto f32 = [&](Tensor& t, const char* what) { need(t.dtype == DType::F32, index, nd, std::string(what) + " must be f32"); };
+  auto same_rows = [&](Tensor& a, Tensor& b) {
+    need(a.rows == b.rows && (a.rows != RowKind::Fixed || a.shape[0] == b.shape[0]), index, nd, "row counts differ");
+  };
+  auto cols = [](Tensor& t) { return t.row_elems(); };
+  switch (nd.op) {
+    case Op::EMBEDDING: {
+      Tensor &tab = in(0), &ids = in(1);
+      need(tab.shape.size() == 2 && is_float_weight(tab.dtype), index, nd, "table must be (V,C) float");
+      need(ids.dtype == DType::I32, index, nd, "ids must be i32");
+      need(cols(out) == tab.shape[1], index, nd, "output width != C");
+      same_rows(ids, out);
+      if (nd.inputs[1] == io.tokens) vocab_ = std::max<int64_t>(vocab_, tab.shape[0]);
+      break;
+    }
+    case Op::MATMUL: {
+      Tensor &x = in(0), &w = in(1);
+      f32(x, "x");
+      need(w.shape.size() == 2 && is_float_weight(w.dtype), index, nd, "weight must be 2-D float");
+      bool kxm = nd.i[0] != 0;
+      int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
+      need(cols(x) == K, index, nd, "x width " + std::to_string(cols(x)) + " != weight in-features " + std::to_string(K));
+      need(cols(out) == M, index, nd, "output width != weight out-features");
+      if (nd.inputs[2] >= 0) {
+        Tensor& b = in(2);
+        f32(b, "bias");
+        need(b.elems() == M, index, nd, "bias length != out-features");
+      }
+      same_rows(x, out);
+      break;
+    }
+    case Op::RMSNORM:
+    case Op::LAYERNORM: {
+      Tensor &x = in(0), &w = in(1);
+      f32(x, "x");
+      f32(w, "weight");
+      need(w.elems() == cols(x) && cols(out) == cols(x), index, nd, "norm weight length != C");
+      if (nd.op == Op::LAYERNORM) need(in(2).elems() == cols(x) && in(2).dtype == DType::F32, index, nd, "bias length != C");
+      same_rows(x, out);
+      break;
+    }
+    case Op::ROPE: {
+      Tensor &x = in(0), &pos = in(1), &freq = in(2);
+      int64_t H = nd.i[0], HS = nd.i[1];
+      need(H > 0 && HS > 0 && HS % 2 == 0 && HS <= 1024, index, nd, "head size must be even and ≤ 1024");
+      need(cols(x) == H * HS && cols(out) == H * HS, index, nd, "x width != H*HS");
+      need(pos.dtype == DType::I32 && freq.dtype == DType::F32 && freq.elems() == HS / 2, index, nd, "inv_freq must be HS/2 f32");
+      same_rows(x, out);
+      break;
+    }
+    case Op::KV_STORE: {
+      Tensor &k = in(0), &v = in(1), &kc = in(4), &vc = in(5);
+      need(kc.shape.size() == 4 && kc.shape == vc.shape, index, nd, "caches must be (S,NKV,P,HS)");
+      need(cols(k) == kc.shape[1] * kc.shape[3] && cols(v) == cols(k), index, nd, "k/v width != NKV*HS");
+      need(in(2).dtype == DType::I32 && in(3).dtype == DType::I32, index, nd, "pos/slot must be i32");
+      max_slots_ = kc.shape[0];
+      max_pos_ = std::max<int64_t>(max_pos_, kc.shape[2]);
+      break;
+    }
+    case Op::ATTENTION: {
+      Tensor &q = in(0), &kc = in(3), &vc = in(4);
+      int64_t NH = nd.i[0];
+      need(kc.shape.size() == 4 && kc.shape == vc.shape, index, nd, "caches must be (S,NKV,P,HS)");
+      int64_t NKV = kc.shape[1], HS = kc.shape[3];
+      need(NH > 0 && NH % NKV == 0, index, nd, "heads must be a multiple of kv heads");
+      need(in(1).dtype == DType::I32 && in(2).dtype == DType::I32, index, nd, "pos/slot must be i32");
+      max_pos_ = std::max<int64_t>(max_pos_, kc.shape[2]);
+      need(cols(q) == NH * HS && cols(out) == NH * HS, index, nd, "q width != NH*HS");
+      same_rows(q, out);
+      break;
+    }
+    case Op::ADD:
+    case Op::SILU_MUL: {
+      Tensor &a = in(0), &b = in(1);
+      f32(a, "a");
+      f32(b, "b");
+      need(cols(a) == cols(b) && cols(out) == cols(a), index, nd, "operand widths differ");
+      same_rows(a, b);
+      same_rows(a, out);
+      break;
+    }
+    case Op::GELU:
+    case Op::SOFTMAX: {
+      Tensor& x = in(0);
+      f32(x, "x");
+      need(cols(out) == cols(x), index, nd, "output width != input width");
+      same_rows(x, out);
+      break;
+    }
+    case Op::SELECT_ROWS: {
+      Tensor &x = in(0), &rows = in(1);
+      need(rows.dtype == DType::I32 && rows.rows == out.rows, index, nd, "rows must be i32 and size the output");
+      need(cols(out) == cols(x), index, nd, "output width != input width");
+      break;
+    }
+    case Op::SLICE_COLS: {
+      Tensor& x = in(0);
+      need(nd.i[0] >= 0 && nd.i[1] > 0 && nd.i[0] + nd.i[1] <= cols(x) && cols(out) == nd.i[1], index, nd, "slice out of range");
+      same_rows(x, out);
+      break;
+    }
+    case Op::COUNT:
+      need(false, index, nd, "bad op");
+  }
+  if (nd.op != Op::KV_STORE)
+    for (int k = 0; k < op_info(nd.op).n_inputs; k++)
+      need(nd.inputs[k] != nd.output, index, nd, "output aliases an input");
+}
+
+// Activations whose lifetimes do not overlap share a buffer (greedy, best fit), so memory is a few
+// layer-sized buffers rather than one per node.
+static CBuffer calloc_or_throw(size_t bytes) {
+  void* p = std::calloc(bytes ? bytes : 1, 1);
+  if (!p) throw GraphError("out of memory allocating " + std::to_string(bytes >> 20) + " MiB of activations/KV cache");
+  return CBuffer((uint8_t*)p);
+}
+
+void Graph::plan_buffers() {
+  size_t T = tensors.size();
+  std::vector<int> first(T, -1), last(T, -1);
+  for (size_t i = 0; i < nodes.size(); i++) {
+    const Node& nd = nodes[i];
+    for (int k = 0; k < kMaxInputs; k++)
+      if (nd.inputs[k] >= 0) last[nd.inputs[k]] = (int)i;
+    if (first[nd.output] < 0) first[nd.output] = (int)i;
+    last[nd.output] = std::max(last[nd.output], (int)i);
+  }
+  last[io.output] = (int)nodes.size();
+  struct Buf { size_t floats; int free_after; };
+  std::vector<Buf> bufs;
+  std::vector<int> assign(T, -1);
+  for (size_t i = 0; i < nodes.size(); i++) {
+    int t = nodes[i].output;
+    Tensor& ten = tensors[t];
+    if (first[t] != (int)i || ten.storage != Storage::Owned || ten.data || ten.rows == RowKind::Fixed) continue;
+    size_t need_floats = (size_t)ten.elems();
+    int best = -1;
+    for (size_t b = 0; b < bufs.size(); b++)
+      if (bufs[b].free_after < (int)i && bufs[b].floats >= need_floats && (best < 0 || bufs[b].floats < bufs[best].floats))
+        best = (int)b;
+    if (best < 0) {
+      bufs.push_back({need_floats, 0});
+      best = (int)bufs.size() - 1;
+    }
+    bufs[best].free_after = last[t];
+    assign[t] = best;
+  }
+  // calloc: large blocks come from fresh zero pages, so a KV cache sized for a long context or a
+  // logits buffer sized for a long chunk costs resident memory only once it is used.
+  activation_bytes_ = 0;
+  buffers_.clear();
+  for (auto& b : bufs) {
+    buffers_.emplace_back(calloc_or_throw(b.floats * sizeof(float)));
+    activation_bytes_ += b.floats * sizeof(float);
+  }
+  for (size_t t = 0; t < T; t++) {
+    if (assign[t] >= 0) {
+      tensors[t].data = buffers_[assign[t]].get();
+    } else if (tensors[t].storage == Storage::Owned && !tensors[t].data) {
+      buffers_.emplace_back(calloc_or_throw(tensors[t].nbytes()));
+      tensors[t].data = buffers_.back().get();
+    }
+  }
+}
+
+void Graph::finalize() {
+  auto idx_ok = [&](int id, const char* what) {
+    if (id < 0 || id >= (int)tensors.size()) throw GraphError(std::string("graph: missing ") + what + " tensor");
+  };
+  idx_ok(io.tokens, "tokens");
+  idx_ok(io.positions, "positions");
+  idx_ok(io.slots, "slots");
+  idx_ok(io.out_rows, "out_rows");
+  idx_ok(io.output, "output");
+  for (auto& t : tensors)
+    if (t.storage == Storage::External && !t.data && t.elems() > 0) throw GraphError("graph: tensor " + t.name + " has no data");
+  check();
+  if (vocab_ == 0) throw GraphError("graph: no embedding reads the token ids");
+  if (max_pos_ == 0) throw GraphError("graph: no KV cache");
+  plan_buffers();
+}
+
+void Graph::check() {
+  for (size_t i = 0; i < nodes.size(); i++) check_node(i, nodes[i]);
+}
+
+void Graph::execute(int nth) {
+  if (nth < 1) nth = 1;
+  if ((int64_t)scratch_.size() < nth * max_pos_) scratch_.assign((size_t)(nth * max_pos_), 0.f);
+  ThreadPool& pool = ThreadPool::global();
+  pool.run(nth, [&](int ith) {
+    for (const Node& nd : nodes) {
+      exec(nd, ith, nth);
+      pool.barrier();
+    }
+  });
+}
+
+void Graph::exec(const Node& nd, int ith, int nth) {
+  const Backend& be = *backend;
+  auto T = [&](int k) -> Tensor& { return tensors[nd.inputs[k]]; };
+  Tensor& out = tensors[nd.output];
+  switch (nd.op) {
+    case Op::EMBEDDING:
+      be.embedding(out.f32(), T(0).data, T(0).dtype, T(1).i32(), out.cur_rows, out.row_elems(), ith, nth);
+      break;
+    case Op::MATMUL: {
+      bool kxm = nd.i[0] != 0;
+      Tensor& w = T(1);
+      int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
+      const float* bias = nd.inputs[2] >= 0 ? T(2).f32() : nullptr;
+      be.matmul(out.f32(), T(0).f32(), w.data, w.dtype, bias, out.cur_rows, K, M, kxm, ith, nth);
+      break;
+    }
+    case Op::RMSNORM:
+      be.rmsnorm(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows, out.row_elems(), nd.f[0], ith, nth);
+      break;
+    case Op::LAYERNORM:
+      be.layernorm(out.f32(), T(0).f32(), T(1).f32(), T(2).f32(), out.cur_rows, out.row_elems(), nd.f[0], ith, nth);
+      break;
+    case Op::ROPE:
+      be.rope(out.f32(), T(0).f32(), T(1).i32(), T(2).f32(), out.cur_rows, nd.i[0], nd.i[1], ith, nth);
+      break;
+    case Op::KV_STORE: {
+      Tensor& kc = T(4);
+      be.kv_store(kc.f32(), T(5).f32(), T(0).f32(), T(1).f32(), T(2).i32(), T(3).i32(), T(0).cur_rows, kc.shape[1],
+                  kc.shape[2], kc.shape[3], ith, nth);
+      break;
+    }
+    case Op::ATTENTION: {
+      Tensor& kc = T(3);
+      be.attention(out.f32(), T(0).f32(), kc.f32(), T(4).f32(), T(1).i32(), T(2).i32(), out.cur_rows, nd.i[0],
+                   kc.shape[1], kc.shape[2], kc.shape[3], nd.f[0], scratch_.data(), ith, nth);
+      break;
+    }
+    case Op::ADD:
+      be.add(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows * out.row_elems(), ith, nth);
+      break;
+    case Op::SILU_MUL:
+      be.silu_mul(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows * out.row_elems(), ith, nth);
+      break;
+    case Op::GELU:
+      be.gelu(out.f32(), T(0).f32(), out.cur_rows * out.row_elems(), nd.i[0] != 0, ith, nth);
+      break;
+    case Op::SOFTMAX:
+      be.softmax(out.f32(), T(0).f32(), out.cur_rows, out.row_elems(), ith, nth);
+      break;
+    case Op::SELECT_ROWS: {
+      int64_t s, e, C = out.row_elems();
+      split_range(out.cur_rows, ith, nth, &s, &e);
+      for (int64_t r = s; r < e; r++) std::memcpy(out.f32() + r * C, T(0).f32() + (int64_t)T(1).i32()[r] * C, C * 4);
+      break;
+    }
+    case Op::SLICE_COLS: {
+      int64_t s, e, W = nd.i[1], C = T(0).row_elems();
+      split_range(out.cur_rows, ith, nth, &s, &e);
+      for (int64_t r = s; r < e; r++) std::memcpy(out.f32() + r * W, T(0).f32() + r * C + nd.i[0], W * 4);
+      break;
+    }
+    case Op::COUNT:
+      break;
+  }
+}
+
+void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, int64_t N, const int32_t* out_rows,
+                int64_t R, float* logits, int nth) {
+  if (N < 1 || N > max_rows()) throw GraphError("step has " + std::to_string(N) + " rows; this graph takes 1.." + std::to_string(max_rows()));
+  if (R < 0 || R > max_out_rows()) throw GraphError("step asks for " + std::to_string(R) + " output rows; at most " + std::to_string(max_out_rows()));
+  for (int64_t n = 0; n < N; n++) {
+    if (tokens[n] < 0 || tokens[n] >= vocab_) throw GraphError("token id " + std::to_string(tokens[n]) + " is outside the vocabulary (0.." + std::to_string(vocab_ - 1) + ")");
+    if (pos[n] < 0 || pos[n] >= max_pos_) throw GraphError("position " + std::to_string(pos[n]) + " is past the context length " + std::to_string(max_pos_));
+    if (slots[n] < 0 || slots[n] >= max_slots_) throw GraphError("sequence slot " + std::to_string(slots[n]) + " out of range");
+  }
+  for (int64_t r = 0; r < R; r++)
+    if (out_rows[r] < 0 || out_rows[r] >= N) throw GraphError("output row index out of range");
+  for (auto& t : tensors) t.cur_rows = t.rows == RowKind::Tokens ? N : t.rows == RowKind::Out ? R : (t.shape.empty() ? 1 : t.shape[0]);
+  std::memcpy(tensors[io.tokens].data, tokens, N * 4);
+  std::memcpy(tensors[io.positions].data, pos, N * 4);
+  std::memcpy(tensors[io.slots].data, slots, N * 4);
+  std::memcpy(tensors[io.out_rows].data, out_rows, R * 4);
+  execute(nth);
+  if (R > 0) std::memcpy(logits, tensors[io.output].data, (size_t)R * out_cols() * 4);
+}
+
+}  // namespace kiln

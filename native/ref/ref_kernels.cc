@@ -1,0 +1,143 @@
+// Reference twins: the plainest loops that compute each op, single threaded (thread 0 does all the
+// work). Fast kernels are tested against these on random odd shapes, and a whole model can run on
+// this backend to check the fast one end to end.
+#include <cmath>
+
+#include "kernels.h"
+
+namespace kiln {
+
+void matmul_forward_ref(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
+                        int64_t K, int64_t M, bool w_kxm, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t m = 0; m < M; m++) {
+      double acc = bias ? bias[m] : 0.0;
+      for (int64_t k = 0; k < K; k++)
+        acc += (double)x[n * K + k] * load_as_f32(w, dt, w_kxm ? k * M + m : m * K + k);
+      out[n * M + m] = (float)acc;
+    }
+}
+
+static void embedding_ref(float* out, const void* table, DType dt, const int32_t* ids, int64_t N, int64_t C, int ith,
+                          int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t c = 0; c < C; c++) out[n * C + c] = load_as_f32(table, dt, (int64_t)ids[n] * C + c);
+}
+
+static void rmsnorm_ref(float* out, const float* x, const float* w, int64_t N, int64_t C, float eps, int ith,
+                        int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++) {
+    double ss = 0;
+    for (int64_t c = 0; c < C; c++) ss += (double)x[n * C + c] * x[n * C + c];
+    double inv = 1.0 / std::sqrt(ss / C + eps);
+    for (int64_t c = 0; c < C; c++) out[n * C + c] = (float)(w[c] * (x[n * C + c] * inv));
+  }
+}
+
+static void layernorm_ref(float* out, const float* x, const float* w, const float* b, int64_t N, int64_t C,
+                          float eps, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++) {
+    double mean = 0, var = 0;
+    for (int64_t c = 0; c < C; c++) mean += x[n * C + c];
+    mean /= C;
+    for (int64_t c = 0; c < C; c++) var += (x[n * C + c] - mean) * (x[n * C + c] - mean);
+    var /= C;
+    for (int64_t c = 0; c < C; c++)
+      out[n * C + c] = (float)((x[n * C + c] - mean) / std::sqrt(var + eps) * w[c] + b[c]);
+  }
+}
+
+static void rope_ref(float* out, const float* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
+                     int64_t HS, int ith, int nth) {
+  if (ith != 0) return;
+  int64_t half = HS / 2;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t i = 0; i < half; i++) {
+        float a = (float)pos[n] * inv_freq[i];
+        const float* xh = x + (n * H + h) * HS;
+        float* oh = out + (n * H + h) * HS;
+        float x0 = xh[i], x1 = xh[i + half];
+        oh[i] = x0 * std::cos(a) - x1 * std::sin(a);
+        oh[i + half] = x1 * std::cos(a) + x0 * std::sin(a);
+      }
+}
+
+static void kv_store_ref(float* kcache, float* vcache, const float* k, const float* v, const int32_t* pos,
+                         const int32_t* slot, int64_t N, int64_t NKV, int64_t P, int64_t HS, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t h = 0; h < NKV; h++)
+      for (int64_t d = 0; d < HS; d++) {
+        size_t dst = (((size_t)slot[n] * NKV + h) * P + pos[n]) * HS + d;
+        kcache[dst] = k[(n * NKV + h) * HS + d];
+        vcache[dst] = v[(n * NKV + h) * HS + d];
+      }
+}
+
+static void attention_ref(float* out, const float* q, const float* kcache, const float* vcache, const int32_t* pos,
+                          const int32_t* slot, int64_t N, int64_t NH, int64_t NKV, int64_t P, int64_t HS, float scale,
+                          float* scratch, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t h = 0; h < NH; h++) {
+      int64_t kvh = h / (NH / NKV);
+      const float* kc = kcache + ((size_t)slot[n] * NKV + kvh) * P * HS;
+      const float* vc = vcache + ((size_t)slot[n] * NKV + kvh) * P * HS;
+      double m = -INFINITY, sum = 0;
+      for (int64_t j = 0; j <= pos[n]; j++) {
+        double s = 0;
+        for (int64_t d = 0; d < HS; d++) s += (double)q[(n * NH + h) * HS + d] * kc[j * HS + d];
+        scratch[j] = (float)(s * scale);
+        if (scratch[j] > m) m = scratch[j];
+      }
+      for (int64_t j = 0; j <= pos[n]; j++) sum += std::exp(scratch[j] - m);
+      for (int64_t d = 0; d < HS; d++) {
+        double o = 0;
+        for (int64_t j = 0; j <= pos[n]; j++) o += std::exp(scratch[j] - m) / sum * vc[j * HS + d];
+        out[(n * NH + h) * HS + d] = (float)o;
+      }
+    }
+}
+
+static void add_ref(float* out, const float* a, const float* b, int64_t n, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static void silu_mul_ref(float* out, const float* g, const float* u, int64_t n, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t i = 0; i < n; i++) out[i] = (float)(g[i] / (1.0 + std::exp(-(double)g[i])) * u[i]);
+}
+
+static void gelu_ref(float* out, const float* x, int64_t n, bool tanh_approx, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t i = 0; i < n; i++) {
+    double v = x[i];
+    out[i] = tanh_approx ? (float)(0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))))
+                         : (float)(0.5 * v * (1 + std::erf(v / std::sqrt(2.0))));
+  }
+}
+
+static void softmax_ref(float* out, const float* x, int64_t N, int64_t C, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++) {
+    double m = -INFINITY, s = 0;
+    for (int64_t c = 0; c < C; c++) m = x[n * C + c] > m ? x[n * C + c] : m;
+    for (int64_t c = 0; c < C; c++) s += std::exp(x[n * C + c] - m);
+    for (int64_t c = 0; c < C; c++) out[n * C + c] = (float)(std::exp(x[n * C + c] - m) / s);
+  }
+}
+
+const Backend& ref_backend() {
+  static const Backend b = {"ref",     embedding_ref, matmul_forward_ref, rmsnorm_ref, layernorm_ref,
+                            rope_ref,  kv_store_ref,  attention_ref,      add_ref,     silu_mul_ref,
+                            gelu_ref,  softmax_ref};
+  return b;
+}
+
+}  // namespace kiln

@@ -1,0 +1,121 @@
+// Tensors as the graph sees them: a dtype, a shape whose first dimension may follow the step's
+// row count, and a pointer that is either mapped weights, graph-owned activations or KV cache.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+// One table per type (ggml style): name and element size declared once.
+#define KILN_DTYPE_LIST(X) \
+  X(F32, "f32", 4)         \
+  X(F16, "f16", 2)         \
+  X(BF16, "bf16", 2)       \
+  X(I32, "i32", 4)
+
+enum class DType : int {
+#define X(id, name, size) id,
+  KILN_DTYPE_LIST(X)
+#undef X
+      COUNT
+};
+
+struct DTypeInfo {
+  const char* name;
+  size_t size;
+};
+
+inline const DTypeInfo& dtype_info(DType t) {
+  static const DTypeInfo table[] = {
+#define X(id, name, size) {name, size},
+      KILN_DTYPE_LIST(X)
+#undef X
+  };
+  static_assert(sizeof(table) / sizeof(table[0]) == (size_t)DType::COUNT, "dtype table out of step");
+  return table[(int)t];
+}
+
+bool dtype_from_name(const std::string& name, DType* out);
+
+// How a tensor's first dimension is sized at run time.
+enum class RowKind : int {
+  Fixed = 0,   // shape is what it says (weights, KV cache, constants)
+  Tokens = 1,  // dim 0 = number of token rows in this step (N)
+  Out = 2,     // dim 0 = number of rows whose logits are wanted (R)
+};
+
+enum class Storage : int { External = 0, Owned = 1 };
+
+struct Tensor {
+  std::string name;
+  DType dtype = DType::F32;
+  RowKind rows = RowKind::Fixed;
+  std::vector<int64_t> shape;  // for row-sized tensors, shape[0] is the maximum row count
+  Storage storage = Storage::Owned;
+  void* data = nullptr;
+  std::vector<uint8_t> owned;  // backing store for Owned tensors
+  int64_t cur_rows = 0;        // shape[0] in the current step
+
+  int64_t row_elems() const {
+    int64_t n = 1;
+    for (size_t i = 1; i < shape.size(); i++) n *= shape[i];
+    return n;
+  }
+  int64_t elems() const { return (shape.empty() ? 1 : shape[0]) * row_elems(); }
+  size_t nbytes() const { return (size_t)elems() * dtype_info(dtype).size; }
+  float* f32() const { return (float*)data; }
+  int32_t* i32() const { return (int32_t*)data; }
+};
+
+// bf16 -> f32 is exact: the high 16 bits of an f32.
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// IEEE half -> f32, exact for every input (subnormals, inf, nan).
+inline float f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t man = h & 0x3ff;
+  uint32_t u;
+  if (exp == 0) {
+    if (man == 0) {
+      u = sign;
+    } else {  // subnormal: renormalise
+      int e = -1;
+      do {
+        e++;
+        man <<= 1;
+      } while ((man & 0x400) == 0);
+      u = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
+    }
+  } else if (exp == 0x1f) {
+    u = sign | 0x7f800000 | (man << 13);
+  } else {
+    u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+  }
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Reads element i of a weight row of any float dtype as f32.
+inline float load_as_f32(const void* p, DType t, int64_t i) {
+  switch (t) {
+    case DType::F32:
+      return ((const float*)p)[i];
+    case DType::F16:
+      return f16_to_f32(((const uint16_t*)p)[i]);
+    case DType::BF16:
+      return bf16_to_f32(((const uint16_t*)p)[i]);
+    default:
+      return 0.f;
+  }
+}
+
+}  // namespace kiln

@@ -1,0 +1,40 @@
+// A persistent pool: run(nth, fn) executes fn(ith) on nth threads (the caller is thread 0) and
+// returns when all are done. Inside fn, barrier() synchronises the nth threads between graph nodes,
+// ggml style, so a whole forward step is one dispatch instead of one per op.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace kiln {
+
+class ThreadPool {
+ public:
+  static ThreadPool& global();
+  ~ThreadPool();
+  void run(int nth, const std::function<void(int)>& fn);
+  void barrier();  // only valid inside run(); all nth threads must call it
+  int hardware_threads() const;
+
+ private:
+  ThreadPool() = default;
+  void ensure_workers(int n);
+  void worker_loop(int ith, uint64_t seen);
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::mutex run_mu_;  // one run at a time
+  const std::function<void(int)>* job_ = nullptr;
+  int job_nth_ = 0;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> barrier_count_{0};
+  std::atomic<uint64_t> barrier_phase_{0};
+  bool stop_ = false;
+};
+
+}  // namespace kiln

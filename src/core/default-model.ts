@@ -1,0 +1,8 @@
+// The model that ships in the repository, used when no -m is given.
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** models/default in the package root (src/core or dist/core → ../..). */
+export function defaultModelPath(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'models', 'default')
+}

@@ -1,0 +1,102 @@
+// Writes a safetensors file atomically (temporary file in the same folder, fsync, rename). Tensors
+// are laid out largest element size first so that every tensor starts aligned to its element size.
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import nodePath from 'node:path'
+import { FormatError } from '../errors.js'
+import { DTYPE_SIZE, elementCount, isSafetensorsDType, type TensorToWrite } from './safetensors-types.js'
+
+export function writeSafetensors(
+  path: string,
+  tensors: readonly TensorToWrite[],
+  metadata?: Record<string, string>,
+): void {
+  function fail(problem: string): never {
+    throw new FormatError(`${path}: cannot write: ${problem}`)
+  }
+  const names = new Set<string>()
+  for (const t of tensors) {
+    if (typeof t.name !== 'string' || t.name === '') fail('tensor names must be non-empty strings')
+    if (t.name === '__metadata__') fail('"__metadata__" is reserved and cannot name a tensor')
+    if (names.has(t.name)) fail(`duplicate tensor name "${t.name}"`)
+    names.add(t.name)
+    if (!isSafetensorsDType(t.dtype)) fail(`tensor "${t.name}" has unknown dtype "${String(t.dtype)}"`)
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      fail(`tensor "${t.name}" shape ${JSON.stringify(t.shape)} must be non-negative integers`)
+    }
+    const count = elementCount(t.shape)
+    const need = count === undefined ? undefined : count * DTYPE_SIZE[t.dtype]
+    if (need !== t.data.byteLength) {
+      fail(
+        `tensor "${t.name}" has ${t.data.byteLength} bytes but ${t.dtype} [${t.shape.join(', ')}] needs ${need}`,
+      )
+    }
+  }
+  if (metadata !== undefined) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') fail(`metadata value "${k}" must be a string`)
+    }
+  }
+
+  // Stable sort: callers' order is kept within one element size.
+  const order = tensors.slice().sort((a, b) => DTYPE_SIZE[b.dtype] - DTYPE_SIZE[a.dtype])
+  const header: Record<string, unknown> = {}
+  if (metadata !== undefined && Object.keys(metadata).length > 0) header['__metadata__'] = metadata
+  let offset = 0
+  for (const t of order) {
+    const end = offset + t.data.byteLength
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, end] }
+    offset = end
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8')
+  const padded = Math.ceil(json.length / 8) * 8
+  if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)])
+  const prefix = Buffer.alloc(8)
+  prefix.writeBigUInt64LE(BigInt(json.length))
+
+  const dir = nodePath.dirname(path)
+  const tmp = nodePath.join(
+    dir,
+    `.${nodePath.basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
+  )
+  let fd: number | undefined
+  try {
+    fd = openSync(tmp, 'wx', 0o644)
+    writeAll(fd, prefix)
+    writeAll(fd, json)
+    for (const t of order) writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+    fsyncSync(fd)
+    closeSync(fd)
+    fd = undefined
+    renameSync(tmp, path)
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd)
+    try {
+      unlinkSync(tmp)
+    } catch {
+      // already gone (or never created)
+    }
+    if (e instanceof FormatError) throw e
+    fail(e instanceof Error ? e.message : String(e))
+  }
+  syncDir(dir)
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0
+  // writeSync takes at most 2 GiB at a time.
+  while (done < bytes.byteLength)
+    done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30))
+}
+
+/** Makes the rename itself durable. Not every platform can fsync a folder; that is not an error. */
+function syncDir(dir: string): void {
+  let fd: number | undefined
+  try {
+    fd = openSync(dir, 'r')
+    fsyncSync(fd)
+  } catch {
+    // best effort
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}

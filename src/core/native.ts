@@ -1,0 +1,105 @@
+// Loads the native addon once and types its surface. Everything numeric goes through here.
+import { createRequire } from 'node:module'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export type NativeDType = 'f32' | 'f16' | 'bf16' | 'i32'
+
+/** 0: fixed shape; 1: dim 0 is the step's token rows (N); 2: dim 0 is the output rows (R). */
+export type RowKind = 0 | 1 | 2
+
+export interface TensorSpec {
+  name: string
+  dtype: NativeDType
+  shape: number[]
+  rows?: RowKind
+  data?: ArrayBufferView
+}
+
+export interface NodeSpec {
+  op: string
+  inputs: number[]
+  output: number
+  f?: number[]
+  i?: number[]
+}
+
+export interface GraphSpec {
+  backend?: 'cpu' | 'ref'
+  tensors: TensorSpec[]
+  nodes: NodeSpec[]
+  io: { tokens: number; positions: number; slots: number; outRows: number; output: number }
+}
+
+export interface GraphInfo {
+  maxRows: number
+  maxOutRows: number
+  vocab: number
+  outCols: number
+  positions: number
+  slots: number
+  activationBytes: number
+  backend: string
+}
+
+export interface NativeGraph {
+  run(tokens: Int32Array, positions: Int32Array, slots: Int32Array, outRows: Int32Array, threads: number): Float32Array
+  runAsync(
+    tokens: Int32Array,
+    positions: Int32Array,
+    slots: Int32Array,
+    outRows: Int32Array,
+    threads: number,
+  ): Promise<Float32Array>
+  dispose(): void
+  info(): GraphInfo
+}
+
+export interface SampleParams {
+  temperature?: number
+  topK?: number
+  topP?: number
+  minP?: number
+  repetitionPenalty?: number
+  history?: Int32Array
+  suppress?: Int32Array
+  uniform?: number
+}
+
+export interface CpuInfo {
+  avx2: boolean
+  fma: boolean
+  f16c: boolean
+  avx512f: boolean
+  avxvnni: boolean
+  hardwareThreads: number
+  backends: string[]
+  ops: string[]
+}
+
+export interface NativeAddon {
+  mapFile(path: string): ArrayBuffer
+  Graph: new (spec: GraphSpec) => NativeGraph
+  runOp(backend: 'cpu' | 'ref', node: NodeSpec, tensors: TensorSpec[], threads: number): Float32Array
+  sampleToken(logits: Float32Array, params: SampleParams): number
+  applyProcessors(logits: Float32Array, params: SampleParams): void
+  cpuInfo(): CpuInfo
+  measureReadBandwidth(bytes: number, threads: number, reps: number): number
+}
+
+let addon: NativeAddon | undefined
+
+export function native(): NativeAddon {
+  if (addon) return addon
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  // src/core or dist/core -> project root
+  const root = path.resolve(here, '..', '..')
+  const file = path.join(root, 'build', 'Release', 'kiln_native.node')
+  if (!existsSync(file)) {
+    throw new Error(`native addon not built (${file} missing): run "npm run build:native"`)
+  }
+  const require = createRequire(import.meta.url)
+  addon = require(file) as NativeAddon
+  return addon
+}

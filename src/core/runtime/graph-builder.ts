@@ -1,0 +1,151 @@
+// Builds a native forward graph in SSA form: every op returns a new tensor id, and the native side
+// plans which activations share memory. Methods mirror the op table in native/ops/ops.h one to one.
+import type { GraphSpec, NativeDType, NodeSpec, RowKind, TensorSpec } from '../native.js'
+
+export type TensorId = number
+
+export const ROWS_FIXED: RowKind = 0
+export const ROWS_TOKENS: RowKind = 1
+export const ROWS_OUT: RowKind = 2
+
+export interface GraphLimits {
+  /** Token rows one step may carry (prefill chunk × sequences). */
+  maxRows: number
+  /** Rows whose logits one step may return. */
+  maxOutRows: number
+  /** KV cache length per sequence. */
+  contextLength: number
+  /** Sequences that can be in flight at once (KV cache slots). */
+  slots: number
+}
+
+export class GraphBuilder {
+  readonly tensors: TensorSpec[] = []
+  readonly nodes: NodeSpec[] = []
+  readonly tokens: TensorId
+  readonly positions: TensorId
+  readonly slots: TensorId
+  readonly outRows: TensorId
+
+  constructor(readonly limits: GraphLimits) {
+    this.tokens = this.input('tokens', ROWS_TOKENS, limits.maxRows)
+    this.positions = this.input('positions', ROWS_TOKENS, limits.maxRows)
+    this.slots = this.input('slots', ROWS_TOKENS, limits.maxRows)
+    this.outRows = this.input('out_rows', ROWS_OUT, limits.maxOutRows)
+  }
+
+  private add(t: TensorSpec): TensorId {
+    this.tensors.push(t)
+    return this.tensors.length - 1
+  }
+
+  private input(name: string, rows: RowKind, max: number): TensorId {
+    return this.add({ name, dtype: 'i32', shape: [max], rows })
+  }
+
+  /** A tensor whose bytes live outside the graph (mapped weights, small converted constants). */
+  external(name: string, dtype: NativeDType, shape: number[], data: ArrayBufferView): TensorId {
+    return this.add({ name, dtype, shape, data })
+  }
+
+  /** A graph-owned, zero-initialised fixed tensor (the KV cache). */
+  owned(name: string, shape: number[]): TensorId {
+    return this.add({ name, dtype: 'f32', shape, rows: ROWS_FIXED })
+  }
+
+  cols(id: TensorId): number {
+    const s = this.tensors[id].shape
+    return s.slice(1).reduce((a, b) => a * b, 1)
+  }
+
+  private rowsOf(id: TensorId): RowKind {
+    return this.tensors[id].rows ?? ROWS_FIXED
+  }
+
+  private act(name: string, rows: RowKind, cols: number): TensorId {
+    const max = rows === ROWS_OUT ? this.limits.maxOutRows : this.limits.maxRows
+    return this.add({ name, dtype: 'f32', shape: [max, cols], rows })
+  }
+
+  private node(op: string, inputs: number[], output: TensorId, f?: number[], i?: number[]): TensorId {
+    this.nodes.push({ op, inputs, output, f, i })
+    return output
+  }
+
+  // (N, C) = table (V, C) [ids (N)]
+  embedding(name: string, table: TensorId, ids: TensorId): TensorId {
+    const C = this.tensors[table].shape[1]
+    return this.node('embedding', [table, ids], this.act(name, this.rowsOf(ids), C))
+  }
+
+  // (N, M) = x (N, K) · wᵀ + bias; w (M, K), or (K, M) when wKxM (GPT-2 Conv1D)
+  matmul(name: string, x: TensorId, w: TensorId, bias?: TensorId, wKxM = false): TensorId {
+    const ws = this.tensors[w].shape
+    const M = wKxM ? ws[1] : ws[0]
+    return this.node('matmul', [x, w, bias ?? -1], this.act(name, this.rowsOf(x), M), [], [wKxM ? 1 : 0])
+  }
+
+  rmsnorm(name: string, x: TensorId, w: TensorId, eps: number): TensorId {
+    return this.node('rmsnorm', [x, w], this.act(name, this.rowsOf(x), this.cols(x)), [eps])
+  }
+
+  layernorm(name: string, x: TensorId, w: TensorId, b: TensorId, eps: number): TensorId {
+    return this.node('layernorm', [x, w, b], this.act(name, this.rowsOf(x), this.cols(x)), [eps])
+  }
+
+  // x (N, H*HS) rotated by positions; invFreq (HS/2)
+  rope(name: string, x: TensorId, invFreq: TensorId, H: number, HS: number): TensorId {
+    return this.node('rope', [x, this.positions, invFreq], this.act(name, this.rowsOf(x), this.cols(x)), [], [H, HS])
+  }
+
+  // kcache/vcache (S, NKV, P, HS) updated in place at each row's slot and position
+  kvStore(k: TensorId, v: TensorId, kcache: TensorId, vcache: TensorId): void {
+    this.node('kv_store', [k, v, this.positions, this.slots, kcache, vcache], kcache)
+  }
+
+  // (N, NH*HS): causal attention of each row over its slot's cache
+  attention(name: string, q: TensorId, kcache: TensorId, vcache: TensorId, NH: number, scale: number): TensorId {
+    const out = this.act(name, this.rowsOf(q), this.cols(q))
+    return this.node('attention', [q, this.positions, this.slots, kcache, vcache], out, [scale], [NH])
+  }
+
+  add2(name: string, a: TensorId, b: TensorId): TensorId {
+    return this.node('add', [a, b], this.act(name, this.rowsOf(a), this.cols(a)))
+  }
+
+  siluMul(name: string, gate: TensorId, up: TensorId): TensorId {
+    return this.node('silu_mul', [gate, up], this.act(name, this.rowsOf(gate), this.cols(gate)))
+  }
+
+  gelu(name: string, x: TensorId, tanh: boolean): TensorId {
+    return this.node('gelu', [x], this.act(name, this.rowsOf(x), this.cols(x)), [], [tanh ? 1 : 0])
+  }
+
+  softmax(name: string, x: TensorId): TensorId {
+    return this.node('softmax', [x], this.act(name, this.rowsOf(x), this.cols(x)))
+  }
+
+  // (R, C): the rows whose logits are wanted
+  selectOutRows(name: string, x: TensorId): TensorId {
+    return this.node('select_rows', [x, this.outRows], this.act(name, ROWS_OUT, this.cols(x)))
+  }
+
+  sliceCols(name: string, x: TensorId, start: number, width: number): TensorId {
+    return this.node('slice_cols', [x], this.act(name, this.rowsOf(x), width), [], [start, width])
+  }
+
+  build(output: TensorId, backend: 'cpu' | 'ref' = 'cpu'): GraphSpec {
+    return {
+      backend,
+      tensors: this.tensors,
+      nodes: this.nodes,
+      io: {
+        tokens: this.tokens,
+        positions: this.positions,
+        slots: this.slots,
+        outRows: this.outRows,
+        output,
+      },
+    }
+  }
+}

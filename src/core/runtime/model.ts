@@ -1,0 +1,176 @@
+// A loaded model: config, tokenizer, mapped weights and the native forward graph. The graph is
+// rebuilt (cheaply: weights stay mapped) when a request needs more sequences or a longer context.
+import { existsSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { FormatError, InputError, KilnError, UsageError } from '../errors.js'
+import { openCheckpoint, type TensorView } from '../formats/safetensors.js'
+import { loadModelConfig, type ModelConfig } from '../models/config.js'
+import { type GenerationDefaults, loadGenerationConfig } from '../models/generation-config.js'
+import { buildGpt2 } from '../models/gpt2.js'
+import { buildLlama } from '../models/llama.js'
+import { WeightSet } from '../models/weights.js'
+import { type NativeGraph, native } from '../native.js'
+import { Tokenizer } from '../tokenizer/index.js'
+import { GraphBuilder, type GraphLimits } from './graph-builder.js'
+import { type GenerateOptions, type GenerationEvent, type GenerationResult, generateBatch } from './generate.js'
+
+export interface LoadOptions {
+  /** Compute threads; default: the number of cores. */
+  threads?: number
+  /** KV cache length per sequence; default: the model's maximum, capped at 4096. */
+  contextLength?: number
+  /** 'ref' runs the plain reference kernels (slow; for checking the fast ones). */
+  backend?: 'cpu' | 'ref'
+}
+
+/** Token rows per forward step: prefill chunk size and the batch-decode limit. */
+const MAX_ROWS = 256
+
+const BUILDERS = { llama: buildLlama, mistral: buildLlama, qwen2: buildLlama, gpt2: buildGpt2 } as const
+
+export class Model {
+  readonly config: ModelConfig
+  readonly tokenizer: Tokenizer
+  readonly generation: GenerationDefaults
+  readonly threads: number
+  readonly loadMs: number
+  private readonly weights: Map<string, TensorView>
+  private graph?: NativeGraph
+  private limits?: GraphLimits
+  private readonly backend: 'cpu' | 'ref'
+  private readonly defaultContext: number
+  private busy = false
+
+  constructor(readonly dir: string, opts: LoadOptions = {}) {
+    const t0 = performance.now()
+    const threads = opts.threads ?? native().cpuInfo().hardwareThreads
+    if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be an integer ≥ 1 (got ${threads})`)
+    this.threads = threads
+    this.backend = opts.backend ?? 'cpu'
+    checkFolder(dir)
+    this.config = loadModelConfig(dir)
+    this.generation = loadGenerationConfig(dir, this.config)
+    this.tokenizer = Tokenizer.fromFolder(dir)
+    this.weights = openCheckpoint(dir)
+    const ctx = opts.contextLength ?? Math.min(this.config.maxPositions, 4096)
+    if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length must be an integer ≥ 1 (got ${ctx})`)
+    this.defaultContext = Math.min(ctx, this.config.maxPositions)
+    this.ensureGraph(1, this.defaultContext) // builds and checks the whole graph now: bad weights fail at load
+    this.loadMs = performance.now() - t0
+  }
+
+  get contextLength(): number {
+    return this.limits?.contextLength ?? this.defaultContext
+  }
+
+  /** Makes sure the graph has at least `slots` sequences of `context` positions. */
+  ensureGraph(slots: number, context: number): void {
+    if (context > this.config.maxPositions) {
+      throw new InputError(`${context} tokens exceed the model's context of ${this.config.maxPositions} positions`)
+    }
+    const cur = this.limits
+    if (this.graph && cur && cur.slots >= slots && cur.contextLength >= context) return
+    const limits: GraphLimits = {
+      maxRows: MAX_ROWS,
+      maxOutRows: MAX_ROWS,
+      slots: Math.max(slots, cur?.slots ?? 1),
+      contextLength: Math.max(context, cur?.contextLength ?? 0),
+    }
+    const g = new GraphBuilder(limits)
+    const w = new WeightSet(this.weights, g)
+    const logits = BUILDERS[this.config.architecture](this.config, g, w, limits)
+    const spec = g.build(logits, this.backend)
+    this.graph?.dispose()
+    this.graph = undefined
+    try {
+      this.graph = new (native().Graph)(spec)
+    } catch (e) {
+      throw new FormatError(`${this.dir}: ${(e as Error).message}`)
+    }
+    this.limits = limits
+  }
+
+  /** One forward step over ragged rows; returns the logits of `outRows` (R × V). */
+  async step(tokens: Int32Array, positions: Int32Array, slots: Int32Array, outRows: Int32Array): Promise<Float32Array> {
+    const g = this.live()
+    return g.runAsync(tokens, positions, slots, outRows, this.threads)
+  }
+
+  get maxRows(): number {
+    return MAX_ROWS
+  }
+
+  /** The logits of every position of `ids` (T × V, row-major), as one sequence from position 0. */
+  async logits(ids: number[]): Promise<Float32Array> {
+    if (ids.length === 0) throw new InputError('logits() needs at least one token')
+    return this.exclusive(async () => {
+      this.ensureGraph(1, ids.length)
+      const V = this.config.vocabSize
+      const out = new Float32Array(ids.length * V)
+      for (let s = 0; s < ids.length; s += MAX_ROWS) {
+        const n = Math.min(MAX_ROWS, ids.length - s)
+        const tokens = Int32Array.from(ids.slice(s, s + n))
+        const pos = Int32Array.from({ length: n }, (_, i) => s + i)
+        const rows = Int32Array.from({ length: n }, (_, i) => i)
+        out.set(await this.step(tokens, pos, new Int32Array(n), rows), s * V)
+      }
+      return out
+    })
+  }
+
+  /** Streams the tokens generated for one prompt (text or ids); returns the summary when done. */
+  async *generate(prompt: string | number[], options: GenerateOptions = {}): AsyncGenerator<GenerationEvent, GenerationResult> {
+    const results: GenerationResult[] = yield* this.generateMany([prompt], options)
+    return results[0]
+  }
+
+  /** Runs several prompts as one batch (ragged rows, one KV slot each). */
+  async *generateMany(
+    prompts: (string | number[])[],
+    options: GenerateOptions = {},
+  ): AsyncGenerator<GenerationEvent, GenerationResult[]> {
+    if (this.busy) throw new KilnError('E_BUSY', 'this model is already generating; await the running generation first')
+    this.busy = true
+    try {
+      return yield* generateBatch(this, prompts, options)
+    } finally {
+      this.busy = false
+    }
+  }
+
+  dispose(): void {
+    this.graph?.dispose()
+    this.graph = undefined
+  }
+
+  private live(): NativeGraph {
+    if (!this.graph) throw new KilnError('E_DISPOSED', 'model was disposed')
+    return this.graph
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new KilnError('E_BUSY', 'this model is busy with another request')
+    this.busy = true
+    try {
+      return await fn()
+    } finally {
+      this.busy = false
+    }
+  }
+}
+
+function checkFolder(dir: string): void {
+  let st: ReturnType<typeof statSync>
+  try {
+    st = statSync(dir)
+  } catch {
+    throw new FormatError(`${dir}: no such model folder`)
+  }
+  if (!st.isDirectory()) throw new FormatError(`${dir}: not a folder (expected a model folder with config.json)`)
+  if (!existsSync(path.join(dir, 'config.json'))) throw new FormatError(`${dir}: no config.json in this folder`)
+}
+
+/** Loads a model folder in the Hugging Face layout (config.json, safetensors, tokenizer.json). */
+export function loadModel(dir: string, opts: LoadOptions = {}): Model {
+  return new Model(dir, opts)
+}

@@ -1,0 +1,58 @@
+// Sampling options as the user gives them, resolved against generation_config.json, and the
+// per-sequence state (seeded generator, history) that picks each next token in native code.
+import { UsageError } from '../errors.js'
+import { native } from '../native.js'
+import { Rng } from './rng.js'
+
+export interface SamplingOptions {
+  /** 0 = greedy. */
+  temperature?: number
+  topK?: number
+  topP?: number
+  minP?: number
+  repetitionPenalty?: number
+  seed?: number
+}
+
+export function validateSampling(o: SamplingOptions): void {
+  const bad = (what: string) => {
+    throw new UsageError(what)
+  }
+  if (o.temperature !== undefined && !(o.temperature >= 0)) bad('--temperature must be ≥ 0')
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) bad('--top-k must be an integer ≥ 0')
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad('--top-p must be in (0, 1]')
+  if (o.minP !== undefined && !(o.minP >= 0 && o.minP <= 1)) bad('--min-p must be in [0, 1]')
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad('--repetition-penalty must be > 0')
+}
+
+export class Sampler {
+  private readonly rng: Rng
+  private readonly history: number[]
+
+  constructor(
+    private readonly opts: SamplingOptions,
+    prompt: number[],
+    seed: number,
+  ) {
+    this.rng = new Rng(seed)
+    this.history = [...prompt]
+  }
+
+  /** Picks the next token from one row of logits (modified in place). */
+  next(logits: Float32Array, suppress: number[]): number {
+    const o = this.opts
+    const greedy = !o.temperature
+    const id = native().sampleToken(logits, {
+      temperature: greedy ? 0 : o.temperature,
+      topK: greedy ? 0 : o.topK,
+      topP: greedy ? 1 : o.topP,
+      minP: greedy ? 0 : o.minP,
+      repetitionPenalty: o.repetitionPenalty,
+      history: o.repetitionPenalty && o.repetitionPenalty !== 1 ? Int32Array.from(this.history) : undefined,
+      suppress: suppress.length ? Int32Array.from(suppress) : undefined,
+      uniform: greedy ? 0 : this.rng.uniform(),
+    })
+    this.history.push(id)
+    return id
+  }
+}

@@ -1,0 +1,162 @@
+// Added tokens (special or not) are matched in the text before the model sees it, as the Rust
+// AddedVocabulary does: tokens with `normalized: false` against the raw text, the others
+// against each normalized remainder, leftmost-longest, honouring single_word/lstrip/rstrip.
+
+import { WHITESPACE_CLASS } from './chars.js'
+import type { Normalizer } from './normalizers.js'
+import { literalPattern } from './regex.js'
+
+export interface AddedToken {
+  id: number
+  content: string
+  special: boolean
+  singleWord: boolean
+  lstrip: boolean
+  rstrip: boolean
+  normalized: boolean
+}
+
+export function parseAddedTokens(list: unknown): AddedToken[] {
+  if (!Array.isArray(list)) return []
+  return list
+    .filter((t) => t && typeof t.content === 'string' && t.content.length > 0 && typeof t.id === 'number')
+    .map((t) => ({
+      id: t.id,
+      content: t.content,
+      special: t.special === true,
+      singleWord: t.single_word === true,
+      lstrip: t.lstrip === true,
+      rstrip: t.rstrip === true,
+      // The Rust default is `normalized: !special`.
+      normalized: typeof t.normalized === 'boolean' ? t.normalized : t.special !== true,
+    }))
+}
+
+// Rust regex `\w` (Unicode): alphabetic, marks, decimal digits, connector punctuation, joiners.
+const ENDS_WITH_WORD = /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]$/u
+const STARTS_WITH_WORD = /^[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]/u
+const TRAILING_SPACE = new RegExp(`[${WHITESPACE_CLASS}]*$`, 'u')
+const LEADING_SPACE = new RegExp(`^[${WHITESPACE_CLASS}]*`, 'u')
+
+/** One literal-alternation matcher; longest patterns first gives leftmost-longest matching. */
+class Matcher {
+  private readonly re: RegExp
+  private readonly byPattern = new Map<string, AddedToken>()
+
+  constructor(entries: [pattern: string, token: AddedToken][]) {
+    for (const [pattern, token] of entries) {
+      if (pattern.length > 0 && !this.byPattern.has(pattern)) this.byPattern.set(pattern, token)
+    }
+    const patterns = [...this.byPattern.keys()].sort((a, b) => b.length - a.length)
+    // `(?!)` never matches: every pattern may have normalized to nothing.
+    this.re = new RegExp(patterns.map((p) => literalPattern(p).source).join('|') || '(?!)', 'gu')
+  }
+
+  /**
+   * Splits `s` into flat [start, end, tokenId] triples (tokenId -1 for plain text), like
+   * AddedVocabulary::find_matches.
+   */
+  find(s: string): number[] {
+    const spans: number[] = []
+    const re = this.re
+    let startOffset = 0
+    re.lastIndex = 0
+    for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+      const token = this.byPattern.get(m[0])!
+      let start = m.index
+      let stop = start + m[0].length
+      if (token.singleWord) {
+        const startSpace = start === 0 || !ENDS_WITH_WORD.test(s.slice(0, start))
+        const stopSpace = stop === s.length || !STARTS_WITH_WORD.test(s.slice(stop))
+        if (!startSpace || !stopSpace) continue
+      }
+      if (token.lstrip) {
+        const newStart = TRAILING_SPACE.exec(s.slice(0, start))!.index
+        start = Math.max(newStart, startOffset)
+      }
+      if (token.rstrip) {
+        stop += LEADING_SPACE.exec(s.slice(stop))![0].length
+        re.lastIndex = stop
+      }
+      if (startOffset < start) spans.push(startOffset, start, -1)
+      spans.push(start, stop, token.id)
+      startOffset = stop
+    }
+    if (startOffset !== s.length) spans.push(startOffset, s.length, -1)
+    return spans
+  }
+}
+
+export class AddedVocabulary {
+  readonly tokens: readonly AddedToken[]
+  readonly byContent = new Map<string, AddedToken>()
+  readonly byId = new Map<number, AddedToken>()
+  private readonly raw?: Matcher
+  private readonly normalizedMatcher?: Matcher
+
+  constructor(
+    tokens: AddedToken[],
+    private readonly normalizer: Normalizer | undefined,
+  ) {
+    // Special tokens are registered first, as in the Rust crate (it decides ties between equal patterns).
+    this.tokens = [...tokens.filter((t) => t.special), ...tokens.filter((t) => !t.special)]
+    for (const t of this.tokens) {
+      if (!this.byContent.has(t.content)) this.byContent.set(t.content, t)
+      this.byId.set(t.id, t)
+    }
+    const raw = this.tokens.filter((t) => !t.normalized)
+    const normalized = this.tokens.filter((t) => t.normalized)
+    if (raw.length > 0) this.raw = new Matcher(raw.map((t) => [t.content, t]))
+    if (normalized.length > 0) {
+      this.normalizedMatcher = new Matcher(
+        normalized.map((t) => [normalizer ? normalizer(t.content) : t.content, t]),
+      )
+    }
+  }
+
+  /**
+   * Walks `text` in order: `onToken` for each added token found, `onText` for each normalized
+   * stretch between them (non-empty), with whether it starts at the beginning of the input.
+   */
+  split(
+    text: string,
+    onText: (normalized: string, atStart: boolean) => void,
+    onToken: (id: number) => void,
+  ): void {
+    if (!this.raw) {
+      this.splitNormalized(text, true, onText, onToken)
+      return
+    }
+    const spans = this.raw.find(text)
+    for (let k = 0; k < spans.length; k += 3) {
+      const start = spans[k]
+      const end = spans[k + 1]
+      const id = spans[k + 2]
+      if (id >= 0) onToken(id)
+      else this.splitNormalized(text.slice(start, end), start === 0, onText, onToken)
+    }
+  }
+
+  private splitNormalized(
+    s: string,
+    atStart: boolean,
+    onText: (normalized: string, atStart: boolean) => void,
+    onToken: (id: number) => void,
+  ): void {
+    if (s.length === 0) return
+    const normalized = this.normalizer ? this.normalizer(s) : s
+    if (normalized.length === 0) return
+    if (!this.normalizedMatcher) {
+      onText(normalized, atStart)
+      return
+    }
+    const spans = this.normalizedMatcher.find(normalized)
+    for (let k = 0; k < spans.length; k += 3) {
+      const start = spans[k]
+      const end = spans[k + 1]
+      const id = spans[k + 2]
+      if (id >= 0) onToken(id)
+      else if (end > start) onText(normalized.slice(start, end), atStart && start === 0)
+    }
+  }
+}

@@ -1,0 +1,317 @@
+// Byte-pair encoding as the Rust `tokenizers` crate does it: split a piece into characters
+// (or <0xNN> byte tokens / [UNK]), then repeatedly apply the lowest-ranked merge, leftmost first.
+// The tokenizer caches results per piece (most words repeat, which is what makes English fast).
+
+import { TokenizerError } from './errors.js'
+import type { TokenizerModel } from './model.js'
+import { readVocab } from './vocab.js'
+
+/** Pair keys are `left * PAIR_BASE + right`; ids stay far below 2^21 in every Hub vocab. */
+const PAIR_BASE = 2 ** 21
+/** Heap keys are `rank * POS_BASE + position`, which orders by rank, then leftmost. */
+const POS_BASE = 2 ** 32
+/** Words up to this many symbols use the quadratic scan, which beats a heap on short input. */
+const SCAN_LIMIT = 48
+/** Entries in the cache of metaspace chunks (see chunkOnMetaspace). */
+const CHUNK_CACHE_LIMIT = 100_000
+
+const utf8 = new TextEncoder()
+const METASPACE = '\u2581'
+
+export class BpeModel implements TokenizerModel {
+  readonly maxId: number
+  private readonly chunkCache = new Map<string, number[]>()
+  /** pair key → merge rank */
+  private readonly ranks = new Map<number, number>()
+  /** merge rank → id of the merged token */
+  private readonly mergedId: Int32Array
+  /** byte → id of its `<0xNN>` token, or -1 */
+  private readonly byteIds = new Int32Array(256).fill(-1)
+  /**
+   * SentencePiece-style files (Llama 2) have no pre-tokenizer, so the whole text is one piece.
+   * When no token has "▁" after another character, no merge can cross the start of a "▁" run,
+   * so encoding the stretches between those points separately (and cached) gives the same ids.
+   */
+  private readonly chunkOnMetaspace: boolean
+
+  private constructor(
+    private readonly vocab: Map<string, number>,
+    private readonly byId: string[],
+    maxId: number,
+    merges: readonly (readonly [string, string])[],
+    private readonly unkToken: string | undefined,
+    private readonly prefix: string | undefined,
+    private readonly suffix: string | undefined,
+    private readonly fuseUnk: boolean,
+    private readonly byteFallback: boolean,
+    private readonly ignoreMerges: boolean,
+  ) {
+    this.maxId = maxId
+    this.mergedId = new Int32Array(merges.length)
+    const prefixLen = prefix?.length ?? 0
+    merges.forEach(([a, b], rank) => {
+      const left = vocab.get(a)
+      const right = vocab.get(b)
+      const merged = a + b.slice(prefixLen)
+      const id = vocab.get(merged)
+      if (left === undefined || right === undefined || id === undefined) {
+        const missing = left === undefined ? a : right === undefined ? b : merged
+        throw new TokenizerError(
+          `tokenizer.json: merge "${a} ${b}" uses "${missing}", which is not in the vocab`,
+        )
+      }
+      // A repeated pair keeps its last rank, as the Rust HashMap does.
+      this.ranks.set(left * PAIR_BASE + right, rank)
+      this.mergedId[rank] = id
+    })
+    this.chunkOnMetaspace =
+      vocab.has(METASPACE) &&
+      prefix === undefined &&
+      suffix === undefined &&
+      !ignoreMerges &&
+      !byId.some((t) => t !== undefined && /[^\u2581]\u2581/u.test(t))
+    if (byteFallback) {
+      for (let b = 0; b < 256; b++) {
+        const id = vocab.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)
+        if (id !== undefined) this.byteIds[b] = id
+      }
+    }
+  }
+
+  static fromJSON(m: Record<string, unknown>): BpeModel {
+    const { map, byId, maxId } = readVocab(m.vocab, 'BPE')
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined)
+    return new BpeModel(
+      map,
+      byId,
+      maxId,
+      parseMerges(m.merges),
+      str(m.unk_token),
+      str(m.continuing_subword_prefix),
+      str(m.end_of_word_suffix),
+      m.fuse_unk === true,
+      m.byte_fallback === true,
+      m.ignore_merges === true,
+    )
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.vocab.get(token)
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.byId[id]
+  }
+
+  tokenize(piece: string, out: number[]): void {
+    if (this.chunkOnMetaspace && piece.length > 1) {
+      let start = 0
+      let at = piece.indexOf(METASPACE, 1)
+      while (at > 0) {
+        if (piece.charCodeAt(at - 1) !== 0x2581) {
+          this.chunk(piece.slice(start, at), out)
+          start = at
+        }
+        at = piece.indexOf(METASPACE, at + 1)
+      }
+      this.chunk(start === 0 ? piece : piece.slice(start), out)
+      return
+    }
+    const ids = this.encodeWord(piece)
+    for (let k = 0; k < ids.length; k++) out.push(ids[k])
+  }
+
+  private chunk(chunk: string, out: number[]): void {
+    let ids = this.chunkCache.get(chunk)
+    if (ids === undefined) {
+      ids = this.encodeWord(chunk)
+      if (this.chunkCache.size >= CHUNK_CACHE_LIMIT) this.chunkCache.clear()
+      this.chunkCache.set(chunk, ids)
+    }
+    for (let k = 0; k < ids.length; k++) out.push(ids[k])
+  }
+
+  private encodeWord(word: string): number[] {
+    if (this.ignoreMerges) {
+      const id = this.vocab.get(word)
+      if (id !== undefined) return [id]
+    }
+    const syms = this.initialSymbols(word)
+    if (syms.length < 2) return syms
+    return syms.length <= SCAN_LIMIT ? this.mergeByScan(syms) : this.mergeByHeap(syms)
+  }
+
+  /** One symbol per character, mirroring BPE::merge_word (unk fusing, byte fallback). */
+  private initialSymbols(word: string): number[] {
+    const syms: number[] = []
+    let unk = -1 // pending [UNK] id, emitted before the next known symbol
+    const n = word.length
+    for (let i = 0; i < n; ) {
+      const c = word.charCodeAt(i)
+      const width = c >= 0xd800 && c <= 0xdbff && i + 1 < n ? 2 : 1
+      let s = width === 1 ? word[i] : word.slice(i, i + 2)
+      if (i > 0 && this.prefix !== undefined) s = this.prefix + s
+      i += width
+      if (i >= n && this.suffix !== undefined) s += this.suffix
+      const id = this.vocab.get(s)
+      if (id !== undefined) {
+        if (unk >= 0) {
+          syms.push(unk)
+          unk = -1
+        }
+        syms.push(id)
+        continue
+      }
+      if (this.byteFallback) {
+        const bytes = utf8.encode(s)
+        let ok = true
+        for (const b of bytes) if (this.byteIds[b] < 0) ok = false
+        if (ok) {
+          // Like the Rust crate, a pending [UNK] is not flushed here; it lands after these bytes.
+          for (const b of bytes) syms.push(this.byteIds[b])
+          continue
+        }
+      }
+      if (this.unkToken !== undefined) {
+        const unkId = this.vocab.get(this.unkToken)
+        if (unkId === undefined) {
+          throw new TokenizerError(`tokenizer.json: BPE unk_token "${this.unkToken}" is not in the vocab`)
+        }
+        if (unk >= 0 && !this.fuseUnk) syms.push(unk)
+        unk = unkId
+      }
+      // Without an unk token an unknown character is dropped, as in the Rust crate.
+    }
+    if (unk >= 0) syms.push(unk)
+    return syms
+  }
+
+  /** Short words: keep each adjacent pair's rank in an array and rescan for the minimum. */
+  private mergeByScan(syms: number[]): number[] {
+    const ranks = this.ranks
+    const pairRank: number[] = []
+    let n = syms.length
+    for (let k = 0; k < n - 1; k++) pairRank.push(ranks.get(syms[k] * PAIR_BASE + syms[k + 1]) ?? -1)
+    while (n > 1) {
+      let best = -1
+      let bestRank = Number.POSITIVE_INFINITY
+      for (let k = 0; k < n - 1; k++) {
+        const r = pairRank[k]
+        if (r >= 0 && r < bestRank) {
+          bestRank = r
+          best = k
+        }
+      }
+      if (best < 0) break
+      syms[best] = this.mergedId[bestRank]
+      syms.splice(best + 1, 1)
+      pairRank.splice(best, 1)
+      n--
+      if (best > 0) pairRank[best - 1] = ranks.get(syms[best - 1] * PAIR_BASE + syms[best]) ?? -1
+      if (best < n - 1) pairRank[best] = ranks.get(syms[best] * PAIR_BASE + syms[best + 1]) ?? -1
+    }
+    return syms
+  }
+
+  /** Long words: the Rust algorithm, a min-heap of (rank, position) over a linked list. */
+  private mergeByHeap(syms: number[]): number[] {
+    const n = syms.length
+    const ranks = this.ranks
+    const prev = new Int32Array(n)
+    const next = new Int32Array(n)
+    const alive = new Uint8Array(n).fill(1)
+    for (let k = 0; k < n; k++) {
+      prev[k] = k - 1
+      next[k] = k + 1 < n ? k + 1 : -1
+    }
+    const heap = new MinHeap()
+    for (let k = 0; k < n - 1; k++) {
+      const r = ranks.get(syms[k] * PAIR_BASE + syms[k + 1])
+      if (r !== undefined) heap.push(r * POS_BASE + k)
+    }
+    while (heap.size > 0) {
+      const key = heap.pop()
+      const rank = Math.floor(key / POS_BASE)
+      const pos = key - rank * POS_BASE
+      const right = next[pos]
+      if (!alive[pos] || right < 0) continue
+      // Skip entries made stale by an earlier merge of either symbol.
+      if (ranks.get(syms[pos] * PAIR_BASE + syms[right]) !== rank) continue
+      syms[pos] = this.mergedId[rank]
+      alive[right] = 0
+      const after = next[right]
+      next[pos] = after
+      if (after >= 0) prev[after] = pos
+      const before = prev[pos]
+      if (before >= 0) {
+        const r = ranks.get(syms[before] * PAIR_BASE + syms[pos])
+        if (r !== undefined) heap.push(r * POS_BASE + before)
+      }
+      if (after >= 0) {
+        const r = ranks.get(syms[pos] * PAIR_BASE + syms[after])
+        if (r !== undefined) heap.push(r * POS_BASE + pos)
+      }
+    }
+    const out: number[] = []
+    for (let k = 0; k >= 0; k = next[k]) out.push(syms[k])
+    return out
+  }
+}
+
+/** Merges come as `"a b"` strings (tokenizers < 0.20) or `["a", "b"]` pairs. */
+export function parseMerges(merges: unknown): [string, string][] {
+  if (merges === undefined || merges === null) return []
+  if (!Array.isArray(merges)) throw new TokenizerError('tokenizer.json: BPE merges must be an array')
+  return merges.map((m, i): [string, string] => {
+    if (typeof m === 'string') {
+      const space = m.indexOf(' ', 1)
+      if (space > 0) return [m.slice(0, space), m.slice(space + 1)]
+    } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') {
+      return [m[0], m[1]]
+    }
+    throw new TokenizerError(`tokenizer.json: BPE merge #${i} is malformed: ${JSON.stringify(m)}`)
+  })
+}
+
+/** A binary min-heap of numbers. */
+class MinHeap {
+  private readonly items: number[] = []
+
+  get size(): number {
+    return this.items.length
+  }
+
+  push(v: number): void {
+    const a = this.items
+    let i = a.length
+    a.push(v)
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (a[parent] <= v) break
+      a[i] = a[parent]
+      i = parent
+    }
+    a[i] = v
+  }
+
+  pop(): number {
+    const a = this.items
+    const top = a[0]
+    const last = a.pop()!
+    const n = a.length
+    if (n > 0) {
+      let i = 0
+      while (true) {
+        const l = 2 * i + 1
+        if (l >= n) break
+        const r = l + 1
+        const c = r < n && a[r] < a[l] ? r : l
+        if (a[c] >= last) break
+        a[i] = a[c]
+        i = c
+      }
+      a[i] = last
+    }
+    return top
+  }
+}

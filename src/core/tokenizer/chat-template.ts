@@ -1,0 +1,81 @@
+// Chat templates: the Jinja template shipped with a model (chat_template.jinja, or
+// tokenizer_config.json's `chat_template`) rendered with @huggingface/jinja, with the variables
+// transformers' apply_chat_template provides.
+
+import { Template } from '@huggingface/jinja'
+import { TokenizerError } from './errors.js'
+
+export interface ChatMessage {
+  role: string
+  content: string
+}
+
+/** tokenizer_config.json stores special tokens as strings or as AddedToken objects `{content}`. */
+export function tokenContent(value: unknown): string | undefined {
+  if (typeof value === 'string') return value
+  if (value && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string') {
+    return (value as { content: string }).content
+  }
+  return undefined
+}
+
+/**
+ * Picks the template source: the .jinja file wins; a config list of `{name, template}` yields
+ * the one named "default" (transformers' choice), else the first.
+ */
+export function selectChatTemplate(
+  fileTemplate: string | undefined,
+  configTemplate: unknown,
+): string | undefined {
+  if (fileTemplate !== undefined) return fileTemplate
+  if (typeof configTemplate === 'string') return configTemplate
+  if (Array.isArray(configTemplate)) {
+    const named = configTemplate.filter(
+      (t): t is { name: string; template: string } => t && typeof t.template === 'string',
+    )
+    return (named.find((t) => t.name === 'default') ?? named[0])?.template
+  }
+  return undefined
+}
+
+const SPECIAL_TOKEN_KEYS = [
+  'bos_token',
+  'eos_token',
+  'unk_token',
+  'pad_token',
+  'sep_token',
+  'cls_token',
+  'mask_token',
+]
+
+export class ChatTemplate {
+  private readonly template: Template
+  private readonly specials: Record<string, string>
+
+  constructor(source: string, config: Record<string, unknown>) {
+    try {
+      this.template = new Template(source)
+    } catch (e) {
+      throw new TokenizerError(`chat template does not parse: ${(e as Error).message}`)
+    }
+    this.specials = {}
+    for (const key of SPECIAL_TOKEN_KEYS) {
+      const content = tokenContent(config[key])
+      if (content !== undefined) this.specials[key] = content
+    }
+  }
+
+  render(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {
+    try {
+      return this.template.render({
+        ...this.specials,
+        messages,
+        add_generation_prompt: addGenerationPrompt,
+      })
+    } catch (e) {
+      // @huggingface/jinja predefines `raise_exception` (and `strftime_now`) as globals and
+      // refuses redeclaration; its raise_exception throws a plain Error, re-typed here.
+      throw new TokenizerError(`chat template: ${(e as Error).message}`)
+    }
+  }
+}

@@ -1,0 +1,192 @@
+// The Tokenizer: a tokenizer.json pipeline (added tokens → normalizer → pre-tokenizer → model →
+// post-processor, and decoder back) plus tokenizer_config.json's special tokens and chat template.
+// Matches what transformers (TokenizersBackend) returns for encode/decode.
+
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { AddedVocabulary, parseAddedTokens } from './added-tokens.js'
+import { type ChatMessage, ChatTemplate, selectChatTemplate, tokenContent } from './chat-template.js'
+import { createDecoder, type Decoder } from './decoders.js'
+import { TokenizerError } from './errors.js'
+import { createModel, type TokenizerModel } from './model.js'
+import { createNormalizer } from './normalizers.js'
+import { createPostProcessor, type PostProcessor } from './post-processors.js'
+import { createPreTokenizer, type PreTokenizerPlan } from './pre-tokenizers.js'
+
+export interface EncodeOptions {
+  /** Add the post-processor's special tokens (BOS, [CLS] … [SEP]). Default true. */
+  addSpecialTokens?: boolean
+}
+
+export interface DecodeOptions {
+  /** Drop special added tokens from the text. Default false, as in transformers. */
+  skipSpecialTokens?: boolean
+}
+
+type Json = Record<string, unknown>
+
+/** Cached pieces; cleared when full, which costs less than LRU bookkeeping on the hot path. */
+const PIECE_CACHE_LIMIT = 100_000
+/** Like the Rust crate, long pieces are not cached: they rarely repeat. */
+const PIECE_CACHE_MAX_LENGTH = 256
+
+function readJson(path: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new TokenizerError(`cannot read ${path}: ${(e as Error).message}`)
+  }
+  try {
+    return JSON.parse(text)
+  } catch (e) {
+    throw new TokenizerError(`${path} is not valid JSON: ${(e as Error).message}`)
+  }
+}
+
+/** transformers' clean_up_tokenization, applied when tokenizer_config asks for it. */
+function cleanUpTokenization(s: string): string {
+  return s
+    .replaceAll(' .', '.')
+    .replaceAll(' ?', '?')
+    .replaceAll(' !', '!')
+    .replaceAll(' ,', ',')
+    .replaceAll(" ' ", "'")
+    .replaceAll(" n't", "n't")
+    .replaceAll(" 'm", "'m")
+    .replaceAll(" 's", "'s")
+    .replaceAll(" 've", "'ve")
+    .replaceAll(" 're", "'re")
+}
+
+export class Tokenizer {
+  /** Largest id (model vocab or added token) + 1: the embedding rows the ids can address. */
+  readonly vocabSize: number
+  readonly specialIds: ReadonlySet<number>
+  readonly bosToken?: string
+  readonly eosToken?: string
+  readonly hasChatTemplate: boolean
+
+  private readonly added: AddedVocabulary
+  private readonly specialContents: Set<string>
+  private readonly chatTemplate?: ChatTemplate
+  /** raw piece (before ByteLevel's byte mapping) → ids */
+  private readonly pieceCache = new Map<string, number[]>()
+
+  private constructor(
+    private readonly model: TokenizerModel,
+    private readonly preTokenizer: PreTokenizerPlan | undefined,
+    private readonly postProcessor: PostProcessor | undefined,
+    private readonly decoder: Decoder | undefined,
+    added: AddedVocabulary,
+    config: Json,
+    chatTemplate: string | undefined,
+    private readonly cleanUpSpaces: boolean,
+  ) {
+    this.added = added
+    const special = added.tokens.filter((t) => t.special)
+    this.specialIds = new Set(special.map((t) => t.id))
+    this.specialContents = new Set(special.map((t) => t.content))
+    let maxId = model.maxId
+    for (const t of added.tokens) if (t.id > maxId) maxId = t.id
+    this.vocabSize = maxId + 1
+    this.bosToken = tokenContent(config.bos_token)
+    this.eosToken = tokenContent(config.eos_token)
+    this.chatTemplate = chatTemplate === undefined ? undefined : new ChatTemplate(chatTemplate, config)
+    this.hasChatTemplate = this.chatTemplate !== undefined
+  }
+
+  /** Loads tokenizer.json (required), tokenizer_config.json and chat_template.jinja (optional). */
+  static fromFolder(dir: string): Tokenizer {
+    const tokenizerPath = join(dir, 'tokenizer.json')
+    if (!existsSync(tokenizerPath)) throw new TokenizerError(`tokenizer.json not found: ${tokenizerPath}`)
+    const configPath = join(dir, 'tokenizer_config.json')
+    const config = existsSync(configPath) ? readJson(configPath) : undefined
+    const templatePath = join(dir, 'chat_template.jinja')
+    const template = existsSync(templatePath) ? readFileSync(templatePath, 'utf8') : undefined
+    return Tokenizer.fromJSON(readJson(tokenizerPath), config, template)
+  }
+
+  static fromJSON(tokenizerJson: unknown, tokenizerConfig?: unknown, chatTemplate?: string): Tokenizer {
+    if (tokenizerJson === null || typeof tokenizerJson !== 'object' || !('model' in tokenizerJson)) {
+      throw new TokenizerError('tokenizer.json: expected an object with a "model" section')
+    }
+    const tj = tokenizerJson as Json
+    const config = (tokenizerConfig && typeof tokenizerConfig === 'object' ? tokenizerConfig : {}) as Json
+    const normalizer = createNormalizer(tj.normalizer)
+    return new Tokenizer(
+      createModel(tj.model),
+      createPreTokenizer(tj.pre_tokenizer),
+      createPostProcessor(tj.post_processor),
+      createDecoder(tj.decoder),
+      new AddedVocabulary(parseAddedTokens(tj.added_tokens), normalizer),
+      config,
+      selectChatTemplate(chatTemplate, config.chat_template),
+      config.clean_up_tokenization_spaces === true,
+    )
+  }
+
+  encode(text: string, opts?: EncodeOptions): number[] {
+    const ids: number[] = []
+    const split = this.preTokenizer?.split
+    this.added.split(
+      text,
+      (s, atStart) => {
+        if (!split) {
+          this.encodePiece(s, ids)
+          return
+        }
+        const pieces = split([s], atStart).pieces
+        for (let k = 0; k < pieces.length; k++) this.encodePiece(pieces[k], ids)
+      },
+      (id) => ids.push(id),
+    )
+    if (opts?.addSpecialTokens === false || !this.postProcessor) return ids
+    return this.postProcessor(ids)
+  }
+
+  private encodePiece(piece: string, out: number[]): void {
+    let ids = this.pieceCache.get(piece)
+    if (ids === undefined) {
+      ids = []
+      const map = this.preTokenizer?.map
+      this.model.tokenize(map ? map(piece) : piece, ids)
+      if (piece.length > PIECE_CACHE_MAX_LENGTH) {
+        for (let k = 0; k < ids.length; k++) out.push(ids[k])
+        return
+      }
+      if (this.pieceCache.size >= PIECE_CACHE_LIMIT) this.pieceCache.clear()
+      this.pieceCache.set(piece, ids)
+    }
+    for (let k = 0; k < ids.length; k++) out.push(ids[k])
+  }
+
+  decode(ids: readonly number[], opts?: DecodeOptions): string {
+    const skip = opts?.skipSpecialTokens === true
+    const tokens: string[] = []
+    for (const id of ids) {
+      const token = this.idToToken(id)
+      if (token === undefined || (skip && this.specialContents.has(token))) continue
+      tokens.push(token)
+    }
+    const text = this.decoder ? this.decoder(tokens).join('') : tokens.join(' ')
+    return this.cleanUpSpaces ? cleanUpTokenization(text) : text
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.added.byContent.get(token)?.id ?? this.model.tokenToId(token)
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.added.byId.get(id)?.content ?? this.model.idToToken(id)
+  }
+
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string {
+    if (!this.chatTemplate) {
+      throw new TokenizerError(
+        'this tokenizer has no chat template (no chat_template.jinja or chat_template in tokenizer_config.json)',
+      )
+    }
+    return this.chatTemplate.render(messages, opts?.addGenerationPrompt === true)
+  }
+}
