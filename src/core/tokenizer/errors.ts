@@ -1,12 +1,9 @@
-// Errors raised while loading or running a tokenizer. Will extend the shared KilnError later;
-// `code` and the message wording are the stable contract.
+// Errors raised while loading or running a tokenizer; `code` and the message wording are stable.
+import { KilnError } from '../errors.js'
 
-export class TokenizerError extends Error {
-  readonly code = 'E_TOKENIZER'
-
+export class TokenizerError extends KilnError {
   constructor(message: string) {
-    super(message)
-    this.name = 'TokenizerError'
+    super('E_TOKENIZER', message)
   }
 }
 
