@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Writes the embedded default model (models/default): a byte-level BPE tokenizer trained here on a
-// short built-in text, and a tiny llama with seeded random weights. Deterministic: the same bytes on
-// every run, so the committed files can be checked against this script (test/cli/default-model).
+// short built-in text, and a small llama whose weights make it a bigram model of that text: one-hot
+// token embeddings pass through the residual stream (the layers add seeded noise), and the head holds
+// log P(next | current). Deterministic: the same bytes on every run, so the committed files can be
+// checked against this script (test/model/default-model.test.ts).
 // Usage: node scripts/make-default-model.mjs [OUT_DIR]   (needs `npm run build` first)
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -10,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const { writeSafetensors } = await import(path.join(root, 'dist/core/formats/safetensors.js'))
 const { Rng } = await import(path.join(root, 'dist/core/runtime/rng.js'))
+const { Tokenizer } = await import(path.join(root, 'dist/core/tokenizer/index.js'))
 
 const out = path.resolve(process.argv[2] ?? path.join(root, 'models', 'default'))
 mkdirSync(out, { recursive: true })
@@ -118,12 +121,13 @@ const imEnd = vocab.get('<|im_end|>')
 const chatTemplate =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 
-const C = 64
+// Hidden size = vocabulary, so each token's embedding can be its own one-hot direction.
+const C = VOCAB
 const L = 2
 const NH = 4
 const NKV = 2
 const HS = 16
-const F = 176
+const F = 64
 const config = {
   architectures: ['LlamaForCausalLM'],
   model_type: 'llama',
@@ -138,14 +142,14 @@ const config = {
   max_position_embeddings: 2048,
   rms_norm_eps: 1e-5,
   rope_theta: 10000.0,
-  tie_word_embeddings: true,
+  tie_word_embeddings: false,
   attention_bias: false,
   bos_token_id: eos,
   eos_token_id: eos,
   torch_dtype: 'float32',
 }
 
-// Normal-ish weights from arithmetic only (Irwin–Hall: sum of 12 uniforms − 6), so the bytes do not
+// Normal-ish noise from arithmetic only (Irwin–Hall: sum of 12 uniforms − 6), so the bytes do not
 // depend on the platform's Math.log/Math.cos.
 const rng = new Rng(20261127)
 function randn(n, std) {
@@ -157,31 +161,45 @@ function randn(n, std) {
   }
   return a
 }
+const filled = (n, v) => new Float32Array(n).fill(v)
+
+// Bigram statistics of the corpus in the tokenizer's own ids, add-α smoothed.
+const tok = Tokenizer.fromJSON(tokenizer, {})
+const ids = CORPUS.split('\n\n').flatMap((para) => [...tok.encode(para.replace(/\n/g, ' '), { addSpecialTokens: false }), eos])
+const counts = new Float64Array(VOCAB * VOCAB)
+for (let i = 0; i + 1 < ids.length; i++) counts[ids[i] * VOCAB + ids[i + 1]]++
+const head = new Float32Array(VOCAB * C) // (V, C): head[next, current] = log P(next | current)
+for (let cur = 0; cur < VOCAB; cur++) {
+  let total = 0
+  for (let nxt = 0; nxt < VOCAB; nxt++) total += counts[cur * VOCAB + nxt] + 1e-4
+  for (let nxt = 0; nxt < VOCAB; nxt++) head[nxt * C + cur] = Math.fround(Math.log((counts[cur * VOCAB + nxt] + 1e-4) / total))
+}
+const embed = new Float32Array(VOCAB * C)
+for (let v = 0; v < VOCAB; v++) embed[v * C + v] = 1
+// RMSNorm of a one-hot row gives sqrt(C) at its index; the final norm scales it back to 1.
+const normScale = 1 / Math.sqrt(C)
+
 const tensors = []
 const add = (name, shape, data) => tensors.push({ name, dtype: 'F32', shape, data })
-const ones = (n) => {
-  const a = randn(n, 0.05)
-  for (let i = 0; i < n; i++) a[i] += 1
-  return a
-}
-add('model.embed_tokens.weight', [VOCAB, C], randn(VOCAB * C, 0.5))
+add('model.embed_tokens.weight', [VOCAB, C], embed)
 for (let l = 0; l < L; l++) {
   const p = `model.layers.${l}`
-  add(`${p}.input_layernorm.weight`, [C], ones(C))
-  add(`${p}.self_attn.q_proj.weight`, [NH * HS, C], randn(NH * HS * C, 0.15))
-  add(`${p}.self_attn.k_proj.weight`, [NKV * HS, C], randn(NKV * HS * C, 0.15))
-  add(`${p}.self_attn.v_proj.weight`, [NKV * HS, C], randn(NKV * HS * C, 0.15))
-  add(`${p}.self_attn.o_proj.weight`, [C, NH * HS], randn(C * NH * HS, 0.15))
-  add(`${p}.post_attention_layernorm.weight`, [C], ones(C))
-  add(`${p}.mlp.gate_proj.weight`, [F, C], randn(F * C, 0.15))
-  add(`${p}.mlp.up_proj.weight`, [F, C], randn(F * C, 0.15))
-  add(`${p}.mlp.down_proj.weight`, [C, F], randn(C * F, 0.1))
+  add(`${p}.input_layernorm.weight`, [C], filled(C, 1))
+  add(`${p}.self_attn.q_proj.weight`, [NH * HS, C], randn(NH * HS * C, 0.2))
+  add(`${p}.self_attn.k_proj.weight`, [NKV * HS, C], randn(NKV * HS * C, 0.2))
+  add(`${p}.self_attn.v_proj.weight`, [NKV * HS, C], randn(NKV * HS * C, 0.2))
+  add(`${p}.self_attn.o_proj.weight`, [C, NH * HS], randn(C * NH * HS, 1e-5))
+  add(`${p}.post_attention_layernorm.weight`, [C], filled(C, 1))
+  add(`${p}.mlp.gate_proj.weight`, [F, C], randn(F * C, 0.2))
+  add(`${p}.mlp.up_proj.weight`, [F, C], randn(F * C, 0.2))
+  add(`${p}.mlp.down_proj.weight`, [C, F], randn(C * F, 1e-5))
 }
-add('model.norm.weight', [C], ones(C))
+add('model.norm.weight', [C], filled(C, normScale))
+add('lm_head.weight', [VOCAB, C], head)
 
 const json = (o) => `${JSON.stringify(o, null, 2)}\n`
 writeFileSync(path.join(out, 'config.json'), json(config))
-writeFileSync(path.join(out, 'generation_config.json'), json({ bos_token_id: eos, eos_token_id: [eos, imEnd], max_new_tokens: 48 }))
+writeFileSync(path.join(out, 'generation_config.json'), json({ bos_token_id: eos, eos_token_id: [eos, imEnd], do_sample: true, temperature: 0.8, max_new_tokens: 48 }))
 writeFileSync(path.join(out, 'tokenizer.json'), json(tokenizer))
 writeFileSync(
   path.join(out, 'tokenizer_config.json'),
@@ -193,10 +211,11 @@ writeFileSync(
   path.join(out, 'README.md'),
   `# kiln default model
 
-A tiny llama (${L} layers, hidden ${C}, ${NH} heads / ${NKV} kv heads) with seeded random weights and a
-byte-level BPE tokenizer of ${VOCAB} tokens trained on a paragraph of built-in text, made by
-\`node scripts/make-default-model.mjs\`. It exists so \`kiln generate\` works on a fresh clone with no
-download; its text is gibberish. A trained model will replace it.
+A small llama (${L} layers, hidden ${C}, ${NH} heads / ${NKV} kv heads) and a byte-level BPE tokenizer
+of ${VOCAB} tokens trained on a paragraph of built-in text, made by \`node scripts/make-default-model.mjs\`.
+Its weights are set, not trained: one-hot embeddings, layers that add small seeded noise, and a head
+holding the text's bigram log-probabilities, so it babbles in the style of that paragraph. It exists
+so \`kiln generate\` works on a fresh clone with no download. A trained model will replace it.
 `,
 )
 console.log(`wrote ${out}`)
