@@ -7,7 +7,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const { loadModel } = await import(path.join(root, 'dist/index.js'))
 const [dir, threads, promptTokens, newTokens] = process.argv.slice(2)
 const t0 = performance.now()
-const model = loadModel(dir, { threads: Number(threads), contextLength: Number(promptTokens) + Number(newTokens) + 1 })
+const model = loadModel(dir, {
+  threads: Number(threads),
+  contextLength: Number(promptTokens) + Number(newTokens) + 1,
+})
 const loadMs = performance.now() - t0
 const V = model.config.vocabSize
 const prompt = Array.from({ length: Number(promptTokens) }, (_, i) => (i * 7919 + 13) % V)

@@ -45,7 +45,11 @@ export async function makeBenchModel(dtype) {
     const f = fill(n, scale, seed++)
     const is1d = shape.length === 1
     if (is1d) for (let i = 0; i < n; i++) f[i] += 1
-    tensors.push(dtype === 'bf16' ? { name, shape, dtype: 'BF16', data: toBf16(f) } : { name, shape, dtype: 'F32', data: f })
+    tensors.push(
+      dtype === 'bf16'
+        ? { name, shape, dtype: 'BF16', data: toBf16(f) }
+        : { name, shape, dtype: 'F32', data: f },
+    )
   }
   add('model.embed_tokens.weight', [V, C], 0.5)
   for (let l = 0; l < L; l++) {
@@ -81,7 +85,8 @@ export async function makeBenchModel(dtype) {
     torch_dtype: dtype === 'bf16' ? 'bfloat16' : 'float32',
   }
   writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2))
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(path.join(root, 'models/default', f), path.join(dir, f))
+  for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+    copyFileSync(path.join(root, 'models/default', f), path.join(dir, f))
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors)
   return dir
 }

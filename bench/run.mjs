@@ -28,7 +28,9 @@ async function engine() {
   const bw = addon.measureReadBandwidth(1 << 30, THREADS, 5)
   console.log(`read bandwidth (${THREADS} threads): ${fmt(bw / 1e9, 2)} GB/s`)
   console.log('')
-  console.log('| weights | size MB | load ms | prefill tok/s | decode tok/s | roofline | peak RSS MB | RSS − weights MB |')
+  console.log(
+    '| weights | size MB | load ms | prefill tok/s | decode tok/s | roofline | peak RSS MB | RSS − weights MB |',
+  )
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
   const out = {}
   for (const dtype of ['f32', 'bf16']) {
@@ -36,9 +38,13 @@ async function engine() {
     const bytes = statSync(path.join(dir, 'model.safetensors')).size
     const runs = []
     for (let r = 0; r < RUNS; r++) {
-      const p = spawnSync(process.execPath, [path.join(here, 'engine-child.mjs'), dir, String(THREADS), String(PROMPT), String(NEW)], {
-        encoding: 'utf8',
-      })
+      const p = spawnSync(
+        process.execPath,
+        [path.join(here, 'engine-child.mjs'), dir, String(THREADS), String(PROMPT), String(NEW)],
+        {
+          encoding: 'utf8',
+        },
+      )
       if (p.status !== 0) throw new Error(`bench child failed: ${p.stderr}`)
       runs.push(JSON.parse(p.stdout.trim().split('\n').pop()))
     }
@@ -56,14 +62,17 @@ async function engine() {
     `decode F32 vs llama.cpp's ${LLAMA_CPP_F32_DECODE} tok/s (issue figure): ${fmt(out.f32.decode / LLAMA_CPP_F32_DECODE, 2)}×; ` +
       `BF16 vs F32 decode: ${fmt(out.bf16.decode / out.f32.decode, 2)}×`,
   )
-  console.log(`(${PROMPT}-token prompt, ${NEW} new tokens, ${THREADS} threads, median of ${RUNS} fresh processes)`)
+  console.log(
+    `(${PROMPT}-token prompt, ${NEW} new tokens, ${THREADS} threads, median of ${RUNS} fresh processes)`,
+  )
 }
 
 async function tokenizer() {
   console.log('')
   console.log('| tokenizer (encode, 1 thread) | MB/s |')
   console.log('| --- | --- |')
-  for (const row of await benchTokenizer()) console.log(`| ${row.name.replace('tokenizer/', '')} | ${fmt(row.mb_per_s, 2)} |`)
+  for (const row of await benchTokenizer())
+    console.log(`| ${row.name.replace('tokenizer/', '')} | ${fmt(row.mb_per_s, 2)} |`)
 }
 
 const SECTIONS = { engine, tokenizer }

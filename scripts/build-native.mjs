@@ -20,7 +20,10 @@ function nodeGyp() {
   try {
     return require.resolve('node-gyp/bin/node-gyp.js')
   } catch {
-    const bundled = path.join(path.dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')
+    const bundled = path.join(
+      path.dirname(process.execPath),
+      '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
+    )
     if (existsSync(bundled)) return bundled
     throw new Error('node-gyp not found: run npm install first')
   }

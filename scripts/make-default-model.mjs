@@ -40,7 +40,7 @@ function bytesToUnicode() {
     }
   }
   const map = new Map()
-  bs.forEach((b, i) => map.set(b, String.fromCodePoint(cs[i])))
+  for (let i = 0; i < bs.length; i++) map.set(bs[i], String.fromCodePoint(cs[i]))
   return map
 }
 
@@ -165,14 +165,18 @@ const filled = (n, v) => new Float32Array(n).fill(v)
 
 // Bigram statistics of the corpus in the tokenizer's own ids, add-α smoothed.
 const tok = Tokenizer.fromJSON(tokenizer, {})
-const ids = CORPUS.split('\n\n').flatMap((para) => [...tok.encode(para.replace(/\n/g, ' '), { addSpecialTokens: false }), eos])
+const ids = CORPUS.split('\n\n').flatMap((para) => [
+  ...tok.encode(para.replace(/\n/g, ' '), { addSpecialTokens: false }),
+  eos,
+])
 const counts = new Float64Array(VOCAB * VOCAB)
 for (let i = 0; i + 1 < ids.length; i++) counts[ids[i] * VOCAB + ids[i + 1]]++
 const head = new Float32Array(VOCAB * C) // (V, C): head[next, current] = log P(next | current)
 for (let cur = 0; cur < VOCAB; cur++) {
   let total = 0
   for (let nxt = 0; nxt < VOCAB; nxt++) total += counts[cur * VOCAB + nxt] + 1e-4
-  for (let nxt = 0; nxt < VOCAB; nxt++) head[nxt * C + cur] = Math.fround(Math.log((counts[cur * VOCAB + nxt] + 1e-4) / total))
+  for (let nxt = 0; nxt < VOCAB; nxt++)
+    head[nxt * C + cur] = Math.fround(Math.log((counts[cur * VOCAB + nxt] + 1e-4) / total))
 }
 const embed = new Float32Array(VOCAB * C)
 for (let v = 0; v < VOCAB; v++) embed[v * C + v] = 1
@@ -199,14 +203,31 @@ add('lm_head.weight', [VOCAB, C], head)
 
 const json = (o) => `${JSON.stringify(o, null, 2)}\n`
 writeFileSync(path.join(out, 'config.json'), json(config))
-writeFileSync(path.join(out, 'generation_config.json'), json({ bos_token_id: eos, eos_token_id: [eos, imEnd], do_sample: true, temperature: 0.8, max_new_tokens: 48 }))
+writeFileSync(
+  path.join(out, 'generation_config.json'),
+  json({
+    bos_token_id: eos,
+    eos_token_id: [eos, imEnd],
+    do_sample: true,
+    temperature: 0.8,
+    max_new_tokens: 48,
+  }),
+)
 writeFileSync(path.join(out, 'tokenizer.json'), json(tokenizer))
 writeFileSync(
   path.join(out, 'tokenizer_config.json'),
-  json({ bos_token: null, eos_token: '<|endoftext|>', model_max_length: 2048, tokenizer_class: 'PreTrainedTokenizerFast' }),
+  json({
+    bos_token: null,
+    eos_token: '<|endoftext|>',
+    model_max_length: 2048,
+    tokenizer_class: 'PreTrainedTokenizerFast',
+  }),
 )
-writeFileSync(path.join(out, "chat_template.jinja"), chatTemplate)
-writeSafetensors(path.join(out, 'model.safetensors'), tensors, { format: 'pt', generator: 'kiln scripts/make-default-model.mjs' })
+writeFileSync(path.join(out, 'chat_template.jinja'), chatTemplate)
+writeSafetensors(path.join(out, 'model.safetensors'), tensors, {
+  format: 'pt',
+  generator: 'kiln scripts/make-default-model.mjs',
+})
 writeFileSync(
   path.join(out, 'README.md'),
   `# kiln default model

@@ -1,6 +1,6 @@
 // Flags every command shares, and one place that turns errors into one line (or one JSON object)
 // and an exit status: 1 for run-time failures, 2 for bad usage.
-import { Command, Flags, Errors } from '@oclif/core'
+import { Command, Errors, Flags } from '@oclif/core'
 import { KilnError } from './core/errors.js'
 
 export abstract class BaseCommand extends Command {
@@ -32,11 +32,23 @@ export abstract class BaseCommand extends Command {
       exit = err.oclif?.exit ?? 2
       if (exit === 0) throw err // --help / --version
     }
-    const message = (err.message || String(err)).split('\n')[0]
+    const message = oneLine(err.message || String(err))
     if (json) this.writeOut(`${JSON.stringify({ error: { code, message } })}\n`)
     else this.writeErr(`kiln: ${message}\n`)
     if (code === 'E_INTERNAL' && process.env.KILN_DEBUG) this.writeErr(`${err.stack}\n`)
     process.exitCode = exit
     this.exit(exit)
   }
+}
+
+/**
+ * oclif's parse errors span lines ("Parsing --threads \n\tExpected an integer but received: 1.5\nSee more
+ * help with --help"); the first line alone says nothing, so the lines are joined and the help hint dropped.
+ */
+function oneLine(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^See more help with/.test(l))
+  return lines.join(': ') || 'unknown error'
 }

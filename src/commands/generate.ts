@@ -27,15 +27,27 @@ is not a terminal. Tokens stream to stdout as they are decoded; timings go to st
     'min-new-tokens': Flags.integer({ description: 'EOS is suppressed until this many tokens.', min: 0 }),
     temperature: Flags.string({ description: 'Sampling temperature; 0 = greedy.' }),
     'top-k': Flags.integer({ description: 'Keep the k most likely tokens (0 = off).', min: 0 }),
-    'top-p': Flags.string({ description: 'Nucleus sampling: keep the smallest set with this probability mass.' }),
+    'top-p': Flags.string({
+      description: 'Nucleus sampling: keep the smallest set with this probability mass.',
+    }),
     'min-p': Flags.string({ description: 'Drop tokens less likely than min-p × the top token.' }),
-    'repetition-penalty': Flags.string({ description: 'Penalty for tokens already in the sequence (1 = off).' }),
+    'repetition-penalty': Flags.string({
+      description: 'Penalty for tokens already in the sequence (1 = off).',
+    }),
     seed: Flags.integer({ description: 'Seed for reproducible sampling.' }),
-    stop: Flags.string({ description: 'Stop when the text contains this string (repeatable).', multiple: true }),
-    chat: Flags.boolean({ description: "Apply the model's chat template to PROMPT as a user message.", default: false }),
+    stop: Flags.string({
+      description: 'Stop when the text contains this string (repeatable).',
+      multiple: true,
+    }),
+    chat: Flags.boolean({
+      description: "Apply the model's chat template to PROMPT as a user message.",
+      default: false,
+    }),
     system: Flags.string({ description: 'System message for --chat.' }),
     threads: Flags.integer({ char: 't', description: 'Compute threads (default: number of cores).' }),
-    'prompts-file': Flags.string({ description: 'JSONL file of {"prompt": ...}; one batch, one JSON line out per prompt.' }),
+    'prompts-file': Flags.string({
+      description: 'JSONL file of {"prompt": ...}; one batch, one JSON line out per prompt.',
+    }),
   }
 
   async run(): Promise<void> {

@@ -51,7 +51,9 @@ async function resolvePrompts(input: GenerateInput): Promise<string[]> {
     try {
       text = readFileSync(input.promptsFile, 'utf8')
     } catch (e) {
-      throw new UsageError(`--prompts-file ${input.promptsFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`)
+      throw new UsageError(
+        `--prompts-file ${input.promptsFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+      )
     }
     const prompts: string[] = []
     text.split('\n').forEach((line, i) => {
@@ -63,7 +65,8 @@ async function resolvePrompts(input: GenerateInput): Promise<string[]> {
         throw new UsageError(`--prompts-file ${input.promptsFile}:${i + 1}: not valid JSON`)
       }
       const p = (obj as { prompt?: unknown })?.prompt
-      if (typeof p !== 'string') throw new UsageError(`--prompts-file ${input.promptsFile}:${i + 1}: needs a "prompt" string`)
+      if (typeof p !== 'string')
+        throw new UsageError(`--prompts-file ${input.promptsFile}:${i + 1}: needs a "prompt" string`)
       prompts.push(p)
     })
     if (prompts.length === 0) throw new UsageError(`--prompts-file ${input.promptsFile}: no prompts`)

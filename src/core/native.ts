@@ -1,6 +1,7 @@
 // Loads the native addon once and types its surface. Everything numeric goes through here.
-import { createRequire } from 'node:module'
+
 import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -44,7 +45,13 @@ export interface GraphInfo {
 }
 
 export interface NativeGraph {
-  run(tokens: Int32Array, positions: Int32Array, slots: Int32Array, outRows: Int32Array, threads: number): Float32Array
+  run(
+    tokens: Int32Array,
+    positions: Int32Array,
+    slots: Int32Array,
+    outRows: Int32Array,
+    threads: number,
+  ): Float32Array
   runAsync(
     tokens: Int32Array,
     positions: Int32Array,

@@ -16,7 +16,11 @@ describe('embedded default model', () => {
       expect(r.status, r.stderr).toBe(0)
       const files = readdirSync(defaultModelPath()).sort()
       expect(readdirSync(tmp).sort()).toEqual(files)
-      for (const f of files) expect(readFileSync(path.join(tmp, f)).equals(readFileSync(path.join(defaultModelPath(), f))), f).toBe(true)
+      for (const f of files)
+        expect(
+          readFileSync(path.join(tmp, f)).equals(readFileSync(path.join(defaultModelPath(), f))),
+          f,
+        ).toBe(true)
     } finally {
       rmSync(tmp, { recursive: true, force: true })
     }
@@ -26,7 +30,8 @@ describe('embedded default model', () => {
     const model = loadModel(defaultModelPath(), { threads: 1 })
     try {
       let text = ''
-      for await (const t of model.generate('The children of the', { maxNewTokens: 6, temperature: 0 })) text += t.text
+      for await (const t of model.generate('The children of the', { maxNewTokens: 6, temperature: 0 }))
+        text += t.text
       expect(text).toBe(' potter how the potter how the')
       const corpus = readFileSync('scripts/make-default-model.mjs', 'utf8')
       for (const word of text.trim().split(/\s+/)) expect(corpus).toContain(word)

@@ -14,7 +14,10 @@ const V = file.tensors.get('scores')!.shape[1]
 const B = file.tensors.get('scores')!.shape[0]
 
 const CASES: [string, (row: number) => SampleParams][] = [
-  ['repetition_penalty_1.3', (row) => ({ repetitionPenalty: 1.3, history: Int32Array.from(meta.input_ids[row]) })],
+  [
+    'repetition_penalty_1.3',
+    (row) => ({ repetitionPenalty: 1.3, history: Int32Array.from(meta.input_ids[row]) }),
+  ],
   ['temperature_0.7', () => ({ temperature: 0.7 })],
   ['top_k_10', () => ({ topK: 10 })],
   ['top_p_0.9', () => ({ topP: 0.9 })],

@@ -21,22 +21,62 @@ export function buildGpt2(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limit
     const vcache = g.owned(`${p}.v_cache`, [limits.slots, NH, limits.contextLength, HS])
 
     const h = g.layernorm(`${p}.ln_1`, x, w.vector(`${p}.ln_1.weight`, C), w.vector(`${p}.ln_1.bias`, C), eps)
-    const qkv = g.matmul(`${p}.attn.c_attn`, h, w.matrix(`${p}.attn.c_attn.weight`, [C, 3 * C]), w.vector(`${p}.attn.c_attn.bias`, 3 * C), true) // (N, 3C)
+    const qkv = g.matmul(
+      `${p}.attn.c_attn`,
+      h,
+      w.matrix(`${p}.attn.c_attn.weight`, [C, 3 * C]),
+      w.vector(`${p}.attn.c_attn.bias`, 3 * C),
+      true,
+    ) // (N, 3C)
     const q = g.sliceCols(`${p}.attn.q`, qkv, 0, C)
     const k = g.sliceCols(`${p}.attn.k`, qkv, C, C)
     const v = g.sliceCols(`${p}.attn.v`, qkv, 2 * C, C)
     g.kvStore(k, v, kcache, vcache)
     const att = g.attention(`${p}.attn.attn`, q, kcache, vcache, NH, scale)
-    const o = g.matmul(`${p}.attn.c_proj`, att, w.matrix(`${p}.attn.c_proj.weight`, [C, C]), w.vector(`${p}.attn.c_proj.bias`, C), true)
+    const o = g.matmul(
+      `${p}.attn.c_proj`,
+      att,
+      w.matrix(`${p}.attn.c_proj.weight`, [C, C]),
+      w.vector(`${p}.attn.c_proj.bias`, C),
+      true,
+    )
     x = g.add2(`${p}.resid_attn`, x, o)
 
-    const h2 = g.layernorm(`${p}.ln_2`, x, w.vector(`${p}.ln_2.weight`, C), w.vector(`${p}.ln_2.bias`, C), eps)
-    const fc = g.matmul(`${p}.mlp.c_fc`, h2, w.matrix(`${p}.mlp.c_fc.weight`, [C, F]), w.vector(`${p}.mlp.c_fc.bias`, F), true)
+    const h2 = g.layernorm(
+      `${p}.ln_2`,
+      x,
+      w.vector(`${p}.ln_2.weight`, C),
+      w.vector(`${p}.ln_2.bias`, C),
+      eps,
+    )
+    const fc = g.matmul(
+      `${p}.mlp.c_fc`,
+      h2,
+      w.matrix(`${p}.mlp.c_fc.weight`, [C, F]),
+      w.vector(`${p}.mlp.c_fc.bias`, F),
+      true,
+    )
     const act = g.gelu(`${p}.mlp.act`, fc, tanh) // (N, F)
-    const proj = g.matmul(`${p}.mlp.c_proj`, act, w.matrix(`${p}.mlp.c_proj.weight`, [F, C]), w.vector(`${p}.mlp.c_proj.bias`, C), true)
+    const proj = g.matmul(
+      `${p}.mlp.c_proj`,
+      act,
+      w.matrix(`${p}.mlp.c_proj.weight`, [F, C]),
+      w.vector(`${p}.mlp.c_proj.bias`, C),
+      true,
+    )
     x = g.add2(`${p}.resid_mlp`, x, proj)
   }
   const last = g.selectOutRows('out_rows', x) // (R, C)
-  const normed = g.layernorm(`${pre}ln_f`, last, w.vector(`${pre}ln_f.weight`, C), w.vector(`${pre}ln_f.bias`, C), eps)
-  return g.matmul('logits', normed, cfg.tieWordEmbeddings || !w.has('lm_head.weight') ? wte : w.matrix('lm_head.weight', [V, C]))
+  const normed = g.layernorm(
+    `${pre}ln_f`,
+    last,
+    w.vector(`${pre}ln_f.weight`, C),
+    w.vector(`${pre}ln_f.bias`, C),
+    eps,
+  )
+  return g.matmul(
+    'logits',
+    normed,
+    cfg.tieWordEmbeddings || !w.has('lm_head.weight') ? wte : w.matrix('lm_head.weight', [V, C]),
+  )
 }

@@ -9,10 +9,12 @@ import type { WeightSet } from './weights.js'
 export function buildLlama(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limits: GraphLimits): TensorId {
   const { hiddenSize: C, numHeads: NH, numKvHeads: NKV, headDim: HS, intermediateSize: F, vocabSize: V } = cfg
   const eps = cfg.norm.eps
-  if (cfg.activation !== 'silu') throw new ConfigError(`${cfg.architecture}: hidden_act "${cfg.activation}" is not supported (silu)`)
+  if (cfg.activation !== 'silu')
+    throw new ConfigError(`${cfg.architecture}: hidden_act "${cfg.activation}" is not supported (silu)`)
   const invFreq = g.external('rope.inv_freq', 'f32', [HS / 2], ropeInvFreq(cfg.rope!, HS))
   const scale = 1 / Math.sqrt(HS)
-  const bias = (name: string, n: number) => (cfg.attentionBias ? w.vector(name, n) : w.optionalVector(name, n))
+  const bias = (name: string, n: number) =>
+    cfg.attentionBias ? w.vector(name, n) : w.optionalVector(name, n)
 
   const embed = w.matrix('model.embed_tokens.weight', [V, C])
   let x = g.embedding('embed', embed, g.tokens) // (N, C)
@@ -23,22 +25,62 @@ export function buildLlama(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limi
 
     const h = g.rmsnorm(`${p}.input_layernorm`, x, w.vector(`${p}.input_layernorm.weight`, C), eps)
     const a = `${p}.self_attn`
-    let q = g.matmul(`${a}.q`, h, w.matrix(`${a}.q_proj.weight`, [NH * HS, C]), bias(`${a}.q_proj.bias`, NH * HS))
-    let k = g.matmul(`${a}.k`, h, w.matrix(`${a}.k_proj.weight`, [NKV * HS, C]), bias(`${a}.k_proj.bias`, NKV * HS))
-    const v = g.matmul(`${a}.v`, h, w.matrix(`${a}.v_proj.weight`, [NKV * HS, C]), bias(`${a}.v_proj.bias`, NKV * HS))
+    let q = g.matmul(
+      `${a}.q`,
+      h,
+      w.matrix(`${a}.q_proj.weight`, [NH * HS, C]),
+      bias(`${a}.q_proj.bias`, NH * HS),
+    )
+    let k = g.matmul(
+      `${a}.k`,
+      h,
+      w.matrix(`${a}.k_proj.weight`, [NKV * HS, C]),
+      bias(`${a}.k_proj.bias`, NKV * HS),
+    )
+    const v = g.matmul(
+      `${a}.v`,
+      h,
+      w.matrix(`${a}.v_proj.weight`, [NKV * HS, C]),
+      bias(`${a}.v_proj.bias`, NKV * HS),
+    )
     q = g.rope(`${a}.q_rot`, q, invFreq, NH, HS) // (N, NH*HS)
     k = g.rope(`${a}.k_rot`, k, invFreq, NKV, HS) // (N, NKV*HS)
     g.kvStore(k, v, kcache, vcache)
     const att = g.attention(`${a}.attn`, q, kcache, vcache, NH, scale) // (N, NH*HS)
-    const o = g.matmul(`${a}.o`, att, w.matrix(`${a}.o_proj.weight`, [C, NH * HS]), w.optionalVector(`${a}.o_proj.bias`, C))
+    const o = g.matmul(
+      `${a}.o`,
+      att,
+      w.matrix(`${a}.o_proj.weight`, [C, NH * HS]),
+      w.optionalVector(`${a}.o_proj.bias`, C),
+    )
     x = g.add2(`${p}.resid_attn`, x, o)
 
-    const h2 = g.rmsnorm(`${p}.post_attention_layernorm`, x, w.vector(`${p}.post_attention_layernorm.weight`, C), eps)
+    const h2 = g.rmsnorm(
+      `${p}.post_attention_layernorm`,
+      x,
+      w.vector(`${p}.post_attention_layernorm.weight`, C),
+      eps,
+    )
     const m = `${p}.mlp`
-    const gate = g.matmul(`${m}.gate`, h2, w.matrix(`${m}.gate_proj.weight`, [F, C]), w.optionalVector(`${m}.gate_proj.bias`, F))
-    const up = g.matmul(`${m}.up`, h2, w.matrix(`${m}.up_proj.weight`, [F, C]), w.optionalVector(`${m}.up_proj.bias`, F))
+    const gate = g.matmul(
+      `${m}.gate`,
+      h2,
+      w.matrix(`${m}.gate_proj.weight`, [F, C]),
+      w.optionalVector(`${m}.gate_proj.bias`, F),
+    )
+    const up = g.matmul(
+      `${m}.up`,
+      h2,
+      w.matrix(`${m}.up_proj.weight`, [F, C]),
+      w.optionalVector(`${m}.up_proj.bias`, F),
+    )
     const act = g.siluMul(`${m}.act`, gate, up) // (N, F)
-    const down = g.matmul(`${m}.down`, act, w.matrix(`${m}.down_proj.weight`, [C, F]), w.optionalVector(`${m}.down_proj.bias`, C))
+    const down = g.matmul(
+      `${m}.down`,
+      act,
+      w.matrix(`${m}.down_proj.weight`, [C, F]),
+      w.optionalVector(`${m}.down_proj.bias`, C),
+    )
     x = g.add2(`${p}.resid_mlp`, x, down)
   }
   // Only the rows whose logits are wanted go through the final norm and the head.

@@ -43,7 +43,8 @@ export class WeightSet {
     if (known !== undefined) return known
     const v = this.view(name, shape)
     const dtype = NATIVE_DTYPES[v.dtype]
-    if (!dtype) throw new FormatError(`${v.file}: tensor "${name}" is ${v.dtype}; kiln runs F32, F16 and BF16 weights`)
+    if (!dtype)
+      throw new FormatError(`${v.file}: tensor "${name}" is ${v.dtype}; kiln runs F32, F16 and BF16 weights`)
     const id = this.g.external(name, dtype, shape, v.data)
     this.ids.set(name, id)
     return id
@@ -54,7 +55,8 @@ export class WeightSet {
     const known = this.ids.get(name)
     if (known !== undefined) return known
     const v = this.view(name, [length])
-    if (!NATIVE_DTYPES[v.dtype]) throw new FormatError(`${v.file}: tensor "${name}" is ${v.dtype}; expected a float type`)
+    if (!NATIVE_DTYPES[v.dtype])
+      throw new FormatError(`${v.file}: tensor "${name}" is ${v.dtype}; expected a float type`)
     const id = this.g.external(name, 'f32', [length], toFloat32(v))
     this.ids.set(name, id)
     return id

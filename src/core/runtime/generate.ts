@@ -53,7 +53,10 @@ interface Seq {
   finish?: FinishReason
 }
 
-function resolveOptions(model: Model, o: GenerateOptions): Required<Pick<GenerateOptions, 'maxNewTokens' | 'minNewTokens'>> & GenerateOptions {
+function resolveOptions(
+  model: Model,
+  o: GenerateOptions,
+): Required<Pick<GenerateOptions, 'maxNewTokens' | 'minNewTokens'>> & GenerateOptions {
   const gen = model.generation
   const sampling: SamplingOptions = {
     temperature: o.temperature ?? (gen.doSample ? (gen.temperature ?? 1) : 0),
@@ -66,8 +69,10 @@ function resolveOptions(model: Model, o: GenerateOptions): Required<Pick<Generat
   validateSampling(sampling)
   const maxNewTokens = o.maxNewTokens ?? gen.maxNewTokens ?? 128
   const minNewTokens = o.minNewTokens ?? 0
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new UsageError('--max-new-tokens must be an integer ≥ 0')
-  if (!Number.isInteger(minNewTokens) || minNewTokens < 0) throw new UsageError('--min-new-tokens must be an integer ≥ 0')
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0)
+    throw new UsageError('--max-new-tokens must be an integer ≥ 0')
+  if (!Number.isInteger(minNewTokens) || minNewTokens < 0)
+    throw new UsageError('--min-new-tokens must be an integer ≥ 0')
   if (o.stop?.some((s) => s.length === 0)) throw new UsageError('--stop strings must not be empty')
   return { ...o, ...sampling, maxNewTokens, minNewTokens }
 }
@@ -87,11 +92,17 @@ export async function* generateBatch(
   const baseSeed = o.seed ?? (Math.random() * 2 ** 32) >>> 0
 
   const seqs: Seq[] = prompts.map((p, i) => {
-    const ids = typeof p === 'string' ? tok.encode(p, { addSpecialTokens: o.addSpecialTokens ?? true }) : [...p]
-    if (ids.length === 0) throw new InputError(`prompt ${prompts.length > 1 ? `${i + 1} ` : ''}is empty (no tokens)`)
-    for (const id of ids) if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new InputError(`token id ${id} is outside the vocabulary (0..${V - 1})`)
+    const ids =
+      typeof p === 'string' ? tok.encode(p, { addSpecialTokens: o.addSpecialTokens ?? true }) : [...p]
+    if (ids.length === 0)
+      throw new InputError(`prompt ${prompts.length > 1 ? `${i + 1} ` : ''}is empty (no tokens)`)
+    for (const id of ids)
+      if (!(Number.isInteger(id) && id >= 0 && id < V))
+        throw new InputError(`token id ${id} is outside the vocabulary (0..${V - 1})`)
     if (ids.length >= model.config.maxPositions) {
-      throw new InputError(`prompt has ${ids.length} tokens; the model's context is ${model.config.maxPositions} positions`)
+      throw new InputError(
+        `prompt has ${ids.length} tokens; the model's context is ${model.config.maxPositions} positions`,
+      )
     }
     return {
       prompt: ids,
@@ -136,9 +147,9 @@ export async function* generateBatch(
   // Prefill: all prompt rows, packed into chunks; the last row of each prompt yields logits.
   const t0 = performance.now()
   const rows: { seq: number; pos: number; id: number }[] = []
-  seqs.forEach((s, i) => {
-    s.prompt.forEach((id, pos) => rows.push({ seq: i, pos, id }))
-  })
+  for (let i = 0; i < seqs.length; i++) {
+    for (let pos = 0; pos < seqs[i].prompt.length; pos++) rows.push({ seq: i, pos, id: seqs[i].prompt[pos] })
+  }
   const first: (Float32Array | undefined)[] = new Array(seqs.length)
   for (let c = 0; c < rows.length; c += model.maxRows) {
     const chunk = rows.slice(c, c + model.maxRows)
@@ -175,7 +186,7 @@ export async function* generateBatch(
     for (const s of seqs) s.finish = 'length'
   }
   for (;;) {
-    const live = seqs.map((s, i) => i).filter((i) => !seqs[i].finish)
+    const live = seqs.map((_, i) => i).filter((i) => !seqs[i].finish)
     if (live.length === 0) break
     const logits = await model.step(
       Int32Array.from(live, (i) => seqs[i].tokens[seqs[i].tokens.length - 1]),

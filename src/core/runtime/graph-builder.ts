@@ -95,7 +95,13 @@ export class GraphBuilder {
 
   // x (N, H*HS) rotated by positions; invFreq (HS/2)
   rope(name: string, x: TensorId, invFreq: TensorId, H: number, HS: number): TensorId {
-    return this.node('rope', [x, this.positions, invFreq], this.act(name, this.rowsOf(x), this.cols(x)), [], [H, HS])
+    return this.node(
+      'rope',
+      [x, this.positions, invFreq],
+      this.act(name, this.rowsOf(x), this.cols(x)),
+      [],
+      [H, HS],
+    )
   }
 
   // kcache/vcache (S, NKV, P, HS) updated in place at each row's slot and position
@@ -104,7 +110,14 @@ export class GraphBuilder {
   }
 
   // (N, NH*HS): causal attention of each row over its slot's cache
-  attention(name: string, q: TensorId, kcache: TensorId, vcache: TensorId, NH: number, scale: number): TensorId {
+  attention(
+    name: string,
+    q: TensorId,
+    kcache: TensorId,
+    vcache: TensorId,
+    NH: number,
+    scale: number,
+  ): TensorId {
     const out = this.act(name, this.rowsOf(q), this.cols(q))
     return this.node('attention', [q, this.positions, this.slots, kcache, vcache], out, [scale], [NH])
   }

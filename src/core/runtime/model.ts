@@ -11,8 +11,13 @@ import { buildLlama } from '../models/llama.js'
 import { WeightSet } from '../models/weights.js'
 import { type NativeGraph, native } from '../native.js'
 import { Tokenizer } from '../tokenizer/index.js'
+import {
+  type GenerateOptions,
+  type GenerationEvent,
+  type GenerationResult,
+  generateBatch,
+} from './generate.js'
 import { GraphBuilder, type GraphLimits } from './graph-builder.js'
-import { type GenerateOptions, type GenerationEvent, type GenerationResult, generateBatch } from './generate.js'
 
 export interface LoadOptions {
   /** Compute threads; default: the number of cores. */
@@ -41,10 +46,14 @@ export class Model {
   private readonly defaultContext: number
   private busy = false
 
-  constructor(readonly dir: string, opts: LoadOptions = {}) {
+  constructor(
+    readonly dir: string,
+    opts: LoadOptions = {},
+  ) {
     const t0 = performance.now()
     const threads = opts.threads ?? native().cpuInfo().hardwareThreads
-    if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`threads must be an integer ≥ 1 (got ${threads})`)
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new UsageError(`threads must be an integer ≥ 1 (got ${threads})`)
     this.threads = threads
     this.backend = opts.backend ?? 'cpu'
     checkFolder(dir)
@@ -53,7 +62,8 @@ export class Model {
     this.tokenizer = Tokenizer.fromFolder(dir)
     this.weights = openCheckpoint(dir)
     const ctx = opts.contextLength ?? Math.min(this.config.maxPositions, 4096)
-    if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length must be an integer ≥ 1 (got ${ctx})`)
+    if (!Number.isInteger(ctx) || ctx < 1)
+      throw new UsageError(`context length must be an integer ≥ 1 (got ${ctx})`)
     this.defaultContext = Math.min(ctx, this.config.maxPositions)
     this.ensureGraph(1, this.defaultContext) // builds and checks the whole graph now: bad weights fail at load
     this.loadMs = performance.now() - t0
@@ -66,7 +76,9 @@ export class Model {
   /** Makes sure the graph has at least `slots` sequences of `context` positions. */
   ensureGraph(slots: number, context: number): void {
     if (context > this.config.maxPositions) {
-      throw new InputError(`${context} tokens exceed the model's context of ${this.config.maxPositions} positions`)
+      throw new InputError(
+        `${context} tokens exceed the model's context of ${this.config.maxPositions} positions`,
+      )
     }
     const cur = this.limits
     if (this.graph && cur && cur.slots >= slots && cur.contextLength >= context) return
@@ -91,7 +103,12 @@ export class Model {
   }
 
   /** One forward step over ragged rows; returns the logits of `outRows` (R × V). */
-  async step(tokens: Int32Array, positions: Int32Array, slots: Int32Array, outRows: Int32Array): Promise<Float32Array> {
+  async step(
+    tokens: Int32Array,
+    positions: Int32Array,
+    slots: Int32Array,
+    outRows: Int32Array,
+  ): Promise<Float32Array> {
     const g = this.live()
     return g.runAsync(tokens, positions, slots, outRows, this.threads)
   }
@@ -119,7 +136,10 @@ export class Model {
   }
 
   /** Streams the tokens generated for one prompt (text or ids); returns the summary when done. */
-  async *generate(prompt: string | number[], options: GenerateOptions = {}): AsyncGenerator<GenerationEvent, GenerationResult> {
+  async *generate(
+    prompt: string | number[],
+    options: GenerateOptions = {},
+  ): AsyncGenerator<GenerationEvent, GenerationResult> {
     const results: GenerationResult[] = yield* this.generateMany([prompt], options)
     return results[0]
   }
@@ -129,7 +149,8 @@ export class Model {
     prompts: (string | number[])[],
     options: GenerateOptions = {},
   ): AsyncGenerator<GenerationEvent, GenerationResult[]> {
-    if (this.busy) throw new KilnError('E_BUSY', 'this model is already generating; await the running generation first')
+    if (this.busy)
+      throw new KilnError('E_BUSY', 'this model is already generating; await the running generation first')
     this.busy = true
     try {
       return yield* generateBatch(this, prompts, options)
@@ -166,8 +187,10 @@ function checkFolder(dir: string): void {
   } catch {
     throw new FormatError(`${dir}: no such model folder`)
   }
-  if (!st.isDirectory()) throw new FormatError(`${dir}: not a folder (expected a model folder with config.json)`)
-  if (!existsSync(path.join(dir, 'config.json'))) throw new FormatError(`${dir}: no config.json in this folder`)
+  if (!st.isDirectory())
+    throw new FormatError(`${dir}: not a folder (expected a model folder with config.json)`)
+  if (!existsSync(path.join(dir, 'config.json')))
+    throw new FormatError(`${dir}: no config.json in this folder`)
 }
 
 /** Loads a model folder in the Hugging Face layout (config.json, safetensors, tokenizer.json). */

@@ -19,7 +19,8 @@ export function validateSampling(o: SamplingOptions): void {
     throw new UsageError(what)
   }
   if (o.temperature !== undefined && !(o.temperature >= 0)) bad('--temperature must be ≥ 0')
-  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) bad('--top-k must be an integer ≥ 0')
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0))
+    bad('--top-k must be an integer ≥ 0')
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad('--top-p must be in (0, 1]')
   if (o.minP !== undefined && !(o.minP >= 0 && o.minP <= 1)) bad('--min-p must be in [0, 1]')
   if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad('--repetition-penalty must be > 0')
