@@ -5,6 +5,7 @@ import { defaultModelPath } from './default-model.js'
 import { UsageError } from './errors.js'
 import type { GenerateOptions, GenerationResult } from './runtime/generate.js'
 import { loadModel, type Model } from './runtime/model.js'
+import { validateSampling } from './runtime/sampling.js'
 
 export interface GenerateInput {
   prompt?: string
@@ -115,6 +116,9 @@ export async function runGenerate(input: GenerateInput, io: Output): Promise<voi
     seed: input.seed,
     stop: input.stop,
   }
+  // Bad flags are usage errors (exit 2) whatever the model: report them before loading one.
+  validateSampling(options)
+  if (options.stop?.some((s) => s.length === 0)) throw new UsageError('--stop strings must not be empty')
   const prompts = await resolvePrompts(input)
   const model = loadModel(input.model ?? defaultModelPath(), { threads: input.threads })
   try {

@@ -137,10 +137,25 @@ export async function* generateBatch(
     if (!s.finish && s.tokens.length >= o.maxNewTokens) s.finish = 'length'
     if (!s.finish && s.prompt.length + s.tokens.length >= context) s.finish = 'length'
     if (s.finish && s.finish !== 'stop') s.text += s.decoder.flush()
-    const safe = s.finish ? s.text.length : Math.max(s.emitted, s.text.length - holdBack)
+    let safe = s.finish ? s.text.length : Math.max(s.emitted, s.text.length - holdBack)
+    // Holding back stop-string characters must not split a surrogate pair (an emoji): printed
+    // alone, each half would come out as U+FFFD.
+    const high = s.text.charCodeAt(safe - 1)
+    if (safe > s.emitted && safe < s.text.length && high >= 0xd800 && high <= 0xdbff) safe--
     const out = s.text.slice(s.emitted, safe)
     s.emitted = safe
     return out
+  }
+  // The summary's text is the whole decode, as transformers gives it (streaming never takes back text
+  // it printed, so an invalid byte run can stream differently), cut at the first stop string.
+  const finalText = (s: Seq): string => {
+    const ids = s.finish === 'eos' ? s.tokens.slice(0, -1) : s.tokens
+    let text = tok.decode(ids, { skipSpecialTokens: true })
+    if (s.finish === 'stop') {
+      const cuts = stops.map((st) => text.indexOf(st)).filter((at) => at >= 0)
+      text = cuts.length ? text.slice(0, Math.min(...cuts)) : s.text
+    }
+    return text
   }
   const suppressFor = (s: Seq) => (s.tokens.length < o.minNewTokens ? eos : [])
 
@@ -210,7 +225,7 @@ export async function* generateBatch(
     decodeTokensPerS: decodeMs > 0 ? (decoded / decodeMs) * 1000 : 0,
   }
   return seqs.map((s) => ({
-    text: s.text,
+    text: finalText(s),
     tokens: s.tokens,
     promptTokens: s.prompt.length,
     completionTokens: s.tokens.length,
