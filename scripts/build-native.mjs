@@ -2,7 +2,7 @@
 // Builds the native addon with node-gyp against the headers of the Node that runs this script,
 // so a fresh clone builds with no network (node-gyp's default header download is not reachable).
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 
@@ -29,15 +29,22 @@ function nodeGyp() {
   }
 }
 
-const args = [nodeGyp(), 'rebuild', '--release', `--jobs=${process.env.JOBS ?? 'max'}`]
+const common = ['--release']
 const dir = nodeDir()
-if (dir) args.push(`--nodedir=${dir}`)
+if (dir) common.push(`--nodedir=${dir}`)
 else {
   // No local headers: fall back to the node-api-headers package if present.
   try {
     const headers = path.dirname(require.resolve('node-api-headers/package.json'))
-    args.push(`--nodedir=${headers}`)
+    common.push(`--nodedir=${headers}`)
   } catch {}
 }
-const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' })
-process.exit(r.status ?? 1)
+const gyp = (verb, extra = []) =>
+  spawnSync(process.execPath, [nodeGyp(), verb, ...common, ...extra], { cwd: root, stdio: 'inherit' })
+    .status ?? 1
+// Configure once (or when binding.gyp changed), then build incrementally: make rebuilds what changed.
+const makefile = path.join(root, 'build', 'Makefile')
+const stale =
+  !existsSync(makefile) || statSync(path.join(root, 'binding.gyp')).mtimeMs > statSync(makefile).mtimeMs
+if (stale && gyp('configure') !== 0) process.exit(1)
+process.exit(gyp('build', [`--jobs=${process.env.JOBS ?? 'max'}`]))

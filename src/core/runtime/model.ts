@@ -45,6 +45,7 @@ export class Model {
   private readonly backend: 'cpu' | 'ref'
   private readonly defaultContext: number
   private busy = false
+  private disposed = false
 
   constructor(
     readonly dir: string,
@@ -75,6 +76,7 @@ export class Model {
 
   /** Makes sure the graph has at least `slots` sequences of `context` positions. */
   ensureGraph(slots: number, context: number): void {
+    if (this.disposed) throw new KilnError('E_DISPOSED', 'model was disposed')
     if (context > this.config.maxPositions) {
       throw new InputError(
         `${context} tokens exceed the model's context of ${this.config.maxPositions} positions`,
@@ -160,6 +162,7 @@ export class Model {
   }
 
   dispose(): void {
+    this.disposed = true
     this.graph?.dispose()
     this.graph = undefined
   }

@@ -1,0 +1,302 @@
+// Maps a Hugging Face checkpoint's tensors to llama.cpp's GGUF tensors: names, the layout changes
+// llama.cpp's converter makes (Q/K row permutation for llama rope, GPT-2 Conv1D transpose), the
+// output dtype, and a streaming producer for each tensor's bytes.
+import { FormatError } from '../errors.js'
+import type { GgufWritableType } from '../formats/gguf-types.js'
+import type { GgufTensorToWrite } from '../formats/gguf-write.js'
+import type { TensorView } from '../formats/safetensors-types.js'
+import type { ModelConfig } from '../models/config.js'
+import { allocBits, bitsView, convertBits, type FloatBits, type FloatDType } from './float-convert.js'
+
+/** How a tensor's rows are rearranged on the way out. */
+export type TensorLayout =
+  | { kind: 'copy' }
+  /** llama.cpp's `permute`: within each of `heads` heads, rows (2, HS/2) become (HS/2, 2). */
+  | { kind: 'permute'; heads: number }
+  /** A 2-D (in, out) Conv1D weight stored as (out, in). */
+  | { kind: 'transpose' }
+
+export interface PlannedTensor {
+  /** GGUF name. */
+  name: string
+  /** HF name, or undefined for a tensor computed here (rope_freqs). */
+  source?: string
+  type: GgufWritableType
+  /** Output row-major shape. */
+  shape: number[]
+  layout: TensorLayout
+  /** The source data (for computed tensors, F32 values). */
+  view: TensorView
+}
+
+const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16']
+
+/** Elements converted per chunk: bounded scratch memory whatever the tensor size. */
+const CHUNK_ELEMENTS = 1 << 18
+
+type Rule = { gguf: string; layout?: 'permute-q' | 'permute-k' | 'transpose' } | 'drop'
+
+/** HF name (with the layer index replaced by N) → GGUF name, llama / mistral / qwen2. */
+function llamaRule(suffix: string): Rule | undefined {
+  const attn: Record<string, string> = {
+    q_proj: 'attn_q',
+    k_proj: 'attn_k',
+    v_proj: 'attn_v',
+    o_proj: 'attn_output',
+  }
+  const mlp: Record<string, string> = { gate_proj: 'ffn_gate', up_proj: 'ffn_up', down_proj: 'ffn_down' }
+  let m = /^self_attn\.(q_proj|k_proj|v_proj|o_proj)\.(weight|bias)$/.exec(suffix)
+  if (m) {
+    const layout = m[1] === 'q_proj' ? 'permute-q' : m[1] === 'k_proj' ? 'permute-k' : undefined
+    return { gguf: `${attn[m[1]]}.${m[2]}`, layout }
+  }
+  m = /^mlp\.(gate_proj|up_proj|down_proj)\.(weight|bias)$/.exec(suffix)
+  if (m) return { gguf: `${mlp[m[1]]}.${m[2]}` }
+  if (suffix === 'input_layernorm.weight') return { gguf: 'attn_norm.weight' }
+  if (suffix === 'post_attention_layernorm.weight') return { gguf: 'ffn_norm.weight' }
+  if (suffix === 'self_attn.rotary_emb.inv_freq') return 'drop'
+  return undefined
+}
+
+function gpt2Rule(suffix: string): Rule | undefined {
+  const table: Record<string, Rule> = {
+    'ln_1.weight': { gguf: 'attn_norm.weight' },
+    'ln_1.bias': { gguf: 'attn_norm.bias' },
+    'attn.c_attn.weight': { gguf: 'attn_qkv.weight', layout: 'transpose' },
+    'attn.c_attn.bias': { gguf: 'attn_qkv.bias' },
+    'attn.c_proj.weight': { gguf: 'attn_output.weight', layout: 'transpose' },
+    'attn.c_proj.bias': { gguf: 'attn_output.bias' },
+    'ln_2.weight': { gguf: 'ffn_norm.weight' },
+    'ln_2.bias': { gguf: 'ffn_norm.bias' },
+    'mlp.c_fc.weight': { gguf: 'ffn_up.weight', layout: 'transpose' },
+    'mlp.c_fc.bias': { gguf: 'ffn_up.bias' },
+    'mlp.c_proj.weight': { gguf: 'ffn_down.weight', layout: 'transpose' },
+    'mlp.c_proj.bias': { gguf: 'ffn_down.bias' },
+    // Causal-mask buffers, not weights.
+    'attn.bias': 'drop',
+    'attn.masked_bias': 'drop',
+  }
+  return table[suffix]
+}
+
+/** Where a GGUF tensor sorts in the file: globals, then blocks in order, then the head. */
+function sortKey(name: string): [number, number, string] {
+  const m = /^blk\.(\d+)\./.exec(name)
+  if (m) return [1, Number(m[1]), name]
+  const head = ['output_norm.weight', 'output_norm.bias', 'output.weight', 'output.bias']
+  const i = head.indexOf(name)
+  if (i >= 0) return [2, i, name]
+  const first = ['token_embd.weight', 'position_embd.weight', 'rope_freqs.weight']
+  return [0, first.indexOf(name), name]
+}
+
+/**
+ * Plans the GGUF tensors of a checkpoint. `dtype` applies to 2-D weights; 1-D tensors (norms,
+ * biases) stay F32, as in llama.cpp's converter.
+ */
+export function planTensors(
+  tensors: ReadonlyMap<string, TensorView>,
+  config: ModelConfig,
+  dtype: GgufWritableType,
+  extra: { name: string; values: Float32Array }[] = [],
+): PlannedTensor[] {
+  const gpt2 = config.architecture === 'gpt2'
+  const permute = config.architecture === 'llama' || config.architecture === 'mistral'
+  const planned: PlannedTensor[] = []
+  const unknown: string[] = []
+  for (const [name, view] of tensors) {
+    const rule = gpt2 ? mapGpt2(name) : mapLlama(name, config)
+    if (rule === 'drop') continue
+    if (rule === undefined) {
+      unknown.push(name)
+      continue
+    }
+    if (!FLOAT_DTYPES.includes(view.dtype)) {
+      throw new FormatError(
+        `${view.file}: tensor "${name}" is ${view.dtype}; only F32, F16 and BF16 export to GGUF`,
+      )
+    }
+    let layout: TensorLayout = { kind: 'copy' }
+    let shape = [...view.shape]
+    if (rule.layout === 'transpose') {
+      if (shape.length !== 2) {
+        throw new FormatError(`${view.file}: Conv1D weight "${name}" must be 2-D, got [${shape.join(', ')}]`)
+      }
+      layout = { kind: 'transpose' }
+      shape = [shape[1], shape[0]]
+    } else if (rule.layout !== undefined && permute) {
+      const heads = rule.layout === 'permute-q' ? config.numHeads : config.numKvHeads
+      const rows = shape[0]
+      if (rows !== heads * config.headDim) {
+        throw new FormatError(
+          `${view.file}: "${name}" has ${rows} rows, expected ${heads} heads × ${config.headDim} = ${heads * config.headDim}`,
+        )
+      }
+      layout = { kind: 'permute', heads }
+    }
+    const type: GgufWritableType = shape.length <= 1 || rule.gguf.endsWith('_norm.weight') ? 'F32' : dtype
+    planned.push({ name: rule.gguf, source: name, type, shape, layout, view })
+  }
+  if (unknown.length > 0) {
+    throw new FormatError(
+      `${config.architecture} checkpoint has tensors with no llama.cpp equivalent: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? `, … (${unknown.length})` : ''}`,
+    )
+  }
+  for (const e of extra) {
+    const data = new Uint8Array(e.values.buffer, e.values.byteOffset, e.values.byteLength)
+    const view: TensorView = {
+      name: e.name,
+      dtype: 'F32',
+      shape: [e.values.length],
+      data,
+      file: '(computed)',
+    }
+    planned.push({ name: e.name, type: 'F32', shape: [e.values.length], layout: { kind: 'copy' }, view })
+  }
+
+  const seen = new Map<string, PlannedTensor>()
+  for (const p of planned) {
+    const other = seen.get(p.name)
+    if (other) throw new FormatError(`tensors "${other.source}" and "${p.source}" both map to "${p.name}"`)
+    seen.set(p.name, p)
+  }
+  checkRequired(seen, config)
+  return planned.sort((a, b) => {
+    const ka = sortKey(a.name)
+    const kb = sortKey(b.name)
+    return ka[0] - kb[0] || ka[1] - kb[1] || (ka[2] < kb[2] ? -1 : ka[2] > kb[2] ? 1 : 0)
+  })
+
+  function mapLlama(name: string, c: ModelConfig): Exclude<Rule, 'drop'> | 'drop' | undefined {
+    if (name === 'model.embed_tokens.weight') return { gguf: 'token_embd.weight' }
+    if (name === 'model.norm.weight') return { gguf: 'output_norm.weight' }
+    if (name === 'lm_head.weight') return c.tieWordEmbeddings ? 'drop' : { gguf: 'output.weight' }
+    if (name === 'lm_head.bias') return { gguf: 'output.bias' }
+    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name)
+    if (!m) return undefined
+    const rule = llamaRule(m[2])
+    if (rule === undefined || rule === 'drop') return rule
+    return { ...rule, gguf: `blk.${Number(m[1])}.${rule.gguf}` }
+  }
+
+  function mapGpt2(full: string): Exclude<Rule, 'drop'> | 'drop' | undefined {
+    // GPT2LMHeadModel prefixes "transformer."; GPT2Model checkpoints (openai-community/gpt2) do not.
+    if (full === 'lm_head.weight') return 'drop' // always tied to wte
+    const name = full.startsWith('transformer.') ? full.slice('transformer.'.length) : full
+    if (name === 'wte.weight') return { gguf: 'token_embd.weight' }
+    if (name === 'wpe.weight') return { gguf: 'position_embd.weight' }
+    if (name === 'ln_f.weight') return { gguf: 'output_norm.weight' }
+    if (name === 'ln_f.bias') return { gguf: 'output_norm.bias' }
+    const m = /^h\.(\d+)\.(.+)$/.exec(name)
+    if (!m) return undefined
+    const rule = gpt2Rule(m[2])
+    if (rule === undefined || rule === 'drop') return rule
+    return { ...rule, gguf: `blk.${Number(m[1])}.${rule.gguf}` }
+  }
+}
+
+/** The tensors llama.cpp requires, so that a checkpoint missing one fails here, by name. */
+function checkRequired(byName: Map<string, PlannedTensor>, c: ModelConfig): void {
+  const need = ['token_embd.weight', 'output_norm.weight']
+  if (c.architecture === 'gpt2') need.push('position_embd.weight', 'output_norm.bias')
+  else if (!c.tieWordEmbeddings) need.push('output.weight')
+  const perLayer =
+    c.architecture === 'gpt2'
+      ? [
+          'attn_norm.weight',
+          'attn_qkv.weight',
+          'attn_output.weight',
+          'ffn_norm.weight',
+          'ffn_up.weight',
+          'ffn_down.weight',
+        ]
+      : [
+          'attn_norm.weight',
+          'attn_q.weight',
+          'attn_k.weight',
+          'attn_v.weight',
+          'attn_output.weight',
+          'ffn_norm.weight',
+          'ffn_gate.weight',
+          'ffn_up.weight',
+          'ffn_down.weight',
+        ]
+  for (let l = 0; l < c.numLayers; l++) for (const t of perLayer) need.push(`blk.${l}.${t}`)
+  const missing = need.filter((n) => !byName.has(n))
+  if (missing.length > 0) {
+    throw new FormatError(
+      `checkpoint is missing tensors llama.cpp needs (GGUF names): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? `, … (${missing.length})` : ''}`,
+    )
+  }
+  const embd = byName.get('token_embd.weight')!
+  if (embd.shape.length !== 2 || embd.shape[0] !== c.vocabSize || embd.shape[1] !== c.hiddenSize) {
+    throw new FormatError(
+      `token embedding "${embd.source}" is [${embd.shape.join(', ')}], expected [${c.vocabSize}, ${c.hiddenSize}] from config.json`,
+    )
+  }
+}
+
+/** The planned tensor as the writer wants it: shape, type, and a producer streaming its bytes. */
+export function toWritable(p: PlannedTensor): GgufTensorToWrite {
+  return { name: p.name, type: p.type, shape: p.shape, data: () => tensorChunks(p) }
+}
+
+function asBytes(bits: FloatBits, n = bits.length): Uint8Array {
+  return new Uint8Array(bits.buffer, bits.byteOffset, n * bits.BYTES_PER_ELEMENT)
+}
+
+/** Streams the output bytes of one planned tensor in bounded chunks, reusing one scratch buffer. */
+export function* tensorChunks(p: PlannedTensor): Generator<Uint8Array> {
+  const from = p.view.dtype as FloatDType
+  const to = p.type as FloatDType
+  const src = bitsView(from, p.view.data)
+  const total = src.length
+  if (total === 0) return
+  const cols = p.shape.length >= 2 ? p.shape.slice(1).reduce((a, b) => a * b, 1) : 1
+  const rows = total / cols
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / cols))
+  const chunkElements = Math.min(total, rowsPerChunk * cols)
+  const out = from === to ? undefined : allocBits(to, chunkElements)
+
+  const emit = (bits: FloatBits): Uint8Array => {
+    if (!out) return asBytes(bits)
+    convertBits(bits, from, out, to)
+    return asBytes(out, bits.length)
+  }
+
+  const { layout } = p
+  if (layout.kind === 'copy') {
+    for (let i = 0; i < total; i += chunkElements)
+      yield emit(src.subarray(i, Math.min(total, i + chunkElements)))
+    return
+  }
+  const stage = allocBits(from, chunkElements)
+  if (layout.kind === 'permute') {
+    // Output row o = (head h, i, j) takes input row (h, j, i): rotate-half pairs become adjacent.
+    const hs = rows / layout.heads
+    const half = hs / 2
+    for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
+      const r1 = Math.min(rows, r0 + rowsPerChunk)
+      for (let o = r0; o < r1; o++) {
+        const h = Math.floor(o / hs)
+        const r = o - h * hs
+        const src0 = (h * hs + (r & 1) * half + (r >> 1)) * cols
+        stage.set(src.subarray(src0, src0 + cols), (o - r0) * cols)
+      }
+      yield emit(stage.subarray(0, (r1 - r0) * cols))
+    }
+    return
+  }
+  // transpose: source (inDim, outDim) → output (outDim, inDim); output row o is source column o.
+  const inDim = p.shape[1]
+  const outDim = p.shape[0]
+  for (let r0 = 0; r0 < outDim; r0 += rowsPerChunk) {
+    const r1 = Math.min(outDim, r0 + rowsPerChunk)
+    const width = r1 - r0
+    for (let k = 0; k < inDim; k++) {
+      const base = k * outDim
+      for (let o = 0; o < width; o++) stage[o * inDim + k] = src[base + r0 + o]
+    }
+    yield emit(stage.subarray(0, width * inDim))
+  }
+}
