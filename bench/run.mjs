@@ -1,6 +1,7 @@
-// npm run bench: kiln's speed figures on this machine, with medians over repeated runs.
-//   engine     110M-class llama (F32, BF16) at 2 threads: prefill/decode tokens/s, load, peak RSS,
-//              decode as a fraction of the memory-bandwidth roofline
+// npm run bench: kiln's speed figures on this machine, side by side with llama.cpp, medians of runs.
+//   engine     110M-class llama (F32, BF16) at 2 threads: prefill/decode tokens/s for kiln and for
+//              llama.cpp (node-llama-cpp, same weights as GGUF, same prompt ids, runs interleaved),
+//              load time, peak RSS, decode as a fraction of the memory-bandwidth roofline
 //   tokenizer  encode MB/s single-threaded
 // Usage: npm run bench [-- engine|tokenizer ...]   (needs `npm run build`)
 import { spawnSync } from 'node:child_process'
@@ -8,6 +9,7 @@ import { statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { benchLlamaCpp, exportBenchGguf } from './llamacpp.mjs'
 import { makeBenchModel } from './make-model.mjs'
 import { benchTokenizer } from './tokenizer.mjs'
 
@@ -18,52 +20,61 @@ const THREADS = 2
 const RUNS = 3
 const PROMPT = 64
 const NEW = 128
-// llama.cpp on this machine, from the issue: F32 decode ≈ 36 tokens/s at 2 threads.
-const LLAMA_CPP_F32_DECODE = 36
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const fmt = (x, d = 1) => x.toFixed(d)
+
+function kilnRun(dir) {
+  const p = spawnSync(
+    process.execPath,
+    [path.join(here, 'engine-child.mjs'), dir, String(THREADS), String(PROMPT), String(NEW)],
+    { encoding: 'utf8' },
+  )
+  if (p.status !== 0) throw new Error(`bench child failed: ${p.stderr}`)
+  return JSON.parse(p.stdout.trim().split('\n').pop())
+}
 
 async function engine() {
   const bw = addon.measureReadBandwidth(1 << 30, THREADS, 5)
   console.log(`read bandwidth (${THREADS} threads): ${fmt(bw / 1e9, 2)} GB/s`)
   console.log('')
   console.log(
-    '| weights | size MB | load ms | prefill tok/s | decode tok/s | roofline | peak RSS MB | RSS − weights MB |',
+    '| weights | size MB | engine | load ms | prefill tok/s | decode tok/s | roofline | peak RSS MB | RSS − weights MB |',
   )
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
-  const out = {}
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+  const ratios = []
   for (const dtype of ['f32', 'bf16']) {
     const dir = await makeBenchModel(dtype)
     const bytes = statSync(path.join(dir, 'model.safetensors')).size
-    const runs = []
+    const gguf = await exportBenchGguf(dir, dtype)
+    const kiln = []
+    const llama = []
     for (let r = 0; r < RUNS; r++) {
-      const p = spawnSync(
-        process.execPath,
-        [path.join(here, 'engine-child.mjs'), dir, String(THREADS), String(PROMPT), String(NEW)],
-        {
-          encoding: 'utf8',
-        },
+      kiln.push(kilnRun(dir))
+      llama.push(
+        await benchLlamaCpp({ ggufPath: gguf, threads: THREADS, promptTokens: PROMPT, newTokens: NEW }),
       )
-      if (p.status !== 0) throw new Error(`bench child failed: ${p.stderr}`)
-      runs.push(JSON.parse(p.stdout.trim().split('\n').pop()))
     }
-    const m = (k) => median(runs.map((x) => x[k]))
-    const decode = m('decode_tokens_per_s')
-    const rss = m('peak_rss_bytes')
-    out[dtype] = { decode, prefill: m('prefill_tokens_per_s') }
-    console.log(
-      `| ${dtype} | ${fmt(bytes / 1e6, 0)} | ${fmt(m('load_ms'), 0)} | ${fmt(m('prefill_tokens_per_s'))} | ${fmt(decode)} | ` +
-        `${fmt((100 * bytes * decode) / bw, 0)}% | ${fmt(rss / 1e6, 0)} | ${fmt((rss - bytes) / 1e6, 0)} |`,
+    const row = (name, runs) => {
+      const m = (k) => median(runs.map((x) => x[k]))
+      console.log(
+        `| ${dtype} | ${fmt(bytes / 1e6, 0)} | ${name} | ${fmt(m('load_ms'), 0)} | ${fmt(m('prefill_tokens_per_s'))} | ` +
+          `${fmt(m('decode_tokens_per_s'))} | ${fmt((100 * bytes * m('decode_tokens_per_s')) / bw, 0)}% | ` +
+          `${fmt(m('peak_rss_bytes') / 1e6, 0)} | ${fmt((m('peak_rss_bytes') - bytes) / 1e6, 0)} |`,
+      )
+      return m
+    }
+    const k = row('kiln', kiln)
+    const l = row('llama.cpp', llama)
+    ratios.push(
+      `${dtype}: prefill ${fmt(k('prefill_tokens_per_s') / l('prefill_tokens_per_s'), 2)}×, ` +
+        `decode ${fmt(k('decode_tokens_per_s') / l('decode_tokens_per_s'), 2)}×`,
     )
   }
   console.log('')
+  console.log(`kiln ÷ llama.cpp — ${ratios.join('; ')}`)
   console.log(
-    `decode F32 vs llama.cpp's ${LLAMA_CPP_F32_DECODE} tok/s (issue figure): ${fmt(out.f32.decode / LLAMA_CPP_F32_DECODE, 2)}×; ` +
-      `BF16 vs F32 decode: ${fmt(out.bf16.decode / out.f32.decode, 2)}×`,
-  )
-  console.log(
-    `(${PROMPT}-token prompt, ${NEW} new tokens, ${THREADS} threads, median of ${RUNS} fresh processes)`,
+    `(${PROMPT}-token prompt, ${NEW} new tokens, greedy, ${THREADS} threads, median of ${RUNS} fresh processes each, interleaved)`,
   )
 }
 

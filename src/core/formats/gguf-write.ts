@@ -171,9 +171,9 @@ const I64_MAX = (1n << 63n) - 1n
 
 /** Encodes one scalar; `where` names it in messages. */
 function writeScalar(h: HeaderBuilder, type: GgufValueKind, v: unknown, where: string): void {
-  const bad = (want: string): never => {
+  const bad = (want: string): FormatError => {
     const shown = typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)
-    throw new FormatError(`${where} must be ${want}, got ${shown}`)
+    return new FormatError(`${where} must be ${want}, got ${shown}`)
   }
   switch (type) {
     case 'u8':
@@ -183,13 +183,13 @@ function writeScalar(h: HeaderBuilder, type: GgufValueKind, v: unknown, where: s
     case 'u32':
     case 'i32': {
       const [lo, hi] = INT_RANGE[type]
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) bad(`a ${type} integer`)
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw bad(`a ${type} integer`)
       h[type](v as number)
       return
     }
     case 'f32':
     case 'f64':
-      if (typeof v !== 'number') bad('a number')
+      if (typeof v !== 'number') throw bad('a number')
       h[type](v as number)
       return
     case 'u64':
@@ -197,18 +197,18 @@ function writeScalar(h: HeaderBuilder, type: GgufValueKind, v: unknown, where: s
       let b: bigint
       if (typeof v === 'bigint') b = v
       else if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v)
-      else return bad(`a ${type} integer (a safe integer or a bigint)`)
-      if (type === 'u64' ? b < 0n || b > U64_MAX : b < I64_MIN || b > I64_MAX) bad(`a ${type} integer`)
+      else throw bad(`a ${type} integer (a safe integer or a bigint)`)
+      if (type === 'u64' ? b < 0n || b > U64_MAX : b < I64_MIN || b > I64_MAX) throw bad(`a ${type} integer`)
       h[type](b)
       return
     }
     case 'bool':
-      if (typeof v !== 'boolean') bad('true or false')
+      if (typeof v !== 'boolean') throw bad('true or false')
       h.u8(v ? 1 : 0)
       return
     case 'string':
-      if (typeof v !== 'string') bad('a string')
-      if (LONE_SURROGATE.test(v as string)) bad('well-formed Unicode (it has a lone surrogate)')
+      if (typeof v !== 'string') throw bad('a string')
+      if (LONE_SURROGATE.test(v as string)) throw bad('well-formed Unicode (it has a lone surrogate)')
       h.string(v as string)
       return
     default:
