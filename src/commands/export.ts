@@ -1,0 +1,49 @@
+// kiln export: write a model in another ecosystem's format (GGUF for llama.cpp and friends).
+import { Args, Flags } from '@oclif/core'
+import { BaseCommand } from '../base-command.js'
+import { runExport } from '../core/export-command.js'
+
+export default class Export extends BaseCommand {
+  static summary = 'Convert a model folder to GGUF (unquantized) for llama.cpp, Ollama, LM Studio.'
+  static description =
+    `Writes MODEL (a Hugging Face folder: llama, mistral, qwen2 or gpt2) as a GGUF v3 file with
+llama.cpp's tensor names and metadata, including the tokenizer and chat template. 2-D weights are
+stored in --dtype; norms and biases stay F32. The file is written atomically; an existing OUT is
+refused unless --force.`
+
+  static examples = [
+    '<%= config.bin %> export ./Qwen2-0.5B-Instruct --format gguf -o qwen2-0.5b-f16.gguf',
+    '<%= config.bin %> export ./gpt2 --format gguf --dtype f32 -o gpt2.gguf --json',
+  ]
+
+  static args = {
+    model: Args.string({ description: 'Model folder.', required: true }),
+  }
+
+  static flags = {
+    format: Flags.string({ description: 'Output format.', options: ['gguf'], required: true }),
+    dtype: Flags.string({
+      description: 'Type of the 2-D weights.',
+      options: ['f32', 'f16', 'bf16'],
+      default: 'f16',
+    }),
+    output: Flags.string({ char: 'o', description: 'Output file.', required: true }),
+    force: Flags.boolean({ description: 'Replace OUT if it exists.', default: false }),
+  }
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Export)
+    this.jsonMode = flags.json
+    runExport(
+      {
+        model: args.model,
+        output: flags.output,
+        dtype: flags.dtype as 'f32' | 'f16' | 'bf16',
+        force: flags.force,
+        json: flags.json,
+        quiet: flags.quiet,
+      },
+      { out: (s) => this.writeOut(s), err: (s) => this.writeErr(s) },
+    )
+  }
+}

@@ -1,0 +1,40 @@
+// What `kiln export --format gguf` does: convert, report progress on stderr, print the result.
+import { exportGguf } from './export/to-gguf.js'
+import type { Output } from './generate-command.js'
+
+export interface ExportInput {
+  model: string
+  output: string
+  dtype: 'f32' | 'f16' | 'bf16'
+  force: boolean
+  json: boolean
+  quiet: boolean
+}
+
+export function runExport(input: ExportInput, io: Output): void {
+  const tty = process.stderr.isTTY && !input.json && !input.quiet
+  const result = exportGguf(input.model, input.output, { dtype: input.dtype, force: input.force }, (ev) => {
+    if (ev.type === 'warning' && !input.quiet) io.err(`kiln: warning: ${ev.message}\n`)
+    if (ev.type === 'tensor' && tty) io.err(`\r[${ev.index + 1}/${ev.count}] ${ev.name}`.padEnd(70))
+  })
+  if (tty) io.err('\n')
+  if (input.json) {
+    io.out(
+      `${JSON.stringify({
+        output: result.path,
+        format: 'gguf',
+        dtype: input.dtype,
+        architecture: result.architecture,
+        tensors: result.tensors,
+        bytes_out: result.bytes,
+        warnings: result.warnings,
+      })}\n`,
+    )
+  } else {
+    io.out(`${result.path}\n`)
+    if (!input.quiet)
+      io.err(
+        `wrote ${result.tensors} tensors, ${(result.bytes / 1e6).toFixed(1)} MB (${result.architecture}, ${input.dtype})\n`,
+      )
+  }
+}
