@@ -17,6 +17,7 @@
 #include "kernels.h"
 
 #define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define KILN_UNROLL _Pragma("GCC unroll 16")  // register tiles: keep every accumulator in a register
 #define KILN_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
 
 namespace kiln {
@@ -25,11 +26,12 @@ namespace {
 constexpr int kRows = 3;      // x rows per tile
 constexpr int kCols = 4;      // weight rows per tile
 constexpr int kPackMin = 4;   // N at which converting a weight block to f32 once beats converting per use
-#ifndef KILN_BK
-#define KILN_BK 512
-#endif
-constexpr int64_t kBlockK = KILN_BK;  // K block of the prefill kernel: 3 x rows + 4 w rows stay in L1
-constexpr int kPrefetch = 512;    // bytes ahead each decode weight stream is prefetched
+constexpr int64_t kXBlockBytes = 256 << 10;  // bytes of x rows per prefill block: about half of L2
+constexpr int64_t kKxmPanel = 64;    // columns per (K,M) panel
+constexpr int64_t kKxmBlockK = 128;  // w rows per (K,M) block
+constexpr int kStreamCols = 4;           // weight rows per decode tile
+constexpr int64_t kLinearMax = 32768;    // decode groups up to this many bytes prefetch the next group whole
+constexpr int64_t kRowAhead = 1024;      // else each row is prefetched this far ahead
 
 template <DType DT>
 KILN_AVX2_INLINE __m256 load8(const void* p, int64_t i) {
@@ -59,22 +61,41 @@ KILN_AVX2_INLINE float fma1(float a, float b, float c) {
   return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
 }
 
+// How a decode tile prefetches the weights it will read next (hardware stream prefetchers lose
+// track of C interleaved short rows, so the next rows are requested explicitly).
+struct Prefetch {
+  const char* linear = nullptr;  // short rows: the next group of C rows, in address order
+  int64_t row_ahead = 0;         // long rows: bytes ahead within each row
+};
+
 // Accumulates chunks [k0, k1) (multiples of 8) of R x rows against C weight rows into acc.
 // The weight rows are wr[c] (dtype DT); x rows are x + r*K.
 template <DType DT, int R, int C, bool PF>
 KILN_AVX2_INLINE void tile_accumulate(__m256 (&acc)[R][C], const float* x, int64_t K, const void* const (&wr)[C],
-                                      int64_t k0, int64_t k1) {
+                                      int64_t k0, int64_t k1, Prefetch pf = {}) {
+  constexpr int64_t esz = elem_size<DT>();
+  constexpr int64_t step = C * 8 * esz;  // weight bytes consumed per chunk
   for (int64_t k = k0; k < k1; k += 8) {
     if constexpr (PF) {
-      // One prefetch per 64-byte line of each stream.
-      if (((k * elem_size<DT>()) & 63) == 0)
-        for (int c = 0; c < C; c++)
-          _mm_prefetch((const char*)wr[c] + k * elem_size<DT>() + kPrefetch, _MM_HINT_T0);
+      if (pf.linear) {  // walks the next group exactly as fast as this one is consumed
+        if constexpr (step >= 64) {
+          for (int64_t b = 0; b < step; b += 64) _mm_prefetch(pf.linear + b, _MM_HINT_T0);
+        } else if (((k / 8) & (64 / step - 1)) == 0) {
+          _mm_prefetch(pf.linear, _MM_HINT_T0);
+        }
+        pf.linear += step;
+      } else if (pf.row_ahead > 0 && ((k / 8) & (64 / (8 * esz) - 1)) == 0) {
+        KILN_UNROLL
+        for (int c = 0; c < C; c++) _mm_prefetch((const char*)wr[c] + k * esz + pf.row_ahead, _MM_HINT_T0);
+      }
     }
     __m256 xv[R];
+    KILN_UNROLL
     for (int r = 0; r < R; r++) xv[r] = _mm256_loadu_ps(x + r * K + k);
+    KILN_UNROLL
     for (int c = 0; c < C; c++) {
       __m256 wv = load8<DT>(wr[c], k);
+      KILN_UNROLL
       for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
     }
   }
@@ -85,7 +106,9 @@ template <DType DT, int R, int C>
 KILN_AVX2_INLINE void tile_finish(__m256 (&acc)[R][C], const float* x, int64_t K, const void* const (&wr)[C],
                                   const float* bias, float* out, int64_t M, int64_t m) {
   int64_t K8 = K & ~(int64_t)7;
+  KILN_UNROLL
   for (int r = 0; r < R; r++)
+    KILN_UNROLL
     for (int c = 0; c < C; c++) {
       float s = hsum(acc[r][c]);
       for (int64_t k = K8; k < K; k++) s = fma1(x[r * K + k], load_as_f32(wr[c], DT, k), s);
@@ -96,43 +119,75 @@ KILN_AVX2_INLINE void tile_finish(__m256 (&acc)[R][C], const float* x, int64_t K
 // A whole R x C tile over all of K, weight rows read (and converted) in place.
 template <DType DT, int R, int C, bool PF>
 KILN_AVX2 void tile_full(const float* x, int64_t K, const void* const (&wr)[C], const float* bias, float* out,
-                         int64_t M, int64_t m) {
+                         int64_t M, int64_t m, Prefetch pf = {}) {
   __m256 acc[R][C];
+  KILN_UNROLL
   for (int r = 0; r < R; r++)
+    KILN_UNROLL
     for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-  tile_accumulate<DT, R, C, PF>(acc, x, K, wr, 0, K & ~(int64_t)7);
+  tile_accumulate<DT, R, C, PF>(acc, x, K, wr, 0, K & ~(int64_t)7, pf);
   tile_finish<DT, R, C>(acc, x, K, wr, bias, out, M, m);
 }
 
-template <DType DT, int C, bool PF>
+// All N rows of x (N,K) against C weight rows; out (N,M) columns m..m+C-1. pf/pf_bytes: memory
+// the caller wants fetched meanwhile (the next weight rows), spread over the row groups so it
+// arrives before it is needed.
+template <DType DT, int C>
 KILN_AVX2_INLINE void rows_full(const float* x, int64_t N, int64_t K, const void* const (&wr)[C],
-                                const float* bias, float* out, int64_t M, int64_t m) {
+                                const float* bias, float* out, int64_t M, int64_t m, const char* pf = nullptr,
+                                int64_t pf_bytes = 0) {
   int64_t n = 0;
-  for (; n + kRows <= N; n += kRows) tile_full<DT, kRows, C, PF>(x + n * K, K, wr, bias, out + n * M, M, m);
-  if (N - n == 2) tile_full<DT, 2, C, PF>(x + n * K, K, wr, bias, out + n * M, M, m);
-  if (N - n == 1) tile_full<DT, 1, C, PF>(x + n * K, K, wr, bias, out + n * M, M, m);
+  const int64_t groups = N / kRows, per = groups > 0 ? ((pf_bytes + 63) / 64 + groups - 1) / groups * 64 : 0;
+  for (; n + kRows <= N; n += kRows) {
+    if (pf_bytes > 0) {
+      int64_t len = per < pf_bytes ? per : pf_bytes;
+      for (int64_t b = 0; b < len; b += 64) _mm_prefetch(pf + b, _MM_HINT_T0);
+      pf += len;
+      pf_bytes -= len;
+    }
+    tile_full<DT, kRows, C, false>(x + n * K, K, wr, bias, out + n * M, M, m);
+  }
+  if (N - n == 2) tile_full<DT, 2, C, false>(x + n * K, K, wr, bias, out + n * M, M, m);
+  if (N - n == 1) tile_full<DT, 1, C, false>(x + n * K, K, wr, bias, out + n * M, M, m);
 }
 
-// Few rows: stream each group of weight rows once, for all N rows of x.
-template <DType DT>
-KILN_AVX2 void matmul_stream(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K,
-                             int64_t M, int64_t ms, int64_t me) {
-  const uint8_t* wb = (const uint8_t*)w;
+// R (≤ 3) rows of x against weight rows [ms, me), each group of kStreamCols rows streamed once.
+template <DType DT, int R>
+KILN_AVX2 void stream_rows(float* out, const float* x, const void* w, const float* bias, int64_t K, int64_t M,
+                           int64_t ms, int64_t me) {
+  const char* wb = (const char*)w;
   const int64_t row = K * elem_size<DT>();
   int64_t m = ms;
-  for (; m + kCols <= me; m += kCols) {
-    const void* wr[kCols];
-    for (int c = 0; c < kCols; c++) wr[c] = wb + (m + c) * row;
-    rows_full<DT, kCols, true>(x, N, K, wr, bias, out, M, m);
+  for (; m + kStreamCols <= me; m += kStreamCols) {
+    const void* wr[kStreamCols];
+    KILN_UNROLL
+    for (int c = 0; c < kStreamCols; c++) wr[c] = wb + (m + c) * row;
+    Prefetch pf;
+    if (kStreamCols * row > kLinearMax)
+      pf.row_ahead = kRowAhead;
+    else if (m + 2 * kStreamCols <= me)
+      pf.linear = wb + (m + kStreamCols) * row;
+    tile_full<DT, R, kStreamCols, true>(x, K, wr, bias, out, M, m, pf);
   }
   for (; m < me; m++) {
     const void* wr[1] = {wb + m * row};
-    rows_full<DT, 1, true>(x, N, K, wr, bias, out, M, m);
+    tile_full<DT, R, 1, false>(x, K, wr, bias, out, M, m);
   }
 }
 
-// Thread-local f32 scratch, 64-byte aligned, grown as needed and kept between calls.
-KILN_AVX2 float* scratch_f32(size_t n) {
+// Few rows (decode): memory bound, so every weight byte is read once, converted on the fly.
+template <DType DT>
+KILN_AVX2 void matmul_stream(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K,
+                             int64_t M, int64_t ms, int64_t me) {
+  int64_t n = 0;
+  for (; n + 3 <= N; n += 3) stream_rows<DT, 3>(out + n * M, x + n * K, w, bias, K, M, ms, me);
+  if (N - n == 2) stream_rows<DT, 2>(out + n * M, x + n * K, w, bias, K, M, ms, me);
+  if (N - n == 1) stream_rows<DT, 1>(out + n * M, x + n * K, w, bias, K, M, ms, me);
+}
+
+// Thread-local f32 scratch, 64-byte aligned, grown as needed and kept between calls; null when
+// out of memory.
+float* scratch_f32(size_t n) {
   struct Buf {
     float* p = nullptr;
     size_t n = 0;
@@ -149,145 +204,165 @@ KILN_AVX2 float* scratch_f32(size_t n) {
 }
 
 template <DType DT>
-KILN_AVX2 void convert_rows(float* dst, const void* src, int64_t n) {
+KILN_AVX2 void convert_row(float* dst, const void* src, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_store_ps(dst + i, load8<DT>(src, i));
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8<DT>(src, i));
   for (; i < n; i++) dst[i] = load_as_f32(src, DT, i);
 }
 
-// One K block [k0, k1) of an R x kCols tile on f32 weight rows; partial sums live in pg between blocks.
-template <int R>
-KILN_AVX2 void tile_block(__m256* pg, const float* x, int64_t K, const void* const (&wr)[kCols], int64_t k0,
-                          int64_t k1, bool first, bool last, const float* bias, float* out, int64_t M, int64_t m) {
-  __m256 acc[R][kCols];
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < kCols; c++) acc[r][c] = first ? _mm256_setzero_ps() : pg[r * kCols + c];
-  tile_accumulate<DType::F32, R, kCols, false>(acc, x, K, wr, k0, k1);
-  if (last) {
-    tile_finish<DType::F32, R, kCols>(acc, x, K, wr, bias, out, M, m);
-  } else {
-    for (int r = 0; r < R; r++)
-      for (int c = 0; c < kCols; c++) pg[r * kCols + c] = acc[r][c];
-  }
-}
-
-// Many rows: register tiles of kRows x rows by kCols weight rows, blocked over K so the tile's
-// operands stay in L1; F16/BF16 weight rows are converted to f32 once per group of kCols rows.
-// Partial sums between K blocks are kept as whole 8-lane vectors, so the order is unchanged.
+// Many rows: register tiles of kRows x rows by kCols weight rows. F16/BF16 weight rows are
+// converted to f32 once per group of kCols rows (into L1) and reused for every row of x, which
+// streams from L2. (Blocking K as well measured no faster here, up to K = 8192: the partial sums
+// cost what the smaller L1 footprint saves.)
 template <DType DT>
 KILN_AVX2 void matmul_tiled(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K,
                             int64_t M, int64_t ms, int64_t me) {
-  const int64_t K8 = K & ~(int64_t)7;
   const int64_t row = K * elem_size<DT>();
-  const int64_t ngroups = (N + kRows - 1) / kRows;
-  const bool pack = DT != DType::F32;
-  // [packed weights kCols*K] [partial sums ngroups * kRows*kCols*8]
-  size_t pack_n = pack ? (size_t)(kCols * ((K + 15) & ~(int64_t)15)) : 0;
-  size_t part_n = K8 > kBlockK ? (size_t)ngroups * kRows * kCols * 8 : 0;
-  float* buf = scratch_f32(pack_n + part_n);
-  if (!buf) {  // out of memory for scratch: the streaming kernel sums in the same order
-    matmul_stream<DT>(out, x, w, bias, N, K, M, ms, me);
-    return;
-  }
-  float* packed = buf;
-  __m256* part = (__m256*)(buf + pack_n);
-  const int64_t pstride = (K + 15) & ~(int64_t)15;
   const uint8_t* wb = (const uint8_t*)w;
-
-  int64_t m = ms;
-  for (; m + kCols <= me; m += kCols) {
-    const void* wr[kCols];
-    if (pack) {
+  // Packed rows one cache line further apart than a multiple of 64 bytes, so that rows of 1 KB
+  // multiples (K = 1024, 2048, ..) do not all fall in the same L1 set.
+  const int64_t pstride = ((K + 15) & ~(int64_t)15) + 16;
+  // F32 rows are used in place (copying them to a padded stride measured no faster, even at
+  // K = 2048 where the four rows share an L1 set).
+  constexpr bool pack = DT != DType::F32;
+  float* packed = nullptr;
+  if constexpr (pack) {
+    packed = scratch_f32((size_t)(kCols * pstride));
+    if (!packed) {  // no memory for scratch: the streaming kernel sums in the same order
+      matmul_stream<DT>(out, x, w, bias, N, K, M, ms, me);
+      return;
+    }
+  }
+  // Rows of x in blocks that stay in L2 while every weight group of this thread passes over them.
+  // Equal blocks, whole tiles each, so no block is left with a few rows.
+  const int64_t xbytes = N * K * (int64_t)sizeof(float);
+  const int64_t blocks = xbytes > kXBlockBytes ? (xbytes + kXBlockBytes - 1) / kXBlockBytes : 1;
+  int64_t nb = ((N + blocks - 1) / blocks + kRows - 1) / kRows * kRows;
+  if (nb < 8 * kRows) nb = 8 * kRows;
+  for (int64_t n0 = 0; n0 < N; n0 += nb) {
+    const int64_t rows = N - n0 < nb ? N - n0 : nb;
+    const float* xb = x + n0 * K;
+    float* ob = out + n0 * M;
+    int64_t m = ms;
+    for (; m + kCols <= me; m += kCols) {
+      const void* wr[kCols];
+      KILN_UNROLL
       for (int c = 0; c < kCols; c++) {
-        convert_rows<DT>(packed + c * pstride, wb + (m + c) * row, K);
-        wr[c] = packed + c * pstride;
-      }
-    } else {
-      for (int c = 0; c < kCols; c++) wr[c] = wb + (m + c) * row;
-    }
-    if (part_n == 0) {
-      rows_full<DType::F32, kCols, false>(x, N, K, wr, bias, out, M, m);
-      continue;
-    }
-    for (int64_t k0 = 0; k0 < K8; k0 += kBlockK) {
-      int64_t k1 = k0 + kBlockK < K8 ? k0 + kBlockK : K8;
-      bool first = k0 == 0, last = k1 == K8;
-      int64_t n = 0;
-      for (int64_t g = 0; g < ngroups; g++, n += kRows) {
-        __m256* pg = part + g * kRows * kCols;
-        const float* xg = x + n * K;
-        float* og = out + n * M;
-        switch (N - n < kRows ? N - n : kRows) {
-          case 3: tile_block<3>(pg, xg, K, wr, k0, k1, first, last, bias, og, M, m); break;
-          case 2: tile_block<2>(pg, xg, K, wr, k0, k1, first, last, bias, og, M, m); break;
-          default: tile_block<1>(pg, xg, K, wr, k0, k1, first, last, bias, og, M, m); break;
+        if constexpr (pack) {
+          convert_row<DT>(packed + c * pstride, wb + (m + c) * row, K);
+          wr[c] = packed + c * pstride;
+        } else {
+          wr[c] = wb + (m + c) * row;
         }
       }
+      const uint8_t* next = wb + (m + kCols) * row;
+      int64_t next_bytes = m + 2 * kCols <= me ? kCols * row : 0;
+      rows_full<DType::F32, kCols>(xb, rows, K, wr, bias, ob, M, m, (const char*)next, next_bytes);
     }
-  }
-  // Leftover weight rows (M not a multiple of kCols in this thread's range): in place.
-  for (; m < me; m++) {
-    const void* wr[1] = {wb + m * row};
-    rows_full<DT, 1, false>(x, N, K, wr, bias, out, M, m);
+    // Leftover weight rows (M not a multiple of kCols): in place.
+    for (; m < me; m++) {
+      const void* wr[1] = {wb + m * row};
+      rows_full<DT, 1>(xb, rows, K, wr, bias, ob, M, m);
+    }
   }
 }
 
-// w (K,M): out[n, m] = sum_k x[n,k] w[k,m] as one FMA chain per element in k order. Tiles of R rows
-// by V vectors of 8 columns broadcast x and stream w rows; leftover columns run the same chain
-// in scalar.
+// w (K,M): out[n, m] = sum_k x[n,k] w[k,m] as one FMA chain per element in k order, so blocking
+// K is free: between blocks the partial sums wait in out. Tiles of R rows by V vectors of 8
+// columns broadcast x and stream w rows (stride ldw elements); leftover columns run the same chain
+// in scalar. out, x and w point at the tile's first element; kn rows of w; bias only on the last
+// block.
 template <DType DT, int R, int V>
-KILN_AVX2 void kxm_tile(float* out, const float* x, const void* w, const float* bias, int64_t K, int64_t M,
-                        int64_t m) {
+KILN_AVX2 void kxm_tile(float* out, int64_t M, const float* x, int64_t K, const void* w, int64_t ldw, int64_t kn,
+                        bool first, const float* bias) {
   __m256 acc[R][V];
+  KILN_UNROLL
   for (int r = 0; r < R; r++)
-    for (int v = 0; v < V; v++) acc[r][v] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < K; k++) {
+    KILN_UNROLL
+    for (int v = 0; v < V; v++) acc[r][v] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(out + r * M + 8 * v);
+  for (int64_t k = 0; k < kn; k++) {
     __m256 wv[V];
-    for (int v = 0; v < V; v++) wv[v] = load8<DT>(w, k * M + m + 8 * v);
+    KILN_UNROLL
+    for (int v = 0; v < V; v++) wv[v] = load8<DT>(w, k * ldw + 8 * v);
+    KILN_UNROLL
     for (int r = 0; r < R; r++) {
       __m256 xb = _mm256_broadcast_ss(x + r * K + k);
+      KILN_UNROLL
       for (int v = 0; v < V; v++) acc[r][v] = _mm256_fmadd_ps(xb, wv[v], acc[r][v]);
     }
   }
+  KILN_UNROLL
   for (int r = 0; r < R; r++)
+    KILN_UNROLL
     for (int v = 0; v < V; v++) {
       __m256 o = acc[r][v];
-      if (bias) o = _mm256_add_ps(o, _mm256_loadu_ps(bias + m + 8 * v));
-      _mm256_storeu_ps(out + r * M + m + 8 * v, o);
+      if (bias) o = _mm256_add_ps(o, _mm256_loadu_ps(bias + 8 * v));
+      _mm256_storeu_ps(out + r * M + 8 * v, o);
     }
 }
 
+// R rows of x against columns [0, cols) of a w block (stride ldw, kn rows); pointers as kxm_tile.
 template <DType DT, int R>
-KILN_AVX2 void kxm_rows(float* out, const float* x, const void* w, const float* bias, int64_t K, int64_t M,
-                        int64_t ms, int64_t me) {
-  int64_t m = ms;
-  if constexpr (R == 1) {  // decode: wide panels keep several FMA chains and whole lines in flight
-    for (; m + 64 <= me; m += 64) kxm_tile<DT, 1, 8>(out, x, w, bias, K, M, m);
+KILN_AVX2 void kxm_rows(float* out, int64_t M, const float* x, int64_t K, const void* w, int64_t ldw, int64_t kn,
+                        int64_t cols, bool first, const float* bias) {
+  const char* wb = (const char*)w;
+  constexpr int64_t esz = elem_size<DT>();
+  int64_t m = 0;
+  auto b = [&](int64_t off) { return bias ? bias + off : nullptr; };
+  if constexpr (R == 1) {  // decode: wide panels keep 8 FMA chains and whole lines in flight
+    for (; m + 64 <= cols; m += 64) kxm_tile<DT, 1, 8>(out + m, M, x, K, wb + m * esz, ldw, kn, first, b(m));
   }
-  for (; m + 16 <= me; m += 16) kxm_tile<DT, R, 2>(out, x, w, bias, K, M, m);
-  for (; m + 8 <= me; m += 8) kxm_tile<DT, R, 1>(out, x, w, bias, K, M, m);
-  for (; m < me; m++)
+  for (; m + 16 <= cols; m += 16) kxm_tile<DT, R, 2>(out + m, M, x, K, wb + m * esz, ldw, kn, first, b(m));
+  for (; m + 8 <= cols; m += 8) kxm_tile<DT, R, 1>(out + m, M, x, K, wb + m * esz, ldw, kn, first, b(m));
+  for (; m < cols; m++)
     for (int r = 0; r < R; r++) {
-      float s = 0.f;
-      for (int64_t k = 0; k < K; k++) s = fma1(x[r * K + k], load_as_f32(w, DT, k * M + m), s);
+      float s = first ? 0.f : out[r * M + m];
+      for (int64_t k = 0; k < kn; k++) s = fma1(x[r * K + k], load_as_f32(w, DT, k * ldw + m), s);
       out[r * M + m] = bias ? s + bias[m] : s;
     }
 }
 
 template <DType DT>
-KILN_AVX2 void matmul_kxm(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K,
-                          int64_t M, int64_t ms, int64_t me) {
+KILN_AVX2 void kxm_block(float* out, const float* x, int64_t N, int64_t K, int64_t M, const void* w, int64_t ldw,
+                         int64_t kn, int64_t cols, bool first, const float* bias) {
   int64_t n = 0;
-  for (; n + 6 <= N; n += 6) kxm_rows<DT, 6>(out + n * M, x + n * K, w, bias, K, M, ms, me);
+  for (; n + 6 <= N; n += 6) kxm_rows<DT, 6>(out + n * M, M, x + n * K, K, w, ldw, kn, cols, first, bias);
+  float* o = out + n * M;
+  const float* xr = x + n * K;
   switch (N - n) {
-    case 5: kxm_rows<DT, 5>(out + n * M, x + n * K, w, bias, K, M, ms, me); break;
-    case 4: kxm_rows<DT, 4>(out + n * M, x + n * K, w, bias, K, M, ms, me); break;
-    case 3: kxm_rows<DT, 3>(out + n * M, x + n * K, w, bias, K, M, ms, me); break;
-    case 2: kxm_rows<DT, 2>(out + n * M, x + n * K, w, bias, K, M, ms, me); break;
-    case 1: kxm_rows<DT, 1>(out + n * M, x + n * K, w, bias, K, M, ms, me); break;
+    case 5: kxm_rows<DT, 5>(o, M, xr, K, w, ldw, kn, cols, first, bias); break;
+    case 4: kxm_rows<DT, 4>(o, M, xr, K, w, ldw, kn, cols, first, bias); break;
+    case 3: kxm_rows<DT, 3>(o, M, xr, K, w, ldw, kn, cols, first, bias); break;
+    case 2: kxm_rows<DT, 2>(o, M, xr, K, w, ldw, kn, cols, first, bias); break;
+    case 1: kxm_rows<DT, 1>(o, M, xr, K, w, ldw, kn, cols, first, bias); break;
   }
 }
 
+// One row streams w once. More rows copy blocks of kKxmBlockK x kKxmPanel weights to a contiguous
+// f32 buffer first: each row of w is a new page, and a tile walking kn pages per column strip
+// thrashes the TLB; the copy is reused by every row of x.
+template <DType DT>
+KILN_AVX2 void matmul_kxm(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K,
+                          int64_t M, int64_t ms, int64_t me) {
+  constexpr int64_t esz = elem_size<DT>();
+  const char* wb = (const char*)w;
+  float* packed = N > 1 && K > 0 ? scratch_f32((size_t)(kKxmBlockK * kKxmPanel)) : nullptr;
+  if (!packed) {  // one row, K = 0, or no memory for scratch: straight from w, same order
+    kxm_block<DT>(out + ms, x, N, K, M, wb + ms * esz, M, K, me - ms, true, bias ? bias + ms : nullptr);
+    return;
+  }
+  for (int64_t p = ms; p < me; p += kKxmPanel) {
+    const int64_t cols = p + kKxmPanel < me ? kKxmPanel : me - p;
+    for (int64_t k0 = 0; k0 < K; k0 += kKxmBlockK) {
+      const int64_t kn = k0 + kKxmBlockK < K ? kKxmBlockK : K - k0;
+      for (int64_t k = 0; k < kn; k++) convert_row<DT>(packed + k * cols, wb + ((k0 + k) * M + p) * esz, cols);
+      kxm_block<DType::F32>(out + p, x + k0, N, K, M, packed, cols, kn, cols, k0 == 0,
+                            bias && k0 + kn == K ? bias + p : nullptr);
+    }
+  }
+}
+
+// out (N,M) = x (N,K) · w (M,K)ᵀ, or x · w (K,M) when w_kxm, + bias (M) when not null.
 template <DType DT>
 bool matmul_dt(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K, int64_t M,
                bool w_kxm, int ith, int nth) {

@@ -1,0 +1,511 @@
+// Every op of the table, fast CPU kernels against their plain-loop reference twins, on random
+// odd shapes (sizes that are not multiples of the SIMD width) with 1, 2 and 3 threads. Copies
+// must match exactly; arithmetic within a bound derived from how each kernel rounds in f32
+// (u = 2⁻²⁴ per operation; the references compute in double). Matmul has its own, deeper file.
+import { describe, expect, it } from 'vitest'
+import { type NativeDType, type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
+
+const U = 2 ** -24
+const THREADS = [1, 2, 3]
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const f32 = new Float32Array(1)
+const u32 = new Uint32Array(f32.buffer)
+
+function toBf16(v: number): number {
+  f32[0] = v
+  const x = u32[0]
+  return Math.floor((x + 0x7fff + ((x >>> 16) & 1)) / 65536) & 0xffff
+}
+
+function toF16(v: number): number {
+  f32[0] = v
+  const x = u32[0]
+  const sign = (x >>> 16) & 0x8000
+  const exp = (x >>> 23) & 0xff
+  let mant = x & 0x7fffff
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0)
+  const e = exp - 127 + 15
+  if (e >= 0x1f) return sign | 0x7c00
+  if (e <= 0) {
+    if (e < -10) return sign
+    mant |= 0x800000
+    const shift = 14 - e
+    const half = 2 ** (shift - 1)
+    let r = Math.floor(mant / 2 ** shift)
+    const rem = mant - r * 2 ** shift
+    if (rem > half || (rem === half && r & 1)) r++
+    return sign | r
+  }
+  let r = (e << 10) | (mant >>> 13)
+  const rem = mant & 0x1fff
+  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++
+  return sign | r
+}
+
+function fromBf16(h: number): number {
+  u32[0] = h << 16
+  return f32[0]
+}
+
+function fromF16(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1
+  const exp = (h >>> 10) & 0x1f
+  const mant = h & 0x3ff
+  if (exp === 0) return sign * mant * 2 ** -24
+  if (exp === 0x1f) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15)
+}
+
+/** Uniform in [-scale, scale), as f32. */
+function randomF32(n: number, rand: () => number, scale = 1): Float32Array {
+  const a = new Float32Array(n)
+  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale
+  return a
+}
+
+function randomInts(n: number, below: number, rand: () => number): Int32Array {
+  const a = new Int32Array(n)
+  for (let i = 0; i < n; i++) a[i] = Math.floor(rand() * below)
+  return a
+}
+
+function t(name: string, dtype: NativeDType, shape: number[], data?: ArrayBufferView): TensorSpec {
+  return { name, dtype, shape, data }
+}
+
+/** Input data is copied for every run, so kernels that write into their inputs (kv_store) start equal. */
+function copyData(ts: TensorSpec[]): TensorSpec[] {
+  return ts.map((x) => (x.data ? { ...x, data: (x.data as Float32Array).slice() } : x))
+}
+
+interface Runs {
+  ref: Float32Array
+  refTensors: TensorSpec[]
+  cpu: { threads: number; out: Float32Array; tensors: TensorSpec[] }[]
+}
+
+function runBoth(node: NodeSpec, tensors: TensorSpec[]): Runs {
+  const refTensors = copyData(tensors)
+  const ref = native().runOp('ref', node, refTensors, 1)
+  const cpu = THREADS.map((threads) => {
+    const ts = copyData(tensors)
+    return { threads, out: native().runOp('cpu', node, ts, threads), tensors: ts }
+  })
+  return { ref, refTensors, cpu }
+}
+
+/** Every fast output within tol(i, ref) of the reference; reports the worst element. */
+function expectClose(runs: Runs, tol: (i: number, ref: number) => number, what: string) {
+  for (const { threads, out } of runs.cpu) {
+    expect(out.length, what).toBe(runs.ref.length)
+    let worst = 0
+    let at = -1
+    for (let i = 0; i < out.length; i++) {
+      const r = Math.abs(out[i] - runs.ref[i]) / (tol(i, runs.ref[i]) + Number.MIN_VALUE)
+      if (!(r <= worst)) {
+        worst = r
+        at = i
+      }
+    }
+    expect(
+      worst,
+      `${what} threads=${threads}: out[${at}] = ${out[at]}, ref ${runs.ref[at]}`,
+    ).toBeLessThanOrEqual(1)
+  }
+}
+
+function expectExact(a: Float32Array, b: Float32Array, what: string) {
+  expect(a.length, what).toBe(b.length)
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length)
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length)
+  let diff = -1
+  for (let i = 0; i < x.length && diff < 0; i++) if (x[i] !== y[i]) diff = i
+  expect(diff, `${what}: first difference at ${diff} (${a[diff]} vs ${b[diff]})`).toBe(-1)
+}
+
+const ROWS = [1, 3, 17]
+const WIDTHS = [1, 7, 33, 257, 1000]
+
+// The ops this file tests; the last test fails when the table grows an op that is not here.
+const TESTED_OPS = [
+  'embedding',
+  'matmul',
+  'rmsnorm',
+  'layernorm',
+  'rope',
+  'kv_store',
+  'attention',
+  'add',
+  'silu_mul',
+  'gelu',
+  'softmax',
+  'select_rows',
+  'slice_cols',
+]
+
+describe('kernels: fast vs reference', () => {
+  it('embedding: f32, f16 and bf16 tables, exact', () => {
+    const rand = mulberry32(1)
+    for (const dtype of ['f32', 'f16', 'bf16'] as const)
+      for (const C of [1, 7, 33, 257])
+        for (const N of ROWS) {
+          const V = 29
+          const vals = randomF32(V * C, rand, 4)
+          const table =
+            dtype === 'f32' ? vals : Uint16Array.from(vals, (v) => (dtype === 'bf16' ? toBf16(v) : toF16(v)))
+          const ids = randomInts(N, V, rand)
+          const node = { op: 'embedding', inputs: [0, 1], output: 2 }
+          const runs = runBoth(node, [
+            t('table', dtype, [V, C], table),
+            t('ids', 'i32', [N], ids),
+            t('out', 'f32', [N, C]),
+          ])
+          for (const c of runs.cpu)
+            expectExact(c.out, runs.ref, `${dtype} N=${N} C=${C} threads=${c.threads}`)
+        }
+  })
+
+  it('matmul: every dtype and layout, with and without bias (see matmul.test.ts for the full sweep)', () => {
+    const rand = mulberry32(2)
+    for (const dtype of ['f32', 'f16', 'bf16'] as const)
+      for (const kxm of [false, true])
+        for (const bias of [false, true])
+          for (const [N, K, M] of [
+            [1, 33, 5],
+            [3, 257, 67],
+            [17, 7, 1],
+            [17, 1000, 5],
+          ]) {
+            // weights as f32 values exactly representable in the dtype, so the bound below can use them
+            const wv = randomF32(K * M, rand)
+            const w16 =
+              dtype === 'f32'
+                ? undefined
+                : Uint16Array.from(wv, (v) => (dtype === 'bf16' ? toBf16(v) : toF16(v)))
+            if (w16)
+              w16.forEach((h, i) => {
+                wv[i] = dtype === 'bf16' ? fromBf16(h) : fromF16(h)
+              })
+            const x = randomF32(N * K, rand)
+            const b = randomF32(M, rand)
+            const tensors = [
+              t('x', 'f32', [N, K], x),
+              t('w', dtype, kxm ? [K, M] : [M, K], w16 ?? wv),
+              t('out', 'f32', [N, M]),
+              t('b', 'f32', [M], b),
+            ]
+            const node = { op: 'matmul', inputs: [0, 1, bias ? 3 : -1], output: 2, i: [kxm ? 1 : 0] }
+            const c = kxm ? 2 * K + 2 : 2 * Math.ceil(K / 8) + 16
+            const tol = (i: number, ref: number) => {
+              const n = Math.floor(i / M)
+              const m = i % M
+              let abs = 0
+              for (let k = 0; k < K; k++) abs += Math.abs(x[n * K + k] * wv[kxm ? k * M + m : m * K + k])
+              return c * U * abs + 2 * U * (Math.abs(ref) + (bias ? Math.abs(b[m]) : 0))
+            }
+            expectClose(runBoth(node, tensors), tol, `${dtype} kxm=${kxm} bias=${bias} N=${N} K=${K} M=${M}`)
+          }
+  })
+
+  it('rmsnorm', () => {
+    const rand = mulberry32(3)
+    for (const C of WIDTHS)
+      for (const N of ROWS) {
+        const x = randomF32(N * C, rand, 3)
+        const w = randomF32(C, rand, 2)
+        const node = { op: 'rmsnorm', inputs: [0, 1], output: 2, f: [1e-5] }
+        const runs = runBoth(node, [t('x', 'f32', [N, C], x), t('w', 'f32', [C], w), t('out', 'f32', [N, C])])
+        // sum of squares of C positive terms (≤ 2C roundings), sqrt, divide, two products
+        expectClose(runs, (_i, ref) => (2 * C + 16) * U * Math.abs(ref), `N=${N} C=${C}`)
+      }
+  })
+
+  it('layernorm', () => {
+    const rand = mulberry32(4)
+    for (const C of WIDTHS)
+      for (const N of ROWS) {
+        const x = randomF32(N * C, rand, 3)
+        for (let i = 0; i < x.length; i++) x[i] += 0.5 // a mean away from zero
+        const w = randomF32(C, rand, 2)
+        const b = randomF32(C, rand)
+        const node = { op: 'layernorm', inputs: [0, 1, 2], output: 3, f: [1e-5] }
+        const runs = runBoth(node, [
+          t('x', 'f32', [N, C], x),
+          t('w', 'f32', [C], w),
+          t('b', 'f32', [C], b),
+          t('out', 'f32', [N, C]),
+        ])
+        // The mean is off by up to (C+2)u·mean|x|, which every centred value carries; the variance
+        // and its inverse square root add about 2C roundings relative; then three more operations.
+        const stats = Array.from({ length: N }, (_, n) => {
+          let mean = 0
+          let meanAbs = 0
+          for (let c = 0; c < C; c++) {
+            mean += x[n * C + c]
+            meanAbs += Math.abs(x[n * C + c])
+          }
+          mean /= C
+          let v = 0
+          for (let c = 0; c < C; c++) v += (x[n * C + c] - mean) ** 2
+          const inv = 1 / Math.sqrt(v / C + 1e-5)
+          const dMean = (C + 2) * U * (meanAbs / C)
+          return { mean, inv, dMean, relInv: (C + 8) * U + dMean * inv }
+        })
+        const tol = (i: number, ref: number) => {
+          const n = Math.floor(i / C)
+          const c = i % C
+          const s = stats[n]
+          const centred = Math.abs(x[i] - s.mean)
+          const e =
+            Math.abs(w[c]) * s.inv * (s.dMean + U * centred) +
+            Math.abs(w[c]) * centred * s.inv * (s.relInv + 3 * U) +
+            2 * U * (Math.abs(b[c]) + Math.abs(ref))
+          return 2 * e
+        }
+        expectClose(runs, tol, `N=${N} C=${C}`)
+      }
+  })
+
+  it('rope', () => {
+    const rand = mulberry32(5)
+    for (const [H, HS] of [
+      [1, 2],
+      [3, 6],
+      [2, 34],
+      [5, 64],
+      [1, 130],
+    ])
+      for (const N of ROWS) {
+        const x = randomF32(N * H * HS, rand, 2)
+        const pos = randomInts(N, 4096, rand)
+        const inv = Float32Array.from({ length: HS / 2 }, (_, i) => 10000 ** ((-2 * i) / HS))
+        const node = { op: 'rope', inputs: [0, 1, 2], output: 3, i: [H, HS] }
+        const runs = runBoth(node, [
+          t('x', 'f32', [N, H * HS], x),
+          t('pos', 'i32', [N], pos),
+          t('inv', 'f32', [HS / 2], inv),
+          t('out', 'f32', [N, H * HS]),
+        ])
+        // both sides take cos/sin of the same f32 angle; the rotation is two products and a sum
+        const half = HS / 2
+        const tol = (i: number) => {
+          const d = i % HS
+          const base = i - d
+          const j = d < half ? d + half : d - half
+          return 4 * U * (Math.abs(x[base + d]) + Math.abs(x[base + j]))
+        }
+        expectClose(runs, tol, `N=${N} H=${H} HS=${HS}`)
+      }
+  })
+
+  it('kv_store writes the same cache cells, exactly', () => {
+    const rand = mulberry32(6)
+    for (const [S, NKV, P, HS] of [
+      [1, 1, 5, 3],
+      [3, 2, 11, 8],
+      [2, 3, 17, 33],
+    ])
+      for (const rows of [1, 3, 7]) {
+        const N = Math.min(rows, S * P)
+        const cacheShape = [S, NKV, P, HS]
+        const cells = S * NKV * P * HS
+        // distinct (slot, pos) per row, so the result does not depend on which row writes last
+        const pairs = new Set<number>()
+        const slot = new Int32Array(N)
+        const pos = new Int32Array(N)
+        for (let n = 0; n < N; n++) {
+          let key: number
+          do key = Math.floor(rand() * S * P)
+          while (pairs.has(key))
+          pairs.add(key)
+          slot[n] = Math.floor(key / P)
+          pos[n] = key % P
+        }
+        const node = { op: 'kv_store', inputs: [0, 1, 2, 3, 4, 5], output: 4 } // in place: out is kcache
+        const runs = runBoth(node, [
+          t('k', 'f32', [N, NKV * HS], randomF32(N * NKV * HS, rand)),
+          t('v', 'f32', [N, NKV * HS], randomF32(N * NKV * HS, rand)),
+          t('pos', 'i32', [N], pos),
+          t('slot', 'i32', [N], slot),
+          t('kcache', 'f32', cacheShape, randomF32(cells, rand)),
+          t('vcache', 'f32', cacheShape, randomF32(cells, rand)),
+        ])
+        for (const c of runs.cpu)
+          for (const k of [4, 5])
+            expectExact(
+              c.tensors[k].data as Float32Array,
+              runs.refTensors[k].data as Float32Array,
+              `${k === 4 ? 'k' : 'v'}cache S=${S} NKV=${NKV} P=${P} HS=${HS} N=${N} threads=${c.threads}`,
+            )
+      }
+  })
+
+  it('attention: GQA over several slots and positions', () => {
+    const rand = mulberry32(7)
+    for (const [S, NH, NKV, P, HS] of [
+      [1, 1, 1, 1, 1],
+      [2, 4, 2, 13, 8],
+      [3, 6, 2, 37, 12],
+      [2, 3, 3, 9, 33],
+      [3, 8, 1, 64, 64],
+    ])
+      for (const N of ROWS) {
+        const q = randomF32(N * NH * HS, rand, 2)
+        const kc = randomF32(S * NKV * P * HS, rand, 2)
+        const vc = randomF32(S * NKV * P * HS, rand, 3)
+        const pos = randomInts(N, P, rand)
+        const slot = randomInts(N, S, rand)
+        const scale = 1 / Math.sqrt(HS)
+        const node = { op: 'attention', inputs: [0, 1, 2, 3, 4], output: 5, i: [NH], f: [scale] }
+        const cacheShape = [S, NKV, P, HS]
+        const runs = runBoth(node, [
+          t('q', 'f32', [N, NH * HS], q),
+          t('pos', 'i32', [N], pos),
+          t('slot', 'i32', [N], slot),
+          t('kcache', 'f32', cacheShape, kc),
+          t('vcache', 'f32', cacheShape, vc),
+          t('out', 'f32', [N, NH * HS]),
+        ])
+        // Scores: a dot product of HS terms (8 lanes, separate multiply and add) and a scale;
+        // softmax weights: exp of the score minus the max, a sum over len terms, a reciprocal;
+        // output: a weighted sum of len value rows, each |v| ≤ max|v|.
+        const group = NH / NKV
+        const bound = new Float64Array(N * NH)
+        for (let n = 0; n < N; n++)
+          for (let h = 0; h < NH; h++) {
+            const base = (slot[n] * NKV + Math.floor(h / group)) * P * HS
+            const len = pos[n] + 1
+            let maxQk = 0
+            let maxV = 0
+            const scores: number[] = []
+            for (let j = 0; j < len; j++) {
+              let s = 0
+              let a = 0
+              for (let d = 0; d < HS; d++) {
+                const p = q[(n * NH + h) * HS + d] * kc[base + j * HS + d]
+                s += p
+                a += Math.abs(p)
+                maxV = Math.max(maxV, Math.abs(vc[base + j * HS + d]))
+              }
+              scores.push(s * scale)
+              maxQk = Math.max(maxQk, a * scale)
+            }
+            const spread = Math.max(...scores) - Math.min(...scores)
+            const dScore = (2 * Math.ceil(HS / 8) + 16) * U * maxQk
+            bound[n * NH + h] = 2 * maxV * (2 * dScore + (spread + 3 * len + 10) * U)
+          }
+        expectClose(
+          runs,
+          (i) => bound[Math.floor(i / HS)],
+          `S=${S} NH=${NH} NKV=${NKV} P=${P} HS=${HS} N=${N}`,
+        )
+      }
+  })
+
+  it('add, exactly', () => {
+    const rand = mulberry32(8)
+    for (const C of WIDTHS)
+      for (const N of ROWS) {
+        const node = { op: 'add', inputs: [0, 1], output: 2 }
+        const runs = runBoth(node, [
+          t('a', 'f32', [N, C], randomF32(N * C, rand)),
+          t('b', 'f32', [N, C], randomF32(N * C, rand)),
+          t('out', 'f32', [N, C]),
+        ])
+        for (const c of runs.cpu) expectExact(c.out, runs.ref, `N=${N} C=${C} threads=${c.threads}`)
+      }
+  })
+
+  it('silu_mul', () => {
+    const rand = mulberry32(9)
+    for (const C of WIDTHS)
+      for (const N of ROWS) {
+        const node = { op: 'silu_mul', inputs: [0, 1], output: 2 }
+        const runs = runBoth(node, [
+          t('gate', 'f32', [N, C], randomF32(N * C, rand, 12)),
+          t('up', 'f32', [N, C], randomF32(N * C, rand, 3)),
+          t('out', 'f32', [N, C]),
+        ])
+        // exp, a sum of positive terms, a division and a product: no cancellation
+        expectClose(runs, (_i, ref) => 8 * U * Math.abs(ref), `N=${N} C=${C}`)
+      }
+  })
+
+  for (const tanh of [false, true])
+    it(`gelu (${tanh ? 'tanh approximation' : 'exact erf'})`, () => {
+      const rand = mulberry32(tanh ? 10 : 11)
+      for (const C of WIDTHS)
+        for (const N of ROWS) {
+          const x = randomF32(N * C, rand, 6)
+          const node = { op: 'gelu', inputs: [0], output: 1, i: [tanh ? 1 : 0] }
+          const runs = runBoth(node, [t('x', 'f32', [N, C], x), t('out', 'f32', [N, C])])
+          // 1 + erf(x/√2) (or 1 + tanh(...)) cancels for negative x, so the bound is absolute:
+          // the error of the inner function's argument and value, times 0.5|x|.
+          const tol = (i: number, ref: number) => {
+            const v = Math.abs(x[i])
+            const inner = tanh ? 6 * 0.8 * (v + 0.045 * v ** 3) + 2 : 0.8 * v + 4
+            return 2 * U * (0.5 * v * inner + 2 * Math.abs(ref))
+          }
+          expectClose(runs, tol, `N=${N} C=${C}`)
+        }
+    })
+
+  it('softmax', () => {
+    const rand = mulberry32(12)
+    for (const C of WIDTHS)
+      for (const N of ROWS) {
+        const x = randomF32(N * C, rand, 8)
+        const node = { op: 'softmax', inputs: [0], output: 1 }
+        const runs = runBoth(node, [t('x', 'f32', [N, C], x), t('out', 'f32', [N, C])])
+        // exp(x - max): the subtraction's rounding is relative to |x - max| ≤ 16 in the exponent
+        expectClose(runs, (_i, ref) => 2 * (16 + 8) * U * Math.abs(ref), `N=${N} C=${C}`)
+      }
+  })
+
+  it('select_rows and slice_cols copy exactly what they name', () => {
+    const rand = mulberry32(13)
+    for (const C of [1, 7, 33, 257])
+      for (const N of ROWS) {
+        const x = randomF32(N * C, rand)
+        const R = 1 + Math.floor(rand() * 5)
+        const rows = randomInts(R, N, rand)
+        const sel = runBoth({ op: 'select_rows', inputs: [0, 1], output: 2 }, [
+          t('x', 'f32', [N, C], x),
+          t('rows', 'i32', [R], rows),
+          t('out', 'f32', [R, C]),
+        ])
+        const want = new Float32Array(R * C)
+        rows.forEach((r, i) => {
+          want.set(x.subarray(r * C, (r + 1) * C), i * C)
+        })
+        expectExact(sel.ref, want, `select_rows ref N=${N} C=${C}`)
+        for (const c of sel.cpu) expectExact(c.out, want, `select_rows N=${N} C=${C} threads=${c.threads}`)
+
+        const start = Math.floor(rand() * C)
+        const width = 1 + Math.floor(rand() * (C - start))
+        const sl = runBoth({ op: 'slice_cols', inputs: [0], output: 1, i: [start, width] }, [
+          t('x', 'f32', [N, C], x),
+          t('out', 'f32', [N, width]),
+        ])
+        const slice = new Float32Array(N * width)
+        for (let n = 0; n < N; n++) slice.set(x.subarray(n * C + start, n * C + start + width), n * width)
+        expectExact(sl.ref, slice, `slice_cols ref N=${N} C=${C}`)
+        for (const c of sl.cpu) expectExact(c.out, slice, `slice_cols N=${N} C=${C} threads=${c.threads}`)
+      }
+  })
+
+  it('covers every op in the table', () => {
+    expect([...TESTED_OPS].sort()).toEqual([...native().cpuInfo().ops].sort())
+  })
+})

@@ -1,0 +1,368 @@
+// Matmul, the op most of a forward's time goes to: the fast CPU kernels (AVX2 and, in a child
+// process with KILN_NO_SIMD=1, the portable one) against the plain-loop reference on odd shapes,
+// every weight dtype and layout, with and without bias, on 1-3 threads; and a row's result must
+// be bit-identical whatever batch it came in, whatever the thread count.
+//
+// Tolerance: widening f16/bf16 weights to f32 is exact, so every dtype gets the same bound, the
+// f32 rounding-error bound of the summation order the kernels use, on the widened values:
+//   |fast - ref| ≤ c·u·Σ|x·w| + 2u·(|ref| + |b|),  u = 2⁻²⁴,
+// with c = 2·⌈K/8⌉ + 16 for w (M,K) (8 lanes of K/8 terms, up to 7 tail terms, the lane sum and
+// the bias; the factor 2 covers the portable kernel's separate multiply and add), and c = 2K + 2
+// for w (K,M) (one chain of K terms per output). The reference sums in double.
+import { spawnSync } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
+
+const U = 2 ** -24
+const here = path.dirname(fileURLToPath(import.meta.url))
+
+type WDType = 'f32' | 'bf16' | 'f16'
+const DTYPES: WDType[] = ['f32', 'bf16', 'f16']
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const f32 = new Float32Array(1)
+const u32 = new Uint32Array(f32.buffer)
+
+/** f32 -> bf16, round to nearest even (the high 16 bits of the f32). */
+function toBf16(v: number): number {
+  f32[0] = v
+  const x = u32[0]
+  return Math.floor((x + 0x7fff + ((x >>> 16) & 1)) / 65536) & 0xffff
+}
+
+function fromBf16(h: number): number {
+  u32[0] = h << 16
+  return f32[0]
+}
+
+/** f32 -> IEEE half, round to nearest even, with subnormals and overflow to infinity. */
+function toF16(v: number): number {
+  f32[0] = v
+  const x = u32[0]
+  const sign = (x >>> 16) & 0x8000
+  const exp = (x >>> 23) & 0xff
+  let mant = x & 0x7fffff
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0)
+  const e = exp - 127 + 15
+  if (e >= 0x1f) return sign | 0x7c00
+  if (e <= 0) {
+    if (e < -10) return sign
+    mant |= 0x800000
+    const shift = 14 - e
+    const half = 2 ** (shift - 1)
+    let r = Math.floor(mant / 2 ** shift)
+    const rem = mant - r * 2 ** shift
+    if (rem > half || (rem === half && r & 1)) r++
+    return sign | r
+  }
+  let r = (e << 10) | (mant >>> 13)
+  const rem = mant & 0x1fff
+  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++ // a carry into the exponent is still right
+  return sign | r
+}
+
+function fromF16(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1
+  const exp = (h >>> 10) & 0x1f
+  const mant = h & 0x3ff
+  if (exp === 0) return sign * mant * 2 ** -24
+  if (exp === 0x1f) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15)
+}
+
+interface Weights {
+  data: Float32Array | Uint16Array // what the kernel reads
+  values: Float32Array // the same numbers widened to f32 (exact)
+}
+
+function randomWeights(dtype: WDType, n: number, rand: () => number): Weights {
+  const values = new Float32Array(n)
+  for (let i = 0; i < n; i++) values[i] = rand() * 2 - 1
+  if (dtype === 'f32') return { data: values, values }
+  const data = new Uint16Array(n)
+  for (let i = 0; i < n; i++) {
+    data[i] = dtype === 'bf16' ? toBf16(values[i]) : toF16(values[i])
+    values[i] = dtype === 'bf16' ? fromBf16(data[i]) : fromF16(data[i])
+  }
+  return { data, values }
+}
+
+function randomF32(n: number, rand: () => number): Float32Array {
+  const a = new Float32Array(n)
+  for (let i = 0; i < n; i++) a[i] = rand() * 2 - 1
+  return a
+}
+
+interface Shape {
+  N: number
+  K: number
+  M: number
+  dtype: WDType
+  kxm: boolean
+  bias: boolean
+}
+
+interface Problem extends Shape {
+  x: Float32Array
+  w: Weights
+  b?: Float32Array
+}
+
+function problem(s: Shape, seed: number): Problem {
+  const rand = mulberry32(seed)
+  return {
+    ...s,
+    x: randomF32(s.N * s.K, rand),
+    w: randomWeights(s.dtype, s.K * s.M, rand),
+    b: s.bias ? randomF32(s.M, rand) : undefined,
+  }
+}
+
+function opOf(p: Problem): { node: NodeSpec; tensors: TensorSpec[] } {
+  const tensors: TensorSpec[] = [
+    { name: 'x', dtype: 'f32', shape: [p.N, p.K], data: p.x },
+    { name: 'w', dtype: p.dtype, shape: p.kxm ? [p.K, p.M] : [p.M, p.K], data: p.w.data },
+    { name: 'out', dtype: 'f32', shape: [p.N, p.M] },
+  ]
+  if (p.b) tensors.push({ name: 'b', dtype: 'f32', shape: [p.M], data: p.b })
+  const node = { op: 'matmul', inputs: [0, 1, p.b ? 3 : -1], output: 2, i: [p.kxm ? 1 : 0] }
+  return { node, tensors }
+}
+
+function run(p: Problem, backend: 'cpu' | 'ref', threads: number): Float32Array {
+  const { node, tensors } = opOf(p)
+  return native().runOp(backend, node, tensors, threads)
+}
+
+/** The rounding-error bound of the header, per output. */
+function tolerances(p: Problem, ref: Float32Array): Float64Array {
+  const { N, K, M, x, kxm } = p
+  const w = p.w.values
+  const c = kxm ? 2 * K + 2 : 2 * Math.ceil(K / 8) + 16
+  const tol = new Float64Array(N * M)
+  for (let n = 0; n < N; n++)
+    for (let m = 0; m < M; m++) {
+      let abs = 0
+      for (let k = 0; k < K; k++) abs += Math.abs(x[n * K + k] * w[kxm ? k * M + m : m * K + k])
+      const b = p.b ? Math.abs(p.b[m]) : 0
+      tol[n * M + m] = c * U * abs + 2 * U * (Math.abs(ref[n * M + m]) + b) + Number.MIN_VALUE
+    }
+  return tol
+}
+
+/** The worst |fast - ref| / tolerance (≤ 1 passes), and where. */
+function worst(fast: Float32Array, ref: Float32Array, tol: Float64Array): { ratio: number; at: number } {
+  let ratio = 0
+  let at = -1
+  for (let i = 0; i < ref.length; i++) {
+    const r = Math.abs(fast[i] - ref[i]) / tol[i]
+    if (!(r <= ratio)) {
+      ratio = r
+      at = i
+    }
+  }
+  return { ratio, at }
+}
+
+function label(s: Shape): string {
+  return `${s.dtype} ${s.kxm ? '(K,M)' : '(M,K)'} N=${s.N} K=${s.K} M=${s.M}${s.bias ? ' +bias' : ''}`
+}
+
+function checkAgainstRef(s: Shape, seed: number, threads: number[]) {
+  const p = problem(s, seed)
+  const ref = run(p, 'ref', 1)
+  const tol = tolerances(p, ref)
+  for (const t of threads) {
+    const fast = run(p, 'cpu', t)
+    const { ratio, at } = worst(fast, ref, tol)
+    expect(ratio, `${label(s)} threads=${t}: out[${at}] = ${fast[at]}, ref ${ref[at]}`).toBeLessThanOrEqual(1)
+  }
+}
+
+function bits(a: Float32Array): Uint32Array {
+  return new Uint32Array(a.buffer, a.byteOffset, a.length)
+}
+
+/** Copies rows [n0, n0 + count) of a problem into a problem of its own. */
+function rowsOf(p: Problem, n0: number, count: number): Problem {
+  return { ...p, N: count, x: p.x.slice(n0 * p.K, (n0 + count) * p.K) }
+}
+
+function expectSameBits(a: Float32Array, b: Float32Array, what: string) {
+  const x = bits(a)
+  const y = bits(b)
+  expect(x.length, what).toBe(y.length)
+  let diff = -1
+  for (let i = 0; i < x.length && diff < 0; i++) if (x[i] !== y[i]) diff = i
+  expect(diff, `${what}: first difference at ${diff} (${a[diff]} vs ${b[diff]})`).toBe(-1)
+}
+
+describe('matmul: fast vs reference', () => {
+  for (const dtype of DTYPES)
+    for (const kxm of [false, true])
+      it(`${dtype} ${kxm ? '(K,M)' : '(M,K)'} on odd shapes, 1-3 threads`, () => {
+        let seed = 1
+        for (const K of [0, 1, 7, 8, 33, 257, 1000])
+          for (const N of [1, 3, 4, 17])
+            for (const M of [1, 5, 67])
+              for (const bias of [false, true])
+                checkAgainstRef({ N, K, M, dtype, kxm, bias }, seed++, [1, 2, 3])
+      })
+
+  // Shapes past the blocking thresholds: rows of x in several L2 blocks (K = 2051), decode rows
+  // long enough for per-row prefetch, (K,M) weights in several K blocks and column panels, and
+  // the 110M llama shapes.
+  const big: [number, number, number][] = [
+    [1, 2051, 70],
+    [40, 2051, 70],
+    [17, 300, 130],
+    [1, 768, 256],
+    [64, 768, 256],
+    [5, 2048, 96],
+  ]
+  for (const dtype of DTYPES)
+    it(`${dtype} on larger shapes, both layouts`, () => {
+      let seed = 100
+      for (const [N, K, M] of big)
+        for (const kxm of [false, true])
+          checkAgainstRef({ N, K, M, dtype, kxm, bias: kxm }, seed++, [1, 2, 3])
+    })
+
+  it('matches the reference where widening matters: f16 subnormals and extremes', () => {
+    // f16 weights across the whole exponent range, including subnormals, and bf16 likewise.
+    for (const dtype of ['f16', 'bf16'] as const) {
+      const rand = mulberry32(7)
+      const N = 3
+      const K = 45
+      const M = 9
+      const data = new Uint16Array(K * M)
+      const values = new Float32Array(K * M)
+      for (let i = 0; i < data.length; i++) {
+        const r = (rand() * 2 ** 32) >>> 0
+        const h =
+          dtype === 'f16'
+            ? (r & 0x8000) | (((r >>> 16) % 0x1e) << 10) | (r & 0x3ff) // finite: exponent 0..29
+            : (r & 0x8000) | ((100 + ((r >>> 16) % 56)) << 7) | (r & 0x7f)
+        data[i] = h
+        values[i] = dtype === 'f16' ? fromF16(h) : fromBf16(h)
+      }
+      for (const kxm of [false, true]) {
+        const p: Problem = {
+          N,
+          K,
+          M,
+          dtype,
+          kxm,
+          bias: false,
+          x: randomF32(N * K, rand),
+          w: { data, values },
+        }
+        const ref = run(p, 'ref', 1)
+        const { ratio, at } = worst(run(p, 'cpu', 2), ref, tolerances(p, ref))
+        expect(ratio, `${dtype} kxm=${kxm} at ${at}`).toBeLessThanOrEqual(1)
+      }
+    }
+  })
+})
+
+describe('matmul: a row does not depend on its batch or the thread count', () => {
+  for (const dtype of DTYPES)
+    for (const kxm of [false, true])
+      it(`${dtype} ${kxm ? '(K,M)' : '(M,K)'}`, () => {
+        const p = problem({ N: 64, K: 257, M: 67, dtype, kxm, bias: true }, 42)
+        const batch = run(p, 'cpu', 2)
+        expectSameBits(run(p, 'cpu', 1), batch, 'N=64, 1 vs 2 threads')
+        expectSameBits(run(p, 'cpu', 3), batch, 'N=64, 3 vs 2 threads')
+        for (let n = 0; n < p.N; n++) {
+          const alone = run(rowsOf(p, n, 1), 'cpu', 1 + (n % 3))
+          expectSameBits(alone, batch.subarray(n * p.M, (n + 1) * p.M), `row ${n} alone`)
+        }
+        // Sub-batches on both sides of the decode/prefill switch, at odd offsets.
+        for (const [n0, count] of [
+          [5, 2],
+          [9, 3],
+          [20, 4],
+          [31, 7],
+          [40, 19],
+        ]) {
+          const part = run(rowsOf(p, n0, count), 'cpu', 2)
+          expectSameBits(part, batch.subarray(n0 * p.M, (n0 + count) * p.M), `rows ${n0}..${n0 + count - 1}`)
+        }
+      })
+})
+
+describe('matmul: portable kernel (KILN_NO_SIMD=1)', () => {
+  function b64(a: ArrayBufferView): string {
+    return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64')
+  }
+
+  function inChild(problems: { p: Problem; threads: number }[]) {
+    const cases = problems.map(({ p, threads }) => {
+      const { node, tensors } = opOf(p)
+      return {
+        backend: 'cpu',
+        node,
+        threads,
+        tensors: tensors.map((t) => ({ ...t, data: t.data ? b64(t.data) : undefined })),
+      }
+    })
+    const child = spawnSync(process.execPath, [path.join(here, 'run-op-child.mjs')], {
+      input: JSON.stringify({ cases }),
+      env: { ...process.env, KILN_NO_SIMD: '1' },
+      maxBuffer: 1 << 28,
+      encoding: 'utf8',
+    })
+    expect(child.status, child.stderr).toBe(0)
+    const res = JSON.parse(child.stdout) as { cpu: { avx2: boolean }; outputs: string[] }
+    expect(res.cpu.avx2).toBe(false)
+    return res.outputs.map((s) => {
+      const buf = Buffer.from(s, 'base64')
+      return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
+    })
+  }
+
+  it('agrees with the reference on odd shapes, both layouts, every dtype', () => {
+    const problems: { p: Problem; threads: number }[] = []
+    let seed = 500
+    for (const dtype of DTYPES)
+      for (const kxm of [false, true])
+        for (const [N, K, M] of [
+          [1, 7, 5],
+          [3, 33, 67],
+          [17, 257, 5],
+          [4, 1000, 67],
+        ])
+          for (const threads of [1, 3])
+            problems.push({ p: problem({ N, K, M, dtype, kxm, bias: (seed & 1) === 0 }, seed++), threads })
+    const outs = inChild(problems)
+    problems.forEach(({ p, threads }, i) => {
+      const ref = run(p, 'ref', 1)
+      const { ratio, at } = worst(outs[i], ref, tolerances(p, ref))
+      expect(ratio, `${label(p)} threads=${threads} at ${at}`).toBeLessThanOrEqual(1)
+    })
+  })
+
+  it('gives a row the same bits alone as in a batch', () => {
+    for (const kxm of [false, true]) {
+      const p = problem({ N: 17, K: 77, M: 13, dtype: 'bf16', kxm, bias: true }, 77)
+      const problems = [{ p, threads: 2 }]
+      for (let n = 0; n < p.N; n++) problems.push({ p: rowsOf(p, n, 1), threads: 1 })
+      const [batch, ...rows] = inChild(problems)
+      rows.forEach((r, n) => {
+        expectSameBits(r, batch.subarray(n * p.M, (n + 1) * p.M), `kxm=${kxm} row ${n}`)
+      })
+    }
+  })
+})
