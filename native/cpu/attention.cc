@@ -3,6 +3,7 @@
 // computed, and a row's result is the same whether it came alone or in a batch.
 #include <cmath>
 
+#include "cpu/dot.h"
 #include "kernels.h"
 
 namespace kiln {
@@ -17,16 +18,6 @@ void kv_store_cpu(float* kcache, float* vcache, const float* k, const float* v, 
     std::memcpy(kcache + dst, k + (n * NKV + h) * HS, HS * sizeof(float));
     std::memcpy(vcache + dst, v + (n * NKV + h) * HS, HS * sizeof(float));
   }
-}
-
-static inline float dot(const float* a, const float* b, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; i++) s += a[i] * b[i];
-  return s;
 }
 
 void attention_cpu(float* out, const float* q, const float* kcache, const float* vcache, const int32_t* pos,
@@ -45,7 +36,7 @@ void attention_cpu(float* out, const float* q, const float* kcache, const float*
     int64_t len = (int64_t)pos[n] + 1;
     float m = -INFINITY;
     for (int64_t j = 0; j < len; j++) {
-      float sc = dot(qh, kc + j * HS, HS) * scale;
+      float sc = dot_f32(qh, kc + j * HS, HS) * scale;
       scores[j] = sc;
       m = sc > m ? sc : m;
     }

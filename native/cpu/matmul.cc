@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cpu/cpu_features.h"
+#include "cpu/dot.h"
 #include "kernels.h"
 
 namespace kiln {
@@ -39,16 +40,7 @@ static void matmul_portable(float* out, const float* x, const void* w, DType dt,
       for (int64_t k = 0; k < K; k++) row[k] = load_as_f32(src, dt, k);
       wr = row.data();
     }
-    for (int64_t n = 0; n < N; n++) {
-      const float* xr = x + n * K;
-      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int64_t k = 0;
-      for (; k + 8 <= K; k += 8)
-        for (int j = 0; j < 8; j++) acc[j] += xr[k + j] * wr[k + j];
-      float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-      for (; k < K; k++) sum += xr[k] * wr[k];
-      out[n * M + m] = sum + (bias ? bias[m] : 0.f);
-    }
+    for (int64_t n = 0; n < N; n++) out[n * M + m] = dot_f32(x + n * K, wr, K) + (bias ? bias[m] : 0.f);
   }
 }
 

@@ -1,7 +1,8 @@
 // Reads a GGUF file (version 2 or 3): memory-maps it, validates header, metadata and tensor infos
 // against the file's bounds, and exposes each tensor as a view into the mapping (no copy).
+
 import { FormatError } from '../errors.js'
-import { native } from '../native.js'
+import { mapFileOrThrow } from '../util/files.js'
 import {
   alignUp,
   GGUF_DEFAULT_ALIGNMENT,
@@ -49,15 +50,7 @@ const MAX_ARRAY_DEPTH = 8
 
 /** Memory-maps `path` and validates it. Every problem becomes a FormatError naming the file. */
 export function openGguf(path: string): GgufFile {
-  const addon = native()
-  let buffer: ArrayBuffer
-  try {
-    buffer = addon.mapFile(path)
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e)
-    throw new FormatError(msg.startsWith(path) ? msg : `${path}: ${msg}`)
-  }
-  return parseGguf(buffer, path)
+  return parseGguf(mapFileOrThrow(path), path)
 }
 
 /** The plain value of a metadata key (`file.metadata.get(key)?.value`), or undefined. */

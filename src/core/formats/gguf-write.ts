@@ -1,18 +1,10 @@
 // Writes a GGUF v3 file atomically (temporary file in the same folder, fsync, rename) and streaming:
 // the header is built in memory, then each tensor's bytes are written as its producer yields them,
 // so a file larger than memory can be written from memory-mapped sources.
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  linkSync,
-  openSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs'
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync } from 'node:fs'
 import nodePath from 'node:path'
 import { FormatError, KilnError } from '../errors.js'
+import { syncDir, writeAll } from '../util/files.js'
 import {
   alignUp,
   GGML_TYPES,
@@ -432,25 +424,5 @@ class ChunkWriter {
   flush(): void {
     if (this.used > 0) writeAll(this.fd, this.buf.subarray(0, this.used))
     this.used = 0
-  }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0
-  // writeSync takes at most 2 GiB at a time.
-  while (done < bytes.byteLength)
-    done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30))
-}
-
-/** Makes the rename durable; not every platform can fsync a folder, which is not an error. */
-function syncDir(dir: string): void {
-  let fd: number | undefined
-  try {
-    fd = openSync(dir, 'r')
-    fsyncSync(fd)
-  } catch {
-    // best effort
-  } finally {
-    if (fd !== undefined) closeSync(fd)
   }
 }

@@ -1,7 +1,8 @@
 // Reads one safetensors file: memory-maps it, validates the header against the spec, and exposes
 // each tensor as a view into the mapping (no copy).
+
 import { FormatError } from '../errors.js'
-import { native } from '../native.js'
+import { mapFileOrThrow } from '../util/files.js'
 import { findDuplicateKey } from './json-keys.js'
 import {
   DTYPE_SIZE,
@@ -26,16 +27,7 @@ function isNonNegativeInteger(v: unknown): v is number {
 
 /** Memory-maps `path` and validates it. Every problem becomes a FormatError naming the file. */
 export function openSafetensors(path: string): SafetensorsFile {
-  const addon = native() // outside the try: a missing addon is not a problem with the file
-  let buffer: ArrayBuffer
-  try {
-    buffer = addon.mapFile(path)
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e)
-    // The addon's messages already start with the path.
-    throw new FormatError(msg.startsWith(path) ? msg : `${path}: ${msg}`)
-  }
-  return parseSafetensors(buffer, path)
+  return parseSafetensors(mapFileOrThrow(path), path)
 }
 
 /** Validates a whole safetensors file held in `buffer`; `path` is only used in messages. */

@@ -1,8 +1,9 @@
 // Writes a safetensors file atomically (temporary file in the same folder, fsync, rename). Tensors
 // are laid out largest element size first so that every tensor starts aligned to its element size.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync } from 'node:fs'
 import nodePath from 'node:path'
 import { FormatError } from '../errors.js'
+import { syncDir, writeAll } from '../util/files.js'
 import { DTYPE_SIZE, elementCount, isSafetensorsDType, type TensorToWrite } from './safetensors-types.js'
 
 export function writeSafetensors(
@@ -79,24 +80,4 @@ export function writeSafetensors(
     fail(e instanceof Error ? e.message : String(e))
   }
   syncDir(dir)
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0
-  // writeSync takes at most 2 GiB at a time.
-  while (done < bytes.byteLength)
-    done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30))
-}
-
-/** Makes the rename itself durable. Not every platform can fsync a folder; that is not an error. */
-function syncDir(dir: string): void {
-  let fd: number | undefined
-  try {
-    fd = openSync(dir, 'r')
-    fsyncSync(fd)
-  } catch {
-    // best effort
-  } finally {
-    if (fd !== undefined) closeSync(fd)
-  }
 }
