@@ -1,9 +1,9 @@
 // Batched generation over ragged rows: every prompt gets a KV slot, prompts are prefilled in chunks
 // of at most maxRows token rows, then each decode step is one native call for all live sequences.
 import { InputError, UsageError } from '../errors.js'
-import { StreamDecoder } from '../tokenizer/index.js'
 import type { Model } from './model.js'
 import { Sampler, type SamplingOptions, validateSampling } from './sampling.js'
+import { firstStop, TextStream } from './text-stream.js'
 
 export interface GenerateOptions extends SamplingOptions {
   /** Tokens to generate at most (default: generation_config's max_new_tokens, else 128). */
@@ -47,9 +47,7 @@ interface Seq {
   prompt: number[]
   tokens: number[]
   sampler: Sampler
-  decoder: StreamDecoder
-  text: string
-  emitted: number
+  stream: TextStream
   finish?: FinishReason
 }
 
@@ -88,7 +86,6 @@ export async function* generateBatch(
   const V = model.config.vocabSize
   const eos = o.eosTokenIds ?? model.generation.eosTokenIds
   const stops = o.stop ?? []
-  const holdBack = stops.reduce((m, s) => Math.max(m, s.length - 1), 0)
   const baseSeed = o.seed ?? (Math.random() * 2 ** 32) >>> 0
 
   const seqs: Seq[] = prompts.map((p, i) => {
@@ -108,9 +105,7 @@ export async function* generateBatch(
       prompt: ids,
       tokens: [],
       sampler: new Sampler(o, ids, (baseSeed + i) >>> 0),
-      decoder: new StreamDecoder(tok, { skipSpecialTokens: true }),
-      text: '',
-      emitted: 0,
+      stream: new TextStream(tok, stops),
     }
   })
   const longest = Math.max(...seqs.map((s) => s.prompt.length))
@@ -120,42 +115,26 @@ export async function* generateBatch(
   // Appends a sampled token; returns the text that is now safe to show.
   const accept = (s: Seq, id: number): string => {
     s.tokens.push(id)
+    let text = ''
     if (eos.includes(id)) s.finish = 'eos'
     else {
-      s.text += s.decoder.push(id)
-      const from = Math.max(0, s.emitted - holdBack)
-      let cut = -1
-      for (const st of stops) {
-        const at = s.text.indexOf(st, from)
-        if (at >= 0 && (cut < 0 || at < cut)) cut = at
-      }
-      if (cut >= 0) {
-        s.text = s.text.slice(0, cut)
-        s.finish = 'stop'
-      }
+      text = s.stream.push(id)
+      if (s.stream.stopped) s.finish = 'stop'
     }
     if (!s.finish && s.tokens.length >= o.maxNewTokens) s.finish = 'length'
     if (!s.finish && s.prompt.length + s.tokens.length >= context) s.finish = 'length'
-    if (s.finish && s.finish !== 'stop') s.text += s.decoder.flush()
-    let safe = s.finish ? s.text.length : Math.max(s.emitted, s.text.length - holdBack)
-    // Holding back stop-string characters must not split a surrogate pair (an emoji): printed
-    // alone, each half would come out as U+FFFD.
-    const high = s.text.charCodeAt(safe - 1)
-    if (safe > s.emitted && safe < s.text.length && high >= 0xd800 && high <= 0xdbff) safe--
-    const out = s.text.slice(s.emitted, safe)
-    s.emitted = safe
-    return out
+    if (s.finish && s.finish !== 'stop') text += s.stream.end()
+    return text
   }
   // The summary's text is the whole decode, as transformers gives it (streaming never takes back text
   // it printed, so an invalid byte run can stream differently), cut at the first stop string.
   const finalText = (s: Seq): string => {
-    const ids = s.finish === 'eos' ? s.tokens.slice(0, -1) : s.tokens
-    let text = tok.decode(ids, { skipSpecialTokens: true })
-    if (s.finish === 'stop') {
-      const cuts = stops.map((st) => text.indexOf(st)).filter((at) => at >= 0)
-      text = cuts.length ? text.slice(0, Math.min(...cuts)) : s.text
-    }
-    return text
+    const text = tok.decode(s.finish === 'eos' ? s.tokens.slice(0, -1) : s.tokens, {
+      skipSpecialTokens: true,
+    })
+    if (s.finish !== 'stop') return text
+    const at = firstStop(text, stops)
+    return at >= 0 ? text.slice(0, at) : s.stream.text
   }
   const suppressFor = (s: Seq) => (s.tokens.length < o.minNewTokens ? eos : [])
 
