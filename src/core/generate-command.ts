@@ -3,9 +3,8 @@
 import { readFileSync } from 'node:fs'
 import { defaultModelPath } from './default-model.js'
 import { UsageError } from './errors.js'
-import type { GenerateOptions, GenerationResult } from './runtime/generate.js'
+import { type GenerateOptions, type GenerationResult, validateGenerateOptions } from './runtime/generate.js'
 import { loadModel, type Model } from './runtime/model.js'
-import { validateSampling } from './runtime/sampling.js'
 
 export interface GenerateInput {
   prompt?: string
@@ -117,8 +116,7 @@ export async function runGenerate(input: GenerateInput, io: Output): Promise<voi
     stop: input.stop,
   }
   // Bad flags are usage errors (exit 2) whatever the model: report them before loading one.
-  validateSampling(options)
-  if (options.stop?.some((s) => s.length === 0)) throw new UsageError('--stop strings must not be empty')
+  validateGenerateOptions(options)
   const prompts = await resolvePrompts(input)
   const model = loadModel(input.model ?? defaultModelPath(), { threads: input.threads })
   try {

@@ -64,15 +64,23 @@ function resolveOptions(
     repetitionPenalty: o.repetitionPenalty ?? gen.repetitionPenalty,
     seed: o.seed,
   }
-  validateSampling(sampling)
   const maxNewTokens = o.maxNewTokens ?? gen.maxNewTokens ?? 128
   const minNewTokens = o.minNewTokens ?? 0
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0)
-    throw new UsageError('--max-new-tokens must be an integer ≥ 0')
-  if (!Number.isInteger(minNewTokens) || minNewTokens < 0)
-    throw new UsageError('--min-new-tokens must be an integer ≥ 0')
+  const resolved = { ...o, ...sampling, maxNewTokens, minNewTokens }
+  validateGenerateOptions(resolved)
+  return resolved
+}
+
+/** Throws a UsageError for an out-of-range option (before any model work, where callers can). */
+export function validateGenerateOptions(o: GenerateOptions): void {
+  validateSampling(o)
+  const count = (v: number | undefined, flag: string) => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0))
+      throw new UsageError(`--${flag} must be an integer ≥ 0`)
+  }
+  count(o.maxNewTokens, 'max-new-tokens')
+  count(o.minNewTokens, 'min-new-tokens')
   if (o.stop?.some((s) => s.length === 0)) throw new UsageError('--stop strings must not be empty')
-  return { ...o, ...sampling, maxNewTokens, minNewTokens }
 }
 
 export async function* generateBatch(
