@@ -7,19 +7,10 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { writeSafetensors } from '../../src/core/formats/safetensors.js'
 import { loadModel } from '../../src/core/runtime/model.js'
 import { golden, maxAbs, maxAbsDiff } from '../helpers/fixtures.js'
+import { mulberry32, toBf16, toF16 } from '../helpers/numbers.js'
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-shapes-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
-
-function rand(seed: number) {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) / 4294967296 - 0.5
-  }
-}
 
 type Shape = {
   C: number
@@ -34,7 +25,8 @@ type Shape = {
 
 function writeLlama(name: string, s: Shape, dtype: 'F32' | 'BF16' | 'F16' = 'F32'): string {
   const dir = path.join(tmp, name)
-  const r = rand(s.C * 31 + s.L)
+  const u = mulberry32(s.C * 31 + s.L)
+  const r = () => u() - 0.5
   const V = 97
   const tensors: { name: string; dtype: 'F32'; shape: number[]; data: Float32Array }[] = []
   const add = (n: string, shape: number[], scale = 0.3, base = 0) => {
@@ -92,27 +84,11 @@ function writeSafetensorsIn(
   mkdirSync(dir, { recursive: true })
   const conv = tensors.map((t) => {
     if (dtype === 'F32' || t.shape.length === 1) return { ...t, dtype: 'F32' as const }
-    const u = new Uint32Array(t.data.buffer)
     const h = new Uint16Array(t.data.length)
-    for (let i = 0; i < h.length; i++)
-      h[i] = dtype === 'BF16' ? (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16 : f16(t.data[i])
+    for (let i = 0; i < h.length; i++) h[i] = dtype === 'BF16' ? toBf16(t.data[i]) : toF16(t.data[i])
     return { name: t.name, shape: t.shape, dtype: dtype as 'BF16' | 'F16', data: h }
   })
   writeSafetensors(path.join(dir, 'model.safetensors'), conv)
-}
-
-// f32 → f16 bits, round to nearest even (values here are small and normal).
-function f16(v: number): number {
-  const f = new Float32Array([v])
-  const x = new Uint32Array(f.buffer)[0]
-  const sign = (x >>> 16) & 0x8000
-  const exp = ((x >>> 23) & 0xff) - 127 + 15
-  let man = x & 0x7fffff
-  if (exp <= 0) return sign
-  let h = sign | (exp << 10) | (man >>> 13)
-  man &= 0x1fff
-  if (man > 0x1000 || (man === 0x1000 && h & 1)) h++
-  return h
 }
 
 const SHAPES: [string, Shape, ('F32' | 'BF16' | 'F16')?][] = [

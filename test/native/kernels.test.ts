@@ -4,75 +4,10 @@
 // (u = 2⁻²⁴ per operation; the references compute in double). Matmul has its own, deeper file.
 import { describe, expect, it } from 'vitest'
 import { type NativeDType, type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
+import { fromBf16, fromF16, mulberry32, randomF32, toBf16, toF16 } from '../helpers/numbers.js'
 
 const U = 2 ** -24
 const THREADS = [1, 2, 3]
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const f32 = new Float32Array(1)
-const u32 = new Uint32Array(f32.buffer)
-
-function toBf16(v: number): number {
-  f32[0] = v
-  const x = u32[0]
-  return Math.floor((x + 0x7fff + ((x >>> 16) & 1)) / 65536) & 0xffff
-}
-
-function toF16(v: number): number {
-  f32[0] = v
-  const x = u32[0]
-  const sign = (x >>> 16) & 0x8000
-  const exp = (x >>> 23) & 0xff
-  let mant = x & 0x7fffff
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0)
-  const e = exp - 127 + 15
-  if (e >= 0x1f) return sign | 0x7c00
-  if (e <= 0) {
-    if (e < -10) return sign
-    mant |= 0x800000
-    const shift = 14 - e
-    const half = 2 ** (shift - 1)
-    let r = Math.floor(mant / 2 ** shift)
-    const rem = mant - r * 2 ** shift
-    if (rem > half || (rem === half && r & 1)) r++
-    return sign | r
-  }
-  let r = (e << 10) | (mant >>> 13)
-  const rem = mant & 0x1fff
-  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++
-  return sign | r
-}
-
-function fromBf16(h: number): number {
-  u32[0] = h << 16
-  return f32[0]
-}
-
-function fromF16(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1
-  const exp = (h >>> 10) & 0x1f
-  const mant = h & 0x3ff
-  if (exp === 0) return sign * mant * 2 ** -24
-  if (exp === 0x1f) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15)
-}
-
-/** Uniform in [-scale, scale), as f32. */
-function randomF32(n: number, rand: () => number, scale = 1): Float32Array {
-  const a = new Float32Array(n)
-  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale
-  return a
-}
 
 function randomInts(n: number, below: number, rand: () => number): Int32Array {
   const a = new Int32Array(n)
