@@ -190,18 +190,21 @@ export async function* generateBatch(
   for (;;) {
     const live = seqs.map((_, i) => i).filter((i) => !seqs[i].finish)
     if (live.length === 0) break
-    const logits = await model.step(
-      Int32Array.from(live, (i) => seqs[i].tokens[seqs[i].tokens.length - 1]),
-      Int32Array.from(live, (i) => seqs[i].prompt.length + seqs[i].tokens.length - 1),
-      Int32Array.from(live),
-      Int32Array.from(live, (_, j) => j),
-    )
-    decoded += live.length
-    for (let j = 0; j < live.length; j++) {
-      const s = seqs[live[j]]
-      const id = s.sampler.next(logits.subarray(j * V, (j + 1) * V), suppressFor(s))
-      const text = accept(s, id)
-      yield { seq: live[j], id, text }
+    // One step per group of at most maxRows sequences (a step carries one row per sequence).
+    for (let g = 0; g < live.length; g += model.maxRows) {
+      const group = live.slice(g, g + model.maxRows)
+      const logits = await model.step(
+        Int32Array.from(group, (i) => seqs[i].tokens[seqs[i].tokens.length - 1]),
+        Int32Array.from(group, (i) => seqs[i].prompt.length + seqs[i].tokens.length - 1),
+        Int32Array.from(group),
+        Int32Array.from(group, (_, j) => j),
+      )
+      decoded += group.length
+      for (let j = 0; j < group.length; j++) {
+        const s = seqs[group[j]]
+        const id = s.sampler.next(logits.subarray(j * V, (j + 1) * V), suppressFor(s))
+        yield { seq: group[j], id, text: accept(s, id) }
+      }
     }
   }
   const decodeMs = performance.now() - t1

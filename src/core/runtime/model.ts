@@ -24,12 +24,13 @@ export interface LoadOptions {
   threads?: number
   /** KV cache length per sequence; default: the model's maximum, capped at 4096. */
   contextLength?: number
+  /** Token rows per forward step: the prefill chunk and the most sequences decoded at once (default 256). */
+  chunkSize?: number
   /** 'ref' runs the plain reference kernels (slow; for checking the fast ones). */
   backend?: 'cpu' | 'ref'
 }
 
-/** Token rows per forward step: prefill chunk size and the batch-decode limit. */
-const MAX_ROWS = 256
+const DEFAULT_CHUNK = 256
 
 const BUILDERS = { llama: buildLlama, mistral: buildLlama, qwen2: buildLlama, gpt2: buildGpt2 } as const
 
@@ -44,6 +45,7 @@ export class Model {
   private limits?: GraphLimits
   private readonly backend: 'cpu' | 'ref'
   private readonly defaultContext: number
+  private readonly chunk: number
   private busy = false
   private disposed = false
 
@@ -57,6 +59,9 @@ export class Model {
       throw new UsageError(`threads must be an integer ≥ 1 (got ${threads})`)
     this.threads = threads
     this.backend = opts.backend ?? 'cpu'
+    this.chunk = opts.chunkSize ?? DEFAULT_CHUNK
+    if (!Number.isInteger(this.chunk) || this.chunk < 1)
+      throw new UsageError(`chunk size must be an integer ≥ 1 (got ${this.chunk})`)
     checkFolder(dir)
     this.config = loadModelConfig(dir)
     this.generation = loadGenerationConfig(dir, this.config)
@@ -85,8 +90,8 @@ export class Model {
     const cur = this.limits
     if (this.graph && cur && cur.slots >= slots && cur.contextLength >= context) return
     const limits: GraphLimits = {
-      maxRows: MAX_ROWS,
-      maxOutRows: MAX_ROWS,
+      maxRows: this.chunk,
+      maxOutRows: this.chunk,
       slots: Math.max(slots, cur?.slots ?? 1),
       contextLength: Math.max(context, cur?.contextLength ?? 0),
     }
@@ -116,7 +121,7 @@ export class Model {
   }
 
   get maxRows(): number {
-    return MAX_ROWS
+    return this.chunk
   }
 
   /** The logits of every position of `ids` (T × V, row-major), as one sequence from position 0. */
@@ -126,8 +131,8 @@ export class Model {
       this.ensureGraph(1, ids.length)
       const V = this.config.vocabSize
       const out = new Float32Array(ids.length * V)
-      for (let s = 0; s < ids.length; s += MAX_ROWS) {
-        const n = Math.min(MAX_ROWS, ids.length - s)
+      for (let s = 0; s < ids.length; s += this.chunk) {
+        const n = Math.min(this.chunk, ids.length - s)
         const tokens = Int32Array.from(ids.slice(s, s + n))
         const pos = Int32Array.from({ length: n }, (_, i) => s + i)
         const rows = Int32Array.from({ length: n }, (_, i) => i)
