@@ -1,10 +1,5 @@
-// Writes a GGUF v3 file atomically (temporary file in the same folder, fsync, rename) and streaming:
-// the header is built in memory, then each tensor's bytes are written as its producer yields them,
-// so a file larger than memory can be written from memory-mapped sources.
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync } from 'node:fs'
-import nodePath from 'node:path'
 import { FormatError, KilnError } from '../errors.js'
-import { syncDir, writeAll } from '../util/files.js'
+import { writeAll, writeFileAtomic } from '../util/files.js'
 import {
   alignUp,
   GGML_TYPES,
@@ -324,78 +319,43 @@ export function writeGguf(path: string, file: GgufToWrite, opts: WriteGgufOption
   h.zeros(dataOffset - h.length)
   const header = h.result()
 
-  const dir = nodePath.dirname(path)
-  const tmp = nodePath.join(
-    dir,
-    `.${nodePath.basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
-  )
-  let fd: number | undefined
-  let out: ChunkWriter | undefined
   try {
-    fd = openSync(tmp, 'wx', 0o644)
-    out = new ChunkWriter(fd)
-    out.write(header)
-    let position = 0
-    for (let i = 0; i < checked.length; i++) {
-      const c = checked[i]
-      opts.onTensor?.({ index: i, count: checked.length, name: c.tensor.name, bytes: c.bytes })
-      const { data } = c.tensor
-      const chunks = typeof data === 'function' ? data() : [data]
-      let written = 0
-      for (const chunk of chunks) {
-        if (!ArrayBuffer.isView(chunk)) fail(`tensor "${c.tensor.name}" producer yielded a non-buffer`)
-        written += chunk.byteLength
-        if (written > c.bytes) break
-        out.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-      }
-      if (written !== c.bytes) {
-        const got = written > c.bytes ? `more than ${c.bytes}` : String(written)
-        fail(`tensor "${c.tensor.name}" data gave ${got} bytes, expected ${c.bytes}`)
-      }
-      position = c.offset + c.bytes
-      const padded = alignUp(position, alignment)
-      out.zeros(padded - position)
-      position = padded
-    }
-    out.flush()
-    fsyncSync(fd)
-    closeSync(fd)
-    fd = undefined
-    publish(tmp, path, opts.overwrite === true)
+    writeFileAtomic(
+      path,
+      (fd) => {
+        const out = new ChunkWriter(fd)
+        out.write(header)
+        let position = 0
+        for (let i = 0; i < checked.length; i++) {
+          const c = checked[i]
+          opts.onTensor?.({ index: i, count: checked.length, name: c.tensor.name, bytes: c.bytes })
+          const { data } = c.tensor
+          const chunks = typeof data === 'function' ? data() : [data]
+          let written = 0
+          for (const chunk of chunks) {
+            if (!ArrayBuffer.isView(chunk)) fail(`tensor "${c.tensor.name}" producer yielded a non-buffer`)
+            written += chunk.byteLength
+            if (written > c.bytes) break
+            out.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+          }
+          if (written !== c.bytes) {
+            const got = written > c.bytes ? `more than ${c.bytes}` : String(written)
+            fail(`tensor "${c.tensor.name}" data gave ${got} bytes, expected ${c.bytes}`)
+          }
+          position = c.offset + c.bytes
+          const padded = alignUp(position, alignment)
+          out.zeros(padded - position)
+          position = padded
+        }
+        out.flush()
+      },
+      { overwrite: opts.overwrite === true },
+    )
   } catch (e) {
-    if (fd !== undefined) closeSync(fd)
-    try {
-      unlinkSync(tmp)
-    } catch {
-      // already gone (or never created)
-    }
     if (e instanceof KilnError) throw e
     fail(e instanceof Error ? e.message : String(e))
   }
-  syncDir(dir)
   return { path, bytes: header.length + offset, alignment, dataOffset }
-}
-
-/**
- * Moves the finished temporary file into place. Without overwrite, a hard link refuses an existing
- * target atomically; filesystems without hard links fall back to a check and a rename.
- */
-function publish(tmp: string, path: string, overwrite: boolean): void {
-  if (overwrite) {
-    renameSync(tmp, path)
-    return
-  }
-  try {
-    linkSync(tmp, path)
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') throw new FormatError(`${path}: already exists (pass overwrite to replace it)`)
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV') throw e
-    if (existsSync(path)) throw new FormatError(`${path}: already exists (pass overwrite to replace it)`)
-    renameSync(tmp, path)
-    return
-  }
-  unlinkSync(tmp)
 }
 
 /** Batches small chunks into 1 MiB writes; large chunks go straight to the file. */

@@ -1,9 +1,5 @@
-// Writes a safetensors file atomically (temporary file in the same folder, fsync, rename). Tensors
-// are laid out largest element size first so that every tensor starts aligned to its element size.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync } from 'node:fs'
-import nodePath from 'node:path'
 import { FormatError } from '../errors.js'
-import { syncDir, writeAll } from '../util/files.js'
+import { writeAll, writeFileAtomic } from '../util/files.js'
 import { DTYPE_SIZE, elementCount, isSafetensorsDType, type TensorToWrite } from './safetensors-types.js'
 
 export function writeSafetensors(
@@ -54,30 +50,14 @@ export function writeSafetensors(
   const prefix = Buffer.alloc(8)
   prefix.writeBigUInt64LE(BigInt(json.length))
 
-  const dir = nodePath.dirname(path)
-  const tmp = nodePath.join(
-    dir,
-    `.${nodePath.basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
-  )
-  let fd: number | undefined
   try {
-    fd = openSync(tmp, 'wx', 0o644)
-    writeAll(fd, prefix)
-    writeAll(fd, json)
-    for (const t of order) writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
-    fsyncSync(fd)
-    closeSync(fd)
-    fd = undefined
-    renameSync(tmp, path)
+    writeFileAtomic(path, (fd) => {
+      writeAll(fd, prefix)
+      writeAll(fd, json)
+      for (const t of order) writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+    })
   } catch (e) {
-    if (fd !== undefined) closeSync(fd)
-    try {
-      unlinkSync(tmp)
-    } catch {
-      // already gone (or never created)
-    }
     if (e instanceof FormatError) throw e
     fail(e instanceof Error ? e.message : String(e))
   }
-  syncDir(dir)
 }

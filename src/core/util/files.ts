@@ -1,6 +1,16 @@
 // File helpers shared by the format readers and writers: mapping with a clear error, whole writes,
 // and a durable rename.
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs'
+import nodePath from 'node:path'
 import { FormatError } from '../errors.js'
 import { native } from '../native.js'
 
@@ -34,4 +44,62 @@ export function syncDir(dir: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd)
   }
+}
+
+/**
+ * Writes `path` atomically: `write(fd)` fills a temporary file in the same folder, which is fsynced
+ * and moved into place, so a crash leaves the old file or the new one, never half of one. Without
+ * `overwrite`, an existing `path` is refused (FormatError). On any error the temporary file is removed
+ * and the error rethrown.
+ */
+export function writeFileAtomic(
+  path: string,
+  write: (fd: number) => void,
+  opts: { overwrite?: boolean } = {},
+): void {
+  const dir = nodePath.dirname(path)
+  const tmp = nodePath.join(
+    dir,
+    `.${nodePath.basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
+  )
+  let fd: number | undefined
+  try {
+    fd = openSync(tmp, 'wx', 0o644)
+    write(fd)
+    fsyncSync(fd)
+    closeSync(fd)
+    fd = undefined
+    publish(tmp, path, opts.overwrite ?? true)
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd)
+    try {
+      unlinkSync(tmp)
+    } catch {
+      // already gone (or never created)
+    }
+    throw e
+  }
+  syncDir(dir)
+}
+
+/**
+ * Moves the finished temporary file into place. Without overwrite, a hard link refuses an existing
+ * target atomically; filesystems without hard links fall back to a check and a rename.
+ */
+function publish(tmp: string, path: string, overwrite: boolean): void {
+  if (overwrite) {
+    renameSync(tmp, path)
+    return
+  }
+  try {
+    linkSync(tmp, path)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') throw new FormatError(`${path}: already exists (pass overwrite to replace it)`)
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV') throw e
+    if (existsSync(path)) throw new FormatError(`${path}: already exists (pass overwrite to replace it)`)
+    renameSync(tmp, path)
+    return
+  }
+  unlinkSync(tmp)
 }
