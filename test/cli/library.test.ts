@@ -34,3 +34,30 @@ describe('library API', () => {
     expect(out.defaultExists).toBe(true)
   })
 })
+
+describe('command line surface', () => {
+  const kiln = (args: string[]) =>
+    spawnSync(process.execPath, ['bin/run.js', ...args], { encoding: 'utf8', input: '' })
+
+  it('help lists the commands and `help COMMAND` shows its usage', () => {
+    const all = kiln(['help'])
+    expect(all.status).toBe(0)
+    expect(all.stdout).toMatch(/generate/)
+    expect(all.stdout).toMatch(/export/)
+    const one = kiln(['help', 'generate'])
+    expect(one.status).toBe(0)
+    expect(one.stdout).toMatch(/--max-new-tokens/)
+    expect(one.stdout).toMatch(/EXAMPLES/)
+  })
+
+  it('an unknown command is bad usage: one line with a suggestion, exit 2', () => {
+    const r = kiln(['generat', 'x'])
+    expect(r.status).toBe(2)
+    expect(r.stderr).toBe(
+      'kiln: unknown command "generat"; did you mean "generate"? (commands: export, generate, help)\n',
+    )
+    const j = kiln(['frobnicate', '--json'])
+    expect(j.status).toBe(2)
+    expect(JSON.parse(j.stdout).error.code).toBe('E_USAGE')
+  })
+})
