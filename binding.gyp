@@ -18,7 +18,8 @@
         "native/cpu/embedding.cc",
         "native/cpu/sample.cc",
         "native/cpu/bandwidth.cc",
-        "native/ref/ref_kernels.cc"
+        "native/ref/ref_kernels.cc",
+        "native/quant/quant.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

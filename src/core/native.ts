@@ -93,7 +93,20 @@ export interface NativeAddon {
   applyProcessors(logits: Float32Array, params: SampleParams): void
   cpuInfo(): CpuInfo
   measureReadBandwidth(bytes: number, threads: number, reps: number): number
+  /** ggml block quantization of (rows, cols) floats; cols must be a multiple of 32. */
+  quantize(type: NativeQuantType, src: Float32Array, rows: number, cols: number, threads: number): Uint8Array
+  /** The inverse of quantize: (rows, cols) floats from `bytes` blocks. */
+  dequantize(
+    type: NativeQuantType,
+    bytes: Uint8Array,
+    rows: number,
+    cols: number,
+    threads?: number,
+  ): Float32Array
 }
+
+/** ggml block types the addon quantizes (see native/quant/quant_types.h). */
+export type NativeQuantType = 'q8_0' | 'q4_0'
 
 let addon: NativeAddon | undefined
 

@@ -6,6 +6,8 @@ import type { GgufWritableType } from '../formats/gguf-types.js'
 import type { GgufTensorToWrite } from '../formats/gguf-write.js'
 import type { TensorView } from '../formats/safetensors-types.js'
 import type { ModelConfig } from '../models/config.js'
+import { native } from '../native.js'
+import { type BlockQuantType, canQuantizeRows, quantizeRows } from '../quant/block-quant.js'
 import { allocBits, bitsView, convertBits, type FloatBits, type FloatDType } from './float-convert.js'
 
 /** How a tensor's rows are rearranged on the way out. */
@@ -90,15 +92,41 @@ function sortKey(name: string): [number, number, string] {
   return [0, first.indexOf(name), name]
 }
 
+const QUANT: Partial<Record<GgufWritableType, BlockQuantType>> = { Q8_0: 'q8_0', Q4_0: 'q4_0' }
+
+/**
+ * The type of a 2-D weight in a file of `dtype`. Quantized files follow llama.cpp: a weight whose
+ * rows are not whole 32-element blocks falls back to F16 (with a warning). In Q4_0 files llama.cpp
+ * keeps `output` at Q6_K (and token_embd at a higher type when tied); kiln has no Q6_K, so `output`
+ * and `token_embd` are Q8_0 there.
+ */
+function weightType(
+  name: string,
+  shape: number[],
+  dtype: GgufWritableType,
+  warn: (message: string) => void,
+): GgufWritableType {
+  const q = QUANT[dtype]
+  if (q === undefined) return dtype
+  const cols = shape.slice(1).reduce((a, b) => a * b, 1)
+  if (!canQuantizeRows(q, cols)) {
+    warn(`${name}: rows of ${cols} are not whole ${dtype} blocks of 32; written as F16`)
+    return 'F16'
+  }
+  if (dtype === 'Q4_0' && (name === 'output.weight' || name === 'token_embd.weight')) return 'Q8_0'
+  return dtype
+}
+
 /**
  * Plans the GGUF tensors of a checkpoint. `dtype` applies to 2-D weights; 1-D tensors (norms,
- * biases) stay F32, as in llama.cpp's converter.
+ * biases) stay F32, as in llama.cpp's converter. `onWarning` hears of weights kept at another type.
  */
 export function planTensors(
   tensors: ReadonlyMap<string, TensorView>,
   config: ModelConfig,
   dtype: GgufWritableType,
   extra: { name: string; values: Float32Array }[] = [],
+  onWarning: (message: string) => void = () => {},
 ): PlannedTensor[] {
   const gpt2 = config.architecture === 'gpt2'
   const permute = config.architecture === 'llama' || config.architecture === 'mistral'
@@ -134,7 +162,10 @@ export function planTensors(
       }
       layout = { kind: 'permute', heads }
     }
-    const type: GgufWritableType = shape.length <= 1 || rule.gguf.endsWith('_norm.weight') ? 'F32' : dtype
+    const type: GgufWritableType =
+      shape.length <= 1 || rule.gguf.endsWith('_norm.weight')
+        ? 'F32'
+        : weightType(rule.gguf, shape, dtype, onWarning)
     planned.push({ name: rule.gguf, source: name, type, shape, layout, view })
   }
   if (unknown.length > 0) {
@@ -248,7 +279,9 @@ function asBytes(bits: FloatBits, n = bits.length): Uint8Array {
 /** Streams the output bytes of one planned tensor in bounded chunks, reusing one scratch buffer. */
 export function* tensorChunks(p: PlannedTensor): Generator<Uint8Array> {
   const from = p.view.dtype as FloatDType
-  const to = p.type as FloatDType
+  const quant = QUANT[p.type]
+  // A quantized tensor is staged as F32 rows, then packed into blocks natively.
+  const to: FloatDType = quant === undefined ? (p.type as FloatDType) : 'F32'
   const src = bitsView(from, p.view.data)
   const total = src.length
   if (total === 0) return
@@ -257,11 +290,18 @@ export function* tensorChunks(p: PlannedTensor): Generator<Uint8Array> {
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / cols))
   const chunkElements = Math.min(total, rowsPerChunk * cols)
   const out = from === to ? undefined : allocBits(to, chunkElements)
+  const threads = quant === undefined ? 1 : Math.min(8, native().cpuInfo().hardwareThreads)
 
+  // Every chunk below is whole rows, so it is whole blocks.
   const emit = (bits: FloatBits): Uint8Array => {
-    if (!out) return asBytes(bits)
-    convertBits(bits, from, out, to)
-    return asBytes(out, bits.length)
+    let f = bits
+    if (out) {
+      convertBits(bits, from, out, to)
+      f = out.subarray(0, bits.length)
+    }
+    if (quant === undefined) return asBytes(f)
+    const f32 = new Float32Array(f.buffer, f.byteOffset, f.length)
+    return quantizeRows(quant, f32, f.length / cols, cols, threads)
   }
 
   const { layout } = p

@@ -5,6 +5,7 @@ import nodePath from 'node:path'
 import { ConfigError, UsageError } from '../errors.js'
 import { openCheckpoint } from '../formats/checkpoint.js'
 import {
+  GGML_QUANTIZATION_VERSION,
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_FILE_TYPE,
   type GgufValue,
@@ -16,10 +17,13 @@ import { loadModelConfig, type ModelConfig } from '../models/config.js'
 import { planTensors, toWritable } from './gguf-tensors.js'
 import { tokenizerMetadata } from './gguf-tokenizer.js'
 
-export type GgufExportDType = 'f32' | 'f16' | 'bf16'
+export type GgufExportDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0'
 
 export interface ExportGgufOptions {
-  /** Type of the 2-D weights; 1-D tensors (norms, biases) stay F32. */
+  /**
+   * Type of the 2-D weights; 1-D tensors (norms, biases) stay F32. For q8_0 / q4_0, weights whose
+   * rows are not whole 32-element blocks are F16, and q4_0 keeps `output` / `token_embd` at Q8_0.
+   */
   dtype: GgufExportDType
   /** Replace an existing output file. Default false. */
   force?: boolean
@@ -42,7 +46,13 @@ export interface ExportGgufResult {
   warnings: string[]
 }
 
-const DTYPES: Record<GgufExportDType, GgufWritableType> = { f32: 'F32', f16: 'F16', bf16: 'BF16' }
+const DTYPES: Record<GgufExportDType, GgufWritableType> = {
+  f32: 'F32',
+  f16: 'F16',
+  bf16: 'BF16',
+  q8_0: 'Q8_0',
+  q4_0: 'Q4_0',
+}
 
 /** llama.cpp architecture name: mistral runs as llama. */
 function ggufArchitecture(c: ModelConfig): ExportGgufResult['architecture'] {
@@ -132,7 +142,7 @@ export function exportGguf(
   options: ExportGgufOptions,
   onProgress?: (event: ExportGgufEvent) => void,
 ): ExportGgufResult {
-  const type = DTYPES[options.dtype]
+  const type = Object.hasOwn(DTYPES, options.dtype) ? DTYPES[options.dtype] : undefined
   if (type === undefined) {
     throw new UsageError(
       `GGUF export dtype must be one of ${Object.keys(DTYPES).join(', ')}, got "${options.dtype}"`,
@@ -154,16 +164,19 @@ export function exportGguf(
       `tokenizer has ${config.vocabSize - tok.padded} tokens; padded to vocab_size ${config.vocabSize}`,
     )
   }
-  for (const message of warnings) onProgress?.({ type: 'warning', message })
-
   const extra =
     config.rope?.type === 'llama3' ? [{ name: 'rope_freqs.weight', values: llama3RopeFactors(config) }] : []
-  const planned = planTensors(openCheckpoint(modelDir), config, type, extra)
+  const planned = planTensors(openCheckpoint(modelDir), config, type, extra, (m) => warnings.push(m))
+  for (const message of warnings) onProgress?.({ type: 'warning', message })
+  const quantized = planned.some((p) => p.type === 'Q8_0' || p.type === 'Q4_0')
   const metadata: [string, GgufValue][] = [
     ['general.architecture', gguf.string(arch)],
     ['general.name', gguf.string(options.name ?? defaultName(modelDir))],
     ['general.alignment', gguf.u32(GGUF_DEFAULT_ALIGNMENT)],
     ['general.file_type', gguf.u32(GGUF_FILE_TYPE[type])],
+    ...(quantized
+      ? ([['general.quantization_version', gguf.u32(GGML_QUANTIZATION_VERSION)]] as [string, GgufValue][])
+      : []),
     ...modelMetadata(config, arch),
     ...tok.entries,
   ]

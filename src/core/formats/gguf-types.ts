@@ -150,8 +150,8 @@ export const GGML_TYPES = {
 export type GgmlTypeName = keyof typeof GGML_TYPES
 
 /** The types the writer accepts for now. */
-export type GgufWritableType = 'F32' | 'F16' | 'BF16'
-export const GGUF_WRITABLE_TYPES: readonly GgufWritableType[] = ['F32', 'F16', 'BF16']
+export type GgufWritableType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0'
+export const GGUF_WRITABLE_TYPES: readonly GgufWritableType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0']
 
 const TYPE_BY_ID = new Map<number, GgmlTypeName>(
   (Object.keys(GGML_TYPES) as GgmlTypeName[]).map((name) => [GGML_TYPES[name].id, name]),
@@ -179,7 +179,9 @@ export function ggmlTensorBytes(type: GgmlTypeName, dims: readonly number[]): nu
 }
 
 /** `general.file_type` values (llama_ftype). */
-export const GGUF_FILE_TYPE = { F32: 0, F16: 1, BF16: 32 } as const
+export const GGUF_FILE_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 } as const
+/** `general.quantization_version`: the ggml block layout revision files with quantized tensors declare. */
+export const GGML_QUANTIZATION_VERSION = 2
 
 /** `tokenizer.ggml.token_type` values (llama_token_type). */
 export const GGUF_TOKEN_TYPE = {

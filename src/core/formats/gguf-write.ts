@@ -288,6 +288,10 @@ export function writeGguf(path: string, file: GgufToWrite, opts: WriteGgufOption
     }
     const dims = [...shape].reverse()
     const bytes = ggmlTensorBytes(t.type, dims)
+    const block = GGML_TYPES[t.type].blockElements
+    if (dims[0] % block !== 0) {
+      fail(`tensor "${t.name}" rows of ${dims[0]} are not whole ${t.type} blocks of ${block} elements`)
+    }
     if (bytes === undefined) fail(`tensor "${t.name}" shape [${shape.join(', ')}] is too large`)
     if (ArrayBuffer.isView(t.data) && t.data.byteLength !== bytes) {
       fail(
