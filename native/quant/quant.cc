@@ -145,32 +145,28 @@ bool quant_type_from_name(const char* name, QuantType* out) {
   return false;
 }
 
-static int clamp_threads(int nth, int64_t rows) {
+// Runs fn(r) for every row, rows split evenly over at most nth threads.
+template <typename F>
+static void for_each_row(int64_t rows, int nth, F&& fn) {
   if (nth < 1) nth = 1;
   if ((int64_t)nth > rows) nth = rows < 1 ? 1 : (int)rows;
-  return nth;
+  ThreadPool::global().run(nth, [&](int ith) {
+    int64_t r0, r1;
+    split_range(rows, ith, nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) fn(r);
+  });
 }
 
 void quantize_rows(QuantType t, const float* src, uint8_t* dst, int64_t rows, int64_t cols, int nth) {
   const QuantTypeInfo& q = quant_type_info(t);
   const int64_t row_bytes = cols / q.block * q.block_bytes;
-  nth = clamp_threads(nth, rows);
-  ThreadPool::global().run(nth, [&](int ith) {
-    int64_t r0, r1;
-    split_range(rows, ith, nth, &r0, &r1);
-    for (int64_t r = r0; r < r1; r++) q.quantize_row(src + r * cols, dst + r * row_bytes, cols);
-  });
+  for_each_row(rows, nth, [&](int64_t r) { q.quantize_row(src + r * cols, dst + r * row_bytes, cols); });
 }
 
 void dequantize_rows(QuantType t, const uint8_t* src, float* dst, int64_t rows, int64_t cols, int nth) {
   const QuantTypeInfo& q = quant_type_info(t);
   const int64_t row_bytes = cols / q.block * q.block_bytes;
-  nth = clamp_threads(nth, rows);
-  ThreadPool::global().run(nth, [&](int ith) {
-    int64_t r0, r1;
-    split_range(rows, ith, nth, &r0, &r1);
-    for (int64_t r = r0; r < r1; r++) q.dequantize_row(src + r * row_bytes, dst + r * cols, cols);
-  });
+  for_each_row(rows, nth, [&](int64_t r) { q.dequantize_row(src + r * row_bytes, dst + r * cols, cols); });
 }
 
 }  // namespace kiln

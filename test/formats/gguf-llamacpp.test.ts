@@ -5,79 +5,13 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { exportGguf } from '../../src/core/export/to-gguf.js'
 import { GGML_TYPES, type GgufFile, openGguf } from '../../src/core/formats/gguf.js'
 import { asFloat32, openSafetensors } from '../../src/core/formats/safetensors.js'
 import { type GoldenLM, golden, readJson } from '../helpers/fixtures.js'
+import { hf, llamaGreedy, type NlcLlama, nlc, openLlama } from '../helpers/gguf-peers.js'
 
-// The slice of node-llama-cpp 3.x this test uses.
-interface NlcSequence {
-  evaluate(tokens: number[], options: object): AsyncGenerator<number>
-  evaluateWithMetadata(
-    tokens: number[],
-    metadata: { probabilities: true },
-    options: object,
-  ): AsyncGenerator<{ token: number; probabilities: Map<number, number> }>
-}
-interface NlcContext {
-  getSequence(): NlcSequence
-  dispose(): Promise<void>
-}
-interface NlcModel {
-  createContext(options: object): Promise<NlcContext>
-  dispose(): Promise<void>
-}
-interface NlcLlama {
-  loadModel(options: { modelPath: string }): Promise<NlcModel>
-  dispose(): Promise<void>
-}
-interface NlcTensorInfo {
-  name: string
-  dimensions: (number | bigint)[]
-  ggmlType: number
-  offset: number | bigint
-}
-interface NodeLlamaCpp {
-  getLlama(options: object): Promise<NlcLlama>
-  readGgufFileInfo(
-    path: string,
-    options: object,
-  ): Promise<{ version: number; metadata: Record<string, unknown>; tensorInfo?: NlcTensorInfo[] }>
-  LlamaLogLevel: Record<string, unknown>
-}
-interface HfGgufTensorInfo {
-  name: string
-  n_dims: number
-  shape: bigint[]
-  dtype: number
-  offset: bigint
-}
-interface HfGguf {
-  gguf(
-    uri: string,
-    params: { allowLocalFile: boolean },
-  ): Promise<{ metadata: Record<string, unknown>; tensorInfos: HfGgufTensorInfo[]; tensorDataOffset: bigint }>
-}
-
-/** Imports an optional package: the project's own install, else the folder an env var names. */
-async function optionalImport<T>(name: string, envVar: string, entry: string): Promise<T | undefined> {
-  try {
-    return (await import(/* @vite-ignore */ name)) as T
-  } catch {
-    // not installed in the project
-  }
-  const hint = process.env[envVar]
-  if (!hint) return undefined
-  const file = [hint, path.join(hint, 'node_modules', name, entry), path.join(hint, entry)].find(
-    (f) => f.endsWith('.js') && existsSync(f),
-  )
-  return file === undefined ? undefined : ((await import(/* @vite-ignore */ pathToFileURL(file).href)) as T)
-}
-
-const nlc = await optionalImport<NodeLlamaCpp>('node-llama-cpp', 'KILN_NODE_LLAMA_CPP', 'dist/index.js')
-const hf = await optionalImport<HfGguf>('@huggingface/gguf', 'KILN_HF_GGUF', 'dist/index.js')
 if (!nlc) console.warn('node-llama-cpp is not installed: skipping the llama.cpp checks of GGUF export')
 if (!hf) console.warn('@huggingface/gguf is not installed: skipping its parse of GGUF export')
 
@@ -126,12 +60,7 @@ const report: Agreement[] = []
 describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) runs the exports', () => {
   let llama: NlcLlama
   beforeAll(async () => {
-    llama = await nlc!.getLlama({
-      gpu: false,
-      build: 'never',
-      logLevel: nlc!.LlamaLogLevel.error,
-      logger: () => {},
-    })
+    llama = await openLlama()
   })
   afterAll(async () => {
     await llama?.dispose()
@@ -159,20 +88,7 @@ describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) runs the exports', () => {
         try {
           for (let p = 0; p < g.single.length; p++) {
             const { input_ids, greedy_new_ids } = g.single[p]
-            const context = await model.createContext({ contextSize: 256, threads: 1 })
-            try {
-              const seq = context.getSequence()
-              const got: number[] = []
-              for await (const token of seq.evaluate(input_ids, { temperature: 0, yieldEogToken: true })) {
-                got.push(token)
-                if (got.length >= greedy_new_ids.length) break
-              }
-              let k = 0
-              while (k < greedy_new_ids.length && got[k] === greedy_new_ids[k]) k++
-              agree.push(k)
-            } finally {
-              await context.dispose()
-            }
+            agree.push((await llamaGreedy(model, input_ids, greedy_new_ids)).agree)
             // The full next-token distribution (temperature 1, no truncation) against log_softmax.
             const ref = goldenLogProbs(fixture, p)
             const ctx2 = await model.createContext({ contextSize: 256, threads: 1 })

@@ -2,64 +2,16 @@
 // quantized tensor's bytes equal to quantizing the F32 export's tensor (so the Q/K permutation and
 // Conv1D transpose happen before quantization), F16 fallback for rows that are not whole blocks;
 // then llama.cpp (node-llama-cpp) runs the files and @huggingface/gguf parses them.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ExportGgufResult, exportGguf } from '../../src/core/export/to-gguf.js'
 import { GGML_TYPES, type GgufFile, openGguf } from '../../src/core/formats/gguf.js'
 import { quantizeRows } from '../../src/core/quant/block-quant.js'
 import { type GoldenLM, golden, readJson } from '../helpers/fixtures.js'
+import { hf, llamaGreedy, type NlcLlama, nlc, openLlama } from '../helpers/gguf-peers.js'
 
-// The slice of node-llama-cpp 3.x and @huggingface/gguf this test uses.
-interface NlcSequence {
-  evaluate(tokens: number[], options: object): AsyncGenerator<number>
-}
-interface NlcContext {
-  getSequence(): NlcSequence
-  dispose(): Promise<void>
-}
-interface NlcModel {
-  createContext(options: object): Promise<NlcContext>
-  dispose(): Promise<void>
-}
-interface NlcLlama {
-  loadModel(options: { modelPath: string }): Promise<NlcModel>
-  dispose(): Promise<void>
-}
-interface NodeLlamaCpp {
-  getLlama(options: object): Promise<NlcLlama>
-  LlamaLogLevel: Record<string, unknown>
-}
-interface HfGguf {
-  gguf(
-    uri: string,
-    params: { allowLocalFile: boolean },
-  ): Promise<{
-    metadata: Record<string, unknown>
-    tensorInfos: { name: string; shape: bigint[]; dtype: number; offset: bigint }[]
-    tensorDataOffset: bigint
-  }>
-}
-
-/** Imports an optional package: the project's own install, else the folder an env var names. */
-async function optionalImport<T>(name: string, envVar: string, entry: string): Promise<T | undefined> {
-  try {
-    return (await import(/* @vite-ignore */ name)) as T
-  } catch {
-    // not installed in the project
-  }
-  const hint = process.env[envVar]
-  if (!hint) return undefined
-  const file = [hint, path.join(hint, 'node_modules', name, entry), path.join(hint, entry)].find(
-    (f) => f.endsWith('.js') && existsSync(f),
-  )
-  return file === undefined ? undefined : ((await import(/* @vite-ignore */ pathToFileURL(file).href)) as T)
-}
-
-const nlc = await optionalImport<NodeLlamaCpp>('node-llama-cpp', 'KILN_NODE_LLAMA_CPP', 'dist/index.js')
-const hf = await optionalImport<HfGguf>('@huggingface/gguf', 'KILN_HF_GGUF', 'dist/index.js')
 if (!nlc) console.warn('node-llama-cpp is not installed: skipping the llama.cpp checks of quantized export')
 if (!hf) console.warn('@huggingface/gguf is not installed: skipping its parse of quantized export')
 
@@ -156,12 +108,7 @@ const report: Agreement[] = []
 describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) runs the quantized exports', () => {
   let llama: NlcLlama
   beforeAll(async () => {
-    llama = await nlc!.getLlama({
-      gpu: false,
-      build: 'never',
-      logLevel: nlc!.LlamaLogLevel.error,
-      logger: () => {},
-    })
+    llama = await openLlama()
   })
   afterAll(async () => {
     await llama?.dispose()
@@ -185,21 +132,9 @@ describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) runs the quantized exports', (
         const agree: number[] = []
         try {
           for (const { input_ids, greedy_new_ids } of g.single) {
-            const context = await model.createContext({ contextSize: 256, threads: 1 })
-            try {
-              const got: number[] = []
-              const seq = context.getSequence()
-              for await (const token of seq.evaluate(input_ids, { temperature: 0, yieldEogToken: true })) {
-                got.push(token)
-                if (got.length >= greedy_new_ids.length) break
-              }
-              expect(got.length).toBeGreaterThan(0)
-              let k = 0
-              while (k < greedy_new_ids.length && got[k] === greedy_new_ids[k]) k++
-              agree.push(k)
-            } finally {
-              await context.dispose()
-            }
+            const { got, agree: k } = await llamaGreedy(model, input_ids, greedy_new_ids)
+            expect(got.length).toBeGreaterThan(0)
+            agree.push(k)
           }
         } finally {
           await model.dispose()
