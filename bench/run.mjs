@@ -4,12 +4,13 @@
 //              load time, peak RSS, decode as a fraction of the memory-bandwidth roofline (bytes a
 //              decode step reads — all weights but the embedding table — × tokens/s ÷ read bandwidth)
 //   tokenizer  encode MB/s single-threaded
-// Usage: npm run bench [-- engine|tokenizer ...]   (needs `npm run build`)
+//   more       every bench/sections/<name>.mjs (exporting `async function run()`) is a section too
+// Usage: npm run bench [-- engine|tokenizer|<section> ...]   (needs `npm run build`)
 import { spawnSync } from 'node:child_process'
-import { statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { benchLlamaCpp, exportBenchGguf } from './llamacpp.mjs'
 import { BENCH_SHAPE, makeBenchModel } from './make-model.mjs'
 import { benchTokenizer } from './tokenizer.mjs'
@@ -90,5 +91,12 @@ async function tokenizer() {
 }
 
 const SECTIONS = { engine, tokenizer }
+// Sections in their own files, so each capability's benchmark lives next to nothing else.
+const sectionDir = path.join(here, 'sections')
+for (const f of existsSync(sectionDir) ? readdirSync(sectionDir).sort() : []) {
+  if (!f.endsWith('.mjs')) continue
+  const mod = await import(pathToFileURL(path.join(sectionDir, f)).href)
+  SECTIONS[f.replace(/\.mjs$/, '')] = mod.run
+}
 const wanted = process.argv.slice(2).filter((a) => a in SECTIONS)
 for (const name of wanted.length ? wanted : Object.keys(SECTIONS)) await SECTIONS[name]()
