@@ -6,6 +6,14 @@ import { UsageError } from './errors.js'
 import { type GenerateOptions, type GenerationResult, validateGenerateOptions } from './runtime/generate.js'
 import { loadModel, type Model } from './runtime/model.js'
 
+/** Where repo ids are fetched from, already resolved (flag > env > settings file > default). */
+export interface HubSettings {
+  endpoint?: string
+  cacheDir?: string
+  token?: string
+  offline?: boolean
+}
+
 export interface GenerateInput {
   prompt?: string
   model?: string
@@ -21,6 +29,9 @@ export interface GenerateInput {
   chat: boolean
   system?: string
   threads?: number
+  /** Weight dtype to compute in ('auto' = as stored). */
+  dtype?: 'auto' | 'f32' | 'f16' | 'bf16'
+  hub?: HubSettings
   promptsFile?: string
   json: boolean
   quiet: boolean
