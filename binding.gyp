@@ -2,25 +2,7 @@
   "targets": [
     {
       "target_name": "kiln_native",
-      "sources": [
-        "native/addon.cc",
-        "native/graph.cc",
-        "native/threadpool.cc",
-        "native/mapped_file.cc",
-        "native/cpu/cpu_features.cc",
-        "native/cpu/backend.cc",
-        "native/cpu/matmul.cc",
-        "native/cpu/matmul_avx2.cc",
-        "native/cpu/norm.cc",
-        "native/cpu/rope.cc",
-        "native/cpu/attention.cc",
-        "native/cpu/elementwise.cc",
-        "native/cpu/embedding.cc",
-        "native/cpu/sample.cc",
-        "native/cpu/bandwidth.cc",
-        "native/ref/ref_kernels.cc",
-        "native/quant/quant.cc"
-      ],
+      "sources": ["<!@(node scripts/native-sources.mjs)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

@@ -2,9 +2,10 @@
 // Builds the native addon with node-gyp against the headers of the Node that runs this script,
 // so a fresh clone builds with no network (node-gyp's default header download is not reachable).
 import { spawnSync } from 'node:child_process'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
+import { nativeSources } from './native-sources.mjs'
 
 const require = createRequire(import.meta.url)
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
@@ -42,9 +43,18 @@ else {
 const gyp = (verb, extra = []) =>
   spawnSync(process.execPath, [nodeGyp(), verb, ...common, ...extra], { cwd: root, stdio: 'inherit' })
     .status ?? 1
-// Configure once (or when binding.gyp changed), then build incrementally: make rebuilds what changed.
+// Configure once (or when binding.gyp or the set of sources changed), then build incrementally: make
+// rebuilds what changed.
 const makefile = path.join(root, 'build', 'Makefile')
+const stamp = path.join(root, 'build', 'sources.txt')
+const sources = nativeSources().join('\n')
 const stale =
-  !existsSync(makefile) || statSync(path.join(root, 'binding.gyp')).mtimeMs > statSync(makefile).mtimeMs
-if (stale && gyp('configure') !== 0) process.exit(1)
+  !existsSync(makefile) ||
+  statSync(path.join(root, 'binding.gyp')).mtimeMs > statSync(makefile).mtimeMs ||
+  !existsSync(stamp) ||
+  readFileSync(stamp, 'utf8') !== sources
+if (stale) {
+  if (gyp('configure') !== 0) process.exit(1)
+  writeFileSync(stamp, sources)
+}
 process.exit(gyp('build', [`--jobs=${process.env.JOBS ?? 'max'}`]))

@@ -1,0 +1,52 @@
+// ggml's block layouts, byte for byte (FORMATS.md, "ggml block quantization"): what GGUF files hold
+// and what the quantized matmul kernels read. Scales are IEEE halves stored as raw bits.
+#pragma once
+#include <cstdint>
+
+namespace kiln {
+
+constexpr int QK4_0 = 32;
+constexpr int QK8_0 = 32;
+constexpr int QK_K = 256;        // super-block of the K-quants
+constexpr int K_SCALE_SIZE = 12;  // Q4_K: 8 six-bit scales + 8 six-bit mins, packed
+
+#pragma pack(push, 1)
+// x = d * (q - 8), q in 0..15; low nibbles hold elements 0..15, high nibbles 16..31.
+struct block_q4_0 {
+  uint16_t d;
+  uint8_t qs[QK4_0 / 2];
+};
+// x = d * q, q in -127..127.
+struct block_q8_0 {
+  uint16_t d;
+  int8_t qs[QK8_0];
+};
+// 8 sub-blocks of 32: x = d * sc[j] * q - dmin * m[j], q in 0..15; sc/m six bits, packed in scales.
+struct block_q4_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[K_SCALE_SIZE];
+  uint8_t qs[QK_K / 2];
+};
+// 16 sub-blocks of 16: x = d * sc[j] * (q - 32), q six bits: low 4 in ql, high 2 in qh.
+struct block_q6_K {
+  uint8_t ql[QK_K / 2];
+  uint8_t qh[QK_K / 4];
+  int8_t scales[QK_K / 16];
+  uint16_t d;
+};
+// Activations for K-quant dot products: x = d * q, with per-16 sums of q (bsums) for the mins.
+struct block_q8_K {
+  float d;
+  int8_t qs[QK_K];
+  int16_t bsums[QK_K / 16];
+};
+#pragma pack(pop)
+
+static_assert(sizeof(block_q4_0) == 18, "block_q4_0 is 18 bytes");
+static_assert(sizeof(block_q8_0) == 34, "block_q8_0 is 34 bytes");
+static_assert(sizeof(block_q4_K) == 144, "block_q4_K is 144 bytes");
+static_assert(sizeof(block_q6_K) == 210, "block_q6_K is 210 bytes");
+static_assert(sizeof(block_q8_K) == 292, "block_q8_K is 292 bytes");
+
+}  // namespace kiln
