@@ -369,8 +369,11 @@ static QuantType quant_args(const Napi::CallbackInfo& info, const char* fn, int6
     throw Napi::TypeError::New(env, std::string(fn) + "(type, data, rows, cols): type must be a string");
   std::string name = info[0].As<Napi::String>().Utf8Value();
   QuantType t;
-  if (!quant_type_from_name(name.c_str(), &t))
-    throw Napi::Error::New(env, std::string(fn) + ": unknown quantization type \"" + name + "\" (q4_0, q8_0)");
+  if (!quant_type_from_name(name.c_str(), &t)) {
+    std::string known;  // the table's names, so the message follows new rows
+    for (int i = 0; i < (int)QuantType::COUNT; i++) known += (i ? ", " : "") + std::string(quant_type_info((QuantType)i).name);
+    throw Napi::Error::New(env, std::string(fn) + ": unknown quantization type \"" + name + "\" (" + known + ")");
+  }
   for (int k = 2; k <= 3; k++) {
     if (!info[k].IsNumber()) throw Napi::TypeError::New(env, std::string(fn) + ": rows and cols must be numbers");
     double v = info[k].As<Napi::Number>().DoubleValue();

@@ -1,11 +1,12 @@
 // Q8_0 / Q4_0 row kernels (ggml's reference quantizers, same float ops in the same order) and the
-// type table. Built with -ffp-contract=off so no multiply-add is fused where ggml's is not.
+// type table; the K-quant kernels live one family per file (q4_k.cc, q6_k.cc, q8_k.cc). Built with -ffp-contract=off so no multiply-add is fused where ggml's is not.
 #include "quant/quant_types.h"
 
 #include <cmath>
 #include <cstring>
 
 #include "kernels.h"
+#include "quant/k_quants.h"
 #include "tensor.h"
 #include "threadpool.h"
 
@@ -129,6 +130,9 @@ static void dequantize_row_q4_0(const uint8_t* x, float* y, int64_t k) {
 static const QuantTypeInfo kQuantTypes[] = {
     {"q4_0", 2, 32, 18, quantize_row_q4_0, dequantize_row_q4_0},
     {"q8_0", 8, 32, 34, quantize_row_q8_0, dequantize_row_q8_0},
+    {"q4_k", 12, QK_K, sizeof(block_q4_K), quantize_row_q4_K, dequantize_row_q4_K},
+    {"q6_k", 14, QK_K, sizeof(block_q6_K), quantize_row_q6_K, dequantize_row_q6_K},
+    {"q8_k", 15, QK_K, sizeof(block_q8_K), quantize_row_q8_K, dequantize_row_q8_K},
 };
 static_assert(sizeof(kQuantTypes) / sizeof(kQuantTypes[0]) == (size_t)QuantType::COUNT,
               "kQuantTypes needs one row per QuantType, in enum order");

@@ -1,0 +1,36 @@
+// Row kernels of ggml's K-quants (super-blocks of QK_K = 256) and the helpers they share: the
+// quantizers reproduce ggml's quantize_row_{q4_K,q6_K,q8_K}_ref bit for bit, so every float op
+// below is written in ggml's order (the build has -ffp-contract=off: no fused multiply-adds).
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "quant/blocks.h"
+#include "quant/quant_types.h"
+#include "tensor.h"
+
+namespace kiln {
+
+// ggml's nearest_int: adding 1.5·2^23 leaves round-to-nearest-even(fval) in the low mantissa bits.
+// Exact for |fval| <= 2^22 - 1; outside that ggml returns these same (meaningless) bits, and so do
+// we, so even a degenerate block (a sub-block scale far below its values) packs identically.
+inline int kq_nearest_int(float fval) {
+  const float val = fval + 12582912.f;
+  int32_t i;
+  std::memcpy(&i, &val, sizeof(i));
+  return (i & 0x007fffff) - 0x00400000;
+}
+
+// ggml's GROUP_MAX_EPS: a group whose largest |x| is below this quantizes to zeros.
+constexpr float kGroupMaxEps = 1e-15f;
+
+inline float kq_half(uint16_t h) { return f16_to_f32(h); }
+
+void quantize_row_q4_K(const float* x, uint8_t* y, int64_t k);
+void dequantize_row_q4_K(const uint8_t* x, float* y, int64_t k);
+void quantize_row_q6_K(const float* x, uint8_t* y, int64_t k);
+void dequantize_row_q6_K(const uint8_t* x, float* y, int64_t k);
+void quantize_row_q8_K(const float* x, uint8_t* y, int64_t k);
+void dequantize_row_q8_K(const uint8_t* x, float* y, int64_t k);
+
+}  // namespace kiln
