@@ -5,7 +5,8 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export type NativeDType = 'f32' | 'f16' | 'bf16' | 'i32'
+/** Tensor dtypes of the graph; the ggml block types are weights only (native/tensor.h). */
+export type NativeDType = 'f32' | 'f16' | 'bf16' | 'i32' | 'q4_0' | 'q8_0' | 'q4_k' | 'q6_k'
 
 /** 0: fixed shape; 1: dim 0 is the step's token rows (N); 2: dim 0 is the output rows (R). */
 export type RowKind = 0 | 1 | 2
@@ -93,7 +94,7 @@ export interface NativeAddon {
   applyProcessors(logits: Float32Array, params: SampleParams): void
   cpuInfo(): CpuInfo
   measureReadBandwidth(bytes: number, threads: number, reps: number): number
-  /** ggml block quantization of (rows, cols) floats; cols must be a multiple of 32. */
+  /** ggml block quantization of (rows, cols) floats; cols must be whole blocks (32, or 256 for K-quants). */
   quantize(type: NativeQuantType, src: Float32Array, rows: number, cols: number, threads: number): Uint8Array
   /** The inverse of quantize: (rows, cols) floats from `bytes` blocks. */
   dequantize(
@@ -106,7 +107,7 @@ export interface NativeAddon {
 }
 
 /** ggml block types the addon quantizes (see native/quant/quant_types.h). */
-export type NativeQuantType = 'q8_0' | 'q4_0'
+export type NativeQuantType = 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k' | 'q8_k'
 
 let addon: NativeAddon | undefined
 

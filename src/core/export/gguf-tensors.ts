@@ -7,7 +7,8 @@ import type { GgufTensorToWrite } from '../formats/gguf-write.js'
 import type { TensorView } from '../formats/safetensors-types.js'
 import type { ModelConfig } from '../models/config.js'
 import { native } from '../native.js'
-import { type BlockQuantType, canQuantizeRows, quantizeRows } from '../quant/block-quant.js'
+import { canQuantizeRows, type QuantType, quantizeRows } from '../quant/block-quant.js'
+import { type GgufQuantMix, type MixModel, mixTensorType } from '../quant/mix.js'
 import { allocBits, bitsView, convertBits, type FloatBits, type FloatDType } from './float-convert.js'
 
 /** How a tensor's rows are rearranged on the way out. */
@@ -92,23 +93,49 @@ function sortKey(name: string): [number, number, string] {
   return [0, first.indexOf(name), name]
 }
 
-const QUANT: Partial<Record<GgufWritableType, BlockQuantType>> = { Q8_0: 'q8_0', Q4_0: 'q4_0' }
+const QUANT: Partial<Record<GgufWritableType, QuantType>> = {
+  Q8_0: 'q8_0',
+  Q4_0: 'q4_0',
+  Q4_K: 'q4_k',
+  Q6_K: 'q6_k',
+}
+
+/** Whether the writer packs `type` into ggml blocks (and the file declares a quantization version). */
+export function isQuantizedType(type: GgufWritableType): boolean {
+  return QUANT[type] !== undefined
+}
+
+/** What the 2-D weights become: one type for all, or a K-quant mix choosing per tensor. */
+export type GgufWeightPlan = GgufWritableType | GgufQuantMix
+
+function isMix(plan: GgufWeightPlan): plan is GgufQuantMix {
+  return plan === 'q4_k_m' || plan === 'q6_k'
+}
 
 /**
- * The type of a 2-D weight in a file of `dtype`. Quantized files follow llama.cpp: a weight whose
- * rows are not whole 32-element blocks falls back to F16 (with a warning). In Q4_0 files llama.cpp
- * keeps `output` at Q6_K (and token_embd at a higher type when tied); kiln has no Q6_K, so `output`
- * and `token_embd` are Q8_0 there.
+ * The type of a 2-D weight under `plan`. Quantized files follow llama.cpp: a weight whose rows are
+ * not whole 32-element blocks falls back to F16 (with a warning). In Q4_0 files llama.cpp keeps
+ * `output` at Q6_K (and token_embd at a higher type when tied); a Q4_0 file keeps them at Q8_0, as
+ * before kiln had Q6_K, so its bytes do not change. The K-quant mixes follow src/core/quant/mix.ts.
  */
 function weightType(
   name: string,
   shape: number[],
-  dtype: GgufWritableType,
+  plan: GgufWeightPlan,
+  model: MixModel,
   warn: (message: string) => void,
 ): GgufWritableType {
+  const cols = shape.slice(1).reduce((a, b) => a * b, 1)
+  if (isMix(plan)) {
+    const choice = mixTensorType(plan, name, cols, model)
+    if (choice.wanted !== undefined) {
+      warn(`${name}: rows of ${cols} are not whole ${choice.wanted} blocks of 256; written as ${choice.type}`)
+    }
+    return choice.type
+  }
+  const dtype = plan
   const q = QUANT[dtype]
   if (q === undefined) return dtype
-  const cols = shape.slice(1).reduce((a, b) => a * b, 1)
   if (!canQuantizeRows(q, cols)) {
     warn(`${name}: rows of ${cols} are not whole ${dtype} blocks of 32; written as F16`)
     return 'F16'
@@ -118,18 +145,20 @@ function weightType(
 }
 
 /**
- * Plans the GGUF tensors of a checkpoint. `dtype` applies to 2-D weights; 1-D tensors (norms,
+ * Plans the GGUF tensors of a checkpoint. `plan` applies to 2-D weights; 1-D tensors (norms,
  * biases) stay F32, as in llama.cpp's converter. `onWarning` hears of weights kept at another type.
  */
 export function planTensors(
   tensors: ReadonlyMap<string, TensorView>,
   config: ModelConfig,
-  dtype: GgufWritableType,
+  plan: GgufWeightPlan,
   extra: { name: string; values: Float32Array }[] = [],
   onWarning: (message: string) => void = () => {},
 ): PlannedTensor[] {
   const gpt2 = config.architecture === 'gpt2'
   const permute = config.architecture === 'llama' || config.architecture === 'mistral'
+  // GPT-2 always ties its head to wte; the others write output.weight unless tied.
+  const mixModel: MixModel = { numLayers: config.numLayers, hasOutput: !gpt2 && !config.tieWordEmbeddings }
   const planned: PlannedTensor[] = []
   const unknown: string[] = []
   for (const [name, view] of tensors) {
@@ -165,7 +194,7 @@ export function planTensors(
     const type: GgufWritableType =
       shape.length <= 1 || rule.gguf.endsWith('_norm.weight')
         ? 'F32'
-        : weightType(rule.gguf, shape, dtype, onWarning)
+        : weightType(rule.gguf, shape, plan, mixModel, onWarning)
     planned.push({ name: rule.gguf, source: name, type, shape, layout, view })
   }
   if (unknown.length > 0) {

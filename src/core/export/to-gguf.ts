@@ -9,20 +9,21 @@ import {
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_FILE_TYPE,
   type GgufValue,
-  type GgufWritableType,
   gguf,
 } from '../formats/gguf-types.js'
 import { writeGguf } from '../formats/gguf-write.js'
 import { loadModelConfig, type ModelConfig } from '../models/config.js'
-import { planTensors, toWritable } from './gguf-tensors.js'
+import { type GgufWeightPlan, isQuantizedType, planTensors, toWritable } from './gguf-tensors.js'
 import { tokenizerMetadata } from './gguf-tokenizer.js'
 
-export type GgufExportDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0'
+export type GgufExportDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_k_m' | 'q6_k'
 
 export interface ExportGgufOptions {
   /**
    * Type of the 2-D weights; 1-D tensors (norms, biases) stay F32. For q8_0 / q4_0, weights whose
    * rows are not whole 32-element blocks are F16, and q4_0 keeps `output` / `token_embd` at Q8_0.
+   * q4_k_m and q6_k are llama.cpp's K-quant mixes (per-tensor Q4_K / Q6_K, see
+   * src/core/quant/mix.ts); rows that are not whole 256-element super-blocks fall back to Q8_0.
    */
   dtype: GgufExportDType
   /** Replace an existing output file. Default false. */
@@ -46,12 +47,15 @@ export interface ExportGgufResult {
   warnings: string[]
 }
 
-const DTYPES: Record<GgufExportDType, GgufWritableType> = {
-  f32: 'F32',
-  f16: 'F16',
-  bf16: 'BF16',
-  q8_0: 'Q8_0',
-  q4_0: 'Q4_0',
+/** Per export dtype: what the 2-D weights become, and the file's `general.file_type`. */
+const DTYPES: Record<GgufExportDType, { plan: GgufWeightPlan; fileType: number }> = {
+  f32: { plan: 'F32', fileType: GGUF_FILE_TYPE.F32 },
+  f16: { plan: 'F16', fileType: GGUF_FILE_TYPE.F16 },
+  bf16: { plan: 'BF16', fileType: GGUF_FILE_TYPE.BF16 },
+  q8_0: { plan: 'Q8_0', fileType: GGUF_FILE_TYPE.Q8_0 },
+  q4_0: { plan: 'Q4_0', fileType: GGUF_FILE_TYPE.Q4_0 },
+  q4_k_m: { plan: 'q4_k_m', fileType: GGUF_FILE_TYPE.Q4_K_M },
+  q6_k: { plan: 'q6_k', fileType: GGUF_FILE_TYPE.Q6_K },
 }
 
 /** llama.cpp architecture name: mistral runs as llama. */
@@ -142,8 +146,8 @@ export function exportGguf(
   options: ExportGgufOptions,
   onProgress?: (event: ExportGgufEvent) => void,
 ): ExportGgufResult {
-  const type = Object.hasOwn(DTYPES, options.dtype) ? DTYPES[options.dtype] : undefined
-  if (type === undefined) {
+  const target = Object.hasOwn(DTYPES, options.dtype) ? DTYPES[options.dtype] : undefined
+  if (target === undefined) {
     throw new UsageError(
       `GGUF export dtype must be one of ${Object.keys(DTYPES).join(', ')}, got "${options.dtype}"`,
     )
@@ -166,14 +170,14 @@ export function exportGguf(
   }
   const extra =
     config.rope?.type === 'llama3' ? [{ name: 'rope_freqs.weight', values: llama3RopeFactors(config) }] : []
-  const planned = planTensors(openCheckpoint(modelDir), config, type, extra, (m) => warnings.push(m))
+  const planned = planTensors(openCheckpoint(modelDir), config, target.plan, extra, (m) => warnings.push(m))
   for (const message of warnings) onProgress?.({ type: 'warning', message })
-  const quantized = planned.some((p) => p.type === 'Q8_0' || p.type === 'Q4_0')
+  const quantized = planned.some((p) => isQuantizedType(p.type))
   const metadata: [string, GgufValue][] = [
     ['general.architecture', gguf.string(arch)],
     ['general.name', gguf.string(options.name ?? defaultName(modelDir))],
     ['general.alignment', gguf.u32(GGUF_DEFAULT_ALIGNMENT)],
-    ['general.file_type', gguf.u32(GGUF_FILE_TYPE[type])],
+    ['general.file_type', gguf.u32(target.fileType)],
     ...(quantized
       ? ([['general.quantization_version', gguf.u32(GGML_QUANTIZATION_VERSION)]] as [string, GgufValue][])
       : []),

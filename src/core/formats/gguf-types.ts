@@ -149,9 +149,17 @@ export const GGML_TYPES = {
 
 export type GgmlTypeName = keyof typeof GGML_TYPES
 
-/** The types the writer accepts for now. */
-export type GgufWritableType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0'
-export const GGUF_WRITABLE_TYPES: readonly GgufWritableType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0']
+/** The types the writer accepts (Q8_K quantizes activations only: never a tensor in a file). */
+export type GgufWritableType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K'
+export const GGUF_WRITABLE_TYPES: readonly GgufWritableType[] = [
+  'F32',
+  'F16',
+  'BF16',
+  'Q8_0',
+  'Q4_0',
+  'Q4_K',
+  'Q6_K',
+]
 
 const TYPE_BY_ID = new Map<number, GgmlTypeName>(
   (Object.keys(GGML_TYPES) as GgmlTypeName[]).map((name) => [GGML_TYPES[name].id, name]),
@@ -178,8 +186,11 @@ export function ggmlTensorBytes(type: GgmlTypeName, dims: readonly number[]): nu
   return Number.isSafeInteger(bytes) ? bytes : undefined
 }
 
-/** `general.file_type` values (llama_ftype). */
-export const GGUF_FILE_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 } as const
+/**
+ * `general.file_type` values (llama_ftype): the file's main type. The K-quant files are mixes
+ * named after their policy (MOSTLY_Q4_K_M = 15, MOSTLY_Q6_K = 18).
+ */
+export const GGUF_FILE_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q4_K_M: 15, Q6_K: 18, BF16: 32 } as const
 /** `general.quantization_version`: the ggml block layout revision files with quantized tensors declare. */
 export const GGML_QUANTIZATION_VERSION = 2
 

@@ -1,30 +1,42 @@
-// ggml block quantization (Q8_0, Q4_0) of row-major float rows: the block table and typed wrappers
-// over the addon's kernels, which reproduce ggml's reference quantizers bit for bit.
+// ggml block quantization of row-major float rows: the block table and typed wrappers over the
+// addon's kernels, which reproduce ggml's reference quantizers bit for bit. Two families: the
+// 32-element blocks (Q8_0, Q4_0) and the K-quants on 256-element super-blocks (Q4_K, Q6_K, and
+// Q8_K, which quantizes activations for the K-quant dot products and is never written to files).
 import { UsageError } from '../errors.js'
 import { type NativeQuantType, native } from '../native.js'
 
-export type BlockQuantType = NativeQuantType
+/** Every type the addon quantizes. */
+export type QuantType = NativeQuantType
+/** ggml's 32-element block types. */
+export type BlockQuantType = Extract<QuantType, 'q8_0' | 'q4_0'>
+/** ggml's K-quants: super-blocks of 256 elements. */
+export type KQuantType = Exclude<QuantType, BlockQuantType>
+/** The K-quants GGUF files hold (Q8_K is for activations only). */
+export type KQuantWeightType = Exclude<KQuantType, 'q8_k'>
 
 /** Per type: elements per block, bytes per block, ggml type id (FORMATS.md, "ggml block quantization"). */
 export const BLOCK_QUANT_TYPES: Readonly<
-  Record<BlockQuantType, { blockElements: number; blockBytes: number; ggmlId: number }>
+  Record<QuantType, { blockElements: number; blockBytes: number; ggmlId: number }>
 > = {
   q8_0: { blockElements: 32, blockBytes: 34, ggmlId: 8 },
   q4_0: { blockElements: 32, blockBytes: 18, ggmlId: 2 },
+  q4_k: { blockElements: 256, blockBytes: 144, ggmlId: 12 },
+  q6_k: { blockElements: 256, blockBytes: 210, ggmlId: 14 },
+  q8_k: { blockElements: 256, blockBytes: 292, ggmlId: 15 },
 }
 
 /** Whether rows of `cols` elements split into whole blocks of `type`. */
-export function canQuantizeRows(type: BlockQuantType, cols: number): boolean {
+export function canQuantizeRows(type: QuantType, cols: number): boolean {
   return cols > 0 && cols % BLOCK_QUANT_TYPES[type].blockElements === 0
 }
 
 /** Bytes of `rows` quantized rows of `cols` elements. */
-export function quantizedBytes(type: BlockQuantType, rows: number, cols: number): number {
+export function quantizedBytes(type: QuantType, rows: number, cols: number): number {
   const t = BLOCK_QUANT_TYPES[type]
   return rows * (cols / t.blockElements) * t.blockBytes
 }
 
-function checkType(type: string): asserts type is BlockQuantType {
+function checkType(type: string): asserts type is QuantType {
   if (!Object.hasOwn(BLOCK_QUANT_TYPES, type)) {
     throw new UsageError(
       `quantization type must be one of ${Object.keys(BLOCK_QUANT_TYPES).join(', ')}, got "${type}"`,
@@ -34,7 +46,7 @@ function checkType(type: string): asserts type is BlockQuantType {
 
 /** Quantizes `src` (rows, cols) into ggml blocks, on `threads` threads (the bytes do not depend on it). */
 export function quantizeRows(
-  type: BlockQuantType,
+  type: QuantType,
   src: Float32Array, // (rows, cols)
   rows: number,
   cols: number,
@@ -46,7 +58,7 @@ export function quantizeRows(
 
 /** Expands ggml blocks back to (rows, cols) floats. */
 export function dequantizeRows(
-  type: BlockQuantType,
+  type: QuantType,
   bytes: Uint8Array,
   rows: number,
   cols: number,
