@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "cpu/qweights.h"
 #include "threadpool.h"
 
 namespace kiln {
@@ -47,6 +48,18 @@ static void need(bool ok, size_t index, const Node& nd, const std::string& what)
 
 static bool is_float_weight(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
+// A (rows, K) weight the matmul/embedding kernels can read: float, or a block type with kernels
+// whose rows are whole blocks.
+static bool is_weight(const Tensor& w, std::string* why) {
+  if (w.shape.size() != 2) return *why = "weight must be 2-D", false;
+  if (is_float_weight(w.dtype)) return true;
+  if (!is_block_quant(w.dtype)) return *why = "weight must be a float or block-quantized type", false;
+  if (!quant_weight_kernels(w.dtype)) return *why = std::string("no kernels for ") + dtype_info(w.dtype).name + " weights in this build", false;
+  if (w.shape[1] % dtype_info(w.dtype).block != 0)
+    return *why = std::string(dtype_info(w.dtype).name) + " rows must be whole blocks of " + std::to_string(dtype_info(w.dtype).block), false;
+  return true;
+}
+
 void Graph::check_node(size_t index, const Node& nd) {
   auto in = [&](int k) -> Tensor& {
     int id = nd.inputs[k];
@@ -66,7 +79,8 @@ void Graph::check_node(size_t index, const Node& nd) {
   switch (nd.op) {
     case Op::EMBEDDING: {
       Tensor &tab = in(0), &ids = in(1);
-      need(tab.shape.size() == 2 && is_float_weight(tab.dtype), index, nd, "table must be (V,C) float");
+      std::string why;
+      need(is_weight(tab, &why), index, nd, "table: " + why);
       need(ids.dtype == DType::I32, index, nd, "ids must be i32");
       need(cols(out) == tab.shape[1], index, nd, "output width != C");
       same_rows(ids, out);
@@ -76,8 +90,10 @@ void Graph::check_node(size_t index, const Node& nd) {
     case Op::MATMUL: {
       Tensor &x = in(0), &w = in(1);
       f32(x, "x");
-      need(w.shape.size() == 2 && is_float_weight(w.dtype), index, nd, "weight must be 2-D float");
       bool kxm = nd.i[0] != 0;
+      need(!kxm || is_float_weight(w.dtype), index, nd, "(K,M) weights must be a float type");
+      std::string why;
+      need(is_weight(w, &why), index, nd, why);
       int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
       need(cols(x) == K, index, nd, "x width " + std::to_string(cols(x)) + " != weight in-features " + std::to_string(K));
       need(cols(out) == M, index, nd, "output width != weight out-features");
@@ -103,6 +119,7 @@ void Graph::check_node(size_t index, const Node& nd) {
       Tensor &x = in(0), &pos = in(1), &freq = in(2);
       int64_t H = nd.i[0], HS = nd.i[1];
       need(H > 0 && HS > 0 && HS % 2 == 0 && HS <= 1024, index, nd, "head size must be even and ≤ 1024");
+      need(nd.i[2] == 0 || nd.i[2] == 1, index, nd, "pairing must be 0 (rotate-half) or 1 (interleaved)");
       need(cols(x) == H * HS && cols(out) == H * HS, index, nd, "x width != H*HS");
       need(pos.dtype == DType::I32 && freq.dtype == DType::F32 && freq.elems() == HS / 2, index, nd, "inv_freq must be HS/2 f32");
       same_rows(x, out);
@@ -279,7 +296,7 @@ void Graph::exec(const Node& nd, int ith, int nth) {
       be.layernorm(out.f32(), T(0).f32(), T(1).f32(), T(2).f32(), out.cur_rows, out.row_elems(), nd.f[0], ith, nth);
       break;
     case Op::ROPE:
-      be.rope(out.f32(), T(0).f32(), T(1).i32(), T(2).f32(), out.cur_rows, nd.i[0], nd.i[1], ith, nth);
+      be.rope(out.f32(), T(0).f32(), T(1).i32(), T(2).f32(), out.cur_rows, nd.i[0], nd.i[1], nd.i[2] != 0, ith, nth);
       break;
     case Op::KV_STORE: {
       Tensor& kc = T(4);

@@ -23,9 +23,11 @@ struct Backend {
   // out (N,C) = (x - mean) / sqrt(var + eps) * w + b
   void (*layernorm)(float* out, const float* x, const float* w, const float* b, int64_t N, int64_t C,
                     float eps, int ith, int nth);
-  // out (N,H*HS) = x rotated by pos·inv_freq, rotate-half (GPT-NeoX) pairing (i, i+HS/2)
+  // out (N,H*HS) = x rotated by pos·inv_freq. Pairing (i, i+HS/2) rotate-half (GPT-NeoX,
+  // transformers); interleaved pairs (2i, 2i+1) for llama.cpp's llama GGUF files, whose q/k rows
+  // are permuted for it.
   void (*rope)(float* out, const float* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
-               int64_t HS, int ith, int nth);
+               int64_t HS, bool interleaved, int ith, int nth);
   // kcache/vcache (S,NKV,P,HS)[slot[n], :, pos[n], :] = k/v (N,NKV*HS)[n]
   void (*kv_store)(float* kcache, float* vcache, const float* k, const float* v, const int32_t* pos,
                    const int32_t* slot, int64_t N, int64_t NKV, int64_t P, int64_t HS, int ith, int nth);

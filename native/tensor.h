@@ -8,15 +8,21 @@
 
 namespace kiln {
 
-// One table per type (ggml style): name and element size declared once.
-#define KILN_DTYPE_LIST(X) \
-  X(F32, "f32", 4)         \
-  X(F16, "f16", 2)         \
-  X(BF16, "bf16", 2)       \
-  X(I32, "i32", 4)
+// One table per type (ggml style): name, elements per block and bytes per block declared once.
+// Float types are blocks of one element; the ggml block types (native/quant/blocks.h) are weights
+// only, read by the matmul and embedding kernels straight from the mapped file.
+#define KILN_DTYPE_LIST(X)   \
+  X(F32, "f32", 1, 4)        \
+  X(F16, "f16", 1, 2)        \
+  X(BF16, "bf16", 1, 2)      \
+  X(I32, "i32", 1, 4)        \
+  X(Q4_0, "q4_0", 32, 18)    \
+  X(Q8_0, "q8_0", 32, 34)    \
+  X(Q4_K, "q4_k", 256, 144)  \
+  X(Q6_K, "q6_k", 256, 210)
 
 enum class DType : int {
-#define X(id, name, size) id,
+#define X(id, name, block, bytes) id,
   KILN_DTYPE_LIST(X)
 #undef X
       COUNT
@@ -24,12 +30,13 @@ enum class DType : int {
 
 struct DTypeInfo {
   const char* name;
-  size_t size;
+  int64_t block;       // elements per block (1 for float types)
+  size_t block_bytes;  // bytes per block
 };
 
 inline const DTypeInfo& dtype_info(DType t) {
   static const DTypeInfo table[] = {
-#define X(id, name, size) {name, size},
+#define X(id, name, block, bytes) {name, block, bytes},
       KILN_DTYPE_LIST(X)
 #undef X
   };
@@ -38,6 +45,14 @@ inline const DTypeInfo& dtype_info(DType t) {
 }
 
 bool dtype_from_name(const std::string& name, DType* out);
+
+inline bool is_block_quant(DType t) { return dtype_info(t).block > 1; }
+
+// Bytes of `n` elements (n a multiple of the block size).
+inline size_t dtype_bytes(DType t, int64_t n) {
+  const DTypeInfo& d = dtype_info(t);
+  return (size_t)(n / d.block) * d.block_bytes;
+}
 
 // How a tensor's first dimension is sized at run time.
 enum class RowKind : int {
@@ -64,7 +79,7 @@ struct Tensor {
     return n;
   }
   int64_t elems() const { return (shape.empty() ? 1 : shape[0]) * row_elems(); }
-  size_t nbytes() const { return (size_t)elems() * dtype_info(dtype).size; }
+  size_t nbytes() const { return dtype_bytes(dtype, elems()); }
   float* f32() const { return (float*)data; }
   int32_t* i32() const { return (int32_t*)data; }
 };

@@ -6,7 +6,7 @@ namespace kiln {
 void embedding_cpu(float*, const void*, DType, const int32_t*, int64_t, int64_t, int, int);
 void rmsnorm_cpu(float*, const float*, const float*, int64_t, int64_t, float, int, int);
 void layernorm_cpu(float*, const float*, const float*, const float*, int64_t, int64_t, float, int, int);
-void rope_cpu(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t, int, int);
+void rope_cpu(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t, bool, int, int);
 void kv_store_cpu(float*, float*, const float*, const float*, const int32_t*, const int32_t*, int64_t, int64_t,
                   int64_t, int64_t, int, int);
 void attention_cpu(float*, const float*, const float*, const float*, const int32_t*, const int32_t*, int64_t,

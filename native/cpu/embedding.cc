@@ -1,4 +1,5 @@
-// Token (and learned position) embedding lookup; converts F16/BF16 rows to f32.
+// Token (and learned position) embedding lookup; converts F16/BF16 and block-quantized rows to f32.
+#include "cpu/qweights.h"
 #include "kernels.h"
 
 namespace kiln {
@@ -7,16 +8,7 @@ void embedding_cpu(float* out, const void* table, DType dt, const int32_t* ids, 
                    int nth) {
   int64_t s, e;
   split_range(N, ith, nth, &s, &e);
-  size_t esz = dtype_info(dt).size;
-  for (int64_t r = s; r < e; r++) {
-    const uint8_t* row = (const uint8_t*)table + (size_t)ids[r] * C * esz;
-    float* o = out + r * C;
-    if (dt == DType::F32) {
-      std::memcpy(o, row, C * sizeof(float));
-    } else {
-      for (int64_t c = 0; c < C; c++) o[c] = load_as_f32(row, dt, c);
-    }
-  }
+  for (int64_t r = s; r < e; r++) weight_row_to_f32(table, dt, ids[r], C, out + r * C);
 }
 
 }  // namespace kiln

@@ -1,10 +1,11 @@
-// Matmul against F32/F16/BF16 weights: out (N,M) = x (N,K) · wᵀ (+ bias). Picks the AVX2+FMA
+// Matmul against F32/F16/BF16 weights (block-quantized ones go to qmatmul.cc): out (N,M) = x (N,K) · wᵀ (+ bias). Picks the AVX2+FMA
 // kernel when the CPU has it, else this portable one. Threads split the output features M, so
 // each weight row is streamed from memory by exactly one thread.
 #include <vector>
 
 #include "cpu/cpu_features.h"
 #include "cpu/dot.h"
+#include "cpu/qweights.h"
 #include "kernels.h"
 
 namespace kiln {
@@ -30,7 +31,7 @@ static void matmul_portable(float* out, const float* x, const void* w, DType dt,
   }
   thread_local std::vector<float> row;
   row.resize((size_t)K);
-  size_t esz = dtype_info(dt).size;
+  size_t esz = dtype_info(dt).block_bytes;
   for (int64_t m = s; m < e; m++) {
     const float* wr;
     if (dt == DType::F32) {
@@ -46,6 +47,7 @@ static void matmul_portable(float* out, const float* x, const void* w, DType dt,
 
 void matmul_forward(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
                     int64_t M, bool w_kxm, int ith, int nth) {
+  if (is_block_quant(dt)) return matmul_quant(out, x, w, dt, bias, N, K, M, ith, nth);
   if (cpu_features().avx2_fma && matmul_avx2(out, x, w, dt, bias, N, K, M, w_kxm, ith, nth)) return;
   matmul_portable(out, x, w, dt, bias, N, K, M, w_kxm, ith, nth);
 }

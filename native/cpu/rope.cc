@@ -1,4 +1,5 @@
-// Rotary position embedding, rotate-half pairing (i, i + HS/2) as in transformers' Llama/Qwen2.
+// Rotary position embedding: rotate-half pairing (i, i + HS/2) as in transformers' Llama/Qwen2, or
+// interleaved pairs (2i, 2i + 1) as llama.cpp's llama GGUF files expect.
 // inv_freq carries every scaling variant (default, llama3) as data computed at load.
 #include <cmath>
 
@@ -7,10 +8,12 @@
 namespace kiln {
 
 void rope_cpu(float* out, const float* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
-              int64_t HS, int ith, int nth) {
+              int64_t HS, bool interleaved, int ith, int nth) {
   int64_t s, e;
   split_range(N, ith, nth, &s, &e);
-  int64_t half = HS / 2;
+  const int64_t half = HS / 2;
+  const int64_t stride = interleaved ? 2 : 1;  // element index of pair i: (i·stride, i·stride + off)
+  const int64_t off = interleaved ? 1 : half;
   float cosv[512], sinv[512];  // HS ≤ 1024 is checked when the graph is built
   for (int64_t r = s; r < e; r++) {
     float p = (float)pos[r];
@@ -23,9 +26,10 @@ void rope_cpu(float* out, const float* x, const int32_t* pos, const float* inv_f
       const float* xh = x + r * H * HS + h * HS;
       float* oh = out + r * H * HS + h * HS;
       for (int64_t i = 0; i < half; i++) {
-        float x0 = xh[i], x1 = xh[i + half];
-        oh[i] = x0 * cosv[i] - x1 * sinv[i];
-        oh[i + half] = x1 * cosv[i] + x0 * sinv[i];
+        const int64_t a = i * stride, b = a + off;
+        float x0 = xh[a], x1 = xh[b];
+        oh[a] = x0 * cosv[i] - x1 * sinv[i];
+        oh[b] = x1 * cosv[i] + x0 * sinv[i];
       }
     }
   }

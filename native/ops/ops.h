@@ -12,7 +12,7 @@ namespace kiln {
   X(MATMUL, "matmul", 3)         /* in: x (N,K), w (M,K) [i0=1: (K,M)], bias (M) or -1 -> (N,M); x·wᵀ+b */ \
   X(RMSNORM, "rmsnorm", 2)       /* in: x (N,C), w (C); f0 eps -> (N,C) */                                \
   X(LAYERNORM, "layernorm", 3)   /* in: x (N,C), w (C), b (C); f0 eps -> (N,C) */                         \
-  X(ROPE, "rope", 3)             /* in: x (N,H*HS), pos (N), inv_freq (HS/2); i0 H, i1 HS -> (N,H*HS) */  \
+  X(ROPE, "rope", 3)             /* in: x (N,H*HS), pos (N), inv_freq (HS/2); i0 H, i1 HS, i2 pairing -> (N,H*HS) */  \
   X(KV_STORE, "kv_store", 6)     /* in: k, v (N,NKV*HS), pos, slot, kcache, vcache; out: kcache (in place) */\
   X(ATTENTION, "attention", 5)   /* in: q (N,NH*HS), pos, slot, kcache, vcache; i0 NH, f0 scale */        \
   X(ADD, "add", 2)               /* in: a, b same shape -> a+b */                                         \

@@ -3,6 +3,9 @@
 // this backend to check the fast one end to end.
 #include <cmath>
 
+#include <vector>
+
+#include "cpu/qweights.h"
 #include "kernels.h"
 
 namespace kiln {
@@ -10,6 +13,18 @@ namespace kiln {
 void matmul_forward_ref(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
                         int64_t K, int64_t M, bool w_kxm, int ith, int nth) {
   if (ith != 0) return;
+  if (is_block_quant(dt)) {  // dequantized weights times unquantized activations
+    std::vector<float> row((size_t)K);
+    for (int64_t m = 0; m < M; m++) {
+      weight_row_to_f32(w, dt, m, K, row.data());
+      for (int64_t n = 0; n < N; n++) {
+        double acc = bias ? bias[m] : 0.0;
+        for (int64_t k = 0; k < K; k++) acc += (double)x[n * K + k] * row[k];
+        out[n * M + m] = (float)acc;
+      }
+    }
+    return;
+  }
   for (int64_t n = 0; n < N; n++)
     for (int64_t m = 0; m < M; m++) {
       double acc = bias ? bias[m] : 0.0;
@@ -22,8 +37,7 @@ void matmul_forward_ref(float* out, const float* x, const void* w, DType dt, con
 static void embedding_ref(float* out, const void* table, DType dt, const int32_t* ids, int64_t N, int64_t C, int ith,
                           int nth) {
   if (ith != 0) return;
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t c = 0; c < C; c++) out[n * C + c] = load_as_f32(table, dt, (int64_t)ids[n] * C + c);
+  for (int64_t n = 0; n < N; n++) weight_row_to_f32(table, dt, ids[n], C, out + n * C);
 }
 
 static void rmsnorm_ref(float* out, const float* x, const float* w, int64_t N, int64_t C, float eps, int ith,
@@ -52,7 +66,7 @@ static void layernorm_ref(float* out, const float* x, const float* w, const floa
 }
 
 static void rope_ref(float* out, const float* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
-                     int64_t HS, int ith, int nth) {
+                     int64_t HS, bool interleaved, int ith, int nth) {
   if (ith != 0) return;
   int64_t half = HS / 2;
   for (int64_t n = 0; n < N; n++)
@@ -61,9 +75,10 @@ static void rope_ref(float* out, const float* x, const int32_t* pos, const float
         float a = (float)pos[n] * inv_freq[i];
         const float* xh = x + (n * H + h) * HS;
         float* oh = out + (n * H + h) * HS;
-        float x0 = xh[i], x1 = xh[i + half];
-        oh[i] = x0 * std::cos(a) - x1 * std::sin(a);
-        oh[i + half] = x1 * std::cos(a) + x0 * std::sin(a);
+        int64_t i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + half;
+        float x0 = xh[i0], x1 = xh[i1];
+        oh[i0] = x0 * std::cos(a) - x1 * std::sin(a);
+        oh[i1] = x1 * std::cos(a) + x0 * std::sin(a);
       }
 }
 

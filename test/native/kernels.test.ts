@@ -244,6 +244,47 @@ describe('kernels: fast vs reference', () => {
       }
   })
 
+  it('rope, interleaved pairs (llama.cpp layout): a permutation of rotate-half', () => {
+    // Interleaved rope on x equals rotate-half rope on x with each head's (2i, 2i+1) moved to
+    // (i, i + HS/2): the llama q/k row permutation GGUF files carry. Checked bit for bit.
+    const rand = mulberry32(6)
+    for (const [H, HS] of [
+      [1, 2],
+      [3, 6],
+      [2, 64],
+    ])
+      for (const N of ROWS) {
+        const x = randomF32(N * H * HS, rand, 2)
+        const pos = randomInts(N, 4096, rand)
+        const inv = Float32Array.from({ length: HS / 2 }, (_, i) => 10000 ** ((-2 * i) / HS))
+        const half = HS / 2
+        const toHalf = (i: number) => {
+          const d = i % HS
+          return i - d + (d % 2 === 0 ? d / 2 : half + (d - 1) / 2)
+        }
+        const xHalf = new Float32Array(x.length)
+        for (let i = 0; i < x.length; i++) xHalf[toHalf(i)] = x[i]
+        for (const backend of ['cpu', 'ref'] as const) {
+          const rope = (input: Float32Array, pairing: number) =>
+            native().runOp(
+              backend,
+              { op: 'rope', inputs: [0, 1, 2], output: 3, i: [H, HS, pairing] },
+              [
+                t('x', 'f32', [N, H * HS], input),
+                t('pos', 'i32', [N], pos),
+                t('inv', 'f32', [HS / 2], inv),
+                t('out', 'f32', [N, H * HS]),
+              ],
+              2,
+            )
+          const inter = rope(x, 1)
+          const rot = rope(xHalf, 0)
+          for (let i = 0; i < x.length; i++)
+            expect(inter[i], `${backend} N=${N} H=${H} HS=${HS} i=${i}`).toBe(rot[toHalf(i)])
+        }
+      }
+  })
+
   it('kv_store writes the same cache cells, exactly', () => {
     const rand = mulberry32(6)
     for (const [S, NKV, P, HS] of [

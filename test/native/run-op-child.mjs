@@ -12,7 +12,7 @@ const ARRAYS = { f32: Float32Array, f16: Uint16Array, bf16: Uint16Array, i32: In
 function decode(t) {
   if (t.data === undefined) return t
   const bytes = Buffer.from(t.data, 'base64')
-  const Ctor = ARRAYS[t.dtype]
+  const Ctor = ARRAYS[t.dtype] ?? Uint8Array // block-quantized weights are bytes
   const copy = new Uint8Array(bytes.length)
   copy.set(bytes)
   return { ...t, data: new Ctor(copy.buffer, 0, bytes.length / Ctor.BYTES_PER_ELEMENT) }

@@ -93,14 +93,14 @@ export class GraphBuilder {
     return this.node('layernorm', [x, w, b], this.act(name, this.rowsOf(x), this.cols(x)), [eps])
   }
 
-  // x (N, H*HS) rotated by positions; invFreq (HS/2)
-  rope(name: string, x: TensorId, invFreq: TensorId, H: number, HS: number): TensorId {
+  // x (N, H*HS) rotated by positions; invFreq (HS/2); pairs (i, i+HS/2), or (2i, 2i+1) when interleaved
+  rope(name: string, x: TensorId, invFreq: TensorId, H: number, HS: number, interleaved = false): TensorId {
     return this.node(
       'rope',
       [x, this.positions, invFreq],
       this.act(name, this.rowsOf(x), this.cols(x)),
       [],
-      [H, HS],
+      [H, HS, interleaved ? 1 : 0],
     )
   }
 

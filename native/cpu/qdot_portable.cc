@@ -1,0 +1,108 @@
+// Dot products of one block-quantized weight row with one quantized activation row, plain C++.
+// Integer sums per block are exact; each block's sum is scaled and added in block order, the same
+// order the AVX2 kernels use per lane group, so the two agree to float rounding.
+#include <cstring>
+
+#include "cpu/qweights.h"
+#include "quant/blocks.h"
+
+namespace kiln {
+
+static inline float half(uint16_t h) { return f16_to_f32(h); }
+
+// Q4_0 × Q8_0: Σ_blocks d_w·d_x · Σ (q4 − 8)·q8
+float vec_dot_q4_0_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q4_0* wb = (const block_q4_0*)w;
+  const block_q8_0* xb = (const block_q8_0*)x;
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK4_0; b++) {
+    int sumi = 0;
+    for (int j = 0; j < QK4_0 / 2; j++) {
+      sumi += ((wb[b].qs[j] & 0x0F) - 8) * xb[b].qs[j];
+      sumi += ((wb[b].qs[j] >> 4) - 8) * xb[b].qs[j + QK4_0 / 2];
+    }
+    acc += (half(wb[b].d) * half(xb[b].d)) * (float)sumi;
+  }
+  return acc;
+}
+
+// Q8_0 × Q8_0: Σ_blocks d_w·d_x · Σ q8·q8
+float vec_dot_q8_0_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q8_0* wb = (const block_q8_0*)w;
+  const block_q8_0* xb = (const block_q8_0*)x;
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK8_0; b++) {
+    int sumi = 0;
+    for (int j = 0; j < QK8_0; j++) sumi += wb[b].qs[j] * xb[b].qs[j];
+    acc += (half(wb[b].d) * half(xb[b].d)) * (float)sumi;
+  }
+  return acc;
+}
+
+// Q4_K's eight (scale, min) pairs, six bits each, packed in 12 bytes (ggml's get_scale_min_k4).
+void q4_K_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
+  for (int j = 0; j < 4; j++) {
+    sc[j] = s[j] & 63;
+    mn[j] = s[j + 4] & 63;
+  }
+  for (int j = 4; j < 8; j++) {
+    sc[j] = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    mn[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// Q4_K × Q8_K: per super-block, d·Σ_j sc_j·Σ q4·q8 − dmin·Σ_j m_j·Σ q8 (the sums of q8 are bsums).
+float vec_dot_q4_K_q8_K_portable(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q4_K* wb = (const block_q4_K*)w;
+  const block_q8_K* xb = (const block_q8_K*)x;
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK_K; b++) {
+    uint8_t sc[8], mn[8];
+    q4_K_scales(wb[b].scales, sc, mn);
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 4; j++) {  // 64 elements: low nibbles are sub-block 2j, high nibbles 2j+1
+      const uint8_t* q = wb[b].qs + 32 * j;
+      const int8_t* y = xb[b].qs + 64 * j;
+      int lo = 0, hi = 0;
+      for (int l = 0; l < 32; l++) {
+        lo += (q[l] & 0xF) * y[l];
+        hi += (q[l] >> 4) * y[l + 32];
+      }
+      sumi += sc[2 * j] * lo + sc[2 * j + 1] * hi;
+    }
+    for (int j = 0; j < 8; j++) summ += mn[j] * (xb[b].bsums[2 * j] + xb[b].bsums[2 * j + 1]);
+    acc += xb[b].d * (half(wb[b].d) * (float)sumi) - xb[b].d * (half(wb[b].dmin) * (float)summ);
+  }
+  return acc;
+}
+
+// Q6_K × Q8_K: per super-block, d·Σ_j sc_j·Σ (q6 − 32)·q8 over 16 sub-blocks of 16.
+float vec_dot_q6_K_q8_K_portable(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q6_K* wb = (const block_q6_K*)w;
+  const block_q8_K* xb = (const block_q8_K*)x;
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK_K; b++) {
+    int8_t q[QK_K];
+    for (int h = 0; h < 2; h++) {  // two halves of 128: ql 64 bytes, qh 32 bytes each
+      const uint8_t* ql = wb[b].ql + 64 * h;
+      const uint8_t* qh = wb[b].qh + 32 * h;
+      int8_t* o = q + 128 * h;
+      for (int l = 0; l < 32; l++) {
+        o[l] = (int8_t)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+        o[l + 32] = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+        o[l + 64] = (int8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+        o[l + 96] = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      }
+    }
+    int sumi = 0;
+    for (int j = 0; j < QK_K / 16; j++) {
+      int s = 0;
+      for (int l = 0; l < 16; l++) s += q[16 * j + l] * xb[b].qs[16 * j + l];
+      sumi += wb[b].scales[j] * s;
+    }
+    acc += xb[b].d * (half(wb[b].d) * (float)sumi);
+  }
+  return acc;
+}
+
+}  // namespace kiln

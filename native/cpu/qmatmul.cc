@@ -1,0 +1,114 @@
+// Matmul against block-quantized weights, ggml's scheme: the activation rows are quantized once
+// (Q8_0 for the 32-blocks, Q8_K for the K-quants) and every output is an integer dot product per
+// block, scaled and summed in block order. Threads split the output features M, so each weight row
+// is streamed from memory by one thread. The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has
+// them; this file's portable loop is their twin and the fallback.
+#include <vector>
+
+#include "cpu/cpu_features.h"
+#include "cpu/qweights.h"
+#include "kernels.h"
+#include "quant/blocks.h"
+#include "quant/quant_types.h"
+#include "threadpool.h"
+
+namespace kiln {
+
+bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t xq_row_bytes, const void* w, DType dt,
+                       const float* bias, int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M);
+
+static const QuantTypeInfo* quant_info_named(const char* name) {
+  QuantType q;
+  return quant_type_from_name(name, &q) ? &quant_type_info(q) : nullptr;
+}
+
+static QuantWeightKernels make_kernels(DType t) {
+  const QuantTypeInfo* self = quant_info_named(dtype_info(t).name);
+  const bool k_quant = t == DType::Q4_K || t == DType::Q6_K;
+  const QuantTypeInfo* act = quant_info_named(k_quant ? "q8_k" : "q8_0");
+  QuantWeightKernels k{};
+  if (!self || !act) return k;  // vec_dot stays null: not available
+  k.act = k_quant ? DType::COUNT : DType::Q8_0;  // Q8_K is an activation-only format, not a DType
+  k.act_block = act->block;
+  k.act_block_bytes = (size_t)act->block_bytes;
+  k.quantize_act = act->quantize_row;
+  k.dequantize = self->dequantize_row;
+  switch (t) {
+    case DType::Q4_0:
+      k.vec_dot = vec_dot_q4_0_q8_0_portable;
+      break;
+    case DType::Q8_0:
+      k.vec_dot = vec_dot_q8_0_q8_0_portable;
+      break;
+    case DType::Q4_K:
+      k.vec_dot = vec_dot_q4_K_q8_K_portable;
+      break;
+    case DType::Q6_K:
+      k.vec_dot = vec_dot_q6_K_q8_K_portable;
+      break;
+    default:
+      break;
+  }
+  return k;
+}
+
+const QuantWeightKernels* quant_weight_kernels(DType t) {
+  static const QuantWeightKernels table[] = {
+#define X(id, name, block, bytes) make_kernels(DType::id),
+      KILN_DTYPE_LIST(X)
+#undef X
+  };
+  if (!is_block_quant(t)) return nullptr;
+  const QuantWeightKernels& k = table[(int)t];
+  return k.vec_dot ? &k : nullptr;
+}
+
+void weight_row_to_f32(const void* w, DType t, int64_t row, int64_t k, float* out) {
+  const uint8_t* p = (const uint8_t*)w + dtype_bytes(t, row * k);
+  if (is_block_quant(t)) {
+    quant_weight_kernels(t)->dequantize(p, out, k);
+  } else if (t == DType::F32) {
+    std::memcpy(out, p, (size_t)k * 4);
+  } else {
+    for (int64_t i = 0; i < k; i++) out[i] = load_as_f32(p, t, i);
+  }
+}
+
+// Quantized activations of the current step, shared by the threads of the pool (one step runs at
+// a time: the pool serialises runs).
+static std::vector<uint8_t> g_xq;
+
+void matmul_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
+                  int64_t M, int ith, int nth) {
+  const QuantWeightKernels& qk = *quant_weight_kernels(dt);
+  const size_t row_bytes = (size_t)(K / qk.act_block) * qk.act_block_bytes;
+  const uint8_t* xq;
+  thread_local std::vector<uint8_t> own;
+  if (N == 1 || nth == 1) {
+    // One row: every thread quantizes it itself (K floats; cheaper than a barrier).
+    own.resize(row_bytes * (size_t)N);
+    for (int64_t n = 0; n < N; n++) qk.quantize_act(x + n * K, own.data() + n * row_bytes, K);
+    xq = own.data();
+  } else {
+    ThreadPool& pool = ThreadPool::global();
+    if (ith == 0 && g_xq.size() < row_bytes * (size_t)N) g_xq.resize(row_bytes * (size_t)N);
+    pool.barrier();
+    int64_t r0, r1;
+    split_range(N, ith, nth, &r0, &r1);
+    for (int64_t n = r0; n < r1; n++) qk.quantize_act(x + n * K, g_xq.data() + n * row_bytes, K);
+    pool.barrier();
+    xq = g_xq.data();
+  }
+  int64_t m0, m1;
+  split_range(M, ith, nth, &m0, &m1);
+  if (m0 >= m1) return;
+  if (cpu_features().avx2_fma && matmul_quant_avx2(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
+  const size_t w_row = dtype_bytes(dt, K);
+  for (int64_t m = m0; m < m1; m++) {
+    const uint8_t* wr = (const uint8_t*)w + (size_t)m * w_row;
+    for (int64_t n = 0; n < N; n++)
+      out[n * M + m] = qk.vec_dot(wr, xq + (size_t)n * row_bytes, K) + (bias ? bias[m] : 0.f);
+  }
+}
+
+}  // namespace kiln

@@ -1,0 +1,249 @@
+// AVX2 kernels for block-quantized weights (compiled with target attributes; the rest of the addon
+// stays portable). x is already quantized (Q8_0 or Q8_K rows). Each output element is summed in a
+// fixed order whatever N, the tile or the thread count, so a row's result is bit-identical alone or
+// in a batch:
+//   Q4_0, Q8_0: 8 float lanes, lane += (d_w·d_x)·(int32 lane of the block's byte-pair sums), block
+//               by block; then the lanes reduced as ((a0+a4)+(a1+a5))+((a2+a6)+(a3+a7)); then + bias.
+//   Q4_K, Q6_K: per super-block an exact integer sum, added to a scalar float exactly as the
+//               portable twin does (so the two agree bit for bit); then + bias.
+// Tiles: R activation rows × C weight rows share each unpacked weight block.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "cpu/qweights.h"
+#include "kernels.h"
+#include "quant/blocks.h"
+
+#define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define KILN_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
+#define KILN_UNROLL _Pragma("GCC unroll 16")
+
+namespace kiln {
+
+void q4_K_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]);
+
+namespace {
+
+KILN_AVX2_INLINE float hsum(__m256 a) {
+  __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  __m128 s = _mm_add_ps(b, _mm_movehdup_ps(b));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehl_ps(s, s)));
+}
+
+KILN_AVX2_INLINE int hsum_i32(__m256i a) {
+  __m128i b = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0x4e));
+  b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0xb1));
+  return _mm_cvtsi128_si32(b);
+}
+
+// A weight block of 32 as signed bytes: Q8_0 as stored, Q4_0 unpacked (low nibbles are elements
+// 0..15, high nibbles 16..31) minus 8.
+template <DType DT>
+KILN_AVX2_INLINE __m256i load_w32(const uint8_t* blk) {
+  if constexpr (DT == DType::Q8_0) {
+    return _mm256_loadu_si256((const __m256i*)(((const block_q8_0*)blk)->qs));
+  } else {
+    __m128i q = _mm_loadu_si128((const __m128i*)(((const block_q4_0*)blk)->qs));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+  }
+}
+
+template <DType DT>
+constexpr size_t w_block_bytes() {
+  return DT == DType::Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+}
+
+// R activation rows × C weight rows over every 32-block: acc[r][c] lanes as described above.
+template <DType DT, int R, int C>
+KILN_AVX2 void tile32(float* out, int64_t M, const uint8_t* xq, size_t x_row, const uint8_t* w, size_t w_row,
+                      int64_t nb, const float* bias) {
+  __m256 acc[R][C];
+  KILN_UNROLL for (int r = 0; r < R; r++) KILN_UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; b++) {
+    __m256i wa[C], wq[C];
+    float dw[C];
+    KILN_UNROLL for (int c = 0; c < C; c++) {
+      const uint8_t* blk = w + c * w_row + b * w_block_bytes<DT>();
+      wq[c] = load_w32<DT>(blk);
+      wa[c] = _mm256_sign_epi8(wq[c], wq[c]);  // |w|: maddubs wants one unsigned operand
+      dw[c] = f16_to_f32(*(const uint16_t*)blk);
+    }
+    KILN_UNROLL for (int r = 0; r < R; r++) {
+      const block_q8_0* xb = (const block_q8_0*)(xq + r * x_row) + b;
+      const __m256i xv = _mm256_loadu_si256((const __m256i*)xb->qs);
+      const float dx = f16_to_f32(xb->d);
+      KILN_UNROLL for (int c = 0; c < C; c++) {
+        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[c], _mm256_sign_epi8(xv, wq[c])), ones);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw[c] * dx), _mm256_cvtepi32_ps(p), acc[r][c]);
+      }
+    }
+  }
+  KILN_UNROLL for (int r = 0; r < R; r++) KILN_UNROLL for (int c = 0; c < C; c++) {
+    out[r * M + c] = hsum(acc[r][c]) + (bias ? bias[c] : 0.f);
+  }
+}
+
+template <DType DT>
+KILN_AVX2 void matmul32(float* out, const uint8_t* xq, size_t x_row, const uint8_t* w, const float* bias, int64_t N,
+                        int64_t K, int64_t m0, int64_t m1, int64_t M) {
+  const size_t w_row = (size_t)(K / 32) * w_block_bytes<DT>();
+  const int64_t nb = K / 32;
+  auto b = [&](int64_t m) { return bias ? bias + m : nullptr; };
+  if (N < 4) {  // decode: 4 weight rows at a time for memory-level parallelism
+    for (int64_t n = 0; n < N; n++) {
+      int64_t m = m0;
+      for (; m + 4 <= m1; m += 4)
+        tile32<DT, 1, 4>(out + n * M + m, M, xq + n * x_row, x_row, w + m * w_row, w_row, nb, b(m));
+      for (; m < m1; m++) tile32<DT, 1, 1>(out + n * M + m, M, xq + n * x_row, x_row, w + m * w_row, w_row, nb, b(m));
+    }
+    return;
+  }
+  // prefill: 4 x rows × 2 weight rows per tile, weight rows outermost so a row pair stays in L1
+  // while every x row passes over it.
+  int64_t m = m0;
+  for (; m + 2 <= m1; m += 2) {
+    int64_t n = 0;
+    for (; n + 4 <= N; n += 4)
+      tile32<DT, 4, 2>(out + n * M + m, M, xq + n * x_row, x_row, w + m * w_row, w_row, nb, b(m));
+    for (; n < N; n++) tile32<DT, 1, 2>(out + n * M + m, M, xq + n * x_row, x_row, w + m * w_row, w_row, nb, b(m));
+  }
+  for (; m < m1; m++)
+    for (int64_t n = 0; n < N; n++)
+      tile32<DT, 1, 1>(out + n * M + m, M, xq + n * x_row, x_row, w + m * w_row, w_row, nb, b(m));
+}
+
+// ---- K-quants: a super-block of 256 is unpacked once to bytes, then dotted with every x row ----
+
+struct Unpacked256 {
+  alignas(32) uint8_t q[QK_K];  // unsigned quants: Q4_K 0..15, Q6_K 0..63
+  int16_t sc[16];               // per sub-block scale (Q4_K: 8 of 32, Q6_K: 16 of 16)
+  int16_t mn[8];                // Q4_K mins
+  float d, dmin;
+};
+
+KILN_AVX2_INLINE void unpack_q4_K(const block_q4_K* b, Unpacked256* u) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int j = 0; j < 4; j++) {  // 64 elements: low nibbles sub-block 2j, high nibbles 2j+1
+    __m256i q = _mm256_loadu_si256((const __m256i*)(b->qs + 32 * j));
+    _mm256_store_si256((__m256i*)(u->q + 64 * j), _mm256_and_si256(q, m4));
+    _mm256_store_si256((__m256i*)(u->q + 64 * j + 32), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+  }
+  uint8_t sc[8], mn[8];
+  q4_K_scales(b->scales, sc, mn);
+  for (int j = 0; j < 8; j++) {
+    u->sc[j] = sc[j];
+    u->mn[j] = mn[j];
+  }
+  u->d = f16_to_f32(b->d);
+  u->dmin = f16_to_f32(b->dmin);
+}
+
+// Bits shift..shift+1 of each qh byte, moved to bits 4..5 (the high part of a six-bit quant).
+KILN_AVX2_INLINE __m256i hi2(__m256i qh, int shift, __m256i m3) {
+  return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, shift), m3), 4);
+}
+
+KILN_AVX2_INLINE void unpack_q6_K(const block_q6_K* b, Unpacked256* u) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+  for (int h = 0; h < 2; h++) {
+    __m256i l0 = _mm256_loadu_si256((const __m256i*)(b->ql + 64 * h));
+    __m256i l1 = _mm256_loadu_si256((const __m256i*)(b->ql + 64 * h + 32));
+    __m256i hb = _mm256_loadu_si256((const __m256i*)(b->qh + 32 * h));
+    uint8_t* o = u->q + 128 * h;
+    _mm256_store_si256((__m256i*)(o), _mm256_or_si256(_mm256_and_si256(l0, m4), hi2(hb, 0, m3)));
+    _mm256_store_si256((__m256i*)(o + 32), _mm256_or_si256(_mm256_and_si256(l1, m4), hi2(hb, 2, m3)));
+    _mm256_store_si256((__m256i*)(o + 64), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), hi2(hb, 4, m3)));
+    _mm256_store_si256((__m256i*)(o + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), hi2(hb, 6, m3)));
+  }
+  for (int j = 0; j < 16; j++) u->sc[j] = b->scales[j];
+  u->d = f16_to_f32(b->d);
+}
+
+// Σ sc·Σ q·x over the super-block (integer, exact). Q4_K: 8 sub-blocks of 32; Q6_K: 16 of 16.
+template <DType DT>
+KILN_AVX2_INLINE int dot256(const Unpacked256& u, const block_q8_K* x) {
+  __m256i sum = _mm256_setzero_si256();
+  KILN_UNROLL for (int j = 0; j < 8; j++) {
+    __m256i q = _mm256_load_si256((const __m256i*)(u.q + 32 * j));
+    __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i*)(x->qs + 32 * j)));
+    __m256i s;
+    if constexpr (DT == DType::Q4_K)
+      s = _mm256_set1_epi16(u.sc[j]);
+    else  // int16 lanes 0..7 hold elements 0..15 (sub-block 2j), lanes 8..15 elements 16..31
+      s = _mm256_set_m128i(_mm_set1_epi16(u.sc[2 * j + 1]), _mm_set1_epi16(u.sc[2 * j]));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, s));
+  }
+  int isum = hsum_i32(sum);
+  if constexpr (DT == DType::Q6_K) {  // the quants were stored + 32
+    int off = 0;
+    for (int j = 0; j < 16; j++) off += u.sc[j] * x->bsums[j];
+    isum -= 32 * off;
+  }
+  return isum;
+}
+
+template <DType DT>
+KILN_AVX2 void matmulK(float* out, const uint8_t* xq, size_t x_row, const uint8_t* w, const float* bias, int64_t N,
+                       int64_t K, int64_t m0, int64_t m1, int64_t M) {
+  constexpr size_t wb = DT == DType::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+  const int64_t nb = K / QK_K;
+  const size_t w_row = (size_t)nb * wb;
+  constexpr int64_t kRowsPerPass = 64;  // x rows whose partial sums stay in a small buffer
+  float acc[kRowsPerPass];
+  Unpacked256 u;
+  for (int64_t m = m0; m < m1; m++) {
+    const uint8_t* wr = w + m * w_row;
+    for (int64_t n0 = 0; n0 < N; n0 += kRowsPerPass) {
+      const int64_t n1 = n0 + kRowsPerPass < N ? n0 + kRowsPerPass : N;
+      for (int64_t n = n0; n < n1; n++) acc[n - n0] = 0.f;
+      for (int64_t b = 0; b < nb; b++) {
+        if constexpr (DT == DType::Q4_K)
+          unpack_q4_K((const block_q4_K*)(wr + b * wb), &u);
+        else
+          unpack_q6_K((const block_q6_K*)(wr + b * wb), &u);
+        for (int64_t n = n0; n < n1; n++) {
+          const block_q8_K* xb = (const block_q8_K*)(xq + n * x_row) + b;
+          const int isum = dot256<DT>(u, xb);
+          if constexpr (DT == DType::Q4_K) {
+            int summ = 0;
+            for (int j = 0; j < 8; j++) summ += u.mn[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
+            acc[n - n0] += xb->d * (u.d * (float)isum) - xb->d * (u.dmin * (float)summ);
+          } else {
+            acc[n - n0] += xb->d * (u.d * (float)isum);
+          }
+        }
+      }
+      for (int64_t n = n0; n < n1; n++) out[n * M + m] = acc[n - n0] + (bias ? bias[m] : 0.f);
+    }
+  }
+}
+
+}  // namespace
+
+bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt, const float* bias,
+                       int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M) {
+  const uint8_t* wb = (const uint8_t*)w;
+  switch (dt) {
+    case DType::Q4_0:
+      matmul32<DType::Q4_0>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
+      return true;
+    case DType::Q8_0:
+      matmul32<DType::Q8_0>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
+      return true;
+    case DType::Q4_K:
+      matmulK<DType::Q4_K>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
+      return true;
+    case DType::Q6_K:
+      matmulK<DType::Q6_K>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace kiln

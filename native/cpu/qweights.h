@@ -1,0 +1,40 @@
+// Block-quantized weights (Q4_0, Q8_0, Q4_K, Q6_K) as the matmul and embedding kernels see them: the
+// activation format each is multiplied with (ggml's vec_dot_type), the dot product of one weight row
+// with one quantized activation row, and dequantization for lookups and the reference twin.
+#pragma once
+#include <cstdint>
+
+#include "tensor.h"
+
+namespace kiln {
+
+struct QuantWeightKernels {
+  DType act;                 // Q8_0 for the 32-blocks, "Q8_K" (256-blocks with sums) for the K-quants
+  int64_t act_block;         // elements per activation block
+  size_t act_block_bytes;    // bytes per activation block
+  // Activation row (k floats) -> blocks; k a multiple of act_block.
+  void (*quantize_act)(const float* x, uint8_t* y, int64_t k);
+  // Σ_k w[k]·x[k] over one weight row and one quantized activation row of k elements.
+  float (*vec_dot)(const uint8_t* w, const uint8_t* x, int64_t k);
+  // Weight row -> k floats.
+  void (*dequantize)(const uint8_t* w, float* y, int64_t k);
+};
+
+// Null when `t` is not a block type, or when its kernels are not available in this build.
+const QuantWeightKernels* quant_weight_kernels(DType t);
+
+// One weight row of any dtype (float or block) as k floats.
+void weight_row_to_f32(const void* w, DType t, int64_t row, int64_t k, float* out);
+
+// Portable dot products (the reference for the AVX2 ones), activation blocks as above.
+float vec_dot_q4_0_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k);
+float vec_dot_q8_0_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k);
+float vec_dot_q4_K_q8_K_portable(const uint8_t* w, const uint8_t* x, int64_t k);
+float vec_dot_q6_K_q8_K_portable(const uint8_t* w, const uint8_t* x, int64_t k);
+
+// Quantized matmul: out (N,M) = x (N,K) · wᵀ + bias for block weights w (M,K). Called by all nth
+// threads; activations are quantized once per step (split over threads when N > 1).
+void matmul_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
+                  int64_t M, int ith, int nth);
+
+}  // namespace kiln

@@ -1,0 +1,239 @@
+// Matmul and embedding lookup against block-quantized weights (Q4_0, Q8_0, Q4_K, Q6_K).
+//
+// The fast kernels quantize the activations (Q8_0 rows for the 32-blocks, Q8_K for the K-quants)
+// and sum integer products block by block; the reference multiplies the dequantized weights with
+// the unquantized activations in double. The difference is the activations' rounding: each x is
+// off by at most half its block's step, amax/254 (Q8_0: d = amax/127; Q8_K: d = amax/128 or less
+// in magnitude, half a step ≤ amax/254 too), so
+//   |fast - ref| ≤ Σ_k |w_k|·amax(block of k)/254 · (1 + 1e-3) + 64·u·Σ|x·w| + 2u·(|ref| + |b|).
+// Portable and AVX2 kernels: K-quants bit for bit (both add one exact integer per super-block in
+// the same float order); 32-blocks within the float rounding of the two summation orders.
+import { spawnSync } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { type NativeQuantType, type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
+import { mulberry32, randomF32 } from '../helpers/numbers.js'
+
+const U = 2 ** -24
+const here = path.dirname(fileURLToPath(import.meta.url))
+
+type QType = 'q4_0' | 'q8_0' | 'q4_k' | 'q6_k'
+const TYPES: QType[] = ['q4_0', 'q8_0', 'q4_k', 'q6_k']
+const BLOCK: Record<QType, number> = { q4_0: 32, q8_0: 32, q4_k: 256, q6_k: 256 }
+const ACT_BLOCK: Record<QType, number> = { q4_0: 32, q8_0: 32, q4_k: 256, q6_k: 256 }
+
+interface Problem {
+  type: QType
+  N: number
+  K: number
+  M: number
+  x: Float32Array
+  wq: Uint8Array // the blocks the kernel reads
+  wf: Float32Array // the same weights dequantized
+  b?: Float32Array
+}
+
+function problem(type: QType, N: number, K: number, M: number, bias: boolean, seed: number): Problem {
+  const rand = mulberry32(seed)
+  const w = randomF32(M * K, rand)
+  const wq = native().quantize(type as NativeQuantType, w, M, K, 1)
+  const wf = native().dequantize(type as NativeQuantType, wq, M, K, 1)
+  return { type, N, K, M, x: randomF32(N * K, rand), wq, wf, b: bias ? randomF32(M, rand) : undefined }
+}
+
+function opOf(p: Problem): { node: NodeSpec; tensors: TensorSpec[] } {
+  const tensors: TensorSpec[] = [
+    { name: 'x', dtype: 'f32', shape: [p.N, p.K], data: p.x },
+    { name: 'w', dtype: p.type, shape: [p.M, p.K], data: p.wq },
+    { name: 'out', dtype: 'f32', shape: [p.N, p.M] },
+  ]
+  if (p.b) tensors.push({ name: 'b', dtype: 'f32', shape: [p.M], data: p.b })
+  return { node: { op: 'matmul', inputs: [0, 1, p.b ? 3 : -1], output: 2, i: [0] }, tensors }
+}
+
+function run(p: Problem, backend: 'cpu' | 'ref', threads: number): Float32Array {
+  const { node, tensors } = opOf(p)
+  return native().runOp(backend, node, tensors, threads)
+}
+
+function tolerances(p: Problem, ref: Float32Array): Float64Array {
+  const { N, K, M, x, wf } = p
+  const A = ACT_BLOCK[p.type]
+  const tol = new Float64Array(N * M)
+  for (let n = 0; n < N; n++) {
+    const amax = new Float64Array(K / A)
+    for (let k = 0; k < K; k++)
+      amax[Math.floor(k / A)] = Math.max(amax[Math.floor(k / A)], Math.abs(x[n * K + k]))
+    for (let m = 0; m < M; m++) {
+      let quant = 0
+      let abs = 0
+      for (let k = 0; k < K; k++) {
+        const w = Math.abs(wf[m * K + k])
+        quant += (w * amax[Math.floor(k / A)]) / 254
+        abs += Math.abs(x[n * K + k]) * w
+      }
+      const b = p.b ? Math.abs(p.b[m]) : 0
+      tol[n * M + m] = quant * 1.001 + 64 * U * abs + 2 * U * (Math.abs(ref[n * M + m]) + b) + 1e-30
+    }
+  }
+  return tol
+}
+
+function expectWithin(fast: Float32Array, ref: Float32Array, tol: Float64Array, what: string) {
+  let worst = 0
+  let at = -1
+  for (let i = 0; i < ref.length; i++) {
+    const r = Math.abs(fast[i] - ref[i]) / tol[i]
+    if (!(r <= worst)) {
+      worst = r
+      at = i
+    }
+  }
+  expect(worst, `${what}: out[${at}] = ${fast[at]}, ref ${ref[at]}`).toBeLessThanOrEqual(1)
+}
+
+function bits(a: Float32Array): Uint32Array {
+  return new Uint32Array(a.buffer, a.byteOffset, a.length)
+}
+
+function expectSameBits(a: Float32Array, b: Float32Array, what: string) {
+  const x = bits(a)
+  const y = bits(b)
+  expect(x.length, what).toBe(y.length)
+  let diff = -1
+  for (let i = 0; i < x.length && diff < 0; i++) if (x[i] !== y[i]) diff = i
+  expect(diff, `${what}: first difference at ${diff} (${a[diff]} vs ${b[diff]})`).toBe(-1)
+}
+
+const SHAPES: [number, number, number][] = [
+  // [N, blocks per row, M]: decode, a few rows, prefill tiles with remainders
+  [1, 1, 1],
+  [1, 3, 7],
+  [2, 2, 5],
+  [4, 1, 9],
+  [5, 3, 6],
+  [17, 2, 13],
+  [64, 3, 33],
+]
+
+describe('quantized matmul: fast vs reference', () => {
+  for (const type of TYPES)
+    it(`${type}: odd shapes, ±bias, 1-3 threads`, () => {
+      let seed = 1
+      for (const [N, blocks, M] of SHAPES)
+        for (const bias of [false, true]) {
+          const p = problem(type, N, blocks * BLOCK[type], M, bias, seed++)
+          const ref = run(p, 'ref', 1)
+          const tol = tolerances(p, ref)
+          for (const t of [1, 2, 3])
+            expectWithin(run(p, 'cpu', t), ref, tol, `${type} N=${N} K=${p.K} M=${M} t=${t}`)
+        }
+    })
+
+  it('the 110M llama shapes (K = 768, 2048)', () => {
+    let seed = 50
+    for (const type of TYPES)
+      for (const [N, K, M] of [
+        [1, 768, 96],
+        [9, 2048, 40],
+      ]) {
+        const p = problem(type, N, K, M, false, seed++)
+        const ref = run(p, 'ref', 1)
+        expectWithin(run(p, 'cpu', 2), ref, tolerances(p, ref), `${type} N=${N} K=${K} M=${M}`)
+      }
+  })
+
+  it('a row is bit-identical alone or in a batch, on any thread count', () => {
+    let seed = 200
+    for (const type of TYPES) {
+      const p = problem(type, 37, 2 * BLOCK[type], 21, true, seed++)
+      const batch = run(p, 'cpu', 3)
+      for (const n of [0, 5, 36]) {
+        const alone = run({ ...p, N: 1, x: p.x.slice(n * p.K, (n + 1) * p.K) }, 'cpu', 1)
+        expectSameBits(alone, batch.slice(n * p.M, (n + 1) * p.M), `${type} row ${n}`)
+      }
+      expectSameBits(run(p, 'cpu', 1), batch, `${type} 1 vs 3 threads`)
+    }
+  })
+
+  it('refuses rows that are not whole blocks and (K,M) block weights', () => {
+    const p = problem('q4_0', 1, 32, 2, false, 3)
+    const { node, tensors } = opOf(p)
+    tensors[1] = { ...tensors[1], shape: [4, 16] }
+    expect(() => native().runOp('cpu', node, tensors, 1)).toThrow(/whole blocks of 32/)
+    const kxm = opOf(p)
+    kxm.tensors[1] = { ...kxm.tensors[1], shape: [32, 2] }
+    expect(() => native().runOp('cpu', { ...kxm.node, i: [1] }, kxm.tensors, 1)).toThrow(/\(K,M\) weights/)
+  })
+})
+
+describe('quantized embedding rows', () => {
+  for (const type of TYPES)
+    it(`${type}: a looked-up row equals the dequantized row`, () => {
+      const V = 11
+      const C = 2 * BLOCK[type]
+      const rand = mulberry32(9)
+      const table = native().quantize(type as NativeQuantType, randomF32(V * C, rand), V, C, 1)
+      const deq = native().dequantize(type as NativeQuantType, table, V, C, 1)
+      const ids = Int32Array.from([3, 0, 10, 3])
+      const tensors: TensorSpec[] = [
+        { name: 'table', dtype: type, shape: [V, C], data: table },
+        { name: 'ids', dtype: 'i32', shape: [ids.length], data: ids },
+        { name: 'out', dtype: 'f32', shape: [ids.length, C] },
+      ]
+      for (const backend of ['cpu', 'ref'] as const) {
+        const out = native().runOp(backend, { op: 'embedding', inputs: [0, 1], output: 2 }, tensors, 2)
+        for (let r = 0; r < ids.length; r++)
+          expectSameBits(
+            out.slice(r * C, (r + 1) * C),
+            deq.slice(ids[r] * C, (ids[r] + 1) * C),
+            `${backend} row ${r}`,
+          )
+      }
+    })
+})
+
+describe('quantized matmul: portable kernels (KILN_NO_SIMD=1)', () => {
+  function b64(a: ArrayBufferView): string {
+    return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64')
+  }
+
+  it('agree with the AVX2 ones: K-quants bit for bit, 32-blocks within rounding', () => {
+    const problems: Problem[] = []
+    let seed = 300
+    for (const type of TYPES)
+      for (const [N, M] of [
+        [1, 9],
+        [6, 5],
+      ])
+        problems.push(problem(type, N, 3 * BLOCK[type], M, true, seed++))
+    const cases = problems.map((p) => {
+      const { node, tensors } = opOf(p)
+      return {
+        backend: 'cpu',
+        node,
+        threads: 2,
+        tensors: tensors.map((t) => ({ ...t, data: t.data ? b64(t.data) : undefined })),
+      }
+    })
+    const child = spawnSync(process.execPath, [path.join(here, 'run-op-child.mjs')], {
+      input: JSON.stringify({ cases }),
+      env: { ...process.env, KILN_NO_SIMD: '1' },
+      encoding: 'utf8',
+      maxBuffer: 1 << 28,
+    })
+    expect(child.status, child.stderr).toBe(0)
+    const { outputs } = JSON.parse(child.stdout) as { outputs: string[] }
+    problems.forEach((p, i) => {
+      const bytes = Buffer.from(outputs[i], 'base64')
+      const portable = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)
+      const fast = run(p, 'cpu', 2)
+      if (p.type === 'q4_k' || p.type === 'q6_k') expectSameBits(portable, fast, `${p.type} N=${p.N}`)
+      else {
+        const ref = run(p, 'ref', 1)
+        expectWithin(portable, ref, tolerances(p, ref), `${p.type} portable N=${p.N}`)
+      }
+    })
+  })
+})
