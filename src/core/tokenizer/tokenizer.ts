@@ -111,11 +111,33 @@ export class Tokenizer {
     if (tokenizerJson === null || typeof tokenizerJson !== 'object' || !('model' in tokenizerJson)) {
       throw new TokenizerError('tokenizer.json: expected an object with a "model" section')
     }
-    const tj = tokenizerJson as Json
+    return Tokenizer.assemble(tokenizerJson as Json, (m) => createModel(m), tokenizerConfig, chatTemplate)
+  }
+
+  /**
+   * A tokenizer.json pipeline (normalizer, pre-tokenizer, post-processor, decoder, added tokens;
+   * its `model` section is ignored) around a model tokenizer.json cannot describe, such as GGUF's
+   * SentencePiece scores (SpmModel).
+   */
+  static withModel(
+    model: TokenizerModel,
+    pipeline: Record<string, unknown>,
+    tokenizerConfig?: unknown,
+    chatTemplate?: string,
+  ): Tokenizer {
+    return Tokenizer.assemble(pipeline, () => model, tokenizerConfig, chatTemplate)
+  }
+
+  private static assemble(
+    tj: Json,
+    model: (section: unknown) => TokenizerModel,
+    tokenizerConfig: unknown,
+    chatTemplate: string | undefined,
+  ): Tokenizer {
     const config = (tokenizerConfig && typeof tokenizerConfig === 'object' ? tokenizerConfig : {}) as Json
     const normalizer = createNormalizer(tj.normalizer)
     return new Tokenizer(
-      createModel(tj.model),
+      model(tj.model),
       createPreTokenizer(tj.pre_tokenizer),
       createPostProcessor(tj.post_processor),
       createDecoder(tj.decoder),

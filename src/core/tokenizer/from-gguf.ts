@@ -1,0 +1,260 @@
+// Rebuilds a model's tokenizer from GGUF `tokenizer.*` metadata, as llama.cpp reads it: `gpt2`
+// (byte-level BPE: tokens, merges, and the pre-tokenizer named by `tokenizer.ggml.pre`) becomes the
+// equivalent tokenizer.json; `llama` (SentencePiece: tokens, scores, byte tokens) runs SpmModel
+// inside the same pipeline. The inverse of src/core/export/gguf-tokenizer.ts.
+import type { GgufFile } from '../formats/gguf-read.js'
+import { GGUF_TOKEN_TYPE } from '../formats/gguf-types.js'
+import { GgufMetadata } from '../models/gguf-metadata.js'
+import { SpmModel } from './spm.js'
+import { Tokenizer } from './tokenizer.js'
+
+type Json = Record<string, unknown>
+
+export type GgufTokenizerModel = 'gpt2' | 'llama'
+
+/** Special token ids named by `tokenizer.ggml.*_token_id`, with llama.cpp's defaults. */
+export interface GgufSpecialIds {
+  bos?: number
+  eos?: number
+  unk?: number
+  pad?: number
+  /** End of turn / end of message: llama.cpp also stops generating on these. */
+  eot?: number
+  eom?: number
+}
+
+// Split patterns, as tokenizer.json writes them, of the pre-tokenizers llama.cpp names. The names
+// and patterns are those src/core/export/gguf-tokenizer.ts writes (KNOWN_SPLITS), plus llama.cpp's
+// aliases for them and its fallback for unnamed ones ("default").
+const LLAMA3_SPLIT =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+const QWEN2_SPLIT =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+/** llama.cpp's regexes for a BPE vocabulary whose pre-tokenizer it does not know, applied in turn. */
+const DEFAULT_SPLITS = [
+  '[\\p{P}\\$\\+<=>\\^~\\|]+',
+  "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
+  '\\p{N}+',
+  '[0-9][0-9][0-9]',
+]
+
+interface PreTokenizerKind {
+  /** Regexes applied in turn (Split, Isolated), before the byte mapping; undefined: GPT-2's own. */
+  splits?: string[]
+  /** llama.cpp's llama3 vocabularies take a whole word that is a token without merging. */
+  ignoreMerges?: boolean
+  /** Whether llama.cpp adds BOS when `tokenizer.ggml.add_bos_token` is absent. */
+  addBos?: boolean
+}
+
+const PRE_TOKENIZERS: Record<string, PreTokenizerKind> = {
+  'llama-bpe': { splits: [LLAMA3_SPLIT], ignoreMerges: true, addBos: true },
+  llama3: { splits: [LLAMA3_SPLIT], ignoreMerges: true, addBos: true },
+  'llama-v3': { splits: [LLAMA3_SPLIT], ignoreMerges: true, addBos: true },
+  qwen2: { splits: [QWEN2_SPLIT] },
+  'deepseek-r1-qwen': { splits: [QWEN2_SPLIT] },
+  'gpt-2': {},
+  default: { splits: DEFAULT_SPLITS },
+}
+
+/** Token types matched in the text as added tokens: unknown and control (special), user-defined. */
+const ADDED_TYPES = new Set<number>([
+  GGUF_TOKEN_TYPE.unknown,
+  GGUF_TOKEN_TYPE.control,
+  GGUF_TOKEN_TYPE.userDefined,
+])
+
+/** `tokenizer.ggml.model`, checked. */
+export function ggufTokenizerModel(meta: GgufMetadata): GgufTokenizerModel {
+  const model = meta.string('tokenizer.ggml.model')
+  if (model !== 'gpt2' && model !== 'llama') {
+    meta.fail(
+      'tokenizer.ggml.model',
+      `is ${JSON.stringify(model)}, which kiln cannot run (supported: gpt2 for byte-level BPE, llama for SentencePiece)`,
+    )
+  }
+  return model
+}
+
+/** The special token ids; a SentencePiece vocabulary without them uses llama.cpp's 1, 2 and 0. */
+export function ggufSpecialIds(
+  meta: GgufMetadata,
+  model: GgufTokenizerModel,
+  tokens: number,
+): GgufSpecialIds {
+  const id = (key: string, fallback?: number) => {
+    const v = meta.tokenId(`tokenizer.ggml.${key}`, tokens)
+    if (v !== undefined || meta.has(`tokenizer.ggml.${key}`)) return v
+    return fallback !== undefined && fallback < tokens ? fallback : undefined
+  }
+  const spm = model === 'llama'
+  return {
+    bos: id('bos_token_id', spm ? 1 : undefined),
+    eos: id('eos_token_id', spm ? 2 : undefined),
+    unk: id('unknown_token_id', spm ? 0 : undefined),
+    pad: id('padding_token_id'),
+    eot: id('eot_token_id'),
+    eom: id('eom_token_id'),
+  }
+}
+
+/** Rebuilds the tokenizer of a GGUF file from its `tokenizer.*` metadata. */
+export function ggufTokenizer(file: GgufFile): Tokenizer {
+  const meta = new GgufMetadata(file)
+  const model = ggufTokenizerModel(meta)
+  const tokens = meta.stringArray('tokenizer.ggml.tokens')
+  const n = tokens.length
+  if (n === 0) meta.fail('tokenizer.ggml.tokens', 'is empty')
+  const types = meta.has('tokenizer.ggml.token_type')
+    ? meta.numberArray('tokenizer.ggml.token_type', n, true)
+    : new Int32Array(n).fill(GGUF_TOKEN_TYPE.normal)
+  const ids = ggufSpecialIds(meta, model, n)
+
+  const added: Json[] = []
+  for (let id = 0; id < n; id++) {
+    const type = types[id]
+    if (!ADDED_TYPES.has(type) || tokens[id].length === 0) continue
+    // llama.cpp matches these in the raw text, never after normalization.
+    added.push({ id, content: tokens[id], special: type !== GGUF_TOKEN_TYPE.userDefined, normalized: false })
+  }
+
+  const pre = model === 'gpt2' ? preTokenizer(meta) : undefined
+  const addBos = meta.boolean('tokenizer.ggml.add_bos_token', model === 'llama' || pre?.addBos === true)
+  const addEos = meta.boolean('tokenizer.ggml.add_eos_token', false)
+  if (addBos && ids.bos === undefined) {
+    meta.fail('tokenizer.ggml.add_bos_token', 'is true, but there is no "tokenizer.ggml.bos_token_id"')
+  }
+  if (addEos && ids.eos === undefined) {
+    meta.fail('tokenizer.ggml.add_eos_token', 'is true, but there is no "tokenizer.ggml.eos_token_id"')
+  }
+  const pipeline: Json = {
+    added_tokens: added,
+    post_processor: postProcessor(addBos ? ids.bos : undefined, addEos ? ids.eos : undefined, tokens),
+  }
+  const config: Json = {}
+  const name = (id: number | undefined) => (id === undefined ? undefined : tokens[id])
+  for (const [key, id] of [
+    ['bos_token', ids.bos],
+    ['eos_token', ids.eos],
+    ['unk_token', ids.unk],
+    ['pad_token', ids.pad],
+  ] as const) {
+    if (id !== undefined) config[key] = name(id)
+  }
+  const template = meta.optionalString('tokenizer.chat_template')
+
+  if (model === 'llama') {
+    const scores = meta.numberArray('tokenizer.ggml.scores', n, false)
+    const spacePrefix = meta.boolean('tokenizer.ggml.add_space_prefix', true)
+    const replace = { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }
+    pipeline.normalizer = spacePrefix
+      ? { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, replace] }
+      : replace
+    pipeline.decoder = {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        ...(spacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
+      ],
+    }
+    return build(meta, () =>
+      Tokenizer.withModel(new SpmModel(tokens, scores, { unkId: ids.unk }), pipeline, config, template),
+    )
+  }
+
+  const merges = meta.stringArray('tokenizer.ggml.merges')
+  // A null-prototype object: a token such as "__proto__" must stay an ordinary key.
+  const vocab: Record<string, number> = Object.create(null)
+  for (let id = 0; id < n; id++) vocab[tokens[id]] = id
+  checkMerges(meta, merges, vocab)
+  pipeline.model = {
+    type: 'BPE',
+    vocab,
+    merges,
+    ignore_merges: pre!.ignoreMerges === true,
+    byte_fallback: false,
+    fuse_unk: false,
+  }
+  pipeline.pre_tokenizer = pre!.tokenizerJson
+  pipeline.decoder = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }
+  return build(meta, () => Tokenizer.fromJSON(pipeline, config, template))
+}
+
+/** The pre-tokenizer named by `tokenizer.ggml.pre` (absent: llama.cpp's "default"). */
+function preTokenizer(meta: GgufMetadata): PreTokenizerKind & { tokenizerJson: Json } {
+  const key = 'tokenizer.ggml.pre'
+  const name = meta.string(key, 'default')
+  const kind = Object.hasOwn(PRE_TOKENIZERS, name) ? PRE_TOKENIZERS[name] : undefined
+  if (kind === undefined) {
+    meta.fail(
+      key,
+      `is ${JSON.stringify(name)}, a pre-tokenizer kiln does not know (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`,
+    )
+  }
+  if (kind.splits === undefined) {
+    return {
+      ...kind,
+      tokenizerJson: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    }
+  }
+  const splits = kind.splits.map((regex) => ({
+    type: 'Split',
+    pattern: { Regex: regex },
+    behavior: 'Isolated',
+    invert: false,
+  }))
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }
+  return { ...kind, tokenizerJson: { type: 'Sequence', pretokenizers: [...splits, byteLevel] } }
+}
+
+/** BOS and EOS around the sequence, as llama.cpp's add_bos / add_eos do. */
+function postProcessor(
+  bos: number | undefined,
+  eos: number | undefined,
+  tokens: readonly string[],
+): Json | null {
+  if (bos === undefined && eos === undefined) return null
+  const single: Json[] = []
+  const specials: Json = {}
+  const special = (key: string, id: number) => {
+    single.push({ SpecialToken: { id: key, type_id: 0 } })
+    specials[key] = { id: key, ids: [id], tokens: [tokens[id]] }
+  }
+  if (bos !== undefined) special('BOS', bos)
+  single.push({ Sequence: { id: 'A', type_id: 0 } })
+  if (eos !== undefined) special('EOS', eos)
+  return { type: 'TemplateProcessing', single, special_tokens: specials }
+}
+
+/** Every merge is "a b" with a, b and ab in the vocabulary (llama.cpp's converter writes no other). */
+function checkMerges(meta: GgufMetadata, merges: readonly string[], vocab: Record<string, number>): void {
+  const key = 'tokenizer.ggml.merges'
+  for (let i = 0; i < merges.length; i++) {
+    const m = merges[i]
+    const space = m.indexOf(' ', 1)
+    if (space < 0) meta.fail(key, `item ${i} ${JSON.stringify(m)} is not two tokens separated by a space`)
+    const a = m.slice(0, space)
+    const b = m.slice(space + 1)
+    for (const t of [a, b, a + b]) {
+      if (vocab[t] === undefined) {
+        meta.fail(key, `item ${i} ${JSON.stringify(m)} needs ${JSON.stringify(t)}, which is not a token`)
+      }
+    }
+  }
+}
+
+/** Runs a tokenizer constructor; its errors (a bad chat template, …) name the GGUF file. */
+function build(meta: GgufMetadata, make: () => Tokenizer): Tokenizer {
+  try {
+    return make()
+  } catch (e) {
+    if (e instanceof Error && 'code' in e) {
+      const message = e.message.replace(/^tokenizer\.json: /, '')
+      const key = message.startsWith('chat template') ? 'tokenizer.chat_template' : 'tokenizer.ggml.model'
+      meta.fail(key, `does not make a tokenizer: ${message}`)
+    }
+    throw e
+  }
+}

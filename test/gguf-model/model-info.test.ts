@@ -1,0 +1,71 @@
+// ggufModelInfo on the golden model folders exported by kiln's writer: the config equals what
+// config.json gives on every field the engine reads (rotary inv_freq included), and the
+// generation defaults equal generation_config.json's.
+import { describe, expect, it } from 'vitest'
+import { loadModelConfig, ropeInvFreq } from '../../src/core/models/config.js'
+import { loadGenerationConfig } from '../../src/core/models/generation-config.js'
+import { ggufModelInfo } from '../../src/core/models/gguf-model-info.js'
+import { Tokenizer } from '../../src/core/tokenizer/tokenizer.js'
+import { golden, readJson } from '../helpers/fixtures.js'
+import { modelGguf } from './helpers.js'
+
+const FIXTURES = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny', 'llama3-tiny']
+
+/**
+ * The pad id the GGUF carries: config.json's, else tokenizer_config.json's pad_token (the exporter,
+ * like llama.cpp's converter, takes the tokenizer's when config.json names none).
+ */
+function expectedPad(fixture: string, fromConfig: number | undefined): number | undefined {
+  if (fromConfig !== undefined) return fromConfig
+  const tc = readJson<{ pad_token?: string }>(`${golden(fixture)}/tokenizer_config.json`)
+  return tc.pad_token === undefined ? undefined : Tokenizer.fromFolder(golden(fixture)).tokenToId(tc.pad_token)
+}
+
+describe('ggufModelInfo on exported golden models', () => {
+  for (const fixture of FIXTURES) {
+    it(`${fixture}: config matches config.json`, () => {
+      const want = loadModelConfig(golden(fixture))
+      const { config } = ggufModelInfo(modelGguf(fixture))
+      expect(config.architecture).toBe(want.architecture === 'mistral' ? 'llama' : want.architecture)
+      for (const key of [
+        'vocabSize',
+        'hiddenSize',
+        'intermediateSize',
+        'numLayers',
+        'numHeads',
+        'numKvHeads',
+        'headDim',
+        'maxPositions',
+        'activation',
+        'tieWordEmbeddings',
+        'attentionBias',
+        'mlpBias',
+        'bosTokenId',
+        'eosTokenIds',
+      ] as const) {
+        expect(config[key], key).toEqual(want[key])
+      }
+      expect(config.padTokenId).toBe(expectedPad(fixture, want.padTokenId))
+      expect(config.norm.kind).toBe(want.norm.kind)
+      // GGUF stores the epsilon as f32.
+      expect(config.norm.eps).toBe(Math.fround(want.norm.eps))
+      expect(config.rope === undefined).toBe(want.rope === undefined)
+      if (want.rope) {
+        expect(config.rope!.type).toBe(want.rope.type)
+        const got = ropeInvFreq(config.rope!, config.headDim)
+        const ref = ropeInvFreq(want.rope, want.headDim)
+        expect(got.length).toBe(ref.length)
+        for (let i = 0; i < ref.length; i++) {
+          expect(Math.abs(got[i] - ref[i]), `inv_freq[${i}]`).toBeLessThanOrEqual(1e-7 * Math.abs(ref[i]))
+        }
+      }
+    })
+
+    it(`${fixture}: generation defaults match generation_config.json`, () => {
+      const folderConfig = loadModelConfig(golden(fixture))
+      const want = loadGenerationConfig(golden(fixture), folderConfig)
+      const { generation } = ggufModelInfo(modelGguf(fixture))
+      expect(generation).toEqual({ ...want, padTokenId: expectedPad(fixture, want.padTokenId) })
+    })
+  }
+})
