@@ -20,8 +20,10 @@ export function asFloat32(view: TensorView): Float32Array {
   return out
 }
 
-/** A new Float32Array holding an F32, F16 or BF16 tensor's values. */
-export function toFloat32(view: TensorView): Float32Array {
+/** A new Float32Array holding an F32, F16 or BF16 tensor's values (from safetensors or GGUF). */
+export function toFloat32(
+  view: Pick<TensorView, 'name' | 'data' | 'file'> & { dtype: string },
+): Float32Array {
   const { data } = view
   switch (view.dtype) {
     case 'F32': {

@@ -1,6 +1,7 @@
 // GPT-2 (modeling_gpt2.py): token + learned position embeddings, L × (LayerNorm → attention with a
 // fused c_attn → residual → LayerNorm → GELU MLP → residual), LayerNorm, tied head. Conv1D weights are
-// stored (in, out) and read in that layout by the matmul kernel, not transposed at load.
+// read in the layout they are stored in ((in, out) in transformers files, (out, in) in GGUF), never
+// transposed at load.
 import type { GraphBuilder, GraphLimits, TensorId } from '../runtime/graph-builder.js'
 import type { ModelConfig } from './config.js'
 import type { WeightSet } from './weights.js'
@@ -21,25 +22,15 @@ export function buildGpt2(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limit
     const vcache = g.owned(`${p}.v_cache`, [limits.slots, NH, limits.contextLength, HS])
 
     const h = g.layernorm(`${p}.ln_1`, x, w.vector(`${p}.ln_1.weight`, C), w.vector(`${p}.ln_1.bias`, C), eps)
-    const qkv = g.matmul(
-      `${p}.attn.c_attn`,
-      h,
-      w.matrix(`${p}.attn.c_attn.weight`, [C, 3 * C]),
-      w.vector(`${p}.attn.c_attn.bias`, 3 * C),
-      true,
-    ) // (N, 3C)
+    const qkvW = w.conv1d(`${p}.attn.c_attn.weight`, C, 3 * C)
+    const qkv = g.matmul(`${p}.attn.c_attn`, h, qkvW.id, w.vector(`${p}.attn.c_attn.bias`, 3 * C), qkvW.kxm) // (N, 3C)
     const q = g.sliceCols(`${p}.attn.q`, qkv, 0, C)
     const k = g.sliceCols(`${p}.attn.k`, qkv, C, C)
     const v = g.sliceCols(`${p}.attn.v`, qkv, 2 * C, C)
     g.kvStore(k, v, kcache, vcache)
     const att = g.attention(`${p}.attn.attn`, q, kcache, vcache, NH, scale)
-    const o = g.matmul(
-      `${p}.attn.c_proj`,
-      att,
-      w.matrix(`${p}.attn.c_proj.weight`, [C, C]),
-      w.vector(`${p}.attn.c_proj.bias`, C),
-      true,
-    )
+    const oW = w.conv1d(`${p}.attn.c_proj.weight`, C, C)
+    const o = g.matmul(`${p}.attn.c_proj`, att, oW.id, w.vector(`${p}.attn.c_proj.bias`, C), oW.kxm)
     x = g.add2(`${p}.resid_attn`, x, o)
 
     const h2 = g.layernorm(
@@ -49,21 +40,11 @@ export function buildGpt2(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limit
       w.vector(`${p}.ln_2.bias`, C),
       eps,
     )
-    const fc = g.matmul(
-      `${p}.mlp.c_fc`,
-      h2,
-      w.matrix(`${p}.mlp.c_fc.weight`, [C, F]),
-      w.vector(`${p}.mlp.c_fc.bias`, F),
-      true,
-    )
+    const fcW = w.conv1d(`${p}.mlp.c_fc.weight`, C, F)
+    const fc = g.matmul(`${p}.mlp.c_fc`, h2, fcW.id, w.vector(`${p}.mlp.c_fc.bias`, F), fcW.kxm)
     const act = g.gelu(`${p}.mlp.act`, fc, tanh) // (N, F)
-    const proj = g.matmul(
-      `${p}.mlp.c_proj`,
-      act,
-      w.matrix(`${p}.mlp.c_proj.weight`, [F, C]),
-      w.vector(`${p}.mlp.c_proj.bias`, C),
-      true,
-    )
+    const projW = w.conv1d(`${p}.mlp.c_proj.weight`, F, C)
+    const proj = g.matmul(`${p}.mlp.c_proj`, act, projW.id, w.vector(`${p}.mlp.c_proj.bias`, C), projW.kxm)
     x = g.add2(`${p}.resid_mlp`, x, proj)
   }
   const last = g.selectOutRows('out_rows', x) // (R, C)

@@ -43,8 +43,10 @@ export function buildLlama(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limi
       w.matrix(`${a}.v_proj.weight`, [NKV * HS, C]),
       bias(`${a}.v_proj.bias`, NKV * HS),
     )
-    q = g.rope(`${a}.q_rot`, q, invFreq, NH, HS) // (N, NH*HS)
-    k = g.rope(`${a}.k_rot`, k, invFreq, NKV, HS) // (N, NKV*HS)
+    // GGUF llama files permute q/k rows for interleaved pairs; attention scores do not change.
+    const interleaved = w.layout.ropeInterleaved
+    q = g.rope(`${a}.q_rot`, q, invFreq, NH, HS, interleaved) // (N, NH*HS)
+    k = g.rope(`${a}.k_rot`, k, invFreq, NKV, HS, interleaved) // (N, NKV*HS)
     g.kvStore(k, v, kcache, vcache)
     const att = g.attention(`${a}.attn`, q, kcache, vcache, NH, scale) // (N, NH*HS)
     const o = g.matmul(

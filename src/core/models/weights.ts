@@ -1,18 +1,56 @@
-// Checkpoint tensors as graph inputs: matrices are used in place from the mapped file (F32, F16 or
-// BF16); vectors (norm weights, biases) are small and converted to f32 once at load.
+// Checkpoint tensors as graph inputs. Matrices are used in place from the mapped file (F32, F16,
+// BF16, or ggml blocks from a GGUF file); vectors (norm weights, biases) are small and converted to
+// f32 once at load. A requested compute dtype converts float matrices once, at load.
 import { FormatError } from '../errors.js'
-import { type TensorView, toFloat32 } from '../formats/safetensors.js'
-import type { NativeDType } from '../native.js'
+import { allocBits, bitsView, convertBits, type FloatDType } from '../export/float-convert.js'
+import { toFloat32 } from '../formats/safetensors.js'
+import { type NativeDType, native } from '../native.js'
 import type { GraphBuilder, TensorId } from '../runtime/graph-builder.js'
 
-const NATIVE_DTYPES: Record<string, NativeDType> = { F32: 'f32', F16: 'f16', BF16: 'bf16' }
+/** One stored tensor: a safetensors view, or a GGUF tensor under its Hugging Face name. */
+export interface WeightView {
+  name: string
+  /** Safetensors / GGUF type name: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, … */
+  dtype: string
+  /** Row-major shape. */
+  shape: number[]
+  data: Uint8Array
+  file: string
+}
+
+/** How a source lays weights out, where that differs between Hugging Face folders and GGUF files. */
+export interface WeightLayout {
+  /** GPT-2 Conv1D weights are stored (out, in) (GGUF) rather than (in, out) (transformers). */
+  conv1dTransposed: boolean
+  /** llama q/k rows are permuted for interleaved rope pairs (llama.cpp's llama GGUF files). */
+  ropeInterleaved: boolean
+}
+
+export const HF_LAYOUT: WeightLayout = { conv1dTransposed: false, ropeInterleaved: false }
+
+/** Weight dtype to compute in: 'auto' keeps each tensor as stored. */
+export type ComputeDType = 'auto' | 'f32' | 'f16' | 'bf16'
+
+const NATIVE_DTYPES: Record<string, NativeDType> = {
+  F32: 'f32',
+  F16: 'f16',
+  BF16: 'bf16',
+  Q8_0: 'q8_0',
+  Q4_0: 'q4_0',
+  Q4_K: 'q4_k',
+  Q6_K: 'q6_k',
+}
+const FLOAT_NAMES: Record<string, FloatDType> = { f32: 'F32', f16: 'F16', bf16: 'BF16' }
+const KILN_TYPES = Object.keys(NATIVE_DTYPES).join(', ')
 
 export class WeightSet {
   private readonly ids = new Map<string, TensorId>()
 
   constructor(
-    private readonly views: Map<string, TensorView>,
+    private readonly views: Map<string, WeightView>,
     private readonly g: GraphBuilder,
+    readonly layout: WeightLayout = HF_LAYOUT,
+    private readonly computeDType: ComputeDType = 'auto',
   ) {}
 
   has(name: string): boolean {
@@ -25,7 +63,7 @@ export class WeightSet {
     return names[0]
   }
 
-  private view(name: string, shape: number[]): TensorView {
+  private view(name: string, shape: number[]): WeightView {
     const v = this.views.get(name)
     if (!v) throw new FormatError(`checkpoint is missing tensor "${name}"`)
     const same = v.shape.length === shape.length && v.shape.every((d, i) => d === shape[i])
@@ -37,17 +75,29 @@ export class WeightSet {
     return v
   }
 
-  /** A 2-D weight, read in place by the kernels. */
+  /** A 2-D weight, read in place by the kernels (or converted once to the compute dtype). */
   matrix(name: string, shape: [number, number]): TensorId {
     const known = this.ids.get(name)
     if (known !== undefined) return known
     const v = this.view(name, shape)
     const dtype = NATIVE_DTYPES[v.dtype]
     if (!dtype)
-      throw new FormatError(`${v.file}: tensor "${name}" is ${v.dtype}; kiln runs F32, F16 and BF16 weights`)
-    const id = this.g.external(name, dtype, shape, v.data)
+      throw new FormatError(`${v.file}: tensor "${name}" is ${v.dtype}; kiln runs ${KILN_TYPES} weights`)
+    const id =
+      this.computeDType === 'auto' || this.computeDType === dtype
+        ? this.g.external(name, dtype, shape, v.data)
+        : this.g.external(name, this.computeDType, shape, convertMatrix(v, dtype, this.computeDType))
     this.ids.set(name, id)
     return id
+  }
+
+  /**
+   * A GPT-2 Conv1D weight of `inF` → `outF` features and whether the matmul reads it (in, out):
+   * transformers stores it so, llama.cpp's GGUF files transposed.
+   */
+  conv1d(name: string, inF: number, outF: number): { id: TensorId; kxm: boolean } {
+    if (this.layout.conv1dTransposed) return { id: this.matrix(name, [outF, inF]), kxm: false }
+    return { id: this.matrix(name, [inF, outF]), kxm: true }
   }
 
   /** A 1-D weight converted to f32 (norm scales, biases). */
@@ -55,7 +105,7 @@ export class WeightSet {
     const known = this.ids.get(name)
     if (known !== undefined) return known
     const v = this.view(name, [length])
-    if (!NATIVE_DTYPES[v.dtype])
+    if (!FLOAT_STORED.includes(v.dtype))
       throw new FormatError(`${v.file}: tensor "${name}" is ${v.dtype}; expected a float type`)
     const id = this.g.external(name, 'f32', [length], toFloat32(v))
     this.ids.set(name, id)
@@ -65,4 +115,24 @@ export class WeightSet {
   optionalVector(name: string, length: number): TensorId | undefined {
     return this.has(name) ? this.vector(name, length) : undefined
   }
+}
+
+const FLOAT_STORED: readonly string[] = ['F32', 'F16', 'BF16']
+
+/** A matrix's values in another float dtype (block types are dequantized first). */
+function convertMatrix(v: WeightView, from: NativeDType, to: 'f32' | 'f16' | 'bf16'): Uint8Array {
+  const [rows, cols] = v.shape
+  let src: Uint32Array | Uint16Array
+  let srcType: FloatDType
+  if (FLOAT_NAMES[from]) {
+    srcType = FLOAT_NAMES[from]
+    src = bitsView(srcType, v.data)
+  } else {
+    const f = native().dequantize(from as 'q8_0', v.data, rows, cols)
+    src = new Uint32Array(f.buffer, f.byteOffset, f.length)
+    srcType = 'F32'
+  }
+  const dst = allocBits(FLOAT_NAMES[to], rows * cols)
+  convertBits(src, srcType, dst, FLOAT_NAMES[to])
+  return new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength)
 }

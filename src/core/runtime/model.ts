@@ -1,16 +1,13 @@
 // A loaded model: config, tokenizer, mapped weights and the native forward graph. The graph is
 // rebuilt (cheaply: weights stay mapped) when a request needs more sequences or a longer context.
-import { existsSync, statSync } from 'node:fs'
-import path from 'node:path'
 import { FormatError, InputError, KilnError, UsageError } from '../errors.js'
-import { openCheckpoint, type TensorView } from '../formats/safetensors.js'
-import { loadModelConfig, type ModelConfig } from '../models/config.js'
-import { type GenerationDefaults, loadGenerationConfig } from '../models/generation-config.js'
+import type { ModelConfig } from '../models/config.js'
+import type { GenerationDefaults } from '../models/generation-config.js'
 import { buildGpt2 } from '../models/gpt2.js'
 import { buildLlama } from '../models/llama.js'
-import { WeightSet } from '../models/weights.js'
+import { type ComputeDType, type WeightLayout, WeightSet, type WeightView } from '../models/weights.js'
 import { type NativeGraph, native } from '../native.js'
-import { Tokenizer } from '../tokenizer/index.js'
+import type { Tokenizer } from '../tokenizer/index.js'
 import {
   type GenerateOptions,
   type GenerationEvent,
@@ -18,6 +15,7 @@ import {
   generateBatch,
 } from './generate.js'
 import { GraphBuilder, type GraphLimits } from './graph-builder.js'
+import { openModelSource } from './model-source.js'
 
 export interface LoadOptions {
   /** Compute threads; default: the number of cores. */
@@ -28,7 +26,11 @@ export interface LoadOptions {
   chunkSize?: number
   /** 'ref' runs the plain reference kernels (slow; for checking the fast ones). */
   backend?: 'cpu' | 'ref'
+  /** Weight dtype to compute in: 'auto' (default) runs each weight as stored; else converted at load. */
+  dtype?: ComputeDType
 }
+
+const COMPUTE_DTYPES: readonly ComputeDType[] = ['auto', 'f32', 'f16', 'bf16']
 
 const DEFAULT_CHUNK = 256
 
@@ -40,7 +42,11 @@ export class Model {
   readonly generation: GenerationDefaults
   readonly threads: number
   readonly loadMs: number
-  private readonly weights: Map<string, TensorView>
+  /** 'safetensors' for a Hugging Face folder, 'gguf' for a GGUF file. */
+  readonly format: 'safetensors' | 'gguf'
+  private readonly weights: Map<string, WeightView>
+  private readonly layout: WeightLayout
+  private readonly dtype: ComputeDType
   private graph?: NativeGraph
   private limits?: GraphLimits
   private readonly backend: 'cpu' | 'ref'
@@ -49,10 +55,10 @@ export class Model {
   private busy = false
   private disposed = false
 
-  constructor(
-    readonly dir: string,
-    opts: LoadOptions = {},
-  ) {
+  /** The model folder or GGUF file it was loaded from. */
+  readonly dir: string
+
+  constructor(modelPath: string, opts: LoadOptions = {}) {
     const t0 = performance.now()
     const threads = opts.threads ?? native().cpuInfo().hardwareThreads
     if (!Number.isInteger(threads) || threads < 1)
@@ -62,11 +68,17 @@ export class Model {
     this.chunk = opts.chunkSize ?? DEFAULT_CHUNK
     if (!Number.isInteger(this.chunk) || this.chunk < 1)
       throw new UsageError(`chunk size must be an integer ≥ 1 (got ${this.chunk})`)
-    checkFolder(dir)
-    this.config = loadModelConfig(dir)
-    this.generation = loadGenerationConfig(dir, this.config)
-    this.tokenizer = Tokenizer.fromFolder(dir)
-    this.weights = openCheckpoint(dir)
+    this.dtype = opts.dtype ?? 'auto'
+    if (!COMPUTE_DTYPES.includes(this.dtype))
+      throw new UsageError(`dtype must be one of ${COMPUTE_DTYPES.join(', ')} (got ${this.dtype})`)
+    const source = openModelSource(modelPath)
+    this.dir = source.path
+    this.format = source.format
+    this.config = source.config
+    this.generation = source.generation
+    this.tokenizer = source.tokenizer
+    this.weights = source.weights
+    this.layout = source.layout
     const ctx = opts.contextLength ?? Math.min(this.config.maxPositions, 4096)
     if (!Number.isInteger(ctx) || ctx < 1)
       throw new UsageError(`context length must be an integer ≥ 1 (got ${ctx})`)
@@ -96,7 +108,7 @@ export class Model {
       contextLength: Math.max(context, cur?.contextLength ?? 0),
     }
     const g = new GraphBuilder(limits)
-    const w = new WeightSet(this.weights, g)
+    const w = new WeightSet(this.weights, g, this.layout, this.dtype)
     const logits = BUILDERS[this.config.architecture](this.config, g, w, limits)
     const spec = g.build(logits, this.backend)
     this.graph?.dispose()
@@ -188,20 +200,10 @@ export class Model {
   }
 }
 
-function checkFolder(dir: string): void {
-  let st: ReturnType<typeof statSync>
-  try {
-    st = statSync(dir)
-  } catch {
-    throw new FormatError(`${dir}: no such model folder`)
-  }
-  if (!st.isDirectory())
-    throw new FormatError(`${dir}: not a folder (expected a model folder with config.json)`)
-  if (!existsSync(path.join(dir, 'config.json')))
-    throw new FormatError(`${dir}: no config.json in this folder`)
-}
-
-/** Loads a model folder in the Hugging Face layout (config.json, safetensors, tokenizer.json). */
-export function loadModel(dir: string, opts: LoadOptions = {}): Model {
-  return new Model(dir, opts)
+/**
+ * Loads a model: a folder in the Hugging Face layout (config.json, safetensors, tokenizer.json) or a
+ * GGUF file (llama, mistral, qwen2, gpt2; F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K weights), memory-mapped.
+ */
+export function loadModel(modelPath: string, opts: LoadOptions = {}): Model {
+  return new Model(modelPath, opts)
 }
