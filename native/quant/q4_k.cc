@@ -41,6 +41,7 @@ static float make_qkx2_quants(int n, int nmax, const float* x, const float* weig
     best_error += weights[i] * diff;
   }
   for (int is = 0; is <= nstep; is++) {
+    // min is the best trial's so far (ggml updates it in place), so later trials start from it.
     iscale = (rmin + rdelta * is + nmax) / (max - min);
     float sum_l = 0;
     float sum_l2 = 0;
