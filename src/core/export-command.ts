@@ -1,6 +1,7 @@
 // What `kiln export --format gguf` does: convert, report progress on stderr, print the result.
 import { exportGguf } from './export/to-gguf.js'
-import type { Output } from './generate-command.js'
+import type { HubSettings, Output } from './generate-command.js'
+import { isHubModelArg, resolveModelArg } from './hub/model-arg.js'
 
 export interface ExportInput {
   model: string
@@ -9,9 +10,13 @@ export interface ExportInput {
   force: boolean
   json: boolean
   quiet: boolean
+  hub?: HubSettings
 }
 
-export function runExport(input: ExportInput, io: Output): void {
+export function runExport(input: ExportInput, io: Output): void | Promise<void> {
+  // A repo id is fetched first (asynchronously); a local folder stays synchronous as before.
+  if (isHubModelArg(input.model))
+    return resolveModelArg(input.model, input.hub, io).then((model) => runExport({ ...input, model }, io))
   const tty = process.stderr.isTTY && !input.json && !input.quiet
   const result = exportGguf(input.model, input.output, { dtype: input.dtype, force: input.force }, (ev) => {
     if (ev.type === 'warning' && !input.quiet) io.err(`kiln: warning: ${ev.message}\n`)

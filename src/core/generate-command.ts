@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { defaultModelPath } from './default-model.js'
 import { UsageError } from './errors.js'
+import { resolveModelArg } from './hub/model-arg.js'
 import { type GenerateOptions, type GenerationResult, validateGenerateOptions } from './runtime/generate.js'
 import { loadModel, type Model } from './runtime/model.js'
 
@@ -129,7 +130,8 @@ export async function runGenerate(input: GenerateInput, io: Output): Promise<voi
   // Bad flags are usage errors (exit 2) whatever the model: report them before loading one.
   validateGenerateOptions(options)
   const prompts = await resolvePrompts(input)
-  const model = loadModel(input.model ?? defaultModelPath(), { threads: input.threads })
+  const modelPath = input.model ? await resolveModelArg(input.model, input.hub, io) : defaultModelPath()
+  const model = loadModel(modelPath, { threads: input.threads })
   try {
     const texts = input.chat ? prompts.map((p) => applyChat(model, p, input.system)) : prompts
     if (input.chat) options.addSpecialTokens = false // the template already holds BOS and friends

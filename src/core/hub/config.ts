@@ -1,0 +1,66 @@
+// Where kiln talks to and caches in: settings already resolved by the settings layer win, then the
+// HF_* environment variables Python's huggingface_hub reads, then the same defaults it uses.
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { HubSettings } from '../generate-command.js'
+
+export interface HubConfig {
+  endpoint: string
+  /** The hub cache folder (`HF_HUB_CACHE`, default `$HF_HOME/hub`). */
+  cacheDir: string
+  token?: string
+  offline: boolean
+  /** A transfer that receives nothing for this long is aborted and resumed. */
+  stallTimeoutMs: number
+  /** Consecutive failed attempts (without progress) allowed per file. */
+  retries: number
+  /** First backoff delay; doubled per failed attempt, capped at 10 s. */
+  retryBaseMs: number
+}
+
+const TRUE = new Set(['1', 'on', 'yes', 'true'])
+
+function envInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const v = env[name]
+  if (v === undefined || v.trim() === '') return fallback
+  const n = Number(v)
+  return Number.isFinite(n) && n >= 0 ? n : fallback
+}
+
+export function hfHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.HF_HOME) return env.HF_HOME
+  const xdg = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache')
+  return path.join(xdg, 'huggingface')
+}
+
+function readTokenFile(env: NodeJS.ProcessEnv): string | undefined {
+  const file = env.HF_TOKEN_PATH || path.join(hfHome(env), 'token')
+  try {
+    const t = readFileSync(file, 'utf8').trim()
+    return t || undefined
+  } catch {
+    return undefined
+  }
+}
+
+export function resolveHubConfig(
+  settings: HubSettings = {},
+  env: NodeJS.ProcessEnv = process.env,
+): HubConfig {
+  const endpoint = (settings.endpoint || env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '')
+  const cacheDir =
+    settings.cacheDir || env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || path.join(hfHome(env), 'hub')
+  const token = settings.token || env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || readTokenFile(env)
+  const offline = settings.offline ?? TRUE.has((env.HF_HUB_OFFLINE ?? '').toLowerCase())
+  return {
+    endpoint,
+    cacheDir: path.resolve(cacheDir),
+    token,
+    offline,
+    // Knobs for slow links and for the tests' fault injection; the defaults suit the real Hub.
+    stallTimeoutMs: envInt(env, 'KILN_HUB_STALL_TIMEOUT_MS', 30_000),
+    retries: envInt(env, 'KILN_HUB_RETRIES', 5),
+    retryBaseMs: envInt(env, 'KILN_HUB_RETRY_BASE_MS', 500),
+  }
+}

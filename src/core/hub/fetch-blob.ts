@@ -1,0 +1,212 @@
+// Step 3: one blob from the Hub into `blobs/<etag>.incomplete`, then renamed to `blobs/<etag>` only
+// once complete and verified. A partial file (from a dropped connection or a killed process) is
+// resumed with `Range`; a transfer that stalls is aborted and resumed; failures without progress are
+// retried with exponential backoff, a bounded number of times; the bytes are hashed as they are
+// written, and a blob whose sha256 (LFS) or git sha1 differs from its name is deleted.
+import { mkdir, open, rename, stat, truncate, unlink } from 'node:fs/promises'
+import type { IncomingMessage } from 'node:http'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { hashFileInto, hashKindOf, newBlobHash } from './blob-hash.js'
+import { diskFullError, HubError, isDiskFull } from './errors.js'
+import { hubGet } from './http-get.js'
+import type { ErrorContext } from './hub-errors-map.js'
+
+export interface BlobJob {
+  url: string
+  token?: string
+  etag: string
+  size: number
+  /** Path in the repo, for messages. */
+  file: string
+  incompletePath: string
+  finalPath: string
+  ctx: ErrorContext
+}
+
+export interface BlobFetchOptions {
+  stallTimeoutMs: number
+  retries: number
+  retryBaseMs: number
+  onStart?(resumedFrom: number): void
+  /** Bytes of the blob now on disk. */
+  onProgress?(have: number): void
+  onRetry?(attempt: number, reason: string, delayMs: number): void
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Socket-level failures that a new request with Range can get past. */
+function asRetryable(e: unknown): HubError | undefined {
+  if (e instanceof HubError) return e.retryable ? e : undefined
+  const code = (e as NodeJS.ErrnoException)?.code ?? ''
+  const msg = (e as Error)?.message ?? String(e)
+  if (
+    /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ERR_STREAM_PREMATURE_CLOSE|UND_ERR)/.test(
+      code,
+    ) ||
+    msg === 'aborted'
+  )
+    return new HubError('E_NETWORK', `connection lost (${code || msg})`, true)
+  return undefined
+}
+
+function unquote(etag: string | string[] | undefined): string | undefined {
+  if (typeof etag !== 'string') return undefined
+  return etag.replace(/^W\//, '').replace(/"/g, '')
+}
+
+/** Streams `res` onto the end of `file`, calling onChunk with each buffer once it is on disk. */
+async function writeBody(
+  res: IncomingMessage,
+  file: string,
+  append: boolean,
+  stallMs: number,
+  onChunk: (b: Buffer) => void,
+): Promise<void> {
+  const fh = await open(file, append ? 'a' : 'w')
+  let timer: NodeJS.Timeout | undefined
+  const arm = () => {
+    clearTimeout(timer)
+    timer = setTimeout(
+      () =>
+        res.destroy(new HubError('E_NETWORK', `transfer stalled (no data for ${stallMs / 1000} s)`, true)),
+      stallMs,
+    )
+  }
+  try {
+    const sink = new Writable({
+      highWaterMark: 4 << 20,
+      writev(chunks, cb) {
+        arm()
+        const bufs = chunks.map((c) => c.chunk as Buffer)
+        const total = bufs.reduce((n, b) => n + b.length, 0)
+        fh.writev(bufs)
+          .then(async ({ bytesWritten }) => {
+            // writev may stop short; finish the rest in order.
+            if (bytesWritten < total) {
+              const rest = Buffer.concat(bufs).subarray(bytesWritten)
+              let off = 0
+              while (off < rest.length) off += (await fh.write(rest, off)).bytesWritten
+            }
+            for (const b of bufs) onChunk(b)
+            arm()
+            cb()
+          })
+          .catch(cb)
+      },
+    })
+    arm()
+    await pipeline(res, sink)
+  } finally {
+    clearTimeout(timer)
+    await fh.close()
+  }
+}
+
+export async function fetchBlob(
+  job: BlobJob,
+  opts: BlobFetchOptions,
+): Promise<{ fetched: number; resumedFrom: number }> {
+  const kind = hashKindOf(job.etag)
+  let hash = kind ? newBlobHash(kind, job.size) : undefined
+  let have = 0
+  await mkdir(path.dirname(job.incompletePath), { recursive: true })
+  try {
+    const st = await stat(job.incompletePath)
+    if (st.size <= job.size) {
+      have = st.size
+      if (hash && have > 0) await hashFileInto(hash, job.incompletePath, have)
+    } else await truncate(job.incompletePath, 0)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+  }
+  const resumedFrom = have
+  opts.onStart?.(resumedFrom)
+  let fetched = 0
+  let failures = 0
+  let attempt = 0
+  let started = have > 0
+  try {
+    while (have < job.size || !started) {
+      started = true
+      const before = have
+      attempt++
+      try {
+        const { res, hubHeaders } = await hubGet(job.url, {
+          token: job.token,
+          headers: have > 0 ? { Range: `bytes=${have}-` } : {},
+          timeoutMs: opts.stallTimeoutMs,
+          ctx: job.ctx,
+        })
+        const linked = unquote(hubHeaders['x-linked-etag'])
+        if (linked && linked !== job.etag) {
+          res.destroy()
+          throw new HubError(
+            'E_INTEGRITY',
+            `${job.file}: the server names its content ${linked}, the file list ${job.etag}; run again`,
+          )
+        }
+        let append = have > 0
+        if (have > 0 && res.statusCode !== 206) {
+          // A 200 to a Range request is the whole file: start over.
+          have = 0
+          hash = kind ? newBlobHash(kind, job.size) : undefined
+          append = false
+        } else if (res.statusCode === 206) {
+          const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))
+          if (!m || Number(m[1]) !== have) {
+            res.destroy()
+            throw new HubError('E_NETWORK', 'the server resumed at the wrong offset', true)
+          }
+        }
+        await writeBody(res, job.incompletePath, append, opts.stallTimeoutMs, (b) => {
+          hash?.update(b)
+          have += b.length
+          fetched += b.length
+          opts.onProgress?.(have)
+        })
+        if (have > job.size)
+          throw new HubError('E_INTEGRITY', `${job.file}: received ${have} bytes, expected ${job.size}`)
+        if (have < job.size)
+          throw new HubError('E_NETWORK', `the connection ended at ${have} of ${job.size} bytes`, true)
+      } catch (e) {
+        if (isDiskFull(e)) throw diskFullError(job.incompletePath)
+        const retry = asRetryable(e)
+        if (!retry) throw e
+        // Bounded: the count resets whenever an attempt moved the file forward.
+        failures = have > before ? 1 : failures + 1
+        if (failures > opts.retries)
+          throw new HubError(
+            'E_NETWORK',
+            `${job.file}: download failed after ${attempt} attempts (${retry.message}); ` +
+              `run again to resume from ${have} of ${job.size} bytes`,
+          )
+        const delay = Math.min(10_000, opts.retryBaseMs * 2 ** (failures - 1))
+        opts.onRetry?.(attempt, retry.message, delay)
+        await sleep(delay)
+      }
+    }
+    if (job.size === 0) await (await open(job.incompletePath, 'a')).close()
+    const digest = hash?.digest('hex')
+    if (digest !== undefined && digest !== job.etag) {
+      await unlink(job.incompletePath).catch(() => {})
+      throw new HubError(
+        'E_INTEGRITY',
+        `${job.file}: ${kind} of the downloaded bytes is ${digest}, expected ${job.etag}; the blob was deleted, run again`,
+      )
+    }
+    const fh = await open(job.incompletePath, 'r')
+    try {
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(job.incompletePath, job.finalPath)
+  } catch (e) {
+    if (isDiskFull(e)) throw diskFullError(job.incompletePath)
+    throw e
+  }
+  return { fetched, resumedFrom }
+}

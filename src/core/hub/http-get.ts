@@ -1,0 +1,82 @@
+// One GET of a file with node:http(s): redirects followed by hand so that the token never leaves the
+// host it was meant for (the CDN gets no Authorization header), keep-alive sockets shared by the
+// worker pool, and the body left as a stream (nothing is buffered whole).
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import https from 'node:https'
+import { HubError } from './errors.js'
+import { type ErrorContext, hubErrorFromStatus, networkError } from './hub-errors-map.js'
+
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
+}
+
+export interface GetResult {
+  /** The body of the final (2xx) answer. */
+  res: IncomingMessage
+  /** Headers of the first answer (the Hub's own `resolve` answer: X-Repo-Commit, X-Linked-Etag…). */
+  hubHeaders: IncomingHttpHeaders
+}
+
+function once(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http
+    const agent = agents[url.protocol as 'http:' | 'https:']
+    if (!agent) return reject(new HubError('E_HUB', `unsupported URL ${url.href}`))
+    const req = mod.request(url, { method: 'GET', headers, agent }, resolve)
+    // Until the answer's headers arrive; the body has its own watchdog (fetch-blob.ts).
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(new HubError('E_NETWORK', `${url.host} did not answer within ${timeoutMs / 1000} s`, true)),
+    )
+    req.on('error', (e) => reject(e instanceof HubError ? e : networkError(e, url.href)))
+    req.end()
+  })
+}
+
+async function drain(res: IncomingMessage): Promise<string> {
+  let text = ''
+  for await (const c of res) if (text.length < 4096) text += c.toString()
+  return text
+}
+
+export async function hubGet(
+  url: string,
+  opts: { token?: string; headers?: Record<string, string>; timeoutMs: number; ctx: ErrorContext },
+): Promise<GetResult> {
+  let current = new URL(url)
+  const authHost = current.host
+  let hubHeaders: IncomingHttpHeaders | undefined
+  for (let hop = 0; hop < 10; hop++) {
+    const headers: Record<string, string> = { 'Accept-Encoding': 'identity', ...opts.headers }
+    // The token is for the Hub; a redirect to another host (the CDN) must not carry it.
+    if (opts.token && current.host === authHost) headers.Authorization = `Bearer ${opts.token}`
+    const res = await once(current, headers, opts.timeoutMs)
+    hubHeaders ??= res.headers
+    const status = res.statusCode ?? 0
+    if (status >= 300 && status < 400 && res.headers.location) {
+      res.resume()
+      current = new URL(res.headers.location, current)
+      continue
+    }
+    if (status >= 200 && status < 300) return { res, hubHeaders }
+    const body = await drain(res).catch(() => '')
+    if (current.host !== authHost) {
+      const retryable = status >= 500 || status === 429 || status === 408
+      const detail = body.replace(/\s+/g, ' ').slice(0, 200)
+      throw new HubError(
+        'E_HUB',
+        `file server ${current.host} answered HTTP ${status}${detail ? `: ${detail}` : ''}`,
+        retryable,
+      )
+    }
+    const code = res.headers['x-error-code']
+    const message = res.headers['x-error-message']
+    throw hubErrorFromStatus(
+      status,
+      typeof code === 'string' ? code : undefined,
+      typeof message === 'string' ? message : body,
+      opts.ctx,
+    )
+  }
+  throw new HubError('E_HUB', `too many redirects for ${url}`)
+}

@@ -1,0 +1,69 @@
+// Turns a Hub error answer (status + X-Error-Code / X-Error-Message) or a socket failure into one
+// clear HubError that names the repo, revision or file and says what to do about it.
+import { HubError } from './errors.js'
+import type { RepoRef } from './repo-id.js'
+
+export interface ErrorContext {
+  repo: RepoRef
+  endpoint: string
+  revision?: string
+  file?: string
+  tokenGiven: boolean
+}
+
+const TOKEN_HINT = 'pass --token, set HF_TOKEN, or save one in $HF_HOME/token'
+
+function repoLabel(ctx: ErrorContext): string {
+  return ctx.repo.type === 'model' ? ctx.repo.name : `${ctx.repo.type} ${ctx.repo.name}`
+}
+
+export function hubErrorFromStatus(
+  status: number,
+  errorCode: string | null | undefined,
+  errorMessage: string | null | undefined,
+  ctx: ErrorContext,
+): HubError {
+  const repo = repoLabel(ctx)
+  const rev = ctx.revision ?? 'main'
+  if (errorCode === 'GatedRepo' || (status === 403 && errorCode !== 'RepoNotFound')) {
+    return new HubError(
+      'E_AUTH',
+      ctx.tokenGiven
+        ? `${repo} is gated or private and your token was refused: request access on the Hub page, or use a token that has it`
+        : `${repo} is gated or private: request access on the Hub page, then ${TOKEN_HINT}`,
+    )
+  }
+  if (errorCode === 'RepoNotFound' || (status === 401 && !errorCode)) {
+    return new HubError(
+      'E_REPO_NOT_FOUND',
+      ctx.tokenGiven
+        ? `repository ${repo} not found on ${ctx.endpoint} (or your token cannot see it)`
+        : `repository ${repo} not found on ${ctx.endpoint} (if it is private or gated, ${TOKEN_HINT})`,
+    )
+  }
+  if (errorCode === 'RevisionNotFound')
+    return new HubError('E_REVISION_NOT_FOUND', `revision "${rev}" not found in ${repo}`)
+  if (errorCode === 'EntryNotFound' || (status === 404 && ctx.file))
+    return new HubError('E_ENTRY_NOT_FOUND', `file "${ctx.file ?? '?'}" not found in ${repo} at ${rev}`)
+  if (status === 404)
+    return new HubError('E_REPO_NOT_FOUND', `repository ${repo} not found on ${ctx.endpoint}`)
+  const detail = errorMessage ? `: ${errorMessage.replace(/\s+/g, ' ').slice(0, 200)}` : ''
+  // 5xx and 429 are the server's trouble of the moment: worth a retry.
+  const retryable = status >= 500 || status === 429 || status === 408
+  return new HubError('E_HUB', `${ctx.endpoint} answered HTTP ${status} for ${repo}${detail}`, retryable)
+}
+
+/** A connection-level failure (refused, reset, DNS, TLS). */
+export function networkError(e: unknown, url: string): HubError {
+  const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException }
+  const code = err?.cause?.code ?? err?.code ?? err?.cause?.message ?? err?.message ?? 'error'
+  let host = url
+  try {
+    host = new URL(url).host
+  } catch {}
+  return new HubError(
+    'E_NETWORK',
+    `cannot reach ${host} (${code}); check the network, or use --offline to work from the cache`,
+    true,
+  )
+}

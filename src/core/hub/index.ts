@@ -1,0 +1,11 @@
+// The Hub client as a library: download, cache inspection, MODEL argument resolution.
+export { removeFromCache } from './cache-rm.js'
+export { type CachedRepo, type CachedRevision, scanCache } from './cache-scan.js'
+export { verifyCache } from './cache-verify.js'
+export { type HubConfig, resolveHubConfig } from './config.js'
+export { type DownloadedFile, type DownloadRequest, type DownloadResult, downloadRepo } from './download.js'
+export { HubError } from './errors.js'
+export type { DownloadEvent, DownloadListener } from './events.js'
+export { isHubModelArg, resolveModelArg } from './model-arg.js'
+export { createProgressRenderer, pickProgressMode } from './progress.js'
+export { parseRepoId, type RepoRef, type RepoType } from './repo-id.js'

@@ -1,0 +1,95 @@
+// MODEL arguments of generate, export (and later quantize, finetune, serve): a local path is used
+// as is; `org/name[@rev]` is resolved through the Hub cache, fetching on first use only the files a
+// model needs; `org/name[@rev]/path/to/file.gguf` fetches that one GGUF file and returns its path.
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import type { HubSettings } from '../generate-command.js'
+import { resolveHubConfig } from './config.js'
+import type { DownloadResult } from './download.js'
+import { HubError } from './errors.js'
+import { looksLikeRepoId } from './repo-id.js'
+
+/** Files a model folder needs; everything else in the repo (other formats, images, docs) is skipped. */
+const MODEL_FILES = new Set([
+  'config.json',
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'chat_template.jinja',
+  'model.safetensors.index.json',
+])
+
+export function isModelFile(p: string): boolean {
+  return !p.includes('/') && (MODEL_FILES.has(p) || p.endsWith('.safetensors'))
+}
+
+export interface ModelRef {
+  repo: string
+  /** A single file inside the repo (a GGUF), when the argument names one. */
+  file?: string
+}
+
+/** Splits `org/name[@rev][/file.gguf]`; undefined when `arg` is not shaped like a repo id. */
+export function parseModelArg(arg: string): ModelRef | undefined {
+  if (arg.startsWith('.') || arg.startsWith('/') || arg.startsWith('~') || arg.includes('\\'))
+    return undefined
+  const parts = arg.split('/')
+  if (parts.length > 2 && arg.toLowerCase().endsWith('.gguf')) {
+    const repo = parts.slice(0, 2).join('/')
+    return looksLikeRepoId(repo) ? { repo, file: parts.slice(2).join('/') } : undefined
+  }
+  return looksLikeRepoId(arg) ? { repo: arg } : undefined
+}
+
+/** True when `arg` would be fetched from the Hub rather than read from disk. */
+export function isHubModelArg(arg: string): boolean {
+  return !existsSync(arg) && parseModelArg(arg) !== undefined
+}
+
+export interface ModelArgIo {
+  err(text: string): void
+}
+
+export async function resolveModelArg(
+  arg: string,
+  hub: HubSettings | undefined,
+  io: ModelArgIo,
+): Promise<string> {
+  if (existsSync(arg)) return arg
+  const ref = parseModelArg(arg)
+  if (!ref) return arg // not a repo id: the loader reports the missing path
+  const request = {
+    repo: ref.repo,
+    hub,
+    ...(ref.file ? { files: [ref.file] } : { select: isModelFile }),
+  }
+  // Loaded on demand: a local MODEL should not pay for the Hub client's start-up.
+  const { downloadRepo } = await import('./download.js')
+  const { createProgressRenderer, pickProgressMode } = await import('./progress.js')
+  const stream = process.stderr
+  const mode = pickProgressMode(stream, {})
+  const progress = createProgressRenderer(mode, mode === 'tty' ? stream : { write: (t: string) => io.err(t) })
+  let result: DownloadResult
+  try {
+    result = await downloadRepo(request, progress.onEvent)
+  } catch (e) {
+    progress.stop()
+    // Network down: a copy already in the cache is still good to run, as Python falls back to it.
+    if (!(e instanceof HubError && e.code === 'E_NETWORK') || resolveHubConfig(hub).offline) throw e
+    try {
+      result = await downloadRepo({ ...request, hub: { ...hub, offline: true } })
+    } catch {
+      throw e
+    }
+    io.err(`kiln: warning: ${e.message}; using the cached copy of ${ref.repo}\n`)
+  }
+  progress.stop()
+  if (ref.file) return path.join(result.path, ...ref.file.split('/'))
+  if (!result.files.some((f) => f.path === 'config.json'))
+    throw new HubError(
+      resolveHubConfig(hub).offline ? 'E_OFFLINE' : 'E_ENTRY_NOT_FOUND',
+      `${arg} has no config.json${resolveHubConfig(hub).offline ? ' in the cache' : ''}: not a transformers model folder`,
+    )
+  return result.path
+}
