@@ -56,3 +56,16 @@ export function modelGguf(fixture: string): GgufFile {
   }
   return g
 }
+
+/** Extra text the goldens do not cover: specials inside text, bytes, spaces, digits, CJK, emoji. */
+export const EXTRA_TEXTS = [
+  '',
+  ' ',
+  '   leading and trailing   ',
+  'Hello world! 12345 67,890.1 — naïve café',
+  'line one\nline two\r\n\ttabbed\n\n',
+  "don't I'll we've THEY'RE",
+  '日本語のテキスト 🤖🎉 ünïcödé',
+  '<s>hello</s> <unk> <|endoftext|><|im_start|>user\nhi<|im_end|>',
+  '<|begin_of_text|>x<|eot_id|>',
+]

@@ -18,7 +18,9 @@ const FIXTURES = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny', 'llama3-tiny']
 function expectedPad(fixture: string, fromConfig: number | undefined): number | undefined {
   if (fromConfig !== undefined) return fromConfig
   const tc = readJson<{ pad_token?: string }>(`${golden(fixture)}/tokenizer_config.json`)
-  return tc.pad_token === undefined ? undefined : Tokenizer.fromFolder(golden(fixture)).tokenToId(tc.pad_token)
+  return tc.pad_token === undefined
+    ? undefined
+    : Tokenizer.fromFolder(golden(fixture)).tokenToId(tc.pad_token)
 }
 
 describe('ggufModelInfo on exported golden models', () => {

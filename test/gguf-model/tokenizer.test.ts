@@ -7,23 +7,10 @@ import { ggufTokenizer } from '../../src/core/tokenizer/from-gguf.js'
 import { Tokenizer } from '../../src/core/tokenizer/tokenizer.js'
 import { golden, readJson } from '../helpers/fixtures.js'
 import type { GoldenCase, GoldenChat } from '../tokenizer/fixtures.js'
-import { modelGguf, tokenizerGguf } from './helpers.js'
+import { EXTRA_TEXTS, modelGguf, tokenizerGguf } from './helpers.js'
 
 const TOKENIZER_FIXTURES = ['tok-bytelevel', 'tok-chatml', 'tok-llama3', 'tok-sentencepiece']
 const MODEL_FIXTURES = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny', 'llama3-tiny']
-
-/** Extra text the goldens do not cover: specials inside text, bytes, spaces, digits, CJK, emoji. */
-const EXTRA = [
-  '',
-  ' ',
-  '   leading and trailing   ',
-  'Hello world! 12345 67,890.1 — naïve café',
-  'line one\nline two\r\n\ttabbed\n\n',
-  "don't I'll we've THEY'RE",
-  '日本語のテキスト 🤖🎉 ünïcödé',
-  '<s>hello</s> <unk> <|endoftext|><|im_start|>user\nhi<|im_end|>',
-  '<|begin_of_text|>x<|eot_id|>',
-]
 
 for (const fixture of [...TOKENIZER_FIXTURES, ...MODEL_FIXTURES]) {
   describe(fixture, () => {
@@ -56,7 +43,11 @@ for (const fixture of [...TOKENIZER_FIXTURES, ...MODEL_FIXTURES]) {
     }
 
     it('agrees with the tokenizer.json tokenizer beyond the goldens', () => {
-      const texts = [...EXTRA, ...(goldenFile.cases ?? []).map((c) => c.text), ...(goldenFile.prompts ?? [])]
+      const texts = [
+        ...EXTRA_TEXTS,
+        ...(goldenFile.cases ?? []).map((c) => c.text),
+        ...(goldenFile.prompts ?? []),
+      ]
       for (const text of texts) {
         const ids = reference.encode(text)
         expect(tok.encode(text), JSON.stringify(text)).toEqual(ids)
