@@ -31,7 +31,7 @@ const BYTES = 256
 
 function handWritten(): GgufFile {
   const tokens = ['<unk>', '<s>', '</s>']
-  const types = [GGUF_TOKEN_TYPE.unknown, GGUF_TOKEN_TYPE.control, GGUF_TOKEN_TYPE.control]
+  const types: number[] = [GGUF_TOKEN_TYPE.unknown, GGUF_TOKEN_TYPE.control, GGUF_TOKEN_TYPE.control]
   const scores = [0, 0, 0]
   for (let b = 0; b < BYTES; b++) {
     tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)

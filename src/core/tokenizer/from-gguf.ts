@@ -119,7 +119,9 @@ export function ggufTokenizer(file: GgufFile): Tokenizer {
   }
 
   const pre = model === 'gpt2' ? preTokenizer(meta) : undefined
-  const addBos = meta.boolean('tokenizer.ggml.add_bos_token', model === 'llama' || pre?.addBos === true)
+  // llama.cpp's default, where the key is absent, applies only when there is a BOS token to add.
+  const bosByDefault = (model === 'llama' || pre?.addBos === true) && ids.bos !== undefined
+  const addBos = meta.boolean('tokenizer.ggml.add_bos_token', bosByDefault)
   const addEos = meta.boolean('tokenizer.ggml.add_eos_token', false)
   if (addBos && ids.bos === undefined) {
     meta.fail('tokenizer.ggml.add_bos_token', 'is true, but there is no "tokenizer.ggml.bos_token_id"')
