@@ -14,7 +14,9 @@
 #include <cstdlib>
 
 #include "cpu/cpu_features.h"
+#include "cpu/qweights.h"
 #include "kernels.h"
+#include "quant/blocks.h"
 
 #define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define KILN_UNROLL _Pragma("GCC unroll 16")  // register tiles: keep every accumulator in a register
@@ -48,6 +50,10 @@ KILN_AVX2_INLINE __m256 load8(const void* p, int64_t i) {
 template <DType DT>
 constexpr int64_t elem_size() {
   return DT == DType::F32 ? 4 : 2;
+}
+
+constexpr bool is_block(DType t) {
+  return t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K;
 }
 
 // ((a0+a4)+(a1+a5))+((a2+a6)+(a3+a7)) of one accumulator.
@@ -203,11 +209,48 @@ float* scratch_f32(size_t n) {
   return b.p;
 }
 
+KILN_AVX2_INLINE void store_scaled_i8(float* dst, __m128i q8, __m256 d) {  // 8 int8 -> 8 floats × d
+  _mm256_storeu_ps(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), d));
+}
+
+// Dequantized rows, the same values as the table's dequantize_row (q·d, one rounding), faster.
+template <DType DT>
+KILN_AVX2 void dequantize_row_avx2(float* dst, const uint8_t* src, int64_t n) {
+  if constexpr (DT == DType::Q8_0) {
+    const block_q8_0* b = (const block_q8_0*)src;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+      const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d));
+      for (int j = 0; j < QK8_0; j += 8)
+        store_scaled_i8(dst + i * QK8_0 + j, _mm_loadl_epi64((const __m128i*)(b[i].qs + j)), d);
+    }
+  } else if constexpr (DT == DType::Q4_0) {
+    const block_q4_0* b = (const block_q4_0*)src;
+    const __m128i m4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+      const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d));
+      const __m128i q = _mm_loadu_si128((const __m128i*)b[i].qs);
+      const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight);  // elements 0..15
+      const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);  // 16..31
+      float* o = dst + i * QK4_0;
+      store_scaled_i8(o, lo, d);
+      store_scaled_i8(o + 8, _mm_srli_si128(lo, 8), d);
+      store_scaled_i8(o + 16, hi, d);
+      store_scaled_i8(o + 24, _mm_srli_si128(hi, 8), d);
+    }
+  } else {
+    quant_weight_kernels(DT)->dequantize(src, dst, n);
+  }
+}
+
 template <DType DT>
 KILN_AVX2 void convert_row(float* dst, const void* src, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8<DT>(src, i));
-  for (; i < n; i++) dst[i] = load_as_f32(src, DT, i);
+  if constexpr (is_block(DT)) {
+    dequantize_row_avx2<DT>(dst, (const uint8_t*)src, n);
+  } else {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8<DT>(src, i));
+    for (; i < n; i++) dst[i] = load_as_f32(src, DT, i);
+  }
 }
 
 // Many rows: register tiles of kRows x rows by kCols weight rows. F16/BF16 weight rows are
@@ -217,7 +260,7 @@ KILN_AVX2 void convert_row(float* dst, const void* src, int64_t n) {
 template <DType DT>
 KILN_AVX2 void matmul_tiled(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K,
                             int64_t M, int64_t ms, int64_t me) {
-  const int64_t row = K * elem_size<DT>();
+  const int64_t row = (int64_t)dtype_bytes(DT, K);
   const uint8_t* wb = (const uint8_t*)w;
   // Packed rows one cache line further apart than a multiple of 64 bytes, so that rows of 1 KB
   // multiples (K = 1024, 2048, ..) do not all fall in the same L1 set.
@@ -229,7 +272,7 @@ KILN_AVX2 void matmul_tiled(float* out, const float* x, const void* w, const flo
   if constexpr (pack) {
     packed = scratch_f32((size_t)(kCols * pstride));
     if (!packed) {  // no memory for scratch: the streaming kernel sums in the same order
-      matmul_stream<DT>(out, x, w, bias, N, K, M, ms, me);
+      if constexpr (!is_block(DT)) matmul_stream<DT>(out, x, w, bias, N, K, M, ms, me);
       return;
     }
   }
@@ -259,10 +302,16 @@ KILN_AVX2 void matmul_tiled(float* out, const float* x, const void* w, const flo
       int64_t next_bytes = m + 2 * kCols <= me ? kCols * row : 0;
       rows_full<DType::F32, kCols>(xb, rows, K, wr, bias, ob, M, m, (const char*)next, next_bytes);
     }
-    // Leftover weight rows (M not a multiple of kCols): in place.
+    // Leftover weight rows (M not a multiple of kCols): in place (block types: dequantized first).
     for (; m < me; m++) {
-      const void* wr[1] = {wb + m * row};
-      rows_full<DT, 1>(xb, rows, K, wr, bias, ob, M, m);
+      if constexpr (is_block(DT)) {
+        convert_row<DT>(packed, wb + m * row, K);
+        const void* wr[1] = {packed};
+        rows_full<DType::F32, 1>(xb, rows, K, wr, bias, ob, M, m);
+      } else {
+        const void* wr[1] = {wb + m * row};
+        rows_full<DT, 1>(xb, rows, K, wr, bias, ob, M, m);
+      }
     }
   }
 }
@@ -389,6 +438,35 @@ bool matmul_dt(float* out, const float* x, const void* w, const float* bias, int
 }
 
 }  // namespace
+
+// Many rows against block-quantized weights: each group of weight rows is dequantized to f32 once
+// per block of x rows (as F16/BF16 rows are converted) and the f32 tiles do the rest. Returns false
+// when there is no scratch memory, and the int8 kernels run instead. Threads split M in whole tiles.
+bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
+                               int64_t K, int64_t M, int ith, int nth) {
+  if (!scratch_f32((size_t)(kCols * (((K + 15) & ~(int64_t)15) + 16)))) return false;
+  int64_t s, e;
+  split_range((M + kCols - 1) / kCols, ith, nth, &s, &e);
+  s *= kCols;
+  e = e * kCols < M ? e * kCols : M;
+  if (s >= e) return true;
+  switch (dt) {
+    case DType::Q4_0:
+      matmul_tiled<DType::Q4_0>(out, x, w, bias, N, K, M, s, e);
+      return true;
+    case DType::Q8_0:
+      matmul_tiled<DType::Q8_0>(out, x, w, bias, N, K, M, s, e);
+      return true;
+    case DType::Q4_K:
+      matmul_tiled<DType::Q4_K>(out, x, w, bias, N, K, M, s, e);
+      return true;
+    case DType::Q6_K:
+      matmul_tiled<DType::Q6_K>(out, x, w, bias, N, K, M, s, e);
+      return true;
+    default:
+      return false;
+  }
+}
 
 bool matmul_avx2(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
                  int64_t M, bool w_kxm, int ith, int nth) {

@@ -1,6 +1,9 @@
-// Matmul against block-quantized weights, ggml's scheme: the activation rows are quantized once
-// (Q8_0 for the 32-blocks, Q8_K for the K-quants) and every output is an integer dot product per
-// block, scaled and summed in block order. Threads split the output features M, so each weight row
+// Matmul against block-quantized weights. Steps of a few rows (decode) follow ggml's scheme: the
+// activation rows are quantized once (Q8_0 for the 32-blocks, Q8_K for the K-quants) and every
+// output is an integer dot product per block, scaled and summed in block order. Steps of many rows
+// (prefill) dequantize weight panels to f32 and run the f32 tiles of matmul_avx2.cc. So a row's
+// result depends on which of the two its step took (within the activations' rounding), though
+// never on the other rows or the thread count within one path. Threads split the output features M, so each weight row
 // is streamed from memory by one thread. The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has
 // them; this file's portable loop is their twin and the fallback.
 #include <vector>
@@ -16,6 +19,11 @@ namespace kiln {
 
 bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t xq_row_bytes, const void* w, DType dt,
                        const float* bias, int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M);
+bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
+                               int64_t K, int64_t M, int ith, int nth);
+
+// Rows per step from which weights are dequantized to f32 panels instead of dotted in int8.
+constexpr int64_t kDequantRows = 4;
 
 static const QuantTypeInfo* quant_info_named(const char* name) {
   QuantType q;
@@ -80,6 +88,11 @@ static std::vector<uint8_t> g_xq;
 
 void matmul_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
                   int64_t M, int ith, int nth) {
+  // Prefill: dequantize weight panels once, reuse them for every row (f32 tiles, no activation
+  // rounding). Decode: int8 dot products against quantized activations, as llama.cpp does.
+  if (N >= kDequantRows && cpu_features().avx2_fma &&
+      matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, ith, nth))
+    return;
   const QuantWeightKernels& qk = *quant_weight_kernels(dt);
   const size_t row_bytes = (size_t)(K / qk.act_block) * qk.act_block_bytes;
   const uint8_t* xq;

@@ -31,6 +31,9 @@ KILN_AVX2_INLINE float hsum(__m256 a) {
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehl_ps(s, s)));
 }
 
+// IEEE half -> float with the F16C instruction (the portable f16_to_f32 branches per call).
+KILN_AVX2_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
 KILN_AVX2_INLINE int hsum_i32(__m256i a) {
   __m128i b = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
   b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0x4e));
@@ -64,19 +67,29 @@ KILN_AVX2 void tile32(float* out, int64_t M, const uint8_t* xq, size_t x_row, co
   __m256 acc[R][C];
   KILN_UNROLL for (int r = 0; r < R; r++) KILN_UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
   const __m256i ones = _mm256_set1_epi16(1);
+  // Decode: the tile's C rows are one contiguous region, and so are the next tile's. Hardware
+  // prefetchers lose track of C interleaved streams, so the next region is requested in address
+  // order, a few lines per block step, while this one is computed.
+  const char* next = (const char*)(w + C * w_row);
+  const int64_t next_lines = (int64_t)(C * w_row + 63) / 64;
+  const int64_t lines_per_step = (next_lines + nb - 1) / nb;
   for (int64_t b = 0; b < nb; b++) {
+    if constexpr (R == 1) {
+      for (int64_t l = b * lines_per_step; l < (b + 1) * lines_per_step && l < next_lines; l++)
+        _mm_prefetch(next + l * 64, _MM_HINT_T0);
+    }
     __m256i wa[C], wq[C];
     float dw[C];
     KILN_UNROLL for (int c = 0; c < C; c++) {
       const uint8_t* blk = w + c * w_row + b * w_block_bytes<DT>();
       wq[c] = load_w32<DT>(blk);
       wa[c] = _mm256_sign_epi8(wq[c], wq[c]);  // |w|: maddubs wants one unsigned operand
-      dw[c] = f16_to_f32(*(const uint16_t*)blk);
+      dw[c] = h2f(*(const uint16_t*)blk);
     }
     KILN_UNROLL for (int r = 0; r < R; r++) {
       const block_q8_0* xb = (const block_q8_0*)(xq + r * x_row) + b;
       const __m256i xv = _mm256_loadu_si256((const __m256i*)xb->qs);
-      const float dx = f16_to_f32(xb->d);
+      const float dx = h2f(xb->d);
       KILN_UNROLL for (int c = 0; c < C; c++) {
         __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[c], _mm256_sign_epi8(xv, wq[c])), ones);
         acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw[c] * dx), _mm256_cvtepi32_ps(p), acc[r][c]);
@@ -139,8 +152,8 @@ KILN_AVX2_INLINE void unpack_q4_K(const block_q4_K* b, Unpacked256* u) {
     u->sc[j] = sc[j];
     u->mn[j] = mn[j];
   }
-  u->d = f16_to_f32(b->d);
-  u->dmin = f16_to_f32(b->dmin);
+  u->d = h2f(b->d);
+  u->dmin = h2f(b->dmin);
 }
 
 // Bits shift..shift+1 of each qh byte, moved to bits 4..5 (the high part of a six-bit quant).
@@ -161,7 +174,7 @@ KILN_AVX2_INLINE void unpack_q6_K(const block_q6_K* b, Unpacked256* u) {
     _mm256_store_si256((__m256i*)(o + 96), _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), hi2(hb, 6, m3)));
   }
   for (int j = 0; j < 16; j++) u->sc[j] = b->scales[j];
-  u->d = f16_to_f32(b->d);
+  u->d = h2f(b->d);
 }
 
 // Σ sc·Σ q·x over the super-block (integer, exact). Q4_K: 8 sub-blocks of 32; Q6_K: 16 of 16.
