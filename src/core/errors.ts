@@ -45,3 +45,10 @@ export class InputError extends KilnError {
     super('E_INPUT', message)
   }
 }
+
+/** A kiln settings file that cannot be read or holds a bad value; the message names the file and line. */
+export class SettingsError extends KilnError {
+  constructor(message: string) {
+    super('E_SETTINGS', message)
+  }
+}

@@ -1,0 +1,138 @@
+// Reading a settings file: YAML with every problem reported as `path:line: …` (syntax, unknown
+// sections and keys with a "did you mean", bad values saying what is allowed, the version).
+import { readFileSync } from 'node:fs'
+import type { Document, LineCounter, Scalar, YAMLMap, Node as YamlNode } from 'yaml'
+import { SettingsError } from '../errors.js'
+import { cachedValues, rememberValues } from './file-cache.js'
+import { sectionNames, settingKeys } from './keys.js'
+import { SETTINGS_VERSION } from './schema.js'
+import { didYouMean } from './suggest.js'
+import { type SettingTypes, settingTypes } from './types.js'
+import { checkValue } from './values.js'
+
+export interface LoadedSettings {
+  path: string
+  exists: boolean
+  /** Valid values by dotted key. */
+  values: Map<string, unknown>
+}
+
+type Yaml = typeof import('yaml')
+
+/** yaml is loaded only when a file has to be parsed, so start-up does not pay for it. */
+export function loadYaml(): Promise<Yaml> {
+  return import('yaml')
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return undefined
+    throw new SettingsError(`${path}: cannot read the settings file (${code ?? String(e)})`)
+  }
+}
+
+/** Loads and validates the settings file at `path`; a missing file is an empty one. */
+export async function loadSettings(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedSettings> {
+  const text = readText(path)
+  if (text === undefined) return { path, exists: false, values: new Map() }
+  const cached = cachedValues(text, env)
+  if (cached) return { path, exists: true, values: cached }
+  const { values } = parseSettings(await loadYaml(), await settingTypes(), text, path)
+  rememberValues(text, values, env)
+  return { path, exists: true, values }
+}
+
+/** The file as an editable document (comments kept); a missing file gives no document. */
+export async function loadSettingsDocument(
+  path: string,
+): Promise<{ exists: boolean; doc?: Document; values: Map<string, unknown> }> {
+  const text = readText(path)
+  if (text === undefined) return { exists: false, values: new Map() }
+  return { exists: true, ...parseSettings(await loadYaml(), await settingTypes(), text, path) }
+}
+
+/** Parses and validates settings text; `path` is only for messages. */
+export function parseSettings(
+  yaml: Yaml,
+  types: SettingTypes,
+  text: string,
+  path: string,
+): { values: Map<string, unknown>; doc: Document } {
+  const lines = new yaml.LineCounter()
+  const doc = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true })
+  const first = doc.errors[0]
+  if (first) {
+    const at = first.linePos?.[0]
+    const what = first.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')
+    throw new SettingsError(`${path}:${at ? at.line : 1}: ${what}`)
+  }
+  const values = new Map<string, unknown>()
+  const contents = doc.contents
+  if (contents === null || (yaml.isScalar(contents) && contents.value === null)) return { values, doc }
+  const fail = (node: unknown, message: string): never => {
+    throw new SettingsError(`${path}:${lineOf(node as YamlNode, lines)}: ${message}`)
+  }
+  if (!yaml.isMap(contents))
+    return fail(contents, 'expected a mapping of sections (version:, runtime:, hub:, …)')
+  const sections = sectionNames()
+  const allKeys = settingKeys().map((k) => k.key)
+  const isNull = (n: unknown) => n === null || (yaml.isScalar(n) && n.value === null)
+  const nameOf = (n: unknown) => (yaml.isScalar(n) ? String(n.value) : String(n))
+  let hasVersion = false
+  for (const pair of (contents as YAMLMap).items) {
+    const name = nameOf(pair.key)
+    if (name === 'version') {
+      const v = yaml.isScalar(pair.value) ? pair.value.value : undefined
+      if (v !== SETTINGS_VERSION)
+        fail(
+          pair.value ?? pair.key,
+          `version ${String(v)} is not one this kiln reads (it reads version ${SETTINGS_VERSION})`,
+        )
+      hasVersion = true
+      continue
+    }
+    if (!sections.includes(name)) {
+      const near = didYouMean(name, name.includes('.') ? allKeys : [...sections, ...allKeys])
+      fail(pair.key, `unknown section "${name}"${near || ` (sections: ${sections.join(', ')})`}`)
+    }
+    if (isNull(pair.value)) continue
+    if (!yaml.isMap(pair.value)) fail(pair.value, `"${name}" must be a mapping of its settings`)
+    for (const item of (pair.value as YAMLMap).items) {
+      const key = `${name}.${nameOf(item.key)}`
+      const k = types.keys.get(key)
+      if (!k) return fail(item.key, `unknown setting "${key}"${didYouMean(key, allKeys)}`)
+      if (isNull(item.value)) continue // `key:` alone leaves it unset
+      if (!yaml.isScalar(item.value))
+        fail(item.value, `${key} must be ${k.allowed} (got a ${yaml.isMap(item.value) ? 'mapping' : 'list'})`)
+      const scalar = item.value as Scalar
+      let raw = scalar.value
+      // `api_key: 12345` or `host: 10` are strings to a person writing YAML by hand.
+      if (k.kind === 'string' && (typeof raw === 'number' || typeof raw === 'boolean'))
+        raw = scalar.source ?? String(raw)
+      const r = checkValue(k, raw)
+      if (!r.ok) return fail(scalar, r.problem)
+      values.set(key, r.value)
+    }
+  }
+  if (!hasVersion) fail(contents, `missing "version: ${SETTINGS_VERSION}"`)
+  // The checks above give the messages; the whole-file schema is the final word.
+  const obj: Record<string, Record<string, unknown> | number> = { version: SETTINGS_VERSION }
+  for (const [key, value] of values) {
+    const [section, name] = key.split('.')
+    obj[section] = { ...(obj[section] as Record<string, unknown> | undefined), [name]: value }
+  }
+  const whole = types.file.safeParse(obj)
+  if (!whole.success) fail(contents, whole.error.issues[0]?.message ?? 'invalid settings')
+  return { values, doc }
+}
+
+function lineOf(node: YamlNode | null | undefined, lines: LineCounter): number {
+  const offset = node?.range?.[0]
+  return offset === undefined ? 1 : lines.linePos(offset).line
+}

@@ -1,0 +1,168 @@
+// The settings schema: the single source of truth for every key kiln reads from the settings file,
+// its type and validation (a zod type), its built-in default, its help text, whether it is a secret
+// and which environment variables set it. Everything else (the key table, the wizard, `config list`,
+// docs/config.md) is derived from this file.
+//
+// The zod types are written as functions of `z` so that reading the key table does not import zod:
+// zod alone costs most of the 150 ms start-up budget, and `kiln config get` usually needs no
+// validation (see types.ts and file-cache.ts).
+import os from 'node:os'
+import path from 'node:path'
+import type { z as Z } from 'zod'
+
+/** The settings file format this build writes and reads. */
+export const SETTINGS_VERSION = 1
+
+type Zod = typeof Z
+
+export interface SettingDef {
+  /** The value's type and validation. */
+  type: (z: Zod) => Z.ZodType
+  /** One line for help, `config list` and the wizard. */
+  help: string
+  /**
+   * The built-in default, computed when asked (some depend on the machine or on HF_HOME). Absent: the
+   * setting has no value unless one is given (generate.* then defer to the model's
+   * generation_config.json).
+   */
+  default?: (env: NodeJS.ProcessEnv) => unknown
+  /** Printed redacted everywhere. */
+  secret?: boolean
+  /** Extra environment variables, after KILN_<SECTION>_<KEY>, in order of precedence. */
+  env?: string[]
+  /** The default follows the environment (HF_HOME), so it is not written into new files. */
+  followsEnv?: boolean
+  /** Placeholder text for the wizard when there is no default. */
+  example?: string
+}
+
+/** Where the Hugging Face hub library keeps its cache: HF_HUB_CACHE, else $HF_HOME/hub. */
+export function defaultHubCache(env: NodeJS.ProcessEnv): string {
+  const home =
+    env.HF_HOME || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'huggingface')
+  return path.join(home, 'hub')
+}
+
+const generationConfig = "(default: the model's generation_config.json)"
+
+/** Sections and their keys. Key names are snake_case, as in transformers and accelerate. */
+export const sections = {
+  runtime: {
+    device: {
+      type: (z) => z.enum(['auto', 'cpu', 'cuda']),
+      help: 'Where models run; auto picks the best device this build supports.',
+      default: () => 'auto',
+    },
+    threads: {
+      type: (z) => z.number().int().min(1),
+      help: 'Compute threads for the CPU kernels (default: the number of cores).',
+      default: () => os.availableParallelism(),
+    },
+    dtype: {
+      type: (z) => z.enum(['auto', 'f32', 'f16', 'bf16']),
+      help: 'Weight type to compute in; auto keeps the type the weights are stored in.',
+      default: () => 'auto',
+    },
+  },
+  hub: {
+    endpoint: {
+      type: (z) => z.url({ protocol: /^https?$/ }),
+      help: 'Hugging Face Hub address (a mirror or a private hub).',
+      default: () => 'https://huggingface.co',
+      env: ['HF_ENDPOINT'],
+    },
+    cache_dir: {
+      type: (z) => z.string().min(1),
+      help: 'Hub cache folder, shared with the Python huggingface_hub library.',
+      default: defaultHubCache,
+      followsEnv: true,
+      env: ['HF_HUB_CACHE'],
+    },
+    token: {
+      type: (z) => z.string().min(1),
+      help: 'Access token for private and gated models.',
+      secret: true,
+      env: ['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN'],
+      example: 'hf_…',
+    },
+    offline: {
+      type: (z) => z.boolean(),
+      help: 'Use only what is already in the cache; never reach the Hub.',
+      default: () => false,
+      env: ['HF_HUB_OFFLINE'],
+    },
+  },
+  generate: {
+    model: {
+      type: (z) => z.string().min(1),
+      help: 'Model used when -m is not given (default: the tiny model that ships with kiln).',
+      example: './Qwen2-0.5B-Instruct',
+    },
+    max_new_tokens: {
+      type: (z) => z.number().int().min(0),
+      help: `Tokens to generate at most ${generationConfig}.`,
+    },
+    temperature: {
+      type: (z) => z.number().min(0),
+      help: `Sampling temperature, 0 is greedy ${generationConfig}.`,
+    },
+    top_p: {
+      type: (z) => z.number().gt(0).max(1),
+      help: `Nucleus sampling probability mass ${generationConfig}.`,
+    },
+    top_k: {
+      type: (z) => z.number().int().min(0),
+      help: `Keep the k most likely tokens, 0 is off ${generationConfig}.`,
+    },
+  },
+  serve: {
+    host: {
+      type: (z) => z.string().min(1),
+      help: 'Address `kiln serve` listens on.',
+      default: () => '127.0.0.1',
+    },
+    port: {
+      type: (z) => z.number().int().min(1).max(65535),
+      help: 'Port `kiln serve` listens on.',
+      default: () => 8080,
+    },
+    api_key: {
+      type: (z) => z.string().min(1),
+      help: 'Bearer key clients of `kiln serve` must send (default: none, the server is open).',
+      secret: true,
+      example: 'a long random string',
+    },
+  },
+  finetune: {
+    engine: {
+      type: (z) => z.enum(['native', 'accelerate']),
+      help: "Training engine: kiln's own, or Hugging Face accelerate for several GPUs or machines.",
+      default: () => 'native',
+    },
+    mixed_precision: {
+      type: (z) => z.enum(['no', 'fp16', 'bf16']),
+      help: 'Mixed precision for training.',
+      default: () => 'no',
+    },
+    num_processes: {
+      type: (z) => z.number().int().min(1),
+      help: 'Training processes (one per GPU with accelerate).',
+      default: () => 1,
+    },
+  },
+} satisfies Record<string, Record<string, SettingDef>>
+
+/**
+ * The zod schema of a whole settings file: `version`, then sections of optional keys; unknown
+ * sections and keys are refused.
+ */
+export function settingsFileSchema(z: Zod): Z.ZodType {
+  const shape: Record<string, Z.ZodType> = { version: z.literal(SETTINGS_VERSION) }
+  for (const [name, keys] of Object.entries(sections)) {
+    const fields = Object.fromEntries(
+      Object.entries(keys as Record<string, SettingDef>).map(([k, def]) => [k, def.type(z).optional()]),
+    )
+    shape[name] = z.strictObject(fields).optional()
+  }
+  return z.strictObject(shape)
+}
