@@ -124,7 +124,8 @@ export async function startHubServer(opts = {}) {
 
   /** The repo the request may see, or an error answer (not found, gated) already sent. */
   function checkRepo(req, res, type, name) {
-    const repo = repos.get(key(type, name))
+    // The API answers for a renamed repo under its old name too; `resolve` redirects instead.
+    const repo = repos.get(key(type, renamed.get(name) ?? name))
     if (!repo) {
       error(res, 401, 'RepoNotFound', 'Repository not found')
       return undefined
@@ -203,7 +204,7 @@ export async function startHubServer(opts = {}) {
         if (fault && pos <= fault.after && fault.after < pos + chunk.length) {
           const cut = fault.after - pos
           if (fault.kind === 'drop') {
-            res.write(chunk.subarray(0, cut), () => res.socket?.destroy())
+            res.write(chunk.subarray(0, cut), () => res.socket?.end())
             return
           }
           if (fault.kind === 'stall') {

@@ -67,8 +67,11 @@ async function writeBody(
 ): Promise<void> {
   const fh = await open(file, append ? 'a' : 'w')
   let timer: NodeJS.Timeout | undefined
+  let finished = false
   const arm = () => {
     clearTimeout(timer)
+    // A write that completes after the transfer failed must not start a new watchdog.
+    if (finished) return
     timer = setTimeout(
       () =>
         res.destroy(new HubError('E_NETWORK', `transfer stalled (no data for ${stallMs / 1000} s)`, true)),
@@ -100,6 +103,7 @@ async function writeBody(
     arm()
     await pipeline(res, sink)
   } finally {
+    finished = true
     clearTimeout(timer)
     await fh.close()
   }

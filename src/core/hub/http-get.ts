@@ -23,7 +23,10 @@ function once(url: URL, headers: Record<string, string>, timeoutMs: number): Pro
     const mod = url.protocol === 'https:' ? https : http
     const agent = agents[url.protocol as 'http:' | 'https:']
     if (!agent) return reject(new HubError('E_HUB', `unsupported URL ${url.href}`))
-    const req = mod.request(url, { method: 'GET', headers, agent }, resolve)
+    const req = mod.request(url, { method: 'GET', headers, agent }, (res) => {
+      req.setTimeout(0) // from here the body's watchdog (fetch-blob.ts) takes over
+      resolve(res)
+    })
     // Until the answer's headers arrive; the body has its own watchdog (fetch-blob.ts).
     req.setTimeout(timeoutMs, () =>
       req.destroy(new HubError('E_NETWORK', `${url.host} did not answer within ${timeoutMs / 1000} s`, true)),
