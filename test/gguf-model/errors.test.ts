@@ -153,13 +153,13 @@ describe('bad GGUF metadata', () => {
       'gpt2-tiny',
       'a merge of unknown tokens',
       set('tokenizer.ggml.merges', gguf.array('string', ['Ġ t', 'zz yy'])),
-      /"tokenizer\.ggml\.merges" item 1 "zz yy" needs "zz", which is not a token/,
+      /"tokenizer\.ggml\.merges" is not valid: merge "zz yy" uses "zz", which is not in the vocab/,
     ],
     [
       'gpt2-tiny',
       'a merge without a space',
       set('tokenizer.ggml.merges', gguf.array('string', ['Ġt'])),
-      /"tokenizer\.ggml\.merges" item 0 "Ġt" is not two tokens/,
+      /"tokenizer\.ggml\.merges" is not valid: BPE merge #0 is malformed: "Ġt"/,
     ],
     [
       'qwen2-tiny',
@@ -177,7 +177,7 @@ describe('bad GGUF metadata', () => {
       'llama-tiny',
       'a chat template that does not parse',
       set('tokenizer.chat_template', gguf.string('{% for %}')),
-      /"tokenizer\.chat_template" does not make a tokenizer: chat template does not parse/,
+      /"tokenizer\.chat_template" is not valid: chat template does not parse/,
     ],
     [
       'llama-tiny',

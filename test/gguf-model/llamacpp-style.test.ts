@@ -2,7 +2,14 @@
 // sentencepiece model, not merge ranks; no merges; <unk> as an unknown token; add_bos_token true;
 // general.name), built by hand here, loads too: config, tokenizer and chat template.
 import { describe, expect, it } from 'vitest'
-import { GGUF_TOKEN_TYPE, type GgufFile, gguf, openGguf, writeGguf } from '../../src/core/formats/gguf.js'
+import {
+  GGUF_TOKEN_TYPE,
+  type GgufFile,
+  type GgufValue,
+  gguf,
+  openGguf,
+  writeGguf,
+} from '../../src/core/formats/gguf.js'
 import { ropeInvFreq } from '../../src/core/models/config.js'
 import { ggufModelInfo } from '../../src/core/models/gguf-model-info.js'
 import { nlc, openLlama } from '../helpers/gguf-peers.js'
@@ -29,7 +36,7 @@ const CHARS = ['▁', 't', 'h', 'e', 'l', 'o', 'w', 'r', 'd', 'a', 'c', 'x', '!'
 const C = 8 // hidden size
 const BYTES = 256
 
-function handWritten(): GgufFile {
+function handWritten(extra: [string, GgufValue][] = []): GgufFile {
   const tokens = ['<unk>', '<s>', '</s>']
   const types: number[] = [GGUF_TOKEN_TYPE.unknown, GGUF_TOKEN_TYPE.control, GGUF_TOKEN_TYPE.control]
   const scores = [0, 0, 0]
@@ -80,6 +87,7 @@ function handWritten(): GgufFile {
           "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]{% else %} {{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}",
         ),
       ],
+      ...extra,
     ],
     tensors: [
       { name: 'token_embd.weight', type: 'F32', shape: [V, C], data: zeros(V * C) },
@@ -172,12 +180,30 @@ describe('a llama.cpp-style SentencePiece GGUF', () => {
   })
 })
 
+describe('tokenizer.ggml.add_space_prefix false', () => {
+  const plain = ggufModelInfo(handWritten([['tokenizer.ggml.add_space_prefix', gguf.bool(false)]])).tokenizer
+
+  it('adds no ▁ in front and keeps the first space when decoding', () => {
+    expect(plain.encode('the hello', { addSpecialTokens: false })).toEqual([
+      id('t'),
+      id('he'),
+      id('▁he'),
+      id('llo'),
+    ])
+    expect(plain.decode([id('▁the'), id('▁w')])).toBe(' the w')
+  })
+})
+
+const SPACE_PREFIX = [true, false]
+
 describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) tokenizes the hand-written file the same', () => {
-  it('agrees on every text', async () => {
+  it.each(SPACE_PREFIX)('agrees on every text (add_space_prefix %s)', async (spacePrefix) => {
+    const judged = handWritten([['tokenizer.ggml.add_space_prefix', gguf.bool(spacePrefix)]])
+    const tok = ggufModelInfo(judged).tokenizer
     const llama = await openLlama()
     try {
       const model = (await (llama as unknown as { loadModel(o: object): Promise<unknown> }).loadModel({
-        modelPath: file.path,
+        modelPath: judged.path,
         vocabOnly: true,
       })) as { tokenize(text: string, special: boolean): number[]; dispose(): Promise<void> }
       try {

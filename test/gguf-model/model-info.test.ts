@@ -2,12 +2,13 @@
 // config.json gives on every field the engine reads (rotary inv_freq included), and the
 // generation defaults equal generation_config.json's.
 import { describe, expect, it } from 'vitest'
+import { type GgufValue, gguf } from '../../src/core/formats/gguf.js'
 import { loadModelConfig, ropeInvFreq } from '../../src/core/models/config.js'
 import { loadGenerationConfig } from '../../src/core/models/generation-config.js'
 import { ggufModelInfo } from '../../src/core/models/gguf-model-info.js'
 import { Tokenizer } from '../../src/core/tokenizer/tokenizer.js'
 import { golden, readJson } from '../helpers/fixtures.js'
-import { modelGguf } from './helpers.js'
+import { metadataGguf, modelGguf } from './helpers.js'
 
 const FIXTURES = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny', 'llama3-tiny']
 
@@ -70,4 +71,42 @@ describe('ggufModelInfo on exported golden models', () => {
       expect(generation).toEqual({ ...want, padTokenId: expectedPad(fixture, want.padTokenId) })
     })
   }
+})
+
+describe('generation defaults beyond generation_config.json', () => {
+  /** llama3-tiny's exported metadata with `extra` keys added, without tensors. */
+  function withKeys(extra: [string, GgufValue][]) {
+    const m = new Map(modelGguf('llama3-tiny').metadata)
+    for (const [k, v] of extra) m.set(k, v)
+    return ggufModelInfo(metadataGguf('llama3-extra', [...m]))
+  }
+
+  it('stops on end-of-turn and end-of-message tokens too, as llama.cpp does', () => {
+    const info = withKeys([
+      ['tokenizer.ggml.eot_token_id', gguf.u32(2)],
+      ['tokenizer.ggml.eom_token_id', gguf.u32(1)],
+    ])
+    expect(info.generation.eosTokenIds).toEqual([1, 2])
+    expect(info.config.eosTokenIds).toEqual([1, 2])
+  })
+
+  it("reads the file's recommended sampling settings (general.sampling.*)", () => {
+    const info = withKeys([
+      ['general.sampling.temp', gguf.f32(0.5)],
+      ['general.sampling.top_k', gguf.i32(20)],
+      ['general.sampling.top_p', gguf.f32(0.75)],
+      ['general.sampling.min_p', gguf.f32(0.125)],
+      ['general.sampling.penalty_repeat', gguf.f32(1.25)],
+    ])
+    expect(info.generation).toEqual({
+      eosTokenIds: [1],
+      bosTokenId: 0,
+      padTokenId: undefined,
+      temperature: 0.5,
+      topK: 20,
+      topP: 0.75,
+      minP: 0.125,
+      repetitionPenalty: 1.25,
+    })
+  })
 })
