@@ -1,20 +1,39 @@
 // kiln generate: text from a prompt, streamed as it is decoded.
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
+import { DeviceError } from '../core/errors.js'
 import { runGenerate } from '../core/generate-command.js'
+import { origin, settingsFor } from '../core/settings/for-command.js'
+
+/** Settings generate reads (flag > env > settings file > default; see docs/config.md). */
+const KEYS = [
+  'generate.model',
+  'generate.max_new_tokens',
+  'generate.temperature',
+  'generate.top_p',
+  'generate.top_k',
+  'runtime.device',
+  'runtime.threads',
+  'runtime.dtype',
+  'hub.endpoint',
+  'hub.cache_dir',
+  'hub.token',
+  'hub.offline',
+]
 
 export default class Generate extends BaseCommand {
   static summary = 'Generate text from a prompt with a local model.'
-  static description = `Runs a causal language model (llama, mistral, qwen2, gpt2) from a local Hugging Face
-model folder on the CPU with kiln's native kernels. Without -m it uses the tiny default model that
-ships with kiln. The prompt comes from PROMPT, or from stdin when PROMPT is "-" or absent and stdin
-is not a terminal. Tokens stream to stdout as they are decoded; timings go to stderr.`
+  static description =
+    `Runs a causal language model (llama, mistral, qwen2, gpt2) from a local Hugging Face model folder on the CPU with kiln's native kernels. Without -m it uses the tiny default model that ships with kiln (or generate.model from the settings). The prompt comes from PROMPT, or from stdin when PROMPT is "-" or absent and stdin is not a terminal. Tokens stream to stdout as they are decoded; timings go to stderr.
+
+Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPERATURE, KILN_RUNTIME_THREADS, HF_TOKEN, …), then the settings file (\`kiln config\`), then the default. Sampling options set nowhere are left to the model's generation_config.json. This build runs on the CPU: --device cuda (or runtime.device: cuda) is refused.`
 
   static examples = [
     '<%= config.bin %> generate "Once upon a time"',
     '<%= config.bin %> generate -m ./Llama-3.2-1B-Instruct --chat "Why is the sky blue?" --max-new-tokens 200',
     'echo "The capital of France is" | <%= config.bin %> generate -m ./qwen2 --temperature 0.7 --seed 1 --json',
     '<%= config.bin %> generate -m ./gpt2 --prompts-file prompts.jsonl',
+    'KILN_GENERATE_MAX_NEW_TOKENS=64 <%= config.bin %> generate "Hello" --quiet',
   ]
 
   static args = {
@@ -45,6 +64,14 @@ is not a terminal. Tokens stream to stdout as they are decoded; timings go to st
     }),
     system: Flags.string({ description: 'System message for --chat.' }),
     threads: Flags.integer({ char: 't', description: 'Compute threads (default: number of cores).' }),
+    device: Flags.string({
+      description: 'Device to run on (this build: the CPU).',
+      options: ['auto', 'cpu', 'cuda'],
+    }),
+    dtype: Flags.string({
+      description: 'Weight type to compute in (auto: as stored).',
+      options: ['auto', 'f32', 'f16', 'bf16'],
+    }),
     'prompts-file': Flags.string({
       description: 'JSONL file of {"prompt": ...}; one batch, one JSON line out per prompt.',
     }),
@@ -53,22 +80,44 @@ is not a terminal. Tokens stream to stdout as they are decoded; timings go to st
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Generate)
     this.jsonMode = flags.json
+    const s = await settingsFor(KEYS)
+    const setting = <T>(key: string) => s.get(key)?.value as T | undefined
+    const text = (key: string) => (s.get(key)?.value === undefined ? undefined : String(s.get(key)?.value))
+    const device = flags.device ?? setting<string>('runtime.device')
+    if (device === 'cuda') {
+      const from = flags.device ? '--device' : origin(s.get('runtime.device')!)
+      throw new DeviceError(
+        `device cuda (from ${from}): this build of kiln runs on the CPU only; use cpu or auto`,
+      )
+    }
     await runGenerate(
       {
         prompt: args.prompt,
-        model: flags.model,
-        maxNewTokens: flags['max-new-tokens'],
+        model: flags.model ?? setting<string>('generate.model'),
+        maxNewTokens: flags['max-new-tokens'] ?? setting<number>('generate.max_new_tokens'),
         minNewTokens: flags['min-new-tokens'],
-        temperature: flags.temperature,
-        topK: flags['top-k'],
-        topP: flags['top-p'],
+        temperature: flags.temperature ?? text('generate.temperature'),
+        topK: flags['top-k'] ?? setting<number>('generate.top_k'),
+        topP: flags['top-p'] ?? text('generate.top_p'),
         minP: flags['min-p'],
         repetitionPenalty: flags['repetition-penalty'],
         seed: flags.seed,
         stop: flags.stop,
         chat: flags.chat,
         system: flags.system,
-        threads: flags.threads,
+        threads: flags.threads ?? setting<number>('runtime.threads'),
+        dtype: (flags.dtype ?? setting<string>('runtime.dtype')) as
+          | 'auto'
+          | 'f32'
+          | 'f16'
+          | 'bf16'
+          | undefined,
+        hub: {
+          endpoint: setting<string>('hub.endpoint'),
+          cacheDir: setting<string>('hub.cache_dir'),
+          token: setting<string>('hub.token'),
+          offline: setting<boolean>('hub.offline'),
+        },
         promptsFile: flags['prompts-file'],
         json: flags.json,
         quiet: flags.quiet,

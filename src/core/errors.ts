@@ -52,3 +52,10 @@ export class SettingsError extends KilnError {
     super('E_SETTINGS', message)
   }
 }
+
+/** A device this build cannot run on (e.g. cuda in a CPU-only build). */
+export class DeviceError extends KilnError {
+  constructor(message: string) {
+    super('E_DEVICE', message)
+  }
+}

@@ -7,9 +7,7 @@ import { detectedDefaults, settingsPath, writeSettings } from '../../core/settin
 export default class ConfigDefault extends BaseCommand {
   static summary = "Write a settings file with this machine's defaults, without questions."
   static description =
-    `Writes every setting that has a default, with the core count and the device detected on this
-machine (what pressing Enter through \`kiln config\` gives), for scripts and CI. An existing file is
-refused unless --yes. With --json: {"path", "settings"}.`
+    `Writes every setting that has a default, with the core count and the device detected on this machine (what pressing Enter through \`kiln config\` gives), for scripts and CI. An existing file is refused unless --yes. With --json: {"path", "settings"}.`
 
   static examples = ['<%= config.bin %> config default', '<%= config.bin %> config default --yes --json']
 

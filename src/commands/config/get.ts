@@ -6,10 +6,7 @@ import { configGet } from '../../core/settings/queries.js'
 export default class ConfigGet extends BaseCommand {
   static summary = 'Print the value kiln uses for one setting.'
   static description =
-    `Prints KEY's value after the environment (KILN_<SECTION>_<KEY>, and HF_TOKEN, HF_ENDPOINT,
-HF_HUB_CACHE, HF_HUB_OFFLINE where they apply), the settings file and the built-in default are
-considered, in that order. Prints nothing when no source gives a value. Secrets are redacted. With
---json: {"key", "value", "source", "from"}. Keys: \`kiln config list --sources\`.`
+    `Prints KEY's value after the environment (KILN_<SECTION>_<KEY>, and HF_TOKEN, HF_ENDPOINT, HF_HUB_CACHE, HF_HUB_OFFLINE where they apply), the settings file and the built-in default are considered, in that order. Prints nothing when no source gives a value. Secrets are redacted. With --json: {"key", "value", "source", "from"}. Keys: \`kiln config list --sources\`.`
 
   static examples = [
     '<%= config.bin %> config get runtime.threads',

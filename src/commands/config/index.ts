@@ -12,11 +12,7 @@ import {
 export default class Config extends BaseCommand {
   static summary = 'Set up kiln interactively (a wizard), or manage settings with config get/set/list/….'
   static description =
-    `On a terminal, asks for each setting in turn — arrow keys for choices, typed values checked as
-you go, secrets hidden — proposing this machine's defaults (its core count, CUDA when this build
-can use it) or the values already in the file, so Enter throughout gives a valid file. A summary
-and a confirmation come before the settings file is written (atomically). Not on a terminal, use
-\`kiln config set\`, \`kiln config default --yes\` and the other subcommands instead.`
+    `On a terminal, asks for each setting in turn — arrow keys for choices, typed values checked as you go, secrets hidden — proposing this machine's defaults (its core count, CUDA when this build can use it) or the values already in the file, so Enter throughout gives a valid file. A summary and a confirmation come before the settings file is written (atomically). Not on a terminal, use \`kiln config set\`, \`kiln config default --yes\` and the other subcommands instead.`
 
   static examples = [
     '<%= config.bin %> config',

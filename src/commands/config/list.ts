@@ -6,10 +6,7 @@ import { configList } from '../../core/settings/queries.js'
 export default class ConfigList extends BaseCommand {
   static summary = 'List the settings kiln uses, and where each value comes from.'
   static description =
-    `Lists every setting that has a value as "key = value" (secrets redacted). With --sources,
-every setting, its value ("-" when none) and its source: env (and the variable), file (and its
-path), default, or unset. With --json: {"path", "exists", "settings": {key: value}}, or with
---sources {key: {"value", "source", "from"}}.`
+    `Lists every setting that has a value as "key = value" (secrets redacted). With --sources, every setting, its value ("-" when none) and its source: env (and the variable), file (and its path), default, or unset. With --json: {"path", "exists", "settings": {key: value}}, or with --sources {key: {"value", "source", "from"}}.`
 
   static examples = [
     '<%= config.bin %> config list',

@@ -13,10 +13,7 @@ import {
 export default class ConfigSet extends BaseCommand {
   static summary = 'Set one setting in the settings file.'
   static description =
-    `Checks VALUE against the setting's type (an unknown key or a bad value is refused with what is
-allowed, and the file is left as it was), then writes it to the settings file atomically, keeping
-its comments and other keys. Safe to run concurrently. Prints nothing on stdout; with --json:
-{"key", "value", "path"} (secrets redacted).`
+    `Checks VALUE against the setting's type (an unknown key or a bad value is refused with what is allowed, and the file is left as it was), then writes it to the settings file atomically, keeping its comments and other keys. Safe to run concurrently. Prints nothing on stdout; with --json: {"key", "value", "path"} (secrets redacted).`
 
   static examples = [
     '<%= config.bin %> config set runtime.threads 8',

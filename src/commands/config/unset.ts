@@ -6,9 +6,7 @@ import { editSettings, loadSettings, requireKey, settingsPath } from '../../core
 export default class ConfigUnset extends BaseCommand {
   static summary = 'Remove one setting from the settings file.'
   static description =
-    `Removes KEY from the settings file (atomically, keeping comments and other keys), so the
-environment or the built-in default decide again. A key that is not in the file is not an error.
-With --json: {"key", "removed", "path"}.`
+    `Removes KEY from the settings file (atomically, keeping comments and other keys), so the environment or the built-in default decide again. A key that is not in the file is not an error. With --json: {"key", "removed", "path"}.`
 
   static examples = [
     '<%= config.bin %> config unset generate.model',

@@ -9,10 +9,7 @@ import { loadSettingsDocument, settingsPath } from '../../core/settings/index.js
 export default class ConfigValidate extends BaseCommand {
   static summary = 'Check a settings file: syntax, keys, values.'
   static description =
-    `Checks FILE (default: the settings file) and reports the first problem as one line with the
-file's path and line: YAML syntax, an unknown key (with the nearest one), a value outside what
-the key allows, a missing or unknown version. Exit 0 when valid, 1 when not. With --json:
-{"path", "valid", "settings"} (the number of settings it sets).`
+    `Checks FILE (default: the settings file) and reports the first problem as one line with the file's path and line: YAML syntax, an unknown key (with the nearest one), a value outside what the key allows, a missing or unknown version. Exit 0 when valid, 1 when not. With --json: {"path", "valid", "settings"} (the number of settings it sets).`
 
   static examples = [
     '<%= config.bin %> config validate',
