@@ -1,7 +1,7 @@
 // K-quant GGUF export (q4_k_m, q6_k) judged by the other side. The golden fixtures are too narrow
-// for 256-element super-blocks (hidden 64), so random llama and qwen2 models with widths that are
-// multiples of 256 are written here (plus a llama whose FFN rows are not, for the fallback), with
-// the fixtures' tokenizers. Checked: the per-tensor types llama.cpp's Q4_K_M / Q6_K policy gives,
+// for 256-element super-blocks (hidden 64), so random llama, qwen2 and GPT-2 models with widths
+// that are multiples of 256 are written here (plus a llama whose FFN rows are not, for the
+// fallback), with the fixtures' tokenizers. Checked: the per-tensor types llama.cpp's Q4_K_M / Q6_K policy gives,
 // written out by hand here; every quantized tensor's bytes equal quantizing the F32 export's
 // tensor; the file types; llama.cpp (node-llama-cpp) loads and greedy-decodes each file, compared
 // with its own decode of the F32 export; @huggingface/gguf parses the files.
@@ -23,7 +23,7 @@ if (!hf) console.warn('@huggingface/gguf is not installed: skipping its parse of
 
 interface ModelSpec {
   /** The golden fixture whose tokenizer, prompts and config defaults the model borrows. */
-  fixture: 'llama-tiny' | 'qwen2-tiny'
+  fixture: 'llama-tiny' | 'qwen2-tiny' | 'gpt2-tiny'
   hidden: number
   intermediate: number
   layers: number
@@ -76,6 +76,19 @@ const MODELS: Record<string, ModelSpec> = {
     bias: false,
     moreBits: [1],
   },
+  // GPT-2: attn_qkv counts as attn_v; 3 layers: the last eighth starts at 2. Head tied to wte.
+  'gpt2-k': {
+    fixture: 'gpt2-tiny',
+    hidden: 256,
+    intermediate: 1024,
+    layers: 3,
+    heads: 4,
+    kvHeads: 4,
+    headDim: 64,
+    tied: true,
+    bias: true,
+    moreBits: [2],
+  },
 }
 const MIXES = ['q4_k_m', 'q6_k'] as const
 type Mix = (typeof MIXES)[number]
@@ -94,20 +107,64 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true })
 })
 
+type Add = (name: string, shape: number[], std: number, mean?: number) => void
+
 /** Writes a random F32 HF model folder for `spec` (seeded, so every run exports the same bytes). */
 function writeModel(name: string, spec: ModelSpec): string {
   const dir = path.join(tmp, name)
   mkdirSync(dir)
   const base = readJson<Record<string, unknown>>(path.join(golden(spec.fixture), 'config.json'))
-  const vocab = base.vocab_size as number
   const rand = mulberry32(name.length * 977 + spec.layers)
   // Uniform weights of variance ~1/fan_in (times a gain), so activations neither vanish nor blow up.
   const tensors: { name: string; dtype: 'F32'; shape: number[]; data: Float32Array }[] = []
-  const add = (n: string, shape: number[], std: number, mean = 0) => {
+  const add: Add = (n, shape, std, mean = 0) => {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1))
     for (let i = 0; i < data.length; i++) data[i] = mean + (rand() * 2 - 1) * std * Math.sqrt(3)
     tensors.push({ name: n, dtype: 'F32', shape, data })
   }
+  const config = spec.fixture === 'gpt2-tiny' ? addGpt2(spec, base, add) : addLlama(spec, base, add)
+  writeSafetensors(path.join(dir, 'model.safetensors'), tensors)
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2))
+  for (const f of [
+    'tokenizer.json',
+    'tokenizer_config.json',
+    'generation_config.json',
+    'chat_template.jinja',
+  ]) {
+    const src = path.join(golden(spec.fixture), f)
+    if (existsSync(src)) copyFileSync(src, path.join(dir, f))
+  }
+  return dir
+}
+
+/** GPT-2's tensors (Conv1D weights stored (in, out)) and config. */
+function addGpt2(spec: ModelSpec, base: Record<string, unknown>, add: Add): Record<string, unknown> {
+  const { hidden: C, intermediate: F } = spec
+  add('transformer.wte.weight', [base.vocab_size as number, C], 1)
+  add('transformer.wpe.weight', [base.n_positions as number, C], 0.3)
+  for (let l = 0; l < spec.layers; l++) {
+    const p = `transformer.h.${l}`
+    add(`${p}.ln_1.weight`, [C], 0.1, 1)
+    add(`${p}.ln_1.bias`, [C], 0.1)
+    add(`${p}.attn.c_attn.weight`, [C, 3 * C], 1 / Math.sqrt(C))
+    add(`${p}.attn.c_attn.bias`, [3 * C], 0.1)
+    add(`${p}.attn.c_proj.weight`, [C, C], 1 / Math.sqrt(C))
+    add(`${p}.attn.c_proj.bias`, [C], 0.1)
+    add(`${p}.ln_2.weight`, [C], 0.1, 1)
+    add(`${p}.ln_2.bias`, [C], 0.1)
+    add(`${p}.mlp.c_fc.weight`, [C, F], 1 / Math.sqrt(C))
+    add(`${p}.mlp.c_fc.bias`, [F], 0.1)
+    add(`${p}.mlp.c_proj.weight`, [F, C], 1 / Math.sqrt(F))
+    add(`${p}.mlp.c_proj.bias`, [C], 0.1)
+  }
+  add('transformer.ln_f.weight', [C], 0.1, 1)
+  add('transformer.ln_f.bias', [C], 0.1)
+  return { ...base, n_embd: C, n_inner: F, n_layer: spec.layers, n_head: spec.heads }
+}
+
+/** llama / qwen2 tensors and config. */
+function addLlama(spec: ModelSpec, base: Record<string, unknown>, add: Add): Record<string, unknown> {
+  const vocab = base.vocab_size as number
   const { hidden: C, intermediate: F, heads: NH, kvHeads: NKV, headDim: HS } = spec
   add('model.embed_tokens.weight', [vocab, C], 1)
   for (let l = 0; l < spec.layers; l++) {
@@ -142,18 +199,7 @@ function writeModel(name: string, spec: ModelSpec): string {
     tie_word_embeddings: spec.tied,
   }
   if (Array.isArray(base.layer_types)) config.layer_types = new Array(spec.layers).fill('full_attention')
-  writeSafetensors(path.join(dir, 'model.safetensors'), tensors)
-  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2))
-  for (const f of [
-    'tokenizer.json',
-    'tokenizer_config.json',
-    'generation_config.json',
-    'chat_template.jinja',
-  ]) {
-    const src = path.join(golden(spec.fixture), f)
-    if (existsSync(src)) copyFileSync(src, path.join(dir, f))
-  }
-  return dir
+  return config
 }
 
 const modelDirs = new Map<string, string>()
@@ -209,10 +255,11 @@ function dequantizedTwin(model: string, dtype: GgufExportDType): string {
 /** The type llama.cpp's mix gives a tensor, written out from llama-quant.cpp for these models. */
 function expectedType(spec: ModelSpec, mix: Mix, name: string, shape: number[]): string {
   if (shape.length < 2 || name.endsWith('_norm.weight')) return 'F32'
+  if (name === 'position_embd.weight') return 'F16' // llama.cpp never quantizes it
   let want = 'Q6_K'
   if (mix === 'q4_k_m') {
     const head = name === 'output.weight' || (spec.tied && name === 'token_embd.weight')
-    const m = /^blk\.(\d+)\.(attn_v|ffn_down)\.weight$/.exec(name)
+    const m = /^blk\.(\d+)\.(attn_v|attn_qkv|ffn_down)\.weight$/.exec(name)
     want = head || (m !== null && spec.moreBits.includes(Number(m[1]))) ? 'Q6_K' : 'Q4_K'
   }
   const cols = shape[shape.length - 1]
@@ -279,7 +326,12 @@ describe('K-quant GGUF export', () => {
             expect(Buffer.compare(t.data, ref.data), name).toBe(0)
             continue
           }
-          if (want === 'Q8_0' || want === 'F16') fallbacks.push(name)
+          if (want === 'F16') {
+            expect(Buffer.compare(t.data, exported(model, 'f16').gguf.tensors.get(name)!.data), name).toBe(0)
+            if (name !== 'position_embd.weight') fallbacks.push(name)
+            continue
+          }
+          if (want === 'Q8_0') fallbacks.push(name)
           const cols = t.shape[t.shape.length - 1]
           const values = new Float32Array(ref.data.slice().buffer)
           const type = want.toLowerCase() as 'q4_k' | 'q6_k' | 'q8_0'
@@ -406,10 +458,11 @@ describe.skipIf(!nlc)('llama.cpp (node-llama-cpp) runs the K-quant exports', () 
         // twin differ only by llama.cpp's 8-bit activations (Q8_K beside K-quant weights), so the
         // distributions stay close; a misread layout would scramble them.
         expect(vsTwin.maxProbDiff).toBeLessThan(TWIN_PROB_DIFF_BOUND)
-        // The tied-head qwen2 is decisive (p ≈ 1 at every step): every type keeps the F32 decode.
+        // The tied-head qwen2 and GPT-2 are decisive (p ≈ 1 at every step): every type keeps the
+        // F32 decode.
         // The random llamas have near-tied steps (top-2 at 0.65 / 0.35) that 6- and 4-bit weights
         // flip, after which greedy paths part; only their distributions are bounded.
-        if (model === 'qwen2-k') for (const a of vsF32.agree) expect(a).toBe(NEW_TOKENS)
+        if (MODELS[model].tied) for (const a of vsF32.agree) expect(a).toBe(NEW_TOKENS)
       }
     })
   }
