@@ -1,0 +1,105 @@
+// MODEL arguments as repo ids: `kiln generate -m org/name` fetches only what a model needs into the
+// cache on first use, then runs exactly as from a local folder; offline it runs from the cache.
+import { readdirSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { isHubModelArg, resolveModelArg } from '../../src/core/hub/model-arg.js'
+import { type GenerateJson, jsonOut, removeTempDirs } from '../helpers/cli.js'
+import { golden } from '../helpers/fixtures.js'
+import { freshEnv, type HubServer, kiln, startServer } from './helpers.js'
+import { randomBytesSeeded } from './hub-server.mjs'
+
+let server: HubServer
+const MODEL_FILES = [
+  'config.json',
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'chat_template.jinja',
+  'model.safetensors',
+]
+
+beforeAll(async () => {
+  server = await startServer()
+  const dir = golden('llama-tiny')
+  server.addRepo({
+    name: 'models/llama-tiny',
+    files: [
+      ...MODEL_FILES.map((f) => ({ path: f, content: readFileSync(path.join(dir, f)) })),
+      // Things a model run does not need: left on the server.
+      { path: 'README.md', content: '# llama-tiny\n' },
+      { path: 'onnx/model.onnx', content: randomBytesSeeded(100_000, 3) },
+      { path: 'original/consolidated.safetensors', content: randomBytesSeeded(100_000, 4) },
+    ],
+  })
+  server.addRepo({
+    name: 'models/some-gguf',
+    files: [
+      { path: 'config.json', content: '{}' },
+      { path: 'q8/model-q8_0.gguf', content: randomBytesSeeded(300_000, 5) },
+      { path: 'model-f16.gguf', content: randomBytesSeeded(400_000, 6) },
+    ],
+  })
+})
+
+afterAll(async () => {
+  await server?.close()
+  removeTempDirs()
+})
+
+describe.concurrent('MODEL as org/name[@rev]', () => {
+  it('generate -m org/name fetches the model files once and matches the local folder', async () => {
+    const env = freshEnv(server)
+    const args = ['generate', 'Hello', '--max-new-tokens', '4', '--json']
+    const local = await kiln([...args, '-m', golden('llama-tiny')], env)
+    expect(local.status, local.stderr).toBe(0)
+    const remote = await kiln([...args, '-m', 'models/llama-tiny'], env)
+    expect(remote.status, remote.stderr).toBe(0)
+    expect(jsonOut<GenerateJson>(remote).tokens).toEqual(jsonOut<GenerateJson>(local).tokens)
+    expect(remote.stderr).toMatch(/^model\.safetensors /m)
+    const snaps = path.join(env.cache, 'models--models--llama-tiny', 'snapshots')
+    const [commit] = readdirSync(snaps)
+    expect(readdirSync(path.join(snaps, commit)).sort()).toEqual([...MODEL_FILES].sort())
+    // Second use: nothing fetched; offline: no request at all.
+    const again = await kiln([...args, '-m', 'models/llama-tiny@main'], env)
+    expect(again.status, again.stderr).toBe(0)
+    expect(again.stderr).not.toMatch(/^model\.safetensors \S+ MB$/m)
+    const before = server.log.length
+    const off = await kiln([...args, '-m', 'models/llama-tiny'], {
+      ...env,
+      env: { ...env.env, HF_HUB_OFFLINE: '1' },
+    })
+    expect(off.status, off.stderr).toBe(0)
+    expect(jsonOut<GenerateJson>(off).tokens).toEqual(jsonOut<GenerateJson>(local).tokens)
+    expect(server.log.slice(before).filter((l) => l.path.includes('llama-tiny'))).toEqual([])
+  })
+
+  it('offline without the model in the cache fails in one line', async () => {
+    const env = freshEnv(server, { HF_HUB_OFFLINE: '1' })
+    const r = await kiln(['generate', 'Hi', '-m', 'models/llama-tiny'], env)
+    expect(r.status).toBe(1)
+    expect(r.stderr).toBe(`kiln: offline: models/llama-tiny@main is not in the cache (${env.cache})\n`)
+  })
+
+  it('org/name/file.gguf fetches that one file and returns its path', async () => {
+    const env = freshEnv(server)
+    const hub = { endpoint: server.endpoint, cacheDir: env.cache }
+    const errs: string[] = []
+    const p = await resolveModelArg('models/some-gguf/q8/model-q8_0.gguf', hub, { err: (t) => errs.push(t) })
+    expect(p.endsWith(path.join('q8', 'model-q8_0.gguf'))).toBe(true)
+    expect(readFileSync(p).equals(randomBytesSeeded(300_000, 5))).toBe(true)
+    expect(readdirSync(path.dirname(path.dirname(p)))).toEqual(['q8'])
+    expect(errs.join('')).toMatch(/q8\/model-q8_0\.gguf 300\.0 kB/)
+  })
+
+  it('tells paths from repo ids', () => {
+    expect(isHubModelArg('org/name')).toBe(true)
+    expect(isHubModelArg('org/name@v1')).toBe(true)
+    expect(isHubModelArg('org/name/file.gguf')).toBe(true)
+    expect(isHubModelArg('./org/name')).toBe(false)
+    expect(isHubModelArg('/abs/path')).toBe(false)
+    expect(isHubModelArg(golden('llama-tiny'))).toBe(false)
+    expect(isHubModelArg('test/hub')).toBe(false) // exists on disk
+    expect(isHubModelArg('name-only')).toBe(false)
+  })
+})
