@@ -3,6 +3,12 @@
 // Math.fround, in ggml's operation order; nearest_int by the same 1.5·2^23 trick), byte for byte on
 // edge-case blocks and thousands of random rows; dequantization against the TS twins on the
 // quantized bytes and on arbitrary blocks; thread-count independence; and the errors for bad input.
+// Where python3 and node-llama-cpp's prebuilt libggml-base are at hand, ggml's own compiled
+// quantizers judge the kernels too (called through ctypes).
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { native } from '../../src/core/native.js'
 import {
@@ -566,6 +572,67 @@ describe('K-quant round trips', () => {
     }
   })
 })
+
+/** node-llama-cpp's prebuilt ggml for this platform (the CPU build), if installed. */
+function findLibggml(): string | undefined {
+  const dir = path.resolve('node_modules/@node-llama-cpp', `${process.platform}-${process.arch}`, 'bins')
+  const name = process.platform === 'darwin' ? 'libggml-base.dylib' : 'libggml-base.so'
+  const file = path.join(dir, `${process.platform}-${process.arch}`, name)
+  if (!existsSync(file) || process.platform === 'win32') return undefined
+  return spawnSync('python3', ['-c', 'import ctypes'], { stdio: 'ignore' }).status === 0 ? file : undefined
+}
+const libggml = findLibggml()
+if (!libggml)
+  console.warn("python3 or node-llama-cpp's libggml-base is missing: skipping the check against ggml itself")
+
+// Reads f32 rows from argv[2], writes ggml's quantized bytes and their dequantization per type.
+const GGML_SCRIPT = `
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+data = open(sys.argv[2], 'rb').read()
+n = len(data) // 4
+x = (ctypes.c_float * n).from_buffer_copy(data)
+for name, size in (('q4_K', 144), ('q6_K', 210), ('q8_K', 292)):
+    y = (ctypes.c_uint8 * (n // 256 * size))()
+    getattr(lib, 'quantize_row_%s_ref' % name)(x, y, ctypes.c_int64(n))
+    z = (ctypes.c_float * n)()
+    getattr(lib, 'dequantize_row_%s' % name)(y, z, ctypes.c_int64(n))
+    open(sys.argv[3] + '/' + name.lower() + '.q', 'wb').write(bytes(y))
+    open(sys.argv[3] + '/' + name.lower() + '.f', 'wb').write(bytes(z))
+`
+
+describe.skipIf(!libggml)(
+  'K-quants match ggml itself (node-llama-cpp’s libggml-base, through ctypes)',
+  () => {
+    it('quantize_row_*_ref and dequantize_row_* on edge blocks and 4000 random super-blocks', () => {
+      const rand = mulberry32(77)
+      const random = new Float32Array(4000 * QK)
+      for (let b = 0; b < 4000; b++) {
+        const scale = 10 ** (rand() * 10 - 5)
+        const shift = rand() < 0.3 ? (rand() - 0.5) * scale : 0
+        for (let i = 0; i < QK; i++) random[b * QK + i] = fr((rand() * 2 - 1) * scale + shift)
+      }
+      const x = Float32Array.from([...edgeBlocks().flatMap((e) => e.x), ...random])
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-ggml-'))
+      try {
+        writeFileSync(path.join(dir, 'x.f32'), asBytes(x))
+        const r = spawnSync('python3', ['-c', GGML_SCRIPT, libggml!, path.join(dir, 'x.f32'), dir], {
+          encoding: 'utf8',
+        })
+        expect(r.status, r.stderr).toBe(0)
+        const rows = x.length / QK
+        for (const type of TYPES) {
+          const theirs = new Uint8Array(readFileSync(path.join(dir, `${type}.q`)))
+          expectSameBytes(quantizeRows(type, x, rows, QK, 2), theirs, BLOCK_BYTES[type], `${type} vs ggml`)
+          const theirY = new Uint8Array(readFileSync(path.join(dir, `${type}.f`)))
+          expect(Buffer.compare(asBytes(dequantizeRows(type, theirs, rows, QK)), theirY)).toBe(0)
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  },
+)
 
 describe('bad input is a JS error, not a crash', () => {
   const n = native()
