@@ -131,7 +131,7 @@ export async function runGenerate(input: GenerateInput, io: Output): Promise<voi
   validateGenerateOptions(options)
   const prompts = await resolvePrompts(input)
   const modelPath = input.model ? await resolveModelArg(input.model, input.hub, io) : defaultModelPath()
-  const model = loadModel(modelPath, { threads: input.threads })
+  const model = loadModel(modelPath, { threads: input.threads, dtype: input.dtype })
   try {
     const texts = input.chat ? prompts.map((p) => applyChat(model, p, input.system)) : prompts
     if (input.chat) options.addSpecialTokens = false // the template already holds BOS and friends

@@ -118,7 +118,7 @@ function isMix(plan: GgufWeightPlan): plan is GgufQuantMix {
  * `output` at Q6_K (and token_embd at a higher type when tied); a Q4_0 file keeps them at Q8_0, as
  * before kiln had Q6_K, so its bytes do not change. The K-quant mixes follow src/core/quant/mix.ts.
  */
-function weightType(
+export function ggufWeightType(
   name: string,
   shape: number[],
   plan: GgufWeightPlan,
@@ -194,7 +194,7 @@ export function planTensors(
     const type: GgufWritableType =
       shape.length <= 1 || rule.gguf.endsWith('_norm.weight')
         ? 'F32'
-        : weightType(rule.gguf, shape, plan, mixModel, onWarning)
+        : ggufWeightType(rule.gguf, shape, plan, mixModel, onWarning)
     planned.push({ name: rule.gguf, source: name, type, shape, layout, view })
   }
   if (unknown.length > 0) {

@@ -48,7 +48,7 @@ export interface ExportGgufResult {
 }
 
 /** Per export dtype: what the 2-D weights become, and the file's `general.file_type`. */
-const DTYPES: Record<GgufExportDType, { plan: GgufWeightPlan; fileType: number }> = {
+export const GGUF_EXPORT_DTYPES: Record<GgufExportDType, { plan: GgufWeightPlan; fileType: number }> = {
   f32: { plan: 'F32', fileType: GGUF_FILE_TYPE.F32 },
   f16: { plan: 'F16', fileType: GGUF_FILE_TYPE.F16 },
   bf16: { plan: 'BF16', fileType: GGUF_FILE_TYPE.BF16 },
@@ -146,10 +146,10 @@ export function exportGguf(
   options: ExportGgufOptions,
   onProgress?: (event: ExportGgufEvent) => void,
 ): ExportGgufResult {
-  const target = Object.hasOwn(DTYPES, options.dtype) ? DTYPES[options.dtype] : undefined
+  const target = Object.hasOwn(GGUF_EXPORT_DTYPES, options.dtype) ? GGUF_EXPORT_DTYPES[options.dtype] : undefined
   if (target === undefined) {
     throw new UsageError(
-      `GGUF export dtype must be one of ${Object.keys(DTYPES).join(', ')}, got "${options.dtype}"`,
+      `GGUF export dtype must be one of ${Object.keys(GGUF_EXPORT_DTYPES).join(', ')}, got "${options.dtype}"`,
     )
   }
   if (existsSync(outPath) && options.force !== true) {
