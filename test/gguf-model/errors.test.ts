@@ -164,8 +164,8 @@ describe('bad GGUF metadata', () => {
     [
       'qwen2-tiny',
       'unknown pre-tokenizer',
-      set('tokenizer.ggml.pre', gguf.string('smollm')),
-      /"tokenizer\.ggml\.pre" is "smollm", a pre-tokenizer kiln does not know \(supported: llama-bpe, /,
+      set('tokenizer.ggml.pre', gguf.string('tekken')),
+      /"tokenizer\.ggml\.pre" is "tekken", a pre-tokenizer kiln does not know \(supported: llama-bpe, /,
     ],
     [
       'qwen2-tiny',

@@ -38,6 +38,12 @@ const DEFAULT_SPLITS = [
   '[0-9][0-9][0-9]',
 ]
 
+/** llama.cpp's regexes for SmolLM (and StarCoder-style) vocabularies: single digits, then GPT-2's. */
+const SMOLLM_SPLITS = [
+  '\\p{N}',
+  "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
+]
+
 interface PreTokenizerKind {
   /** Regexes applied in turn (Split, Isolated), before the byte mapping; undefined: GPT-2's own. */
   splits?: string[]
@@ -54,6 +60,7 @@ const PRE_TOKENIZERS: Record<string, PreTokenizerKind> = {
   qwen2: { splits: [QWEN2_SPLIT] },
   'deepseek-r1-qwen': { splits: [QWEN2_SPLIT] },
   'gpt-2': {},
+  smollm: { splits: SMOLLM_SPLITS },
   default: { splits: DEFAULT_SPLITS },
 }
 
