@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll } from 'vitest'
+import { defaultModelPath } from '../../src/core/default-model.js'
 import { tokenizerMetadata } from '../../src/core/export/gguf-tokenizer.js'
 import { exportGguf } from '../../src/core/export/to-gguf.js'
 import { type GgufFile, type GgufValue, gguf, openGguf, writeGguf } from '../../src/core/formats/gguf.js'
@@ -45,12 +46,17 @@ export function tokenizerGguf(fixture: string): GgufFile {
 }
 
 const exported = new Map<string, GgufFile>()
-/** A whole golden model folder exported to GGUF (F32), once per test file. */
+/** The model folder a test name stands for: a golden fixture, or the repository's default model. */
+export function modelDir(fixture: string): string {
+  return fixture === 'default' ? defaultModelPath() : golden(fixture)
+}
+
+/** A whole model folder (see modelDir) exported to GGUF (F32), once per test file. */
 export function modelGguf(fixture: string): GgufFile {
   let g = exported.get(fixture)
   if (g === undefined) {
     const out = tmpPath(`${fixture}.gguf`)
-    exportGguf(golden(fixture), out, { dtype: 'f32' })
+    exportGguf(modelDir(fixture), out, { dtype: 'f32' })
     g = openGguf(out)
     exported.set(fixture, g)
   }

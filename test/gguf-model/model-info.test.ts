@@ -7,8 +7,8 @@ import { loadModelConfig, ropeInvFreq } from '../../src/core/models/config.js'
 import { loadGenerationConfig } from '../../src/core/models/generation-config.js'
 import { ggufModelInfo } from '../../src/core/models/gguf-model-info.js'
 import { Tokenizer } from '../../src/core/tokenizer/tokenizer.js'
-import { golden, readJson } from '../helpers/fixtures.js'
-import { metadataGguf, modelGguf } from './helpers.js'
+import { readJson } from '../helpers/fixtures.js'
+import { EXTRA_TEXTS, metadataGguf, modelDir, modelGguf } from './helpers.js'
 
 const FIXTURES = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny', 'llama3-tiny']
 
@@ -18,16 +18,16 @@ const FIXTURES = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny', 'llama3-tiny']
  */
 function expectedPad(fixture: string, fromConfig: number | undefined): number | undefined {
   if (fromConfig !== undefined) return fromConfig
-  const tc = readJson<{ pad_token?: string }>(`${golden(fixture)}/tokenizer_config.json`)
+  const tc = readJson<{ pad_token?: string }>(`${modelDir(fixture)}/tokenizer_config.json`)
   return tc.pad_token === undefined
     ? undefined
-    : Tokenizer.fromFolder(golden(fixture)).tokenToId(tc.pad_token)
+    : Tokenizer.fromFolder(modelDir(fixture)).tokenToId(tc.pad_token)
 }
 
 describe('ggufModelInfo on exported golden models', () => {
   for (const fixture of FIXTURES) {
     it(`${fixture}: config matches config.json`, () => {
-      const want = loadModelConfig(golden(fixture))
+      const want = loadModelConfig(modelDir(fixture))
       const { config } = ggufModelInfo(modelGguf(fixture))
       expect(config.architecture).toBe(want.architecture === 'mistral' ? 'llama' : want.architecture)
       for (const key of [
@@ -65,8 +65,8 @@ describe('ggufModelInfo on exported golden models', () => {
     })
 
     it(`${fixture}: generation defaults match generation_config.json`, () => {
-      const folderConfig = loadModelConfig(golden(fixture))
-      const want = loadGenerationConfig(golden(fixture), folderConfig)
+      const folderConfig = loadModelConfig(modelDir(fixture))
+      const want = loadGenerationConfig(modelDir(fixture), folderConfig)
       const { generation } = ggufModelInfo(modelGguf(fixture))
       expect(generation).toEqual({ ...want, padTokenId: expectedPad(fixture, want.padTokenId) })
     })
@@ -108,5 +108,39 @@ describe('generation defaults beyond generation_config.json', () => {
       minP: 0.125,
       repetitionPenalty: 1.25,
     })
+  })
+})
+
+describe("the repository's default model (models/default) exported to GGUF", () => {
+  const info = ggufModelInfo(modelGguf('default'))
+  const reference = Tokenizer.fromFolder(modelDir('default'))
+
+  it('has the config of its config.json', () => {
+    const want = loadModelConfig(modelDir('default'))
+    expect({ ...info.config, raw: undefined, norm: undefined }).toEqual({
+      ...want,
+      raw: undefined,
+      norm: undefined,
+    })
+    expect(info.config.norm).toEqual({ kind: 'rms', eps: Math.fround(want.norm.eps) })
+  })
+
+  it('encodes, decodes and renders chat prompts as its tokenizer.json does', () => {
+    for (const text of [...EXTRA_TEXTS, 'The quick brown fox. <|im_start|>user\nhi<|im_end|>']) {
+      const ids = reference.encode(text)
+      expect(info.tokenizer.encode(text), JSON.stringify(text)).toEqual(ids)
+      expect(info.tokenizer.decode(ids)).toBe(reference.decode(ids))
+    }
+    const messages = [{ role: 'user', content: 'Hello there' }]
+    expect(info.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true })).toBe(
+      reference.applyChatTemplate(messages, { addGenerationPrompt: true }),
+    )
+  })
+
+  it('stops on the EOS id the file names', () => {
+    // The file holds one EOS id and no sampling settings, so generation_config.json's second EOS
+    // id (<|im_end|>) and its temperature are not in it.
+    expect(info.generation.eosTokenIds).toContain(509)
+    expect(info.generation.bosTokenId).toBe(509)
   })
 })

@@ -5,9 +5,9 @@ import { preTokenizerName } from '../../src/core/export/gguf-tokenizer.js'
 import { ggufValue } from '../../src/core/formats/gguf.js'
 import { ggufTokenizer } from '../../src/core/tokenizer/from-gguf.js'
 import { Tokenizer } from '../../src/core/tokenizer/tokenizer.js'
-import { golden, readJson } from '../helpers/fixtures.js'
+import { readJson } from '../helpers/fixtures.js'
 import type { GoldenCase, GoldenChat } from '../tokenizer/fixtures.js'
-import { EXTRA_TEXTS, modelGguf, tokenizerGguf } from './helpers.js'
+import { EXTRA_TEXTS, modelDir, modelGguf, tokenizerGguf } from './helpers.js'
 
 const TOKENIZER_FIXTURES = ['tok-bytelevel', 'tok-chatml', 'tok-llama3', 'tok-sentencepiece']
 const MODEL_FIXTURES = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny', 'llama3-tiny']
@@ -16,13 +16,13 @@ for (const fixture of [...TOKENIZER_FIXTURES, ...MODEL_FIXTURES]) {
   describe(fixture, () => {
     const file = TOKENIZER_FIXTURES.includes(fixture) ? tokenizerGguf(fixture) : modelGguf(fixture)
     const tok = ggufTokenizer(file)
-    const reference = Tokenizer.fromFolder(golden(fixture))
-    const goldenFile = readJson<{
+    const reference = Tokenizer.fromFolder(modelDir(fixture))
+    const goldenFile: {
       cases?: GoldenCase[]
       chat?: GoldenChat
       prompts?: string[]
       single?: { input_ids: number[] }[]
-    }>(`${golden(fixture)}/golden.json`)
+    } = readJson(`${modelDir(fixture)}/golden.json`)
 
     for (const c of goldenFile.cases ?? []) {
       it(`golden ${JSON.stringify(c.text).slice(0, 40)}`, () => {
@@ -94,7 +94,7 @@ for (const fixture of [...TOKENIZER_FIXTURES, ...MODEL_FIXTURES]) {
       const model = ggufValue(file, 'tokenizer.ggml.model')
       if (model !== 'gpt2') return
       const pre = ggufValue(file, 'tokenizer.ggml.pre')
-      const tj = readJson<{ pre_tokenizer: unknown }>(`${golden(fixture)}/tokenizer.json`)
+      const tj = readJson<{ pre_tokenizer: unknown }>(`${modelDir(fixture)}/tokenizer.json`)
       expect(pre).toBe(preTokenizerName(tj.pre_tokenizer))
     })
   })
