@@ -146,7 +146,9 @@ export function exportGguf(
   options: ExportGgufOptions,
   onProgress?: (event: ExportGgufEvent) => void,
 ): ExportGgufResult {
-  const target = Object.hasOwn(GGUF_EXPORT_DTYPES, options.dtype) ? GGUF_EXPORT_DTYPES[options.dtype] : undefined
+  const target = Object.hasOwn(GGUF_EXPORT_DTYPES, options.dtype)
+    ? GGUF_EXPORT_DTYPES[options.dtype]
+    : undefined
   if (target === undefined) {
     throw new UsageError(
       `GGUF export dtype must be one of ${Object.keys(GGUF_EXPORT_DTYPES).join(', ')}, got "${options.dtype}"`,
