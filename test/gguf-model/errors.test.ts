@@ -203,6 +203,12 @@ describe('bad GGUF metadata', () => {
     )
   })
 
+  it('a mixture-of-experts llama (Mixtral)', () => {
+    const e = errorOf('llama-tiny', set('llama.expert_count', gguf.u32(8)))
+    expect(e).toBeInstanceOf(UnsupportedArchitectureError)
+    expect(e.message).toMatch(/"llama\.expert_count" is 8: mixture-of-experts models are not supported/)
+  })
+
   it('a rope_freqs tensor of the wrong size', () => {
     const e = errorOf('llama3-tiny', () => {}, [
       { name: 'rope_freqs.weight', shape: [3], data: new Float32Array(3).fill(1) },

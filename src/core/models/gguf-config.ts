@@ -37,6 +37,13 @@ export function ggufModelConfig(file: GgufFile, tokens: GgufConfigTokens): Model
   const arch = meta.string('general.architecture')
   const k = (key: string) => `${arch}.${key}`
 
+  // Mixtral and other mixture-of-experts files say "llama" too.
+  const experts = meta.count(k('expert_count'), 0)
+  if (experts > 0) {
+    throw new UnsupportedArchitectureError(
+      `${meta.path}: "${k('expert_count')}" is ${experts}: mixture-of-experts models are not supported`,
+    )
+  }
   const hiddenSize = meta.positive(k('embedding_length'))
   const numHeads = meta.positive(k('attention.head_count'))
   const numKvHeads =
