@@ -319,7 +319,9 @@ export function* tensorChunks(p: PlannedTensor): Generator<Uint8Array> {
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / cols))
   const chunkElements = Math.min(total, rowsPerChunk * cols)
   const out = from === to ? undefined : allocBits(to, chunkElements)
-  const threads = quant === undefined ? 1 : Math.min(8, native().cpuInfo().hardwareThreads)
+  // Every hardware thread shares each chunk's rows: the K-quant searches (Q4_K ≈ 8M values/s per
+  // thread) dominate an export, and the bytes do not depend on the thread count.
+  const threads = quant === undefined ? 1 : native().cpuInfo().hardwareThreads
 
   // Every chunk below is whole rows, so it is whole blocks.
   const emit = (bits: FloatBits): Uint8Array => {
