@@ -115,8 +115,8 @@ function isMix(plan: GgufWeightPlan): plan is GgufQuantMix {
 /**
  * The type of a 2-D weight under `plan`. Quantized files follow llama.cpp: a weight whose rows are
  * not whole 32-element blocks falls back to F16 (with a warning). In Q4_0 files llama.cpp keeps
- * `output` at Q6_K (and token_embd at a higher type when tied); a Q4_0 file keeps them at Q8_0, as
- * before kiln had Q6_K, so its bytes do not change. The K-quant mixes follow src/core/quant/mix.ts.
+ * `output` at Q6_K (and token_embd at a higher type when tied); kiln's q4_0 files keep both at
+ * Q8_0, as they were before kiln had Q6_K. The K-quant mixes follow src/core/quant/mix.ts.
  */
 export function ggufWeightType(
   name: string,
