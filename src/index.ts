@@ -1,8 +1,19 @@
-// kiln as a library: load a Hugging Face model folder and run it with native kernels.
+// kiln as a library: load a Hugging Face model folder or a GGUF file and run it with native kernels;
+// export and quantize to GGUF.
 
 export { defaultModelPath } from './core/default-model.js'
 export { KilnError } from './core/errors.js'
+export {
+  type ExportGgufOptions,
+  type ExportGgufResult,
+  exportGguf,
+  type GgufExportDType,
+} from './core/export/index.js'
+export { type GgufFile, openGguf } from './core/formats/gguf.js'
 export type { ModelConfig } from './core/models/config.js'
+export { type GgufModelInfo, ggufModelInfo } from './core/models/gguf-model-info.js'
+export { measureQuality, type QualityReport } from './core/quantize/quality.js'
+export { requantizeGguf } from './core/quantize/requantize.js'
 export type {
   FinishReason,
   GenerateOptions,
@@ -11,5 +22,6 @@ export type {
   GenerationTimings,
 } from './core/runtime/generate.js'
 export { type LoadOptions, loadModel, Model } from './core/runtime/model.js'
+export { type ModelSource, openModelSource } from './core/runtime/model-source.js'
 export type { SamplingOptions } from './core/runtime/sampling.js'
 export { type ChatMessage, loadTokenizer, StreamDecoder, Tokenizer } from './core/tokenizer/index.js'
