@@ -10,7 +10,11 @@ import os from 'node:os'
 
 const argv = process.argv.slice(2)
 // Before anything that colours is loaded (oclif's help, ink), so all of it sees one switch.
-if (argv.includes('--no-color')) process.env.NO_COLOR = '1'
+// FORCE_COLOR would override NO_COLOR (and make Node warn that it does); --no-color is the last word.
+if (argv.includes('--no-color')) {
+  process.env.NO_COLOR = '1'
+  delete process.env.FORCE_COLOR
+}
 
 const fast = !process.env.KILN_NO_FAST_PATH
 let done = false

@@ -28,7 +28,7 @@ export abstract class BaseCommand extends Command {
   }
 
   /** Colour is for people: a terminal, and neither NO_COLOR nor --no-color. */
-  protected useColor(stream: NodeJS.WriteStream = process.stdout): boolean {
+  protected colorEnabled(stream: NodeJS.WriteStream = process.stdout): boolean {
     return stream.isTTY === true && !process.env.NO_COLOR && !this.argv.includes('--no-color')
   }
 

@@ -40,6 +40,7 @@ export default class Config extends BaseCommand {
       initial,
       path: file,
       exists: current.exists,
+      color: this.colorEnabled(),
     })
     if (!result.confirmed) {
       if (!flags.quiet) this.writeErr('kiln config: cancelled, nothing written\n')

@@ -8,7 +8,10 @@ export async function runWizard(opts: {
   initial: Answers
   path: string
   exists: boolean
+  color: boolean
 }): Promise<WizardResult> {
+  // ink colours through chalk, which reads FORCE_COLOR (not NO_COLOR) when it is first imported.
+  if (!opts.color) process.env.FORCE_COLOR = '0'
   const [{ render }, { createElement }, { ConfigWizard }] = await Promise.all([
     import('ink'),
     import('react'),

@@ -23,6 +23,8 @@ export interface WizardProps {
   path: string
   /** Whether the file exists (the summary says "replace" or "create"). */
   exists: boolean
+  /** Colour (a terminal without NO_COLOR or --no-color); without it the wizard is plain text. */
+  color: boolean
   onDone: (result: WizardResult) => void
 }
 
@@ -31,7 +33,7 @@ function shown(k: TypedKey, v: unknown): string {
   return k.secret ? redact(String(v)) : String(v)
 }
 
-function ChoiceStep(props: { k: TypedKey; value: unknown; onAnswer: (v: unknown) => void }): ReactElement {
+function ChoiceStep(props: StepProps): ReactElement {
   const { k } = props
   const values: unknown[] = k.kind === 'boolean' ? [false, true] : (k.options ?? [])
   const items = values.map((v) => ({ key: String(v), label: String(v), value: v }))
@@ -39,7 +41,14 @@ function ChoiceStep(props: { k: TypedKey; value: unknown; onAnswer: (v: unknown)
   return h(SelectInput<unknown>, { items, initialIndex: at, onSelect: (item) => props.onAnswer(item.value) })
 }
 
-function TextStep(props: { k: TypedKey; value: unknown; onAnswer: (v: unknown) => void }): ReactElement {
+interface StepProps {
+  k: TypedKey
+  value: unknown
+  color: boolean
+  onAnswer: (v: unknown) => void
+}
+
+function TextStep(props: StepProps): ReactElement {
   const { k } = props
   const [text, setText] = useState(props.value === undefined ? '' : String(props.value))
   const [error, setError] = useState('')
@@ -60,7 +69,7 @@ function TextStep(props: { k: TypedKey; value: unknown; onAnswer: (v: unknown) =
     h(
       Box,
       null,
-      h(Text, { color: 'cyan' }, '> '),
+      h(Text, { color: props.color ? 'cyan' : undefined }, '> '),
       h(TextInput, {
         value: text,
         onChange: change,
@@ -69,7 +78,7 @@ function TextStep(props: { k: TypedKey; value: unknown; onAnswer: (v: unknown) =
         placeholder: k.example ?? (k.default ? String(k.default(process.env)) : ''),
       }),
     ),
-    error ? h(Text, { color: 'red' }, `✗ ${error}`) : null,
+    error ? h(Text, { color: props.color ? 'red' : undefined }, `✗ ${error}`) : null,
   )
 }
 
@@ -131,8 +140,8 @@ export function ConfigWizard(props: WizardProps): ReactElement {
       { dimColor: true },
       `kiln config — ${step + 1}/${props.keys.length} · Enter accepts · Esc cancels`,
     ),
-    h(Text, { bold: true }, k.key),
+    h(Text, { bold: props.color }, k.key),
     h(Text, null, `${k.help} Allowed: ${k.allowed}${k.secret ? ' (hidden as you type)' : ''}.`),
-    h(input, { key: `${k.key}-${step}`, k, value: answers.get(k.key), onAnswer: answer }),
+    h(input, { key: `${k.key}-${step}`, k, value: answers.get(k.key), color: props.color, onAnswer: answer }),
   )
 }

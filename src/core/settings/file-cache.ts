@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'n
 import os from 'node:os'
 import path from 'node:path'
 
-const CODE = ['schema.js', 'load.js', 'values.js', 'types.js']
+const CODE = ['schema', 'load', 'values', 'types']
 
 export function settingsCachePath(env: NodeJS.ProcessEnv): string {
   const base =
@@ -25,7 +25,9 @@ let codeHash: string | undefined
 function keyOf(text: string): string {
   if (codeHash === undefined) {
     const h = createHash('sha256')
-    for (const f of CODE) h.update(readFileSync(new URL(`./${f}`, import.meta.url)))
+    // .js when compiled, .ts when the tests run the sources.
+    const ext = path.extname(new URL(import.meta.url).pathname)
+    for (const f of CODE) h.update(readFileSync(new URL(`./${f}${ext}`, import.meta.url)))
     codeHash = h.digest('hex')
   }
   return createHash('sha256').update(codeHash).update('\0').update(text).digest('hex')
