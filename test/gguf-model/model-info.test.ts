@@ -107,6 +107,7 @@ describe('generation defaults beyond generation_config.json', () => {
       topP: 0.75,
       minP: 0.125,
       repetitionPenalty: 1.25,
+      doSample: true,
     })
   })
 })
@@ -117,11 +118,14 @@ describe("the repository's default model (models/default) exported to GGUF", () 
 
   it('has the config of its config.json', () => {
     const want = loadModelConfig(modelDir('default'))
-    expect({ ...info.config, raw: undefined, norm: undefined }).toEqual({
+    // EOS: the file carries generation_config.json's stop list (eos + eot), config.json only eos.
+    expect({ ...info.config, raw: undefined, norm: undefined, eosTokenIds: undefined }).toEqual({
       ...want,
       raw: undefined,
       norm: undefined,
+      eosTokenIds: undefined,
     })
+    expect(info.config.eosTokenIds).toEqual([509, 511])
     expect(info.config.norm).toEqual({ kind: 'rms', eps: Math.fround(want.norm.eps) })
   })
 
@@ -137,10 +141,12 @@ describe("the repository's default model (models/default) exported to GGUF", () 
     )
   })
 
-  it('stops on the EOS id the file names', () => {
-    // The file holds one EOS id and no sampling settings, so generation_config.json's second EOS
-    // id (<|im_end|>) and its temperature are not in it.
-    expect(info.generation.eosTokenIds).toContain(509)
+  it("carries generation_config.json's stop tokens and sampling settings", () => {
+    // eos 509 as tokenizer.ggml.eos_token_id, <|im_end|> (511) as eot_token_id; do_sample with
+    // temperature 0.8 as general.sampling.temp. (max_new_tokens has no GGUF key.)
+    expect(info.generation.eosTokenIds).toEqual([509, 511])
     expect(info.generation.bosTokenId).toBe(509)
+    expect(info.generation.doSample).toBe(true)
+    expect(info.generation.temperature).toBeCloseTo(0.8, 6)
   })
 })

@@ -13,6 +13,7 @@ import {
 } from '../formats/gguf-types.js'
 import { writeGguf } from '../formats/gguf-write.js'
 import { loadModelConfig, type ModelConfig } from '../models/config.js'
+import { generationMetadata } from './gguf-generation.js'
 import { type GgufWeightPlan, isQuantizedType, planTensors, toWritable } from './gguf-tensors.js'
 import { tokenizerMetadata } from './gguf-tokenizer.js'
 
@@ -56,6 +57,12 @@ export const GGUF_EXPORT_DTYPES: Record<GgufExportDType, { plan: GgufWeightPlan;
   q4_0: { plan: 'Q4_0', fileType: GGUF_FILE_TYPE.Q4_0 },
   q4_k_m: { plan: 'q4_k_m', fileType: GGUF_FILE_TYPE.Q4_K_M },
   q6_k: { plan: 'q6_k', fileType: GGUF_FILE_TYPE.Q6_K },
+}
+
+/** The EOS id among written metadata entries. */
+function eosOf(entries: [string, GgufValue][]): number | undefined {
+  const v = entries.find(([k]) => k === 'tokenizer.ggml.eos_token_id')?.[1]
+  return v?.type === 'u32' ? Number(v.value) : undefined
 }
 
 /** llama.cpp architecture name: mistral runs as llama. */
@@ -185,6 +192,10 @@ export function exportGguf(
       : []),
     ...modelMetadata(config, arch),
     ...tok.entries,
+    ...generationMetadata(modelDir, config, eosOf(tok.entries), config.vocabSize, (m) => {
+      warnings.push(m)
+      onProgress?.({ type: 'warning', message: m })
+    }),
   ]
   onProgress?.({ type: 'start', tensors: planned.length, path: outPath })
   const written = writeGguf(

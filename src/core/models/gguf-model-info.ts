@@ -57,5 +57,6 @@ function sampling(meta: GgufMetadata): Partial<GenerationDefaults> {
   read('top_k', 'topK', () => true, 'an integer ≥ 0')
   read('min_p', 'minP', (v) => v >= 0 && v <= 1, 'a number in [0, 1]')
   read('penalty_repeat', 'repetitionPenalty', (v) => v > 0, 'a number > 0')
-  return out
+  // A file that recommends sampling settings asks to sample (kiln's export writes them only then).
+  return Object.keys(out).length > 0 ? { ...out, doSample: true } : out
 }
