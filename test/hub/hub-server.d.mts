@@ -15,6 +15,9 @@ export interface LoggedRequest {
   path: string
   query: string
   headers: Record<string, string | string[] | undefined>
+  /** performance.now() at the request and when its answer closed (file server only). */
+  start?: number
+  end?: number
 }
 
 export interface HubServer {

@@ -369,12 +369,18 @@ export async function startHubServer(opts = {}) {
 
   async function onCdn(req, res) {
     const url = new URL(req.url, 'http://x')
-    log.push({
+    // Timed, so the bench can tell each file's rate as the server saw it.
+    const entryLog = {
       server: 'cdn',
       method: req.method,
       path: url.pathname,
       query: url.search,
       headers: req.headers,
+      start: performance.now(),
+    }
+    log.push(entryLog)
+    res.on('close', () => {
+      entryLog.end = performance.now()
     })
     if (req.headers.authorization) {
       res.writeHead(400, { 'Content-Type': 'text/plain' })
