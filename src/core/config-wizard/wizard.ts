@@ -60,6 +60,13 @@ function TextStep(props: StepProps): ReactElement {
     else setError(r.problem)
   }
   const change = (t: string) => {
+    // Pasted text arrives in one piece; a pasted newline means Enter, not a character of the value.
+    if (/[\r\n]/.test(t)) {
+      const clean = t.replace(/[\r\n]+/g, '')
+      setText(clean)
+      submit(clean)
+      return
+    }
     setText(t)
     setError('')
   }
@@ -75,7 +82,9 @@ function TextStep(props: StepProps): ReactElement {
         onChange: change,
         onSubmit: submit,
         mask: k.secret ? '*' : undefined,
-        placeholder: k.example ?? (k.default ? String(k.default(process.env)) : ''),
+        placeholder: k.default
+          ? `(empty: default ${String(k.default(process.env))})`
+          : `(empty: not set${k.example ? `; e.g. ${k.example}` : ''})`,
       }),
     ),
     error ? h(Text, { color: props.color ? 'red' : undefined }, `✗ ${error}`) : null,
