@@ -39,18 +39,6 @@ float vec_dot_q8_0_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k) 
   return acc;
 }
 
-// Q4_K's eight (scale, min) pairs, six bits each, packed in 12 bytes (ggml's get_scale_min_k4).
-void q4_K_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
-  for (int j = 0; j < 4; j++) {
-    sc[j] = s[j] & 63;
-    mn[j] = s[j + 4] & 63;
-  }
-  for (int j = 4; j < 8; j++) {
-    sc[j] = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    mn[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
 // Q4_K × Q8_K: per super-block, d·Σ_j sc_j·Σ q4·q8 − dmin·Σ_j m_j·Σ q8 (the sums of q8 are bsums).
 float vec_dot_q4_K_q8_K_portable(const uint8_t* w, const uint8_t* x, int64_t k) {
   const block_q4_K* wb = (const block_q4_K*)w;

@@ -21,8 +21,6 @@
 
 namespace kiln {
 
-void q4_K_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]);
-
 namespace {
 
 KILN_AVX2_INLINE float hsum(__m256 a) {
@@ -219,12 +217,83 @@ KILN_AVX2_INLINE int dot256(const Unpacked256& u, const block_q8_K* x) {
   return isum;
 }
 
+// Decode: one super-block dotted straight from its packed bytes (no unpacked copy). The same exact
+// integer sums as dot256, so the result is bit-identical.
+KILN_AVX2_INLINE float dot_q4_K_direct(const block_q4_K* b, const block_q8_K* x) {
+  uint8_t sc[8], mn[8];
+  q4_K_scales(b->scales, sc, mn);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256i sum = _mm256_setzero_si256();
+  KILN_UNROLL for (int j = 0; j < 4; j++) {  // 64 elements: low nibbles sub-block 2j, high 2j+1
+    const __m256i q = _mm256_loadu_si256((const __m256i*)(b->qs + 32 * j));
+    const __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_loadu_si256((const __m256i*)(x->qs + 64 * j)));
+    const __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                                            _mm256_loadu_si256((const __m256i*)(x->qs + 64 * j + 32)));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * j])));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * j + 1])));
+  }
+  const int isum = hsum_i32(sum);
+  // Σ_j m_j·(Σ q8 of sub-block j): pairs of 16-element sums, times the 8 mins.
+  const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
+                                    _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
+  __m128i m = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i*)mn)));
+  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
+  const int summ = _mm_cvtsi128_si32(m);
+  return x->d * (h2f(b->d) * (float)isum) - x->d * (h2f(b->dmin) * (float)summ);
+}
+
+KILN_AVX2_INLINE float dot_q6_K_direct(const block_q6_K* b, const block_q8_K* x) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+  __m256i sum = _mm256_setzero_si256();
+  KILN_UNROLL for (int h = 0; h < 2; h++) {  // halves of 128: 4 groups of 32, each 2 sub-blocks
+    const __m256i l0 = _mm256_loadu_si256((const __m256i*)(b->ql + 64 * h));
+    const __m256i l1 = _mm256_loadu_si256((const __m256i*)(b->ql + 64 * h + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i*)(b->qh + 32 * h));
+    const __m256i q[4] = {
+        _mm256_or_si256(_mm256_and_si256(l0, m4), hi2(qh, 0, m3)),
+        _mm256_or_si256(_mm256_and_si256(l1, m4), hi2(qh, 2, m3)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), hi2(qh, 4, m3)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), hi2(qh, 6, m3)),
+    };
+    KILN_UNROLL for (int g = 0; g < 4; g++) {
+      const int j = 8 * h + 2 * g;  // sub-blocks j (elements 0..15 of the group) and j + 1
+      const __m256i p = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256((const __m256i*)(x->qs + 128 * h + 32 * g)));
+      const __m256i s = _mm256_set_m128i(_mm_set1_epi16(b->scales[j + 1]), _mm_set1_epi16(b->scales[j]));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, s));
+    }
+  }
+  // The quants were stored + 32: subtract 32·Σ sc·(Σ q8 of the sub-block).
+  const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)b->scales));
+  const __m256i bs = _mm256_loadu_si256((const __m256i*)x->bsums);
+  const int isum = hsum_i32(sum) - 32 * hsum_i32(_mm256_madd_epi16(sc16, bs));
+  return x->d * (h2f(b->d) * (float)isum);
+}
+
 template <DType DT>
 KILN_AVX2 void matmulK(float* out, const uint8_t* xq, size_t x_row, const uint8_t* w, const float* bias, int64_t N,
                        int64_t K, int64_t m0, int64_t m1, int64_t M) {
   constexpr size_t wb = DT == DType::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
   const int64_t nb = K / QK_K;
   const size_t w_row = (size_t)nb * wb;
+  if (N < 4) {  // decode: each weight row streamed once, dotted from its packed bytes
+    for (int64_t m = m0; m < m1; m++) {
+      const uint8_t* wr = w + m * w_row;
+      for (int64_t l = 0; l < (int64_t)w_row; l += 64) _mm_prefetch((const char*)wr + 4 * w_row + l, _MM_HINT_T0);
+      for (int64_t n = 0; n < N; n++) {
+        const block_q8_K* xb = (const block_q8_K*)(xq + n * x_row);
+        float acc = 0.f;
+        for (int64_t b = 0; b < nb; b++) {
+          if constexpr (DT == DType::Q4_K)
+            acc += dot_q4_K_direct((const block_q4_K*)(wr + b * wb), xb + b);
+          else
+            acc += dot_q6_K_direct((const block_q6_K*)(wr + b * wb), xb + b);
+        }
+        out[n * M + m] = acc + (bias ? bias[m] : 0.f);
+      }
+    }
+    return;
+  }
   constexpr int64_t kRowsPerPass = 64;  // x rows whose partial sums stay in a small buffer
   float acc[kRowsPerPass];
   Unpacked256 u;

@@ -20,6 +20,18 @@ struct QuantWeightKernels {
   void (*dequantize)(const uint8_t* w, float* y, int64_t k);
 };
 
+// Q4_K's eight (scale, min) pairs, six bits each, packed in 12 bytes (ggml's get_scale_min_k4).
+inline void q4_K_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
+  for (int j = 0; j < 4; j++) {
+    sc[j] = s[j] & 63;
+    mn[j] = s[j + 4] & 63;
+  }
+  for (int j = 4; j < 8; j++) {
+    sc[j] = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    mn[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
 // Null when `t` is not a block type, or when its kernels are not available in this build.
 const QuantWeightKernels* quant_weight_kernels(DType t);
 
