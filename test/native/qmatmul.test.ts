@@ -150,7 +150,7 @@ describe('quantized matmul: fast vs reference', () => {
     let seed = 200
     const rowsOf = (p: Problem, rows: number[]) => {
       const x = new Float32Array(rows.length * p.K)
-      rows.forEach((n, i) => x.set(p.x.subarray(n * p.K, (n + 1) * p.K), i * p.K))
+      for (const [i, n] of rows.entries()) x.set(p.x.subarray(n * p.K, (n + 1) * p.K), i * p.K)
       return { ...p, N: rows.length, x }
     }
     for (const type of TYPES) {
@@ -165,6 +165,25 @@ describe('quantized matmul: fast vs reference', () => {
       }
       expectSameBits(run(p, 'cpu', 1), batch, `${type} 1 vs 3 threads`)
     }
+  })
+
+  it('prefill steps compute exactly the f32 product with the dequantized weights', () => {
+    let seed = 400
+    for (const type of TYPES)
+      for (const [N, M] of [
+        [4, 9],
+        [37, 21],
+      ]) {
+        const p = problem(type, N, 3 * BLOCK[type], M, true, seed++)
+        const { node, tensors } = opOf(p)
+        const asF32 = tensors.map((t) => (t.name === 'w' ? { ...t, dtype: 'f32' as const, data: p.wf } : t))
+        for (const threads of [1, 3])
+          expectSameBits(
+            run(p, 'cpu', threads),
+            native().runOp('cpu', node, asF32, threads),
+            `${type} N=${N} M=${M} t=${threads}`,
+          )
+      }
   })
 
   it('refuses rows that are not whole blocks and (K,M) block weights', () => {
