@@ -1,0 +1,61 @@
+// Start-up time of the CLI: median wall time of fresh processes, interleaved so that a busy moment
+// hits every command alike, and each command's cost over a bare `node -e 0`. The budget for
+// `kiln --version` and `kiln config get` is 150 ms over node (bin/run.js answers them without
+// loading oclif; a settings file kiln has validated before is read without yaml and zod).
+// `npm run bench -- startup` runs only this section.
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+const bin = path.join(root, 'bin', 'run.js')
+const RUNS = 21
+const BUDGET_MS = 150
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+export async function run() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-startup-'))
+  // A settings file, as a configured machine has: the realistic case for `config get`.
+  const config = path.join(dir, 'config', 'config.yaml')
+  mkdirSync(path.dirname(config))
+  writeFileSync(config, 'version: 1\nruntime:\n  threads: 2\ngenerate:\n  max_new_tokens: 64\n')
+  const env = { ...process.env, KILN_CONFIG: config, XDG_CACHE_HOME: path.join(dir, 'cache'), NO_COLOR: '1' }
+  for (const k of Object.keys(env)) if (/^KILN_(?!CONFIG)|^HF_/.test(k)) delete env[k]
+  const cases = [
+    ['node -e 0', ['-e', '0']],
+    ['kiln --version', [bin, '--version']],
+    ['kiln config get runtime.threads', [bin, 'config', 'get', 'runtime.threads']],
+    ['kiln help', [bin, 'help']],
+  ]
+  const times = new Map(cases.map(([name]) => [name, []]))
+  try {
+    // One untimed round warms the file cache and records the validated settings.
+    for (const [, args] of cases) spawnSync(process.execPath, args, { env, cwd: root })
+    for (let r = 0; r < RUNS; r++) {
+      for (const [name, args] of cases) {
+        const t0 = process.hrtime.bigint()
+        const p = spawnSync(process.execPath, args, { env, cwd: root, encoding: 'utf8' })
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6
+        if (p.status !== 0) throw new Error(`${name} failed: ${p.stderr}`)
+        times.get(name).push(ms)
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const base = median(times.get('node -e 0'))
+  console.log('')
+  console.log(`| start-up (median of ${RUNS}) | ms | over node -e 0 |`)
+  console.log('| --- | --- | --- |')
+  for (const [name] of cases) {
+    const m = median(times.get(name))
+    const over =
+      name === 'node -e 0'
+        ? ''
+        : `${(m - base).toFixed(0)}${name === 'kiln help' ? '' : m - base <= BUDGET_MS ? ' ✓' : ' ✗ over 150'}`
+    console.log(`| ${name} | ${m.toFixed(0)} | ${over} |`)
+  }
+}
