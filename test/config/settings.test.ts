@@ -17,7 +17,7 @@ import {
   settingTypes,
 } from '../../src/core/settings/index.js'
 import { nearest } from '../../src/core/settings/suggest.js'
-import { removeTempDirs } from '../helpers/cli.js'
+import { ROOT, removeTempDirs } from '../helpers/cli.js'
 import { sandbox } from './helpers.js'
 
 afterAll(removeTempDirs)
@@ -67,6 +67,15 @@ describe('schema', () => {
     expect(types.keys.get('runtime.threads')?.allowed).toBe('an integer ≥ 1')
     expect(types.keys.get('serve.port')?.allowed).toBe('an integer ≥ 1 and ≤ 65535')
     expect(types.keys.get('generate.top_p')?.allowed).toBe('a number > 0 and ≤ 1')
+  })
+
+  it('is documented: docs/config.md has every key with its variables', () => {
+    const doc = readFileSync(path.join(ROOT, 'docs', 'config.md'), 'utf8')
+    for (const k of settingKeys()) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${k.key}\` |`))
+      expect(row, k.key).toBeDefined()
+      for (const e of k.envNames) expect(row).toContain(`\`${e}\``)
+    }
   })
 
   it('finds the file at $KILN_CONFIG, else $XDG_CONFIG_HOME/kiln, else ~/.config/kiln', () => {
