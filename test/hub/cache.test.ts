@@ -6,6 +6,7 @@ import { snapshotDownload } from '@huggingface/hub'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { jsonOut, removeTempDirs } from '../helpers/cli.js'
 import {
+  fetchInProcess,
   freshEnv,
   type HubServer,
   kiln,
@@ -59,9 +60,9 @@ async function quietly<T>(f: () => Promise<T>): Promise<T> {
 describe.concurrent('kiln cache', () => {
   it('ls lists repos, revisions and sizes; rm removes a revision, then a repo', async () => {
     const env = freshEnv(server)
-    expect((await kiln(['download', 'cache/a', '--quiet'], env)).status).toBe(0)
-    expect((await kiln(['download', 'cache/a@v1', '--quiet'], env)).status).toBe(0)
-    expect((await kiln(['download', 'cache/b', '--quiet'], env)).status).toBe(0)
+    await fetchInProcess(server, env, { repo: 'cache/a' })
+    await fetchInProcess(server, env, { repo: 'cache/a@v1' })
+    await fetchInProcess(server, env, { repo: 'cache/b' })
     const ls = jsonOut<LsJson>(await kiln(['cache', 'ls', '--json'], env))
     expect(ls.repos.map((r) => r.repo)).toEqual(['cache/a', 'cache/b'])
     const a = ls.repos[0]
@@ -107,7 +108,7 @@ describe.concurrent('kiln cache', () => {
 
   it('verify re-hashes blobs and reports the ones that differ', async () => {
     const env = freshEnv(server)
-    expect((await kiln(['download', 'cache/b', '--quiet'], env)).status).toBe(0)
+    await fetchInProcess(server, env, { repo: 'cache/b' })
     const ok = await kiln(['cache', 'verify', 'cache/b', '--json'], env)
     expect(ok.status, ok.stderr).toBe(0)
     const okJson = jsonOut<{ ok: boolean; repos: { blobs_checked: number }[] }>(ok)

@@ -4,7 +4,15 @@ import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { jsonOut, removeTempDirs } from '../helpers/cli.js'
-import { freshEnv, type HubServer, kiln, layout, startServer, tinyRepoFiles } from './helpers.js'
+import {
+  fetchInProcess,
+  freshEnv,
+  type HubServer,
+  kiln,
+  layout,
+  startServer,
+  tinyRepoFiles,
+} from './helpers.js'
 import { gitBlobSha1, sha256 } from './hub-server.mjs'
 
 interface DownloadJson {
@@ -111,11 +119,11 @@ describe.concurrent('kiln download', () => {
     const a = jsonOut<DownloadJson>(await kiln(['download', 'org/tiny@v1', '--json'], env))
     expect(a.commit).toBe(v1)
     expect(readFileSync(path.join(env.cache, 'models--org--tiny', 'refs', 'v1'), 'utf8')).toBe(v1)
-    const b = jsonOut<DownloadJson>(await kiln(['download', 'org/tiny', '--revision', 'v1', '--json'], env))
+    const b = await fetchInProcess(server, env, { repo: 'org/tiny', revision: 'v1' })
     expect(b.commit).toBe(v1)
-    expect(b.bytes_downloaded).toBe(0)
+    expect(b.bytesDownloaded).toBe(0)
     const env2 = freshEnv(server)
-    const c = jsonOut<DownloadJson>(await kiln(['download', `org/tiny@${commit}`, '--json'], env2))
+    const c = await fetchInProcess(server, env2, { repo: `org/tiny@${commit}` })
     expect(c.commit).toBe(commit)
     // A commit is its own name: no ref is written for it.
     expect(existsSync(path.join(env2.cache, 'models--org--tiny', 'refs'))).toBe(false)
@@ -126,37 +134,43 @@ describe.concurrent('kiln download', () => {
   it('filters with FILES, --include and --exclude (fnmatch globs, as Python)', async () => {
     const env = freshEnv(server)
     const a = jsonOut<DownloadJson>(
-      await kiln(['download', 'org/tiny', 'config.json', 'sub/dir/extra.bin', '--json'], env),
-    )
-    expect(a.files.map((f) => f.path)).toEqual(['config.json', 'sub/dir/extra.bin'])
-    const b = jsonOut<DownloadJson>(
       await kiln(
-        ['download', 'org/tiny', '--include', '*.json', '--exclude', 'tok*', '--json'],
-        freshEnv(server),
+        ['download', 'org/tiny', 'config.json', 'sub/dir/extra.bin', '--include', '*.bin', '--json'],
+        env,
       ),
     )
-    expect(b.files.map((f) => f.path)).toEqual(['config.json'])
-    const c = jsonOut<DownloadJson>(
-      await kiln(['download', 'org/tiny', '--include', 'sub/', '--json'], freshEnv(server)),
-    )
-    expect(c.files.map((f) => f.path)).toEqual(['sub/dir/extra.bin'])
-    const d = jsonOut<DownloadJson>(
-      await kiln(['download', 'org/tiny', '--include', '*.bin', '--json'], freshEnv(server)),
-    )
-    expect(d.files.map((f) => f.path)).toEqual(['sub/dir/extra.bin'])
+    expect(a.files.map((f) => f.path)).toEqual(['sub/dir/extra.bin'])
+    const paths = async (include?: string[], exclude?: string[], files?: string[]) =>
+      (
+        await fetchInProcess(server, freshEnv(server), {
+          repo: 'org/tiny',
+          include,
+          exclude,
+          files,
+          dryRun: true,
+        })
+      ).files.map((f) => f.path)
+    expect(await paths(undefined, undefined, ['config.json', 'sub/dir/extra.bin'])).toEqual([
+      'config.json',
+      'sub/dir/extra.bin',
+    ])
+    expect(await paths(['*.json'], ['tok*'])).toEqual(['config.json'])
+    expect(await paths(['sub/'])).toEqual(['sub/dir/extra.bin'])
+    expect(await paths(['*.bin'])).toEqual(['sub/dir/extra.bin'])
+    expect(await paths(undefined, ['*.json', '*.md'])).toEqual(['model.safetensors', 'sub/dir/extra.bin'])
   })
 
   it('--dry-run lists sizes and what would be fetched, and writes nothing', async () => {
     const env = freshEnv(server)
-    await kiln(['download', 'org/tiny', 'config.json', '--quiet'], env)
+    await fetchInProcess(server, env, { repo: 'org/tiny', files: ['config.json'] })
     const before = layout(env.cache)
     const r = await kiln(['download', 'org/tiny', '--dry-run'], env)
     expect(r.status, r.stderr).toBe(0)
     expect(r.stdout).toMatch(/^config\.json\s+\d+ B\s+cached$/m)
     expect(r.stdout).toMatch(/^model\.safetensors\s+3\.0 MB\s+fetch$/m)
     expect(r.stdout).toMatch(/4 of 5 files to fetch/)
-    const j = jsonOut<DownloadJson>(await kiln(['download', 'org/tiny', '--dry-run', '--json'], env))
-    expect(j.dry_run).toBe(true)
+    const j = await fetchInProcess(server, env, { repo: 'org/tiny', dryRun: true })
+    expect(j.dryRun).toBe(true)
     expect(j.files.find((f) => f.path === 'config.json')?.downloaded).toBe(false)
     expect(j.files.find((f) => f.path === 'model.safetensors')).toEqual({
       path: 'model.safetensors',
@@ -168,7 +182,7 @@ describe.concurrent('kiln download', () => {
 
   it('--force fetches again what is cached', async () => {
     const env = freshEnv(server)
-    await kiln(['download', 'org/tiny', 'README.md', '--quiet'], env)
+    await fetchInProcess(server, env, { repo: 'org/tiny', files: ['README.md'] })
     const j = jsonOut<DownloadJson>(
       await kiln(['download', 'org/tiny', 'README.md', '--force', '--json'], env),
     )

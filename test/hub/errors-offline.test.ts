@@ -7,6 +7,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { jsonOut, removeTempDirs } from '../helpers/cli.js'
 import {
+  fetchInProcess,
   freshEnv,
   type HubServer,
   kiln,
@@ -136,7 +137,7 @@ describe.concurrent('offline', () => {
 
   it('names what is missing and exits non-zero', async () => {
     const env = freshEnv(server)
-    await kiln(['download', 'err/offline', 'config.json', '--quiet'], env)
+    await fetchInProcess(server, env, { repo: 'err/offline', files: ['config.json'] })
     const r = await kiln(['download', 'err/offline', 'config.json', 'model.safetensors', '--offline'], env)
     expect(r.status).toBe(1)
     expect(oneErrorLine(r)).toBe(

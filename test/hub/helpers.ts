@@ -2,6 +2,7 @@
 // and `kiln` runs pointed at them through the same environment variables Python reads.
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
+import { type DownloadRequest, downloadRepo } from '../../src/core/hub/download.js'
 import { type KilnRun, makeTempDir, runKiln } from '../helpers/cli.js'
 import { type HubServer, type RepoFileSpec, randomBytesSeeded, startHubServer } from './hub-server.mjs'
 
@@ -75,4 +76,15 @@ export function oneErrorLine(r: KilnRun): string {
   if (lines.length !== 1 || /\n\s+at /.test(r.stderr))
     throw new Error(`expected one "kiln:" line, got:\n${r.stderr}`)
   return lines[0]
+}
+
+/**
+ * The same download in this process (the library call `kiln download` makes), for set-up steps and
+ * checks where a fresh CLI process would only add start-up time.
+ */
+export async function fetchInProcess(server: HubServer, env: Env, req: Omit<DownloadRequest, 'hub'>) {
+  return downloadRepo({
+    ...req,
+    hub: { endpoint: server.endpoint, cacheDir: env.cache, token: env.env.HF_TOKEN || undefined },
+  })
 }

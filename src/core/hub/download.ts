@@ -150,8 +150,8 @@ export async function downloadRepo(
 
   let bytesDownloaded = 0
   // Two paths with the same content share one blob: fetch it once.
-  const inFlight = new Map<string, Promise<void>>()
-  const fetchOne = async (p: PlannedFile & { file: RepoFile }) => {
+  const inFlight = new Map<string, Promise<boolean>>()
+  const fetchOne = async (p: PlannedFile & { file: RepoFile }): Promise<boolean> => {
     const f = p.file
     const ctx: ErrorContext = {
       repo,
@@ -167,7 +167,7 @@ export async function downloadRepo(
     try {
       // Another process may have finished it while this one waited for the lock.
       const done = target ? (await readLocalEtag(target)) === f.etag : await exists(finalPath)
-      if (done && !req.force) return
+      if (done && !req.force) return false
       const incomplete = target ? target.incomplete(f.etag) : cache.incomplete(f.etag)
       if (req.force) await rm(incomplete, { force: true })
       if (target) await mkdir(path.dirname(target.file), { recursive: true })
@@ -194,10 +194,12 @@ export async function downloadRepo(
       )
       bytesDownloaded += fetched
       if (target) await writeLocalMetadata(target, commit, f.etag)
+      return true
     } finally {
       await release()
     }
   }
+  const cached = planned.filter((p) => !p.fetch)
   const largestFirst = [...toFetch].sort((a, b) => b.size - a.size)
   await runPool(largestFirst, workers, async (p) => {
     const key = localDir ? p.path : p.file.etag
@@ -206,12 +208,12 @@ export async function downloadRepo(
       job = fetchOne(p)
       inFlight.set(key, job)
     }
-    await job
+    // Another process may have fetched it while this one waited for the lock.
+    if (!(await job)) p.fetch = false
     if (!localDir) await linkSnapshotFile(cache.blob(p.file.etag), cache.pointer(commit, p.path))
-    onEvent({ type: 'file-done', path: p.path, size: p.size, downloaded: true })
+    onEvent({ type: 'file-done', path: p.path, size: p.size, downloaded: p.fetch })
   })
-  for (const p of planned) {
-    if (p.fetch) continue
+  for (const p of cached) {
     if (!localDir) await linkSnapshotFile(cache.blob(p.file.etag), cache.pointer(commit, p.path))
     onEvent({ type: 'file-done', path: p.path, size: p.size, downloaded: false })
   }

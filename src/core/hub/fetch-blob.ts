@@ -7,7 +7,6 @@ import { mkdir, open, rename, stat, truncate, unlink } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import path from 'node:path'
 import { Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { hashFileInto, hashKindOf, newBlobHash } from './blob-hash.js'
 import { diskFullError, HubError, isDiskFull } from './errors.js'
 import { hubGet } from './http-get.js'
@@ -34,6 +33,8 @@ export interface BlobFetchOptions {
   onProgress?(have: number): void
   onRetry?(attempt: number, reason: string, delayMs: number): void
 }
+
+const SYNC_EVERY = 16 << 20
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -68,15 +69,17 @@ async function writeBody(
   const fh = await open(file, append ? 'a' : 'w')
   let timer: NodeJS.Timeout | undefined
   let finished = false
+  let unsynced = 0
+  let stopReading: (e: unknown) => void = () => {}
   const arm = () => {
     clearTimeout(timer)
     // A write that completes after the transfer failed must not start a new watchdog.
     if (finished) return
-    timer = setTimeout(
-      () =>
-        res.destroy(new HubError('E_NETWORK', `transfer stalled (no data for ${stallMs / 1000} s)`, true)),
-      stallMs,
-    )
+    timer = setTimeout(() => {
+      const e = new HubError('E_NETWORK', `transfer stalled (no data for ${stallMs / 1000} s)`, true)
+      res.destroy(e)
+      stopReading(e) // also when the answer was already gone: never wait forever
+    }, stallMs)
   }
   try {
     const sink = new Writable({
@@ -93,6 +96,13 @@ async function writeBody(
               let off = 0
               while (off < rest.length) off += (await fh.write(rest, off)).bytesWritten
             }
+            // Flushed as it goes, so the fsync that completes the blob has little left to write
+            // (a burst of several files' writeback at the end costs seconds).
+            unsynced += total
+            if (unsynced >= SYNC_EVERY) {
+              unsynced = 0
+              await fh.datasync()
+            }
             for (const b of bufs) onChunk(b)
             arm()
             cb()
@@ -101,7 +111,30 @@ async function writeBody(
       },
     })
     arm()
-    await pipeline(res, sink)
+    await new Promise<void>((resolve, reject) => {
+      let failure: unknown
+      // A broken or stalled connection stops the reading, but what already arrived is good: it is
+      // written out before the error is reported, so the resume starts from every byte received.
+      stopReading = (e: unknown) => {
+        failure ??= e
+        res.unpipe(sink)
+        if (!sink.writableEnded) sink.end()
+      }
+      res.on('error', stopReading)
+      res.on('close', () => {
+        if (!res.complete) stopReading(new HubError('E_NETWORK', 'connection closed early', true))
+      })
+      sink.on('error', (e) => {
+        res.destroy()
+        reject(e)
+      })
+      sink.on('finish', () => (failure === undefined ? resolve() : reject(failure)))
+      res.pipe(sink)
+      // The answer may have failed while the file was being opened, before these listeners.
+      if (res.errored) stopReading(res.errored)
+      else if (res.destroyed && !res.complete)
+        stopReading(new HubError('E_NETWORK', 'connection closed early', true))
+    })
   } finally {
     finished = true
     clearTimeout(timer)
