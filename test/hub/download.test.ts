@@ -1,9 +1,10 @@
 // kiln download against a real Hub-protocol server: the cache as Python lays it out, pagination,
 // revisions, filters, dry runs, repo types, redirects and the token staying off the file server.
+import { spawn } from 'node:child_process'
 import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { jsonOut, removeTempDirs } from '../helpers/cli.js'
+import { BIN, jsonOut, ROOT, removeTempDirs } from '../helpers/cli.js'
 import {
   fetchInProcess,
   freshEnv,
@@ -34,6 +35,7 @@ beforeAll(async () => {
   v1 = server.addRepo({ name: 'org/tiny', files: tinyRepoFiles(2), ref: 'v1' })
   commit = server.addRepo({ name: 'org/tiny', files })
   server.addRepo({ name: 'org/tiny-cached', files })
+  server.addRepo({ name: 'org/tiny-tty', files })
   tokenCommit = server.addRepo({ name: 'org/tiny-token', files })
   server.addRepo({
     name: 'org/data',
@@ -112,6 +114,29 @@ describe.concurrent('kiln download', () => {
     const r = await kiln(['download', 'org/tiny'], env2)
     expect(r.status).toBe(0)
     for (const f of files) expect(r.stderr).toMatch(new RegExp(`^${f.path} `, 'm'))
+  })
+
+  it('on a terminal, draws one cli-progress multibar: a bar per file and a total with speed and ETA', async () => {
+    const env = freshEnv(server, { CI: '', COLUMNS: '160' })
+    // `script` runs kiln on a real pseudo-terminal.
+    const out = await new Promise<string>((resolve) => {
+      const child = spawn(
+        'script',
+        ['-qec', `${process.execPath} ${BIN} download org/tiny-tty`, '/dev/null'],
+        {
+          cwd: ROOT,
+          env: { ...process.env, ...env.env },
+        },
+      )
+      let text = ''
+      child.stdout.on('data', (d) => {
+        text += d
+      })
+      child.on('close', () => resolve(text))
+    })
+    expect(out).toMatch(/total\s+\|[█░]+\| .* \/ 3\.\d MB\s+[\d.]+ \S?B\/s\s+ETA/)
+    expect(out).toMatch(/model\.safetensors\s+\|[█░]+\|/)
+    expect(out).toContain(path.join(env.cache, 'models--org--tiny-tty', 'snapshots'))
   })
 
   it('takes a revision by @rev, --revision, or commit, and writes refs/<rev>', async () => {
