@@ -6,14 +6,7 @@ import { runDownload } from '../core/hub/download-command.js'
 export default class Download extends BaseCommand {
   static summary = 'Download a model or dataset from the Hugging Face Hub into the shared cache.'
   static description =
-    `Fetches REPO (org/name, or org/name@revision) at a branch, tag or commit into the Hugging Face
-cache that Python's huggingface_hub uses (HF_HUB_CACHE, default ~/.cache/huggingface/hub), byte for
-byte in its layout, and prints the snapshot folder. Files already in the cache are not fetched again.
-Files are fetched in parallel (--max-workers); a dropped or stalled transfer is resumed with Range,
-an interrupted run resumes from its partial files, and every file is checked against its sha256 (LFS)
-or git hash before it appears in the snapshot. Give FILES to fetch only those, or filter with
---include/--exclude globs. HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE are read as
-Python reads them.`
+    `Fetches REPO (org/name, or org/name@revision) at a branch, tag or commit into the Hugging Face cache that Python's huggingface_hub uses (HF_HUB_CACHE, default ~/.cache/huggingface/hub), byte for byte in its layout, and prints the snapshot folder. Files already in the cache are not fetched again. Files are fetched in parallel (--max-workers); a dropped or stalled transfer is resumed with Range, an interrupted run resumes from its partial files, and every file is checked against its sha256 (LFS) or git hash before it appears in the snapshot. Give FILES to fetch only those, or filter with --include/--exclude globs. HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE are read as Python reads them.`
 
   static examples = [
     '<%= config.bin %> download Qwen/Qwen2.5-0.5B-Instruct',
@@ -26,6 +19,7 @@ Python reads them.`
   ]
 
   static strict = false
+  static usage = '<%= command.id %> REPO[@REVISION] [FILES...] [FLAGS]'
 
   static args = {
     repo: Args.string({ description: 'Repo id: org/name or org/name@revision.', required: true }),

@@ -92,6 +92,23 @@ describe.concurrent('MODEL as org/name[@rev]', () => {
     expect(errs.join('')).toMatch(/q8\/model-q8_0\.gguf 300\.0 kB/)
   })
 
+  it('with the Hub unreachable, a cached model is used with a warning', async () => {
+    const env = freshEnv(server)
+    const errs: string[] = []
+    const io = { err: (t: string) => errs.push(t) }
+    const first = await resolveModelArg(
+      'models/some-gguf/model-f16.gguf',
+      { endpoint: server.endpoint, cacheDir: env.cache },
+      io,
+    )
+    const down = { endpoint: 'http://127.0.0.1:9', cacheDir: env.cache }
+    expect(await resolveModelArg('models/some-gguf/model-f16.gguf', down, io)).toBe(first)
+    expect(errs.join('')).toMatch(
+      /kiln: warning: cannot reach 127\.0\.0\.1:9 .*; using the cached copy of models\/some-gguf/,
+    )
+    await expect(resolveModelArg('models/llama-tiny', down, io)).rejects.toThrow(/cannot reach/)
+  })
+
   it('tells paths from repo ids', () => {
     expect(isHubModelArg('org/name')).toBe(true)
     expect(isHubModelArg('org/name@v1')).toBe(true)

@@ -6,9 +6,7 @@ import { runCacheLs } from '../../core/hub/cache-commands.js'
 export default class CacheLs extends BaseCommand {
   static summary = 'List the repos in the Hugging Face cache, with revisions and sizes.'
   static description =
-    `Reads the cache folder (HF_HUB_CACHE, default ~/.cache/huggingface/hub) — what kiln and
-Python's huggingface_hub downloaded alike — and lists each repo with its size on disk and its cached
-revisions (commit, the refs naming it, file count). Partial downloads waiting to be resumed are shown.`
+    `Reads the cache folder (HF_HUB_CACHE, default ~/.cache/huggingface/hub) — what kiln and Python's huggingface_hub downloaded alike — and lists each repo with its size on disk and its cached revisions (commit, the refs naming it, file count). Partial downloads waiting to be resumed are shown.`
 
   static examples = [
     '<%= config.bin %> cache ls',

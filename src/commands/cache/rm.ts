@@ -6,8 +6,7 @@ import { runCacheRm } from '../../core/hub/cache-commands.js'
 export default class CacheRm extends BaseCommand {
   static summary = 'Remove a repo, or one revision of it, from the Hugging Face cache.'
   static description =
-    `REPO removes the whole repo folder. REPO@rev (a branch, tag or commit) removes that snapshot,
-the refs naming it, and the blobs no other cached revision uses.`
+    `REPO removes the whole repo folder. REPO@rev (a branch, tag or commit) removes that snapshot, the refs naming it, and the blobs no other cached revision uses.`
 
   static examples = [
     '<%= config.bin %> cache rm Qwen/Qwen2.5-0.5B-Instruct',

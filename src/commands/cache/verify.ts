@@ -6,10 +6,7 @@ import { runCacheVerify } from '../../core/hub/cache-commands.js'
 export default class CacheVerify extends BaseCommand {
   static summary = 'Re-hash cached blobs and report any whose content differs from its name.'
   static description =
-    `Every blob is named by its content: the sha256 of an LFS file, the git blob sha1 of a small
-one. This re-hashes each blob (of REPO, or of the whole cache) and checks that every snapshot link
-leads to a blob. Problems are listed and the exit status is 1; fetch again with
-\`kiln download REPO --force\`.`
+    `Every blob is named by its content: the sha256 of an LFS file, the git blob sha1 of a small one. This re-hashes each blob (of REPO, or of the whole cache) and checks that every snapshot link leads to a blob. Problems are listed and the exit status is 1; fetch again with \`kiln download REPO --force\`.`
 
   static examples = [
     '<%= config.bin %> cache verify',
