@@ -1,7 +1,7 @@
 // The settings core on real files: the schema's keys, precedence flag > env > file > default with
 // sources, YAML errors with path and line, unknown keys and bad values with what is allowed, the
 // validated-file cache, redaction.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -139,6 +139,11 @@ describe('precedence: flag > env > file > default', () => {
     expect((await at('hub.offline', { HF_HUB_OFFLINE: '1' })).value).toBe(true)
     expect((await at('hub.cache_dir', {})).value).toBe(path.join(s.env.HF_HOME!, 'hub'))
     expect((await at('hub.cache_dir', { HF_HUB_CACHE: '/cache' })).value).toBe('/cache')
+    // huggingface-cli login's token file is the default token
+    expect((await at('hub.token', {})).source).toBe('unset')
+    mkdirSync(s.env.HF_HOME!, { recursive: true })
+    writeFileSync(path.join(s.env.HF_HOME!, 'token'), 'hf_fromthetokenfile_9876\n')
+    expect(await at('hub.token', {})).toMatchObject({ value: 'hf_fromthetokenfile_9876', source: 'default' })
   })
 
   it('refuses a bad environment value, naming the variable and what is allowed (usage, exit 2)', async () => {

@@ -28,9 +28,21 @@ export interface WizardProps {
   onDone: (result: WizardResult) => void
 }
 
-function shown(k: TypedKey, v: unknown): string {
-  if (v === undefined) return k.default ? `(default: ${String(k.default(process.env))})` : '(not set)'
+/** A value as the wizard may show it: secrets redacted. */
+function display(k: TypedKey, v: unknown): string {
   return k.secret ? redact(String(v)) : String(v)
+}
+
+/** The built-in default for display, or undefined when there is none. */
+function defaultText(k: TypedKey): string | undefined {
+  const v = k.default?.(process.env)
+  return v === undefined ? undefined : display(k, v)
+}
+
+function shown(k: TypedKey, v: unknown): string {
+  if (v !== undefined) return display(k, v)
+  const d = defaultText(k)
+  return d === undefined ? '(not set)' : `(default: ${d})`
 }
 
 function ChoiceStep(props: StepProps): ReactElement {
@@ -82,9 +94,10 @@ function TextStep(props: StepProps): ReactElement {
         onChange: change,
         onSubmit: submit,
         mask: k.secret ? '*' : undefined,
-        placeholder: k.default
-          ? `(empty: default ${String(k.default(process.env))})`
-          : `(empty: not set${k.example ? `; e.g. ${k.example}` : ''})`,
+        placeholder:
+          defaultText(k) !== undefined
+            ? `(empty: default ${defaultText(k)})`
+            : `(empty: not set${k.example ? `; e.g. ${k.example}` : ''})`,
       }),
     ),
     error ? h(Text, { color: props.color ? 'red' : undefined }, `✗ ${error}`) : null,

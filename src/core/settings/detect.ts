@@ -26,8 +26,8 @@ export function detectDevice(): 'cuda' | 'auto' {
 export function detectedDefaults(env: NodeJS.ProcessEnv): Map<string, unknown> {
   const out = new Map<string, unknown>()
   for (const k of settingKeys()) {
-    if (!k.default || k.followsEnv) continue
-    out.set(k.key, k.default(env))
+    const value = k.followsEnv ? undefined : k.default?.(env)
+    if (value !== undefined) out.set(k.key, value)
   }
   out.set('runtime.threads', os.availableParallelism())
   out.set('runtime.device', detectDevice())

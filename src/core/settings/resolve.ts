@@ -58,7 +58,8 @@ export async function resolveSetting(
   }
   if (ctx.file.values.has(k.key))
     return { ...base, value: ctx.file.values.get(k.key), source: 'file', from: ctx.file.path }
-  if (k.default) return { ...base, value: k.default(ctx.env), source: 'default' }
+  const value = k.default?.(ctx.env)
+  if (value !== undefined) return { ...base, value, source: 'default' }
   return { ...base, value: undefined, source: 'unset' }
 }
 

@@ -6,6 +6,7 @@
 // The zod types are written as functions of `z` so that reading the key table does not import zod:
 // zod alone costs most of the 150 ms start-up budget, and `kiln config get` usually needs no
 // validation (see types.ts and file-cache.ts).
+import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { z as Z } from 'zod'
@@ -43,6 +44,17 @@ export function defaultHubCache(env: NodeJS.ProcessEnv): string {
   return path.join(home, 'hub')
 }
 
+/** The token `huggingface-cli login` saved: $HF_TOKEN_PATH, else $HF_HOME/token; none when absent. */
+export function hubTokenFile(env: NodeJS.ProcessEnv): string | undefined {
+  const home =
+    env.HF_HOME || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'huggingface')
+  try {
+    return readFileSync(env.HF_TOKEN_PATH || path.join(home, 'token'), 'utf8').trim() || undefined
+  } catch {
+    return undefined
+  }
+}
+
 const generationConfig = "(default: the model's generation_config.json)"
 
 /** Sections and their keys. Key names are snake_case, as in transformers and accelerate. */
@@ -76,12 +88,14 @@ export const sections = {
       help: 'Hub cache folder, shared with the Python huggingface_hub library.',
       default: defaultHubCache,
       followsEnv: true,
-      env: ['HF_HUB_CACHE'],
+      env: ['HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE'],
     },
     token: {
       type: (z) => z.string().min(1),
-      help: 'Access token for private and gated models.',
+      help: 'Access token for private and gated models (default: the token file huggingface_hub saves).',
       secret: true,
+      default: hubTokenFile,
+      followsEnv: true,
       env: ['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN'],
       example: 'hf_…',
     },
