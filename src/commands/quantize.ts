@@ -8,8 +8,10 @@ export default class Quantize extends BaseCommand {
   static summary =
     'Quantize a model to a GGUF file (q8_0, q4_0, q4_k_m, q6_k, f16, bf16) and report its quality.'
   static description = `Writes MODEL (a Hugging Face folder, a repo id org/name[@rev] fetched through the
-cache, or a GGUF file) as a GGUF file whose weights are --type: ggml's block formats, byte for byte
-what llama.cpp's quantizer writes, with llama.cpp's q4_k_m mix. Norms and biases stay F32. Then it
+cache, or a GGUF file) as a GGUF file whose weights are --type: ggml's block formats with llama.cpp's
+per-tensor choices (the q4_k_m mix, a Q6_K head in q4_0 files), tensor for tensor the bytes
+llama-quantize writes (rows that are not whole 256-blocks get Q8_0 where llama.cpp would use Q5_0).
+Norms, biases and position embeddings stay F32. Then it
 loads the original and the result and prints the perplexity of each on a text (--eval-file, or a
 short built-in English text) and the mean KL divergence of their next-token distributions.
 The file is written atomically; an existing OUT is refused unless --force.`

@@ -255,7 +255,7 @@ function dequantizedTwin(model: string, dtype: GgufExportDType): string {
 /** The type llama.cpp's mix gives a tensor, written out from llama-quant.cpp for these models. */
 function expectedType(spec: ModelSpec, mix: Mix, name: string, shape: number[]): string {
   if (shape.length < 2 || name.endsWith('_norm.weight')) return 'F32'
-  if (name === 'position_embd.weight') return 'F16' // llama.cpp never quantizes it
+  if (name === 'position_embd.weight') return 'F32' // llama.cpp never quantizes or narrows it
   let want = 'Q6_K'
   if (mix === 'q4_k_m') {
     const head = name === 'output.weight' || (spec.tied && name === 'token_embd.weight')
@@ -297,7 +297,7 @@ describe('the mix policy', () => {
     expect(mixTensorType('q6_k', 'blk.5.attn_q.weight', 896, m)).toEqual({ type: 'Q8_0', wanted: 'Q6_K' })
     expect(mixTensorType('q4_k_m', 'output.weight', 896, m)).toEqual({ type: 'Q8_0', wanted: 'Q6_K' })
     expect(mixTensorType('q6_k', 'blk.0.ffn_down.weight', 100, m)).toEqual({ type: 'F16', wanted: 'Q6_K' })
-    expect(mixTensorType('q4_k_m', 'position_embd.weight', 768, m)).toEqual({ type: 'F16' })
+    expect(mixTensorType('q4_k_m', 'position_embd.weight', 768, m)).toEqual({ type: 'F32' })
   })
 })
 

@@ -113,10 +113,12 @@ function isMix(plan: GgufWeightPlan): plan is GgufQuantMix {
 }
 
 /**
- * The type of a 2-D weight under `plan`. Quantized files follow llama.cpp: a weight whose rows are
- * not whole 32-element blocks falls back to F16 (with a warning). In Q4_0 files llama.cpp keeps
- * `output` at Q6_K (and token_embd at a higher type when tied); kiln's q4_0 files keep both at
- * Q8_0, as they were before kiln had Q6_K. The K-quant mixes follow src/core/quant/mix.ts.
+ * The type of a 2-D weight under `plan`, as llama.cpp's converter and quantizer choose it:
+ * `position_embd` stays F32 whatever the plan (never quantized, never narrowed); a weight whose
+ * rows are not whole 32-element blocks falls back to F16 (with a warning); in Q4_0 files the head
+ * (`output`, or `token_embd` when tied) is Q6_K, or Q8_0 when its rows are not whole 256-element
+ * super-blocks, and an untied `token_embd` is Q4_0 like the rest. The K-quant mixes follow
+ * src/core/quant/mix.ts.
  */
 export function ggufWeightType(
   name: string,
@@ -126,6 +128,7 @@ export function ggufWeightType(
   warn: (message: string) => void,
 ): GgufWritableType {
   const cols = shape.slice(1).reduce((a, b) => a * b, 1)
+  if (name === 'position_embd.weight') return 'F32'
   if (isMix(plan)) {
     const choice = mixTensorType(plan, name, cols, model)
     if (choice.wanted !== undefined) {
@@ -140,7 +143,8 @@ export function ggufWeightType(
     warn(`${name}: rows of ${cols} are not whole ${dtype} blocks of 32; written as F16`)
     return 'F16'
   }
-  if (dtype === 'Q4_0' && (name === 'output.weight' || name === 'token_embd.weight')) return 'Q8_0'
+  const head = name === 'output.weight' || (!model.hasOutput && name === 'token_embd.weight')
+  if (dtype === 'Q4_0' && head) return cols % 256 === 0 ? 'Q6_K' : 'Q8_0'
   return dtype
 }
 

@@ -54,8 +54,8 @@ export interface MixChoice {
  * are not even whole 32-element blocks are F16, as in llama.cpp.
  */
 export function mixTensorType(mix: GgufQuantMix, name: string, cols: number, model: MixModel): MixChoice {
-  // llama.cpp never quantizes positional embeddings; F16 is what an f16 conversion leaves there.
-  if (name === 'position_embd.weight') return { type: 'F16' }
+  // llama.cpp never quantizes positional embeddings, and its converter writes them F32.
+  if (name === 'position_embd.weight') return { type: 'F32' }
   const wanted = MIX_RULES[mix](name, model)
   if (cols % 256 === 0) return { type: wanted }
   return { type: cols % 32 === 0 ? 'Q8_0' : 'F16', wanted }
