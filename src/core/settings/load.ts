@@ -43,7 +43,8 @@ export async function loadSettings(
   if (text === undefined) return { path, exists: false, values: new Map() }
   const cached = cachedValues(text, env)
   if (cached) return { path, exists: true, values: cached }
-  const { values } = parseSettings(await loadYaml(), await settingTypes(), text, path)
+  const [yaml, types] = await Promise.all([loadYaml(), settingTypes()])
+  const { values } = parseSettings(yaml, types, text, path)
   rememberValues(text, values, env)
   return { path, exists: true, values }
 }
@@ -54,7 +55,8 @@ export async function loadSettingsDocument(
 ): Promise<{ exists: boolean; doc?: Document; values: Map<string, unknown> }> {
   const text = readText(path)
   if (text === undefined) return { exists: false, values: new Map() }
-  return { exists: true, ...parseSettings(await loadYaml(), await settingTypes(), text, path) }
+  const [yaml, types] = await Promise.all([loadYaml(), settingTypes()])
+  return { exists: true, ...parseSettings(yaml, types, text, path) }
 }
 
 /** Parses and validates settings text; `path` is only for messages. */
