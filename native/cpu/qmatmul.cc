@@ -22,8 +22,12 @@ bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t xq_row_bytes, const
 bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
                                int64_t K, int64_t M, int ith, int nth);
 
-// Rows per step from which weights are dequantized to f32 panels instead of dotted in int8.
-constexpr int64_t kDequantRows = 4;
+void quantize_act_q8_0_avx2(const float* x, uint8_t* y, int64_t k);
+void qgemm_q4_0_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
+                     int64_t K, int64_t m0, int64_t m1, int64_t M);
+
+// Rows per step from which prefill kernels run instead of the decode ones.
+constexpr int64_t kPrefillRows = 4;
 
 static const QuantTypeInfo* quant_info_named(const char* name) {
   QuantType q;
@@ -88,19 +92,21 @@ static std::vector<uint8_t> g_xq;
 
 void matmul_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
                   int64_t M, int ith, int nth) {
-  // Prefill: dequantize weight panels once, reuse them for every row (f32 tiles, no activation
-  // rounding). Decode: int8 dot products against quantized activations, as llama.cpp does.
-  if (N >= kDequantRows && cpu_features().avx2_fma &&
-      matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, ith, nth))
-    return;
+  // Prefill: Q4_0 runs an int8 GEMM on repacked panels (qgemm_avx2.cc); the other types
+  // dequantize weight panels once and reuse them for every row (f32 tiles, no activation rounding).
+  // Decode: int8 dot products against quantized activations, as llama.cpp does.
+  const bool avx2 = cpu_features().avx2_fma;
+  const bool prefill = N >= kPrefillRows && avx2;
+  if (prefill && dt != DType::Q4_0 && matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, ith, nth)) return;
   const QuantWeightKernels& qk = *quant_weight_kernels(dt);
   const size_t row_bytes = (size_t)(K / qk.act_block) * qk.act_block_bytes;
+  auto quantize_act = avx2 && qk.act == DType::Q8_0 ? quantize_act_q8_0_avx2 : qk.quantize_act;
   const uint8_t* xq;
   thread_local std::vector<uint8_t> own;
   if (N == 1 || nth == 1) {
     // One row: every thread quantizes it itself (K floats; cheaper than a barrier).
     own.resize(row_bytes * (size_t)N);
-    for (int64_t n = 0; n < N; n++) qk.quantize_act(x + n * K, own.data() + n * row_bytes, K);
+    for (int64_t n = 0; n < N; n++) quantize_act(x + n * K, own.data() + n * row_bytes, K);
     xq = own.data();
   } else {
     ThreadPool& pool = ThreadPool::global();
@@ -108,14 +114,21 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
     pool.barrier();
     int64_t r0, r1;
     split_range(N, ith, nth, &r0, &r1);
-    for (int64_t n = r0; n < r1; n++) qk.quantize_act(x + n * K, g_xq.data() + n * row_bytes, K);
+    for (int64_t n = r0; n < r1; n++) quantize_act(x + n * K, g_xq.data() + n * row_bytes, K);
     pool.barrier();
     xq = g_xq.data();
   }
   int64_t m0, m1;
+  if (prefill && dt == DType::Q4_0) {  // threads take whole panels of 8 weight rows
+    split_range((M + 7) / 8, ith, nth, &m0, &m1);
+    m0 *= 8;
+    m1 = m1 * 8 < M ? m1 * 8 : M;
+    if (m0 < m1) qgemm_q4_0_avx2(out, xq, row_bytes, w, bias, N, K, m0, m1, M);
+    return;
+  }
   split_range(M, ith, nth, &m0, &m1);
   if (m0 >= m1) return;
-  if (cpu_features().avx2_fma && matmul_quant_avx2(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
+  if (avx2 && matmul_quant_avx2(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
   const size_t w_row = dtype_bytes(dt, K);
   for (int64_t m = m0; m < m1; m++) {
     const uint8_t* wr = (const uint8_t*)w + (size_t)m * w_row;

@@ -326,6 +326,35 @@ KILN_AVX2 void matmulK(float* out, const uint8_t* xq, size_t x_row, const uint8_
 
 }  // namespace
 
+// Activation row (k floats, k a multiple of 32) -> Q8_0 blocks: d = amax/127, q = round(x/d) to
+// nearest even (ggml's AVX2 quantize_row_q8_0 rounds so too; its reference rounds ties away from
+// zero: activations are kiln's own, only weights must match ggml's bytes).
+KILN_AVX2 void quantize_act_q8_0_avx2(const float* x, uint8_t* y, int64_t k) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < k / QK8_0; i++) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) {
+      v[j] = _mm256_loadu_ps(x + i * QK8_0 + 8 * j);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[j]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127.f;
+    const float id = d != 0.f ? 1.f / d : 0.f;
+    block_q8_0* b = (block_q8_0*)y + i;
+    b->d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    __m256i q[4];
+    for (int j = 0; j < 4; j++)
+      q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], _mm256_set1_ps(id)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    // int32 -> int8 with packs, then undo their lane interleave
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i*)b->qs, p);
+  }
+}
+
 bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt, const float* bias,
                        int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M) {
   const uint8_t* wb = (const uint8_t*)w;

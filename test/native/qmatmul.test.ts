@@ -167,9 +167,11 @@ describe('quantized matmul: fast vs reference', () => {
     }
   })
 
-  it('prefill steps compute exactly the f32 product with the dequantized weights', () => {
+  // Q4_0 prefill is an int8 GEMM on quantized activations instead (native/cpu/qgemm_avx2.cc): the
+  // tolerance and invariance tests above cover it.
+  it('prefill steps compute exactly the f32 product with the dequantized weights (Q8_0, K-quants)', () => {
     let seed = 400
-    for (const type of TYPES)
+    for (const type of TYPES.filter((t) => t !== 'q4_0'))
       for (const [N, M] of [
         [4, 9],
         [37, 21],

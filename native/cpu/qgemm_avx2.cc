@@ -1,0 +1,147 @@
+// Prefill against Q4_0 weights as an int8 GEMM (AVX2). Eight weight rows are repacked per panel so
+// that each 32-bit lane of a vector holds four consecutive quants of one row ("lanes = rows"):
+// one maddubs then multiplies four quants of eight rows by the same four activation bytes,
+// broadcast. maddubs needs one unsigned operand: the activations are offset to x + 128 (0..255)
+// and the weights are the signed q − 8 (−8..7), so Σ (x+128)·w = Σ x·w + 128·Σ w, and 128·Σ w is
+// a per-row constant of the panel. Per 32-block a row's exact integer dot product lands in its
+// lane and is scaled and added once; so each output is Σ_blocks (d_w·d_x)·Σ (q−8)·x in block
+// order, independent of the tile, the other rows or the thread count.
+//
+// Panel, per 32-block: float d[8] (the rows' scales), int32 c[8] (128·Σ (q−8) of each row), then
+// 8 vectors q[g] (g = 0..7) of 32 bytes: lane j of q[g] = row j's quants 4g..4g+3 minus 8.
+#include <immintrin.h>
+
+#include <cstring>
+#include <vector>
+
+#include "cpu/qweights.h"
+#include "kernels.h"
+#include "quant/blocks.h"
+
+#define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define KILN_UNROLL _Pragma("GCC unroll 16")
+
+namespace kiln {
+namespace {
+
+constexpr int kPanelRows = 8;
+constexpr size_t kPanelBlockBytes = 8 * sizeof(float) + 8 * sizeof(int32_t) + 8 * 32;  // d, c, q
+constexpr int kTileRows = 4;                                      // activation rows per tile
+
+// Rows [m, m + rows) of w (rows ≤ 8; missing rows are zeros) into the panel layout above: each
+// row's block unpacked to 32 signed bytes, then the 8 rows transposed as an 8×8 matrix of dwords.
+KILN_AVX2 void repack_q4_0(uint8_t* panel, const uint8_t* w, size_t w_row, int64_t m, int rows, int64_t nb) {
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m256i eight = _mm256_set1_epi8(8), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; b++) {
+    uint8_t* pb = panel + b * kPanelBlockBytes;
+    float* d = (float*)pb;
+    __m256i r[kPanelRows];
+    for (int j = 0; j < kPanelRows; j++) {
+      if (j >= rows) {
+        d[j] = 0.f;
+        r[j] = _mm256_setzero_si256();
+        continue;
+      }
+      const block_q4_0* blk = (const block_q4_0*)(w + (m + j) * w_row) + b;
+      d[j] = _cvtsh_ss(blk->d);
+      const __m128i v = _mm_loadu_si128((const __m128i*)blk->qs);  // elements 0..15 low, 16..31 high
+      r[j] = _mm256_sub_epi8(_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4)), eight);
+    }
+    // 8×8 dword transpose: out[g] lane j = r[j] dword g.
+    __m256i t[8], u[8];
+    for (int k = 0; k < 4; k++) {
+      t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+      t[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+    }
+    for (int h = 0; h < 2; h++) {  // rows 0..3, then 4..7
+      u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
+      u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
+      u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+      u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+    }
+    __m256i* out = (__m256i*)(pb + 8 * sizeof(float) + 8 * sizeof(int32_t));
+    __m256i sum = _mm256_setzero_si256();
+    for (int g = 0; g < 4; g++) {
+      const __m256i lo = _mm256_permute2x128_si256(u[g], u[4 + g], 0x20);  // dword g
+      const __m256i hi = _mm256_permute2x128_si256(u[g], u[4 + g], 0x31);  // dword g + 4
+      _mm256_store_si256(out + g, lo);
+      _mm256_store_si256(out + g + 4, hi);
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, lo), ones16));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, hi), ones16));
+    }
+    _mm256_store_si256((__m256i*)(pb + 8 * sizeof(float)), _mm256_slli_epi32(sum, 7));  // 128·Σ(q − 8)
+  }
+}
+
+// xu: the rows' quants + 128, 32 bytes per block, nb blocks per row; xd: their scales.
+template <int R>
+KILN_AVX2 void tile(float* out, int64_t M, const uint8_t* panel, const uint8_t* xu, const float* xd, int64_t nb,
+                    const float* bias, int valid) {
+  __m256 acc[R];
+  KILN_UNROLL for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < nb; b++) {
+    const uint8_t* pb = panel + b * kPanelBlockBytes;
+    const __m256 dw = _mm256_load_ps((const float*)pb);
+    const __m256i c = _mm256_load_si256((const __m256i*)(pb + 8 * sizeof(float)));
+    const __m256i* q = (const __m256i*)(pb + 8 * sizeof(float) + 8 * sizeof(int32_t));
+    __m256i s16[R];
+    KILN_UNROLL for (int r = 0; r < R; r++) s16[r] = _mm256_setzero_si256();
+#pragma GCC unroll 1  // unrolled, GCC tree-sums the 8·R products and spills them
+    for (int g = 0; g < 8; g++) {
+      const __m256i wq = _mm256_load_si256(q + g);
+      KILN_UNROLL for (int r = 0; r < R; r++) {
+        int32_t x4;
+        std::memcpy(&x4, xu + (r * nb + b) * 32 + 4 * g, 4);
+        // |Σ| ≤ 8 · 2·255·8 = 32640: the int16 sums cannot overflow
+        s16[r] = _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(_mm256_set1_epi32(x4), wq));
+      }
+    }
+    KILN_UNROLL for (int r = 0; r < R; r++) {
+      __m256i s32 = _mm256_sub_epi32(_mm256_madd_epi16(s16[r], ones), c);
+      acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[r * nb + b])), _mm256_cvtepi32_ps(s32), acc[r]);
+    }
+  }
+  KILN_UNROLL for (int r = 0; r < R; r++) {
+    alignas(32) float o[8];
+    _mm256_store_ps(o, acc[r]);
+    for (int j = 0; j < valid; j++) out[r * M + j] = o[j] + (bias ? bias[j] : 0.f);
+  }
+}
+
+}  // namespace
+
+// out (N, M) columns [m0, m1) = Q4_0 w × activations already quantized to Q8_0 rows (xq).
+KILN_AVX2 void qgemm_q4_0_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias,
+                               int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M) {
+  const int64_t nb = K / QK4_0;
+  const size_t w_row = (size_t)nb * sizeof(block_q4_0);
+  // Per activation row and block: its scale as float, and its quants + 128 (unsigned).
+  thread_local std::vector<float> xd;
+  thread_local std::vector<uint8_t> xu;
+  thread_local std::vector<uint8_t> panel_buf;
+  xd.resize((size_t)(N * nb));
+  xu.resize((size_t)(N * nb * 32));
+  const __m256i flip = _mm256_set1_epi8((char)0x80);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t b = 0; b < nb; b++) {
+      const block_q8_0* xb = (const block_q8_0*)(xq + n * x_row) + b;
+      xd[n * nb + b] = _cvtsh_ss(xb->d);
+      const __m256i v = _mm256_loadu_si256((const __m256i*)xb->qs);
+      _mm256_storeu_si256((__m256i*)(xu.data() + (n * nb + b) * 32), _mm256_xor_si256(v, flip));
+    }
+  panel_buf.resize((size_t)nb * kPanelBlockBytes + 32);
+  uint8_t* panel = (uint8_t*)(((uintptr_t)panel_buf.data() + 31) & ~(uintptr_t)31);
+  for (int64_t m = m0; m < m1; m += kPanelRows) {
+    const int rows = (int)(m1 - m < kPanelRows ? m1 - m : kPanelRows);
+    repack_q4_0(panel, (const uint8_t*)w, w_row, m, rows, nb);
+    const float* bm = bias ? bias + m : nullptr;
+    int64_t n = 0;
+    for (; n + kTileRows <= N; n += kTileRows)
+      tile<kTileRows>(out + n * M + m, M, panel, xu.data() + n * nb * 32, xd.data() + n * nb, nb, bm, rows);
+    for (; n < N; n++) tile<1>(out + n * M + m, M, panel, xu.data() + n * nb * 32, xd.data() + n * nb, nb, bm, rows);
+  }
+}
+
+}  // namespace kiln
