@@ -6,10 +6,7 @@ import { runExport } from '../core/export-command.js'
 export default class Export extends BaseCommand {
   static summary = 'Convert a model folder to GGUF (unquantized) for llama.cpp, Ollama, LM Studio.'
   static description =
-    `Writes MODEL (a Hugging Face folder: llama, mistral, qwen2 or gpt2) as a GGUF v3 file with
-llama.cpp's tensor names and metadata, including the tokenizer and chat template. 2-D weights are
-stored in --dtype; norms and biases stay F32. The file is written atomically; an existing OUT is
-refused unless --force.`
+    `Writes MODEL (a Hugging Face folder: llama, mistral, qwen2 or gpt2) as a GGUF v3 file with llama.cpp's tensor names and metadata, including the tokenizer and chat template. 2-D weights are stored in --dtype; norms and biases stay F32. The file is written atomically; an existing OUT is refused unless --force.`
 
   static examples = [
     '<%= config.bin %> export ./Qwen2-0.5B-Instruct --format gguf -o qwen2-0.5b-f16.gguf',
