@@ -95,6 +95,13 @@ function ttyRenderer(stream: NodeJS.WriteStream): ProgressRenderer {
     },
     cliProgress.Presets.shades_classic,
   )
+  // Ctrl-C: give the terminal its cursor back, then die of the signal as usual (the partial files
+  // stay, for the next run to resume).
+  const onInterrupt = () => {
+    multibar.stop()
+    process.kill(process.pid, 'SIGINT')
+  }
+  process.once('SIGINT', onInterrupt)
   const bars = new Map<string, cliProgress.SingleBar>()
   const have = new Map<string, number>()
   let total: cliProgress.SingleBar | undefined
@@ -171,6 +178,7 @@ function ttyRenderer(stream: NodeJS.WriteStream): ProgressRenderer {
       }
     },
     stop() {
+      process.off('SIGINT', onInterrupt)
       multibar.stop()
     },
   }
