@@ -220,7 +220,7 @@ KILN_AVX2_INLINE int dot256(const Unpacked256& u, const block_q8_K* x) {
 // Decode: one super-block dotted straight from its packed bytes (no unpacked copy). The same exact
 // integer sums as dot256, so the result is bit-identical.
 KILN_AVX2_INLINE float dot_q4_K_direct(const block_q4_K* b, const block_q8_K* x) {
-  uint8_t sc[8], mn[8];
+  alignas(8) uint8_t sc[8], mn[8];
   q4_K_scales(b->scales, sc, mn);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   __m256i sum = _mm256_setzero_si256();
@@ -244,27 +244,36 @@ KILN_AVX2_INLINE float dot_q4_K_direct(const block_q4_K* b, const block_q8_K* x)
 }
 
 KILN_AVX2_INLINE float dot_q6_K_direct(const block_q6_K* b, const block_q8_K* x) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  // The 16 scales as int16, and per group of 32 the pair (sc_j in lanes 0..7, sc_j+1 in 8..15)
+  // picked by a byte shuffle from a copy of the right half in both 128-bit lanes.
+  const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)b->scales));
+  const __m256i sc_half[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
   __m256i sum = _mm256_setzero_si256();
   KILN_UNROLL for (int h = 0; h < 2; h++) {  // halves of 128: 4 groups of 32, each 2 sub-blocks
     const __m256i l0 = _mm256_loadu_si256((const __m256i*)(b->ql + 64 * h));
     const __m256i l1 = _mm256_loadu_si256((const __m256i*)(b->ql + 64 * h + 32));
     const __m256i qh = _mm256_loadu_si256((const __m256i*)(b->qh + 32 * h));
+    // bits 0-1, 2-3, 4-5, 6-7 of qh, each moved to bits 4-5 (masked first: no bit crosses a byte)
     const __m256i q[4] = {
-        _mm256_or_si256(_mm256_and_si256(l0, m4), hi2(qh, 0, m3)),
-        _mm256_or_si256(_mm256_and_si256(l1, m4), hi2(qh, 2, m3)),
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), hi2(qh, 4, m3)),
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), hi2(qh, 6, m3)),
+        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0x03)), 4)),
+        _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0x0C)), 2)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, _mm256_set1_epi8(0x30))),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                        _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8((char)0xC0)), 2)),
     };
     KILN_UNROLL for (int g = 0; g < 4; g++) {
-      const int j = 8 * h + 2 * g;  // sub-blocks j (elements 0..15 of the group) and j + 1
+      const int j = 2 * g;  // sub-blocks 8h + j (elements 0..15 of the group) and 8h + j + 1
       const __m256i p = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256((const __m256i*)(x->qs + 128 * h + 32 * g)));
-      const __m256i s = _mm256_set_m128i(_mm_set1_epi16(b->scales[j + 1]), _mm_set1_epi16(b->scales[j]));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, s));
+      const __m256i pick = _mm256_setr_epi8(2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1,
+                                            2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1,
+                                            2 * j + 2, 2 * j + 3, 2 * j + 2, 2 * j + 3, 2 * j + 2, 2 * j + 3,
+                                            2 * j + 2, 2 * j + 3, 2 * j + 2, 2 * j + 3, 2 * j + 2, 2 * j + 3,
+                                            2 * j + 2, 2 * j + 3, 2 * j + 2, 2 * j + 3);
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc_half[h], pick)));
     }
   }
   // The quants were stored + 32: subtract 32·Σ sc·(Σ q8 of the sub-block).
-  const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)b->scales));
   const __m256i bs = _mm256_loadu_si256((const __m256i*)x->bsums);
   const int isum = hsum_i32(sum) - 32 * hsum_i32(_mm256_madd_epi16(sc16, bs));
   return x->d * (h2f(b->d) * (float)isum);
