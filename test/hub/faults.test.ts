@@ -131,7 +131,7 @@ describe.concurrent('faults', () => {
     const env = freshEnv(server)
     // Slow enough that the runs overlap.
     server.fault('shared.safetensors', 'stall', 3_000_000) // the first holder stalls…
-    const stallEnv = { ...env, env: { ...env.env, KILN_HUB_STALL_TIMEOUT_MS: '1500' } } // …and resumes
+    const stallEnv = { ...env, env: { ...env.env, KILN_HUB_STALL_TIMEOUT_MS: '3000' } } // …and resumes
     const [a, b] = await Promise.all([
       kiln(['download', 'faults/shared', '--json'], stallEnv),
       kiln(['download', 'faults/shared', '--json'], stallEnv),
