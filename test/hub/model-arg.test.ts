@@ -74,6 +74,15 @@ describe.concurrent('MODEL as org/name[@rev]', () => {
     expect(server.log.slice(before).filter((l) => l.path.includes('llama-tiny'))).toEqual([])
   })
 
+  it('export takes org/name too', async () => {
+    const env = freshEnv(server)
+    const out = path.join(env.home, 'tiny.gguf')
+    const r = await kiln(['export', 'models/llama-tiny', '--format', 'gguf', '-o', out], env)
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toBe(`${out}\n`)
+    expect(readFileSync(out).subarray(0, 4).toString()).toBe('GGUF')
+  })
+
   it('offline without the model in the cache fails in one line', async () => {
     const env = freshEnv(server, { HF_HUB_OFFLINE: '1' })
     const r = await kiln(['generate', 'Hi', '-m', 'models/llama-tiny'], env)
