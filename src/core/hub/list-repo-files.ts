@@ -1,6 +1,7 @@
 // Step 2: every file of a commit, through @huggingface/hub's listFiles (which follows the tree API's
 // `Link: rel="next"` pages), reduced to what a download needs.
 import { listFiles } from '@huggingface/hub'
+import { HubError } from './errors.js'
 import type { ErrorContext } from './hub-errors-map.js'
 import { hubFetch } from './hub-fetch.js'
 import type { RepoRef } from './repo-id.js'
@@ -31,6 +32,16 @@ export async function listRepoFiles(
     if (e.type !== 'file') continue
     const etag = e.lfs?.oid ?? e.oid
     if (!etag) continue
+    // Paths become file names under the snapshot: nothing may climb out of it.
+    if (
+      e.path.startsWith('/') ||
+      e.path.split(/[/\\]/).includes('..') ||
+      !/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/.test(etag)
+    )
+      throw new HubError(
+        'E_HUB',
+        `${endpoint} listed an unsafe file entry in ${repo.name}: ${JSON.stringify(e.path)}`,
+      )
     files.push({ path: e.path, size: e.lfs?.size ?? e.size, etag, lfs: !!e.lfs })
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
