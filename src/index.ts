@@ -10,6 +10,17 @@ export {
   type GgufExportDType,
 } from './core/export/index.js'
 export { type GgufFile, openGguf } from './core/formats/gguf.js'
+export {
+  type DownloadRequest,
+  type DownloadResult,
+  downloadRepo,
+  HubError,
+  removeFromCache,
+  resolveHubConfig,
+  resolveModelArg,
+  scanCache,
+  verifyCache,
+} from './core/hub/index.js'
 export type { ModelConfig } from './core/models/config.js'
 export { type GgufModelInfo, ggufModelInfo } from './core/models/gguf-model-info.js'
 export { measureQuality, type QualityReport } from './core/quantize/quality.js'

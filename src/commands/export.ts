@@ -31,7 +31,7 @@ export default class Export extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Export)
     this.jsonMode = flags.json
-    runExport(
+    await runExport(
       {
         model: args.model,
         output: flags.output,

@@ -256,7 +256,10 @@ describe('writer and reader', () => {
     expectFormatError(write([], [t({ name: 'n'.repeat(64) })]), 'longer than 63 bytes')
     expectFormatError(write([], [t({ shape: [1, 1, 1, 1, 2] })]), '1 to 4 non-negative integers')
     expectFormatError(write([], [t({ shape: [3] })]), 'has 8 bytes but F32 [3] needs 12')
-    expectFormatError(write([], [t({ type: 'Q5_K' as 'F32' })]), 'writable: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K')
+    expectFormatError(
+      write([], [t({ type: 'Q5_K' as 'F32' })]),
+      'writable: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K',
+    )
     expectFormatError(
       write([], [t({ type: 'Q8_0', shape: [2, 3] })]),
       'rows of 3 are not whole Q8_0 blocks of 32',
