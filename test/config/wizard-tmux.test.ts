@@ -100,4 +100,27 @@ describe.skipIf(!hasTmux)('kiln config in a real terminal (tmux)', () => {
     expect(readFileSync(done2, 'utf8').trim()).toBe('0')
     expect(readFileSync(s.file, 'utf8')).toBe(text)
   }, 240_000)
+
+  it('keeps keys typed ahead, all in one burst', async () => {
+    const s = sandbox()
+    const done = path.join(s.dir, 'done')
+    startWizard('burst', s.env, done)
+    await until(
+      () => screen('burst').includes('runtime.device'),
+      () => screen('burst'),
+    )
+    const cores = String(os.availableParallelism()).length
+    // device: down twice (cuda) then up (cpu); threads: clear, 5; then Enter through to Write.
+    const keys = ['Down', 'Down', 'Up', 'Enter', ...Array(cores).fill('BSpace'), '5', 'Enter']
+    keys.push(...Array(30).fill('Enter'))
+    tmux(['send-keys', '-t', 'burst', ...keys])
+    await until(
+      () => existsSync(done),
+      () => screen('burst'),
+    )
+    expect(readFileSync(done, 'utf8').trim()).toBe('0')
+    const text = readFileSync(s.file, 'utf8')
+    expect(text).toContain('device: cpu')
+    expect(text).toContain('threads: 5')
+  }, 240_000)
 })

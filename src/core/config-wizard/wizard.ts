@@ -1,19 +1,15 @@
-// The `kiln config` wizard as an ink component: one screen per setting (arrow-key select for
-// choices, text input for the rest, hidden input for secrets, inline validation), then a summary
-// and a confirmation. It only collects answers; the command writes the file. Written with
-// React.createElement so that no JSX build step is needed; only run.ts imports it, lazily.
+// The `kiln config` wizard as an ink component: one screen per setting (arrow-key choices, typed
+// values, secrets hidden as they are typed, inline validation), then a summary and a confirmation.
+// It only collects answers; the command writes the file. The key handling is state.ts; this file
+// draws. Written with React.createElement so that no JSX build step is needed; only run.ts imports
+// it, lazily.
 import { Box, Text, useApp, useInput } from 'ink'
-import SelectInput from 'ink-select-input'
-import TextInput from 'ink-text-input'
-import { createElement as h, type ReactElement, useState } from 'react'
+import { createElement as h, type ReactElement, useEffect, useReducer } from 'react'
 import { redact } from '../settings/redact.js'
 import type { TypedKey } from '../settings/types.js'
-import { checkValue, fromText } from '../settings/values.js'
+import { type Answers, choicesOf, initialState, press, SUMMARY_ACTIONS, type WizardResult } from './state.js'
 
-/** The wizard's answers: a value per key, or undefined to leave the key out of the file. */
-export type Answers = Map<string, unknown>
-
-export type WizardResult = { confirmed: true; answers: Answers } | { confirmed: false }
+export type { Answers, WizardResult } from './state.js'
 
 export interface WizardProps {
   keys: TypedKey[]
@@ -45,125 +41,92 @@ function shown(k: TypedKey, v: unknown): string {
   return d === undefined ? '(not set)' : `(default: ${d})`
 }
 
-function ChoiceStep(props: StepProps): ReactElement {
-  const { k } = props
-  const values: unknown[] = k.kind === 'boolean' ? [false, true] : (k.options ?? [])
-  const items = values.map((v) => ({ key: String(v), label: String(v), value: v }))
-  const at = Math.max(0, values.indexOf(props.value))
-  return h(SelectInput<unknown>, { items, initialIndex: at, onSelect: (item) => props.onAnswer(item.value) })
-}
-
-interface StepProps {
-  k: TypedKey
-  value: unknown
-  color: boolean
-  onAnswer: (v: unknown) => void
-}
-
-function TextStep(props: StepProps): ReactElement {
-  const { k } = props
-  const [text, setText] = useState(props.value === undefined ? '' : String(props.value))
-  const [error, setError] = useState('')
-  const submit = (t: string) => {
-    // Empty leaves the key out of the file: the environment or the built-in default decide.
-    if (t.trim() === '') return props.onAnswer(undefined)
-    const r = checkValue(k, fromText(k, t.trim()))
-    if (r.ok) props.onAnswer(r.value)
-    else setError(r.problem)
-  }
-  const change = (t: string) => {
-    // Pasted text arrives in one piece; a pasted newline means Enter, not a character of the value.
-    if (/[\r\n]/.test(t)) {
-      const clean = t.replace(/[\r\n]+/g, '')
-      setText(clean)
-      submit(clean)
-      return
-    }
-    setText(t)
-    setError('')
-  }
+function List(props: { labels: string[]; at: number; color: boolean }): ReactElement {
   return h(
     Box,
     { flexDirection: 'column' },
-    h(
-      Box,
-      null,
-      h(Text, { color: props.color ? 'cyan' : undefined }, '> '),
-      h(TextInput, {
-        value: text,
-        onChange: change,
-        onSubmit: submit,
-        mask: k.secret ? '*' : undefined,
-        placeholder:
-          defaultText(k) !== undefined
-            ? `(empty: default ${defaultText(k)})`
-            : `(empty: not set${k.example ? `; e.g. ${k.example}` : ''})`,
-      }),
+    ...props.labels.map((label, i) =>
+      h(
+        Text,
+        { key: label, color: props.color && i === props.at ? 'cyan' : undefined },
+        `${i === props.at ? '❯' : ' '} ${label}`,
+      ),
     ),
-    error ? h(Text, { color: props.color ? 'red' : undefined }, `✗ ${error}`) : null,
   )
 }
 
-function Summary(props: WizardProps & { answers: Answers; onBack: () => void }): ReactElement {
-  const width = Math.max(...props.keys.map((k) => k.key.length))
-  const items = [
-    { key: 'write', label: `Write ${props.path}`, value: 'write' },
-    { key: 'back', label: 'Go back and change an answer', value: 'back' },
-    { key: 'cancel', label: 'Cancel (write nothing)', value: 'cancel' },
-  ]
+function TextField(props: { k: TypedKey; text: string; error: string; color: boolean }): ReactElement {
+  const { k, text, color } = props
+  const d = defaultText(k)
+  const placeholder =
+    d !== undefined ? `(empty: default ${d})` : `(empty: not set${k.example ? `; e.g. ${k.example}` : ''})`
+  const value = k.secret ? '*'.repeat(text.length) : text
   return h(
     Box,
     { flexDirection: 'column' },
     h(
       Text,
-      { bold: true },
-      `Summary — ${props.exists ? 'replaces the settings in' : 'creates'} ${props.path}`,
+      null,
+      h(Text, { color: color ? 'cyan' : undefined }, '> '),
+      text === '' ? h(Text, { dimColor: color }, placeholder) : value,
+      color ? h(Text, { inverse: true }, ' ') : null,
     ),
-    ...props.keys.map((k) =>
-      h(Text, { key: k.key }, `  ${k.key.padEnd(width)}  ${shown(k, props.answers.get(k.key))}`),
-    ),
-    h(Text, null, ''),
-    h(SelectInput<string>, {
-      items,
-      onSelect: (item) => {
-        if (item.value === 'back') props.onBack()
-        else if (item.value === 'write') props.onDone({ confirmed: true, answers: props.answers })
-        else props.onDone({ confirmed: false })
-      },
-    }),
+    props.error ? h(Text, { color: color ? 'red' : undefined }, `✗ ${props.error}`) : null,
   )
 }
 
 export function ConfigWizard(props: WizardProps): ReactElement {
   const { exit } = useApp()
-  const [step, setStep] = useState(0)
-  const [answers, setAnswers] = useState<Answers>(() => new Map(props.initial))
-  const done = (r: WizardResult) => {
-    props.onDone(r)
+  const [state, dispatch] = useReducer(
+    (s: ReturnType<typeof initialState>, e: { input: string; key: Parameters<typeof press>[2] }) =>
+      press(s, e.input, e.key),
+    undefined,
+    () => initialState(props.keys, props.initial),
+  )
+  // One handler for the whole wizard (see state.ts).
+  useInput((input, key) => dispatch({ input, key }))
+  useEffect(() => {
+    if (!state.result) return
+    props.onDone(state.result)
     exit()
+  }, [state.result, props.onDone, exit])
+  const { color } = props
+  if (state.step >= props.keys.length) {
+    const width = Math.max(...props.keys.map((k) => k.key.length))
+    const actions: Record<(typeof SUMMARY_ACTIONS)[number], string> = {
+      write: `Write ${props.path}`,
+      back: 'Go back and change an answer',
+      cancel: 'Cancel (write nothing)',
+    }
+    return h(
+      Box,
+      { flexDirection: 'column' },
+      h(
+        Text,
+        { bold: color },
+        `Summary — ${props.exists ? 'replaces the settings in' : 'creates'} ${props.path}`,
+      ),
+      ...props.keys.map((k) =>
+        h(Text, { key: k.key }, `  ${k.key.padEnd(width)}  ${shown(k, state.answers.get(k.key))}`),
+      ),
+      h(Text, null, ''),
+      h(List, { labels: SUMMARY_ACTIONS.map((a) => actions[a]), at: state.choice, color }),
+    )
   }
-  // Escape cancels at any point, like Ctrl-C.
-  useInput((_input, key) => {
-    if (key.escape) done({ confirmed: false })
-  })
-  if (step >= props.keys.length)
-    return h(Summary, { ...props, answers, onDone: done, onBack: () => setStep(0) })
-  const k = props.keys[step]
-  const answer = (v: unknown) => {
-    setAnswers((a) => new Map(a).set(k.key, v))
-    setStep((s) => s + 1)
-  }
-  const input = k.kind === 'enum' || k.kind === 'boolean' ? ChoiceStep : TextStep
+  const k = props.keys[state.step]
+  const choices = choicesOf(k)
   return h(
     Box,
     { flexDirection: 'column' },
     h(
       Text,
-      { dimColor: true },
-      `kiln config — ${step + 1}/${props.keys.length} · Enter accepts · Esc cancels`,
+      { dimColor: color },
+      `kiln config — ${state.step + 1}/${props.keys.length} · Enter accepts · Esc cancels`,
     ),
-    h(Text, { bold: props.color }, k.key),
+    h(Text, { bold: color }, k.key),
     h(Text, null, `${k.help} Allowed: ${k.allowed}${k.secret ? ' (hidden as you type)' : ''}.`),
-    h(input, { key: `${k.key}-${step}`, k, value: answers.get(k.key), color: props.color, onAnswer: answer }),
+    choices
+      ? h(List, { labels: choices.map(String), at: state.choice, color })
+      : h(TextField, { k, text: state.text, error: state.error, color }),
   )
 }
