@@ -2,7 +2,6 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
 import { DeviceError } from '../core/errors.js'
-import { runGenerate } from '../core/generate-command.js'
 import { origin, settingsFor } from '../core/settings/for-command.js'
 
 /** Settings generate reads (flag > env > settings file > default; see docs/config.md). */
@@ -90,6 +89,9 @@ Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPER
         `device cuda (from ${from}): this build of kiln runs on the CPU only; use cpu or auto`,
       )
     }
+    // Loaded here, not at the top: oclif imports every command to start any of them, and the engine
+    // is the heaviest module kiln has.
+    const { runGenerate } = await import('../core/generate-command.js')
     await runGenerate(
       {
         prompt: args.prompt,
