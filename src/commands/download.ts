@@ -2,6 +2,7 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
 import { runDownload } from '../core/hub/download-command.js'
+import { hubSettings } from '../core/settings/hub-settings.js'
 
 export default class Download extends BaseCommand {
   static summary = 'Download a model or dataset from the Hugging Face Hub into the shared cache.'
@@ -65,7 +66,11 @@ export default class Download extends BaseCommand {
         maxWorkers: flags['max-workers'],
         force: flags.force,
         dryRun: flags['dry-run'],
-        hub: { cacheDir: flags['cache-dir'], token: flags.token, offline: flags.offline ? true : undefined },
+        hub: await hubSettings({
+          cacheDir: flags['cache-dir'],
+          token: flags.token,
+          offline: flags.offline ? true : undefined,
+        }),
         json: flags.json,
         quiet: flags.quiet,
       },

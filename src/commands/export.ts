@@ -1,7 +1,7 @@
 // kiln export: write a model in another ecosystem's format (GGUF for llama.cpp and friends).
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
-import { runExport } from '../core/export-command.js'
+import { hubSettings } from '../core/settings/hub-settings.js'
 
 export default class Export extends BaseCommand {
   static summary = 'Convert a model folder to GGUF (unquantized) for llama.cpp, Ollama, LM Studio.'
@@ -31,12 +31,15 @@ export default class Export extends BaseCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Export)
     this.jsonMode = flags.json
+    // Loaded here: oclif imports every command to start any of them; the exporter pulls in the engine.
+    const { runExport } = await import('../core/export-command.js')
     await runExport(
       {
         model: args.model,
         output: flags.output,
         dtype: flags.dtype as 'f32' | 'f16' | 'bf16',
         force: flags.force,
+        hub: await hubSettings(),
         json: flags.json,
         quiet: flags.quiet,
       },

@@ -2,7 +2,9 @@
 // report of what the quantization cost.
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../base-command.js'
-import { QUANTIZE_TYPES, type QuantizeType, runQuantize } from '../core/quantize-command.js'
+import { QUANTIZE_TYPES, type QuantizeType } from '../core/quantize/types.js'
+import { settingsFor } from '../core/settings/for-command.js'
+import { hubSettings } from '../core/settings/hub-settings.js'
 
 export default class Quantize extends BaseCommand {
   static summary =
@@ -46,6 +48,11 @@ The file is written atomically; an existing OUT is refused unless --force.`
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Quantize)
     this.jsonMode = flags.json
+    const threads =
+      flags.threads ??
+      ((await settingsFor(['runtime.threads'])).get('runtime.threads')?.value as number | undefined)
+    // Loaded here: oclif imports every command to start any of them; the engine is heavy.
+    const { runQuantize } = await import('../core/quantize-command.js')
     await runQuantize(
       {
         model: args.model,
@@ -54,7 +61,8 @@ The file is written atomically; an existing OUT is refused unless --force.`
         force: flags.force,
         evalFile: flags['eval-file'],
         quality: flags.quality,
-        threads: flags.threads,
+        threads,
+        hub: await hubSettings(),
         json: flags.json,
         quiet: flags.quiet,
       },

@@ -10,10 +10,10 @@ import { resolveModelArg } from './hub/model-arg.js'
 import { DEFAULT_EVAL_TEXT } from './quantize/eval-text.js'
 import { measureQuality, type QualityReport } from './quantize/quality.js'
 import { requantizeGguf } from './quantize/requantize.js'
+import { QUANTIZE_TYPES, type QuantizeType } from './quantize/types.js'
 import { loadModel } from './runtime/model.js'
 
-export const QUANTIZE_TYPES = ['q8_0', 'q4_0', 'q4_k_m', 'q6_k', 'f16', 'bf16'] as const
-export type QuantizeType = (typeof QUANTIZE_TYPES)[number]
+export { QUANTIZE_TYPES, type QuantizeType }
 
 export interface QuantizeInput {
   model: string

@@ -17,7 +17,8 @@ function distance(a: string, b: string): number {
 
 const hook: Hook<'command_not_found'> = async (opts) => {
   const name = opts.id.split(':')[0]
-  const commands = opts.config.commandIDs.filter((c) => !c.includes(':')).sort()
+  // Top-level names: commands, and topics whose commands are all subcommands (`cache`).
+  const commands = [...new Set(opts.config.commandIDs.map((c) => c.split(':')[0]))].sort()
   const near = commands.filter((c) => distance(name, c) <= 2)
   const hint = near.length ? `; did you mean "${near[0]}"?` : ''
   const message = `unknown command "${name}"${hint} (commands: ${commands.join(', ')})`

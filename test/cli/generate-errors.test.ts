@@ -172,8 +172,12 @@ describe.concurrent('model paths that are not model folders (exit 1)', () => {
     expectJsonError(await gen(missing, '--json'), 1)
   })
 
-  it('a file instead of a folder', async () => {
-    expectCleanError(await gen(path.join(golden('llama-tiny'), 'config.json')), 1, /not a folder/)
+  it('a file that is neither a folder nor GGUF', async () => {
+    expectCleanError(
+      await gen(path.join(golden('llama-tiny'), 'config.json')),
+      1,
+      /not a GGUF file \(expected a model folder or a \.gguf file\)/,
+    )
   })
 
   it('a folder without config.json', async () => {

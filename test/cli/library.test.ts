@@ -54,7 +54,7 @@ describe('command line surface', () => {
     const r = kiln(['generat', 'x'])
     expect(r.status).toBe(2)
     expect(r.stderr).toBe(
-      'kiln: unknown command "generat"; did you mean "generate"? (commands: export, generate, help)\n',
+      'kiln: unknown command "generat"; did you mean "generate"? (commands: autocomplete, cache, config, download, env, export, generate, help, quantize)\n',
     )
     const j = kiln(['frobnicate', '--json'])
     expect(j.status).toBe(2)

@@ -80,7 +80,8 @@ for (const fixture of FIXTURES) {
         expect(fromGguf.hiddenSize).toBe(fromFolder.hiddenSize)
         expect(fromGguf.numLayers).toBe(fromFolder.numLayers)
         expect(fromGguf.vocabSize).toBe(fromFolder.vocabSize)
-        g.prompts.forEach((p, i) => expect(model.tokenizer.encode(p)).toEqual(g.single[i].input_ids))
+        for (const [i, p] of g.prompts.entries())
+          expect(model.tokenizer.encode(p)).toEqual(g.single[i].input_ids)
       } finally {
         folder.dispose()
       }

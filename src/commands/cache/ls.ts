@@ -2,6 +2,7 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../../base-command.js'
 import { runCacheLs } from '../../core/hub/cache-commands.js'
+import { hubSettings } from '../../core/settings/hub-settings.js'
 
 export default class CacheLs extends BaseCommand {
   static summary = 'List the repos in the Hugging Face cache, with revisions and sizes.'
@@ -22,7 +23,7 @@ export default class CacheLs extends BaseCommand {
     const { flags } = await this.parse(CacheLs)
     this.jsonMode = flags.json
     await runCacheLs(
-      { hub: { cacheDir: flags['cache-dir'] }, json: flags.json, quiet: flags.quiet },
+      { hub: await hubSettings({ cacheDir: flags['cache-dir'] }), json: flags.json, quiet: flags.quiet },
       { out: (s) => this.writeOut(s), err: (s) => this.writeErr(s) },
     )
   }

@@ -2,6 +2,7 @@
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../../base-command.js'
 import { runCacheVerify } from '../../core/hub/cache-commands.js'
+import { hubSettings } from '../../core/settings/hub-settings.js'
 
 export default class CacheVerify extends BaseCommand {
   static summary = 'Re-hash cached blobs and report any whose content differs from its name.'
@@ -34,7 +35,7 @@ export default class CacheVerify extends BaseCommand {
       {
         repo: args.repo,
         repoType: flags['repo-type'] as 'model' | 'dataset',
-        hub: { cacheDir: flags['cache-dir'] },
+        hub: await hubSettings({ cacheDir: flags['cache-dir'] }),
         json: flags.json,
         quiet: flags.quiet,
       },

@@ -1,0 +1,17 @@
+// The Hub settings every command that fetches or reads the cache uses: its own flags first, then
+// KILN_HUB_* / HF_* variables, then the settings file, then the defaults (docs/config.md).
+import type { HubSettings } from '../generate-command.js'
+import { settingsFor } from './for-command.js'
+
+const HUB_KEYS = ['hub.endpoint', 'hub.cache_dir', 'hub.token', 'hub.offline']
+
+export async function hubSettings(flags: HubSettings = {}): Promise<HubSettings> {
+  const s = await settingsFor(HUB_KEYS)
+  const value = <T>(key: string) => s.get(key)?.value as T | undefined
+  return {
+    endpoint: flags.endpoint ?? value<string>('hub.endpoint'),
+    cacheDir: flags.cacheDir ?? value<string>('hub.cache_dir'),
+    token: flags.token ?? value<string>('hub.token'),
+    offline: flags.offline ?? value<boolean>('hub.offline'),
+  }
+}
