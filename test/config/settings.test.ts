@@ -17,7 +17,7 @@ import {
   settingTypes,
 } from '../../src/core/settings/index.js'
 import { nearest } from '../../src/core/settings/suggest.js'
-import { ROOT, removeTempDirs } from '../helpers/cli.js'
+import { ROOT, removeTempDirs, runKiln } from '../helpers/cli.js'
 import { sandbox } from './helpers.js'
 
 afterAll(removeTempDirs)
@@ -247,6 +247,17 @@ describe('the validated-file cache', () => {
     expect((await loadSettings(s.file, s.env)).values.get('runtime.threads')).toBe(4)
     s.write('version: 1\nruntime:\n  threads: 0\n')
     expect((await errorOf(loadSettings(s.file, s.env))).message).toMatch(/:3: runtime.threads must be/)
+  })
+
+  it('is written by kiln config set, so the next command reads it without yaml and zod', async () => {
+    const s = sandbox()
+    s.write('version: 1\nruntime:\n  threads: 3\n')
+    const r = await runKiln(['config', 'set', 'runtime.threads', '5'], { env: s.env })
+    expect(r.status, r.stderr).toBe(0)
+    const cached = JSON.parse(readFileSync(settingsCachePath(s.env), 'utf8'))
+    expect(cached.values).toEqual([['runtime.threads', 5]])
+    // the record is for the text now in the file: loading it is a cache hit with the same values
+    expect((await loadSettings(s.file, s.env)).values.get('runtime.threads')).toBe(5)
   })
 
   it('is only a cache: a corrupt one is ignored', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path'
 import type { Document } from 'yaml'
 import { KilnError, SettingsError } from '../errors.js'
 import { writeAll, writeFileAtomic } from '../util/files.js'
+import { rememberValues } from './file-cache.js'
 import { loadSettingsDocument, loadYaml, parseSettings } from './load.js'
 import { withLock } from './lock.js'
 import { SETTINGS_VERSION } from './schema.js'
@@ -67,8 +68,11 @@ export async function editSettings(file: string, edits: SettingsEdit): Promise<v
     const doc = current.doc ?? new yaml.Document({ version: SETTINGS_VERSION })
     applyEdits(doc, edits)
     const text = doc.toString()
-    parseSettings(yaml, types, text, file) // never publish a file kiln would refuse to read
+    // never publish a file kiln would refuse to read
+    const { values } = parseSettings(yaml, types, text, file)
     writeText(file, text, true)
+    // The next command reads what was just validated without loading yaml and zod again.
+    rememberValues(text, values, process.env)
   })
 }
 
@@ -85,7 +89,8 @@ export async function writeSettings(
     const doc = new yaml.Document({ version: SETTINGS_VERSION })
     applyEdits(doc, values)
     const text = doc.toString()
-    parseSettings(yaml, types, text, file)
+    const { values: checked } = parseSettings(yaml, types, text, file)
     writeText(file, text, overwrite)
+    rememberValues(text, checked, process.env)
   })
 }
