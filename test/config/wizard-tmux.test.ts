@@ -38,7 +38,8 @@ async function until(check: () => boolean, what: () => string, ms = 60_000): Pro
 /** Starts `kiln config` in a new window; the exit status lands in `done` when it finishes. */
 function startWizard(name: string, env: NodeJS.ProcessEnv, done: string) {
   const vars = ['KILN_CONFIG', 'XDG_CACHE_HOME', 'HF_HOME'].map((k) => `${k}='${env[k]}'`).join(' ')
-  const cmd = `cd '${ROOT}' && env ${vars} '${process.execPath}' '${BIN}' config; echo $? > '${done}'`
+  // A person at a terminal: not CI (under CI=1 ink renders only the last frame, on exit).
+  const cmd = `cd '${ROOT}' && env -u CI -u CONTINUOUS_INTEGRATION ${vars} '${process.execPath}' '${BIN}' config; echo $? > '${done}'`
   tmux(['new-session', '-d', '-s', name, '-x', '120', '-y', '50', cmd], env)
 }
 
