@@ -123,6 +123,34 @@ describe('quantized GGUF files', () => {
       })
 })
 
+describe('the dtype load option converts weights once', () => {
+  it('f32 from Q8_0 blocks gives the prefill logits exactly; bf16 from f32 stays close', async () => {
+    const g = readJson<GoldenLM>(path.join(golden('qwen2-tiny'), 'golden.json'))
+    const ids = g.single[0].input_ids // ≥ 4 tokens: a prefill step, which dequantizes Q8_0 to f32
+    const file = ggufOf('qwen2-tiny', 'q8_0')
+    const asStored = loadModel(file, { threads: 2 })
+    const asF32 = loadModel(file, { threads: 2, dtype: 'f32' })
+    const folder = loadModel(golden('qwen2-tiny'), { threads: 2 })
+    const asBf16 = loadModel(golden('qwen2-tiny'), { threads: 2, dtype: 'bf16' })
+    try {
+      expect(ids.length).toBeGreaterThanOrEqual(4)
+      const a = await asStored.logits(ids)
+      const b = await asF32.logits(ids)
+      expect(Buffer.compare(Buffer.from(a.buffer), Buffer.from(b.buffer))).toBe(0)
+      const want = await folder.logits(ids)
+      const got = await asBf16.logits(ids)
+      const diff = maxAbsDiff(got, want)
+      expect(diff).toBeGreaterThan(0) // really converted
+      expect(diff).toBeLessThanOrEqual(0.02 * maxAbs(want))
+      expect(() => loadModel(file, { dtype: 'f8' as 'f16' })).toThrow(
+        /dtype must be one of auto, f32, f16, bf16/,
+      )
+    } finally {
+      for (const m of [asStored, asF32, folder, asBf16]) m.dispose()
+    }
+  })
+})
+
 describe.skipIf(!nlc)('llama.cpp and kiln on the same quantized file', () => {
   let llama: NlcLlama
   beforeAll(async () => {
