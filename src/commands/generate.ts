@@ -21,9 +21,9 @@ const KEYS = [
 ]
 
 export default class Generate extends BaseCommand {
-  static summary = 'Generate text from a prompt with a local model.'
+  static summary = 'Generate text from a prompt with a model folder, a GGUF file or a Hub repo.'
   static description =
-    `Runs a causal language model (llama, mistral, qwen2, gpt2) from a local Hugging Face model folder on the CPU with kiln's native kernels. Without -m it uses the tiny default model that ships with kiln (or generate.model from the settings). The prompt comes from PROMPT, or from stdin when PROMPT is "-" or absent and stdin is not a terminal. Tokens stream to stdout as they are decoded; timings go to stderr.
+    `Runs a causal language model (llama, mistral, qwen2, gpt2) on the CPU with kiln's native kernels. -m takes a Hugging Face model folder, a GGUF file (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K), or a repo id org/name[@rev] fetched through the Hugging Face cache on first use. Without -m it uses the tiny default model that ships with kiln (or generate.model from the settings). The prompt comes from PROMPT, or from stdin when PROMPT is "-" or absent and stdin is not a terminal. Tokens stream to stdout as they are decoded; timings go to stderr.
 
 Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPERATURE, KILN_RUNTIME_THREADS, HF_TOKEN, …), then the settings file (\`kiln config\`), then the default. Sampling options set nowhere are left to the model's generation_config.json. This build runs on the CPU: --device cuda (or runtime.device: cuda) is refused.`
 
@@ -32,6 +32,8 @@ Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPER
     '<%= config.bin %> generate -m ./Llama-3.2-1B-Instruct --chat "Why is the sky blue?" --max-new-tokens 200',
     'echo "The capital of France is" | <%= config.bin %> generate -m ./qwen2 --temperature 0.7 --seed 1 --json',
     '<%= config.bin %> generate -m ./gpt2 --prompts-file prompts.jsonl',
+    '<%= config.bin %> generate -m Qwen/Qwen2-0.5B-Instruct --chat "Hello"',
+    '<%= config.bin %> generate -m ./qwen2-0.5b-q4_k_m.gguf "The capital of France is" --temperature 0',
     'KILN_GENERATE_MAX_NEW_TOKENS=64 <%= config.bin %> generate "Hello" --quiet',
   ]
 
