@@ -484,17 +484,39 @@ bool matmul_dt(float* out, const float* x, const void* w, const float* bias, int
 
 }  // namespace
 
+// No scratch memory (allocation failed on this thread): the same product with each weight block
+// dequantized into the stack, so this thread still needs nothing the others do not (no barrier).
+void prefill_quant_unbuffered(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
+                              int64_t K, int64_t M, int64_t s, int64_t e) {
+  const QuantWeightKernels& qk = *quant_weight_kernels(dt);
+  const int64_t blk = dtype_info(dt).block;
+  const size_t w_row = dtype_bytes(dt, K);
+  float deq[QK_K];
+  for (int64_t m = s; m < e; m++)
+    for (int64_t n = 0; n < N; n++) {
+      float acc = bias ? bias[m] : 0.f;
+      for (int64_t k0 = 0; k0 < K; k0 += blk) {
+        qk.dequantize((const uint8_t*)w + m * w_row + dtype_bytes(dt, k0), deq, blk);
+        for (int64_t k = 0; k < blk; k++) acc += x[n * K + k0 + k] * deq[k];
+      }
+      out[n * M + m] = acc;
+    }
+}
+
 // Many rows against block-quantized weights: each group of weight rows is dequantized to f32 once
-// per block of x rows (as F16/BF16 rows are converted) and the f32 tiles do the rest. Returns false
-// when there is no scratch memory, and the int8 kernels run instead. Threads split M in whole tiles.
+// per block of x rows (as F16/BF16 rows are converted) and the f32 tiles do the rest. Threads split
+// M in whole tiles; no barrier, so every thread may decide alone how it computes its share.
 bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
                                int64_t K, int64_t M, int ith, int nth) {
-  if (!scratch_f32((size_t)(kCols * (((K + 15) & ~(int64_t)15) + 16)))) return false;
   int64_t s, e;
   split_range((M + kCols - 1) / kCols, ith, nth, &s, &e);
   s *= kCols;
   e = e * kCols < M ? e * kCols : M;
   if (s >= e) return true;
+  if (!scratch_f32((size_t)(kCols * (((K + 15) & ~(int64_t)15) + 16)))) {
+    prefill_quant_unbuffered(out, x, w, dt, bias, N, K, M, s, e);
+    return true;
+  }
   switch (dt) {
     case DType::Q4_0:
       matmul_tiled<DType::Q4_0>(out, x, w, bias, N, K, M, s, e);
