@@ -29,18 +29,13 @@ void qgemm_q4_0_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w,
 // Rows per step from which prefill kernels run instead of the decode ones.
 constexpr int64_t kPrefillRows = 4;
 
-static const QuantTypeInfo* quant_info_named(const char* name) {
-  QuantType q;
-  return quant_type_from_name(name, &q) ? &quant_type_info(q) : nullptr;
-}
-
 static QuantWeightKernels make_kernels(DType t) {
-  const QuantTypeInfo* self = quant_info_named(dtype_info(t).name);
-  const bool k_quant = t == DType::Q4_K || t == DType::Q6_K;
-  const QuantTypeInfo* act = quant_info_named(k_quant ? "q8_k" : "q8_0");
   QuantWeightKernels k{};
-  if (!self || !act) return k;  // vec_dot stays null: not available
-  k.act = k_quant ? DType::COUNT : DType::Q8_0;  // Q8_K is an activation-only format, not a DType
+  QuantType self_type;  // the block dtypes are named as their quant table rows
+  if (!quant_type_from_name(dtype_info(t).name, &self_type)) return k;  // vec_dot stays null
+  const QuantTypeInfo* self = &quant_type_info(self_type);
+  k.act = t == DType::Q4_K || t == DType::Q6_K ? QuantType::Q8_K : QuantType::Q8_0;
+  const QuantTypeInfo* act = &quant_type_info(k.act);
   k.act_block = act->block;
   k.act_block_bytes = (size_t)act->block_bytes;
   k.quantize_act = act->quantize_row;
@@ -100,7 +95,7 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
   if (prefill && dt != DType::Q4_0 && matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, ith, nth)) return;
   const QuantWeightKernels& qk = *quant_weight_kernels(dt);
   const size_t row_bytes = (size_t)(K / qk.act_block) * qk.act_block_bytes;
-  auto quantize_act = avx2 && qk.act == DType::Q8_0 ? quantize_act_q8_0_avx2 : qk.quantize_act;
+  auto quantize_act = avx2 && qk.act == QuantType::Q8_0 ? quantize_act_q8_0_avx2 : qk.quantize_act;
   const uint8_t* xq;
   thread_local std::vector<uint8_t> own;
   if (N == 1 || nth == 1) {

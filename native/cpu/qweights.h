@@ -4,12 +4,13 @@
 #pragma once
 #include <cstdint>
 
+#include "quant/quant_types.h"
 #include "tensor.h"
 
 namespace kiln {
 
 struct QuantWeightKernels {
-  DType act;                 // Q8_0 for the 32-blocks, "Q8_K" (256-blocks with sums) for the K-quants
+  QuantType act;             // Q8_0 for the 32-blocks, Q8_K (256-blocks with sums) for the K-quants
   int64_t act_block;         // elements per activation block
   size_t act_block_bytes;    // bytes per activation block
   // Activation row (k floats) -> blocks; k a multiple of act_block.

@@ -2,6 +2,7 @@
 import { exportGguf } from './export/to-gguf.js'
 import type { HubSettings, Output } from './generate-command.js'
 import { isHubModelArg, resolveModelArg } from './hub/model-arg.js'
+import { tensorProgress } from './util/tensor-progress.js'
 
 export interface ExportInput {
   model: string
@@ -17,12 +18,12 @@ export function runExport(input: ExportInput, io: Output): void | Promise<void> 
   // A repo id is fetched first (asynchronously); a local folder stays synchronous as before.
   if (isHubModelArg(input.model))
     return resolveModelArg(input.model, input.hub, io).then((model) => runExport({ ...input, model }, io))
-  const tty = process.stderr.isTTY && !input.json && !input.quiet
-  const result = exportGguf(input.model, input.output, { dtype: input.dtype, force: input.force }, (ev) => {
-    if (ev.type === 'warning' && !input.quiet) io.err(`kiln: warning: ${ev.message}\n`)
-    if (ev.type === 'tensor' && tty) io.err(`\r[${ev.index + 1}/${ev.count}] ${ev.name}`.padEnd(70))
-  })
-  if (tty) io.err('\n')
+  const tty = process.stderr.isTTY === true && !input.json && !input.quiet
+  const progress = tensorProgress(io, { tty, quiet: input.quiet })
+  const result = exportGguf(input.model, input.output, { dtype: input.dtype, force: input.force }, (ev) =>
+    progress.onEvent(ev),
+  )
+  progress.end()
   if (input.json) {
     io.out(
       `${JSON.stringify({

@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { FormatError, UsageError } from './errors.js'
-import { exportGguf, type GgufExportDType } from './export/index.js'
+import { exportGguf } from './export/index.js'
 import type { HubSettings, Output } from './generate-command.js'
 import { resolveModelArg } from './hub/model-arg.js'
 import { DEFAULT_EVAL_TEXT } from './quantize/eval-text.js'
@@ -12,6 +12,7 @@ import { measureQuality, type QualityReport } from './quantize/quality.js'
 import { requantizeGguf } from './quantize/requantize.js'
 import { QUANTIZE_TYPES, type QuantizeType } from './quantize/types.js'
 import { loadModel } from './runtime/model.js'
+import { tensorProgress } from './util/tensor-progress.js'
 
 export { QUANTIZE_TYPES, type QuantizeType }
 
@@ -43,65 +44,56 @@ function readEvalText(file: string | undefined): string {
   }
 }
 
-/** A bar per tensor on a TTY (stderr), nothing otherwise. */
-function tensorProgress(io: Output, enabled: boolean) {
-  let last = ''
-  return {
-    tensor(index: number, count: number, name: string) {
-      if (!enabled) return
-      const width = 24
-      const done = Math.round(((index + 1) / count) * width)
-      last = `\r[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${index + 1}/${count} ${name}`
-      io.err(last.padEnd(90))
-    },
-    end() {
-      if (enabled && last) io.err('\n')
-    },
-  }
-}
-
 export async function runQuantize(input: QuantizeInput, io: Output): Promise<void> {
   if (!QUANTIZE_TYPES.includes(input.type))
     throw new UsageError(`--type must be one of ${QUANTIZE_TYPES.join(', ')} (got "${input.type}")`)
   const evalText = input.quality ? readEvalText(input.evalFile) : ''
   const source = await resolveModelArg(input.model, input.hub, io)
-  const isFile = statSync(source, { throwIfNoEntry: false })?.isFile() ?? false
-  if (!statSync(source, { throwIfNoEntry: false }))
-    throw new FormatError(`${source}: no such model folder or file`)
+  const st = statSync(source, { throwIfNoEntry: false })
+  if (!st) throw new FormatError(`${source}: no such model folder or file`)
   const output = input.output ?? defaultOutput(source, input.type)
   if (path.resolve(output) === path.resolve(source))
     throw new UsageError(`the output would overwrite ${source}`)
-  const tty = process.stderr.isTTY === true && !input.json && !input.quiet
-  const bar = tensorProgress(io, tty)
-  const t0 = performance.now()
-  const onProgress = (ev: {
-    type: string
-    index?: number
-    count?: number
-    name?: string
-    message?: string
-  }) => {
-    if (ev.type === 'warning' && !input.quiet) io.err(`kiln: warning: ${ev.message}\n`)
-    if (ev.type === 'tensor') bar.tensor(ev.index ?? 0, ev.count ?? 0, ev.name ?? '')
-  }
-  const written = isFile
-    ? requantizeGguf(source, output, { dtype: input.type, force: input.force }, onProgress)
-    : exportGguf(source, output, { dtype: input.type as GgufExportDType, force: input.force }, onProgress)
-  bar.end()
-  const seconds = (performance.now() - t0) / 1000
-  const bytesIn = isFile ? statSync(source).size : folderWeightBytes(source)
-  let quality: QualityReport | undefined
-  if (input.quality) {
-    if (tty) io.err('measuring quality (perplexity and KL divergence)…\n')
-    const base = loadModel(source, { threads: input.threads })
-    const quant = loadModel(written.path, { threads: input.threads })
-    try {
-      quality = await measureQuality(base, quant, base.tokenizer.encode(evalText))
-    } finally {
-      base.dispose()
-      quant.dispose()
+  // The original is loaded (mapped) first: a model kiln cannot run fails before anything is written.
+  const base = input.quality ? loadModel(source, { threads: input.threads }) : undefined
+  try {
+    const tty = process.stderr.isTTY === true && !input.json && !input.quiet
+    const progress = tensorProgress(io, { tty, quiet: input.quiet })
+    const t0 = performance.now()
+    const options = { dtype: input.type, force: input.force }
+    const written = st.isFile()
+      ? requantizeGguf(source, output, options, (ev) => progress.onEvent(ev))
+      : exportGguf(source, output, options, (ev) => progress.onEvent(ev))
+    progress.end()
+    const seconds = (performance.now() - t0) / 1000
+    const bytesIn = st.isFile() ? st.size : folderWeightBytes(source)
+    let quality: QualityReport | undefined
+    if (base) {
+      if (tty) io.err('measuring quality (perplexity and KL divergence)…\n')
+      const quant = loadModel(written.path, { threads: input.threads })
+      try {
+        quality = await measureQuality(base, quant, base.tokenizer.encode(evalText))
+      } finally {
+        quant.dispose()
+      }
     }
+    report(input, io, { written, seconds, bytesIn, quality })
+  } finally {
+    base?.dispose()
   }
+}
+
+function report(
+  input: QuantizeInput,
+  io: Output,
+  r: {
+    written: { path: string; bytes: number; warnings: string[] }
+    seconds: number
+    bytesIn: number
+    quality?: QualityReport
+  },
+): void {
+  const { written, seconds, bytesIn, quality } = r
   if (input.json) {
     io.out(
       `${JSON.stringify({
@@ -110,14 +102,7 @@ export async function runQuantize(input: QuantizeInput, io: Output): Promise<voi
         bytes_in: bytesIn,
         bytes_out: written.bytes,
         seconds: Math.round(seconds * 100) / 100,
-        quality: quality
-          ? {
-              ppl_base: quality.ppl_base,
-              ppl_quant: quality.ppl_quant,
-              kl_mean: quality.kl_mean,
-              tokens: quality.tokens,
-            }
-          : null,
+        quality: quality ?? null,
         warnings: written.warnings,
       })}\n`,
     )

@@ -1,12 +1,12 @@
 // kiln quantize end to end: the file it writes (from a folder or from a GGUF) holds the same blocks
 // export writes, kiln and llama.cpp load it, and the quality report measures the loss: Q4_0 costs
 // more than Q8_0, a re-quantized GGUF measures like the folder's. Refusals are one line.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { exportGguf } from '../../src/core/export/index.js'
-import { openGguf } from '../../src/core/formats/gguf.js'
+import { gguf, openGguf, writeGguf } from '../../src/core/formats/gguf.js'
 import { jsonOut, runKiln } from '../helpers/cli.js'
 import { golden } from '../helpers/fixtures.js'
 
@@ -112,6 +112,12 @@ describe('kiln quantize', () => {
   it('refuses bad input in one line: type, existing output, missing eval file, not a GGUF, an architecture', async () => {
     const exists = path.join(tmp, 'exists.gguf')
     writeFileSync(exists, 'keep me')
+    // A well-formed GGUF of an architecture kiln does not run.
+    const falcon = path.join(tmp, 'falcon.gguf')
+    writeGguf(falcon, {
+      metadata: [['general.architecture', gguf.string('falcon')]],
+      tensors: [{ name: 'token_embd.weight', type: 'F32', shape: [2, 32], data: new Float32Array(64) }],
+    })
     const cases: [string[], number, RegExp][] = [
       [['quantize', golden('gpt2-tiny'), '--type', 'q3_k'], 2, /Expected --type=q3_k to be one of/],
       [['quantize', golden('gpt2-tiny'), '--type', 'q8_0', '-o', exists], 2, /already exists/],
@@ -122,6 +128,7 @@ describe('kiln quantize', () => {
       ],
       [['quantize', exists, '--type', 'q8_0', '-o', path.join(tmp, 'x.gguf')], 1, /exists\.gguf: .*GGUF/],
       [['quantize', golden('bert-tiny'), '--type', 'q8_0', '-o', path.join(tmp, 'bert.gguf')], 1, /bert/],
+      [['quantize', falcon, '--type', 'q8_0', '-o', path.join(tmp, 'falcon-q8_0.gguf')], 1, /falcon/],
     ]
     for (const [args, status, message] of cases) {
       const r = await runKiln(args)
@@ -130,5 +137,8 @@ describe('kiln quantize', () => {
       expect(r.stderr).toMatch(message)
     }
     expect(readFileSync(exists, 'utf8')).toBe('keep me')
+    // refused before anything was written
+    for (const f of ['bert.gguf', 'falcon-q8_0.gguf', 'x.gguf'])
+      expect(existsSync(path.join(tmp, f)), f).toBe(false)
   })
 })

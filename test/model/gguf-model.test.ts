@@ -12,6 +12,7 @@ import { loadModel, type Model } from '../../src/core/runtime/model.js'
 import { runKiln } from '../helpers/cli.js'
 import { type GoldenLM, golden, maxAbs, maxAbsDiff, readJson } from '../helpers/fixtures.js'
 import { llamaGreedy, type NlcLlama, nlc, openLlama } from '../helpers/gguf-peers.js'
+import { kilnGreedy, tokensBeforeNearTie } from '../helpers/greedy.js'
 
 const FIXTURES = ['llama-tiny', 'llama3-tiny', 'qwen2-tiny', 'gpt2-tiny']
 const tmp = mkdtempSync(path.join(tmpdir(), 'kiln-gguf-model-'))
@@ -26,37 +27,6 @@ function ggufOf(fixture: string, dtype: 'f32' | 'f16' | 'q8_0' | 'q4_0'): string
     files.set(key, file)
   }
   return file
-}
-
-async function greedy(model: Model, prompts: number[][], n: number): Promise<number[][]> {
-  const out: number[][] = prompts.map(() => [])
-  for await (const ev of model.generateMany(prompts, { maxNewTokens: n, temperature: 0, eosTokenIds: [] }))
-    out[ev.seq].push(ev.id)
-  return out
-}
-
-/** How many of `next` (greedy after `prompt`) come before the first step whose top-2 gap < `gap`. */
-async function tokensBeforeNearTie(
-  model: Model,
-  prompt: number[],
-  next: number[],
-  gap: number,
-): Promise<number> {
-  const V = model.config.vocabSize
-  const logits = await model.logits([...prompt, ...next])
-  for (let i = 0; i < next.length; i++) {
-    const row = logits.subarray((prompt.length - 1 + i) * V, (prompt.length + i) * V)
-    let a = -Infinity
-    let b = -Infinity
-    for (const v of row) {
-      if (v > a) {
-        b = a
-        a = v
-      } else if (v > b) b = v
-    }
-    if (a - b < gap) return i
-  }
-  return next.length
 }
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
@@ -97,8 +67,8 @@ for (const fixture of FIXTURES) {
 
     it('greedy ids equal transformers, alone and batched', async () => {
       const prompts = g.single.map((s) => s.input_ids)
-      expect(await greedy(model, prompts, g.new_tokens)).toEqual(g.single.map((s) => s.greedy_new_ids))
-      const [first] = await greedy(model, [prompts[0]], g.new_tokens)
+      expect(await kilnGreedy(model, prompts, g.new_tokens)).toEqual(g.single.map((s) => s.greedy_new_ids))
+      const [first] = await kilnGreedy(model, [prompts[0]], g.new_tokens)
       expect(first).toEqual(g.single[0].greedy_new_ids)
     })
   })
@@ -175,7 +145,7 @@ describe.skipIf(!nlc)('llama.cpp and kiln on the same quantized file', () => {
         const theirs = await llama.loadModel({ modelPath: file })
         try {
           for (const s of g.single) {
-            const [ours] = await greedy(kiln, [s.input_ids], g.new_tokens)
+            const [ours] = await kilnGreedy(kiln, [s.input_ids], g.new_tokens)
             const { got, agree } = await llamaGreedy(theirs, s.input_ids, ours)
             // Up to kiln's first near-tie (top two logits within 0.005) the choice is not in doubt.
             const sure = await tokensBeforeNearTie(kiln, s.input_ids, ours, 0.005)

@@ -5,15 +5,9 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { asFloat32, openSafetensors } from '../../src/core/formats/safetensors.js'
 import { loadModel, type Model } from '../../src/core/runtime/model.js'
 import { type GoldenLM, golden, maxAbs, maxAbsDiff, readJson } from '../helpers/fixtures.js'
+import { kilnGreedy } from '../helpers/greedy.js'
 
 const MODELS = ['llama-tiny', 'llama-tiny-bf16', 'llama3-tiny', 'qwen2-tiny', 'gpt2-tiny']
-
-async function greedy(model: Model, prompts: number[][], n: number): Promise<number[][]> {
-  const out: number[][] = prompts.map(() => [])
-  const it = model.generateMany(prompts, { maxNewTokens: n, temperature: 0, eosTokenIds: [] })
-  for await (const ev of it) out[ev.seq].push(ev.id)
-  return out
-}
 
 for (const name of MODELS) {
   describe(name, () => {
@@ -58,10 +52,10 @@ for (const name of MODELS) {
       const model = load('cpu', 2)
       const prompts = g.single.map((s) => s.input_ids)
       for (let i = 0; i < prompts.length; i++) {
-        const [ids] = await greedy(model, [prompts[i]], g.new_tokens)
+        const [ids] = await kilnGreedy(model, [prompts[i]], g.new_tokens)
         expect(ids).toEqual(g.single[i].greedy_new_ids)
       }
-      const batched = await greedy(model, prompts, g.new_tokens)
+      const batched = await kilnGreedy(model, prompts, g.new_tokens)
       expect(batched).toEqual(g.batched.greedy_new_ids)
       expect(batched).toEqual(g.single.map((s) => s.greedy_new_ids))
     })

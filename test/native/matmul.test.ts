@@ -14,6 +14,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
+import { expectSameBits } from '../helpers/bits.js'
 import { fromBf16, fromF16, mulberry32, randomF32, toBf16, toF16 } from '../helpers/numbers.js'
 
 const U = 2 ** -24
@@ -125,22 +126,9 @@ function checkAgainstRef(s: Shape, seed: number, threads: number[]) {
   }
 }
 
-function bits(a: Float32Array): Uint32Array {
-  return new Uint32Array(a.buffer, a.byteOffset, a.length)
-}
-
 /** Copies rows [n0, n0 + count) of a problem into a problem of its own. */
 function rowsOf(p: Problem, n0: number, count: number): Problem {
   return { ...p, N: count, x: p.x.slice(n0 * p.K, (n0 + count) * p.K) }
-}
-
-function expectSameBits(a: Float32Array, b: Float32Array, what: string) {
-  const x = bits(a)
-  const y = bits(b)
-  expect(x.length, what).toBe(y.length)
-  let diff = -1
-  for (let i = 0; i < x.length && diff < 0; i++) if (x[i] !== y[i]) diff = i
-  expect(diff, `${what}: first difference at ${diff} (${a[diff]} vs ${b[diff]})`).toBe(-1)
 }
 
 describe('matmul: fast vs reference', () => {

@@ -13,6 +13,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { type NativeQuantType, type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
+import { expectSameBits } from '../helpers/bits.js'
 import { mulberry32, randomF32 } from '../helpers/numbers.js'
 
 const U = 2 ** -24
@@ -91,19 +92,6 @@ function expectWithin(fast: Float32Array, ref: Float32Array, tol: Float64Array, 
     }
   }
   expect(worst, `${what}: out[${at}] = ${fast[at]}, ref ${ref[at]}`).toBeLessThanOrEqual(1)
-}
-
-function bits(a: Float32Array): Uint32Array {
-  return new Uint32Array(a.buffer, a.byteOffset, a.length)
-}
-
-function expectSameBits(a: Float32Array, b: Float32Array, what: string) {
-  const x = bits(a)
-  const y = bits(b)
-  expect(x.length, what).toBe(y.length)
-  let diff = -1
-  for (let i = 0; i < x.length && diff < 0; i++) if (x[i] !== y[i]) diff = i
-  expect(diff, `${what}: first difference at ${diff} (${a[diff]} vs ${b[diff]})`).toBe(-1)
 }
 
 const SHAPES: [number, number, number][] = [

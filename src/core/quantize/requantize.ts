@@ -15,8 +15,8 @@ import {
   gguf,
 } from '../formats/gguf-types.js'
 import { type GgufTensorToWrite, writeGguf } from '../formats/gguf-write.js'
-import { type NativeQuantType, native } from '../native.js'
-import { quantizedBytes } from '../quant/block-quant.js'
+import { native } from '../native.js'
+import { dequantizeRows, type QuantType, quantizedBytes, quantizeRows } from '../quant/block-quant.js'
 
 export interface RequantizeResult {
   path: string
@@ -30,7 +30,7 @@ export type RequantizeEvent =
   | { type: 'warning'; message: string }
 
 const FLOAT: Record<string, FloatDType> = { F32: 'F32', F16: 'F16', BF16: 'BF16' }
-const BLOCKS: Record<string, NativeQuantType> = { Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k', Q6_K: 'q6_k' }
+const BLOCKS: Record<string, QuantType> = { Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k', Q6_K: 'q6_k' }
 /** f32 elements staged per chunk: bounded memory whatever the tensor. */
 const CHUNK_ELEMENTS = 1 << 20
 
@@ -42,7 +42,7 @@ function rowBytes(type: string, cols: number): number {
 /** Rows [r0, r1) of a stored tensor as f32. */
 function rowsToF32(type: string, data: Uint8Array, cols: number, r0: number, r1: number): Float32Array {
   const slice = data.subarray(r0 * rowBytes(type, cols), r1 * rowBytes(type, cols))
-  if (BLOCKS[type]) return native().dequantize(BLOCKS[type], slice, r1 - r0, cols)
+  if (BLOCKS[type]) return dequantizeRows(BLOCKS[type], slice, r1 - r0, cols)
   const out = new Float32Array((r1 - r0) * cols)
   convertBits(bitsView(FLOAT[type], slice), FLOAT[type], new Uint32Array(out.buffer), 'F32')
   return out
@@ -58,12 +58,12 @@ function* reencode(
   const cols = shape[shape.length - 1]
   const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1)
   const step = Math.max(1, Math.floor(CHUNK_ELEMENTS / cols))
-  const threads = Math.min(8, native().cpuInfo().hardwareThreads)
+  const threads = native().cpuInfo().hardwareThreads
   for (let r0 = 0; r0 < rows; r0 += step) {
     const r1 = Math.min(rows, r0 + step)
     const f = rowsToF32(type, data, cols, r0, r1)
     if (BLOCKS[to]) {
-      yield native().quantize(BLOCKS[to], f, r1 - r0, cols, threads)
+      yield quantizeRows(BLOCKS[to], f, r1 - r0, cols, threads)
     } else {
       const dst = allocBits(FLOAT[to], f.length)
       convertBits(new Uint32Array(f.buffer, f.byteOffset, f.length), 'F32', dst, FLOAT[to])
@@ -119,20 +119,17 @@ export function requantizeGguf(
       data: to === t.type ? t.data : () => reencode(t.type, to, t.data, t.shape),
     })
   }
+  // Every key kept in place but the file type, which follows the general.* keys (with the
+  // quantization version when blocks are written).
+  const metadata: [string, GgufValue][] = [...src.metadata].filter(
+    ([k]) => k !== 'general.file_type' && k !== 'general.quantization_version',
+  )
   const quantized = tensors.some((t) => isQuantizedType(t.type))
-  const metadata: [string, GgufValue][] = []
-  for (const [key, value] of src.metadata) {
-    if (key === 'general.file_type' || key === 'general.quantization_version') continue
-    metadata.push([key, value])
-    if (key === 'general.alignment' || (key === 'general.name' && !src.metadata.has('general.alignment'))) {
-      metadata.push(['general.file_type', gguf.u32(target.fileType)])
-      if (quantized) metadata.push(['general.quantization_version', gguf.u32(GGML_QUANTIZATION_VERSION)])
-    }
-  }
-  if (!metadata.some(([k]) => k === 'general.file_type')) {
-    metadata.push(['general.file_type', gguf.u32(target.fileType)])
-    if (quantized) metadata.push(['general.quantization_version', gguf.u32(GGML_QUANTIZATION_VERSION)])
-  }
+  let at = 0
+  while (at < metadata.length && metadata[at][0].startsWith('general.')) at++
+  metadata.splice(at, 0, ['general.file_type', gguf.u32(target.fileType)])
+  if (quantized)
+    metadata.splice(at + 1, 0, ['general.quantization_version', gguf.u32(GGML_QUANTIZATION_VERSION)])
   const written = writeGguf(
     outPath,
     { metadata, tensors },
