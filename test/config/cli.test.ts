@@ -266,6 +266,24 @@ describe.concurrent('the start-up fast path prints what oclif prints', () => {
       },
     ],
     ['a bad variable', (s) => ({ ...s.env, KILN_RUNTIME_THREADS: 'lots', HF_TOKEN: TOKEN })],
+    // Read as a hand edit is (no record of it): by the start-up reader, and by yaml for a file
+    // outside its subset.
+    [
+      'a hand-edited file',
+      (s) => {
+        s.write(
+          `# mine\nversion: 1\nruntime:\n    threads: 3  # cores\nhub:\n    endpoint: 'https://hf.co'\n`,
+        )
+        return { ...s.env, KILN_NO_SETTINGS_CACHE: '1', KILN_GENERATE_TOP_P: '0.9' }
+      },
+    ],
+    [
+      'a file outside the start-up subset',
+      (s) => {
+        s.write('version: 1\nruntime: {threads: 3}\ngenerate:\n  model: &m ./m\n')
+        return { ...s.env, KILN_NO_SETTINGS_CACHE: '1' }
+      },
+    ],
   ]
   const argvs = [
     ['--version'],

@@ -9,8 +9,10 @@ import { createHash } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { codeHash } from './code-hash.js'
 
-const CODE = ['schema', 'load', 'values', 'types']
+/** The modules that turn a file's text into values. */
+const CODE = ['schema', 'load', 'values', 'types', 'simple-yaml', 'rules', 'light-load']
 
 export function settingsCachePath(env: NodeJS.ProcessEnv): string {
   const base =
@@ -20,17 +22,8 @@ export function settingsCachePath(env: NodeJS.ProcessEnv): string {
   return path.join(base, 'kiln', 'settings-cache.json')
 }
 
-let codeHash: string | undefined
-
 function keyOf(text: string): string {
-  if (codeHash === undefined) {
-    const h = createHash('sha256')
-    // .js when compiled, .ts when the tests run the sources.
-    const ext = path.extname(new URL(import.meta.url).pathname)
-    for (const f of CODE) h.update(readFileSync(new URL(`./${f}${ext}`, import.meta.url)))
-    codeHash = h.digest('hex')
-  }
-  return createHash('sha256').update(codeHash).update('\0').update(text).digest('hex')
+  return createHash('sha256').update(codeHash(CODE)).update('\0').update(text).digest('hex')
 }
 
 /** The values validated for exactly this text, or undefined. */

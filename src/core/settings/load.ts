@@ -5,10 +5,12 @@ import type { Document, LineCounter, Scalar, YAMLMap, Node as YamlNode } from 'y
 import { SettingsError } from '../errors.js'
 import { cachedValues, rememberValues } from './file-cache.js'
 import { sectionNames, settingKeys } from './keys.js'
+import { lightSettings } from './light-load.js'
+import { loadRulesTable, type RulesTable } from './rules-table.js'
 import { SETTINGS_VERSION } from './schema.js'
 import { didYouMean } from './suggest.js'
 import { type SettingTypes, settingTypes } from './types.js'
-import { checkValue } from './values.js'
+import { checkValue, scalarForKind } from './values.js'
 
 export interface LoadedSettings {
   path: string
@@ -34,17 +36,25 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** Loads and validates the settings file at `path`; a missing file is an empty one. */
+/**
+ * Loads and validates the settings file at `path`; a missing file is an empty one. Start-up cost
+ * decides the order: values validated before for this very text (file-cache.ts), else the subset
+ * reader with the build-time rules (light-load.ts), else yaml and zod, which alone give errors.
+ */
 export async function loadSettings(
   path: string,
   env: NodeJS.ProcessEnv = process.env,
+  rules: RulesTable | undefined = loadRulesTable(),
 ): Promise<LoadedSettings> {
   const text = readText(path)
   if (text === undefined) return { path, exists: false, values: new Map() }
   const cached = cachedValues(text, env)
   if (cached) return { path, exists: true, values: cached }
-  const [yaml, types] = await Promise.all([loadYaml(), settingTypes()])
-  const { values } = parseSettings(yaml, types, text, path)
+  let values = rules && lightSettings(text, rules.rules)
+  if (!values) {
+    const [yaml, types] = await Promise.all([loadYaml(), settingTypes()])
+    values = parseSettings(yaml, types, text, path).values
+  }
   rememberValues(text, values, env)
   return { path, exists: true, values }
 }
@@ -113,11 +123,7 @@ export function parseSettings(
       if (!yaml.isScalar(item.value))
         fail(item.value, `${key} must be ${k.allowed} (got a ${yaml.isMap(item.value) ? 'mapping' : 'list'})`)
       const scalar = item.value as Scalar
-      let raw = scalar.value
-      // `api_key: 12345` or `host: 10` are strings to a person writing YAML by hand.
-      if (k.kind === 'string' && (typeof raw === 'number' || typeof raw === 'boolean'))
-        raw = scalar.source ?? String(raw)
-      const r = checkValue(k, raw)
+      const r = checkValue(k, scalarForKind(k.kind, scalar.value, scalar.source))
       if (!r.ok) return fail(scalar, r.problem)
       values.set(key, r.value)
     }

@@ -4,6 +4,8 @@ import { UsageError } from '../errors.js'
 import { type SettingKey, settingKeys } from './keys.js'
 import type { LoadedSettings } from './load.js'
 import { redact } from './redact.js'
+import { checkByRule } from './rules.js'
+import { loadRulesTable, ruleKind } from './rules-table.js'
 import { typedKey } from './types.js'
 import { checkValue, fromText, requireKey } from './values.js'
 
@@ -51,16 +53,24 @@ export async function resolveSetting(
     const text = ctx.env[name]
     // An empty variable is unset, as in the shell idiom `FOO= kiln …`.
     if (text === undefined || text === '') continue
-    const t = await typedKey(k.key)
-    const r = checkValue(t, fromText(t, text))
-    if (!r.ok) throw new UsageError(`${name}: ${r.problem}`)
-    return { ...base, value: r.value, source: 'env', from: name }
+    return { ...base, value: await envValue(k.key, name, text), source: 'env', from: name }
   }
   if (ctx.file.values.has(k.key))
     return { ...base, value: ctx.file.values.get(k.key), source: 'file', from: ctx.file.path }
   const value = k.default?.(ctx.env)
   if (value !== undefined) return { ...base, value, source: 'default' }
   return { ...base, value: undefined, source: 'unset' }
+}
+
+/** An environment variable's value for the key: by its rule when one vouches for it, else by zod. */
+async function envValue(key: string, name: string, text: string): Promise<unknown> {
+  const rule = loadRulesTable()?.rules[key]
+  const quick = rule && checkByRule(rule, fromText({ kind: ruleKind(rule) }, text))
+  if (quick) return quick.value
+  const t = await typedKey(key)
+  const r = checkValue(t, fromText(t, text))
+  if (!r.ok) throw new UsageError(`${name}: ${r.problem}`)
+  return r.value
 }
 
 /** Every setting, in schema order. */

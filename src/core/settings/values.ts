@@ -15,7 +15,7 @@ export function requireKey(key: string): SettingKey {
 }
 
 /** Text as the key's type: numbers for numeric keys (so "1.5" fails an integer key as 1.5 would). */
-export function fromText(k: TypedKey, text: string): unknown {
+export function fromText(k: Pick<TypedKey, 'kind'>, text: string): unknown {
   if (k.kind === 'boolean') {
     // The spellings huggingface_hub accepts for HF_HUB_OFFLINE and friends.
     const t = text.trim().toLowerCase()
@@ -27,6 +27,16 @@ export function fromText(k: TypedKey, text: string): unknown {
   const t = text.trim()
   const n = Number(t)
   return t === '' || !Number.isFinite(n) ? text : n
+}
+
+/**
+ * A YAML scalar as the key reads it: for string keys, a number or boolean is the text as written
+ * (`api_key: 12345` or `host: 10` are strings to a person writing YAML by hand).
+ */
+export function scalarForKind(kind: TypedKey['kind'], value: unknown, source: string | undefined): unknown {
+  if (kind === 'string' && (typeof value === 'number' || typeof value === 'boolean'))
+    return source ?? String(value)
+  return value
 }
 
 function show(value: unknown): string {
