@@ -272,10 +272,10 @@ static Napi::Value RunOp(const Napi::CallbackInfo& info) {
   }
   try {
     g.check();
+    g.execute(info[3].As<Napi::Number>().Int32Value());
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
-  g.execute(info[3].As<Napi::Number>().Int32Value());
   Tensor& out = g.tensors[nd.output];
   Napi::Float32Array a = Napi::Float32Array::New(env, out.elems());
   std::memcpy(a.Data(), out.data, out.nbytes());

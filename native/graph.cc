@@ -261,19 +261,53 @@ void Graph::check() {
   for (size_t i = 0; i < nodes.size(); i++) check_node(i, nodes[i]);
 }
 
+static CBuffer aligned_or_throw(size_t bytes) {
+  void* p = std::aligned_alloc(64, cache_lines(bytes ? bytes : 1));
+  if (!p) throw GraphError("out of memory allocating " + std::to_string(bytes >> 20) + " MiB of kernel scratch");
+  return CBuffer((uint8_t*)p);
+}
+
+// Kernels never allocate (a pool thread cannot report running out of memory): their scratch is
+// sized here for the largest node at the graph's most rows and allocated before the step.
+void Graph::reserve_scratch(int nth) {
+  if (!scratch_planned_) {
+    for (const Node& nd : nodes) {
+      if (nd.op != Op::MATMUL) continue;
+      const Tensor& w = tensors[nd.inputs[1]];
+      bool kxm = nd.i[0] != 0;
+      int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
+      int64_t N = tensors[nd.output].shape[0];
+      ScratchSize s = backend->matmul_scratch(w.dtype, N, K, M, kxm);
+      scratch_need_.shared = std::max(scratch_need_.shared, cache_lines(s.shared));
+      scratch_need_.own = std::max(scratch_need_.own, cache_lines(s.own));
+    }
+    scratch_planned_ = true;
+  }
+  if (scratch_need_.shared > shared_bytes_) {
+    scratch_shared_ = aligned_or_throw(scratch_need_.shared);
+    shared_bytes_ = scratch_need_.shared;
+  }
+  if (scratch_need_.own * (size_t)nth > own_bytes_) {
+    scratch_own_ = aligned_or_throw(scratch_need_.own * (size_t)nth);
+    own_bytes_ = scratch_need_.own * (size_t)nth;
+  }
+  if ((int64_t)scratch_.size() < nth * max_pos_) scratch_.assign((size_t)(nth * max_pos_), 0.f);
+}
+
 void Graph::execute(int nth) {
   if (nth < 1) nth = 1;
-  if ((int64_t)scratch_.size() < nth * max_pos_) scratch_.assign((size_t)(nth * max_pos_), 0.f);
+  reserve_scratch(nth);
   ThreadPool& pool = ThreadPool::global();
   pool.run(nth, [&](int ith) {
+    const Scratch scratch{scratch_shared_.get(), scratch_own_.get() + (size_t)ith * scratch_need_.own};
     for (const Node& nd : nodes) {
-      exec(nd, ith, nth);
+      exec(nd, scratch, ith, nth);
       pool.barrier();
     }
   });
 }
 
-void Graph::exec(const Node& nd, int ith, int nth) {
+void Graph::exec(const Node& nd, const Scratch& scratch, int ith, int nth) {
   const Backend& be = *backend;
   auto T = [&](int k) -> Tensor& { return tensors[nd.inputs[k]]; };
   Tensor& out = tensors[nd.output];
@@ -286,7 +320,7 @@ void Graph::exec(const Node& nd, int ith, int nth) {
       Tensor& w = T(1);
       int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
       const float* bias = nd.inputs[2] >= 0 ? T(2).f32() : nullptr;
-      be.matmul(out.f32(), T(0).f32(), w.data, w.dtype, bias, out.cur_rows, K, M, kxm, ith, nth);
+      be.matmul(out.f32(), T(0).f32(), w.data, w.dtype, bias, out.cur_rows, K, M, kxm, scratch, ith, nth);
       break;
     }
     case Op::RMSNORM:

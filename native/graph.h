@@ -60,10 +60,16 @@ class Graph {
  private:
   void check_node(size_t index, const Node& nd);
   void plan_buffers();
-  void exec(const Node& nd, int ith, int nth);
+  void exec(const Node& nd, const Scratch& scratch, int ith, int nth);
+  void reserve_scratch(int nth);
 
   std::vector<CBuffer> buffers_;
-  std::vector<float> scratch_;
+  std::vector<float> scratch_;  // attention: nth * P floats
+  // Kernel scratch (kernels.h): one shared buffer, and own_stride_ bytes per thread.
+  ScratchSize scratch_need_;
+  bool scratch_planned_ = false;
+  CBuffer scratch_shared_, scratch_own_;
+  size_t shared_bytes_ = 0, own_bytes_ = 0;
   int64_t vocab_ = 0, max_pos_ = 0, max_slots_ = 0;
   int max_threads_ = 0;
   size_t activation_bytes_ = 0;

@@ -9,6 +9,22 @@
 
 namespace kiln {
 
+// Memory a kernel works in. Kernels run in pool threads, where running out of memory could only
+// abort the process, so they never allocate: the graph sizes each kernel's scratch from the
+// backend's *_scratch functions and allocates it before the step, on the calling thread, where a
+// failure is a JS error. `shared` is one buffer every thread of the step sees; `own` is this
+// thread's alone. Both 64-byte aligned.
+struct Scratch {
+  uint8_t* shared = nullptr;
+  uint8_t* own = nullptr;
+};
+struct ScratchSize {
+  size_t shared = 0, own = 0;
+};
+
+// Bytes rounded up to whole cache lines, so buffers carved one after another stay aligned.
+inline size_t cache_lines(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+
 struct Backend {
   const char* name;
   // out (N,C) = table[ids] ; table (V,C) of dtype dt
@@ -16,7 +32,9 @@ struct Backend {
                     int ith, int nth);
   // out (N,M) = x (N,K) · wᵀ + bias ; w (M,K) of dtype dt, or (K,M) when w_kxm (GPT-2 Conv1D)
   void (*matmul)(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
-                 int64_t K, int64_t M, bool w_kxm, int ith, int nth);
+                 int64_t K, int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth);
+  // What matmul needs for steps of up to N rows.
+  ScratchSize (*matmul_scratch)(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm);
   // out (N,C) = x / rms(x) * w
   void (*rmsnorm)(float* out, const float* x, const float* w, int64_t N, int64_t C, float eps, int ith,
                   int nth);
@@ -47,9 +65,11 @@ const Backend& ref_backend();
 
 // Fast matmul entry (cpu/matmul.cc picks AVX2 or portable at run time).
 void matmul_forward(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
-                    int64_t K, int64_t M, bool w_kxm, int ith, int nth);
+                    int64_t K, int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth);
+ScratchSize matmul_scratch(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm);
 void matmul_forward_ref(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
-                        int64_t K, int64_t M, bool w_kxm, int ith, int nth);
+                        int64_t K, int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth);
+ScratchSize matmul_scratch_ref(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm);
 
 // Splits [0, n) into nth nearly equal contiguous ranges.
 inline void split_range(int64_t n, int ith, int nth, int64_t* begin, int64_t* end) {

@@ -17,9 +17,9 @@ void gelu_cpu(float*, const float*, int64_t, bool, int, int);
 void softmax_cpu(float*, const float*, int64_t, int64_t, int, int);
 
 const Backend& cpu_backend() {
-  static const Backend b = {"cpu",    embedding_cpu, matmul_forward, rmsnorm_cpu, layernorm_cpu,
-                            rope_cpu, kv_store_cpu,  attention_cpu,  add_cpu,     silu_mul_cpu,
-                            gelu_cpu, softmax_cpu};
+  static const Backend b = {"cpu",         embedding_cpu, matmul_forward, matmul_scratch, rmsnorm_cpu,
+                            layernorm_cpu, rope_cpu,      kv_store_cpu,   attention_cpu,  add_cpu,
+                            silu_mul_cpu,  gelu_cpu,      softmax_cpu};
   return b;
 }
 

@@ -1,7 +1,7 @@
 // Matmul against F32/F16/BF16 weights (block-quantized ones go to qmatmul.cc): out (N,M) = x (N,K) · wᵀ (+ bias). Picks the AVX2+FMA
 // kernel when the CPU has it, else this portable one. Threads split the output features M, so
 // each weight row is streamed from memory by exactly one thread.
-#include <vector>
+#include <algorithm>
 
 #include "cpu/cpu_features.h"
 #include "cpu/dot.h"
@@ -11,10 +11,12 @@
 namespace kiln {
 
 bool matmul_avx2(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
-                 int64_t M, bool w_kxm, int ith, int nth);
+                 int64_t M, bool w_kxm, float* packed, int ith, int nth);
+size_t matmul_avx2_scratch(DType dt, int64_t K, bool w_kxm);
 
+// row: K floats, one F16/BF16 weight row converted to f32.
 static void matmul_portable(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
-                            int64_t K, int64_t M, bool w_kxm, int ith, int nth) {
+                            int64_t K, int64_t M, bool w_kxm, float* row, int ith, int nth) {
   int64_t s, e;
   split_range(M, ith, nth, &s, &e);
   if (s >= e) return;
@@ -29,8 +31,6 @@ static void matmul_portable(float* out, const float* x, const void* w, DType dt,
     }
     return;
   }
-  thread_local std::vector<float> row;
-  row.resize((size_t)K);
   size_t esz = dtype_info(dt).block_bytes;
   for (int64_t m = s; m < e; m++) {
     const float* wr;
@@ -39,17 +39,25 @@ static void matmul_portable(float* out, const float* x, const void* w, DType dt,
     } else {
       const uint8_t* src = (const uint8_t*)w + (size_t)m * K * esz;
       for (int64_t k = 0; k < K; k++) row[k] = load_as_f32(src, dt, k);
-      wr = row.data();
+      wr = row;
     }
     for (int64_t n = 0; n < N; n++) out[n * M + m] = dot_f32(x + n * K, wr, K) + (bias ? bias[m] : 0.f);
   }
 }
 
+ScratchSize matmul_scratch(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm) {
+  if (is_block_quant(dt)) return matmul_quant_scratch(dt, N, K);
+  size_t own = dt == DType::F32 ? 0 : (size_t)K * sizeof(float);  // the portable row
+  if (cpu_features().avx2_fma) own = std::max(own, matmul_avx2_scratch(dt, K, w_kxm));
+  return {0, own};
+}
+
 void matmul_forward(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
-                    int64_t M, bool w_kxm, int ith, int nth) {
-  if (is_block_quant(dt)) return matmul_quant(out, x, w, dt, bias, N, K, M, ith, nth);
-  if (cpu_features().avx2_fma && matmul_avx2(out, x, w, dt, bias, N, K, M, w_kxm, ith, nth)) return;
-  matmul_portable(out, x, w, dt, bias, N, K, M, w_kxm, ith, nth);
+                    int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth) {
+  if (is_block_quant(dt)) return matmul_quant(out, x, w, dt, bias, N, K, M, scratch, ith, nth);
+  float* own = (float*)scratch.own;
+  if (cpu_features().avx2_fma && matmul_avx2(out, x, w, dt, bias, N, K, M, w_kxm, own, ith, nth)) return;
+  matmul_portable(out, x, w, dt, bias, N, K, M, w_kxm, own, ith, nth);
 }
 
 }  // namespace kiln

@@ -35,6 +35,9 @@ constexpr int kStreamCols = 4;           // weight rows per decode tile
 constexpr int64_t kLinearMax = 32768;    // decode groups up to this many bytes prefetch the next group whole
 constexpr int64_t kRowAhead = 1024;      // else each row is prefetched this far ahead
 
+// Floats between packed weight rows: whole vectors plus one cache line (see matmul_tiled).
+constexpr int64_t packed_stride(int64_t K) { return ((K + 15) & ~(int64_t)15) + 16; }
+
 template <DType DT>
 KILN_AVX2_INLINE __m256 load8(const void* p, int64_t i) {
   if constexpr (DT == DType::F32) {
@@ -191,24 +194,6 @@ KILN_AVX2 void matmul_stream(float* out, const float* x, const void* w, const fl
   if (N - n == 1) stream_rows<DT, 1>(out + n * M, x + n * K, w, bias, K, M, ms, me);
 }
 
-// Thread-local f32 scratch, 64-byte aligned, grown as needed and kept between calls; null when
-// out of memory.
-float* scratch_f32(size_t n) {
-  struct Buf {
-    float* p = nullptr;
-    size_t n = 0;
-    ~Buf() { std::free(p); }
-  };
-  thread_local Buf b;
-  if (n == 0) n = 16;
-  if (b.n < n) {
-    std::free(b.p);
-    b.p = (float*)std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
-    b.n = b.p ? n : 0;
-  }
-  return b.p;
-}
-
 KILN_AVX2_INLINE void store_scaled_i8(float* dst, __m128i q8, __m256 d) {  // 8 int8 -> 8 floats × d
   _mm256_storeu_ps(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), d));
 }
@@ -302,25 +287,18 @@ KILN_AVX2 void convert_row(float* dst, const void* src, int64_t n) {
 // converted to f32 once per group of kCols rows (into L1) and reused for every row of x, which
 // streams from L2. (Blocking K as well measured no faster here, up to K = 8192: the partial sums
 // cost what the smaller L1 footprint saves.)
+// packed: kCols rows of pstride floats (matmul_avx2_scratch).
 template <DType DT>
 KILN_AVX2 void matmul_tiled(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K,
-                            int64_t M, int64_t ms, int64_t me) {
+                            int64_t M, int64_t ms, int64_t me, float* packed) {
   const int64_t row = (int64_t)dtype_bytes(DT, K);
   const uint8_t* wb = (const uint8_t*)w;
   // Packed rows one cache line further apart than a multiple of 64 bytes, so that rows of 1 KB
   // multiples (K = 1024, 2048, ..) do not all fall in the same L1 set.
-  const int64_t pstride = ((K + 15) & ~(int64_t)15) + 16;
+  const int64_t pstride = packed_stride(K);
   // F32 rows are used in place (copying them to a padded stride measured no faster, even at
   // K = 2048 where the four rows share an L1 set).
   constexpr bool pack = DT != DType::F32;
-  float* packed = nullptr;
-  if constexpr (pack) {
-    packed = scratch_f32((size_t)(kCols * pstride));
-    if (!packed) {  // no memory for scratch: the streaming kernel sums in the same order
-      if constexpr (!is_block(DT)) matmul_stream<DT>(out, x, w, bias, N, K, M, ms, me);
-      return;
-    }
-  }
   // Rows of x in blocks that stay in L2 while every weight group of this thread passes over them.
   // Equal blocks, whole tiles each, so no block is left with a few rows.
   const int64_t xbytes = N * K * (int64_t)sizeof(float);
@@ -435,13 +413,13 @@ KILN_AVX2 void kxm_block(float* out, const float* x, int64_t N, int64_t K, int64
 // One row streams w once. More rows copy blocks of kKxmBlockK x kKxmPanel weights to a contiguous
 // f32 buffer first: each row of w is a new page, and a tile walking kn pages per column strip
 // thrashes the TLB; the copy is reused by every row of x.
+// packed: kKxmBlockK x kKxmPanel floats (matmul_avx2_scratch).
 template <DType DT>
 KILN_AVX2 void matmul_kxm(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K,
-                          int64_t M, int64_t ms, int64_t me) {
+                          int64_t M, int64_t ms, int64_t me, float* packed) {
   constexpr int64_t esz = elem_size<DT>();
   const char* wb = (const char*)w;
-  float* packed = N > 1 && K > 0 ? scratch_f32((size_t)(kKxmBlockK * kKxmPanel)) : nullptr;
-  if (!packed) {  // one row, K = 0, or no memory for scratch: straight from w, same order
+  if (N <= 1 || K <= 0) {  // one row or K = 0: straight from w, same order
     kxm_block<DT>(out + ms, x, N, K, M, wb + ms * esz, M, K, me - ms, true, bias ? bias + ms : nullptr);
     return;
   }
@@ -459,14 +437,14 @@ KILN_AVX2 void matmul_kxm(float* out, const float* x, const void* w, const float
 // out (N,M) = x (N,K) · w (M,K)ᵀ, or x · w (K,M) when w_kxm, + bias (M) when not null.
 template <DType DT>
 bool matmul_dt(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K, int64_t M,
-               bool w_kxm, int ith, int nth) {
+               bool w_kxm, float* packed, int ith, int nth) {
   int64_t s, e;
   if (w_kxm) {
     // Column ranges in whole vectors, so threads do not share output cache lines.
     split_range((M + 7) / 8, ith, nth, &s, &e);
     s *= 8;
     e = e * 8 < M ? e * 8 : M;
-    if (s < e) matmul_kxm<DT>(out, x, w, bias, N, K, M, s, e);
+    if (s < e) matmul_kxm<DT>(out, x, w, bias, N, K, M, s, e, packed);
     return true;
   }
   // Weight rows in whole tiles, each streamed from memory by exactly one thread.
@@ -478,74 +456,58 @@ bool matmul_dt(float* out, const float* x, const void* w, const float* bias, int
     matmul_stream<DT>(out, x, w, bias, N, K, M, s, e);
     return true;
   }
-  matmul_tiled<DT>(out, x, w, bias, N, K, M, s, e);
+  matmul_tiled<DT>(out, x, w, bias, N, K, M, s, e, packed);
   return true;
 }
 
 }  // namespace
 
-// No scratch memory (allocation failed on this thread): the same product with each weight block
-// dequantized into the stack, so this thread still needs nothing the others do not (no barrier).
-void prefill_quant_unbuffered(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
-                              int64_t K, int64_t M, int64_t s, int64_t e) {
-  const QuantWeightKernels& qk = *quant_weight_kernels(dt);
-  const int64_t blk = dtype_info(dt).block;
-  const size_t w_row = dtype_bytes(dt, K);
-  float deq[QK_K];
-  for (int64_t m = s; m < e; m++)
-    for (int64_t n = 0; n < N; n++) {
-      float acc = bias ? bias[m] : 0.f;
-      for (int64_t k0 = 0; k0 < K; k0 += blk) {
-        qk.dequantize((const uint8_t*)w + m * w_row + dtype_bytes(dt, k0), deq, blk);
-        for (int64_t k = 0; k < blk; k++) acc += x[n * K + k0 + k] * deq[k];
-      }
-      out[n * M + m] = acc;
-    }
-}
-
 // Many rows against block-quantized weights: each group of weight rows is dequantized to f32 once
 // per block of x rows (as F16/BF16 rows are converted) and the f32 tiles do the rest. Threads split
 // M in whole tiles; no barrier, so every thread may decide alone how it computes its share.
 bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
-                               int64_t K, int64_t M, int ith, int nth) {
+                               int64_t K, int64_t M, float* packed, int ith, int nth) {
   int64_t s, e;
   split_range((M + kCols - 1) / kCols, ith, nth, &s, &e);
   s *= kCols;
   e = e * kCols < M ? e * kCols : M;
   if (s >= e) return true;
-  if (!scratch_f32((size_t)(kCols * (((K + 15) & ~(int64_t)15) + 16)))) {
-    prefill_quant_unbuffered(out, x, w, dt, bias, N, K, M, s, e);
-    return true;
-  }
   switch (dt) {
     case DType::Q4_0:
-      matmul_tiled<DType::Q4_0>(out, x, w, bias, N, K, M, s, e);
+      matmul_tiled<DType::Q4_0>(out, x, w, bias, N, K, M, s, e, packed);
       return true;
     case DType::Q8_0:
-      matmul_tiled<DType::Q8_0>(out, x, w, bias, N, K, M, s, e);
+      matmul_tiled<DType::Q8_0>(out, x, w, bias, N, K, M, s, e, packed);
       return true;
     case DType::Q4_K:
-      matmul_tiled<DType::Q4_K>(out, x, w, bias, N, K, M, s, e);
+      matmul_tiled<DType::Q4_K>(out, x, w, bias, N, K, M, s, e, packed);
       return true;
     case DType::Q6_K:
-      matmul_tiled<DType::Q6_K>(out, x, w, bias, N, K, M, s, e);
+      matmul_tiled<DType::Q6_K>(out, x, w, bias, N, K, M, s, e, packed);
       return true;
     default:
       return false;
   }
 }
 
+// Bytes of `packed` the kernels above need per thread: converted weight rows for the tiles, or the
+// (K,M) layout's weight block.
+size_t matmul_avx2_scratch(DType dt, int64_t K, bool w_kxm) {
+  if (w_kxm) return (size_t)(kKxmBlockK * kKxmPanel) * sizeof(float);
+  return dt == DType::F32 ? 0 : (size_t)(kCols * packed_stride(K)) * sizeof(float);
+}
+
 bool matmul_avx2(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
-                 int64_t M, bool w_kxm, int ith, int nth) {
+                 int64_t M, bool w_kxm, float* packed, int ith, int nth) {
   if (N <= 0 || M <= 0) return true;
   switch (dt) {
     case DType::F32:
-      return matmul_dt<DType::F32>(out, x, w, bias, N, K, M, w_kxm, ith, nth);
+      return matmul_dt<DType::F32>(out, x, w, bias, N, K, M, w_kxm, packed, ith, nth);
     case DType::BF16:
-      return matmul_dt<DType::BF16>(out, x, w, bias, N, K, M, w_kxm, ith, nth);
+      return matmul_dt<DType::BF16>(out, x, w, bias, N, K, M, w_kxm, packed, ith, nth);
     case DType::F16:
       if (!cpu_features().f16c) return false;
-      return matmul_dt<DType::F16>(out, x, w, bias, N, K, M, w_kxm, ith, nth);
+      return matmul_dt<DType::F16>(out, x, w, bias, N, K, M, w_kxm, packed, ith, nth);
     default:
       return false;
   }

@@ -12,7 +12,6 @@
 #include <immintrin.h>
 
 #include <cstring>
-#include <vector>
 
 #include "cpu/qweights.h"
 #include "kernels.h"
@@ -112,35 +111,35 @@ KILN_AVX2 void tile(float* out, int64_t M, const uint8_t* panel, const uint8_t* 
 
 }  // namespace
 
-// out (N, M) columns [m0, m1) = Q4_0 w × activations already quantized to Q8_0 rows (xq).
-KILN_AVX2 void qgemm_q4_0_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias,
-                               int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M) {
+// One Q8_0 activation row (nb blocks) in the GEMM's form: each block's scale as a float, and its
+// quants + 128 as unsigned bytes.
+KILN_AVX2 void qgemm_q4_0_activation_row(const uint8_t* xq, int64_t nb, float* xd, uint8_t* xu) {
+  const __m256i flip = _mm256_set1_epi8((char)0x80);
+  for (int64_t b = 0; b < nb; b++) {
+    const block_q8_0* xb = (const block_q8_0*)xq + b;
+    xd[b] = _cvtsh_ss(xb->d);
+    const __m256i v = _mm256_loadu_si256((const __m256i*)xb->qs);
+    _mm256_storeu_si256((__m256i*)(xu + b * 32), _mm256_xor_si256(v, flip));
+  }
+}
+
+// Bytes of one panel of 8 repacked weight rows (the `panel` scratch below).
+size_t qgemm_q4_0_panel_bytes(int64_t K) { return (size_t)(K / QK4_0) * kPanelBlockBytes; }
+
+// out (N, M) columns [m0, m1) = Q4_0 w × activations in the form above: xd (N, nb) scales and
+// xu (N, nb·32) quants. panel: qgemm_q4_0_panel_bytes(K), 32-byte aligned.
+KILN_AVX2 void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, const float* bias,
+                               int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
   const int64_t nb = K / QK4_0;
   const size_t w_row = (size_t)nb * sizeof(block_q4_0);
-  // Per activation row and block: its scale as float, and its quants + 128 (unsigned).
-  thread_local std::vector<float> xd;
-  thread_local std::vector<uint8_t> xu;
-  thread_local std::vector<uint8_t> panel_buf;
-  xd.resize((size_t)(N * nb));
-  xu.resize((size_t)(N * nb * 32));
-  const __m256i flip = _mm256_set1_epi8((char)0x80);
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t b = 0; b < nb; b++) {
-      const block_q8_0* xb = (const block_q8_0*)(xq + n * x_row) + b;
-      xd[n * nb + b] = _cvtsh_ss(xb->d);
-      const __m256i v = _mm256_loadu_si256((const __m256i*)xb->qs);
-      _mm256_storeu_si256((__m256i*)(xu.data() + (n * nb + b) * 32), _mm256_xor_si256(v, flip));
-    }
-  panel_buf.resize((size_t)nb * kPanelBlockBytes + 32);
-  uint8_t* panel = (uint8_t*)(((uintptr_t)panel_buf.data() + 31) & ~(uintptr_t)31);
   for (int64_t m = m0; m < m1; m += kPanelRows) {
     const int rows = (int)(m1 - m < kPanelRows ? m1 - m : kPanelRows);
     repack_q4_0(panel, (const uint8_t*)w, w_row, m, rows, nb);
     const float* bm = bias ? bias + m : nullptr;
     int64_t n = 0;
     for (; n + kTileRows <= N; n += kTileRows)
-      tile<kTileRows>(out + n * M + m, M, panel, xu.data() + n * nb * 32, xd.data() + n * nb, nb, bm, rows);
-    for (; n < N; n++) tile<1>(out + n * M + m, M, panel, xu.data() + n * nb * 32, xd.data() + n * nb, nb, bm, rows);
+      tile<kTileRows>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows);
+    for (; n < N; n++) tile<1>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows);
   }
 }
 

@@ -6,7 +6,7 @@
 // never on the other rows or the thread count within one path. Threads split the output features M, so each weight row
 // is streamed from memory by one thread. The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has
 // them; this file's portable loop is their twin and the fallback.
-#include <vector>
+#include <algorithm>
 
 #include "cpu/cpu_features.h"
 #include "cpu/qweights.h"
@@ -20,11 +20,14 @@ namespace kiln {
 bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t xq_row_bytes, const void* w, DType dt,
                        const float* bias, int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M);
 bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
-                               int64_t K, int64_t M, int ith, int nth);
+                               int64_t K, int64_t M, float* packed, int ith, int nth);
+size_t matmul_avx2_scratch(DType dt, int64_t K, bool w_kxm);
 
 void quantize_act_q8_0_avx2(const float* x, uint8_t* y, int64_t k);
-void qgemm_q4_0_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
-                     int64_t K, int64_t m0, int64_t m1, int64_t M);
+void qgemm_q4_0_activation_row(const uint8_t* xq, int64_t nb, float* xd, uint8_t* xu);
+size_t qgemm_q4_0_panel_bytes(int64_t K);
+void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, const float* bias, int64_t N,
+                     int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 
 // Rows per step from which prefill kernels run instead of the decode ones.
 constexpr int64_t kPrefillRows = 4;
@@ -81,44 +84,68 @@ void weight_row_to_f32(const void* w, DType t, int64_t row, int64_t k, float* ou
   }
 }
 
-// Quantized activations of the current step, shared by the threads of the pool (one step runs at
-// a time: the pool serialises runs).
-static std::vector<uint8_t> g_xq;
+// Bytes of one quantized activation row.
+static size_t act_row_bytes(const QuantWeightKernels& qk, int64_t K) {
+  return (size_t)(K / qk.act_block) * qk.act_block_bytes;
+}
+
+// Shared: the step's quantized activation rows, then (Q4_0) their GEMM form: scales (N, nb) and
+// unsigned quants (N, K). Own: one quantized row (decode on several threads), a repacked Q4_0 panel
+// or the dequantized weight rows of the other types' prefill.
+ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
+  const QuantWeightKernels* qk = quant_weight_kernels(dt);
+  if (!qk) return {};
+  const size_t row = act_row_bytes(*qk, K);
+  ScratchSize s{cache_lines(row * (size_t)N), cache_lines(row)};
+  if (dt == DType::Q4_0) {
+    s.shared += cache_lines((size_t)(N * (K / QK4_0)) * sizeof(float)) + cache_lines((size_t)(N * K));
+    s.own = std::max(s.own, qgemm_q4_0_panel_bytes(K));
+  } else {
+    s.own = std::max(s.own, matmul_avx2_scratch(dt, K, false));
+  }
+  return s;
+}
 
 void matmul_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
-                  int64_t M, int ith, int nth) {
+                  int64_t M, const Scratch& scratch, int ith, int nth) {
   // Prefill: Q4_0 runs an int8 GEMM on repacked panels (qgemm_avx2.cc); the other types
   // dequantize weight panels once and reuse them for every row (f32 tiles, no activation rounding).
   // Decode: int8 dot products against quantized activations, as llama.cpp does.
   const bool avx2 = cpu_features().avx2_fma;
   const bool prefill = N >= kPrefillRows && avx2;
-  if (prefill && dt != DType::Q4_0 && matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, ith, nth)) return;
+  if (prefill && dt != DType::Q4_0 &&
+      matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, (float*)scratch.own, ith, nth))
+    return;
   const QuantWeightKernels& qk = *quant_weight_kernels(dt);
-  const size_t row_bytes = (size_t)(K / qk.act_block) * qk.act_block_bytes;
+  const size_t row_bytes = act_row_bytes(qk, K);
   auto quantize_act = avx2 && qk.act == QuantType::Q8_0 ? quantize_act_q8_0_avx2 : qk.quantize_act;
+  const int64_t nb = K / QK4_0;
+  float* xd = (float*)(scratch.shared + cache_lines(row_bytes * (size_t)N));  // Q4_0 prefill only
+  uint8_t* xu = (uint8_t*)xd + cache_lines((size_t)(N * nb) * sizeof(float));
   const uint8_t* xq;
-  thread_local std::vector<uint8_t> own;
-  if (N == 1 || nth == 1) {
+  if (N == 1 && nth > 1) {
     // One row: every thread quantizes it itself (K floats; cheaper than a barrier).
-    own.resize(row_bytes * (size_t)N);
-    for (int64_t n = 0; n < N; n++) quantize_act(x + n * K, own.data() + n * row_bytes, K);
-    xq = own.data();
+    quantize_act(x, scratch.own, K);
+    xq = scratch.own;
   } else {
-    ThreadPool& pool = ThreadPool::global();
-    if (ith == 0 && g_xq.size() < row_bytes * (size_t)N) g_xq.resize(row_bytes * (size_t)N);
-    pool.barrier();
+    // Each thread quantizes its share of the rows into the shared buffer; then all wait for all.
+    // (The graph's barrier after every node means no thread still reads the previous node's.)
     int64_t r0, r1;
     split_range(N, ith, nth, &r0, &r1);
-    for (int64_t n = r0; n < r1; n++) quantize_act(x + n * K, g_xq.data() + n * row_bytes, K);
-    pool.barrier();
-    xq = g_xq.data();
+    for (int64_t n = r0; n < r1; n++) {
+      uint8_t* xr = scratch.shared + n * row_bytes;
+      quantize_act(x + n * K, xr, K);
+      if (prefill && dt == DType::Q4_0) qgemm_q4_0_activation_row(xr, nb, xd + n * nb, xu + n * K);
+    }
+    ThreadPool::global().barrier();
+    xq = scratch.shared;
   }
   int64_t m0, m1;
   if (prefill && dt == DType::Q4_0) {  // threads take whole panels of 8 weight rows
     split_range((M + 7) / 8, ith, nth, &m0, &m1);
     m0 *= 8;
     m1 = m1 * 8 < M ? m1 * 8 : M;
-    if (m0 < m1) qgemm_q4_0_avx2(out, xq, row_bytes, w, bias, N, K, m0, m1, M);
+    if (m0 < m1) qgemm_q4_0_avx2(out, xd, xu, w, bias, N, K, m0, m1, M, scratch.own);
     return;
   }
   split_range(M, ith, nth, &m0, &m1);

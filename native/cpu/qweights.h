@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels.h"
 #include "quant/quant_types.h"
 #include "tensor.h"
 
@@ -48,6 +49,7 @@ float vec_dot_q6_K_q8_K_portable(const uint8_t* w, const uint8_t* x, int64_t k);
 // Quantized matmul: out (N,M) = x (N,K) · wᵀ + bias for block weights w (M,K). Called by all nth
 // threads; activations are quantized once per step (split over threads when N > 1).
 void matmul_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
-                  int64_t M, int ith, int nth);
+                  int64_t M, const Scratch& scratch, int ith, int nth);
+ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K);
 
 }  // namespace kiln

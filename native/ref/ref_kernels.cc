@@ -3,20 +3,23 @@
 // this backend to check the fast one end to end.
 #include <cmath>
 
-#include <vector>
-
 #include "cpu/qweights.h"
 #include "kernels.h"
 
 namespace kiln {
 
+// Block weights: one dequantized row (K floats) in the thread's scratch.
+ScratchSize matmul_scratch_ref(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm) {
+  return {0, is_block_quant(dt) ? (size_t)K * sizeof(float) : 0};
+}
+
 void matmul_forward_ref(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
-                        int64_t K, int64_t M, bool w_kxm, int ith, int nth) {
+                        int64_t K, int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth) {
   if (ith != 0) return;
   if (is_block_quant(dt)) {  // dequantized weights times unquantized activations
-    std::vector<float> row((size_t)K);
+    float* row = (float*)scratch.own;
     for (int64_t m = 0; m < M; m++) {
-      weight_row_to_f32(w, dt, m, K, row.data());
+      weight_row_to_f32(w, dt, m, K, row);
       for (int64_t n = 0; n < N; n++) {
         double acc = bias ? bias[m] : 0.0;
         for (int64_t k = 0; k < K; k++) acc += (double)x[n * K + k] * row[k];
@@ -149,9 +152,9 @@ static void softmax_ref(float* out, const float* x, int64_t N, int64_t C, int it
 }
 
 const Backend& ref_backend() {
-  static const Backend b = {"ref",     embedding_ref, matmul_forward_ref, rmsnorm_ref, layernorm_ref,
-                            rope_ref,  kv_store_ref,  attention_ref,      add_ref,     silu_mul_ref,
-                            gelu_ref,  softmax_ref};
+  static const Backend b = {"ref",         embedding_ref, matmul_forward_ref, matmul_scratch_ref, rmsnorm_ref,
+                            layernorm_ref, rope_ref,      kv_store_ref,       attention_ref,      add_ref,
+                            silu_mul_ref,  gelu_ref,      softmax_ref};
   return b;
 }
 
