@@ -365,7 +365,8 @@ describe('kiln env', () => {
   it('--json has every section a bug report needs', async () => {
     const s = sandbox()
     s.write(`version: 1\nhub:\n  token: ${TOKEN}\n`)
-    const r = await runKiln(['env', '--json'], { env: s.env })
+    const proxied = { ...s.env, HTTPS_PROXY: 'http://me:pw@proxy.example:3128', NO_PROXY: 'localhost' }
+    const r = await runKiln(['env', '--json'], { env: proxied })
     expect(r.status, r.stderr).toBe(0)
     const j = jsonOut<Record<string, Record<string, unknown>>>(r)
     expect(Object.keys(j)).toEqual([
@@ -378,6 +379,7 @@ describe('kiln env', () => {
       'cuda',
       'settings',
       'cache',
+      'proxy',
     ])
     expect(j.kiln.version).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version)
     expect(j.node.version).toBe(process.version)
@@ -393,6 +395,9 @@ describe('kiln env', () => {
     const values = j.settings.values as Record<string, { value: unknown; source: string }>
     expect(values['hub.token']).toEqual({ value: '****ed42', source: 'file' })
     expect(j.cache).toEqual({ dir: path.join(s.env.HF_HOME!, 'hub'), exists: false, size_bytes: 0, files: 0 })
+    // The proxy without its credentials.
+    expect(j.proxy).toEqual({ hub: 'http://proxy.example:3128', no_proxy: 'localhost' })
+    expect(r.stdout).not.toContain('pw@')
     const text = await runKiln(['env'], { env: s.env })
     expect(text.stdout).toMatch(/^kiln: +\d+\.\d+\.\d+$/m)
     expect(text.stdout).toMatch(/^cores: +\d+$/m)

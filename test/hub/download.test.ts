@@ -14,7 +14,7 @@ import {
   startServer,
   tinyRepoFiles,
 } from './helpers.js'
-import { gitBlobSha1, sha256 } from './hub-server.mjs'
+import { gitBlobSha1, sha256, startHubServer } from './hub-server.mjs'
 
 interface DownloadJson {
   path: string
@@ -35,7 +35,6 @@ beforeAll(async () => {
   v1 = server.addRepo({ name: 'org/tiny', files: tinyRepoFiles(2), ref: 'v1' })
   commit = server.addRepo({ name: 'org/tiny', files })
   server.addRepo({ name: 'org/tiny-cached', files })
-  server.addRepo({ name: 'org/tiny-tty', files })
   tokenCommit = server.addRepo({ name: 'org/tiny-token', files })
   server.addRepo({
     name: 'org/data',
@@ -117,7 +116,11 @@ describe.concurrent('kiln download', () => {
   })
 
   it('on a terminal, draws one cli-progress multibar: a bar per file and a total with speed and ETA', async () => {
-    const env = freshEnv(server, { CI: '', COLUMNS: '160' })
+    // Its own server at 4 MB/s per connection, so the bars are on screen for several frames (on
+    // loopback a file can finish before the first one).
+    const slow = await startHubServer({ rate: 4_000_000 })
+    slow.addRepo({ name: 'org/tiny-tty', files })
+    const env = freshEnv(slow, { CI: '', COLUMNS: '160' })
     // `script` runs kiln on a real pseudo-terminal.
     const out = await new Promise<string>((resolve) => {
       const child = spawn(
@@ -134,6 +137,7 @@ describe.concurrent('kiln download', () => {
       })
       child.on('close', () => resolve(text))
     })
+    await slow.close()
     expect(out).toMatch(/total\s+\|[█░]+\| .* \/ 3\.\d MB\s+[\d.]+ \S?B\/s\s+ETA/)
     expect(out).toMatch(/model\.safetensors\s+\|[█░]+\|/)
     expect(out).toContain(path.join(env.cache, 'models--org--tiny-tty', 'snapshots'))

@@ -23,6 +23,11 @@ export async function startServer(): Promise<HubServer> {
   return startHubServer({ pageSize: 2 })
 }
 
+const PROXY_VARIABLES = ['http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'].flatMap((v) => [
+  v,
+  v.toUpperCase(),
+])
+
 export interface Env {
   cache: string
   home: string
@@ -42,6 +47,9 @@ export function freshEnv(server: HubServer, extra: NodeJS.ProcessEnv = {}): Env 
       HF_TOKEN: '',
       HF_HUB_OFFLINE: '',
       KILN_HUB_RETRY_BASE_MS: '20',
+      // A proxy of the machine running the tests must not stand between kiln and the test server
+      // (proxy.test.ts sets its own).
+      ...Object.fromEntries(PROXY_VARIABLES.map((v) => [v, ''])),
       ...extra,
     },
   }

@@ -39,7 +39,12 @@ export interface HubServer {
   close(): Promise<void>
 }
 
-export function startHubServer(opts?: { pageSize?: number; rate?: number }): Promise<HubServer>
+export function startHubServer(opts?: {
+  pageSize?: number
+  rate?: number
+  /** Serve HTTPS with this key and certificate. */
+  tls?: { key: string | Buffer; cert: string | Buffer }
+}): Promise<HubServer>
 export function gitBlobSha1(buf: Buffer): string
 export function sha256(buf: Buffer): string
 export function randomBytesSeeded(n: number, seed?: number): Buffer

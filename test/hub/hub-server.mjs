@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import { Readable } from 'node:stream'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -396,13 +397,15 @@ export async function startHubServer(opts = {}) {
   }
 
   async function listen(handler) {
-    const server = http.createServer((req, res) => {
+    const serve = (req, res) => {
       handler(req, res).catch(() => res.destroy())
-    })
+    }
+    // opts.tls ({ key, cert }): both ports speak HTTPS, as the real Hub and CDN do.
+    const server = opts.tls ? https.createServer(opts.tls, serve) : http.createServer(serve)
     server.keepAliveTimeout = 5000
     await new Promise((r) => server.listen(0, '127.0.0.1', r))
     const { port } = server.address()
-    return { server, url: `http://127.0.0.1:${port}` }
+    return { server, url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}` }
   }
 
   hub = await listen(onHub)

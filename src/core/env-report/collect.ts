@@ -3,6 +3,7 @@
 // failing the report.
 import { existsSync, readFileSync } from 'node:fs'
 import os from 'node:os'
+import { proxyFor, proxyLabel } from '../hub/proxy.js'
 import { native } from '../native.js'
 import { loadSettings } from '../settings/load.js'
 import { settingsPath } from '../settings/location.js'
@@ -21,6 +22,8 @@ export interface EnvReport {
   cuda: CudaInfo | null
   settings: { path: string; exists: boolean; values: Record<string, { value: unknown; source: string }> }
   cache: { dir: string; exists: boolean; size_bytes: number; files: number }
+  /** The proxy requests to the Hub endpoint go through (credentials left out), or why none can be. */
+  proxy: { hub: string | null; no_proxy: string | null; error?: string }
 }
 
 function kilnVersion(): string {
@@ -47,6 +50,16 @@ function nativeReport(): EnvReport['native'] {
   }
 }
 
+function proxyReport(endpoint: string, env: NodeJS.ProcessEnv): EnvReport['proxy'] {
+  const no_proxy = env.no_proxy || env.NO_PROXY || null
+  try {
+    const proxy = proxyFor(new URL(endpoint), env)
+    return { hub: proxy ? proxyLabel(proxy) : null, no_proxy }
+  } catch (e) {
+    return { hub: null, no_proxy, error: e instanceof Error ? e.message : String(e) }
+  }
+}
+
 export async function collectEnv(env: NodeJS.ProcessEnv = process.env): Promise<EnvReport> {
   const file = await loadSettings(settingsPath(env), env)
   const settings = await resolveAll({ env, file })
@@ -67,5 +80,6 @@ export async function collectEnv(env: NodeJS.ProcessEnv = process.env): Promise<
       values: Object.fromEntries(settings.map((s) => [s.key, { value: shownValue(s), source: s.source }])),
     },
     cache: { dir: cacheDir, exists, size_bytes: size.bytes, files: size.files },
+    proxy: proxyReport(String(settings.find((s) => s.key === 'hub.endpoint')?.value), env),
   }
 }

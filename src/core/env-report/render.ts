@@ -32,6 +32,7 @@ export function renderEnv(r: EnvReport): string {
     lines.push(`  ${key.padEnd(width)}  ${value === null ? '-' : String(value)}  (${source})`)
   lines.push(
     `cache:     ${r.cache.dir} — ${r.cache.exists ? `${bytes(r.cache.size_bytes)} in ${r.cache.files} files` : 'does not exist yet'}`,
+    `proxy:     ${r.proxy.error ?? r.proxy.hub ?? 'none (direct)'}${r.proxy.no_proxy ? `; NO_PROXY ${r.proxy.no_proxy}` : ''}`,
   )
   return `${lines.join('\n')}\n`
 }

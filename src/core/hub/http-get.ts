@@ -1,15 +1,11 @@
 // One GET of a file with node:http(s): redirects followed by hand so that the token never leaves the
 // host it was meant for (the CDN gets no Authorization header), keep-alive sockets shared by the
-// worker pool, and the body left as a stream (nothing is buffered whole).
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
-import https from 'node:https'
+// worker pool, the environment's proxy honoured (http-request.ts), and the body left as a stream
+// (nothing is buffered whole).
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { HubError } from './errors.js'
-import { type ErrorContext, hubErrorFromStatus, networkError } from './hub-errors-map.js'
-
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
-}
+import { checkProxyAnswer, openRequest, requestError } from './http-request.js'
+import { type ErrorContext, hubErrorFromStatus } from './hub-errors-map.js'
 
 export interface GetResult {
   /** The body of the final (2xx) answer. */
@@ -20,10 +16,8 @@ export interface GetResult {
 
 function once(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http
-    const agent = agents[url.protocol as 'http:' | 'https:']
-    if (!agent) return reject(new HubError('E_HUB', `unsupported URL ${url.href}`))
-    const req = mod.request(url, { method: 'GET', headers, agent }, (res) => {
+    const req = openRequest(url, 'GET', headers)
+    req.on('response', (res) => {
       req.setTimeout(0) // from here the body's watchdog (fetch-blob.ts) takes over
       resolve(res)
     })
@@ -31,7 +25,7 @@ function once(url: URL, headers: Record<string, string>, timeoutMs: number): Pro
     req.setTimeout(timeoutMs, () =>
       req.destroy(new HubError('E_NETWORK', `${url.host} did not answer within ${timeoutMs / 1000} s`, true)),
     )
-    req.on('error', (e) => reject(e instanceof HubError ? e : networkError(e, url.href)))
+    req.on('error', (e) => reject(requestError(e, url)))
     req.end()
   })
 }
@@ -54,6 +48,7 @@ export async function hubGet(
     // The token is for the Hub; a redirect to another host (the CDN) must not carry it.
     if (opts.token && current.host === authHost) headers.Authorization = `Bearer ${opts.token}`
     const res = await once(current, headers, opts.timeoutMs)
+    checkProxyAnswer(res, current)
     hubHeaders ??= res.headers
     const status = res.statusCode ?? 0
     if (status >= 300 && status < 400 && res.headers.location) {

@@ -1,27 +1,82 @@
-// A `fetch` for @huggingface/hub's API calls: it adds the token itself (the library insists on hf_
-// tokens, Python does not) and turns failures into HubErrors before the library sees them.
+// A `fetch` for @huggingface/hub's API calls. It goes over the same requests as file downloads
+// (http-request.ts), so the environment's proxy applies to both (Node 20's own fetch ignores
+// HTTPS_PROXY); it adds the token itself (the library insists on hf_ tokens, Python does not) and
+// turns failures into HubErrors before the library sees them.
+import type { IncomingMessage } from 'node:http'
+import { Readable } from 'node:stream'
 import { HubError } from './errors.js'
-import { type ErrorContext, hubErrorFromStatus, networkError } from './hub-errors-map.js'
+import { checkProxyAnswer, openRequest, requestError } from './http-request.js'
+import { type ErrorContext, hubErrorFromStatus } from './hub-errors-map.js'
+
+const TIMEOUT_MS = 60_000
+
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = openRequest(url, method, headers)
+    // The whole answer, body included, within the timeout: API answers are small.
+    req.setTimeout(TIMEOUT_MS, () =>
+      req.destroy(
+        new HubError('E_NETWORK', `${url.host} did not answer within ${TIMEOUT_MS / 1000} s`, true),
+      ),
+    )
+    req.on('response', resolve)
+    req.on('error', (e) => reject(requestError(e, url)))
+    req.end(body)
+  })
+}
+
+function toResponse(res: IncomingMessage): Response {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(res.headers))
+    for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, v)
+  const status = res.statusCode ?? 0
+  const empty = status === 204 || status === 304
+  if (empty) res.resume()
+  const body = empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>)
+  return new Response(body, { status, statusText: res.statusMessage, headers })
+}
 
 export function hubFetch(ctx: ErrorContext, token: string | undefined): typeof fetch {
   return async (input, init) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
-    const headers = new Headers(init?.headers)
-    if (token && new URL(url).origin === new URL(ctx.endpoint).origin)
-      headers.set('Authorization', `Bearer ${token}`)
-    let res: Response
-    try {
-      res = await fetch(input, { ...init, headers, signal: AbortSignal.timeout(60_000) })
-    } catch (e) {
-      if ((e as Error)?.name === 'TimeoutError')
-        throw new HubError('E_NETWORK', `${new URL(url).host} did not answer within 60 s`, true)
-      throw networkError(e, url)
+    let url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url)
+    const method = (init?.method ?? 'GET').toUpperCase()
+    const headers: Record<string, string> = { 'Accept-Encoding': 'identity' }
+    new Headers(init?.headers).forEach((value, name) => {
+      headers[name] = value
+    })
+    const body = typeof init?.body === 'string' ? init.body : undefined
+    const origin = new URL(ctx.endpoint).origin
+    for (let hop = 0; ; hop++) {
+      // The token is for the Hub; a redirect elsewhere must not carry it.
+      if (token && url.origin === origin) headers.authorization = `Bearer ${token}`
+      else delete headers.authorization
+      const res = await send(url, method, headers, body)
+      checkProxyAnswer(res, url)
+      const status = res.statusCode ?? 0
+      if (status >= 300 && status < 400 && res.headers.location && method === 'GET') {
+        res.resume()
+        if (hop >= 10) throw new HubError('E_HUB', `too many redirects for ${url.href}`)
+        url = new URL(res.headers.location, url)
+        continue
+      }
+      if (status < 200 || status >= 300) {
+        let text = ''
+        for await (const c of res) if (text.length < 4096) text += c.toString()
+        const message = res.headers['x-error-message']
+        const code = res.headers['x-error-code']
+        throw hubErrorFromStatus(
+          status,
+          typeof code === 'string' ? code : undefined,
+          typeof message === 'string' ? message : text,
+          ctx,
+        )
+      }
+      return toResponse(res)
     }
-    if (!res.ok) {
-      let message = res.headers.get('X-Error-Message')
-      if (!message) message = await res.text().catch(() => '')
-      throw hubErrorFromStatus(res.status, res.headers.get('X-Error-Code'), message, ctx)
-    }
-    return res
   }
 }
