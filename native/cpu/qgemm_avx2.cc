@@ -1,7 +1,5 @@
-// Prefill against Q4_0 weights as an int8 GEMM (AVX2). Eight weight rows are repacked per panel so
-// that each 32-bit lane of a vector holds four consecutive quants of one row ("lanes = rows"):
-// one maddubs then multiplies four quants of eight rows by the same four activation bytes,
-// broadcast. maddubs needs one unsigned operand: the activations are offset to x + 128 (0..255)
+// Prefill against Q4_0 weights as an int8 GEMM (AVX2), on panels of 8 repacked rows (qgemm_avx2.h).
+// maddubs needs one unsigned operand: the activations are offset to x + 128 (0..255)
 // and the weights are the signed q − 8 (−8..7), so Σ (x+128)·w = Σ x·w + 128·Σ w, and 128·Σ w is
 // a per-row constant of the panel. Per 32-block a row's exact integer dot product lands in its
 // lane and is scaled and added once; so each output is Σ_blocks (d_w·d_x)·Σ (q−8)·x in block
@@ -13,19 +11,15 @@
 
 #include <cstring>
 
+#include "cpu/qgemm_avx2.h"
 #include "cpu/qweights.h"
 #include "kernels.h"
 #include "quant/blocks.h"
 
-#define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define KILN_UNROLL _Pragma("GCC unroll 16")
-
 namespace kiln {
 namespace {
 
-constexpr int kPanelRows = 8;
 constexpr size_t kPanelBlockBytes = 8 * sizeof(float) + 8 * sizeof(int32_t) + 8 * 32;  // d, c, q
-constexpr int kTileRows = 4;                                      // activation rows per tile
 
 // Rows [m, m + rows) of w (rows ≤ 8; missing rows are zeros) into the panel layout above: each
 // row's block unpacked to 32 signed bytes, then the 8 rows transposed as an 8×8 matrix of dwords.
@@ -47,27 +41,13 @@ KILN_AVX2 void repack_q4_0(uint8_t* panel, const uint8_t* w, size_t w_row, int64
       const __m128i v = _mm_loadu_si128((const __m128i*)blk->qs);  // elements 0..15 low, 16..31 high
       r[j] = _mm256_sub_epi8(_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4)), eight);
     }
-    // 8×8 dword transpose: out[g] lane j = r[j] dword g.
-    __m256i t[8], u[8];
-    for (int k = 0; k < 4; k++) {
-      t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
-      t[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
-    }
-    for (int h = 0; h < 2; h++) {  // rows 0..3, then 4..7
-      u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
-      u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
-      u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
-      u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
-    }
     __m256i* out = (__m256i*)(pb + 8 * sizeof(float) + 8 * sizeof(int32_t));
+    __m256i q[8];
+    transpose_dwords_8x8(r, q);
     __m256i sum = _mm256_setzero_si256();
-    for (int g = 0; g < 4; g++) {
-      const __m256i lo = _mm256_permute2x128_si256(u[g], u[4 + g], 0x20);  // dword g
-      const __m256i hi = _mm256_permute2x128_si256(u[g], u[4 + g], 0x31);  // dword g + 4
-      _mm256_store_si256(out + g, lo);
-      _mm256_store_si256(out + g + 4, hi);
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, lo), ones16));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, hi), ones16));
+    for (int g = 0; g < 8; g++) {
+      _mm256_store_si256(out + g, q[g]);
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q[g]), ones16));
     }
     _mm256_store_si256((__m256i*)(pb + 8 * sizeof(float)), _mm256_slli_epi32(sum, 7));  // 128·Σ(q − 8)
   }

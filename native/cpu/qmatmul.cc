@@ -1,11 +1,13 @@
 // Matmul against block-quantized weights. Steps of a few rows (decode) follow ggml's scheme: the
 // activation rows are quantized once (Q8_0 for the 32-blocks, Q8_K for the K-quants) and every
 // output is an integer dot product per block, scaled and summed in block order. Steps of many rows
-// (prefill) dequantize weight panels to f32 and run the f32 tiles of matmul_avx2.cc. So a row's
-// result depends on which of the two its step took (within the activations' rounding), though
-// never on the other rows or the thread count within one path. Threads split the output features M, so each weight row
-// is streamed from memory by one thread. The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has
-// them; this file's portable loop is their twin and the fallback.
+// (prefill) run an int8 GEMM on repacked weight panels for Q4_0 and Q4_K (Q4_K's gives exactly the
+// decode bits), and for Q8_0 and Q6_K dequantize weight panels to f32 and run the f32 tiles of
+// matmul_avx2.cc. So for those a row's result depends on which path its step took (within the
+// activations' rounding), though never on the other rows or the thread count within one path.
+// Threads split the output features M, so each weight row is streamed from memory by one thread.
+// The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has them; this file's portable loop is their
+// twin and the fallback.
 #include <algorithm>
 
 #include "cpu/cpu_features.h"
@@ -27,6 +29,9 @@ void quantize_act_q8_0_avx2(const float* x, uint8_t* y, int64_t k);
 void qgemm_q4_0_activation_row(const uint8_t* xq, int64_t nb, float* xd, uint8_t* xu);
 size_t qgemm_q4_0_panel_bytes(int64_t K);
 void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, const float* bias, int64_t N,
+                     int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+size_t qgemm_q4_K_panel_bytes(int64_t K);
+void qgemm_q4_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
                      int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 
 // Rows per step from which prefill kernels run instead of the decode ones.
@@ -100,6 +105,8 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
   if (dt == DType::Q4_0) {
     s.shared += cache_lines((size_t)(N * (K / QK4_0)) * sizeof(float)) + cache_lines((size_t)(N * K));
     s.own = std::max(s.own, qgemm_q4_0_panel_bytes(K));
+  } else if (dt == DType::Q4_K) {
+    s.own = std::max(s.own, qgemm_q4_K_panel_bytes(K));
   } else {
     s.own = std::max(s.own, matmul_avx2_scratch(dt, K, false));
   }
@@ -108,12 +115,13 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
 
 void matmul_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
                   int64_t M, const Scratch& scratch, int ith, int nth) {
-  // Prefill: Q4_0 runs an int8 GEMM on repacked panels (qgemm_avx2.cc); the other types
-  // dequantize weight panels once and reuse them for every row (f32 tiles, no activation rounding).
-  // Decode: int8 dot products against quantized activations, as llama.cpp does.
+  // Prefill: Q4_0 and Q4_K run int8 GEMMs on repacked panels (qgemm_avx2.cc, qgemm_q4_k_avx2.cc);
+  // the other types dequantize weight panels once and reuse them for every row (f32 tiles, no
+  // activation rounding). Decode: int8 dot products against quantized activations, as llama.cpp.
   const bool avx2 = cpu_features().avx2_fma;
   const bool prefill = N >= kPrefillRows && avx2;
-  if (prefill && dt != DType::Q4_0 &&
+  const bool gemm = prefill && (dt == DType::Q4_0 || dt == DType::Q4_K);
+  if (prefill && !gemm &&
       matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, (float*)scratch.own, ith, nth))
     return;
   const QuantWeightKernels& qk = *quant_weight_kernels(dt);
@@ -141,11 +149,15 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
     xq = scratch.shared;
   }
   int64_t m0, m1;
-  if (prefill && dt == DType::Q4_0) {  // threads take whole panels of 8 weight rows
+  if (gemm) {  // threads take whole panels of 8 weight rows
     split_range((M + 7) / 8, ith, nth, &m0, &m1);
     m0 *= 8;
     m1 = m1 * 8 < M ? m1 * 8 : M;
-    if (m0 < m1) qgemm_q4_0_avx2(out, xd, xu, w, bias, N, K, m0, m1, M, scratch.own);
+    if (m0 >= m1) return;
+    if (dt == DType::Q4_0)
+      qgemm_q4_0_avx2(out, xd, xu, w, bias, N, K, m0, m1, M, scratch.own);
+    else
+      qgemm_q4_K_avx2(out, xq, row_bytes, w, bias, N, K, m0, m1, M, scratch.own);
     return;
   }
   split_range(M, ith, nth, &m0, &m1);
