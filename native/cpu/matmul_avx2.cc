@@ -198,7 +198,7 @@ KILN_AVX2_INLINE void store_scaled_i8(float* dst, __m128i q8, __m256 d) {  // 8 
   _mm256_storeu_ps(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), d));
 }
 
-// Dequantized rows, the same values as the table's dequantize_row (q·d, one rounding), faster.
+// Dequantized Q8_0 rows, the same values as the table's dequantize_row (q·d, one rounding), faster.
 template <DType DT>
 KILN_AVX2 void dequantize_row_avx2(float* dst, const uint8_t* src, int64_t n) {
   if constexpr (DT == DType::Q8_0) {
@@ -207,65 +207,6 @@ KILN_AVX2 void dequantize_row_avx2(float* dst, const uint8_t* src, int64_t n) {
       const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d));
       for (int j = 0; j < QK8_0; j += 8)
         store_scaled_i8(dst + i * QK8_0 + j, _mm_loadl_epi64((const __m128i*)(b[i].qs + j)), d);
-    }
-  } else if constexpr (DT == DType::Q4_0) {
-    const block_q4_0* b = (const block_q4_0*)src;
-    const __m128i m4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-    for (int64_t i = 0; i < n / QK4_0; i++) {
-      const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d));
-      const __m128i q = _mm_loadu_si128((const __m128i*)b[i].qs);
-      const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), eight);  // elements 0..15
-      const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), eight);  // 16..31
-      float* o = dst + i * QK4_0;
-      store_scaled_i8(o, lo, d);
-      store_scaled_i8(o + 8, _mm_srli_si128(lo, 8), d);
-      store_scaled_i8(o + 16, hi, d);
-      store_scaled_i8(o + 24, _mm_srli_si128(hi, 8), d);
-    }
-  } else if constexpr (DT == DType::Q4_K) {
-    // ggml's dequantize_row_q4_K: y = (d·sc)·q − (dmin·m), two roundings, no fused multiply-add.
-    const block_q4_K* b = (const block_q4_K*)src;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int64_t i = 0; i < n / QK_K; i++) {
-      uint8_t sc[8], mn[8];
-      q4_K_scales(b[i].scales, sc, mn);
-      const float d = _cvtsh_ss(b[i].d), dmin = _cvtsh_ss(b[i].dmin);
-      float* o = dst + i * QK_K;
-      for (int j = 0; j < 4; j++) {
-        const __m256i q = _mm256_loadu_si256((const __m256i*)(b[i].qs + 32 * j));
-        alignas(32) uint8_t nib[64];
-        _mm256_store_si256((__m256i*)nib, _mm256_and_si256(q, m4));
-        _mm256_store_si256((__m256i*)(nib + 32), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-        for (int half = 0; half < 2; half++) {
-          const __m256 d1 = _mm256_set1_ps(d * sc[2 * j + half]), m1 = _mm256_set1_ps(dmin * mn[2 * j + half]);
-          for (int l = 0; l < 32; l += 8) {
-            const __m256 qf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(nib + 32 * half + l))));
-            _mm256_storeu_ps(o + 64 * j + 32 * half + l, _mm256_sub_ps(_mm256_mul_ps(d1, qf), m1));
-          }
-        }
-      }
-    }
-  } else if constexpr (DT == DType::Q6_K) {
-    // ggml's dequantize_row_q6_K: y = (d·sc)·(q − 32).
-    const block_q6_K* b = (const block_q6_K*)src;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-      const float d = _cvtsh_ss(b[i].d);
-      float* o = dst + i * QK_K;
-      for (int h = 0; h < 2; h++) {
-        const uint8_t* ql = b[i].ql + 64 * h;
-        const uint8_t* qh = b[i].qh + 32 * h;
-        alignas(32) int8_t q[128];
-        for (int l = 0; l < 32; l++) {
-          q[l] = (int8_t)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-          q[l + 32] = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-          q[l + 64] = (int8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-          q[l + 96] = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        }
-        for (int l = 0; l < 128; l += 8) {
-          const __m256 dsc = _mm256_set1_ps(d * (float)b[i].scales[8 * h + l / 16]);
-          store_scaled_i8(o + 128 * h + l, _mm_loadl_epi64((const __m128i*)(q + l)), dsc);
-        }
-      }
     }
   } else {
     quant_weight_kernels(DT)->dequantize(src, dst, n);
@@ -462,8 +403,8 @@ bool matmul_dt(float* out, const float* x, const void* w, const float* bias, int
 
 }  // namespace
 
-// Many rows against block-quantized weights: each group of weight rows is dequantized to f32 once
-// per block of x rows (as F16/BF16 rows are converted) and the f32 tiles do the rest. Threads split
+// Many rows against Q8_0 weights: each group of weight rows is dequantized to f32 once per block
+// of x rows (as F16/BF16 rows are converted) and the f32 tiles do the rest. Threads split
 // M in whole tiles; no barrier, so every thread may decide alone how it computes its share.
 bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
                                int64_t K, int64_t M, float* packed, int ith, int nth) {
@@ -472,22 +413,10 @@ bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType 
   s *= kCols;
   e = e * kCols < M ? e * kCols : M;
   if (s >= e) return true;
-  switch (dt) {
-    case DType::Q4_0:
-      matmul_tiled<DType::Q4_0>(out, x, w, bias, N, K, M, s, e, packed);
-      return true;
-    case DType::Q8_0:
-      matmul_tiled<DType::Q8_0>(out, x, w, bias, N, K, M, s, e, packed);
-      return true;
-    case DType::Q4_K:
-      matmul_tiled<DType::Q4_K>(out, x, w, bias, N, K, M, s, e, packed);
-      return true;
-    case DType::Q6_K:
-      matmul_tiled<DType::Q6_K>(out, x, w, bias, N, K, M, s, e, packed);
-      return true;
-    default:
-      return false;
-  }
+  // Q4_0 and the K-quants have int8 GEMMs (qgemm_*.cc); Q8_0 comes here.
+  if (dt != DType::Q8_0) return false;
+  matmul_tiled<DType::Q8_0>(out, x, w, bias, N, K, M, s, e, packed);
+  return true;
 }
 
 // Bytes of `packed` the kernels above need per thread: converted weight rows for the tiles, or the

@@ -1,10 +1,10 @@
 // Matmul against block-quantized weights. Steps of a few rows (decode) follow ggml's scheme: the
 // activation rows are quantized once (Q8_0 for the 32-blocks, Q8_K for the K-quants) and every
 // output is an integer dot product per block, scaled and summed in block order. Steps of many rows
-// (prefill) run an int8 GEMM on repacked weight panels for Q4_0 and Q4_K (Q4_K's gives exactly the
-// decode bits), and for Q8_0 and Q6_K dequantize weight panels to f32 and run the f32 tiles of
-// matmul_avx2.cc. So for those a row's result depends on which path its step took (within the
-// activations' rounding), though never on the other rows or the thread count within one path.
+// (prefill) run an int8 GEMM on repacked weight panels for Q4_0, Q4_K and Q6_K (the K-quants' give
+// exactly the decode bits), and for Q8_0 dequantize weight panels to f32 and run the f32 tiles of
+// matmul_avx2.cc. So for Q4_0 and Q8_0 a row's result depends on which path its step took (within
+// the activations' rounding), though never on the other rows or the thread count within one path.
 // Threads split the output features M, so each weight row is streamed from memory by one thread.
 // The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has them; this file's portable loop is their
 // twin and the fallback.
@@ -32,6 +32,9 @@ void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void*
                      int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 size_t qgemm_q4_K_panel_bytes(int64_t K);
 void qgemm_q4_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
+                     int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+size_t qgemm_q6_K_panel_bytes(int64_t K);
+void qgemm_q6_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
                      int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 
 // Rows per step from which prefill kernels run instead of the decode ones.
@@ -107,6 +110,8 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
     s.own = std::max(s.own, qgemm_q4_0_panel_bytes(K));
   } else if (dt == DType::Q4_K) {
     s.own = std::max(s.own, qgemm_q4_K_panel_bytes(K));
+  } else if (dt == DType::Q6_K) {
+    s.own = std::max(s.own, qgemm_q6_K_panel_bytes(K));
   } else {
     s.own = std::max(s.own, matmul_avx2_scratch(dt, K, false));
   }
@@ -115,12 +120,12 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
 
 void matmul_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
                   int64_t M, const Scratch& scratch, int ith, int nth) {
-  // Prefill: Q4_0 and Q4_K run int8 GEMMs on repacked panels (qgemm_avx2.cc, qgemm_q4_k_avx2.cc);
-  // the other types dequantize weight panels once and reuse them for every row (f32 tiles, no
-  // activation rounding). Decode: int8 dot products against quantized activations, as llama.cpp.
+  // Prefill: Q4_0, Q4_K and Q6_K run int8 GEMMs on repacked panels (qgemm_*.cc); Q8_0 dequantizes
+  // weight panels once and reuses them for every row (f32 tiles, no activation rounding).
+  // Decode: int8 dot products against quantized activations, as llama.cpp does.
   const bool avx2 = cpu_features().avx2_fma;
   const bool prefill = N >= kPrefillRows && avx2;
-  const bool gemm = prefill && (dt == DType::Q4_0 || dt == DType::Q4_K);
+  const bool gemm = prefill && (dt == DType::Q4_0 || dt == DType::Q4_K || dt == DType::Q6_K);
   if (prefill && !gemm &&
       matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, (float*)scratch.own, ith, nth))
     return;
@@ -156,8 +161,10 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
     if (m0 >= m1) return;
     if (dt == DType::Q4_0)
       qgemm_q4_0_avx2(out, xd, xu, w, bias, N, K, m0, m1, M, scratch.own);
-    else
+    else if (dt == DType::Q4_K)
       qgemm_q4_K_avx2(out, xq, row_bytes, w, bias, N, K, m0, m1, M, scratch.own);
+    else
+      qgemm_q6_K_avx2(out, xq, row_bytes, w, bias, N, K, m0, m1, M, scratch.own);
     return;
   }
   split_range(M, ith, nth, &m0, &m1);

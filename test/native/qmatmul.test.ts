@@ -155,11 +155,11 @@ describe('quantized matmul: fast vs reference', () => {
     }
   })
 
-  // Q4_0 and Q4_K prefill are int8 GEMMs on quantized activations instead (native/cpu/qgemm_*.cc):
-  // the tolerance and invariance tests above cover Q4_0, and the next test Q4_K.
-  it('prefill steps compute exactly the f32 product with the dequantized weights (Q8_0, Q6_K)', () => {
+  // Q4_0, Q4_K and Q6_K prefill are int8 GEMMs on quantized activations instead
+  // (native/cpu/qgemm_*.cc): the tolerance and invariance tests above cover Q4_0, the next the K-quants.
+  it('prefill steps compute exactly the f32 product with the dequantized weights (Q8_0)', () => {
     let seed = 400
-    for (const type of TYPES.filter((t) => t === 'q8_0' || t === 'q6_k'))
+    for (const type of TYPES.filter((t) => t === 'q8_0'))
       for (const [N, M] of [
         [4, 9],
         [37, 21],
@@ -176,19 +176,26 @@ describe('quantized matmul: fast vs reference', () => {
       }
   })
 
-  it('Q4_K prefill (the int8 GEMM) gives every row the bits of a decode step', () => {
+  it('K-quant prefill (the int8 GEMMs) gives every row the bits of a decode step', () => {
     let seed = 500
-    for (const [N, blocks, M] of [
-      [4, 1, 8],
-      [37, 3, 21],
-      [9, 2, 67],
-    ]) {
-      const p = problem('q4_k', N, blocks * 256, M, true, seed++)
+    for (const [type, N, blocks, M] of [
+      ['q4_k', 4, 1, 8],
+      ['q4_k', 37, 3, 21],
+      ['q4_k', 9, 2, 67],
+      ['q6_k', 4, 1, 8],
+      ['q6_k', 37, 3, 21],
+      ['q6_k', 9, 2, 67],
+    ] as const) {
+      const p = problem(type, N, blocks * 256, M, true, seed++)
       for (const threads of [1, 3]) {
         const batch = run(p, 'cpu', threads)
         for (let n = 0; n < N; n++) {
           const alone = run({ ...p, N: 1, x: p.x.slice(n * p.K, (n + 1) * p.K) }, 'cpu', 2)
-          expectSameBits(batch.slice(n * M, (n + 1) * M), alone, `N=${N} M=${M} row ${n} t=${threads}`)
+          expectSameBits(
+            batch.slice(n * M, (n + 1) * M),
+            alone,
+            `${type} N=${N} M=${M} row ${n} t=${threads}`,
+          )
         }
       }
     }
@@ -266,10 +273,9 @@ describe('quantized matmul: portable kernels (KILN_NO_SIMD=1)', () => {
       const bytes = Buffer.from(outputs[i], 'base64')
       const portable = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)
       const fast = run(p, 'cpu', 2)
-      // K-quant decode steps, and Q4_K prefill (the GEMM): the same int8 sums in the same order;
-      // other prefill steps: AVX2 dequantizes (Q8_0, Q6_K) or sums in lanes (Q4_0)
-      if (p.type === 'q4_k' || (p.type === 'q6_k' && p.N < 4))
-        expectSameBits(portable, fast, `${p.type} N=${p.N}`)
+      // K-quants, decode and prefill (the GEMMs): the same int8 sums in the same order; other
+      // prefill steps: AVX2 dequantizes (Q8_0) or sums in lanes (Q4_0)
+      if (p.type === 'q4_k' || p.type === 'q6_k') expectSameBits(portable, fast, `${p.type} N=${p.N}`)
       else {
         const ref = run(p, 'ref', 1)
         expectWithin(portable, ref, tolerances(p, ref), `${p.type} portable N=${p.N}`)
