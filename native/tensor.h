@@ -19,7 +19,10 @@ namespace kiln {
   X(Q4_0, "q4_0", 32, 18)    \
   X(Q8_0, "q8_0", 32, 34)    \
   X(Q4_K, "q4_k", 256, 144)  \
-  X(Q6_K, "q6_k", 256, 210)
+  X(Q6_K, "q6_k", 256, 210)  \
+  X(Q5_0, "q5_0", 32, 22)    \
+  X(Q5_1, "q5_1", 32, 24)    \
+  X(Q5_K, "q5_k", 256, 176)
 
 enum class DType : int {
 #define X(id, name, block, bytes) id,

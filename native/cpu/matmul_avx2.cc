@@ -408,13 +408,14 @@ bool matmul_dt(float* out, const float* x, const void* w, const float* bias, int
 // M in whole tiles; no barrier, so every thread may decide alone how it computes its share.
 bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
                                int64_t K, int64_t M, float* packed, int ith, int nth) {
+  // Q4_0 and the K-quants have int8 GEMMs (qgemm_*.cc); Q8_0 comes here. Decided before the
+  // split: every thread must give the same answer (the others then meet at a barrier).
+  if (dt != DType::Q8_0) return false;
   int64_t s, e;
   split_range((M + kCols - 1) / kCols, ith, nth, &s, &e);
   s *= kCols;
   e = e * kCols < M ? e * kCols : M;
   if (s >= e) return true;
-  // Q4_0 and the K-quants have int8 GEMMs (qgemm_*.cc); Q8_0 comes here.
-  if (dt != DType::Q8_0) return false;
   matmul_tiled<DType::Q8_0>(out, x, w, bias, N, K, M, s, e, packed);
   return true;
 }

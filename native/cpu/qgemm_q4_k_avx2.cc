@@ -1,5 +1,5 @@
-// Prefill against Q4_K weights as an int8 GEMM (AVX2), on panels of 8 repacked rows (qgemm_avx2.h),
-// with the activations quantized to Q8_K as for decode. The quants are unsigned (0..15), so maddubs
+// Prefill against Q4_K and Q5_K weights as an int8 GEMM (AVX2), on panels of 8 repacked rows (qgemm_avx2.h),
+// with the activations quantized to Q8_K as for decode. The quants are unsigned (0..15; Q5_K 0..31), so maddubs
 // takes them as its unsigned operand and the activations as they are. Per super-block and row:
 //   isum = Σ_j sc_j · Σ_{32 of sub-block j} q·x     (exact: the 6-bit scale rides in the madd)
 //   msum = Σ_j m_j · Σ_{32 of sub-block j} x       (exact: from the activations' 16-element sums)
@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/qgemm_avx2.h"
 #include "cpu/qweights.h"
@@ -27,9 +28,19 @@ constexpr size_t kMnOffset = kScOffset + 8 * 32;
 constexpr size_t kQOffset = kMnOffset + 4 * 32;
 constexpr size_t kQ4KBlockBytes = kQOffset + 64 * 32;
 
-// Rows [m, m + rows) of w (rows ≤ 8; missing rows are zeros) into the panel layout above.
+// 16 where bit k of each byte of qh is set, else 0: (qh >> k) & 1 per byte (the bits shifted in
+// from the next byte are masked off), then << 4 (stays within the byte).
+KILN_AVX2_INLINE __m256i bit4(__m256i qh, int k, __m256i one) {
+  return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, k), one), 4);
+}
+
+// Rows [m, m + rows) of w (rows ≤ 8; missing rows are zeros) into the panel layout above. Q5_K
+// (Q4_K's layout plus qh) gets bit 4 of each quant from qh: bit 2i of qh[l] for element 64i + l,
+// bit 2i + 1 for 64i + 32 + l.
+template <DType DT>
 KILN_AVX2 void repack_q4_K(uint8_t* panel, const uint8_t* w, size_t w_row, int64_t m, int rows, int64_t nb) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  using Block = std::conditional_t<DT == DType::Q5_K, block_q5_K, block_q4_K>;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   for (int64_t b = 0; b < nb; b++) {
     uint8_t* pb = panel + b * kQ4KBlockBytes;
     float* d = (float*)pb;
@@ -42,7 +53,7 @@ KILN_AVX2 void repack_q4_K(uint8_t* panel, const uint8_t* w, size_t w_row, int64
         for (int p = 0; p < 4; p++) mn[p][r] = 0;
         continue;
       }
-      const block_q4_K* blk = (const block_q4_K*)(w + (m + r) * w_row) + b;
+      const Block* blk = (const Block*)(w + (m + r) * w_row) + b;
       d[r] = _cvtsh_ss(blk->d);
       d[8 + r] = _cvtsh_ss(blk->dmin);
       uint8_t s[8], mins[8];
@@ -53,6 +64,11 @@ KILN_AVX2 void repack_q4_K(uint8_t* panel, const uint8_t* w, size_t w_row, int64
         const __m256i v = _mm256_loadu_si256((const __m256i*)(blk->qs + 32 * i));
         sub[2 * i][r] = _mm256_and_si256(v, m4);
         sub[2 * i + 1][r] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if constexpr (DT == DType::Q5_K) {
+          const __m256i qh = _mm256_loadu_si256((const __m256i*)blk->qh);
+          sub[2 * i][r] = _mm256_or_si256(sub[2 * i][r], bit4(qh, 2 * i, one));
+          sub[2 * i + 1][r] = _mm256_or_si256(sub[2 * i + 1][r], bit4(qh, 2 * i + 1, one));
+        }
       }
     }
     __m256i* out_sc = (__m256i*)(pb + kScOffset);
@@ -67,7 +83,7 @@ KILN_AVX2 void repack_q4_K(uint8_t* panel, const uint8_t* w, size_t w_row, int64
 }
 
 // R activation rows (Q8_K, x_row bytes apart) × the panel's 8 weight rows.
-template <int R>
+template <DType DT, int R>
 KILN_AVX2 void tile_q4_K(float* out, int64_t M, const uint8_t* panel, const uint8_t* xq, size_t x_row, int64_t nb,
                          const float* bias, int valid) {
   __m256 acc[R];
@@ -87,17 +103,23 @@ KILN_AVX2 void tile_q4_K(float* out, int64_t M, const uint8_t* panel, const uint
     for (int j = 0; j < 8; j++) {
       __m256i s16[R];
       KILN_UNROLL for (int r = 0; r < R; r++) s16[r] = _mm256_setzero_si256();
+      const __m256i scv = _mm256_load_si256(sc + j);
 #pragma GCC unroll 1  // unrolled, GCC tree-sums the 8·R products and spills them
       for (int g = 0; g < 8; g++) {
         const __m256i wq = _mm256_load_si256(q + 8 * j + g);
         KILN_UNROLL for (int r = 0; r < R; r++) {
           int32_t x4;
           std::memcpy(&x4, xb[r]->qs + 32 * j + 4 * g, 4);
-          // |Σ| ≤ 8 · 2·15·127 = 30480: the int16 sums cannot overflow
+          // Q4_K: |Σ| ≤ 8 · 2·15·127 = 30480, no int16 overflow over the 8 groups. Q5_K's quants
+          // reach 31, so its int16 sums are widened every 4 groups (≤ 31496).
           s16[r] = _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(wq, _mm256_set1_epi32(x4)));
         }
+        if (DT == DType::Q5_K && g == 3)
+          KILN_UNROLL for (int r = 0; r < R; r++) {
+            isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(s16[r], scv));
+            s16[r] = _mm256_setzero_si256();
+          }
       }
-      const __m256i scv = _mm256_load_si256(sc + j);
       KILN_UNROLL for (int r = 0; r < R; r++) isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(s16[r], scv));
     }
     KILN_UNROLL for (int r = 0; r < R; r++) {
@@ -121,26 +143,35 @@ KILN_AVX2 void tile_q4_K(float* out, int64_t M, const uint8_t* panel, const uint
   }
 }
 
-}  // namespace
-
-// Bytes of one panel of 8 repacked weight rows (the `panel` scratch below).
-size_t qgemm_q4_K_panel_bytes(int64_t K) { return (size_t)(K / QK_K) * kQ4KBlockBytes; }
-
-// out (N, M) columns [m0, m1) = Q4_K w × Q8_K activation rows xq (x_row bytes apart).
-// panel: qgemm_q4_K_panel_bytes(K), 32-byte aligned.
-KILN_AVX2 void qgemm_q4_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias,
-                               int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
+template <DType DT>
+KILN_AVX2 void qgemm(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
+                     int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
   const int64_t nb = K / QK_K;
-  const size_t w_row = (size_t)nb * sizeof(block_q4_K);
+  const size_t w_row = dtype_bytes(DT, K);
   for (int64_t m = m0; m < m1; m += kPanelRows) {
     const int rows = (int)(m1 - m < kPanelRows ? m1 - m : kPanelRows);
-    repack_q4_K(panel, (const uint8_t*)w, w_row, m, rows, nb);
+    repack_q4_K<DT>(panel, (const uint8_t*)w, w_row, m, rows, nb);
     const float* bm = bias ? bias + m : nullptr;
     int64_t n = 0;
     for (; n + kTileRows <= N; n += kTileRows)
-      tile_q4_K<kTileRows>(out + n * M + m, M, panel, xq + n * x_row, x_row, nb, bm, rows);
-    for (; n < N; n++) tile_q4_K<1>(out + n * M + m, M, panel, xq + n * x_row, x_row, nb, bm, rows);
+      tile_q4_K<DT, kTileRows>(out + n * M + m, M, panel, xq + n * x_row, x_row, nb, bm, rows);
+    for (; n < N; n++) tile_q4_K<DT, 1>(out + n * M + m, M, panel, xq + n * x_row, x_row, nb, bm, rows);
   }
+}
+
+}  // namespace
+
+// Bytes of one panel of 8 repacked weight rows (the `panel` scratch below), Q4_K or Q5_K.
+size_t qgemm_q4_K_panel_bytes(int64_t K) { return (size_t)(K / QK_K) * kQ4KBlockBytes; }
+
+// out (N, M) columns [m0, m1) = Q4_K or Q5_K w × Q8_K activation rows xq (x_row bytes apart).
+// panel: qgemm_q4_K_panel_bytes(K), 32-byte aligned.
+void qgemm_q4_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt, const float* bias,
+                     int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
+  if (dt == DType::Q5_K)
+    qgemm<DType::Q5_K>(out, xq, x_row, w, bias, N, K, m0, m1, M, panel);
+  else
+    qgemm<DType::Q4_K>(out, xq, x_row, w, bias, N, K, m0, m1, M, panel);
 }
 
 }  // namespace kiln

@@ -1,10 +1,11 @@
 // Matmul against block-quantized weights. Steps of a few rows (decode) follow ggml's scheme: the
 // activation rows are quantized once (Q8_0 for the 32-blocks, Q8_K for the K-quants) and every
 // output is an integer dot product per block, scaled and summed in block order. Steps of many rows
-// (prefill) run an int8 GEMM on repacked weight panels for Q4_0, Q4_K and Q6_K (the K-quants' give
-// exactly the decode bits), and for Q8_0 dequantize weight panels to f32 and run the f32 tiles of
-// matmul_avx2.cc. So for Q4_0 and Q8_0 a row's result depends on which path its step took (within
-// the activations' rounding), though never on the other rows or the thread count within one path.
+// (prefill) run an int8 GEMM on repacked weight panels for Q4_0, Q4_K, Q5_K and Q6_K (the K-quants'
+// give exactly the decode bits), for Q8_0 dequantize weight panels to f32 and run the f32 tiles of
+// matmul_avx2.cc, and for Q5_0/Q5_1 take the decode kernels' tiles. So for Q4_0 and Q8_0 a row's
+// result depends on which path its step took (within the activations' rounding), though never on
+// the other rows or the thread count within one path.
 // Threads split the output features M, so each weight row is streamed from memory by one thread.
 // The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has them; this file's portable loop is their
 // twin and the fallback.
@@ -31,8 +32,8 @@ size_t qgemm_q4_0_panel_bytes(int64_t K);
 void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, const float* bias, int64_t N,
                      int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 size_t qgemm_q4_K_panel_bytes(int64_t K);
-void qgemm_q4_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
-                     int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+void qgemm_q4_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt, const float* bias,
+                     int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 size_t qgemm_q6_K_panel_bytes(int64_t K);
 void qgemm_q6_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
                      int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
@@ -45,7 +46,7 @@ static QuantWeightKernels make_kernels(DType t) {
   QuantType self_type;  // the block dtypes are named as their quant table rows
   if (!quant_type_from_name(dtype_info(t).name, &self_type)) return k;  // vec_dot stays null
   const QuantTypeInfo* self = &quant_type_info(self_type);
-  k.act = t == DType::Q4_K || t == DType::Q6_K ? QuantType::Q8_K : QuantType::Q8_0;
+  k.act = dtype_info(t).block == QK_K ? QuantType::Q8_K : QuantType::Q8_0;
   const QuantTypeInfo* act = &quant_type_info(k.act);
   k.act_block = act->block;
   k.act_block_bytes = (size_t)act->block_bytes;
@@ -63,6 +64,15 @@ static QuantWeightKernels make_kernels(DType t) {
       break;
     case DType::Q6_K:
       k.vec_dot = vec_dot_q6_K_q8_K_portable;
+      break;
+    case DType::Q5_0:
+      k.vec_dot = vec_dot_q5_0_q8_0_portable;
+      break;
+    case DType::Q5_1:
+      k.vec_dot = vec_dot_q5_1_q8_0_portable;
+      break;
+    case DType::Q5_K:
+      k.vec_dot = vec_dot_q5_K_q8_K_portable;
       break;
     default:
       break;
@@ -108,7 +118,7 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
   if (dt == DType::Q4_0) {
     s.shared += cache_lines((size_t)(N * (K / QK4_0)) * sizeof(float)) + cache_lines((size_t)(N * K));
     s.own = std::max(s.own, qgemm_q4_0_panel_bytes(K));
-  } else if (dt == DType::Q4_K) {
+  } else if (dt == DType::Q4_K || dt == DType::Q5_K) {
     s.own = std::max(s.own, qgemm_q4_K_panel_bytes(K));
   } else if (dt == DType::Q6_K) {
     s.own = std::max(s.own, qgemm_q6_K_panel_bytes(K));
@@ -120,12 +130,13 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
 
 void matmul_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
                   int64_t M, const Scratch& scratch, int ith, int nth) {
-  // Prefill: Q4_0, Q4_K and Q6_K run int8 GEMMs on repacked panels (qgemm_*.cc); Q8_0 dequantizes
+  // Prefill: Q4_0, Q4_K, Q5_K and Q6_K run int8 GEMMs on repacked panels (qgemm_*.cc); Q8_0 dequantizes
   // weight panels once and reuses them for every row (f32 tiles, no activation rounding).
   // Decode: int8 dot products against quantized activations, as llama.cpp does.
   const bool avx2 = cpu_features().avx2_fma;
   const bool prefill = N >= kPrefillRows && avx2;
-  const bool gemm = prefill && (dt == DType::Q4_0 || dt == DType::Q4_K || dt == DType::Q6_K);
+  const bool gemm =
+      prefill && (dt == DType::Q4_0 || dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K);
   if (prefill && !gemm &&
       matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, (float*)scratch.own, ith, nth))
     return;
@@ -161,8 +172,8 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
     if (m0 >= m1) return;
     if (dt == DType::Q4_0)
       qgemm_q4_0_avx2(out, xd, xu, w, bias, N, K, m0, m1, M, scratch.own);
-    else if (dt == DType::Q4_K)
-      qgemm_q4_K_avx2(out, xq, row_bytes, w, bias, N, K, m0, m1, M, scratch.own);
+    else if (dt == DType::Q4_K || dt == DType::Q5_K)
+      qgemm_q4_K_avx2(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M, scratch.own);
     else
       qgemm_q6_K_avx2(out, xq, row_bytes, w, bias, N, K, m0, m1, M, scratch.own);
     return;

@@ -4,7 +4,8 @@
 // in a batch:
 //   Q4_0, Q8_0: 8 float lanes, lane += (d_w·d_x)·(int32 lane of the block's byte-pair sums), block
 //               by block; then the lanes reduced as ((a0+a4)+(a1+a5))+((a2+a6)+(a3+a7)); then + bias.
-//   Q4_K, Q6_K: per super-block an exact integer sum, added to a scalar float exactly as the
+//   Q5_0, Q5_1: as Q4_0 (Q5_1's offset m_w·d_x·Σx added to the same lanes).
+//   Q4_K, Q5_K, Q6_K: per super-block an exact integer sum, added to a scalar float exactly as the
 //               portable twin does (so the two agree bit for bit); then + bias.
 // Tiles: R activation rows × C weight rows share each unpacked weight block.
 #include <immintrin.h>
@@ -39,16 +40,35 @@ KILN_AVX2_INLINE int hsum_i32(__m256i a) {
   return _mm_cvtsi128_si32(b);
 }
 
-// A weight block of 32 as bytes: Q8_0 as stored (signed), Q4_0 unpacked (low nibbles are elements
-// 0..15, high nibbles 16..31) as unsigned 0..15, its offset of 8 applied to the sums instead.
+// Byte i = 0xFF where bit i of the 32 bits at p is set (ggml's bytes_from_bits_32).
+KILN_AVX2_INLINE __m256i bytes_from_bits_32(const uint8_t* p) {
+  uint32_t x32;
+  std::memcpy(&x32, p, 4);
+  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+  const __m256i bytes = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)x32), shuf),
+                                        _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+  return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+// 16 bytes of nibbles as 32 bytes: low nibbles are elements 0..15, high nibbles 16..31.
+KILN_AVX2_INLINE __m256i nibbles32(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128((const __m128i*)qs);
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+}
+
+// A weight block of 32 as bytes: Q8_0 as stored (signed); Q4_0 (0..15), Q5_0 and Q5_1 (0..31,
+// bit 4 from qh) unsigned, Q4_0's and Q5_0's offsets (8, 16) applied to the sums instead.
 template <DType DT>
 KILN_AVX2_INLINE __m256i load_w32(const uint8_t* blk) {
   if constexpr (DT == DType::Q8_0) {
     return _mm256_loadu_si256((const __m256i*)(((const block_q8_0*)blk)->qs));
+  } else if constexpr (DT == DType::Q4_0) {
+    return nibbles32(((const block_q4_0*)blk)->qs);
   } else {
-    __m128i q = _mm_loadu_si128((const __m128i*)(((const block_q4_0*)blk)->qs));
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+    const uint8_t* qh = DT == DType::Q5_0 ? ((const block_q5_0*)blk)->qh : ((const block_q5_1*)blk)->qh;
+    const uint8_t* qs = DT == DType::Q5_0 ? ((const block_q5_0*)blk)->qs : ((const block_q5_1*)blk)->qs;
+    return _mm256_or_si256(nibbles32(qs), _mm256_and_si256(bytes_from_bits_32(qh), _mm256_set1_epi8(0x10)));
   }
 }
 
@@ -63,7 +83,10 @@ KILN_AVX2_INLINE __m256 lane(__m128 v, int c) {
 
 template <DType DT>
 constexpr size_t w_block_bytes() {
-  return DT == DType::Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+  return DT == DType::Q8_0   ? sizeof(block_q8_0)
+         : DT == DType::Q5_0 ? sizeof(block_q5_0)
+         : DT == DType::Q5_1 ? sizeof(block_q5_1)
+                             : sizeof(block_q4_0);
 }
 
 // R activation rows × C weight rows over every 32-block: acc[r][c] lanes as described above.
@@ -86,30 +109,42 @@ KILN_AVX2 void tile32(float* out, int64_t M, const uint8_t* xq, size_t x_row, co
     }
     __m256i wa[C], wq[C];
     static_assert(C <= 4, "the scales of at most 4 weight rows are packed in one u64");
-  uint64_t dwh = 0;  // the C weight scales as f16 bits, converted together
+    uint64_t dwh = 0, mwh = 0;  // the C weight scales (and Q5_1's offsets) as f16 bits, converted together
     KILN_UNROLL for (int c = 0; c < C; c++) {
       const uint8_t* blk = w + c * w_row + b * w_block_bytes<DT>();
       wq[c] = load_w32<DT>(blk);
-      // maddubs wants one unsigned operand: Q4_0's quants are; Q8_0 multiplies |w| by sign(w)·x.
+      // maddubs wants one unsigned operand: Q4_0's and Q5's quants are; Q8_0 multiplies |w| by sign(w)·x.
       if constexpr (DT == DType::Q8_0) wa[c] = _mm256_sign_epi8(wq[c], wq[c]);
       dwh |= (uint64_t)(*(const uint16_t*)blk) << (16 * c);
+      if constexpr (DT == DType::Q5_1) mwh |= (uint64_t)(((const uint16_t*)blk)[1]) << (16 * c);
     }
     const __m128 dw = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)dwh));
+    __m128 mw;
+    if constexpr (DT == DType::Q5_1) mw = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)mwh));
     KILN_UNROLL for (int r = 0; r < R; r++) {
       const block_q8_0* xb = (const block_q8_0*)(xq + r * x_row) + b;
       const __m256i xv = _mm256_loadu_si256((const __m256i*)xb->qs);
-      const __m128 dwx = _mm_mul_ps(dw, _mm_set1_ps(h2f(xb->d)));  // d_w·d_x of each weight row
-      // Q4_0: Σ(q − 8)·x = Σ q·x − Σ 8·x, per byte pair (no int16 overflow: |pair| ≤ 2·15·128)
-      __m256i x8;
-      if constexpr (DT == DType::Q4_0) x8 = _mm256_maddubs_epi16(_mm256_set1_epi8(8), xv);
+      const __m128 dx = _mm_set1_ps(h2f(xb->d));
+      const __m128 dwx = _mm_mul_ps(dw, dx);  // d_w·d_x of each weight row
+      // Q4_0, Q5_0: Σ(q − o)·x = Σ q·x − Σ o·x, per byte pair (no int16 overflow: |pair| ≤ 2·31·128)
+      __m256i xo;
+      if constexpr (DT == DType::Q4_0) xo = _mm256_maddubs_epi16(_mm256_set1_epi8(8), xv);
+      if constexpr (DT == DType::Q5_0) xo = _mm256_maddubs_epi16(_mm256_set1_epi8(16), xv);
+      // Q5_1: + m_w·d_x·Σ x
+      __m256 xsum;
+      if constexpr (DT == DType::Q5_1)
+        xsum = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), xv), ones));
       KILN_UNROLL for (int c = 0; c < C; c++) {
         __m256i p16;
-        if constexpr (DT == DType::Q4_0)
-          p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(wq[c], xv), x8);
+        if constexpr (DT == DType::Q4_0 || DT == DType::Q5_0)
+          p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(wq[c], xv), xo);
+        else if constexpr (DT == DType::Q5_1)
+          p16 = _mm256_maddubs_epi16(wq[c], xv);
         else
           p16 = _mm256_maddubs_epi16(wa[c], _mm256_sign_epi8(xv, wq[c]));
         __m256i p = _mm256_madd_epi16(p16, ones);
         acc[r][c] = _mm256_fmadd_ps(lane(dwx, c), _mm256_cvtepi32_ps(p), acc[r][c]);
+        if constexpr (DT == DType::Q5_1) acc[r][c] = _mm256_fmadd_ps(lane(_mm_mul_ps(mw, dx), c), xsum, acc[r][c]);
       }
     }
   }
@@ -243,6 +278,54 @@ KILN_AVX2_INLINE float dot_q4_K_direct(const block_q4_K* b, const block_q8_K* x)
   return x->d * (h2f(b->d) * (float)isum) - x->d * (h2f(b->dmin) * (float)summ);
 }
 
+// Q5_K: Q4_K's sums with bit 4 of each quant from qh (bit 2j of qh[l] for element 64j + l, bit
+// 2j + 1 for 64j + 32 + l). Exact integers, added as the portable twin adds them.
+KILN_AVX2_INLINE float dot_q5_K_direct(const block_q5_K* b, const block_q8_K* x) {
+  alignas(8) uint8_t sc[8], mn[8];
+  q4_K_scales(b->scales, sc, mn);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  const __m256i qh = _mm256_loadu_si256((const __m256i*)b->qh);
+  __m256i sum = _mm256_setzero_si256();
+  KILN_UNROLL for (int j = 0; j < 4; j++) {
+    const __m256i q = _mm256_loadu_si256((const __m256i*)(b->qs + 32 * j));
+    // (qh >> k) & 1 per byte: the bits shifted in from the next byte are masked off; << 4 stays in the byte
+    const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4);
+    const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4);
+    const __m256i lo = _mm256_maddubs_epi16(_mm256_or_si256(_mm256_and_si256(q, m4), h0),
+                                            _mm256_loadu_si256((const __m256i*)(x->qs + 64 * j)));
+    const __m256i hi = _mm256_maddubs_epi16(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1),
+                                            _mm256_loadu_si256((const __m256i*)(x->qs + 64 * j + 32)));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * j])));
+    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * j + 1])));
+  }
+  const int isum = hsum_i32(sum);
+  const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
+                                    _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
+  __m128i m = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i*)mn)));
+  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
+  const int summ = _mm_cvtsi128_si32(m);
+  return x->d * (h2f(b->d) * (float)isum) - x->d * (h2f(b->dmin) * (float)summ);
+}
+
+// Q5_K rows, any number of activation rows: each weight row streamed once, dotted from its packed
+// bytes with every row (its prefill has no GEMM yet).
+KILN_AVX2 void matmul_q5_K(float* out, const uint8_t* xq, size_t x_row, const uint8_t* w, const float* bias,
+                           int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M) {
+  const int64_t nb = K / QK_K;
+  const size_t w_row = (size_t)nb * sizeof(block_q5_K);
+  for (int64_t m = m0; m < m1; m++) {
+    const uint8_t* wr = w + m * w_row;
+    for (int64_t l = 0; l < (int64_t)w_row; l += 64) _mm_prefetch((const char*)wr + 4 * w_row + l, _MM_HINT_T0);
+    for (int64_t n = 0; n < N; n++) {
+      const block_q8_K* xb = (const block_q8_K*)(xq + n * x_row);
+      float acc = 0.f;
+      for (int64_t b = 0; b < nb; b++) acc += dot_q5_K_direct((const block_q5_K*)(wr + b * sizeof(block_q5_K)), xb + b);
+      out[n * M + m] = acc + (bias ? bias[m] : 0.f);
+    }
+  }
+}
+
 KILN_AVX2_INLINE float dot_q6_K_direct(const block_q6_K* b, const block_q8_K* x) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   // The 16 scales as int16, and per group of 32 the pair (sc_j in lanes 0..7, sc_j+1 in 8..15)
@@ -374,11 +457,20 @@ bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t x_row, const void* 
     case DType::Q8_0:
       matmul32<DType::Q8_0>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
       return true;
+    case DType::Q5_0:
+      matmul32<DType::Q5_0>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
+      return true;
+    case DType::Q5_1:
+      matmul32<DType::Q5_1>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
+      return true;
     case DType::Q4_K:
       matmulK<DType::Q4_K>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
       return true;
     case DType::Q6_K:
       matmulK<DType::Q6_K>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
+      return true;
+    case DType::Q5_K:
+      matmul_q5_K(out, xq, x_row, wb, bias, N, K, m0, m1, M);
       return true;
     default:
       return false;

@@ -1,4 +1,4 @@
-// Block-quantized weights (Q4_0, Q8_0, Q4_K, Q6_K) as the matmul and embedding kernels see them: the
+// Block-quantized weights (Q4_0, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) as the matmul and embedding kernels see them: the
 // activation format each is multiplied with (ggml's vec_dot_type), the dot product of one weight row
 // with one quantized activation row, and dequantization for lookups and the reference twin.
 #pragma once
@@ -45,6 +45,9 @@ float vec_dot_q4_0_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k);
 float vec_dot_q8_0_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k);
 float vec_dot_q4_K_q8_K_portable(const uint8_t* w, const uint8_t* x, int64_t k);
 float vec_dot_q6_K_q8_K_portable(const uint8_t* w, const uint8_t* x, int64_t k);
+float vec_dot_q5_0_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k);
+float vec_dot_q5_1_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k);
+float vec_dot_q5_K_q8_K_portable(const uint8_t* w, const uint8_t* x, int64_t k);
 
 // Quantized matmul: out (N,M) = x (N,K) · wᵀ + bias for block weights w (M,K). Called by all nth
 // threads; activations are quantized once per step (split over threads when N > 1).

@@ -6,6 +6,8 @@
 namespace kiln {
 
 constexpr int QK4_0 = 32;
+constexpr int QK5_0 = 32;
+constexpr int QK5_1 = 32;
 constexpr int QK8_0 = 32;
 constexpr int QK_K = 256;        // super-block of the K-quants
 constexpr int K_SCALE_SIZE = 12;  // Q4_K: 8 six-bit scales + 8 six-bit mins, packed
@@ -15,6 +17,20 @@ constexpr int K_SCALE_SIZE = 12;  // Q4_K: 8 six-bit scales + 8 six-bit mins, pa
 struct block_q4_0 {
   uint16_t d;
   uint8_t qs[QK4_0 / 2];
+};
+// x = d * (q - 16), q in 0..31: low 4 bits in qs (as Q4_0's nibbles), bit 4 of element j in bit j
+// of qh (little-endian uint32).
+struct block_q5_0 {
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[QK5_0 / 2];
+};
+// x = d * q + m, q in 0..31, packed as Q5_0.
+struct block_q5_1 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qh[4];
+  uint8_t qs[QK5_1 / 2];
 };
 // x = d * q, q in -127..127.
 struct block_q8_0 {
@@ -26,6 +42,15 @@ struct block_q4_K {
   uint16_t d;
   uint16_t dmin;
   uint8_t scales[K_SCALE_SIZE];
+  uint8_t qs[QK_K / 2];
+};
+// As Q4_K with 5-bit q (0..31): the low 4 bits in qs as Q4_K's nibbles; bit 4 of element 64i + l
+// in bit 2i of qh[l], of element 64i + 32 + l in bit 2i + 1.
+struct block_q5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[K_SCALE_SIZE];
+  uint8_t qh[QK_K / 8];
   uint8_t qs[QK_K / 2];
 };
 // 16 sub-blocks of 16: x = d * sc[j] * (q - 32), q six bits: low 4 in ql, high 2 in qh.
@@ -44,7 +69,10 @@ struct block_q8_K {
 #pragma pack(pop)
 
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 is 18 bytes");
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 is 22 bytes");
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 is 24 bytes");
 static_assert(sizeof(block_q8_0) == 34, "block_q8_0 is 34 bytes");
+static_assert(sizeof(block_q5_K) == 176, "block_q5_K is 176 bytes");
 static_assert(sizeof(block_q4_K) == 144, "block_q4_K is 144 bytes");
 static_assert(sizeof(block_q6_K) == 210, "block_q6_K is 210 bytes");
 static_assert(sizeof(block_q8_K) == 292, "block_q8_K is 292 bytes");

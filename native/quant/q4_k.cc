@@ -1,6 +1,7 @@
-// Q4_K (quantize_row_q4_K_ref): 8 sub-blocks of 32 values, each with a scale and a min found by
-// make_qkx2_quants (x ≈ scale·q - min, q in 0..15, weighted least squares over 21 trial scales),
-// then the 8 scales and 8 mins quantized to 6 bits against two f16 super-scales (d, dmin).
+// Q4_K and Q5_K (quantize_row_q{4,5}_K_ref): 8 sub-blocks of 32 values, each with a scale and a
+// min found by make_qkx2_quants (x ≈ scale·q - min, q in 0..15 or 0..31, weighted least squares
+// over trial scales), then the 8 scales and 8 mins quantized to 6 bits against two f16
+// super-scales (d, dmin). The two differ only in the levels and the trials, and in how q is packed.
 #include <cmath>
 
 #include "quant/k_quants.h"
@@ -81,76 +82,92 @@ static float make_qkx2_quants(int n, int nmax, const float* x, const float* weig
   return scale;
 }
 
-// ggml's get_scale_min_k4: sub-block j's 6-bit scale and min from the 12 packed bytes. Bytes 0..3
-// hold scales 0..3 (low 6 bits), 4..7 mins 0..3; bytes 8..11 the low nibbles of scale/min 4..7,
-// whose top 2 bits ride in the spare top bits of bytes 0..7.
-static inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *m = (uint8_t)((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
+// One super-block's scales, mins and levels (0..nmax) as Q4_K (nmax 15: trials from -1 in 21 steps)
+// and Q5_K (nmax 31: from -0.5 in 16 steps) compute them; the caller packs L.
+static void scales_mins_k4(const float* x, int nmax, float rmin, int nstep, uint8_t* packed, uint16_t* d_out,
+                           uint16_t* dmin_out, uint8_t* L) {
+  uint8_t Laux[32];
+  float weights[32];
+  float mins[QK_K / 32];
+  float scales[QK_K / 32];
+  float max_scale = 0;  // scales are non-negative once the min is taken out
+  float max_min = 0;
+  for (int j = 0; j < QK_K / 32; j++) {
+    // Weights: the sub-block's RMS plus |x|, so large values are fitted more closely.
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    for (int l = 0; l < 32; l++) weights[l] = av_x + std::fabs(x[32 * j + l]);
+    scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+    if (scales[j] > max_scale) max_scale = scales[j];
+    if (mins[j] > max_min) max_min = mins[j];
+  }
+  const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+  const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+  for (int j = 0; j < K_SCALE_SIZE; j++) packed[j] = 0;
+  for (int j = 0; j < QK_K / 32; j++) {
+    // ggml stores nearest_int into a uint8_t before clamping: keep that truncation.
+    uint8_t ls = (uint8_t)kq_nearest_int(inv_scale * scales[j]);
+    uint8_t lm = (uint8_t)kq_nearest_int(inv_min * mins[j]);
+    ls = ls < 63 ? ls : 63;
+    lm = lm < 63 ? lm : 63;
+    if (j < 4) {
+      packed[j] = ls;
+      packed[j + 4] = lm;
+    } else {
+      packed[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+      packed[j - 4] |= (uint8_t)((ls >> 4) << 6);
+      packed[j - 0] |= (uint8_t)((lm >> 4) << 6);
+    }
+  }
+  *d_out = f32_to_f16_rne(max_scale / 63.f);
+  *dmin_out = f32_to_f16_rne(max_min / 63.f);
+  // Re-quantize against the stored (rounded) scales and mins; a sub-block whose scale rounded
+  // to 0 keeps make_qkx2_quants' levels, as in ggml.
+  for (int j = 0; j < QK_K / 32; j++) {
+    uint8_t sc, m;
+    kq_scale_min_k4(j, packed, &sc, &m);
+    const float d = kq_half(*d_out) * (float)sc;
+    if (d == 0) continue;
+    const float dm = kq_half(*dmin_out) * (float)m;
+    for (int ii = 0; ii < 32; ii++) {
+      const int l = kq_nearest_int((x[32 * j + ii] + dm) / d);
+      L[32 * j + ii] = (uint8_t)clamp_int(l, 0, nmax);
+    }
   }
 }
 
 void quantize_row_q4_K(const float* x, uint8_t* y, int64_t k) {
   block_q4_K* out = reinterpret_cast<block_q4_K*>(y);
   uint8_t L[QK_K];
-  uint8_t Laux[32];
-  float weights[32];
-  float mins[QK_K / 32];
-  float scales[QK_K / 32];
   for (int64_t i = 0; i < k / QK_K; i++, x += QK_K) {
     block_q4_K& b = out[i];
-    float max_scale = 0;  // scales are non-negative once the min is taken out
-    float max_min = 0;
-    for (int j = 0; j < QK_K / 32; j++) {
-      // Weights: the sub-block's RMS plus |x|, so large values are fitted more closely.
-      float sum_x2 = 0;
-      for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
-      const float av_x = std::sqrt(sum_x2 / 32);
-      for (int l = 0; l < 32; l++) weights[l] = av_x + std::fabs(x[32 * j + l]);
-      scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
-      if (scales[j] > max_scale) max_scale = scales[j];
-      if (mins[j] > max_min) max_min = mins[j];
-    }
-    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    for (int j = 0; j < QK_K / 32; j++) {
-      // ggml stores nearest_int into a uint8_t before clamping: keep that truncation.
-      uint8_t ls = (uint8_t)kq_nearest_int(inv_scale * scales[j]);
-      uint8_t lm = (uint8_t)kq_nearest_int(inv_min * mins[j]);
-      ls = ls < 63 ? ls : 63;
-      lm = lm < 63 ? lm : 63;
-      if (j < 4) {
-        b.scales[j] = ls;
-        b.scales[j + 4] = lm;
-      } else {
-        b.scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
-        b.scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
-        b.scales[j - 0] |= (uint8_t)((lm >> 4) << 6);
-      }
-    }
-    b.d = f32_to_f16_rne(max_scale / 63.f);
-    b.dmin = f32_to_f16_rne(max_min / 63.f);
-    // Re-quantize against the stored (rounded) scales and mins; a sub-block whose scale rounded
-    // to 0 keeps make_qkx2_quants' levels, as in ggml.
-    for (int j = 0; j < QK_K / 32; j++) {
-      uint8_t sc, m;
-      get_scale_min_k4(j, b.scales, &sc, &m);
-      const float d = kq_half(b.d) * (float)sc;
-      if (d == 0) continue;
-      const float dm = kq_half(b.dmin) * (float)m;
-      for (int ii = 0; ii < 32; ii++) {
-        const int l = kq_nearest_int((x[32 * j + ii] + dm) / d);
-        L[32 * j + ii] = (uint8_t)clamp_int(l, 0, 15);
-      }
-    }
+    scales_mins_k4(x, 15, -1.f, 20, b.scales, &b.d, &b.dmin, L);
     // Per 64 values: byte l holds value l in its low nibble and value l + 32 in its high nibble.
     uint8_t* q = b.qs;
     for (int j = 0; j < QK_K; j += 64, q += 32) {
       for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+    }
+  }
+}
+
+void quantize_row_q5_K(const float* x, uint8_t* y, int64_t k) {
+  block_q5_K* out = reinterpret_cast<block_q5_K*>(y);
+  uint8_t L[QK_K];
+  for (int64_t i = 0; i < k / QK_K; i++, x += QK_K) {
+    block_q5_K& b = out[i];
+    scales_mins_k4(x, 31, -0.5f, 15, b.scales, &b.d, &b.dmin, L);
+    // Low 4 bits as Q4_K's nibbles; bit 4 of values j + l and j + 32 + l in qh[l], two bits per 64.
+    for (int l = 0; l < QK_K / 8; l++) b.qh[l] = 0;
+    uint8_t* q = b.qs;
+    uint8_t m1 = 1, m2 = 2;
+    for (int j = 0; j < QK_K; j += 64, q += 32, m1 <<= 2, m2 <<= 2) {
+      for (int l = 0; l < 32; l++) {
+        int l1 = L[j + l], l2 = L[j + l + 32];
+        if (l1 > 15) l1 -= 16, b.qh[l] |= m1;
+        if (l2 > 15) l2 -= 16, b.qh[l] |= m2;
+        q[l] = (uint8_t)(l1 | (l2 << 4));
+      }
     }
   }
 }
@@ -164,14 +181,37 @@ void dequantize_row_q4_K(const uint8_t* x, float* y, int64_t k) {
     int is = 0;
     for (int j = 0; j < QK_K; j += 64, q += 32, is += 2) {
       uint8_t sc, m;
-      get_scale_min_k4(is + 0, in[i].scales, &sc, &m);
+      kq_scale_min_k4(is + 0, in[i].scales, &sc, &m);
       const float d1 = d * (float)sc;
       const float m1 = min * (float)m;
-      get_scale_min_k4(is + 1, in[i].scales, &sc, &m);
+      kq_scale_min_k4(is + 1, in[i].scales, &sc, &m);
       const float d2 = d * (float)sc;
       const float m2 = min * (float)m;
       for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xF) - m1;
       for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
+    }
+  }
+}
+
+void dequantize_row_q5_K(const uint8_t* x, float* y, int64_t k) {
+  const block_q5_K* in = reinterpret_cast<const block_q5_K*>(x);
+  for (int64_t i = 0; i < k / QK_K; i++) {
+    const uint8_t* q = in[i].qs;
+    const uint8_t* qh = in[i].qh;
+    const float d = kq_half(in[i].d);
+    const float min = kq_half(in[i].dmin);
+    int is = 0;
+    uint8_t u1 = 1, u2 = 2;
+    for (int j = 0; j < QK_K; j += 64, q += 32, is += 2, u1 <<= 2, u2 <<= 2) {
+      uint8_t sc, m;
+      kq_scale_min_k4(is + 0, in[i].scales, &sc, &m);
+      const float d1 = d * (float)sc;
+      const float m1 = min * (float)m;
+      kq_scale_min_k4(is + 1, in[i].scales, &sc, &m);
+      const float d2 = d * (float)sc;
+      const float m2 = min * (float)m;
+      for (int l = 0; l < 32; l++) *y++ = d1 * (float)((q[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+      for (int l = 0; l < 32; l++) *y++ = d2 * (float)((q[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
     }
   }
 }

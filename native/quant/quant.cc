@@ -127,12 +127,119 @@ static void dequantize_row_q4_0(const uint8_t* x, float* y, int64_t k) {
   }
 }
 
+// Q5_0 and Q5_1 keep bit 4 of element j in bit j of a little-endian uint32 (elements 0..15 low
+// nibbles, 16..31 high, as Q4_0).
+static uint32_t load_qh(const uint8_t* p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static void store_qh(uint8_t* p, uint32_t qh) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(qh >> (8 * i));
+}
+
+static void quantize_row_q5_0(const float* x, uint8_t* y, int64_t k) {
+  const int qk = 32;
+  for (int64_t i = 0; i < k / qk; i++) {
+    float amax = 0.0f;
+    float max = 0.0f;
+    for (int j = 0; j < qk; j++) {
+      const float v = x[i * qk + j];
+      if (amax < std::fabs(v)) {
+        amax = std::fabs(v);
+        max = v;
+      }
+    }
+    const float d = max / -16;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    uint8_t* b = y + i * 22;
+    store_f16(b, d);
+    uint32_t qh = 0;
+    for (int j = 0; j < qk / 2; j++) {
+      const float x0 = x[i * qk + 0 + j] * id;
+      const float x1 = x[i * qk + qk / 2 + j] * id;
+      const int8_t t0 = f32_to_i8_like_x86(x0 + 16.5f);
+      const int8_t t1 = f32_to_i8_like_x86(x1 + 16.5f);
+      const uint8_t xi0 = (uint8_t)(31 < t0 ? 31 : t0);  // ggml's MIN(31, (int8_t)(x0 + 16.5f))
+      const uint8_t xi1 = (uint8_t)(31 < t1 ? 31 : t1);
+      b[6 + j] = (uint8_t)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+      qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
+      qh |= ((xi1 & 0x10u) >> 4) << (j + qk / 2);
+    }
+    store_qh(b + 2, qh);
+  }
+}
+
+static void dequantize_row_q5_0(const uint8_t* x, float* y, int64_t k) {
+  const int qk = 32;
+  for (int64_t i = 0; i < k / qk; i++) {
+    const uint8_t* b = x + i * 22;
+    const float d = load_f16(b);
+    const uint32_t qh = load_qh(b + 2);
+    for (int j = 0; j < qk / 2; j++) {
+      const uint8_t xh_0 = (uint8_t)(((qh >> (j + 0)) << 4) & 0x10);
+      const uint8_t xh_1 = (uint8_t)((qh >> (j + 12)) & 0x10);
+      const int x0 = ((b[6 + j] & 0x0F) | xh_0) - 16;
+      const int x1 = ((b[6 + j] >> 4) | xh_1) - 16;
+      y[i * qk + j] = (float)x0 * d;
+      y[i * qk + j + qk / 2] = (float)x1 * d;
+    }
+  }
+}
+
+static void quantize_row_q5_1(const float* x, uint8_t* y, int64_t k) {
+  const int qk = 32;
+  for (int64_t i = 0; i < k / qk; i++) {
+    float min = 3.402823466e+38f;  // FLT_MAX
+    float max = -3.402823466e+38f;
+    for (int j = 0; j < qk; j++) {
+      const float v = x[i * qk + j];
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const float d = (max - min) / ((1 << 5) - 1);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    uint8_t* b = y + i * 24;
+    store_f16(b, d);
+    store_f16(b + 2, min);
+    uint32_t qh = 0;
+    for (int j = 0; j < qk / 2; j++) {
+      const float x0 = (x[i * qk + 0 + j] - min) * id;
+      const float x1 = (x[i * qk + qk / 2 + j] - min) * id;
+      const uint8_t xi0 = (uint8_t)f32_to_i8_like_x86(x0 + 0.5f);  // ggml's (uint8_t)(x0 + 0.5f)
+      const uint8_t xi1 = (uint8_t)f32_to_i8_like_x86(x1 + 0.5f);
+      b[8 + j] = (uint8_t)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+      qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
+      qh |= ((xi1 & 0x10u) >> 4) << (j + qk / 2);
+    }
+    store_qh(b + 4, qh);
+  }
+}
+
+static void dequantize_row_q5_1(const uint8_t* x, float* y, int64_t k) {
+  const int qk = 32;
+  for (int64_t i = 0; i < k / qk; i++) {
+    const uint8_t* b = x + i * 24;
+    const float d = load_f16(b);
+    const float m = load_f16(b + 2);
+    const uint32_t qh = load_qh(b + 4);
+    for (int j = 0; j < qk / 2; j++) {
+      const uint8_t xh_0 = (uint8_t)(((qh >> (j + 0)) << 4) & 0x10);
+      const uint8_t xh_1 = (uint8_t)((qh >> (j + 12)) & 0x10);
+      const int x0 = (b[8 + j] & 0x0F) | xh_0;
+      const int x1 = (b[8 + j] >> 4) | xh_1;
+      y[i * qk + j] = (float)x0 * d + m;
+      y[i * qk + j + qk / 2] = (float)x1 * d + m;
+    }
+  }
+}
+
 static const QuantTypeInfo kQuantTypes[] = {
     {"q4_0", 2, 32, 18, quantize_row_q4_0, dequantize_row_q4_0},
     {"q8_0", 8, 32, 34, quantize_row_q8_0, dequantize_row_q8_0},
     {"q4_k", 12, QK_K, sizeof(block_q4_K), quantize_row_q4_K, dequantize_row_q4_K},
     {"q6_k", 14, QK_K, sizeof(block_q6_K), quantize_row_q6_K, dequantize_row_q6_K},
     {"q8_k", 15, QK_K, sizeof(block_q8_K), quantize_row_q8_K, dequantize_row_q8_K},
+    {"q5_0", 6, 32, 22, quantize_row_q5_0, dequantize_row_q5_0},
+    {"q5_1", 7, 32, 24, quantize_row_q5_1, dequantize_row_q5_1},
+    {"q5_k", 13, QK_K, sizeof(block_q5_K), quantize_row_q5_K, dequantize_row_q5_K},
 };
 static_assert(sizeof(kQuantTypes) / sizeof(kQuantTypes[0]) == (size_t)QuantType::COUNT,
               "kQuantTypes needs one row per QuantType, in enum order");

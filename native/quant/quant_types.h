@@ -1,4 +1,4 @@
-// ggml block quantization types (Q8_0, Q4_0, Q4_K, Q6_K, Q8_K): one table row per type, ggml's
+// ggml block quantization types (Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q8_K): one table row per type, ggml's
 // type_traits style. Q8_K quantizes activations for the K-quant dot products; files hold the others.
 // The row kernels reproduce ggml's reference quantizers (quantize_row_*_ref) bit for bit.
 #pragma once
@@ -7,7 +7,7 @@
 
 namespace kiln {
 
-enum class QuantType : int { Q4_0, Q8_0, Q4_K, Q6_K, Q8_K, COUNT };
+enum class QuantType : int { Q4_0, Q8_0, Q4_K, Q6_K, Q8_K, Q5_0, Q5_1, Q5_K, COUNT };
 
 using QuantizeRowFn = void (*)(const float* x, uint8_t* y, int64_t k);  // k: a multiple of block
 using DequantizeRowFn = void (*)(const uint8_t* x, float* y, int64_t k);

@@ -6,7 +6,18 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** Tensor dtypes of the graph; the ggml block types are weights only (native/tensor.h). */
-export type NativeDType = 'f32' | 'f16' | 'bf16' | 'i32' | 'q4_0' | 'q8_0' | 'q4_k' | 'q6_k'
+export type NativeDType =
+  | 'f32'
+  | 'f16'
+  | 'bf16'
+  | 'i32'
+  | 'q4_0'
+  | 'q8_0'
+  | 'q4_k'
+  | 'q6_k'
+  | 'q5_0'
+  | 'q5_1'
+  | 'q5_k'
 
 /** 0: fixed shape; 1: dim 0 is the step's token rows (N); 2: dim 0 is the output rows (R). */
 export type RowKind = 0 | 1 | 2
@@ -107,7 +118,7 @@ export interface NativeAddon {
 }
 
 /** ggml block types the addon quantizes (see native/quant/quant_types.h). */
-export type NativeQuantType = 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k' | 'q8_k'
+export type NativeQuantType = 'q8_0' | 'q4_0' | 'q4_k' | 'q6_k' | 'q8_k' | 'q5_0' | 'q5_1' | 'q5_k'
 
 let addon: NativeAddon | undefined
 

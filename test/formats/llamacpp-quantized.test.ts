@@ -11,41 +11,28 @@
 // - llama.cpp's greedy ids on its file agree with kiln's on the same file up to kiln's first
 //   near-tie, and their next-token distributions after each prompt stay close.
 // Each part skips, with a message, without python3 or node-llama-cpp's libraries.
-import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { exportGguf, type GgufExportDType } from '../../src/core/export/to-gguf.js'
 import { type GgufFile, openGguf } from '../../src/core/formats/gguf.js'
 import { loadModel } from '../../src/core/runtime/model.js'
-import { jsonOut, ROOT, runKiln } from '../helpers/cli.js'
+import { jsonOut, runKiln } from '../helpers/cli.js'
 import { type GoldenLM, golden, readJson } from '../helpers/fixtures.js'
 import { llamaGreedy, type NlcLlama, nlc, openLlama } from '../helpers/gguf-peers.js'
 import { kilnGreedy, tokensBeforeNearTie } from '../helpers/greedy.js'
+import {
+  LLAMA_FTYPE,
+  llamaQuantize,
+  llamaQuantizeUnavailable,
+  softmaxRow,
+} from '../helpers/llama-quantize.js'
 import { type RandomModelSpec, writeRandomModel } from '../helpers/random-model.js'
 
 type QuantDType = Extract<GgufExportDType, 'q8_0' | 'q4_0' | 'q4_k_m' | 'q6_k'>
 
-/** llama.h's llama_ftype for each type (what `llama-quantize` takes). */
-const LLAMA_FTYPE: Record<QuantDType, number> = { q4_0: 2, q8_0: 7, q4_k_m: 15, q6_k: 18 }
-
-const PLATFORM = `${process.platform}-${process.arch}`
-const LIB_DIR = path.join(ROOT, 'node_modules', '@node-llama-cpp', PLATFORM, 'bins', PLATFORM)
-const SCRIPT = path.join(ROOT, 'test', 'helpers', 'llama-quantize.py')
-
-/** Why llama.cpp's quantizer cannot be run here, or undefined when it can. */
-function unavailable(): string | undefined {
-  if (process.platform === 'win32') return 'the ctypes driver loads .so / .dylib libraries only'
-  const libs = existsSync(LIB_DIR) ? readdirSync(LIB_DIR) : []
-  for (const stem of ['libllama', 'libggml-base', 'libggml'])
-    if (!libs.some((f) => f.startsWith(`${stem}.`) && /\.(so|dylib)$/.test(f)))
-      return `node-llama-cpp's ${stem} is not in ${LIB_DIR}`
-  if (spawnSync('python3', ['-c', 'import ctypes'], { stdio: 'ignore' }).status !== 0)
-    return 'python3 (with ctypes) is not installed'
-  return undefined
-}
-const skipReason = unavailable()
+const skipReason = llamaQuantizeUnavailable()
 if (skipReason) console.warn(`skipping the checks against llama.cpp's quantizer: ${skipReason}`)
 if (!nlc) console.warn("node-llama-cpp is not installed: skipping llama.cpp's decode of its quantized files")
 
@@ -154,19 +141,6 @@ interface Files {
 const files = new Map<string, Files>()
 const key = (name: string, dtype: QuantDType) => `${name} ${dtype}`
 
-/** A child process's exit status and stderr. */
-function runChild(cmd: string, args: string[]): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString('utf8')
-    })
-    child.on('error', reject)
-    child.on('close', (status) => resolve({ status, stderr }))
-  })
-}
-
 /** Runs the jobs, `limit` at a time. */
 async function pool(jobs: (() => Promise<void>)[], limit: number): Promise<void> {
   let next = 0
@@ -179,16 +153,6 @@ async function pool(jobs: (() => Promise<void>)[], limit: number): Promise<void>
 function sameMetadata(ours: GgufFile, theirs: GgufFile, label: string): void {
   expect([...theirs.metadata.keys()].sort(), label).toEqual([...ours.metadata.keys()].sort())
   for (const [k, v] of ours.metadata) expect(theirs.metadata.get(k), `${label}: ${k}`).toEqual(v)
-}
-
-/** softmax of row `row` of T × V logits. */
-function softmaxRow(logits: Float32Array, row: number, V: number): Float64Array {
-  const x = logits.subarray(row * V, (row + 1) * V)
-  let max = Number.NEGATIVE_INFINITY
-  for (const v of x) max = Math.max(max, v)
-  const p = Float64Array.from(x, (v) => Math.exp(v - max))
-  const sum = p.reduce((a, b) => a + b, 0)
-  return p.map((v) => v / sum)
 }
 
 const prompts = (c: Case) =>
@@ -214,12 +178,7 @@ describe.skipIf(skipReason !== undefined)("llama.cpp's quantizer (llama_model_qu
         if (dtype === c.cli) f.cli = `${base}-cli.gguf`
         files.set(key(name, dtype), f)
         // llama-quantize with one thread: the bytes do not depend on it, and the jobs run two at a time.
-        jobs.push(async () => {
-          const args = [SCRIPT, LIB_DIR, f32, f.llamacpp, String(LLAMA_FTYPE[dtype]), '1']
-          const r = await runChild('python3', args)
-          if (r.status !== 0)
-            throw new Error(`llama_model_quantize ${name} ${dtype}: ${r.status}\n${r.stderr}`)
-        })
+        jobs.push(() => llamaQuantize(f32, f.llamacpp, LLAMA_FTYPE[dtype]))
         jobs.push(async () => {
           exportGguf(folder, f.kiln, { dtype })
         })

@@ -1,4 +1,4 @@
-// Matmul and embedding lookup against block-quantized weights (Q4_0, Q8_0, Q4_K, Q6_K).
+// Matmul and embedding lookup against block-quantized weights (Q4_0, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K).
 //
 // The fast kernels quantize the activations (Q8_0 rows for the 32-blocks, Q8_K for the K-quants)
 // and sum integer products block by block; the reference multiplies the dequantized weights with
@@ -19,10 +19,18 @@ import { mulberry32, randomF32 } from '../helpers/numbers.js'
 const U = 2 ** -24
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-type QType = 'q4_0' | 'q8_0' | 'q4_k' | 'q6_k'
-const TYPES: QType[] = ['q4_0', 'q8_0', 'q4_k', 'q6_k']
-const BLOCK: Record<QType, number> = { q4_0: 32, q8_0: 32, q4_k: 256, q6_k: 256 }
-const ACT_BLOCK: Record<QType, number> = { q4_0: 32, q8_0: 32, q4_k: 256, q6_k: 256 }
+type QType = 'q4_0' | 'q8_0' | 'q4_k' | 'q6_k' | 'q5_0' | 'q5_1' | 'q5_k'
+const TYPES: QType[] = ['q4_0', 'q8_0', 'q4_k', 'q6_k', 'q5_0', 'q5_1', 'q5_k']
+const BLOCK: Record<QType, number> = {
+  q4_0: 32,
+  q8_0: 32,
+  q4_k: 256,
+  q6_k: 256,
+  q5_0: 32,
+  q5_1: 32,
+  q5_k: 256,
+}
+const ACT_BLOCK = BLOCK
 
 interface Problem {
   type: QType
@@ -155,8 +163,9 @@ describe('quantized matmul: fast vs reference', () => {
     }
   })
 
-  // Q4_0, Q4_K and Q6_K prefill are int8 GEMMs on quantized activations instead
-  // (native/cpu/qgemm_*.cc): the tolerance and invariance tests above cover Q4_0, the next the K-quants.
+  // Q4_0 and the K-quants' prefill are int8 GEMMs on quantized activations instead, and Q5_0/Q5_1
+  // take their decode tiles (native/cpu/qgemm_*.cc, qmatmul_avx2.cc): the tolerance and invariance
+  // tests above cover Q4_0 and Q5_0/Q5_1, the next the K-quants.
   it('prefill steps compute exactly the f32 product with the dequantized weights (Q8_0)', () => {
     let seed = 400
     for (const type of TYPES.filter((t) => t === 'q8_0'))
@@ -185,6 +194,9 @@ describe('quantized matmul: fast vs reference', () => {
       ['q6_k', 4, 1, 8],
       ['q6_k', 37, 3, 21],
       ['q6_k', 9, 2, 67],
+      ['q5_k', 4, 1, 8],
+      ['q5_k', 37, 3, 21],
+      ['q5_k', 9, 2, 67],
     ] as const) {
       const p = problem(type, N, blocks * 256, M, true, seed++)
       for (const threads of [1, 3]) {
@@ -275,7 +287,8 @@ describe('quantized matmul: portable kernels (KILN_NO_SIMD=1)', () => {
       const fast = run(p, 'cpu', 2)
       // K-quants, decode and prefill (the GEMMs): the same int8 sums in the same order; other
       // prefill steps: AVX2 dequantizes (Q8_0) or sums in lanes (Q4_0)
-      if (p.type === 'q4_k' || p.type === 'q6_k') expectSameBits(portable, fast, `${p.type} N=${p.N}`)
+      if (p.type === 'q4_k' || p.type === 'q5_k' || p.type === 'q6_k')
+        expectSameBits(portable, fast, `${p.type} N=${p.N}`)
       else {
         const ref = run(p, 'ref', 1)
         expectWithin(portable, ref, tolerances(p, ref), `${p.type} portable N=${p.N}`)

@@ -5,10 +5,6 @@
 // quantized bytes and on arbitrary blocks; thread-count independence; and the errors for bad input.
 // Where python3 and node-llama-cpp's prebuilt libggml-base are at hand, ggml's own compiled
 // quantizers judge the kernels too (called through ctypes).
-import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { native } from '../../src/core/native.js'
 import {
@@ -17,6 +13,7 @@ import {
   quantizedBytes,
   quantizeRows,
 } from '../../src/core/quant/block-quant.js'
+import { findLibggml, ggmlQuantize } from '../helpers/libggml.js'
 import { fromF16, mulberry32, randomF32, toF16 } from '../helpers/numbers.js'
 
 const fr = Math.fround
@@ -376,14 +373,16 @@ function refDequantQ4K(bytes: Uint8Array): Float32Array {
   return y
 }
 
-const TYPES: KQuantType[] = ['q8_k', 'q6_k', 'q4_k']
-const REF: Record<KQuantType, (x: Float32Array) => Uint8Array> = { q4_k: refQ4K, q6_k: refQ6K, q8_k: refQ8K }
-const REF_DEQUANT: Record<KQuantType, (b: Uint8Array) => Float32Array> = {
+/** The K-quants with a TypeScript twin here (Q5_K is judged by ggml itself: quant-5bit.test.ts). */
+const TYPES = ['q8_k', 'q6_k', 'q4_k'] as const satisfies readonly KQuantType[]
+type TwinType = (typeof TYPES)[number]
+const REF: Record<TwinType, (x: Float32Array) => Uint8Array> = { q4_k: refQ4K, q6_k: refQ6K, q8_k: refQ8K }
+const REF_DEQUANT: Record<TwinType, (b: Uint8Array) => Float32Array> = {
   q4_k: refDequantQ4K,
   q6_k: refDequantQ6K,
   q8_k: refDequantQ8K,
 }
-const BLOCK_BYTES: Record<KQuantType, number> = { q4_k: 144, q6_k: 210, q8_k: 292 }
+const BLOCK_BYTES: Record<TwinType, number> = { q4_k: 144, q6_k: 210, q8_k: 292 }
 
 /** Edge-case super-blocks of 256, one row each. */
 function edgeBlocks(): { name: string; x: number[] }[] {
@@ -573,33 +572,9 @@ describe('K-quant round trips', () => {
   })
 })
 
-/** node-llama-cpp's prebuilt ggml for this platform (the CPU build), if installed. */
-function findLibggml(): string | undefined {
-  const dir = path.resolve('node_modules/@node-llama-cpp', `${process.platform}-${process.arch}`, 'bins')
-  const name = process.platform === 'darwin' ? 'libggml-base.dylib' : 'libggml-base.so'
-  const file = path.join(dir, `${process.platform}-${process.arch}`, name)
-  if (!existsSync(file) || process.platform === 'win32') return undefined
-  return spawnSync('python3', ['-c', 'import ctypes'], { stdio: 'ignore' }).status === 0 ? file : undefined
-}
 const libggml = findLibggml()
 if (!libggml)
   console.warn("python3 or node-llama-cpp's libggml-base is missing: skipping the check against ggml itself")
-
-// Reads f32 rows from argv[2], writes ggml's quantized bytes and their dequantization per type.
-const GGML_SCRIPT = `
-import ctypes, sys
-lib = ctypes.CDLL(sys.argv[1])
-data = open(sys.argv[2], 'rb').read()
-n = len(data) // 4
-x = (ctypes.c_float * n).from_buffer_copy(data)
-for name, size in (('q4_K', 144), ('q6_K', 210), ('q8_K', 292)):
-    y = (ctypes.c_uint8 * (n // 256 * size))()
-    getattr(lib, 'quantize_row_%s_ref' % name)(x, y, ctypes.c_int64(n))
-    z = (ctypes.c_float * n)()
-    getattr(lib, 'dequantize_row_%s' % name)(y, z, ctypes.c_int64(n))
-    open(sys.argv[3] + '/' + name.lower() + '.q', 'wb').write(bytes(y))
-    open(sys.argv[3] + '/' + name.lower() + '.f', 'wb').write(bytes(z))
-`
 
 describe.skipIf(!libggml)(
   'K-quants match ggml itself (node-llama-cpp’s libggml-base, through ctypes)',
@@ -613,22 +588,16 @@ describe.skipIf(!libggml)(
         for (let i = 0; i < QK; i++) random[b * QK + i] = fr((rand() * 2 - 1) * scale + shift)
       }
       const x = Float32Array.from([...edgeBlocks().flatMap((e) => e.x), ...random])
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-ggml-'))
-      try {
-        writeFileSync(path.join(dir, 'x.f32'), asBytes(x))
-        const r = spawnSync('python3', ['-c', GGML_SCRIPT, libggml!, path.join(dir, 'x.f32'), dir], {
-          encoding: 'utf8',
-        })
-        expect(r.status, r.stderr).toBe(0)
-        const rows = x.length / QK
-        for (const type of TYPES) {
-          const theirs = new Uint8Array(readFileSync(path.join(dir, `${type}.q`)))
-          expectSameBytes(quantizeRows(type, x, rows, QK, 2), theirs, BLOCK_BYTES[type], `${type} vs ggml`)
-          const theirY = new Uint8Array(readFileSync(path.join(dir, `${type}.f`)))
-          expect(Buffer.compare(asBytes(dequantizeRows(type, theirs, rows, QK)), theirY)).toBe(0)
-        }
-      } finally {
-        rmSync(dir, { recursive: true, force: true })
+      const theirs = ggmlQuantize(libggml!, x, [
+        { name: 'q4_K', block: QK, bytes: 144 },
+        { name: 'q6_K', block: QK, bytes: 210 },
+        { name: 'q8_K', block: QK, bytes: 292 },
+      ])
+      const rows = x.length / QK
+      for (const type of TYPES) {
+        const t = theirs.get(type)!
+        expectSameBytes(quantizeRows(type, x, rows, QK, 2), t.bytes, BLOCK_BYTES[type], `${type} vs ggml`)
+        expect(Buffer.compare(asBytes(dequantizeRows(type, t.bytes, rows, QK)), asBytes(t.values))).toBe(0)
       }
     })
   },
@@ -648,8 +617,8 @@ describe('bad input is a JS error, not a crash', () => {
     expect(() => n.dequantize('q6_k', new Uint8Array(210), 2, 256)).toThrow(/needs 420 bytes, got 210/)
   })
   it('an unknown type names the known ones', () => {
-    expect(() => n.quantize('q5_k' as KQuantType, new Float32Array(256), 1, 256, 1)).toThrow(
-      /unknown quantization type "q5_k" \(q4_0, q8_0, q4_k, q6_k, q8_k\)/,
+    expect(() => n.quantize('q3_k' as KQuantType, new Float32Array(256), 1, 256, 1)).toThrow(
+      /unknown quantization type "q3_k" \(q4_0, q8_0, q4_k, q6_k, q8_k, q5_0, q5_1, q5_k\)/,
     )
   })
 })

@@ -10,7 +10,7 @@ import type { GraphBuilder, TensorId } from '../runtime/graph-builder.js'
 /** One stored tensor: a safetensors view, or a GGUF tensor under its Hugging Face name. */
 export interface WeightView {
   name: string
-  /** Safetensors / GGUF type name: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, … */
+  /** Safetensors / GGUF type name: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, … */
   dtype: string
   /** Row-major shape. */
   shape: number[]
@@ -39,6 +39,9 @@ const NATIVE_DTYPES: Record<string, NativeDType> = {
   Q4_0: 'q4_0',
   Q4_K: 'q4_k',
   Q6_K: 'q6_k',
+  Q5_0: 'q5_0',
+  Q5_1: 'q5_1',
+  Q5_K: 'q5_k',
 }
 const FLOAT_NAMES: Record<string, FloatDType> = { f32: 'F32', f16: 'F16', bf16: 'BF16' }
 const KILN_TYPES = Object.keys(NATIVE_DTYPES).join(', ')

@@ -1,14 +1,15 @@
 // ggml block quantization of row-major float rows: the block table and typed wrappers over the
 // addon's kernels, which reproduce ggml's reference quantizers bit for bit. Two families: the
-// 32-element blocks (Q8_0, Q4_0) and the K-quants on 256-element super-blocks (Q4_K, Q6_K, and
-// Q8_K, which quantizes activations for the K-quant dot products and is never written to files).
+// 32-element blocks (Q8_0, Q4_0, Q5_0, Q5_1) and the K-quants on 256-element super-blocks (Q4_K,
+// Q5_K, Q6_K, and Q8_K, which quantizes activations for the K-quant dot products and is never
+// written to files).
 import { UsageError } from '../errors.js'
 import { type NativeQuantType, native } from '../native.js'
 
 /** Every type the addon quantizes. */
 export type QuantType = NativeQuantType
 /** ggml's 32-element block types. */
-export type BlockQuantType = Extract<QuantType, 'q8_0' | 'q4_0'>
+export type BlockQuantType = Extract<QuantType, 'q8_0' | 'q4_0' | 'q5_0' | 'q5_1'>
 /** ggml's K-quants: super-blocks of 256 elements. */
 export type KQuantType = Exclude<QuantType, BlockQuantType>
 /** The K-quants GGUF files hold (Q8_K is for activations only). */
@@ -23,6 +24,9 @@ export const BLOCK_QUANT_TYPES: Readonly<
   q4_k: { blockElements: 256, blockBytes: 144, ggmlId: 12 },
   q6_k: { blockElements: 256, blockBytes: 210, ggmlId: 14 },
   q8_k: { blockElements: 256, blockBytes: 292, ggmlId: 15 },
+  q5_0: { blockElements: 32, blockBytes: 22, ggmlId: 6 },
+  q5_1: { blockElements: 32, blockBytes: 24, ggmlId: 7 },
+  q5_k: { blockElements: 256, blockBytes: 176, ggmlId: 13 },
 }
 
 /** Whether rows of `cols` elements split into whole blocks of `type`. */

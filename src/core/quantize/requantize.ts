@@ -30,7 +30,16 @@ export type RequantizeEvent =
   | { type: 'warning'; message: string }
 
 const FLOAT: Record<string, FloatDType> = { F32: 'F32', F16: 'F16', BF16: 'BF16' }
-const BLOCKS: Record<string, QuantType> = { Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k', Q6_K: 'q6_k' }
+/** Block types read from the source (the 5-bit ones llama.cpp writes are read, not written). */
+const BLOCKS: Record<string, QuantType> = {
+  Q8_0: 'q8_0',
+  Q4_0: 'q4_0',
+  Q4_K: 'q4_k',
+  Q6_K: 'q6_k',
+  Q5_0: 'q5_0',
+  Q5_1: 'q5_1',
+  Q5_K: 'q5_k',
+}
 /** f32 elements staged per chunk: bounded memory whatever the tensor. */
 const CHUNK_ELEMENTS = 1 << 20
 
@@ -106,7 +115,7 @@ export function requantizeGguf(
   for (const t of src.tensors.values()) {
     if (!FLOAT[t.type] && !BLOCKS[t.type])
       throw new FormatError(
-        `${srcPath}: tensor "${t.name}" is ${t.type}; kiln re-quantizes F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K`,
+        `${srcPath}: tensor "${t.name}" is ${t.type}; kiln re-quantizes F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K`,
       )
     const weight = t.shape.length === 2 && t.name.endsWith('.weight')
     const to: GgufWritableType = weight

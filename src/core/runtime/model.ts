@@ -202,7 +202,8 @@ export class Model {
 
 /**
  * Loads a model: a folder in the Hugging Face layout (config.json, safetensors, tokenizer.json) or a
- * GGUF file (llama, mistral, qwen2, gpt2; F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K weights), memory-mapped.
+ * GGUF file (llama, mistral, qwen2, gpt2; F32/F16/BF16/Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K weights),
+ * memory-mapped.
  */
 export function loadModel(modelPath: string, opts: LoadOptions = {}): Model {
   return new Model(modelPath, opts)
