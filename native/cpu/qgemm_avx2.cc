@@ -82,11 +82,7 @@ KILN_AVX2 void tile(float* out, int64_t M, const uint8_t* panel, const uint8_t* 
       acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[r * nb + b])), _mm256_cvtepi32_ps(s32), acc[r]);
     }
   }
-  KILN_UNROLL for (int r = 0; r < R; r++) {
-    alignas(32) float o[8];
-    _mm256_store_ps(o, acc[r]);
-    for (int j = 0; j < valid; j++) out[r * M + j] = o[j] + (bias ? bias[j] : 0.f);
-  }
+  store_tile<R>(out, M, acc, bias, valid);
 }
 
 }  // namespace

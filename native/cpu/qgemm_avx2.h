@@ -5,6 +5,9 @@
 #pragma once
 #include <immintrin.h>
 
+#include <cstddef>
+#include <cstdint>
+
 #define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define KILN_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
 #define KILN_UNROLL _Pragma("GCC unroll 16")
@@ -30,6 +33,34 @@ KILN_AVX2_INLINE void transpose_dwords_8x8(const __m256i r[8], __m256i out[8]) {
   for (int g = 0; g < 4; g++) {
     out[g] = _mm256_permute2x128_si256(u[g], u[4 + g], 0x20);      // dword g
     out[g + 4] = _mm256_permute2x128_si256(u[g], u[4 + g], 0x31);  // dword g + 4
+  }
+}
+
+// R rows of 8 lanes (the first `valid` of them) + bias into out, rows M apart.
+template <int R>
+KILN_AVX2_INLINE void store_tile(float* out, int64_t M, const __m256* acc, const float* bias, int valid) {
+  for (int r = 0; r < R; r++) {
+    alignas(32) float o[8];
+    _mm256_store_ps(o, acc[r]);
+    for (int j = 0; j < valid; j++) out[r * M + j] = o[j] + (bias ? bias[j] : 0.f);
+  }
+}
+
+// The K-quant GEMMs' loop: panels of 8 weight rows over [m0, m1), each repacked once and then
+// multiplied by every activation row (Q8_K, x_row bytes apart), kTileRows at a time.
+using RepackFn = void (*)(uint8_t* panel, const uint8_t* w, size_t w_row, int64_t m, int rows, int64_t nb);
+using TileFn = void (*)(float* out, int64_t M, const uint8_t* panel, const uint8_t* xq, size_t x_row, int64_t nb,
+                        const float* bias, int valid);
+inline void gemm_panels(RepackFn repack, TileFn tile_n, TileFn tile_1, float* out, const uint8_t* xq, size_t x_row,
+                        const uint8_t* w, size_t w_row, const float* bias, int64_t N, int64_t nb, int64_t m0,
+                        int64_t m1, int64_t M, uint8_t* panel) {
+  for (int64_t m = m0; m < m1; m += kPanelRows) {
+    const int rows = (int)(m1 - m < kPanelRows ? m1 - m : kPanelRows);
+    repack(panel, w, w_row, m, rows, nb);
+    const float* bm = bias ? bias + m : nullptr;
+    int64_t n = 0;
+    for (; n + kTileRows <= N; n += kTileRows) tile_n(out + n * M + m, M, panel, xq + n * x_row, x_row, nb, bm, rows);
+    for (; n < N; n++) tile_1(out + n * M + m, M, panel, xq + n * x_row, x_row, nb, bm, rows);
   }
 }
 

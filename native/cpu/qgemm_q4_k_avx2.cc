@@ -136,27 +136,14 @@ KILN_AVX2 void tile_q4_K(float* out, int64_t M, const uint8_t* panel, const uint
       acc[r] = _mm256_add_ps(acc[r], t);
     }
   }
-  KILN_UNROLL for (int r = 0; r < R; r++) {
-    alignas(32) float o[8];
-    _mm256_store_ps(o, acc[r]);
-    for (int j = 0; j < valid; j++) out[r * M + j] = o[j] + (bias ? bias[j] : 0.f);
-  }
+  store_tile<R>(out, M, acc, bias, valid);
 }
 
 template <DType DT>
-KILN_AVX2 void qgemm(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
-                     int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
-  const int64_t nb = K / QK_K;
-  const size_t w_row = dtype_bytes(DT, K);
-  for (int64_t m = m0; m < m1; m += kPanelRows) {
-    const int rows = (int)(m1 - m < kPanelRows ? m1 - m : kPanelRows);
-    repack_q4_K<DT>(panel, (const uint8_t*)w, w_row, m, rows, nb);
-    const float* bm = bias ? bias + m : nullptr;
-    int64_t n = 0;
-    for (; n + kTileRows <= N; n += kTileRows)
-      tile_q4_K<DT, kTileRows>(out + n * M + m, M, panel, xq + n * x_row, x_row, nb, bm, rows);
-    for (; n < N; n++) tile_q4_K<DT, 1>(out + n * M + m, M, panel, xq + n * x_row, x_row, nb, bm, rows);
-  }
+void qgemm(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N, int64_t K,
+           int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
+  gemm_panels(repack_q4_K<DT>, tile_q4_K<DT, kTileRows>, tile_q4_K<DT, 1>, out, xq, x_row, (const uint8_t*)w,
+              dtype_bytes(DT, K), bias, N, K / QK_K, m0, m1, M, panel);
 }
 
 }  // namespace

@@ -123,11 +123,7 @@ KILN_AVX2 void tile_q6_K(float* out, int64_t M, const uint8_t* panel, const uint
       acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(xd, _mm256_mul_ps(dw, _mm256_cvtepi32_ps(total))));
     }
   }
-  KILN_UNROLL for (int r = 0; r < R; r++) {
-    alignas(32) float o[8];
-    _mm256_store_ps(o, acc[r]);
-    for (int j = 0; j < valid; j++) out[r * M + j] = o[j] + (bias ? bias[j] : 0.f);
-  }
+  store_tile<R>(out, M, acc, bias, valid);
 }
 
 }  // namespace
@@ -137,19 +133,10 @@ size_t qgemm_q6_K_panel_bytes(int64_t K) { return (size_t)(K / QK_K) * kQ6KBlock
 
 // out (N, M) columns [m0, m1) = Q6_K w × Q8_K activation rows xq (x_row bytes apart).
 // panel: qgemm_q6_K_panel_bytes(K), 32-byte aligned.
-KILN_AVX2 void qgemm_q6_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias,
-                               int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
-  const int64_t nb = K / QK_K;
-  const size_t w_row = (size_t)nb * sizeof(block_q6_K);
-  for (int64_t m = m0; m < m1; m += kPanelRows) {
-    const int rows = (int)(m1 - m < kPanelRows ? m1 - m : kPanelRows);
-    repack_q6_K(panel, (const uint8_t*)w, w_row, m, rows, nb);
-    const float* bm = bias ? bias + m : nullptr;
-    int64_t n = 0;
-    for (; n + kTileRows <= N; n += kTileRows)
-      tile_q6_K<kTileRows>(out + n * M + m, M, panel, xq + n * x_row, x_row, nb, bm, rows);
-    for (; n < N; n++) tile_q6_K<1>(out + n * M + m, M, panel, xq + n * x_row, x_row, nb, bm, rows);
-  }
+void qgemm_q6_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
+                     int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
+  gemm_panels(repack_q6_K, tile_q6_K<kTileRows>, tile_q6_K<1>, out, xq, x_row, (const uint8_t*)w,
+              dtype_bytes(DType::Q6_K, K), bias, N, K / QK_K, m0, m1, M, panel);
 }
 
 }  // namespace kiln

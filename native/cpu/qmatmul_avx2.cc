@@ -252,6 +252,16 @@ KILN_AVX2_INLINE int dot256(const Unpacked256& u, const block_q8_K* x) {
   return isum;
 }
 
+// Σ_j m_j·(Σ q8 of sub-block j) for Q4_K and Q5_K: pairs of 16-element sums, times the 8 mins.
+KILN_AVX2_INLINE int mins_dot(const block_q8_K* x, const uint8_t* mn) {
+  const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
+                                    _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
+  __m128i m = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i*)mn)));
+  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
+  return _mm_cvtsi128_si32(m);
+}
+
 // Decode: one super-block dotted straight from its packed bytes (no unpacked copy). The same exact
 // integer sums as dot256, so the result is bit-identical.
 KILN_AVX2_INLINE float dot_q4_K_direct(const block_q4_K* b, const block_q8_K* x) {
@@ -268,14 +278,7 @@ KILN_AVX2_INLINE float dot_q4_K_direct(const block_q4_K* b, const block_q8_K* x)
     sum = _mm256_add_epi32(sum, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * j + 1])));
   }
   const int isum = hsum_i32(sum);
-  // Σ_j m_j·(Σ q8 of sub-block j): pairs of 16-element sums, times the 8 mins.
-  const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
-                                    _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
-  __m128i m = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i*)mn)));
-  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
-  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
-  const int summ = _mm_cvtsi128_si32(m);
-  return x->d * (h2f(b->d) * (float)isum) - x->d * (h2f(b->dmin) * (float)summ);
+  return x->d * (h2f(b->d) * (float)isum) - x->d * (h2f(b->dmin) * (float)mins_dot(x, mn));
 }
 
 // Q5_K: Q4_K's sums with bit 4 of each quant from qh (bit 2j of qh[l] for element 64j + l, bit
@@ -299,31 +302,7 @@ KILN_AVX2_INLINE float dot_q5_K_direct(const block_q5_K* b, const block_q8_K* x)
     sum = _mm256_add_epi32(sum, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * j + 1])));
   }
   const int isum = hsum_i32(sum);
-  const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
-                                    _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
-  __m128i m = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i*)mn)));
-  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
-  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
-  const int summ = _mm_cvtsi128_si32(m);
-  return x->d * (h2f(b->d) * (float)isum) - x->d * (h2f(b->dmin) * (float)summ);
-}
-
-// Q5_K rows, any number of activation rows: each weight row streamed once, dotted from its packed
-// bytes with every row (its prefill has no GEMM yet).
-KILN_AVX2 void matmul_q5_K(float* out, const uint8_t* xq, size_t x_row, const uint8_t* w, const float* bias,
-                           int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M) {
-  const int64_t nb = K / QK_K;
-  const size_t w_row = (size_t)nb * sizeof(block_q5_K);
-  for (int64_t m = m0; m < m1; m++) {
-    const uint8_t* wr = w + m * w_row;
-    for (int64_t l = 0; l < (int64_t)w_row; l += 64) _mm_prefetch((const char*)wr + 4 * w_row + l, _MM_HINT_T0);
-    for (int64_t n = 0; n < N; n++) {
-      const block_q8_K* xb = (const block_q8_K*)(xq + n * x_row);
-      float acc = 0.f;
-      for (int64_t b = 0; b < nb; b++) acc += dot_q5_K_direct((const block_q5_K*)(wr + b * sizeof(block_q5_K)), xb + b);
-      out[n * M + m] = acc + (bias ? bias[m] : 0.f);
-    }
-  }
+  return x->d * (h2f(b->d) * (float)isum) - x->d * (h2f(b->dmin) * (float)mins_dot(x, mn));
 }
 
 KILN_AVX2_INLINE float dot_q6_K_direct(const block_q6_K* b, const block_q8_K* x) {
@@ -365,10 +344,14 @@ KILN_AVX2_INLINE float dot_q6_K_direct(const block_q6_K* b, const block_q8_K* x)
 template <DType DT>
 KILN_AVX2 void matmulK(float* out, const uint8_t* xq, size_t x_row, const uint8_t* w, const float* bias, int64_t N,
                        int64_t K, int64_t m0, int64_t m1, int64_t M) {
-  constexpr size_t wb = DT == DType::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+  constexpr size_t wb = DT == DType::Q4_K   ? sizeof(block_q4_K)
+                        : DT == DType::Q5_K ? sizeof(block_q5_K)
+                                            : sizeof(block_q6_K);
   const int64_t nb = K / QK_K;
   const size_t w_row = (size_t)nb * wb;
-  if (N < 4) {  // decode: each weight row streamed once, dotted from its packed bytes
+  // Decode: each weight row streamed once, dotted from its packed bytes. (Q5_K has no unpacked
+  // path: its prefill steps take the GEMM, so only decode steps come here.)
+  if (N < 4 || DT == DType::Q5_K) {
     for (int64_t m = m0; m < m1; m++) {
       const uint8_t* wr = w + m * w_row;
       for (int64_t l = 0; l < (int64_t)w_row; l += 64) _mm_prefetch((const char*)wr + 4 * w_row + l, _MM_HINT_T0);
@@ -378,6 +361,8 @@ KILN_AVX2 void matmulK(float* out, const uint8_t* xq, size_t x_row, const uint8_
         for (int64_t b = 0; b < nb; b++) {
           if constexpr (DT == DType::Q4_K)
             acc += dot_q4_K_direct((const block_q4_K*)(wr + b * wb), xb + b);
+          else if constexpr (DT == DType::Q5_K)
+            acc += dot_q5_K_direct((const block_q5_K*)(wr + b * wb), xb + b);
           else
             acc += dot_q6_K_direct((const block_q6_K*)(wr + b * wb), xb + b);
         }
@@ -386,32 +371,34 @@ KILN_AVX2 void matmulK(float* out, const uint8_t* xq, size_t x_row, const uint8_
     }
     return;
   }
-  constexpr int64_t kRowsPerPass = 64;  // x rows whose partial sums stay in a small buffer
-  float acc[kRowsPerPass];
-  Unpacked256 u;
-  for (int64_t m = m0; m < m1; m++) {
-    const uint8_t* wr = w + m * w_row;
-    for (int64_t n0 = 0; n0 < N; n0 += kRowsPerPass) {
-      const int64_t n1 = n0 + kRowsPerPass < N ? n0 + kRowsPerPass : N;
-      for (int64_t n = n0; n < n1; n++) acc[n - n0] = 0.f;
-      for (int64_t b = 0; b < nb; b++) {
-        if constexpr (DT == DType::Q4_K)
-          unpack_q4_K((const block_q4_K*)(wr + b * wb), &u);
-        else
-          unpack_q6_K((const block_q6_K*)(wr + b * wb), &u);
-        for (int64_t n = n0; n < n1; n++) {
-          const block_q8_K* xb = (const block_q8_K*)(xq + n * x_row) + b;
-          const int isum = dot256<DT>(u, xb);
-          if constexpr (DT == DType::Q4_K) {
-            int summ = 0;
-            for (int j = 0; j < 8; j++) summ += u.mn[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
-            acc[n - n0] += xb->d * (u.d * (float)isum) - xb->d * (u.dmin * (float)summ);
-          } else {
-            acc[n - n0] += xb->d * (u.d * (float)isum);
+  if constexpr (DT != DType::Q5_K) {  // prefill without the GEMMs: each super-block unpacked once
+    constexpr int64_t kRowsPerPass = 64;  // x rows whose partial sums stay in a small buffer
+    float acc[kRowsPerPass];
+    Unpacked256 u;
+    for (int64_t m = m0; m < m1; m++) {
+      const uint8_t* wr = w + m * w_row;
+      for (int64_t n0 = 0; n0 < N; n0 += kRowsPerPass) {
+        const int64_t n1 = n0 + kRowsPerPass < N ? n0 + kRowsPerPass : N;
+        for (int64_t n = n0; n < n1; n++) acc[n - n0] = 0.f;
+        for (int64_t b = 0; b < nb; b++) {
+          if constexpr (DT == DType::Q4_K)
+            unpack_q4_K((const block_q4_K*)(wr + b * wb), &u);
+          else
+            unpack_q6_K((const block_q6_K*)(wr + b * wb), &u);
+          for (int64_t n = n0; n < n1; n++) {
+            const block_q8_K* xb = (const block_q8_K*)(xq + n * x_row) + b;
+            const int isum = dot256<DT>(u, xb);
+            if constexpr (DT == DType::Q4_K) {
+              int summ = 0;
+              for (int j = 0; j < 8; j++) summ += u.mn[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
+              acc[n - n0] += xb->d * (u.d * (float)isum) - xb->d * (u.dmin * (float)summ);
+            } else {
+              acc[n - n0] += xb->d * (u.d * (float)isum);
+            }
           }
         }
+        for (int64_t n = n0; n < n1; n++) out[n * M + m] = acc[n - n0] + (bias ? bias[m] : 0.f);
       }
-      for (int64_t n = n0; n < n1; n++) out[n * M + m] = acc[n - n0] + (bias ? bias[m] : 0.f);
     }
   }
 }
@@ -470,7 +457,7 @@ bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t x_row, const void* 
       matmulK<DType::Q6_K>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
       return true;
     case DType::Q5_K:
-      matmul_q5_K(out, xq, x_row, wb, bias, N, K, m0, m1, M);
+      matmulK<DType::Q5_K>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
       return true;
     default:
       return false;

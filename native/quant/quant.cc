@@ -85,18 +85,23 @@ static void dequantize_row_q8_0(const uint8_t* x, float* y, int64_t k) {
 }
 
 // quantize_row_q4_0_ref: d = (signed value of largest magnitude) / -8, q = min(15, trunc(x/d + 8.5)).
+// The value of largest magnitude, sign kept (the first of equals), as Q4_0's and Q5_0's scales use it.
+static float signed_absmax(const float* x, int n) {
+  float amax = 0.0f;
+  float max = 0.0f;
+  for (int j = 0; j < n; j++) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  return max;
+}
+
 static void quantize_row_q4_0(const float* x, uint8_t* y, int64_t k) {
   const int qk = 32;
   for (int64_t i = 0; i < k / qk; i++) {
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int j = 0; j < qk; j++) {
-      const float v = x[i * qk + j];
-      if (amax < std::fabs(v)) {
-        amax = std::fabs(v);
-        max = v;
-      }
-    }
+    const float max = signed_absmax(x + i * qk, qk);
     const float d = max / -8;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     uint8_t* b = y + i * 18;
@@ -138,15 +143,7 @@ static void store_qh(uint8_t* p, uint32_t qh) {
 static void quantize_row_q5_0(const float* x, uint8_t* y, int64_t k) {
   const int qk = 32;
   for (int64_t i = 0; i < k / qk; i++) {
-    float amax = 0.0f;
-    float max = 0.0f;
-    for (int j = 0; j < qk; j++) {
-      const float v = x[i * qk + j];
-      if (amax < std::fabs(v)) {
-        amax = std::fabs(v);
-        max = v;
-      }
-    }
+    const float max = signed_absmax(x + i * qk, qk);
     const float d = max / -16;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     uint8_t* b = y + i * 22;

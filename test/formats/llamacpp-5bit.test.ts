@@ -15,14 +15,10 @@ import { openGguf } from '../../src/core/formats/gguf.js'
 import { loadModel } from '../../src/core/runtime/model.js'
 import { runKiln } from '../helpers/cli.js'
 import { type GoldenLM, golden, readJson } from '../helpers/fixtures.js'
-import { llamaGreedy, type NlcLlama, nlc, openLlama } from '../helpers/gguf-peers.js'
-import { kilnGreedy, tokensBeforeNearTie } from '../helpers/greedy.js'
-import {
-  LLAMA_FTYPE,
-  llamaQuantize,
-  llamaQuantizeUnavailable,
-  softmaxRow,
-} from '../helpers/llama-quantize.js'
+import { type NlcLlama, nlc, openLlama } from '../helpers/gguf-peers.js'
+import { kilnGreedy } from '../helpers/greedy.js'
+import { LLAMA_FTYPE, llamaQuantize, llamaQuantizeUnavailable } from '../helpers/llama-quantize.js'
+import { type Agreement, compareWithLlamaCpp } from '../helpers/llamacpp-compare.js'
 import { type RandomModelSpec, writeRandomModel } from '../helpers/random-model.js'
 
 const skipReason = llamaQuantizeUnavailable()
@@ -169,46 +165,21 @@ describe.skipIf(skipReason !== undefined)("kiln on llama.cpp's 5-bit files", () 
           const file = made.get(key(name, ftype))!
           const kiln = loadModel(file, { threads: 1 })
           const theirs = await llama.loadModel({ modelPath: file })
-          let maxProbDiff = 0
-          const cells: string[] = []
-          const sures: number[] = []
+          let result: Agreement | undefined
           try {
             const ps = readJson<GoldenLM>(path.join(golden(c.spec.fixture), 'golden.json')).single.map(
               (s) => s.input_ids,
             )
-            const ours = await kilnGreedy(kiln, ps, NEW_TOKENS)
-            for (let i = 0; i < ps.length; i++) {
-              const { got, agree } = await llamaGreedy(theirs, ps[i], ours[i])
-              const sure = await tokensBeforeNearTie(kiln, ps[i], ours[i], NEAR_TIE)
-              cells.push(`${agree}/${NEW_TOKENS}`)
-              sures.push(sure)
-              expect(agree, `llama.cpp ${got.join(',')} vs kiln ${ours[i].join(',')}`).toBeGreaterThanOrEqual(
-                sure,
-              )
-              const V = kiln.config.vocabSize
-              const mine = softmaxRow(await kiln.logits(ps[i]), ps[i].length - 1, V)
-              const context = await theirs.createContext({ contextSize: 256, threads: 1 })
-              try {
-                const options = { temperature: 1, topK: 0, topP: 1, minP: 0, seed: 1 }
-                for await (const r of context
-                  .getSequence()
-                  .evaluateWithMetadata(ps[i], { probabilities: true }, options)) {
-                  for (const [token, p] of r.probabilities)
-                    maxProbDiff = Math.max(maxProbDiff, Math.abs(p - mine[token]))
-                  break
-                }
-              } finally {
-                await context.dispose()
-              }
-            }
+            result = await compareWithLlamaCpp(kiln, theirs, ps, NEAR_TIE, NEW_TOKENS)
           } finally {
-            agreement.push(
-              `| ${name} ${ftype} | ${cells.join(', ')} | ${sures.join(', ')} | ${maxProbDiff.toExponential(1)} |`,
-            )
+            if (result)
+              agreement.push(
+                `| ${name} ${ftype} | ${result.cells.join(', ')} | ${result.sures.join(', ')} | ${result.maxProbDiff.toExponential(1)} |`,
+              )
             kiln.dispose()
             await theirs.dispose()
           }
-          expect(maxProbDiff).toBeLessThan(PROB_DIFF_BOUND)
+          expect(result.maxProbDiff).toBeLessThan(PROB_DIFF_BOUND)
         })
   })
 })

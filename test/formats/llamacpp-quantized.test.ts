@@ -20,14 +20,10 @@ import { type GgufFile, openGguf } from '../../src/core/formats/gguf.js'
 import { loadModel } from '../../src/core/runtime/model.js'
 import { jsonOut, runKiln } from '../helpers/cli.js'
 import { type GoldenLM, golden, readJson } from '../helpers/fixtures.js'
-import { llamaGreedy, type NlcLlama, nlc, openLlama } from '../helpers/gguf-peers.js'
-import { kilnGreedy, tokensBeforeNearTie } from '../helpers/greedy.js'
-import {
-  LLAMA_FTYPE,
-  llamaQuantize,
-  llamaQuantizeUnavailable,
-  softmaxRow,
-} from '../helpers/llama-quantize.js'
+import { type NlcLlama, nlc, openLlama } from '../helpers/gguf-peers.js'
+import { kilnGreedy } from '../helpers/greedy.js'
+import { LLAMA_FTYPE, llamaQuantize, llamaQuantizeUnavailable } from '../helpers/llama-quantize.js'
+import { type Agreement, compareWithLlamaCpp } from '../helpers/llamacpp-compare.js'
 import { type RandomModelSpec, writeRandomModel } from '../helpers/random-model.js'
 
 type QuantDType = Extract<GgufExportDType, 'q8_0' | 'q4_0' | 'q4_k_m' | 'q6_k'>
@@ -319,46 +315,18 @@ describe.skipIf(skipReason !== undefined)("llama.cpp's quantizer (llama_model_qu
           const file = files.get(key(name, dtype))!.llamacpp
           const kiln = loadModel(file, { threads: 1 })
           const theirs = await llama.loadModel({ modelPath: file })
-          const cells: string[] = []
-          const sures: number[] = []
-          let maxProbDiff = 0
+          let result: Agreement | undefined
           try {
-            const ps = prompts(c)
-            const ours = await kilnGreedy(kiln, ps, NEW_TOKENS)
-            for (let i = 0; i < ps.length; i++) {
-              const { got, agree } = await llamaGreedy(theirs, ps[i], ours[i])
-              const sure = await tokensBeforeNearTie(kiln, ps[i], ours[i], c.nearTie)
-              cells.push(`${agree}/${NEW_TOKENS}`)
-              sures.push(sure)
-              expect(agree, `llama.cpp ${got.join(',')} vs kiln ${ours[i].join(',')}`).toBeGreaterThanOrEqual(
-                sure,
-              )
-              // The whole next-token distribution after the prompt (temperature 1, no truncation).
-              const V = kiln.config.vocabSize
-              const mine = softmaxRow(await kiln.logits(ps[i]), ps[i].length - 1, V)
-              const context = await theirs.createContext({ contextSize: 256, threads: 1 })
-              try {
-                const options = { temperature: 1, topK: 0, topP: 1, minP: 0, seed: 1 }
-                for await (const r of context
-                  .getSequence()
-                  .evaluateWithMetadata(ps[i], { probabilities: true }, options)) {
-                  expect(r.probabilities.size).toBe(V)
-                  for (const [token, p] of r.probabilities)
-                    maxProbDiff = Math.max(maxProbDiff, Math.abs(p - mine[token]))
-                  break
-                }
-              } finally {
-                await context.dispose()
-              }
-            }
+            result = await compareWithLlamaCpp(kiln, theirs, prompts(c), c.nearTie, NEW_TOKENS)
           } finally {
-            agreement.push(
-              `| ${name} ${dtype} | ${cells.join(', ')} | ${sures.join(', ')} | ${maxProbDiff.toExponential(1)} |`,
-            )
+            if (result)
+              agreement.push(
+                `| ${name} ${dtype} | ${result.cells.join(', ')} | ${result.sures.join(', ')} | ${result.maxProbDiff.toExponential(1)} |`,
+              )
             kiln.dispose()
             await theirs.dispose()
           }
-          expect(maxProbDiff).toBeLessThan(PROB_DIFF_BOUND)
+          expect(result.maxProbDiff).toBeLessThan(PROB_DIFF_BOUND)
         })
       }
     }

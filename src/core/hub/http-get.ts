@@ -4,8 +4,8 @@
 // (nothing is buffered whole).
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { HubError } from './errors.js'
-import { checkProxyAnswer, openRequest, requestError } from './http-request.js'
-import { type ErrorContext, hubErrorFromStatus } from './hub-errors-map.js'
+import { checkProxyAnswer, openRequest, readErrorBody, requestError } from './http-request.js'
+import { type ErrorContext, hubErrorFromAnswer } from './hub-errors-map.js'
 
 export interface GetResult {
   /** The body of the final (2xx) answer. */
@@ -30,12 +30,6 @@ function once(url: URL, headers: Record<string, string>, timeoutMs: number): Pro
   })
 }
 
-async function drain(res: IncomingMessage): Promise<string> {
-  let text = ''
-  for await (const c of res) if (text.length < 4096) text += c.toString()
-  return text
-}
-
 export async function hubGet(
   url: string,
   opts: { token?: string; headers?: Record<string, string>; timeoutMs: number; ctx: ErrorContext },
@@ -57,7 +51,7 @@ export async function hubGet(
       continue
     }
     if (status >= 200 && status < 300) return { res, hubHeaders }
-    const body = await drain(res).catch(() => '')
+    const body = await readErrorBody(res).catch(() => '')
     if (current.host !== authHost) {
       const retryable = status >= 500 || status === 429 || status === 408
       const detail = body.replace(/\s+/g, ' ').slice(0, 200)
@@ -67,14 +61,7 @@ export async function hubGet(
         retryable,
       )
     }
-    const code = res.headers['x-error-code']
-    const message = res.headers['x-error-message']
-    throw hubErrorFromStatus(
-      status,
-      typeof code === 'string' ? code : undefined,
-      typeof message === 'string' ? message : body,
-      opts.ctx,
-    )
+    throw hubErrorFromAnswer(status, res.headers, body, opts.ctx)
   }
   throw new HubError('E_HUB', `too many redirects for ${url}`)
 }

@@ -154,3 +154,10 @@ export function checkProxyAnswer(res: IncomingMessage, url: URL): void {
   const proxy = res.statusCode === 407 ? proxyFor(url) : undefined
   if (proxy) throw proxyRefusal(407, res.statusMessage, proxy, url.host)
 }
+
+/** The start of an error answer's body (at most about 4 kB; the rest is read and dropped). */
+export async function readErrorBody(res: IncomingMessage): Promise<string> {
+  let text = ''
+  for await (const c of res) if (text.length < 4096) text += c.toString()
+  return text
+}

@@ -1,5 +1,6 @@
 // Turns a Hub error answer (status + X-Error-Code / X-Error-Message) or a socket failure into one
 // clear HubError that names the repo, revision or file and says what to do about it.
+import type { IncomingHttpHeaders } from 'node:http'
 import { HubError } from './errors.js'
 import type { RepoRef } from './repo-id.js'
 
@@ -65,5 +66,22 @@ export function networkError(e: unknown, url: string): HubError {
     'E_NETWORK',
     `cannot reach ${host} (${code}); check the network, or use --offline to work from the cache`,
     true,
+  )
+}
+
+/** A Hub answer's failure: its X-Error-Code / X-Error-Message headers, else its body. */
+export function hubErrorFromAnswer(
+  status: number,
+  headers: IncomingHttpHeaders,
+  body: string,
+  ctx: ErrorContext,
+): HubError {
+  const code = headers['x-error-code']
+  const message = headers['x-error-message']
+  return hubErrorFromStatus(
+    status,
+    typeof code === 'string' ? code : undefined,
+    typeof message === 'string' ? message : body,
+    ctx,
   )
 }

@@ -5,8 +5,8 @@
 import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
 import { HubError } from './errors.js'
-import { checkProxyAnswer, openRequest, requestError } from './http-request.js'
-import { type ErrorContext, hubErrorFromStatus } from './hub-errors-map.js'
+import { checkProxyAnswer, openRequest, readErrorBody, requestError } from './http-request.js'
+import { type ErrorContext, hubErrorFromAnswer } from './hub-errors-map.js'
 
 const TIMEOUT_MS = 60_000
 
@@ -64,18 +64,8 @@ export function hubFetch(ctx: ErrorContext, token: string | undefined): typeof f
         url = new URL(res.headers.location, url)
         continue
       }
-      if (status < 200 || status >= 300) {
-        let text = ''
-        for await (const c of res) if (text.length < 4096) text += c.toString()
-        const message = res.headers['x-error-message']
-        const code = res.headers['x-error-code']
-        throw hubErrorFromStatus(
-          status,
-          typeof code === 'string' ? code : undefined,
-          typeof message === 'string' ? message : text,
-          ctx,
-        )
-      }
+      if (status < 200 || status >= 300)
+        throw hubErrorFromAnswer(status, res.headers, await readErrorBody(res).catch(() => ''), ctx)
       return toResponse(res)
     }
   }

@@ -5,6 +5,7 @@ import { FormatError } from '../errors.js'
 import { allocBits, bitsView, convertBits, type FloatDType } from '../export/float-convert.js'
 import { toFloat32 } from '../formats/safetensors.js'
 import { type NativeDType, native } from '../native.js'
+import { GGUF_BLOCK_TYPES } from '../quant/block-quant.js'
 import type { GraphBuilder, TensorId } from '../runtime/graph-builder.js'
 
 /** One stored tensor: a safetensors view, or a GGUF tensor under its Hugging Face name. */
@@ -35,13 +36,7 @@ const NATIVE_DTYPES: Record<string, NativeDType> = {
   F32: 'f32',
   F16: 'f16',
   BF16: 'bf16',
-  Q8_0: 'q8_0',
-  Q4_0: 'q4_0',
-  Q4_K: 'q4_k',
-  Q6_K: 'q6_k',
-  Q5_0: 'q5_0',
-  Q5_1: 'q5_1',
-  Q5_K: 'q5_k',
+  ...GGUF_BLOCK_TYPES,
 }
 const FLOAT_NAMES: Record<string, FloatDType> = { f32: 'F32', f16: 'F16', bf16: 'BF16' }
 const KILN_TYPES = Object.keys(NATIVE_DTYPES).join(', ')

@@ -29,6 +29,13 @@ export const BLOCK_QUANT_TYPES: Readonly<
   q5_k: { blockElements: 256, blockBytes: 176, ggmlId: 13 },
 }
 
+/** The block types GGUF files hold, by ggml's name (Q8_0, Q5_K…): every type but Q8_K. */
+export const GGUF_BLOCK_TYPES: Readonly<Record<string, Exclude<QuantType, 'q8_k'>>> = Object.fromEntries(
+  (Object.keys(BLOCK_QUANT_TYPES) as QuantType[])
+    .filter((t) => t !== 'q8_k')
+    .map((t) => [t.toUpperCase(), t]),
+)
+
 /** Whether rows of `cols` elements split into whole blocks of `type`. */
 export function canQuantizeRows(type: QuantType, cols: number): boolean {
   return cols > 0 && cols % BLOCK_QUANT_TYPES[type].blockElements === 0

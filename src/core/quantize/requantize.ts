@@ -16,7 +16,13 @@ import {
 } from '../formats/gguf-types.js'
 import { type GgufTensorToWrite, writeGguf } from '../formats/gguf-write.js'
 import { native } from '../native.js'
-import { dequantizeRows, type QuantType, quantizedBytes, quantizeRows } from '../quant/block-quant.js'
+import {
+  dequantizeRows,
+  GGUF_BLOCK_TYPES,
+  type QuantType,
+  quantizedBytes,
+  quantizeRows,
+} from '../quant/block-quant.js'
 
 export interface RequantizeResult {
   path: string
@@ -31,15 +37,7 @@ export type RequantizeEvent =
 
 const FLOAT: Record<string, FloatDType> = { F32: 'F32', F16: 'F16', BF16: 'BF16' }
 /** Block types read from the source (the 5-bit ones llama.cpp writes are read, not written). */
-const BLOCKS: Record<string, QuantType> = {
-  Q8_0: 'q8_0',
-  Q4_0: 'q4_0',
-  Q4_K: 'q4_k',
-  Q6_K: 'q6_k',
-  Q5_0: 'q5_0',
-  Q5_1: 'q5_1',
-  Q5_K: 'q5_k',
-}
+const BLOCKS: Readonly<Record<string, QuantType>> = GGUF_BLOCK_TYPES
 /** f32 elements staged per chunk: bounded memory whatever the tensor. */
 const CHUNK_ELEMENTS = 1 << 20
 
