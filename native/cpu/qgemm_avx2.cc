@@ -1,4 +1,4 @@
-// Prefill against Q4_0 weights as an int8 GEMM (AVX2), on panels of 8 repacked rows (qgemm_avx2.h).
+// Prefill against Q4_0 and Q5_0 weights as an int8 GEMM (AVX2), on panels of 8 repacked rows (qgemm_avx2.h).
 // maddubs needs one unsigned operand: the activations are offset to x + 128 (0..255)
 // and the weights are the signed q − 8 (−8..7), so Σ (x+128)·w = Σ x·w + 128·Σ w, and 128·Σ w is
 // a per-row constant of the panel. Per 32-block a row's exact integer dot product lands in its
@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/qgemm_avx2.h"
 #include "cpu/qweights.h"
@@ -23,9 +24,13 @@ constexpr size_t kPanelBlockBytes = 8 * sizeof(float) + 8 * sizeof(int32_t) + 8 
 
 // Rows [m, m + rows) of w (rows ≤ 8; missing rows are zeros) into the panel layout above: each
 // row's block unpacked to 32 signed bytes, then the 8 rows transposed as an 8×8 matrix of dwords.
+// Q5_0: 5-bit quants (bit 4 of element j in bit j of qh) minus 16.
+template <DType DT>
 KILN_AVX2 void repack_q4_0(uint8_t* panel, const uint8_t* w, size_t w_row, int64_t m, int rows, int64_t nb) {
+  using Block = std::conditional_t<DT == DType::Q5_0, block_q5_0, block_q4_0>;
   const __m128i m4 = _mm_set1_epi8(0x0F);
-  const __m256i eight = _mm256_set1_epi8(8), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  const __m256i offset = _mm256_set1_epi8(DT == DType::Q5_0 ? 16 : 8), ones8 = _mm256_set1_epi8(1),
+                ones16 = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; b++) {
     uint8_t* pb = panel + b * kPanelBlockBytes;
     float* d = (float*)pb;
@@ -36,10 +41,13 @@ KILN_AVX2 void repack_q4_0(uint8_t* panel, const uint8_t* w, size_t w_row, int64
         r[j] = _mm256_setzero_si256();
         continue;
       }
-      const block_q4_0* blk = (const block_q4_0*)(w + (m + j) * w_row) + b;
+      const Block* blk = (const Block*)(w + (m + j) * w_row) + b;
       d[j] = _cvtsh_ss(blk->d);
       const __m128i v = _mm_loadu_si128((const __m128i*)blk->qs);  // elements 0..15 low, 16..31 high
-      r[j] = _mm256_sub_epi8(_mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4)), eight);
+      __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+      if constexpr (DT == DType::Q5_0)
+        q = _mm256_or_si256(q, _mm256_and_si256(bytes_from_bits_32(blk->qh), _mm256_set1_epi8(0x10)));
+      r[j] = _mm256_sub_epi8(q, offset);
     }
     __m256i* out = (__m256i*)(pb + 8 * sizeof(float) + 8 * sizeof(int32_t));
     __m256i q[8];
@@ -49,12 +57,12 @@ KILN_AVX2 void repack_q4_0(uint8_t* panel, const uint8_t* w, size_t w_row, int64
       _mm256_store_si256(out + g, q[g]);
       sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q[g]), ones16));
     }
-    _mm256_store_si256((__m256i*)(pb + 8 * sizeof(float)), _mm256_slli_epi32(sum, 7));  // 128·Σ(q − 8)
+    _mm256_store_si256((__m256i*)(pb + 8 * sizeof(float)), _mm256_slli_epi32(sum, 7));  // 128·Σ(q − 8 or 16)
   }
 }
 
 // xu: the rows' quants + 128, 32 bytes per block, nb blocks per row; xd: their scales.
-template <int R>
+template <DType DT, int R>
 KILN_AVX2 void tile(float* out, int64_t M, const uint8_t* panel, const uint8_t* xu, const float* xd, int64_t nb,
                     const float* bias, int valid) {
   __m256 acc[R];
@@ -65,20 +73,26 @@ KILN_AVX2 void tile(float* out, int64_t M, const uint8_t* panel, const uint8_t* 
     const __m256 dw = _mm256_load_ps((const float*)pb);
     const __m256i c = _mm256_load_si256((const __m256i*)(pb + 8 * sizeof(float)));
     const __m256i* q = (const __m256i*)(pb + 8 * sizeof(float) + 8 * sizeof(int32_t));
-    __m256i s16[R];
-    KILN_UNROLL for (int r = 0; r < R; r++) s16[r] = _mm256_setzero_si256();
+    __m256i s16[R], half[R];
+    KILN_UNROLL for (int r = 0; r < R; r++) s16[r] = half[r] = _mm256_setzero_si256();
 #pragma GCC unroll 1  // unrolled, GCC tree-sums the 8·R products and spills them
     for (int g = 0; g < 8; g++) {
       const __m256i wq = _mm256_load_si256(q + g);
       KILN_UNROLL for (int r = 0; r < R; r++) {
         int32_t x4;
         std::memcpy(&x4, xu + (r * nb + b) * 32 + 4 * g, 4);
-        // |Σ| ≤ 8 · 2·255·8 = 32640: the int16 sums cannot overflow
+        // Q4_0: |Σ| ≤ 8 · 2·255·8 = 32640, no int16 overflow over the 8 groups; Q5_0's |q − 16|
+        // reaches 16, so its sums are widened every 4 groups (≤ 32640 again).
         s16[r] = _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(_mm256_set1_epi32(x4), wq));
       }
+      if (DT == DType::Q5_0 && g == 3)
+        KILN_UNROLL for (int r = 0; r < R; r++) {
+          half[r] = _mm256_madd_epi16(s16[r], ones);
+          s16[r] = _mm256_setzero_si256();
+        }
     }
     KILN_UNROLL for (int r = 0; r < R; r++) {
-      __m256i s32 = _mm256_sub_epi32(_mm256_madd_epi16(s16[r], ones), c);
+      __m256i s32 = _mm256_sub_epi32(_mm256_add_epi32(half[r], _mm256_madd_epi16(s16[r], ones)), c);
       acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xd[r * nb + b])), _mm256_cvtepi32_ps(s32), acc[r]);
     }
   }
@@ -102,21 +116,34 @@ KILN_AVX2 void qgemm_q4_0_activation_row(const uint8_t* xq, int64_t nb, float* x
 // Bytes of one panel of 8 repacked weight rows (the `panel` scratch below).
 size_t qgemm_q4_0_panel_bytes(int64_t K) { return (size_t)(K / QK4_0) * kPanelBlockBytes; }
 
-// out (N, M) columns [m0, m1) = Q4_0 w × activations in the form above: xd (N, nb) scales and
-// xu (N, nb·32) quants. panel: qgemm_q4_0_panel_bytes(K), 32-byte aligned.
-KILN_AVX2 void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, const float* bias,
-                               int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
+namespace {
+
+template <DType DT>
+KILN_AVX2 void qgemm(float* out, const float* xd, const uint8_t* xu, const void* w, const float* bias, int64_t N,
+                     int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
   const int64_t nb = K / QK4_0;
-  const size_t w_row = (size_t)nb * sizeof(block_q4_0);
+  const size_t w_row = dtype_bytes(DT, K);
   for (int64_t m = m0; m < m1; m += kPanelRows) {
     const int rows = (int)(m1 - m < kPanelRows ? m1 - m : kPanelRows);
-    repack_q4_0(panel, (const uint8_t*)w, w_row, m, rows, nb);
+    repack_q4_0<DT>(panel, (const uint8_t*)w, w_row, m, rows, nb);
     const float* bm = bias ? bias + m : nullptr;
     int64_t n = 0;
     for (; n + kTileRows <= N; n += kTileRows)
-      tile<kTileRows>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows);
-    for (; n < N; n++) tile<1>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows);
+      tile<DT, kTileRows>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows);
+    for (; n < N; n++) tile<DT, 1>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows);
   }
+}
+
+}  // namespace
+
+// out (N, M) columns [m0, m1) = Q4_0 or Q5_0 w × activations in the form above: xd (N, nb) scales
+// and xu (N, nb·32) quants. panel: qgemm_q4_0_panel_bytes(K), 32-byte aligned.
+void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, DType dt, const float* bias,
+                     int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
+  if (dt == DType::Q5_0)
+    qgemm<DType::Q5_0>(out, xd, xu, w, bias, N, K, m0, m1, M, panel);
+  else
+    qgemm<DType::Q4_0>(out, xd, xu, w, bias, N, K, m0, m1, M, panel);
 }
 
 }  // namespace kiln

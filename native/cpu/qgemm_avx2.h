@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define KILN_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
@@ -16,6 +17,16 @@ namespace kiln {
 
 constexpr int kPanelRows = 8;  // weight rows per panel (the 8 lanes)
 constexpr int kTileRows = 4;   // activation rows per tile
+
+// Byte i = 0xFF where bit i of the 32 bits at p is set (ggml's bytes_from_bits_32).
+KILN_AVX2_INLINE __m256i bytes_from_bits_32(const uint8_t* p) {
+  uint32_t x32;
+  std::memcpy(&x32, p, 4);
+  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+  const __m256i bytes = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)x32), shuf),
+                                        _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+  return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
 
 // 8 rows of 32 bytes (r[j]: row j) → out[g] lane j = dword g of r[j]: an 8×8 transpose of dwords.
 KILN_AVX2_INLINE void transpose_dwords_8x8(const __m256i r[8], __m256i out[8]) {

@@ -1,11 +1,11 @@
 // Matmul against block-quantized weights. Steps of a few rows (decode) follow ggml's scheme: the
 // activation rows are quantized once (Q8_0 for the 32-blocks, Q8_K for the K-quants) and every
 // output is an integer dot product per block, scaled and summed in block order. Steps of many rows
-// (prefill) run an int8 GEMM on repacked weight panels for Q4_0, Q4_K, Q5_K and Q6_K (the K-quants'
-// give exactly the decode bits), for Q8_0 dequantize weight panels to f32 and run the f32 tiles of
-// matmul_avx2.cc, and for Q5_0/Q5_1 take the decode kernels' tiles. So for Q4_0 and Q8_0 a row's
-// result depends on which path its step took (within the activations' rounding), though never on
-// the other rows or the thread count within one path.
+// (prefill) run an int8 GEMM on repacked weight panels for Q4_0, Q5_0, Q4_K, Q5_K and Q6_K (the
+// K-quants' give exactly the decode bits), for Q8_0 dequantize weight panels to f32 and run the f32
+// tiles of matmul_avx2.cc, and for Q5_1 take the decode kernels' tiles. So for Q4_0, Q5_0 and Q8_0
+// a row's result depends on which path its step took (within the activations' rounding), though
+// never on the other rows or the thread count within one path.
 // Threads split the output features M, so each weight row is streamed from memory by one thread.
 // The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has them; this file's portable loop is their
 // twin and the fallback.
@@ -29,8 +29,8 @@ size_t matmul_avx2_scratch(DType dt, int64_t K, bool w_kxm);
 void quantize_act_q8_0_avx2(const float* x, uint8_t* y, int64_t k);
 void qgemm_q4_0_activation_row(const uint8_t* xq, int64_t nb, float* xd, uint8_t* xu);
 size_t qgemm_q4_0_panel_bytes(int64_t K);
-void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, const float* bias, int64_t N,
-                     int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, DType dt, const float* bias,
+                     int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 size_t qgemm_q4_K_panel_bytes(int64_t K);
 void qgemm_q4_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt, const float* bias,
                      int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
@@ -115,7 +115,7 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
   if (!qk) return {};
   const size_t row = act_row_bytes(*qk, K);
   ScratchSize s{cache_lines(row * (size_t)N), cache_lines(row)};
-  if (dt == DType::Q4_0) {
+  if (dt == DType::Q4_0 || dt == DType::Q5_0) {
     s.shared += cache_lines((size_t)(N * (K / QK4_0)) * sizeof(float)) + cache_lines((size_t)(N * K));
     s.own = std::max(s.own, qgemm_q4_0_panel_bytes(K));
   } else if (dt == DType::Q4_K || dt == DType::Q5_K) {
@@ -130,13 +130,14 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
 
 void matmul_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
                   int64_t M, const Scratch& scratch, int ith, int nth) {
-  // Prefill: Q4_0, Q4_K, Q5_K and Q6_K run int8 GEMMs on repacked panels (qgemm_*.cc); Q8_0 dequantizes
+  // Prefill: Q4_0, Q5_0, Q4_K, Q5_K and Q6_K run int8 GEMMs on repacked panels (qgemm_*.cc); Q8_0 dequantizes
   // weight panels once and reuses them for every row (f32 tiles, no activation rounding).
   // Decode: int8 dot products against quantized activations, as llama.cpp does.
   const bool avx2 = cpu_features().avx2_fma;
   const bool prefill = N >= kPrefillRows && avx2;
-  const bool gemm =
-      prefill && (dt == DType::Q4_0 || dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K);
+  // Q4_0 and Q5_0 take their activations as scales and unsigned quants (qgemm_avx2.cc).
+  const bool gemm32 = prefill && (dt == DType::Q4_0 || dt == DType::Q5_0);
+  const bool gemm = gemm32 || (prefill && (dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K));
   if (prefill && !gemm &&
       matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, (float*)scratch.own, ith, nth))
     return;
@@ -144,7 +145,7 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
   const size_t row_bytes = act_row_bytes(qk, K);
   auto quantize_act = avx2 && qk.act == QuantType::Q8_0 ? quantize_act_q8_0_avx2 : qk.quantize_act;
   const int64_t nb = K / QK4_0;
-  float* xd = (float*)(scratch.shared + cache_lines(row_bytes * (size_t)N));  // Q4_0 prefill only
+  float* xd = (float*)(scratch.shared + cache_lines(row_bytes * (size_t)N));  // Q4_0/Q5_0 prefill only
   uint8_t* xu = (uint8_t*)xd + cache_lines((size_t)(N * nb) * sizeof(float));
   const uint8_t* xq;
   if (N == 1 && nth > 1) {
@@ -159,7 +160,7 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
     for (int64_t n = r0; n < r1; n++) {
       uint8_t* xr = scratch.shared + n * row_bytes;
       quantize_act(x + n * K, xr, K);
-      if (prefill && dt == DType::Q4_0) qgemm_q4_0_activation_row(xr, nb, xd + n * nb, xu + n * K);
+      if (gemm32) qgemm_q4_0_activation_row(xr, nb, xd + n * nb, xu + n * K);
     }
     ThreadPool::global().barrier();
     xq = scratch.shared;
@@ -170,8 +171,8 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
     m0 *= 8;
     m1 = m1 * 8 < M ? m1 * 8 : M;
     if (m0 >= m1) return;
-    if (dt == DType::Q4_0)
-      qgemm_q4_0_avx2(out, xd, xu, w, bias, N, K, m0, m1, M, scratch.own);
+    if (gemm32)
+      qgemm_q4_0_avx2(out, xd, xu, w, dt, bias, N, K, m0, m1, M, scratch.own);
     else if (dt == DType::Q4_K || dt == DType::Q5_K)
       qgemm_q4_K_avx2(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M, scratch.own);
     else

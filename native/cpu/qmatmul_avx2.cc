@@ -12,6 +12,7 @@
 
 #include <cstring>
 
+#include "cpu/qgemm_avx2.h"
 #include "cpu/qweights.h"
 #include "kernels.h"
 #include "quant/blocks.h"
@@ -38,16 +39,6 @@ KILN_AVX2_INLINE int hsum_i32(__m256i a) {
   b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0x4e));
   b = _mm_add_epi32(b, _mm_shuffle_epi32(b, 0xb1));
   return _mm_cvtsi128_si32(b);
-}
-
-// Byte i = 0xFF where bit i of the 32 bits at p is set (ggml's bytes_from_bits_32).
-KILN_AVX2_INLINE __m256i bytes_from_bits_32(const uint8_t* p) {
-  uint32_t x32;
-  std::memcpy(&x32, p, 4);
-  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-  const __m256i bytes = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)x32), shuf),
-                                        _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-  return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
 }
 
 // 16 bytes of nibbles as 32 bytes: low nibbles are elements 0..15, high nibbles 16..31.

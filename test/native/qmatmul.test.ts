@@ -163,9 +163,9 @@ describe('quantized matmul: fast vs reference', () => {
     }
   })
 
-  // Q4_0 and the K-quants' prefill are int8 GEMMs on quantized activations instead, and Q5_0/Q5_1
-  // take their decode tiles (native/cpu/qgemm_*.cc, qmatmul_avx2.cc): the tolerance and invariance
-  // tests above cover Q4_0 and Q5_0/Q5_1, the next the K-quants.
+  // Q4_0, Q5_0 and the K-quants' prefill are int8 GEMMs on quantized activations instead, and
+  // Q5_1 takes its decode tiles (native/cpu/qgemm_*.cc, qmatmul_avx2.cc): the tolerance and
+  // invariance tests above cover Q4_0, Q5_0 and Q5_1, the next the K-quants.
   it('prefill steps compute exactly the f32 product with the dequantized weights (Q8_0)', () => {
     let seed = 400
     for (const type of TYPES.filter((t) => t === 'q8_0'))
