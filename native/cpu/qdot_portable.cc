@@ -55,8 +55,8 @@ float vec_dot_q5_0_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k) 
     const uint32_t qh = load_qh(wb[b].qh);
     int sumi = 0;
     for (int j = 0; j < QK5_0 / 2; j++) {
-      const int lo = (wb[b].qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
-      const int hi = (wb[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+      int lo, hi;
+      q5_levels(wb[b].qs, qh, j, &lo, &hi);
       sumi += (lo - 16) * xb[b].qs[j] + (hi - 16) * xb[b].qs[j + QK5_0 / 2];
     }
     acc += (half(wb[b].d) * half(xb[b].d)) * (float)sumi;
@@ -74,8 +74,8 @@ float vec_dot_q5_1_q8_0_portable(const uint8_t* w, const uint8_t* x, int64_t k) 
     const uint32_t qh = load_qh(wb[b].qh);
     int sumi = 0, sumx = 0;
     for (int j = 0; j < QK5_1 / 2; j++) {
-      const int lo = (wb[b].qs[j] & 0x0F) | (((qh >> j) & 1) << 4);
-      const int hi = (wb[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+      int lo, hi;
+      q5_levels(wb[b].qs, qh, j, &lo, &hi);
       sumi += lo * xb[b].qs[j] + hi * xb[b].qs[j + QK5_1 / 2];
       sumx += xb[b].qs[j] + xb[b].qs[j + QK5_1 / 2];
     }

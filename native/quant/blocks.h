@@ -68,6 +68,20 @@ struct block_q8_K {
 };
 #pragma pack(pop)
 
+// Q5_0 / Q5_1 levels (0..31) of elements j and j + 16 of a block: low 4 bits from qs[j]'s nibbles,
+// bit 4 from bits j and j + 16 of qh (the block's qh bytes as a little-endian uint32).
+inline void q5_levels(const uint8_t* qs, uint32_t qh, int j, int* lo, int* hi) {
+  *lo = (qs[j] & 0x0F) | (int)(((qh >> j) & 1) << 4);
+  *hi = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+}
+
+// The inverse: levels xi0 (element j) and xi1 (element j + 16) into qs[j] and qh.
+inline void q5_store_levels(uint8_t* qs, uint32_t* qh, int j, uint8_t xi0, uint8_t xi1) {
+  qs[j] = (uint8_t)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+  *qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
+  *qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
+}
+
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 is 18 bytes");
 static_assert(sizeof(block_q5_0) == 22, "block_q5_0 is 22 bytes");
 static_assert(sizeof(block_q5_1) == 24, "block_q5_1 is 24 bytes");

@@ -172,48 +172,38 @@ void quantize_row_q5_K(const float* x, uint8_t* y, int64_t k) {
   }
 }
 
+// One super-block of Q4_K or Q5_K (qh null for Q4_K): y = (d·sc)·q − (dmin·m), two roundings, no
+// fused multiply-add, as ggml's dequantize_row_q{4,5}_K; Q5_K's bit 4 of element 64i + l is bit 2i
+// of qh[l], of 64i + 32 + l bit 2i + 1.
+static void dequantize_k4(uint16_t d16, uint16_t dmin16, const uint8_t* scales, const uint8_t* q, const uint8_t* qh,
+                          float* y) {
+  const float d = kq_half(d16);
+  const float min = kq_half(dmin16);
+  int is = 0;
+  uint8_t u1 = 1, u2 = 2;
+  for (int j = 0; j < QK_K; j += 64, q += 32, is += 2, u1 <<= 2, u2 <<= 2) {
+    uint8_t sc, m;
+    kq_scale_min_k4(is + 0, scales, &sc, &m);
+    const float d1 = d * (float)sc;
+    const float m1 = min * (float)m;
+    kq_scale_min_k4(is + 1, scales, &sc, &m);
+    const float d2 = d * (float)sc;
+    const float m2 = min * (float)m;
+    for (int l = 0; l < 32; l++) *y++ = d1 * (float)((q[l] & 0xF) + (qh && (qh[l] & u1) ? 16 : 0)) - m1;
+    for (int l = 0; l < 32; l++) *y++ = d2 * (float)((q[l] >> 4) + (qh && (qh[l] & u2) ? 16 : 0)) - m2;
+  }
+}
+
 void dequantize_row_q4_K(const uint8_t* x, float* y, int64_t k) {
   const block_q4_K* in = reinterpret_cast<const block_q4_K*>(x);
-  for (int64_t i = 0; i < k / QK_K; i++) {
-    const uint8_t* q = in[i].qs;
-    const float d = kq_half(in[i].d);
-    const float min = kq_half(in[i].dmin);
-    int is = 0;
-    for (int j = 0; j < QK_K; j += 64, q += 32, is += 2) {
-      uint8_t sc, m;
-      kq_scale_min_k4(is + 0, in[i].scales, &sc, &m);
-      const float d1 = d * (float)sc;
-      const float m1 = min * (float)m;
-      kq_scale_min_k4(is + 1, in[i].scales, &sc, &m);
-      const float d2 = d * (float)sc;
-      const float m2 = min * (float)m;
-      for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xF) - m1;
-      for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
-    }
-  }
+  for (int64_t i = 0; i < k / QK_K; i++, y += QK_K)
+    dequantize_k4(in[i].d, in[i].dmin, in[i].scales, in[i].qs, nullptr, y);
 }
 
 void dequantize_row_q5_K(const uint8_t* x, float* y, int64_t k) {
   const block_q5_K* in = reinterpret_cast<const block_q5_K*>(x);
-  for (int64_t i = 0; i < k / QK_K; i++) {
-    const uint8_t* q = in[i].qs;
-    const uint8_t* qh = in[i].qh;
-    const float d = kq_half(in[i].d);
-    const float min = kq_half(in[i].dmin);
-    int is = 0;
-    uint8_t u1 = 1, u2 = 2;
-    for (int j = 0; j < QK_K; j += 64, q += 32, is += 2, u1 <<= 2, u2 <<= 2) {
-      uint8_t sc, m;
-      kq_scale_min_k4(is + 0, in[i].scales, &sc, &m);
-      const float d1 = d * (float)sc;
-      const float m1 = min * (float)m;
-      kq_scale_min_k4(is + 1, in[i].scales, &sc, &m);
-      const float d2 = d * (float)sc;
-      const float m2 = min * (float)m;
-      for (int l = 0; l < 32; l++) *y++ = d1 * (float)((q[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
-      for (int l = 0; l < 32; l++) *y++ = d2 * (float)((q[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
-    }
-  }
+  for (int64_t i = 0; i < k / QK_K; i++, y += QK_K)
+    dequantize_k4(in[i].d, in[i].dmin, in[i].scales, in[i].qs, in[i].qh, y);
 }
 
 }  // namespace kiln

@@ -132,8 +132,7 @@ static void dequantize_row_q4_0(const uint8_t* x, float* y, int64_t k) {
   }
 }
 
-// Q5_0 and Q5_1 keep bit 4 of element j in bit j of a little-endian uint32 (elements 0..15 low
-// nibbles, 16..31 high, as Q4_0).
+// Q5_0 and Q5_1 keep bit 4 of element j in bit j of a little-endian uint32 (blocks.h's q5_levels).
 static uint32_t load_qh(const uint8_t* p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
 static void store_qh(uint8_t* p, uint32_t qh) {
@@ -156,9 +155,7 @@ static void quantize_row_q5_0(const float* x, uint8_t* y, int64_t k) {
       const int8_t t1 = f32_to_i8_like_x86(x1 + 16.5f);
       const uint8_t xi0 = (uint8_t)(31 < t0 ? 31 : t0);  // ggml's MIN(31, (int8_t)(x0 + 16.5f))
       const uint8_t xi1 = (uint8_t)(31 < t1 ? 31 : t1);
-      b[6 + j] = (uint8_t)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-      qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
-      qh |= ((xi1 & 0x10u) >> 4) << (j + qk / 2);
+      q5_store_levels(b + 6, &qh, j, xi0, xi1);
     }
     store_qh(b + 2, qh);
   }
@@ -171,12 +168,10 @@ static void dequantize_row_q5_0(const uint8_t* x, float* y, int64_t k) {
     const float d = load_f16(b);
     const uint32_t qh = load_qh(b + 2);
     for (int j = 0; j < qk / 2; j++) {
-      const uint8_t xh_0 = (uint8_t)(((qh >> (j + 0)) << 4) & 0x10);
-      const uint8_t xh_1 = (uint8_t)((qh >> (j + 12)) & 0x10);
-      const int x0 = ((b[6 + j] & 0x0F) | xh_0) - 16;
-      const int x1 = ((b[6 + j] >> 4) | xh_1) - 16;
-      y[i * qk + j] = (float)x0 * d;
-      y[i * qk + j + qk / 2] = (float)x1 * d;
+      int x0, x1;
+      q5_levels(b + 6, qh, j, &x0, &x1);
+      y[i * qk + j] = (float)(x0 - 16) * d;
+      y[i * qk + j + qk / 2] = (float)(x1 - 16) * d;
     }
   }
 }
@@ -202,9 +197,7 @@ static void quantize_row_q5_1(const float* x, uint8_t* y, int64_t k) {
       const float x1 = (x[i * qk + qk / 2 + j] - min) * id;
       const uint8_t xi0 = (uint8_t)f32_to_i8_like_x86(x0 + 0.5f);  // ggml's (uint8_t)(x0 + 0.5f)
       const uint8_t xi1 = (uint8_t)f32_to_i8_like_x86(x1 + 0.5f);
-      b[8 + j] = (uint8_t)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-      qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
-      qh |= ((xi1 & 0x10u) >> 4) << (j + qk / 2);
+      q5_store_levels(b + 8, &qh, j, xi0, xi1);
     }
     store_qh(b + 4, qh);
   }
@@ -218,10 +211,8 @@ static void dequantize_row_q5_1(const uint8_t* x, float* y, int64_t k) {
     const float m = load_f16(b + 2);
     const uint32_t qh = load_qh(b + 4);
     for (int j = 0; j < qk / 2; j++) {
-      const uint8_t xh_0 = (uint8_t)(((qh >> (j + 0)) << 4) & 0x10);
-      const uint8_t xh_1 = (uint8_t)((qh >> (j + 12)) & 0x10);
-      const int x0 = (b[8 + j] & 0x0F) | xh_0;
-      const int x1 = (b[8 + j] >> 4) | xh_1;
+      int x0, x1;
+      q5_levels(b + 8, qh, j, &x0, &x1);
       y[i * qk + j] = (float)x0 * d + m;
       y[i * qk + j + qk / 2] = (float)x1 * d + m;
     }

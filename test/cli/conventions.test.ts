@@ -5,7 +5,8 @@
 import { readdirSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { jsonOut, type KilnRun, makeTempDir, ROOT, removeTempDirs, runKiln } from '../helpers/cli.js'
+import { jsonOut, makeTempDir, ROOT, removeTempDirs, runKiln } from '../helpers/cli.js'
+import { expectCleanError, expectJsonError } from '../helpers/cli-errors.js'
 
 afterAll(removeTempDirs)
 
@@ -78,26 +79,6 @@ const kiln = (args: string[], more: NodeJS.ProcessEnv = {}) =>
 
 const ANSI = /\u001B\[/
 
-function expectUsageLine(r: KilnRun, status: 1 | 2): void {
-  expect(r.signal).toBeNull()
-  expect(r.status, r.stderr).toBe(status)
-  expect(r.stdout).toBe('')
-  expect(r.stderr).toMatch(/^kiln: [^\n]+\n$/)
-  expect(r.stderr).not.toContain('    at ')
-}
-
-function expectJsonError(r: KilnRun, status: 1 | 2): { code: string; message: string } {
-  expect(r.signal).toBeNull()
-  expect(r.status, r.stderr).toBe(status)
-  expect(r.stderr).not.toContain('    at ')
-  const j = jsonOut<{ error: { code: string; message: string } }>(r)
-  expect(Object.keys(j)).toEqual(['error'])
-  expect(Object.keys(j.error).sort()).toEqual(['code', 'message'])
-  expect(j.error.code).toMatch(/^E_[A-Z_]+$/)
-  expect(j.error.message).not.toContain('\n')
-  return j.error
-}
-
 describe('the command list', () => {
   it('has a success and a failure run for every command', () => {
     expect(IDS.length).toBeGreaterThan(5)
@@ -113,7 +94,7 @@ describe('the command list', () => {
   })
 
   it('an unknown command is bad usage (exit 2), with --json too', async () => {
-    expectUsageLine(await kiln(['generat']), 2)
+    expectCleanError(await kiln(['generat']), 2)
     expect(expectJsonError(await kiln(['generat', '--json']), 2).code).toBe('E_USAGE')
   })
 
@@ -164,7 +145,7 @@ describe.concurrent.each(IDS)('kiln %s', (id) => {
       kiln([...words, '--no-such-flag']),
       kiln([...words, '--no-such-flag', '--json']),
     ])
-    expectUsageLine(text, 2)
+    expectCleanError(text, 2)
     expect(text.stderr).toContain('--no-such-flag')
     expect(expectJsonError(json, 2).code).toBe('E_USAGE')
   }, 300_000)
@@ -172,7 +153,7 @@ describe.concurrent.each(IDS)('kiln %s', (id) => {
   it('exit 0 on success, 1 on a run-time failure, with --json errors as one document', async () => {
     const runs = RUNS[id]
     const [fail, failJson] = await Promise.all([kiln(runs.fail), kiln([...runs.fail, '--json'])])
-    expectUsageLine(fail, 1)
+    expectCleanError(fail, 1)
     expect(expectJsonError(failJson, 1).message).toBe(fail.stderr.slice('kiln: '.length, -1))
     if (!runs.ok) return
     const [ok, okJson] = await Promise.all([kiln(runs.ok), kiln([...runs.ok, '--json'])])

@@ -10,43 +10,14 @@ import {
   editSafetensorsHeader,
   type GenerateJson,
   jsonOut,
-  type KilnRun,
   makeTempDir,
   removeTempDirs,
   runKiln,
 } from '../helpers/cli.js'
+import { expectCleanError, expectJsonError } from '../helpers/cli-errors.js'
 import { golden } from '../helpers/fixtures.js'
 
 afterAll(removeTempDirs)
-
-/** One clear line on stderr, nothing on stdout, the expected exit status, no crash. */
-function expectCleanError(r: KilnRun, status: 1 | 2, message?: RegExp): string {
-  expect(r.signal).toBeNull()
-  expect(r.status, r.stderr).toBe(status)
-  expect(r.stdout).toBe('')
-  expect(r.stderr).not.toContain('    at ')
-  expect(r.stderr).toMatch(/^kiln: [^\n]+\n$/)
-  const line = r.stderr.slice('kiln: '.length, -1)
-  expect(line.length).toBeGreaterThan(10)
-  if (message) expect(line).toMatch(message)
-  return line
-}
-
-/** The same failure with --json: one {"error": {code, message}} object on stdout. */
-function expectJsonError(r: KilnRun, status: 1 | 2, code?: string): { code: string; message: string } {
-  expect(r.signal).toBeNull()
-  expect(r.status, r.stderr).toBe(status)
-  expect(r.stderr).not.toContain('    at ')
-  const j = jsonOut<{ error: { code: string; message: string } }>(r)
-  expect(Object.keys(j)).toEqual(['error'])
-  expect(Object.keys(j.error).sort()).toEqual(['code', 'message'])
-  expect(j.error.code).toMatch(/^E_[A-Z_]+$/)
-  if (code) expect(j.error.code).toBe(code)
-  expect(typeof j.error.message).toBe('string')
-  expect(j.error.message).not.toContain('\n')
-  expect(j.error.message.length).toBeGreaterThan(10)
-  return j.error
-}
 
 const gen = (model: string, ...more: string[]) =>
   runKiln(['generate', 'The license is', '-m', model, ...more])

@@ -6,27 +6,20 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type GenerateJson, jsonOut, type KilnRun, removeTempDirs, runKiln } from '../helpers/cli.js'
+import { expectCleanError, expectJsonError } from '../helpers/cli-errors.js'
 import { sandbox } from './helpers.js'
 
 afterAll(removeTempDirs)
 
 const TOKEN = 'hf_TheWholeTokenMustNeverBePrinted42'
 
+/** A clean failure (helpers/cli-errors.ts) whose stderr, `kiln: ` included, matches `message`. */
 function expectError(r: KilnRun, status: 1 | 2, message: RegExp): void {
-  expect(r.signal).toBeNull()
-  expect(r.status, r.stderr).toBe(status)
-  expect(r.stdout).toBe('')
-  expect(r.stderr).toMatch(/^kiln: [^\n]+\n$/)
+  expectCleanError(r, status)
   expect(r.stderr).toMatch(message)
 }
 
-function expectJsonError(r: KilnRun, status: 1 | 2, code: string): string {
-  expect(r.status, r.stderr).toBe(status)
-  const j = jsonOut<{ error: { code: string; message: string } }>(r)
-  expect(Object.keys(j)).toEqual(['error'])
-  expect(j.error.code).toBe(code)
-  return j.error.message
-}
+const jsonErrorMessage = (r: KilnRun, status: 1 | 2, code: string) => expectJsonError(r, status, code).message
 
 describe.concurrent('config get / set / unset / list / path', () => {
   it('set writes a checked value that get, list and path then report', async () => {
@@ -114,7 +107,7 @@ describe.concurrent('config get / set / unset / list / path', () => {
       expect(readFileSync(s.file).equals(before)).toBe(true)
     }
     expect(
-      expectJsonError(await kiln('config', 'set', 'runtime.threads', 'x', '--json'), 2, 'E_USAGE'),
+      jsonErrorMessage(await kiln('config', 'set', 'runtime.threads', 'x', '--json'), 2, 'E_USAGE'),
     ).toMatch(/runtime\.threads/)
     expectError(await kiln('config', 'get', 'runtime.thread'), 2, /did you mean "runtime\.threads"/)
     expectError(await kiln('config', 'unset', 'hub.tokn'), 2, /did you mean "hub\.token"/)
@@ -151,7 +144,7 @@ describe.concurrent('config get / set / unset / list / path', () => {
       2,
       /needs a terminal.*kiln config set.*kiln config default --yes/,
     )
-    expect(expectJsonError(await runKiln(['config', '--json'], { env: s.env }), 2, 'E_USAGE')).toMatch(
+    expect(jsonErrorMessage(await runKiln(['config', '--json'], { env: s.env }), 2, 'E_USAGE')).toMatch(
       /terminal/,
     )
   })
@@ -197,7 +190,7 @@ describe.concurrent('config default / validate', () => {
       1,
       new RegExp(`^kiln: ${other}:3: generate\\.temperature must be a number ≥ 0`),
     )
-    expect(expectJsonError(await kiln('config', 'validate', other, '--json'), 1, 'E_SETTINGS')).toContain(
+    expect(jsonErrorMessage(await kiln('config', 'validate', other, '--json'), 1, 'E_SETTINGS')).toContain(
       `${other}:3:`,
     )
     // A broken file stops every command that reads settings, with the same message.
@@ -353,7 +346,7 @@ describe.concurrent('generate reads its settings: flag > env > file > default', 
     r = await runKiln(['generate', 'Once', '-m', 'models/default', '--device', 'cuda', '--json'], {
       env: s.env,
     })
-    expect(expectJsonError(r, 1, 'E_DEVICE')).toMatch(/--device/)
+    expect(jsonErrorMessage(r, 1, 'E_DEVICE')).toMatch(/--device/)
     r = await runKiln(['generate', 'Once', '-m', 'models/default'], {
       env: { ...s.env, KILN_GENERATE_TOP_P: '2' },
     })
