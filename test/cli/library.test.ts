@@ -1,6 +1,7 @@
 // The package's main export, imported by name as a user would (package self-reference → dist/).
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
+import { golden } from '../helpers/fixtures.js'
 
 const SCRIPT = `
 import { loadModel, loadTokenizer, defaultModelPath, KilnError } from 'kiln'
@@ -22,7 +23,7 @@ console.log(JSON.stringify({
 
 describe('library API', () => {
   it('loadModel, tokenizer, logits, generate, dispose, loadTokenizer', () => {
-    const dir = '../shared/fixtures/golden/llama-tiny'
+    const dir = golden('llama-tiny')
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', SCRIPT, dir], { encoding: 'utf8' })
     expect(r.status, r.stderr).toBe(0)
     const out = JSON.parse(r.stdout)

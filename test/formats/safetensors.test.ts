@@ -15,8 +15,8 @@ import {
   toFloat32,
   writeSafetensors,
 } from '../../src/core/formats/safetensors.js'
+import { GOLDEN } from '../helpers/fixtures.js'
 
-const GOLDEN = path.resolve('../shared/fixtures/golden')
 const MODELS = ['llama-tiny', 'llama-tiny-bf16', 'llama3-tiny', 'qwen2-tiny', 'gpt2-tiny', 'bert-tiny']
 
 let tmp: string

@@ -1,8 +1,10 @@
-// Paths to the shared golden fixtures (computed by PyTorch + transformers; see their README).
+// Paths to the golden fixtures in test/fixtures/golden (computed by PyTorch + transformers; see their
+// README).
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-export const GOLDEN = path.resolve(process.cwd(), '../shared/fixtures/golden')
+export const GOLDEN = fileURLToPath(new URL('../fixtures/golden/', import.meta.url))
 
 export function golden(name: string): string {
   return path.join(GOLDEN, name)

@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { ConfigError, FormatError, UnsupportedArchitectureError } from '../../src/core/errors.js'
 import { loadModelConfig, parseModelConfig, ropeInvFreq } from '../../src/core/models/config.js'
 import { loadGenerationConfig, parseGenerationConfig } from '../../src/core/models/generation-config.js'
+import { GOLDEN } from '../helpers/fixtures.js'
 
-const GOLDEN = path.resolve('../shared/fixtures/golden')
 const fixture = (name: string) =>
   JSON.parse(readFileSync(path.join(GOLDEN, name, 'config.json'), 'utf8')) as Record<string, unknown>
 

@@ -1,10 +1,11 @@
-// Paths and loaders for the shared golden fixtures (../shared/fixtures/golden from the repo root).
+// Paths and loaders for the golden tokenizer fixtures (test/fixtures/golden).
 
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 
-export const GOLDEN = fileURLToPath(new URL('../../../shared/fixtures/golden/', import.meta.url))
+import { GOLDEN } from '../helpers/fixtures.js'
+
+export { GOLDEN }
 
 export const TOKENIZER_FIXTURES = [
   'tok-bytelevel',
