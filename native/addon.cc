@@ -1,25 +1,32 @@
 // N-API surface of the addon: file mapping, the forward graph, token sampling, single-op runs for
-// tests, and machine facts for `kiln env` and the benchmark. Native errors become JS exceptions.
+// tests, and machine facts for `kiln env` and the benchmark (block quantization: addon_quant.cc).
+// Native errors become JS exceptions.
 #include <napi.h>
 
-#include <cmath>
 #include <memory>
 
 #include "cpu/cpu_features.h"
 #include "cpu/sample.h"
 #include "graph.h"
 #include "mapped_file.h"
-#include "quant/quant_types.h"
 #include "threadpool.h"
 
 namespace kiln {
 
 double measure_read_bandwidth(size_t bytes, int nth, int reps);
+void add_quant_exports(Napi::Env env, Napi::Object exports);  // addon_quant.cc
 
-static const Backend& backend_by_name(Napi::Env env, const std::string& name) {
-  if (name == "cpu") return cpu_backend();
-  if (name == "ref") return ref_backend();
-  throw Napi::Error::New(env, "unknown backend \"" + name + "\" (cpu, ref)");
+static std::unique_ptr<Device> device_by_name(Napi::Env env, const std::string& device, const std::string& backend) {
+  try {
+    return make_device(device, backend);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+static std::string get_string(Napi::Object o, const char* key, const char* def) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(def);
 }
 
 static int get_int(Napi::Object o, const char* key, int def) {
@@ -101,14 +108,14 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
                         InstanceMethod("dispose", &GraphWrap::Dispose), InstanceMethod("info", &GraphWrap::Info)});
   }
 
-  // new Graph({tensors, nodes, io: {tokens, positions, slots, outRows, output}, backend})
+  // new Graph({tensors, nodes, io: {tokens, positions, slots, outRows, output}, device?, backend?}):
+  // device "cpu" (default), backend: its kernel table, "cpu" (default) or "ref".
   GraphWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GraphWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Graph(spec): spec must be an object");
     Napi::Object spec = info[0].As<Napi::Object>();
     graph_ = std::make_unique<Graph>();
-    Napi::Value be = spec.Get("backend");
-    graph_->backend = &backend_by_name(env, be.IsString() ? be.As<Napi::String>().Utf8Value() : "cpu");
+    graph_->device = device_by_name(env, get_string(spec, "device", "cpu"), get_string(spec, "backend", "cpu"));
     Napi::Array ts = spec.Get("tensors").As<Napi::Array>();
     for (uint32_t i = 0; i < ts.Length(); i++) graph_->tensors.push_back(tensor_from_js(env, ts.Get(i).As<Napi::Object>(), keep_));
     Napi::Array ns = spec.Get("nodes").As<Napi::Array>();
@@ -242,7 +249,8 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     o.Set("positions", (double)g.positions());
     o.Set("slots", (double)g.slots());
     o.Set("activationBytes", (double)g.activation_bytes());
-    o.Set("backend", g.backend->name);
+    o.Set("device", g.device->name());
+    o.Set("backend", g.device->kernels().name);
     return o;
   }
 
@@ -251,35 +259,50 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
   int busy_ = 0;
 };
 
-// runOp(backend, {op, inputs, f, i}, tensors[], outIndex, threads) -> Float32Array of the output.
-// Single-op execution for the kernel tests (fast vs reference on random shapes).
+// runOp(backend, {op, inputs, f, i, output}, tensors[], threads) -> Float32Array of the output.
+// Single-op execution on the cpu device for the kernel tests (fast vs reference on random shapes).
+// Tensors given with data are placed on the device, which on the CPU reads and writes them in
+// place (kv_store's caches); the others start zeroed.
 static Napi::Value RunOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Graph g;
-  g.backend = &backend_by_name(env, info[0].As<Napi::String>());
+  g.device = device_by_name(env, "cpu", info[0].As<Napi::String>());
   std::vector<Napi::Reference<Napi::Value>> keep;
   Napi::Array ts = info[2].As<Napi::Array>();
   for (uint32_t i = 0; i < ts.Length(); i++) g.tensors.push_back(tensor_from_js(env, ts.Get(i).As<Napi::Object>(), keep));
   Node nd;
   node_from_js(env, info[1].As<Napi::Object>(), &nd);
   g.nodes.push_back(nd);
-  for (auto& t : g.tensors) {
-    t.cur_rows = t.shape.empty() ? 1 : t.shape[0];
-    if (!t.data) {
-      t.owned.assign(t.nbytes(), 0);
-      t.data = t.owned.data();
-    }
-  }
+  Napi::Float32Array a;
   try {
-    g.check();
+    g.finalize_op();
     g.execute(info[3].As<Napi::Number>().Int32Value());
+    a = Napi::Float32Array::New(env, g.tensors[nd.output].elems());
+    g.read(nd.output, a.Data());
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
-  Tensor& out = g.tensors[nd.output];
-  Napi::Float32Array a = Napi::Float32Array::New(env, out.elems());
-  std::memcpy(a.Data(), out.data, out.nbytes());
   return a;
+}
+
+// backends() -> [{device, name, ops}]: every kernel table this build has and the ops it implements
+// (a table always has every op; the entries are listed from the table itself).
+static Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (const DeviceBackend& d : device_backends()) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("device", d.device);
+    o.Set("name", d.kernels.name);
+    Napi::Array ops = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (int i = 0; i < kOpCount; i++)
+      if (backend_kernel(d.kernels, (Op)i)) ops.Set(n++, op_info((Op)i).name);
+    o.Set("ops", ops);
+    out.Set(k++, o);
+  }
+  return out;
 }
 
 // {temperature, topK, topP, minP, repetitionPenalty, history, suppress, uniform}
@@ -349,7 +372,7 @@ static Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   backends.Set(0u, "cpu");
   o.Set("backends", backends);
   Napi::Array ops = Napi::Array::New(env);
-  for (int i = 0; i < (int)Op::COUNT; i++) ops.Set((uint32_t)i, op_info((Op)i).name);
+  for (int i = 0; i < kOpCount; i++) ops.Set((uint32_t)i, op_info((Op)i).name);
   o.Set("ops", ops);
   return o;
 }
@@ -362,89 +385,28 @@ static Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), measure_read_bandwidth(bytes, nth, reps));
 }
 
-// Block quantization arguments: a known type, non-negative integer rows/cols, cols whole blocks.
-static QuantType quant_args(const Napi::CallbackInfo& info, const char* fn, int64_t* rows, int64_t* cols) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsString())
-    throw Napi::TypeError::New(env, std::string(fn) + "(type, data, rows, cols): type must be a string");
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  QuantType t;
-  if (!quant_type_from_name(name.c_str(), &t)) {
-    std::string known;  // the table's names, so the message follows new rows
-    for (int i = 0; i < (int)QuantType::COUNT; i++) known += (i ? ", " : "") + std::string(quant_type_info((QuantType)i).name);
-    throw Napi::Error::New(env, std::string(fn) + ": unknown quantization type \"" + name + "\" (" + known + ")");
+// The table is generated from the op list, so it cannot lack an op; a null entry (a table built by
+// hand with nullptr) still fails here, at load, rather than at the first step that needs it.
+static void check_tables(Napi::Env env) {
+  for (const DeviceBackend& d : device_backends()) {
+    std::string what = std::string("kiln_native: backend ") + d.kernels.name + " has no ";
+    for (int i = 0; i < kOpCount; i++)
+      if (!backend_kernel(d.kernels, (Op)i)) throw Napi::Error::New(env, what + "kernel for " + op_info((Op)i).name);
+    if (!d.kernels.matmul_scratch) throw Napi::Error::New(env, what + "matmul_scratch");
   }
-  for (int k = 2; k <= 3; k++) {
-    if (!info[k].IsNumber()) throw Napi::TypeError::New(env, std::string(fn) + ": rows and cols must be numbers");
-    double v = info[k].As<Napi::Number>().DoubleValue();
-    if (!(v >= 0 && v <= 9007199254740991.0) || std::floor(v) != v)
-      throw Napi::Error::New(env, std::string(fn) + ": rows and cols must be non-negative integers");
-    (k == 2 ? *rows : *cols) = (int64_t)v;
-  }
-  const QuantTypeInfo& q = quant_type_info(t);
-  if (*cols % q.block != 0)
-    throw Napi::Error::New(env, std::string(fn) + ": " + q.name + " needs cols to be a multiple of " + std::to_string(q.block) +
-                                    ", got " + std::to_string(*cols));
-  return t;
-}
-
-static int quant_threads(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() <= i || info[i].IsUndefined()) return 1;
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "threads must be a number");
-  int n = info[i].As<Napi::Number>().Int32Value();
-  return n < 1 ? 1 : n;
-}
-
-// quantize(type, src: Float32Array (rows, cols), rows, cols, threads) -> Uint8Array of blocks
-static Napi::Value Quantize(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int64_t rows, cols;
-  QuantType t = quant_args(info, "quantize", &rows, &cols);
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw Napi::TypeError::New(env, "quantize: src must be a Float32Array");
-  Napi::Float32Array src = info[1].As<Napi::Float32Array>();
-  // Dividing instead of multiplying: rows × cols may overflow int64.
-  if ((cols == 0 ? 0 : rows) > (cols == 0 ? 0 : (int64_t)src.ElementLength() / cols) ||
-      (int64_t)src.ElementLength() != rows * cols)
-    throw Napi::Error::New(env, "quantize: src has " + std::to_string(src.ElementLength()) + " floats, rows × cols = " +
-                                    std::to_string(rows) + " × " + std::to_string(cols));
-  const QuantTypeInfo& q = quant_type_info(t);
-  Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(rows * (cols / q.block) * q.block_bytes));
-  quantize_rows(t, src.Data(), out.Data(), rows, cols, quant_threads(info, 4));
-  return out;
-}
-
-// dequantize(type, bytes: Uint8Array, rows, cols, threads?) -> Float32Array (rows, cols)
-static Napi::Value Dequantize(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int64_t rows, cols;
-  QuantType t = quant_args(info, "dequantize", &rows, &cols);
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    throw Napi::TypeError::New(env, "dequantize: bytes must be a Uint8Array");
-  Napi::Uint8Array src = info[1].As<Napi::Uint8Array>();
-  const QuantTypeInfo& q = quant_type_info(t);
-  const int64_t row_bytes = cols / q.block * q.block_bytes;
-  // rows × row_bytes can exceed int64 only for absurd rows; such a request cannot match any buffer.
-  const bool huge = row_bytes != 0 && rows > INT64_MAX / row_bytes;
-  if (huge || (int64_t)src.ByteLength() != rows * row_bytes)
-    throw Napi::Error::New(env, "dequantize: " + std::string(q.name) + " (" + std::to_string(rows) + ", " + std::to_string(cols) +
-                                    ") needs " + (huge ? std::string("over 2^63") : std::to_string(rows * row_bytes)) +
-                                    " bytes, got " + std::to_string(src.ByteLength()));
-  Napi::Float32Array out = Napi::Float32Array::New(env, (size_t)(rows * cols));
-  dequantize_rows(t, src.Data(), out.Data(), rows, cols, quant_threads(info, 4));
-  return out;
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  check_tables(env);
   exports.Set("mapFile", Napi::Function::New(env, MapFile));
   exports.Set("Graph", GraphWrap::Init(env));
   exports.Set("runOp", Napi::Function::New(env, RunOp));
+  exports.Set("backends", Napi::Function::New(env, Backends));
   exports.Set("sampleToken", Napi::Function::New(env, SampleToken));
   exports.Set("applyProcessors", Napi::Function::New(env, ApplyProcessors));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("measureReadBandwidth", Napi::Function::New(env, MeasureBandwidth));
-  exports.Set("quantize", Napi::Function::New(env, Quantize));
-  exports.Set("dequantize", Napi::Function::New(env, Dequantize));
+  add_quant_exports(env, exports);
   return exports;
 }
 

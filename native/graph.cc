@@ -1,37 +1,13 @@
-// Graph checks, buffer planning and execution. Shapes are checked once when the graph is built, so
-// the step loop runs kernels without re-validating; run() only checks the step's inputs.
+// Graph checks and buffer planning; memory and execution belong to the device. Shapes are checked
+// once when the graph is built, so kernels run without re-validating; run() only checks the step's
+// inputs.
 #include "graph.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "cpu/qweights.h"
-#include "threadpool.h"
 
 namespace kiln {
-
-static const char* kOpNames[] = {
-#define X(id, name, nin) name,
-    KILN_OP_LIST(X)
-#undef X
-};
-static const OpInfo kOpInfo[] = {
-#define X(id, name, nin) {name, nin},
-    KILN_OP_LIST(X)
-#undef X
-};
-static_assert(sizeof(kOpInfo) / sizeof(kOpInfo[0]) == (size_t)Op::COUNT, "op table out of step");
-
-const OpInfo& op_info(Op op) { return kOpInfo[(int)op]; }
-
-bool op_from_name(const std::string& name, Op* out) {
-  for (int i = 0; i < (int)Op::COUNT; i++)
-    if (name == kOpNames[i]) {
-      *out = (Op)i;
-      return true;
-    }
-  return false;
-}
 
 bool dtype_from_name(const std::string& name, DType* out) {
   for (int i = 0; i < (int)DType::COUNT; i++)
@@ -176,8 +152,6 @@ void Graph::check_node(size_t index, const Node& nd) {
       same_rows(x, out);
       break;
     }
-    case Op::COUNT:
-      need(false, index, nd, "bad op");
   }
   if (nd.op != Op::KV_STORE)
     for (int k = 0; k < op_info(nd.op).n_inputs; k++)
@@ -186,12 +160,6 @@ void Graph::check_node(size_t index, const Node& nd) {
 
 // Activations whose lifetimes do not overlap share a buffer (greedy, best fit), so memory is a few
 // layer-sized buffers rather than one per node.
-static CBuffer calloc_or_throw(size_t bytes) {
-  void* p = std::calloc(bytes ? bytes : 1, 1);
-  if (!p) throw GraphError("out of memory allocating " + std::to_string(bytes >> 20) + " MiB of activations/KV cache");
-  return CBuffer((uint8_t*)p);
-}
-
 void Graph::plan_buffers() {
   size_t T = tensors.size();
   std::vector<int> first(T, -1), last(T, -1);
@@ -222,22 +190,24 @@ void Graph::plan_buffers() {
     bufs[best].free_after = last[t];
     assign[t] = best;
   }
-  // calloc: large blocks come from fresh zero pages, so a KV cache sized for a long context or a
-  // logits buffer sized for a long chunk costs resident memory only once it is used.
   activation_bytes_ = 0;
-  buffers_.clear();
+  std::vector<void*> mem;
   for (auto& b : bufs) {
-    buffers_.emplace_back(calloc_or_throw(b.floats * sizeof(float)));
+    mem.push_back(device->alloc(b.floats * sizeof(float)));
     activation_bytes_ += b.floats * sizeof(float);
   }
+  // The rest of the owned tensors (KV caches, step inputs) get a buffer each.
   for (size_t t = 0; t < T; t++) {
-    if (assign[t] >= 0) {
-      tensors[t].data = buffers_[assign[t]].get();
-    } else if (tensors[t].storage == Storage::Owned && !tensors[t].data) {
-      buffers_.emplace_back(calloc_or_throw(tensors[t].nbytes()));
-      tensors[t].data = buffers_.back().get();
-    }
+    if (assign[t] >= 0)
+      tensors[t].data = mem[assign[t]];
+    else if (tensors[t].storage == Storage::Owned && !tensors[t].data)
+      tensors[t].data = device->alloc(tensors[t].nbytes());
   }
+}
+
+void Graph::place_weights() {
+  for (auto& t : tensors)
+    if (t.storage == Storage::External) t.data = device->place(t);
 }
 
 void Graph::finalize() {
@@ -254,124 +224,51 @@ void Graph::finalize() {
   check();
   if (vocab_ == 0) throw GraphError("graph: no embedding reads the token ids");
   if (max_pos_ == 0) throw GraphError("graph: no KV cache");
+  place_weights();
   plan_buffers();
+}
+
+void Graph::finalize_op() {
+  check();
+  place_weights();
+  for (auto& t : tensors) {
+    t.cur_rows = t.shape.empty() ? 1 : t.shape[0];
+    if (!t.data) t.data = device->alloc(t.nbytes());
+  }
 }
 
 void Graph::check() {
   for (size_t i = 0; i < nodes.size(); i++) check_node(i, nodes[i]);
 }
 
-static CBuffer aligned_or_throw(size_t bytes) {
-  void* p = std::aligned_alloc(64, cache_lines(bytes ? bytes : 1));
-  if (!p) throw GraphError("out of memory allocating " + std::to_string(bytes >> 20) + " MiB of kernel scratch");
-  return CBuffer((uint8_t*)p);
-}
-
 // Kernels never allocate (a pool thread cannot report running out of memory): their scratch is
-// sized here for the largest node at the graph's most rows and allocated before the step.
-void Graph::reserve_scratch(int nth) {
-  if (!scratch_planned_) {
-    for (const Node& nd : nodes) {
-      if (nd.op != Op::MATMUL) continue;
-      const Tensor& w = tensors[nd.inputs[1]];
-      bool kxm = nd.i[0] != 0;
-      int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
-      int64_t N = tensors[nd.output].shape[0];
-      ScratchSize s = backend->matmul_scratch(w.dtype, N, K, M, kxm);
-      scratch_need_.shared = std::max(scratch_need_.shared, cache_lines(s.shared));
-      scratch_need_.own = std::max(scratch_need_.own, cache_lines(s.own));
-    }
-    scratch_planned_ = true;
+// sized here, from the device's kernel table, for the largest node at the graph's most rows, and
+// the device allocates it before the step.
+const ScratchPlan& Graph::scratch_plan() {
+  if (scratch_planned_) return scratch_;
+  const Backend& be = device->kernels();
+  for (const Node& nd : nodes) {
+    if (nd.op != Op::MATMUL) continue;
+    const Tensor& w = tensors[nd.inputs[1]];
+    bool kxm = nd.i[0] != 0;
+    int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
+    int64_t N = tensors[nd.output].shape[0];
+    ScratchSize s = be.matmul_scratch(w.dtype, N, K, M, kxm);
+    scratch_.kernel.shared = std::max(scratch_.kernel.shared, cache_lines(s.shared));
+    scratch_.kernel.own = std::max(scratch_.kernel.own, cache_lines(s.own));
   }
-  if (scratch_need_.shared > shared_bytes_) {
-    scratch_shared_ = aligned_or_throw(scratch_need_.shared);
-    shared_bytes_ = scratch_need_.shared;
-  }
-  if (scratch_need_.own * (size_t)nth > own_bytes_) {
-    scratch_own_ = aligned_or_throw(scratch_need_.own * (size_t)nth);
-    own_bytes_ = scratch_need_.own * (size_t)nth;
-  }
-  if ((int64_t)scratch_.size() < nth * max_pos_) scratch_.assign((size_t)(nth * max_pos_), 0.f);
+  scratch_.attention_floats = max_pos_;
+  scratch_planned_ = true;
+  return scratch_;
 }
 
 void Graph::execute(int nth) {
   if (nth < 1) nth = 1;
-  reserve_scratch(nth);
-  ThreadPool& pool = ThreadPool::global();
-  pool.run(nth, [&](int ith) {
-    const Scratch scratch{scratch_shared_.get(), scratch_own_.get() + (size_t)ith * scratch_need_.own};
-    for (const Node& nd : nodes) {
-      exec(nd, scratch, ith, nth);
-      pool.barrier();
-    }
-  });
+  device->reserve_scratch(scratch_plan(), nth);
+  device->run(nodes, tensors, nth);
 }
 
-void Graph::exec(const Node& nd, const Scratch& scratch, int ith, int nth) {
-  const Backend& be = *backend;
-  auto T = [&](int k) -> Tensor& { return tensors[nd.inputs[k]]; };
-  Tensor& out = tensors[nd.output];
-  switch (nd.op) {
-    case Op::EMBEDDING:
-      be.embedding(out.f32(), T(0).data, T(0).dtype, T(1).i32(), out.cur_rows, out.row_elems(), ith, nth);
-      break;
-    case Op::MATMUL: {
-      bool kxm = nd.i[0] != 0;
-      Tensor& w = T(1);
-      int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
-      const float* bias = nd.inputs[2] >= 0 ? T(2).f32() : nullptr;
-      be.matmul(out.f32(), T(0).f32(), w.data, w.dtype, bias, out.cur_rows, K, M, kxm, scratch, ith, nth);
-      break;
-    }
-    case Op::RMSNORM:
-      be.rmsnorm(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows, out.row_elems(), nd.f[0], ith, nth);
-      break;
-    case Op::LAYERNORM:
-      be.layernorm(out.f32(), T(0).f32(), T(1).f32(), T(2).f32(), out.cur_rows, out.row_elems(), nd.f[0], ith, nth);
-      break;
-    case Op::ROPE:
-      be.rope(out.f32(), T(0).f32(), T(1).i32(), T(2).f32(), out.cur_rows, nd.i[0], nd.i[1], nd.i[2] != 0, ith, nth);
-      break;
-    case Op::KV_STORE: {
-      Tensor& kc = T(4);
-      be.kv_store(kc.f32(), T(5).f32(), T(0).f32(), T(1).f32(), T(2).i32(), T(3).i32(), T(0).cur_rows, kc.shape[1],
-                  kc.shape[2], kc.shape[3], ith, nth);
-      break;
-    }
-    case Op::ATTENTION: {
-      Tensor& kc = T(3);
-      be.attention(out.f32(), T(0).f32(), kc.f32(), T(4).f32(), T(1).i32(), T(2).i32(), out.cur_rows, nd.i[0],
-                   kc.shape[1], kc.shape[2], kc.shape[3], nd.f[0], scratch_.data(), ith, nth);
-      break;
-    }
-    case Op::ADD:
-      be.add(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows * out.row_elems(), ith, nth);
-      break;
-    case Op::SILU_MUL:
-      be.silu_mul(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows * out.row_elems(), ith, nth);
-      break;
-    case Op::GELU:
-      be.gelu(out.f32(), T(0).f32(), out.cur_rows * out.row_elems(), nd.i[0] != 0, ith, nth);
-      break;
-    case Op::SOFTMAX:
-      be.softmax(out.f32(), T(0).f32(), out.cur_rows, out.row_elems(), ith, nth);
-      break;
-    case Op::SELECT_ROWS: {
-      int64_t s, e, C = out.row_elems();
-      split_range(out.cur_rows, ith, nth, &s, &e);
-      for (int64_t r = s; r < e; r++) std::memcpy(out.f32() + r * C, T(0).f32() + (int64_t)T(1).i32()[r] * C, C * 4);
-      break;
-    }
-    case Op::SLICE_COLS: {
-      int64_t s, e, W = nd.i[1], C = T(0).row_elems();
-      split_range(out.cur_rows, ith, nth, &s, &e);
-      for (int64_t r = s; r < e; r++) std::memcpy(out.f32() + r * W, T(0).f32() + r * C + nd.i[0], W * 4);
-      break;
-    }
-    case Op::COUNT:
-      break;
-  }
-}
+void Graph::read(int t, void* dst) const { device->read(dst, tensors[t].data, tensors[t].nbytes()); }
 
 void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, int64_t N, const int32_t* out_rows,
                 int64_t R, float* logits, int nth) {
@@ -385,12 +282,12 @@ void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots,
   for (int64_t r = 0; r < R; r++)
     if (out_rows[r] < 0 || out_rows[r] >= N) throw GraphError("output row index out of range");
   for (auto& t : tensors) t.cur_rows = t.rows == RowKind::Tokens ? N : t.rows == RowKind::Out ? R : (t.shape.empty() ? 1 : t.shape[0]);
-  std::memcpy(tensors[io.tokens].data, tokens, N * 4);
-  std::memcpy(tensors[io.positions].data, pos, N * 4);
-  std::memcpy(tensors[io.slots].data, slots, N * 4);
-  std::memcpy(tensors[io.out_rows].data, out_rows, R * 4);
+  device->write(tensors[io.tokens].data, tokens, N * 4);
+  device->write(tensors[io.positions].data, pos, N * 4);
+  device->write(tensors[io.slots].data, slots, N * 4);
+  device->write(tensors[io.out_rows].data, out_rows, R * 4);
   execute(nth);
-  if (R > 0) std::memcpy(logits, tensors[io.output].data, (size_t)R * out_cols() * 4);
+  if (R > 0) device->read(logits, tensors[io.output].data, (size_t)R * out_cols() * 4);
 }
 
 }  // namespace kiln

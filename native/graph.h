@@ -1,27 +1,19 @@
-// A built forward graph: tensors (mapped weights, KV cache, planned activation buffers) and the
-// node list, executed natively in one call per step. Built once per model; every step feeds token
-// ids, positions and sequence slots for N ragged rows and gets logits for the R rows it asks for.
+// A built forward graph: tensors (weights, KV cache, planned activation buffers) and the node list,
+// run on a device in one call per step. Built once per model; every step feeds token ids,
+// positions and sequence slots for N ragged rows and gets logits for the R rows it asks for.
+// The graph checks shapes and plans memory; the device (device.h) holds the memory and runs.
 #pragma once
 #include <memory>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "device.h"
 #include "kernels.h"
 #include "ops/ops.h"
 #include "tensor.h"
 
 namespace kiln {
-
-struct GraphError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-struct FreeDeleter {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-using CBuffer = std::unique_ptr<uint8_t, FreeDeleter>;
 
 struct GraphInputs {
   int tokens = -1;    // (N) i32
@@ -36,18 +28,22 @@ class Graph {
   std::vector<Tensor> tensors;
   std::vector<Node> nodes;
   GraphInputs io;
-  const Backend* backend = nullptr;
+  std::unique_ptr<Device> device;
   std::mutex run_mu;  // one step at a time per graph (async steps come from the libuv pool)
 
-  // Checks every node's shapes and dtypes, then plans and allocates activation buffers.
+  // Checks every node's shapes and dtypes, places the weights on the device and allocates the
+  // planned activation buffers and KV cache there.
   void finalize();
-  // Checks the nodes only (single-op graphs in tests own all their tensors).
-  void check();
+  // For single-op graphs (kernel tests): checks the node, places the tensors that came with data
+  // and gives every other tensor a zeroed buffer of its own; every row count is its shape's.
+  void finalize_op();
   // Runs the node list on nth threads over the tensors as they are.
   void execute(int nth);
   // Runs one step on nth threads; writes R * V floats to logits.
   void run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, int64_t N, const int32_t* out_rows,
            int64_t R, float* logits, int nth);
+  // Copies tensor t's bytes (all its rows) from the device to dst.
+  void read(int t, void* dst) const;
 
   int64_t max_rows() const { return tensors[io.tokens].shape[0]; }
   int64_t max_out_rows() const { return tensors[io.out_rows].shape[0]; }
@@ -58,20 +54,15 @@ class Graph {
   size_t activation_bytes() const { return activation_bytes_; }
 
  private:
+  void check();
   void check_node(size_t index, const Node& nd);
+  void place_weights();
   void plan_buffers();
-  void exec(const Node& nd, const Scratch& scratch, int ith, int nth);
-  void reserve_scratch(int nth);
+  const ScratchPlan& scratch_plan();
 
-  std::vector<CBuffer> buffers_;
-  std::vector<float> scratch_;  // attention: nth * P floats
-  // Kernel scratch (kernels.h): one shared buffer, and own_stride_ bytes per thread.
-  ScratchSize scratch_need_;
+  ScratchPlan scratch_;
   bool scratch_planned_ = false;
-  CBuffer scratch_shared_, scratch_own_;
-  size_t shared_bytes_ = 0, own_bytes_ = 0;
   int64_t vocab_ = 0, max_pos_ = 0, max_slots_ = 0;
-  int max_threads_ = 0;
   size_t activation_bytes_ = 0;
 };
 

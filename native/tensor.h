@@ -1,5 +1,6 @@
 // Tensors as the graph sees them: a dtype, a shape whose first dimension may follow the step's
-// row count, and a pointer that is either mapped weights, graph-owned activations or KV cache.
+// row count, and a pointer on the graph's device: placed weights, or activations and KV cache the
+// device allocated.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -72,8 +73,7 @@ struct Tensor {
   RowKind rows = RowKind::Fixed;
   std::vector<int64_t> shape;  // for row-sized tensors, shape[0] is the maximum row count
   Storage storage = Storage::Owned;
-  void* data = nullptr;
-  std::vector<uint8_t> owned;  // backing store for Owned tensors
+  void* data = nullptr;        // External: host bytes until the device places them
   int64_t cur_rows = 0;        // shape[0] in the current step
 
   int64_t row_elems() const {

@@ -1,25 +1,26 @@
-// The CPU backend table: the fast kernels of cpu/.
+// The CPU backend table: the fast kernels of cpu/, declared here by hand (not from the op list) so
+// that an op without a cpu kernel fails to compile at KILN_BACKEND(cpu).
 #include "kernels.h"
 
 namespace kiln {
 
-void embedding_cpu(float*, const void*, DType, const int32_t*, int64_t, int64_t, int, int);
-void rmsnorm_cpu(float*, const float*, const float*, int64_t, int64_t, float, int, int);
-void layernorm_cpu(float*, const float*, const float*, const float*, int64_t, int64_t, float, int, int);
-void rope_cpu(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t, bool, int, int);
-void kv_store_cpu(float*, float*, const float*, const float*, const int32_t*, const int32_t*, int64_t, int64_t,
-                  int64_t, int64_t, int, int);
-void attention_cpu(float*, const float*, const float*, const float*, const int32_t*, const int32_t*, int64_t,
-                   int64_t, int64_t, int64_t, int64_t, float, float*, int, int);
-void add_cpu(float*, const float*, const float*, int64_t, int, int);
-void silu_mul_cpu(float*, const float*, const float*, int64_t, int, int);
-void gelu_cpu(float*, const float*, int64_t, bool, int, int);
-void softmax_cpu(float*, const float*, int64_t, int64_t, int, int);
+embedding_kernel embedding_cpu;            // embedding.cc
+matmul_kernel matmul_cpu;                  // matmul.cc (block weights: qmatmul.cc)
+matmul_scratch_kernel matmul_scratch_cpu;  // matmul.cc
+rmsnorm_kernel rmsnorm_cpu;                // norm.cc
+layernorm_kernel layernorm_cpu;            // norm.cc
+rope_kernel rope_cpu;                      // rope.cc
+kv_store_kernel kv_store_cpu;              // attention.cc
+attention_kernel attention_cpu;            // attention.cc
+add_kernel add_cpu;                        // elementwise.cc
+silu_mul_kernel silu_mul_cpu;              // elementwise.cc
+gelu_kernel gelu_cpu;                      // elementwise.cc
+softmax_kernel softmax_cpu;                // elementwise.cc
+select_rows_kernel select_rows_cpu;        // copy.cc
+slice_cols_kernel slice_cols_cpu;          // copy.cc
 
 const Backend& cpu_backend() {
-  static const Backend b = {"cpu",         embedding_cpu, matmul_forward, matmul_scratch, rmsnorm_cpu,
-                            layernorm_cpu, rope_cpu,      kv_store_cpu,   attention_cpu,  add_cpu,
-                            silu_mul_cpu,  gelu_cpu,      softmax_cpu};
+  static const Backend b = KILN_BACKEND(cpu);
   return b;
 }
 

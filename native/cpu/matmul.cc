@@ -45,15 +45,15 @@ static void matmul_portable(float* out, const float* x, const void* w, DType dt,
   }
 }
 
-ScratchSize matmul_scratch(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm) {
+ScratchSize matmul_scratch_cpu(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm) {
   if (is_block_quant(dt)) return matmul_quant_scratch(dt, N, K);
   size_t own = dt == DType::F32 ? 0 : (size_t)K * sizeof(float);  // the portable row
   if (cpu_features().avx2_fma) own = std::max(own, matmul_avx2_scratch(dt, K, w_kxm));
   return {0, own};
 }
 
-void matmul_forward(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
-                    int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth) {
+void matmul_cpu(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
+                int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth) {
   if (is_block_quant(dt)) return matmul_quant(out, x, w, dt, bias, N, K, M, scratch, ith, nth);
   float* own = (float*)scratch.own;
   if (cpu_features().avx2_fma && matmul_avx2(out, x, w, dt, bias, N, K, M, w_kxm, own, ith, nth)) return;

@@ -1,33 +1,42 @@
-// The op table: every op is declared here once. Backends (cpu, ref, later cuda) provide one kernel
-// per entry, and a static_assert keeps each backend's table the same length as this list.
+// The op list: every op is declared here once, by an identifier that names it everywhere else.
+// kernels.h gives each op a kernel type (`<op>_kernel`) and generates the Backend table's fields
+// from this list; KILN_BACKEND(be) fills a table with `<op>_<be>` for every op, by name, so a
+// backend without a kernel for some op does not compile.
 #pragma once
 #include <cstdint>
 #include <string>
 
 namespace kiln {
 
-// X(ID, "name", n_inputs)  -- inputs, params and the output shape are documented per op below.
-#define KILN_OP_LIST(X)      \
-  X(EMBEDDING, "embedding", 2)   /* in: table (V,C) any float, ids (N) i32 -> (N,C) */                    \
-  X(MATMUL, "matmul", 3)         /* in: x (N,K), w (M,K) [i0=1: (K,M)], bias (M) or -1 -> (N,M); x·wᵀ+b */ \
-  X(RMSNORM, "rmsnorm", 2)       /* in: x (N,C), w (C); f0 eps -> (N,C) */                                \
-  X(LAYERNORM, "layernorm", 3)   /* in: x (N,C), w (C), b (C); f0 eps -> (N,C) */                         \
-  X(ROPE, "rope", 3)             /* in: x (N,H*HS), pos (N), inv_freq (HS/2); i0 H, i1 HS, i2 pairing -> (N,H*HS) */  \
-  X(KV_STORE, "kv_store", 6)     /* in: k, v (N,NKV*HS), pos, slot, kcache, vcache; out: kcache (in place) */\
-  X(ATTENTION, "attention", 5)   /* in: q (N,NH*HS), pos, slot, kcache, vcache; i0 NH, f0 scale */        \
-  X(ADD, "add", 2)               /* in: a, b same shape -> a+b */                                         \
-  X(SILU_MUL, "silu_mul", 2)     /* in: gate, up (N,F) -> silu(gate)*up */                                \
-  X(GELU, "gelu", 1)             /* in: x; i0 0 exact erf, 1 tanh approximation */                        \
-  X(SOFTMAX, "softmax", 1)       /* in: x (N,C) -> softmax over C */                                      \
-  X(SELECT_ROWS, "select_rows", 2) /* in: x (N,C), rows (R) i32 -> (R,C) */                               \
-  X(SLICE_COLS, "slice_cols", 1) /* in: x (N,C); i0 start, i1 width -> (N,width) */
+// X(ID, op, n_inputs, ...): ID is the Op enumerator, `op` the name JS uses and the stem of every
+// kernel (`<op>_cpu`, `<op>_ref`); whatever follows X in KILN_OP_LIST(X, ...) is passed on to each
+// X (kernels.h passes the backend's name). Inputs, params and output shape are documented per op.
+#define KILN_OP_LIST(X, ...)                                                                                                      \
+  X(EMBEDDING, embedding, 2, __VA_ARGS__)     /* in: table (V,C) any float, ids (N) i32 -> (N,C) */                               \
+  X(MATMUL, matmul, 3, __VA_ARGS__)           /* in: x (N,K), w (M,K) [i0=1: (K,M)], bias (M) or -1 -> (N,M); x·wᵀ+b */           \
+  X(RMSNORM, rmsnorm, 2, __VA_ARGS__)         /* in: x (N,C), w (C); f0 eps -> (N,C) */                                           \
+  X(LAYERNORM, layernorm, 3, __VA_ARGS__)     /* in: x (N,C), w (C), b (C); f0 eps -> (N,C) */                                    \
+  X(ROPE, rope, 3, __VA_ARGS__)               /* in: x (N,H*HS), pos (N), inv_freq (HS/2); i0 H, i1 HS, i2 pairing -> (N,H*HS) */ \
+  X(KV_STORE, kv_store, 6, __VA_ARGS__)       /* in: k, v (N,NKV*HS), pos, slot, kcache, vcache; out: kcache (in place) */        \
+  X(ATTENTION, attention, 5, __VA_ARGS__)     /* in: q (N,NH*HS), pos, slot, kcache, vcache; i0 NH, f0 scale */                   \
+  X(ADD, add, 2, __VA_ARGS__)                 /* in: a, b same shape -> a+b */                                                    \
+  X(SILU_MUL, silu_mul, 2, __VA_ARGS__)       /* in: gate, up (N,F) -> silu(gate)*up */                                           \
+  X(GELU, gelu, 1, __VA_ARGS__)               /* in: x; i0 0 exact erf, 1 tanh approximation */                                   \
+  X(SOFTMAX, softmax, 1, __VA_ARGS__)         /* in: x (N,C) -> softmax over C */                                                 \
+  X(SELECT_ROWS, select_rows, 2, __VA_ARGS__) /* in: x (N,C), rows (R) i32 -> (R,C) */                                            \
+  X(SLICE_COLS, slice_cols, 1, __VA_ARGS__)   /* in: x (N,C); i0 start, i1 width -> (N,width) */
 
+// No COUNT enumerator: a switch over Op then names exactly the ops, and -Werror=switch (binding.gyp)
+// makes a missing case a build error.
 enum class Op : int {
-#define X(id, name, nin) id,
-  KILN_OP_LIST(X)
-#undef X
-      COUNT
+#define KILN_X(id, op, nin, ...) id,
+  KILN_OP_LIST(KILN_X)
+#undef KILN_X
 };
+
+#define KILN_X(id, op, nin, ...) +1
+constexpr int kOpCount = 0 KILN_OP_LIST(KILN_X);
+#undef KILN_X
 
 struct OpInfo {
   const char* name;

@@ -39,6 +39,9 @@ export interface NodeSpec {
 }
 
 export interface GraphSpec {
+  /** Where the graph runs (default 'cpu'). */
+  device?: 'cpu'
+  /** The device's kernel table: 'cpu' (fast, default) or 'ref' (plain-loop reference twins). */
   backend?: 'cpu' | 'ref'
   tensors: TensorSpec[]
   nodes: NodeSpec[]
@@ -53,6 +56,7 @@ export interface GraphInfo {
   positions: number
   slots: number
   activationBytes: number
+  device: string
   backend: string
 }
 
@@ -97,10 +101,18 @@ export interface CpuInfo {
   ops: string[]
 }
 
+/** A kernel table of this build and the ops it implements (native/kernels.h: always all of them). */
+export interface BackendInfo {
+  device: string
+  name: string
+  ops: string[]
+}
+
 export interface NativeAddon {
   mapFile(path: string): ArrayBuffer
   Graph: new (spec: GraphSpec) => NativeGraph
   runOp(backend: 'cpu' | 'ref', node: NodeSpec, tensors: TensorSpec[], threads: number): Float32Array
+  backends(): BackendInfo[]
   sampleToken(logits: Float32Array, params: SampleParams): number
   applyProcessors(logits: Float32Array, params: SampleParams): void
   cpuInfo(): CpuInfo

@@ -481,6 +481,43 @@ describe('kernels: fast vs reference', () => {
       }
   })
 
+  it('select_rows and slice_cols: fast equals reference on odd shapes, exactly', () => {
+    const rand = mulberry32(14)
+    for (const C of [1, 3, 31, 33, 257, 1001])
+      for (const N of [1, 2, 5, 17, 63]) {
+        const x = randomF32(N * C, rand)
+        // no rows, fewer rows than threads, and more rows than x has (repeats)
+        for (const R of [0, 1, 2, N, 2 * N + 1]) {
+          const rows = randomInts(R, N, rand)
+          const runs = runBoth({ op: 'select_rows', inputs: [0, 1], output: 2 }, [
+            t('x', 'f32', [N, C], x),
+            t('rows', 'i32', [R], rows),
+            t('out', 'f32', [R, C]),
+          ])
+          expect(runs.ref.length).toBe(R * C)
+          for (const c of runs.cpu)
+            expectExact(c.out, runs.ref, `select_rows N=${N} C=${C} R=${R} threads=${c.threads}`)
+        }
+        const mid = Math.floor(C / 3)
+        for (const [start, width] of [
+          [0, C],
+          [C - 1, 1],
+          [mid, Math.max(1, C - 2 * mid)],
+        ]) {
+          const runs = runBoth({ op: 'slice_cols', inputs: [0], output: 1, i: [start, width] }, [
+            t('x', 'f32', [N, C], x),
+            t('out', 'f32', [N, width]),
+          ])
+          for (const c of runs.cpu)
+            expectExact(
+              c.out,
+              runs.ref,
+              `slice_cols N=${N} C=${C} [${start}, +${width}) threads=${c.threads}`,
+            )
+        }
+      }
+  })
+
   it('covers every op in the table', () => {
     expect([...TESTED_OPS].sort()).toEqual([...native().cpuInfo().ops].sort())
   })

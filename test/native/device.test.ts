@@ -1,0 +1,116 @@
+// The device boundary seen from JS: a graph is built on a named device ('cpu') running a kernel
+// table ('cpu' or 'ref'), with `backend` alone still accepted; steps write their inputs to the
+// device and read the output rows back. The graph here is the smallest that has everything a step
+// touches: embedding → kv_store → attention → select_rows.
+import { describe, expect, it } from 'vitest'
+import { type GraphSpec, type NativeGraph, native } from '../../src/core/native.js'
+import { mulberry32, randomF32 } from '../helpers/numbers.js'
+
+const V = 11
+const C = 8 // one head of size 8
+const S = 2
+const P = 6
+const ROWS = 4
+
+const table = randomF32(V * C, mulberry32(21), 1)
+
+function spec(extra: Partial<GraphSpec>): GraphSpec {
+  return {
+    tensors: [
+      { name: 'tokens', dtype: 'i32', shape: [ROWS], rows: 1 }, // 0
+      { name: 'positions', dtype: 'i32', shape: [ROWS], rows: 1 }, // 1
+      { name: 'slots', dtype: 'i32', shape: [ROWS], rows: 1 }, // 2
+      { name: 'out_rows', dtype: 'i32', shape: [ROWS], rows: 2 }, // 3
+      { name: 'table', dtype: 'f32', shape: [V, C], data: table }, // 4
+      { name: 'x', dtype: 'f32', shape: [ROWS, C], rows: 1 }, // 5
+      { name: 'kcache', dtype: 'f32', shape: [S, 1, P, C] }, // 6
+      { name: 'vcache', dtype: 'f32', shape: [S, 1, P, C] }, // 7
+      { name: 'attn', dtype: 'f32', shape: [ROWS, C], rows: 1 }, // 8
+      { name: 'out', dtype: 'f32', shape: [ROWS, C], rows: 2 }, // 9
+    ],
+    nodes: [
+      { op: 'embedding', inputs: [4, 0], output: 5 },
+      { op: 'kv_store', inputs: [5, 5, 1, 2, 6, 7], output: 6 },
+      { op: 'attention', inputs: [5, 1, 2, 6, 7], output: 8, i: [1], f: [1 / Math.sqrt(C)] },
+      { op: 'select_rows', inputs: [8, 3], output: 9 },
+    ],
+    io: { tokens: 0, positions: 1, slots: 2, outRows: 3, output: 9 },
+    ...extra,
+  }
+}
+
+/** Attention of one sequence's rows over its own earlier rows, in double. */
+function expected(ids: number[], want: number[]): Float64Array {
+  const out = new Float64Array(want.length * C)
+  want.forEach((n, r) => {
+    const q = table.subarray(ids[n] * C, ids[n] * C + C)
+    const s = ids.slice(0, n + 1).map((id) => {
+      let d = 0
+      for (let c = 0; c < C; c++) d += q[c] * table[id * C + c]
+      return d / Math.sqrt(C)
+    })
+    const m = Math.max(...s)
+    const e = s.map((v) => Math.exp(v - m))
+    const sum = e.reduce((a, b) => a + b, 0)
+    for (let c = 0; c < C; c++)
+      out[r * C + c] = ids.slice(0, n + 1).reduce((a, id, j) => a + (e[j] / sum) * table[id * C + c], 0)
+  })
+  return out
+}
+
+describe('device boundary', () => {
+  const ids = [3, 9, 0, 7]
+  const step = (g: NativeGraph, want: number[]) =>
+    g.run(
+      Int32Array.from(ids),
+      Int32Array.from([0, 1, 2, 3]),
+      Int32Array.from([1, 1, 1, 1]),
+      Int32Array.from(want),
+      2,
+    )
+
+  for (const [name, extra] of [
+    ['backend alone (as callers pass it)', { backend: 'cpu' }],
+    ['device and backend', { device: 'cpu', backend: 'cpu' }],
+    ['neither (defaults)', {}],
+    ['the ref kernels on the cpu device', { device: 'cpu', backend: 'ref' }],
+  ] as [string, Partial<GraphSpec>][])
+    it(`runs a step with ${name}`, async () => {
+      const g = new (native().Graph)(spec(extra))
+      try {
+        const info = g.info()
+        expect(info.device).toBe('cpu')
+        expect(info.backend).toBe(extra.backend ?? 'cpu')
+        const want = [3, 0, 2]
+        const got = step(g, want)
+        const ref = expected(ids, want)
+        expect(got.length).toBe(ref.length)
+        for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - ref[i])).toBeLessThan(1e-5)
+        // the same step again, asynchronously: same bits; and a step that wants no rows
+        expect(
+          await g.runAsync(
+            Int32Array.from(ids),
+            Int32Array.from([0, 1, 2, 3]),
+            Int32Array.from([1, 1, 1, 1]),
+            Int32Array.from(want),
+            1,
+          ),
+        ).toEqual(got)
+        expect(step(g, []).length).toBe(0)
+      } finally {
+        g.dispose()
+      }
+    })
+
+  it('names the devices and kernel tables it knows when given another', () => {
+    expect(() => new (native().Graph)(spec({ device: 'cuda' as 'cpu' }))).toThrow(
+      /unknown device "cuda" \(cpu\)/,
+    )
+    expect(() => new (native().Graph)(spec({ backend: 'fast' as 'cpu' }))).toThrow(
+      /unknown backend "fast" \(cpu, ref\)/,
+    )
+    expect(() => native().runOp('fast' as 'cpu', { op: 'add', inputs: [0, 1], output: 2 }, [], 1)).toThrow(
+      /unknown backend "fast"/,
+    )
+  })
+})
