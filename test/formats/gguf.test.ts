@@ -1,17 +1,10 @@
 // GGUF reader/writer: typed metadata round trips, layout (dims order, alignment, zero padding),
-// streaming and atomic writes, one test per malformed-file case the reader must reject, and the
-// F32 → F16/BF16 rounding the exporter relies on.
+// streaming and atomic writes, and one test per malformed-file case the reader must reject.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FormatError } from '../../src/core/errors.js'
-import {
-  convertBits,
-  f16BitsToF32,
-  f32BitsToBf16,
-  f32BitsToF16,
-} from '../../src/core/export/float-convert.js'
 import {
   GGUF_MAGIC,
   type GgufTensorToWrite,
@@ -395,112 +388,5 @@ describe('reader rejects malformed files', () => {
     const e = expectFormatError(() => openGguf(file), 'not a GGUF file')
     expect(e.message).toContain(file)
     expectFormatError(() => openGguf(path.join(tmpDir(), 'missing.gguf')), 'missing.gguf')
-  })
-})
-
-/** Exact reference: the nearest value with `mantBits` mantissa bits, ties to even, by arithmetic. */
-function roundRef(x: number, mantBits: number, minExp: number, maxFinite: number): number {
-  if (Number.isNaN(x)) return x
-  const a = Math.abs(x)
-  const e = Math.max(Math.floor(Math.log2(a || 1)), minExp)
-  const ulp = 2 ** (e - mantBits)
-  let q = a / ulp // exact: a power-of-two scale
-  const fl = Math.floor(q)
-  const frac = q - fl
-  q = frac > 0.5 || (frac === 0.5 && fl % 2 === 1) ? fl + 1 : fl
-  let r = q * ulp
-  const maxUlp = 2 ** (Math.floor(Math.log2(maxFinite)) - mantBits)
-  if (r > maxFinite) r = a >= maxFinite + maxUlp / 2 ? Number.POSITIVE_INFINITY : maxFinite
-  return x < 0 || Object.is(x, -0) ? -r : r
-}
-
-describe('float conversion', () => {
-  const f = new Float32Array(1)
-  const u = new Uint32Array(f.buffer)
-  const bitsOf = (x: number) => {
-    f[0] = x
-    return u[0]
-  }
-  const bf16Value = (h: number) => {
-    u[0] = h << 16
-    return f[0]
-  }
-  const f16Value = (h: number) => {
-    u[0] = f16BitsToF32(h)
-    return f[0]
-  }
-
-  it('rounds F32 to F16 to nearest even, with subnormals, overflow and NaN', () => {
-    const cases: [number, number][] = [
-      [0, 0x0000],
-      [-0, 0x8000],
-      [1, 0x3c00],
-      [-2, 0xc000],
-      [65504, 0x7bff],
-      [65519.99, 0x7bff],
-      [65520, 0x7c00], // halfway to 2^16 rounds to even: infinity
-      [1e10, 0x7c00],
-      [Number.NEGATIVE_INFINITY, 0xfc00],
-      [2 ** -14, 0x0400],
-      [2 ** -24, 0x0001],
-      [2 ** -25, 0x0000], // a tie between 0 and the smallest subnormal: even is 0
-      [2 ** -25 * 1.0000001, 0x0001],
-      [3 * 2 ** -25, 0x0002], // tie between 1 and 2 units: even
-      [1 + 2 ** -11, 0x3c00], // tie: even mantissa stays
-      [1 + 3 * 2 ** -11, 0x3c02], // tie: odd mantissa rounds up
-    ]
-    for (const [x, h] of cases) expect([x, f32BitsToF16(bitsOf(x))]).toEqual([x, h])
-    expect(f32BitsToF16(0x7fc00000) & 0x7fff).toBeGreaterThan(0x7c00)
-  })
-
-  it('matches an exact reference on random F32 values (F16 and BF16)', () => {
-    let s = 12345
-    const next = () => {
-      s ^= s << 13
-      s ^= s >>> 17
-      s ^= s << 5
-      return s >>> 0
-    }
-    for (let i = 0; i < 50_000; i++) {
-      const bits = next()
-      f[0] = 0
-      u[0] = bits
-      const x = f[0]
-      if (Number.isNaN(x)) continue
-      const h = f32BitsToF16(bits)
-      if (Math.abs(x) < 2 ** 17) expect(f16Value(h)).toBe(roundRef(x, 10, -14, 65504))
-      else expect(Math.abs(f16Value(h))).toBe(Number.POSITIVE_INFINITY)
-      const b = f32BitsToBf16(bits)
-      expect(bf16Value(b)).toBe(roundRef(x, 7, -126, 3.3895313892515355e38))
-      // Narrow from values spread over the F16 range too, where F16 is exercised hardest.
-      const y = (x % 1) * 2 ** ((i % 40) - 26)
-      expect(f16Value(f32BitsToF16(bitsOf(y)))).toBe(roundRef(Math.fround(y), 10, -14, 65504))
-    }
-  })
-
-  it('widens exactly and converts whole arrays', () => {
-    const src = new Float32Array([1.5, -0.1, 3e-7, 70000, 1e-30])
-    const srcBits = new Uint32Array(src.buffer)
-    const h = new Uint16Array(5)
-    convertBits(srcBits, 'F32', h, 'F16')
-    const back = new Uint32Array(5)
-    convertBits(h, 'F16', back, 'F32')
-    const r = new Float32Array(back.buffer)
-    for (let i = 0; i < 5; i++) expect(r[i]).toBe(Math.fround(roundRef(src[i], 10, -14, 65504)))
-    const b = new Uint16Array(5)
-    convertBits(srcBits, 'F32', b, 'BF16')
-    const h2 = new Uint16Array(5)
-    convertBits(b, 'BF16', h2, 'F16')
-    for (let i = 0; i < 5; i++) expect(f16Value(h2[i])).toBe(roundRef(bf16Value(b[i]), 10, -14, 65504))
-    // Every F16 pattern survives F16 → F32 → F16.
-    const all = new Uint16Array(65536).map((_, i) => i)
-    const wide = new Uint32Array(65536)
-    convertBits(all, 'F16', wide, 'F32')
-    const narrow = new Uint16Array(65536)
-    convertBits(wide, 'F32', narrow, 'F16')
-    for (let i = 0; i < 65536; i++) {
-      const nan = (i & 0x7c00) === 0x7c00 && (i & 0x3ff) !== 0
-      if (!nan) expect(narrow[i]).toBe(i)
-    }
   })
 })

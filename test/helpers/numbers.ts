@@ -1,6 +1,6 @@
 // Seeded random numbers and scalar float conversions for tests (f16/bf16 via the project's own
-// converters in src/core/export/float-convert.ts, which are tested against exact references).
-import { f16BitsToF32, f32BitsToBf16, f32BitsToF16 } from '../../src/core/export/float-convert.js'
+// converters in src/core/formats/float.ts, which are tested against exact references).
+import { bf16BitsToF32, f16BitsToF32, f32BitsToBf16, f32BitsToF16 } from '../../src/core/formats/float.js'
 
 /** Seeded uniform generator in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -17,26 +17,27 @@ export function mulberry32(seed: number): () => number {
 const f32 = new Float32Array(1)
 const u32 = new Uint32Array(f32.buffer)
 
-const bitsOf = (v: number): number => {
+/** A number's float32 bit pattern (rounded to float32 first). */
+export function f32Bits(v: number): number {
   f32[0] = v
   return u32[0]
 }
 
+/** The float32 value of a bit pattern. */
+export function f32Value(bits: number): number {
+  u32[0] = bits
+  return f32[0]
+}
+
 /** f32 → bf16 bits, round to nearest even. */
-export const toBf16 = (v: number): number => f32BitsToBf16(bitsOf(v))
+export const toBf16 = (v: number): number => f32BitsToBf16(f32Bits(v))
 
 /** f32 → IEEE half bits, round to nearest even, subnormals and overflow to infinity. */
-export const toF16 = (v: number): number => f32BitsToF16(bitsOf(v))
+export const toF16 = (v: number): number => f32BitsToF16(f32Bits(v))
 
-export function fromBf16(h: number): number {
-  u32[0] = h << 16
-  return f32[0]
-}
+export const fromBf16 = (h: number): number => f32Value(bf16BitsToF32(h))
 
-export function fromF16(h: number): number {
-  u32[0] = f16BitsToF32(h)
-  return f32[0]
-}
+export const fromF16 = (h: number): number => f32Value(f16BitsToF32(h))
 
 /** Uniform in [-scale, scale), as f32. */
 export function randomF32(n: number, rand: () => number, scale = 1): Float32Array {

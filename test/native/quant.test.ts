@@ -3,7 +3,7 @@
 // Math.fround, C roundf = half away from zero), byte for byte; round-trip error bounds derived from
 // the formats; thread-count independence; and the errors for bad input.
 import { describe, expect, it } from 'vitest'
-import { f32BitsToF16 } from '../../src/core/export/float-convert.js'
+import { f32BitsToF16 } from '../../src/core/formats/float.js'
 import { native } from '../../src/core/native.js'
 import {
   type BlockQuantType,

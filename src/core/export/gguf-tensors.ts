@@ -1,15 +1,16 @@
-// Maps a Hugging Face checkpoint's tensors to llama.cpp's GGUF tensors: names, the layout changes
-// llama.cpp's converter makes (Q/K row permutation for llama rope, GPT-2 Conv1D transpose), the
-// output dtype, and a streaming producer for each tensor's bytes.
+// Maps a Hugging Face checkpoint's tensors to llama.cpp's GGUF tensors: names and layout changes
+// from the shared table (models/gguf-names.ts) applied (Q/K row permutation for llama rope, GPT-2
+// Conv1D transpose), the output dtype, and a streaming producer for each tensor's bytes.
 import { FormatError } from '../errors.js'
+import { allocBits, bitsView, convertBits, type FloatBits, type FloatDType } from '../formats/float.js'
 import type { GgufWritableType } from '../formats/gguf-types.js'
 import type { GgufTensorToWrite } from '../formats/gguf-write.js'
 import type { TensorView } from '../formats/safetensors-types.js'
 import type { ModelConfig } from '../models/config.js'
+import { ggufNameOfHf, ggufPermutesQK, requiredGgufNames } from '../models/gguf-names.js'
 import { native } from '../native.js'
 import { canQuantizeRows, type QuantType, quantizeRows } from '../quant/block-quant.js'
 import { type GgufQuantMix, type MixModel, mixTensorType } from '../quant/mix.js'
-import { allocBits, bitsView, convertBits, type FloatBits, type FloatDType } from './float-convert.js'
 
 /** How a tensor's rows are rearranged on the way out. */
 export type TensorLayout =
@@ -36,51 +37,6 @@ const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16']
 
 /** Elements converted per chunk: bounded scratch memory whatever the tensor size. */
 const CHUNK_ELEMENTS = 1 << 18
-
-type Rule = { gguf: string; layout?: 'permute-q' | 'permute-k' | 'transpose' } | 'drop'
-
-/** HF name (with the layer index replaced by N) → GGUF name, llama / mistral / qwen2. */
-function llamaRule(suffix: string): Rule | undefined {
-  const attn: Record<string, string> = {
-    q_proj: 'attn_q',
-    k_proj: 'attn_k',
-    v_proj: 'attn_v',
-    o_proj: 'attn_output',
-  }
-  const mlp: Record<string, string> = { gate_proj: 'ffn_gate', up_proj: 'ffn_up', down_proj: 'ffn_down' }
-  let m = /^self_attn\.(q_proj|k_proj|v_proj|o_proj)\.(weight|bias)$/.exec(suffix)
-  if (m) {
-    const layout = m[1] === 'q_proj' ? 'permute-q' : m[1] === 'k_proj' ? 'permute-k' : undefined
-    return { gguf: `${attn[m[1]]}.${m[2]}`, layout }
-  }
-  m = /^mlp\.(gate_proj|up_proj|down_proj)\.(weight|bias)$/.exec(suffix)
-  if (m) return { gguf: `${mlp[m[1]]}.${m[2]}` }
-  if (suffix === 'input_layernorm.weight') return { gguf: 'attn_norm.weight' }
-  if (suffix === 'post_attention_layernorm.weight') return { gguf: 'ffn_norm.weight' }
-  if (suffix === 'self_attn.rotary_emb.inv_freq') return 'drop'
-  return undefined
-}
-
-function gpt2Rule(suffix: string): Rule | undefined {
-  const table: Record<string, Rule> = {
-    'ln_1.weight': { gguf: 'attn_norm.weight' },
-    'ln_1.bias': { gguf: 'attn_norm.bias' },
-    'attn.c_attn.weight': { gguf: 'attn_qkv.weight', layout: 'transpose' },
-    'attn.c_attn.bias': { gguf: 'attn_qkv.bias' },
-    'attn.c_proj.weight': { gguf: 'attn_output.weight', layout: 'transpose' },
-    'attn.c_proj.bias': { gguf: 'attn_output.bias' },
-    'ln_2.weight': { gguf: 'ffn_norm.weight' },
-    'ln_2.bias': { gguf: 'ffn_norm.bias' },
-    'mlp.c_fc.weight': { gguf: 'ffn_up.weight', layout: 'transpose' },
-    'mlp.c_fc.bias': { gguf: 'ffn_up.bias' },
-    'mlp.c_proj.weight': { gguf: 'ffn_down.weight', layout: 'transpose' },
-    'mlp.c_proj.bias': { gguf: 'ffn_down.bias' },
-    // Causal-mask buffers, not weights.
-    'attn.bias': 'drop',
-    'attn.masked_bias': 'drop',
-  }
-  return table[suffix]
-}
 
 /** Where a GGUF tensor sorts in the file: globals, then blocks in order, then the head. */
 function sortKey(name: string): [number, number, string] {
@@ -159,19 +115,21 @@ export function planTensors(
   extra: { name: string; values: Float32Array }[] = [],
   onWarning: (message: string) => void = () => {},
 ): PlannedTensor[] {
-  const gpt2 = config.architecture === 'gpt2'
-  const permute = config.architecture === 'llama' || config.architecture === 'mistral'
+  const arch = config.architecture
+  const permute = ggufPermutesQK(arch)
   // GPT-2 always ties its head to wte; the others write output.weight unless tied.
-  const mixModel: MixModel = { numLayers: config.numLayers, hasOutput: !gpt2 && !config.tieWordEmbeddings }
+  const tiedHead = arch === 'gpt2' || config.tieWordEmbeddings
+  const mixModel: MixModel = { numLayers: config.numLayers, hasOutput: !tiedHead }
   const planned: PlannedTensor[] = []
   const unknown: string[] = []
   for (const [name, view] of tensors) {
-    const rule = gpt2 ? mapGpt2(name) : mapLlama(name, config)
-    if (rule === 'drop') continue
-    if (rule === undefined) {
+    const named = ggufNameOfHf(arch, name)
+    if (named === 'buffer' || (named?.gguf === 'output.weight' && tiedHead)) continue
+    if (named === undefined) {
       unknown.push(name)
       continue
     }
+    const { gguf, pair } = named
     if (!FLOAT_DTYPES.includes(view.dtype)) {
       throw new FormatError(
         `${view.file}: tensor "${name}" is ${view.dtype}; only F32, F16 and BF16 export to GGUF`,
@@ -179,14 +137,14 @@ export function planTensors(
     }
     let layout: TensorLayout = { kind: 'copy' }
     let shape = [...view.shape]
-    if (rule.layout === 'transpose') {
+    if (pair.layout === 'transpose') {
       if (shape.length !== 2) {
         throw new FormatError(`${view.file}: Conv1D weight "${name}" must be 2-D, got [${shape.join(', ')}]`)
       }
       layout = { kind: 'transpose' }
       shape = [shape[1], shape[0]]
-    } else if (rule.layout !== undefined && permute) {
-      const heads = rule.layout === 'permute-q' ? config.numHeads : config.numKvHeads
+    } else if (pair.layout !== undefined && permute) {
+      const heads = pair.layout === 'permute-q' ? config.numHeads : config.numKvHeads
       const rows = shape[0]
       if (rows !== heads * config.headDim) {
         throw new FormatError(
@@ -196,10 +154,10 @@ export function planTensors(
       layout = { kind: 'permute', heads }
     }
     const type: GgufWritableType =
-      shape.length <= 1 || rule.gguf.endsWith('_norm.weight')
+      shape.length <= 1 || gguf.endsWith('_norm.weight')
         ? 'F32'
-        : ggufWeightType(rule.gguf, shape, plan, mixModel, onWarning)
-    planned.push({ name: rule.gguf, source: name, type, shape, layout, view })
+        : ggufWeightType(gguf, shape, plan, mixModel, onWarning)
+    planned.push({ name: gguf, source: name, type, shape, layout, view })
   }
   if (unknown.length > 0) {
     throw new FormatError(
@@ -224,68 +182,17 @@ export function planTensors(
     if (other) throw new FormatError(`tensors "${other.source}" and "${p.source}" both map to "${p.name}"`)
     seen.set(p.name, p)
   }
-  checkRequired(seen, config)
+  checkRequired(seen, config, tiedHead)
   return planned.sort((a, b) => {
     const ka = sortKey(a.name)
     const kb = sortKey(b.name)
     return ka[0] - kb[0] || ka[1] - kb[1] || (ka[2] < kb[2] ? -1 : ka[2] > kb[2] ? 1 : 0)
   })
-
-  function mapLlama(name: string, c: ModelConfig): Exclude<Rule, 'drop'> | 'drop' | undefined {
-    if (name === 'model.embed_tokens.weight') return { gguf: 'token_embd.weight' }
-    if (name === 'model.norm.weight') return { gguf: 'output_norm.weight' }
-    if (name === 'lm_head.weight') return c.tieWordEmbeddings ? 'drop' : { gguf: 'output.weight' }
-    if (name === 'lm_head.bias') return { gguf: 'output.bias' }
-    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name)
-    if (!m) return undefined
-    const rule = llamaRule(m[2])
-    if (rule === undefined || rule === 'drop') return rule
-    return { ...rule, gguf: `blk.${Number(m[1])}.${rule.gguf}` }
-  }
-
-  function mapGpt2(full: string): Exclude<Rule, 'drop'> | 'drop' | undefined {
-    // GPT2LMHeadModel prefixes "transformer."; GPT2Model checkpoints (openai-community/gpt2) do not.
-    if (full === 'lm_head.weight') return 'drop' // always tied to wte
-    const name = full.startsWith('transformer.') ? full.slice('transformer.'.length) : full
-    if (name === 'wte.weight') return { gguf: 'token_embd.weight' }
-    if (name === 'wpe.weight') return { gguf: 'position_embd.weight' }
-    if (name === 'ln_f.weight') return { gguf: 'output_norm.weight' }
-    if (name === 'ln_f.bias') return { gguf: 'output_norm.bias' }
-    const m = /^h\.(\d+)\.(.+)$/.exec(name)
-    if (!m) return undefined
-    const rule = gpt2Rule(m[2])
-    if (rule === undefined || rule === 'drop') return rule
-    return { ...rule, gguf: `blk.${Number(m[1])}.${rule.gguf}` }
-  }
 }
 
 /** The tensors llama.cpp requires, so that a checkpoint missing one fails here, by name. */
-function checkRequired(byName: Map<string, PlannedTensor>, c: ModelConfig): void {
-  const need = ['token_embd.weight', 'output_norm.weight']
-  if (c.architecture === 'gpt2') need.push('position_embd.weight', 'output_norm.bias')
-  else if (!c.tieWordEmbeddings) need.push('output.weight')
-  const perLayer =
-    c.architecture === 'gpt2'
-      ? [
-          'attn_norm.weight',
-          'attn_qkv.weight',
-          'attn_output.weight',
-          'ffn_norm.weight',
-          'ffn_up.weight',
-          'ffn_down.weight',
-        ]
-      : [
-          'attn_norm.weight',
-          'attn_q.weight',
-          'attn_k.weight',
-          'attn_v.weight',
-          'attn_output.weight',
-          'ffn_norm.weight',
-          'ffn_gate.weight',
-          'ffn_up.weight',
-          'ffn_down.weight',
-        ]
-  for (let l = 0; l < c.numLayers; l++) for (const t of perLayer) need.push(`blk.${l}.${t}`)
+function checkRequired(byName: Map<string, PlannedTensor>, c: ModelConfig, tiedHead: boolean): void {
+  const need = requiredGgufNames(c.architecture, c.numLayers, tiedHead)
   const missing = need.filter((n) => !byName.has(n))
   if (missing.length > 0) {
     throw new FormatError(
@@ -310,7 +217,7 @@ function asBytes(bits: FloatBits, n = bits.length): Uint8Array {
 }
 
 /** Streams the output bytes of one planned tensor in bounded chunks, reusing one scratch buffer. */
-export function* tensorChunks(p: PlannedTensor): Generator<Uint8Array> {
+function* tensorChunks(p: PlannedTensor): Generator<Uint8Array> {
   const from = p.view.dtype as FloatDType
   const quant = QUANT[p.type]
   // A quantized tensor is staged as F32 rows, then packed into blocks natively.

@@ -5,5 +5,4 @@ export {
   type ExportGgufResult,
   exportGguf,
   type GgufExportDType,
-  llama3RopeFactors,
 } from './to-gguf.js'

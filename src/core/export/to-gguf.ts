@@ -2,7 +2,7 @@
 // loads: llama.cpp's tensor names, layouts and metadata, as its convert_hf_to_gguf.py writes them.
 import { existsSync, statSync } from 'node:fs'
 import nodePath from 'node:path'
-import { ConfigError, UsageError } from '../errors.js'
+import { ConfigError, option, UsageError } from '../errors.js'
 import { openCheckpoint } from '../formats/checkpoint.js'
 import {
   GGML_QUANTIZATION_VERSION,
@@ -162,7 +162,7 @@ export function exportGguf(
     )
   }
   if (existsSync(outPath) && options.force !== true) {
-    throw new UsageError(`${outPath} already exists (use --force to replace it)`)
+    throw new UsageError(`${outPath} already exists (use ${option('force')} to replace it)`)
   }
   if (existsSync(outPath) && statSync(outPath).isDirectory()) throw new UsageError(`${outPath} is a folder`)
   const config = loadModelConfig(modelDir)

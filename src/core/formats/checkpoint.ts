@@ -6,8 +6,8 @@ import { FormatError } from '../errors.js'
 import { openSafetensors } from './safetensors-read.js'
 import type { SafetensorsFile, TensorView } from './safetensors-types.js'
 
-export const INDEX_FILE = 'model.safetensors.index.json'
-export const SINGLE_FILE = 'model.safetensors'
+const INDEX_FILE = 'model.safetensors.index.json'
+const SINGLE_FILE = 'model.safetensors'
 
 /** All tensors of the checkpoint in `dir` (a .safetensors file path is accepted too), by name. */
 export function openCheckpoint(dir: string): Map<string, TensorView> {

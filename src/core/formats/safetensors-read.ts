@@ -13,7 +13,7 @@ import {
 } from './safetensors-types.js'
 
 /** The largest header the spec allows. */
-export const MAX_HEADER_BYTES = 100_000_000
+const MAX_HEADER_BYTES = 100_000_000
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
@@ -31,7 +31,7 @@ export function openSafetensors(path: string): SafetensorsFile {
 }
 
 /** Validates a whole safetensors file held in `buffer`; `path` is only used in messages. */
-export function parseSafetensors(buffer: ArrayBuffer, path: string): SafetensorsFile {
+function parseSafetensors(buffer: ArrayBuffer, path: string): SafetensorsFile {
   function fail(problem: string): never {
     throw new FormatError(`${path}: ${problem}`)
   }

@@ -6,7 +6,7 @@ import { ConfigError, FormatError, UnsupportedArchitectureError } from '../error
 
 export type Architecture = 'llama' | 'mistral' | 'qwen2' | 'gpt2'
 
-export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = ['llama', 'mistral', 'qwen2', 'gpt2']
+const SUPPORTED_ARCHITECTURES: readonly Architecture[] = ['llama', 'mistral', 'qwen2', 'gpt2']
 
 export interface RopeConfig {
   theta: number

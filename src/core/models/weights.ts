@@ -2,8 +2,7 @@
 // BF16, or ggml blocks from a GGUF file); vectors (norm weights, biases) are small and converted to
 // f32 once at load. A requested compute dtype converts float matrices once, at load.
 import { FormatError } from '../errors.js'
-import { allocBits, bitsView, convertBits, type FloatDType } from '../export/float-convert.js'
-import { toFloat32 } from '../formats/safetensors.js'
+import { allocBits, bitsView, convertBits, type FloatDType, toFloat32 } from '../formats/float.js'
 import { type NativeDType, native } from '../native.js'
 import { GGUF_BLOCK_TYPES } from '../quant/block-quant.js'
 import type { GraphBuilder, TensorId } from '../runtime/graph-builder.js'
@@ -53,12 +52,6 @@ export class WeightSet {
 
   has(name: string): boolean {
     return this.views.has(name)
-  }
-
-  /** The first of `names` the checkpoint has (GPT-2 files come with and without `transformer.`). */
-  pick(...names: string[]): string {
-    for (const n of names) if (this.views.has(n)) return n
-    return names[0]
   }
 
   private view(name: string, shape: number[]): WeightView {

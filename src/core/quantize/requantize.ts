@@ -3,10 +3,10 @@
 // of rows and re-encoded with the same per-tensor policy as export, or copied byte for byte when
 // its type does not change. 1-D tensors stay as they are.
 import { existsSync, statSync } from 'node:fs'
-import { FormatError, UsageError } from '../errors.js'
-import { allocBits, bitsView, convertBits, FLOAT_SIZE, type FloatDType } from '../export/float-convert.js'
+import { FormatError, option, UsageError } from '../errors.js'
 import { ggufWeightType, isQuantizedType } from '../export/gguf-tensors.js'
 import { GGUF_EXPORT_DTYPES, type GgufExportDType } from '../export/to-gguf.js'
+import { allocBits, bitsView, convertBits, FLOAT_SIZE, type FloatDType } from '../formats/float.js'
 import { type GgufFile, ggufValue, openGguf } from '../formats/gguf-read.js'
 import {
   GGML_QUANTIZATION_VERSION,
@@ -100,7 +100,7 @@ export function requantizeGguf(
       `type must be one of ${Object.keys(GGUF_EXPORT_DTYPES).join(', ')}, got "${options.dtype}"`,
     )
   if (existsSync(outPath) && options.force !== true)
-    throw new UsageError(`${outPath} already exists (use --force to replace it)`)
+    throw new UsageError(`${outPath} already exists (use ${option('force')} to replace it)`)
   if (existsSync(outPath) && statSync(outPath).isDirectory()) throw new UsageError(`${outPath} is a folder`)
   const src = openGguf(srcPath)
   const warnings: string[] = []
