@@ -1,6 +1,6 @@
 // Writes the files derived from the compiled code, after tsc (`npm run build` and `prepare`):
-// - dist/core/settings/settings-rules.json: each setting's validation as data, derived from the zod
-//   schema, so start-up reads a settings file without importing zod (src/core/settings/rules-table.ts);
+// - dist/cli/settings/settings-rules.json: each setting's validation as data, derived from the zod
+//   schema, so start-up reads a settings file without importing zod (src/cli/settings/rules-table.ts);
 // - oclif.manifest.json: every command's id, flags and help, so oclif imports only the command it
 //   runs instead of all of them (about 100 ms off every command; test/cli/manifest.test.ts checks
 //   that it is what oclif would compute).
@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Config } from '@oclif/core'
-import { writeRulesTable } from '../dist/core/settings/rules-table.js'
+import { writeRulesTable } from '../dist/cli/settings/rules-table.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 await writeRulesTable()

@@ -1,9 +1,17 @@
-// Flags every command shares, and one place that turns errors into one line (or one JSON object)
-// and an exit status: 1 for run-time failures, 2 for bad usage.
+// Flags every command shares, the rendering of every command's typed result (render.ts), and one
+// place that turns errors into one line (or one JSON object) and an exit status: 1 for run-time
+// failures, 2 for bad usage.
 import { Command, Errors, Flags } from '@oclif/core'
-import { errorOutput } from './core/settings/error-output.js'
+import type { Input, ParserOutput } from '@oclif/core/parser'
+import { errorOutput } from './error-output.js'
+import { cliIo } from './io.js'
+import { type Rendering, renderResult } from './render.js'
 
-export abstract class BaseCommand extends Command {
+// What oclif's parse takes and gives (its own names for these are not exported).
+// biome-ignore lint/suspicious/noExplicitAny: oclif's flag and argument maps are any-valued
+type Parsed = { [name: string]: any }
+
+export abstract class BaseCommand<R = unknown> extends Command {
   static baseFlags = {
     json: Flags.boolean({ description: 'Print one JSON document on stdout (errors too).', default: false }),
     quiet: Flags.boolean({ char: 'q', description: 'Print only the result.', default: false }),
@@ -16,20 +24,37 @@ export abstract class BaseCommand extends Command {
     }),
   }
 
-  /** Set by run() once flags are parsed, so catch() knows the output mode. */
-  protected jsonMode = false
+  /** How this command's result reads as text (and JSON lines, and its exit status). */
+  protected abstract readonly rendering: Rendering<R>
 
-  protected writeOut(text: string): void {
-    process.stdout.write(text)
+  /** Set once flags are parsed, so rendering and catch() know the output mode. */
+  protected jsonMode = false
+  private line?: { flags: Record<string, unknown>; args: Record<string, unknown> }
+
+  abstract run(): Promise<R>
+
+  protected async parse<F extends Parsed, B extends Parsed, A extends Parsed>(
+    options?: Input<F, B, A>,
+    argv?: string[],
+  ): Promise<ParserOutput<F, B, A>> {
+    const parsed = await super.parse(options, argv)
+    this.line = parsed
+    this.jsonMode = parsed.flags.json === true
+    return parsed
   }
 
-  protected writeErr(text: string): void {
-    process.stderr.write(text)
+  protected async _run<T>(): Promise<T> {
+    const result = (await super._run<T>()) as R
+    const { flags, args } = this.line ?? { flags: {}, args: {} }
+    const context = { json: this.jsonMode, quiet: flags.quiet === true, flags, args }
+    const status = renderResult(result, this.rendering, context, cliIo())
+    if (status !== 0) this.exit(status)
+    return result as unknown as T
   }
 
   /** Colour is for people: a terminal, and neither NO_COLOR nor --no-color. */
-  protected colorEnabled(stream: NodeJS.WriteStream = process.stdout): boolean {
-    return stream.isTTY === true && !process.env.NO_COLOR && !this.argv.includes('--no-color')
+  protected colorEnabled(): boolean {
+    return cliIo().stdout.isTTY === true && !process.env.NO_COLOR && !this.argv.includes('--no-color')
   }
 
   protected async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
@@ -37,9 +62,9 @@ export abstract class BaseCommand extends Command {
     const usage = err instanceof Errors.CLIError || err.oclif ? { exit: err.oclif?.exit ?? 2 } : undefined
     if (usage?.exit === 0) throw err // --help / --version
     const out = errorOutput(err, json, usage)
-    if (out.stdout) this.writeOut(out.stdout)
-    if (out.stderr) this.writeErr(out.stderr)
-    process.exitCode = out.exit
+    const io = cliIo()
+    if (out.stdout) io.stdout.write(out.stdout)
+    if (out.stderr) io.stderr.write(out.stderr)
     this.exit(out.exit)
   }
 }

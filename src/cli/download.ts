@@ -1,9 +1,10 @@
 // What `kiln download` does between parsing flags and printing: run the download with a progress
-// renderer on stderr, then print the snapshot path (or one JSON object, or the dry-run plan).
-import type { HubSettings, Output } from '../generate-command.js'
-import { type DownloadResult, downloadRepo } from './download.js'
-import { createProgressRenderer, formatBytes, pickProgressMode } from './progress.js'
-import type { RepoType } from './repo-id.js'
+// renderer on stderr and return what it fetched (render.ts prints the path, the dry-run plan or JSON).
+import type { HubOptions } from '../core/hub/config.js'
+import { type DownloadResult, downloadRepo } from '../core/hub/download.js'
+import type { RepoType } from '../core/hub/repo-id.js'
+import { downloadProgress, formatBytes } from './progress/download-progress.js'
+import type { Rendering } from './render.js'
 
 export interface DownloadInput {
   repo: string
@@ -16,61 +17,49 @@ export interface DownloadInput {
   maxWorkers: number
   force: boolean
   dryRun: boolean
-  hub: HubSettings
-  json: boolean
+  hub: HubOptions
   quiet: boolean
 }
 
-export function downloadJson(r: DownloadResult): Record<string, unknown> {
+/** What `kiln download --json` prints. */
+export interface DownloadReport {
+  path: string
+  commit: string
+  files: { path: string; size: number; downloaded: boolean }[]
+  bytes_downloaded: number
+  dry_run?: true
+}
+
+export function downloadReport(r: DownloadResult): DownloadReport {
   return {
     path: r.path,
     commit: r.commit,
     files: r.files.map((f) => ({ path: f.path, size: f.size, downloaded: f.downloaded })),
     bytes_downloaded: r.bytesDownloaded,
-    ...(r.dryRun ? { dry_run: true } : {}),
+    ...(r.dryRun ? { dry_run: true as const } : {}),
   }
 }
 
-export async function runDownload(input: DownloadInput, io: Output): Promise<void> {
-  const mode = input.dryRun ? 'none' : pickProgressMode(process.stderr, input)
-  const progress = createProgressRenderer(mode, mode === 'tty' ? process.stderr : { write: (t) => io.err(t) })
-  let result: DownloadResult
+export async function runDownload(input: DownloadInput): Promise<DownloadReport> {
+  const { quiet, dryRun, ...request } = input
+  // A dry run fetches nothing, so there is nothing to show progress of.
+  const progress = downloadProgress({ quiet: quiet || dryRun })
   try {
-    result = await downloadRepo(
-      {
-        repo: input.repo,
-        files: input.files,
-        revision: input.revision,
-        repoType: input.repoType,
-        include: input.include,
-        exclude: input.exclude,
-        localDir: input.localDir,
-        maxWorkers: input.maxWorkers,
-        force: input.force,
-        dryRun: input.dryRun,
-        hub: input.hub,
-      },
-      progress.onEvent,
-    )
+    return downloadReport(await downloadRepo({ ...request, dryRun }, progress.onEvent))
   } finally {
     progress.stop()
   }
-  if (input.json) {
-    io.out(`${JSON.stringify(downloadJson(result))}\n`)
-    return
-  }
-  if (input.dryRun && !input.quiet) {
-    const w = Math.max(4, ...result.files.map((f) => f.path.length))
-    io.out(`${'FILE'.padEnd(w)}  ${'SIZE'.padStart(10)}  ACTION\n`)
-    for (const f of result.files)
-      io.out(
-        `${f.path.padEnd(w)}  ${formatBytes(f.size).padStart(10)}  ${f.downloaded ? 'fetch' : 'cached'}\n`,
-      )
-    const n = result.files.filter((f) => f.downloaded).length
-    io.out(
-      `${n} of ${result.files.length} files to fetch, ${formatBytes(result.bytesDownloaded)} (commit ${result.commit})\n`,
-    )
-    return
-  }
-  io.out(`${result.path}\n`)
+}
+
+export const downloadRendering: Rendering<DownloadReport> = {
+  text(r, { quiet }) {
+    if (!r.dry_run || quiet) return { out: `${r.path}\n` }
+    const w = Math.max(4, ...r.files.map((f) => f.path.length))
+    let out = `${'FILE'.padEnd(w)}  ${'SIZE'.padStart(10)}  ACTION\n`
+    for (const f of r.files)
+      out += `${f.path.padEnd(w)}  ${formatBytes(f.size).padStart(10)}  ${f.downloaded ? 'fetch' : 'cached'}\n`
+    const n = r.files.filter((f) => f.downloaded).length
+    out += `${n} of ${r.files.length} files to fetch, ${formatBytes(r.bytes_downloaded)} (commit ${r.commit})\n`
+    return { out }
+  },
 }

@@ -1,7 +1,7 @@
 // How every command reports an error: one line `kiln: <message>` on stderr, or one
 // {"error": {"code", "message"}} document on stdout with --json, and the exit status (1 run time,
-// 2 usage). Shared by BaseCommand.catch and the start-up fast path so both print the same bytes.
-import { KilnError } from '../errors.js'
+// 2 usage). Shared by BaseCommand, main.ts and the start-up fast path so all print the same bytes.
+import { KilnError, renderMessage } from '../core/errors.js'
 
 export interface ErrorOutput {
   code: string
@@ -9,6 +9,14 @@ export interface ErrorOutput {
   /** What goes to stdout (--json) or stderr (text). */
   stdout: string
   stderr: string
+}
+
+/**
+ * The flag for a library option: `topP` is --top-p, `maxNewTokens` --max-new-tokens (every kiln
+ * flag is its option's name in kebab case).
+ */
+export function flagName(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
 }
 
 /**
@@ -34,7 +42,7 @@ export function errorOutput(err: Error, json: boolean, usage?: { exit: number })
     code = 'E_USAGE'
     exit = usage.exit
   }
-  const message = oneLine(err.message || String(err))
+  const message = oneLine(renderMessage(err, flagName) || String(err))
   const debug = code === 'E_INTERNAL' && process.env.KILN_DEBUG ? `${err.stack}\n` : ''
   if (json) return { code, exit, stdout: `${JSON.stringify({ error: { code, message } })}\n`, stderr: debug }
   return { code, exit, stdout: '', stderr: `kiln: ${message}\n${debug}` }

@@ -1,8 +1,10 @@
-// What `kiln export --format gguf` does: convert, report progress on stderr, print the result.
-import { exportGguf } from './export/to-gguf.js'
-import type { HubSettings, Output } from './generate-command.js'
-import { isHubModelArg, resolveModelArg } from './hub/model-arg.js'
-import { tensorProgress } from './util/tensor-progress.js'
+// What `kiln export --format gguf` does: fetch MODEL if it is a repo id, convert with progress on
+// stderr, and return what was written (render.ts prints the path, a summary, or JSON). The exporter
+// is imported when it runs, so that loading the command to parse its flags stays cheap.
+import type { HubOptions } from '../core/hub/config.js'
+import { fetchModel } from './fetch-model.js'
+import { tensorProgress } from './progress/tensor-progress.js'
+import type { Rendering } from './render.js'
 
 export interface ExportInput {
   model: string
@@ -11,36 +13,44 @@ export interface ExportInput {
   force: boolean
   json: boolean
   quiet: boolean
-  hub?: HubSettings
+  hub?: HubOptions
 }
 
-export function runExport(input: ExportInput, io: Output): void | Promise<void> {
-  // A repo id is fetched first (asynchronously); a local folder stays synchronous as before.
-  if (isHubModelArg(input.model))
-    return resolveModelArg(input.model, input.hub, io).then((model) => runExport({ ...input, model }, io))
-  const tty = process.stderr.isTTY === true && !input.json && !input.quiet
-  const progress = tensorProgress(io, { tty, quiet: input.quiet })
-  const result = exportGguf(input.model, input.output, { dtype: input.dtype, force: input.force }, (ev) =>
+/** What `kiln export --json` prints. */
+export interface ExportReport {
+  output: string
+  format: 'gguf'
+  dtype: ExportInput['dtype']
+  architecture: string
+  tensors: number
+  bytes_out: number
+  warnings: string[]
+}
+
+export async function runExport(input: ExportInput): Promise<ExportReport> {
+  const model = await fetchModel(input.model, input.hub)
+  const { exportGguf } = await import('../core/export/to-gguf.js')
+  const progress = tensorProgress(input)
+  const result = exportGguf(model, input.output, { dtype: input.dtype, force: input.force }, (ev) =>
     progress.onEvent(ev),
   )
   progress.end()
-  if (input.json) {
-    io.out(
-      `${JSON.stringify({
-        output: result.path,
-        format: 'gguf',
-        dtype: input.dtype,
-        architecture: result.architecture,
-        tensors: result.tensors,
-        bytes_out: result.bytes,
-        warnings: result.warnings,
-      })}\n`,
-    )
-  } else {
-    io.out(`${result.path}\n`)
-    if (!input.quiet)
-      io.err(
-        `wrote ${result.tensors} tensors, ${(result.bytes / 1e6).toFixed(1)} MB (${result.architecture}, ${input.dtype})\n`,
-      )
+  return {
+    output: result.path,
+    format: 'gguf',
+    dtype: input.dtype,
+    architecture: result.architecture,
+    tensors: result.tensors,
+    bytes_out: result.bytes,
+    warnings: result.warnings,
   }
+}
+
+export const exportRendering: Rendering<ExportReport> = {
+  text: (r, { quiet }) => ({
+    out: `${r.output}\n`,
+    err: quiet
+      ? undefined
+      : `wrote ${r.tensors} tensors, ${(r.bytes_out / 1e6).toFixed(1)} MB (${r.architecture}, ${r.dtype})\n`,
+  }),
 }

@@ -1,19 +1,19 @@
 // What `kiln generate` does between parsing flags and printing: resolve the prompt(s), load the
-// model, run the generation and render it as streamed text, JSON, or JSON lines.
+// model, stream the generated text (text mode) and return the result (render.ts prints it). The
+// engine is imported when it runs, so that loading the command to parse its flags stays cheap.
 import { readFileSync } from 'node:fs'
-import { defaultModelPath } from './default-model.js'
-import { UsageError } from './errors.js'
-import { resolveModelArg } from './hub/model-arg.js'
-import { type GenerateOptions, type GenerationResult, validateGenerateOptions } from './runtime/generate.js'
-import { loadModel, type Model } from './runtime/model.js'
-
-/** Where repo ids are fetched from, already resolved (flag > env > settings file > default). */
-export interface HubSettings {
-  endpoint?: string
-  cacheDir?: string
-  token?: string
-  offline?: boolean
-}
+import { defaultModelPath } from '../core/default-model.js'
+import { UsageError } from '../core/errors.js'
+import type { HubOptions } from '../core/hub/config.js'
+import {
+  type GenerateOptions,
+  type GenerationResult,
+  validateGenerateOptions,
+} from '../core/runtime/generate.js'
+import type { Model } from '../core/runtime/model.js'
+import { fetchModel } from './fetch-model.js'
+import { cliIo, readAll } from './io.js'
+import { jsonText, type Rendering } from './render.js'
 
 export interface GenerateInput {
   prompt?: string
@@ -32,15 +32,26 @@ export interface GenerateInput {
   threads?: number
   /** Weight dtype to compute in ('auto' = as stored). */
   dtype?: 'auto' | 'f32' | 'f16' | 'bf16'
-  hub?: HubSettings
+  hub?: HubOptions
   promptsFile?: string
+  /** Text mode streams tokens as they come; --json prints the result alone. */
   json: boolean
-  quiet: boolean
 }
 
-export interface Output {
-  out(text: string): void
-  err(text: string): void
+/** One generation as `--json` (and each line of --prompts-file) prints it. */
+export interface GenerateJson {
+  text: string
+  tokens: number[]
+  prompt_tokens: number
+  completion_tokens: number
+  finish_reason: GenerationResult['finishReason']
+  timings: { load_ms: number; prefill_tokens_per_s: number; decode_tokens_per_s: number }
+}
+
+export interface GenerateReport {
+  /** --prompts-file: one JSON line per prompt, whatever the output mode. */
+  batch: boolean
+  results: GenerateJson[]
 }
 
 function num(flag: string, v: string | undefined): number | undefined {
@@ -48,12 +59,6 @@ function num(flag: string, v: string | undefined): number | undefined {
   const n = Number(v)
   if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} must be a number (got "${v}")`)
   return n
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const c of process.stdin) chunks.push(c as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 async function resolvePrompts(input: GenerateInput): Promise<string[]> {
@@ -85,7 +90,8 @@ async function resolvePrompts(input: GenerateInput): Promise<string[]> {
     return prompts
   }
   if (input.prompt !== undefined && input.prompt !== '-') return [input.prompt]
-  if (input.prompt === '-' || !process.stdin.isTTY) return [(await readStdin()).replace(/\r?\n$/, '')]
+  const stdin = cliIo().stdin
+  if (input.prompt === '-' || !stdin.isTTY) return [(await readAll(stdin)).replace(/\r?\n$/, '')]
   throw new UsageError('no prompt: give PROMPT, pipe it on stdin, or use --prompts-file')
 }
 
@@ -96,7 +102,7 @@ function applyChat(model: Model, prompt: string, system?: string): string {
   return model.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true })
 }
 
-function toJson(r: GenerationResult, loadMs: number) {
+function toJson(r: GenerationResult, loadMs: number): GenerateJson {
   return {
     text: r.text,
     tokens: r.tokens,
@@ -113,7 +119,7 @@ function toJson(r: GenerationResult, loadMs: number) {
 
 const round = (x: number) => Math.round(x * 100) / 100
 
-export async function runGenerate(input: GenerateInput, io: Output): Promise<void> {
+export async function runGenerate(input: GenerateInput): Promise<GenerateReport> {
   if (input.system !== undefined && !input.chat) throw new UsageError('--system needs --chat')
   if (input.threads !== undefined && input.threads < 1) throw new UsageError('--threads must be at least 1')
   const options: GenerateOptions = {
@@ -130,34 +136,36 @@ export async function runGenerate(input: GenerateInput, io: Output): Promise<voi
   // Bad flags are usage errors (exit 2) whatever the model: report them before loading one.
   validateGenerateOptions(options)
   const prompts = await resolvePrompts(input)
-  const modelPath = input.model ? await resolveModelArg(input.model, input.hub, io) : defaultModelPath()
+  const modelPath = input.model ? await fetchModel(input.model, input.hub) : defaultModelPath()
+  const { loadModel } = await import('../core/runtime/model.js')
   const model = loadModel(modelPath, { threads: input.threads, dtype: input.dtype })
   try {
     const texts = input.chat ? prompts.map((p) => applyChat(model, p, input.system)) : prompts
     if (input.chat) options.addSpecialTokens = false // the template already holds BOS and friends
     const it = model.generateMany(texts, options)
     const batch = input.promptsFile !== undefined
+    const stdout = cliIo().stdout
     let step = await it.next()
     while (!step.done) {
-      if (!batch && !input.json && step.value.text) io.out(step.value.text)
+      if (!batch && !input.json && step.value.text) stdout.write(step.value.text)
       step = await it.next()
     }
-    const results = step.value
-    if (batch) {
-      for (const r of results) io.out(`${JSON.stringify(toJson(r, model.loadMs))}\n`)
-    } else if (input.json) {
-      io.out(`${JSON.stringify(toJson(results[0], model.loadMs))}\n`)
-    } else {
-      io.out('\n')
-      const r = results[0]
-      if (!input.quiet) {
-        io.err(
-          `load ${model.loadMs.toFixed(0)} ms · prompt ${r.promptTokens} tokens at ${r.timings.prefillTokensPerS.toFixed(1)} tok/s · ` +
-            `generated ${r.completionTokens} tokens at ${r.timings.decodeTokensPerS.toFixed(1)} tok/s (${r.finishReason})\n`,
-        )
-      }
-    }
+    return { batch, results: step.value.map((r) => toJson(r, model.loadMs)) }
   } finally {
     model.dispose()
   }
+}
+
+export const generateRendering: Rendering<GenerateReport> = {
+  jsonLines: (r) => r.results,
+  text(r, { quiet }) {
+    if (r.batch) return { out: jsonText(r.results) }
+    // The text itself was streamed as it was decoded; what is left is the end of its line.
+    const g = r.results[0]
+    const t = g.timings
+    const report =
+      `load ${t.load_ms.toFixed(0)} ms · prompt ${g.prompt_tokens} tokens at ${t.prefill_tokens_per_s.toFixed(1)} tok/s · ` +
+      `generated ${g.completion_tokens} tokens at ${t.decode_tokens_per_s.toFixed(1)} tok/s (${g.finish_reason})\n`
+    return { out: '\n', err: quiet ? undefined : report }
+  },
 }

@@ -1,10 +1,10 @@
 // kiln download: a Hub repo (or some of its files) into the Hugging Face cache, shared with Python.
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../base-command.js'
-import { runDownload } from '../core/hub/download-command.js'
-import { hubSettings } from '../core/settings/hub-settings.js'
+import { BaseCommand } from '../cli/base-command.js'
+import { type DownloadReport, downloadRendering, runDownload } from '../cli/download.js'
+import { hubSettings } from '../cli/settings/hub-settings.js'
 
-export default class Download extends BaseCommand {
+export default class Download extends BaseCommand<DownloadReport> {
   static summary = 'Download a model or dataset from the Hugging Face Hub into the shared cache.'
   static description =
     `Fetches REPO (org/name, or org/name@revision) at a branch, tag or commit into the Hugging Face cache that Python's huggingface_hub uses (HF_HUB_CACHE, default ~/.cache/huggingface/hub), byte for byte in its layout, and prints the snapshot folder. Files already in the cache are not fetched again. Files are fetched in parallel (--max-workers); a dropped or stalled transfer is resumed with Range, an interrupted run resumes from its partial files, and every file is checked against its sha256 (LFS) or git hash before it appears in the snapshot. Give FILES to fetch only those, or filter with --include/--exclude globs. HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE are read as Python reads them.`
@@ -51,30 +51,27 @@ export default class Download extends BaseCommand {
     }),
   }
 
-  async run(): Promise<void> {
+  protected rendering = downloadRendering
+
+  async run(): Promise<DownloadReport> {
     const { args, argv, flags } = await this.parse(Download)
-    this.jsonMode = flags.json
-    await runDownload(
-      {
-        repo: args.repo,
-        files: (argv as string[]).slice(1),
-        revision: flags.revision,
-        repoType: flags['repo-type'] as 'model' | 'dataset',
-        include: flags.include,
-        exclude: flags.exclude,
-        localDir: flags['local-dir'],
-        maxWorkers: flags['max-workers'],
-        force: flags.force,
-        dryRun: flags['dry-run'],
-        hub: await hubSettings({
-          cacheDir: flags['cache-dir'],
-          token: flags.token,
-          offline: flags.offline ? true : undefined,
-        }),
-        json: flags.json,
-        quiet: flags.quiet,
-      },
-      { out: (s) => this.writeOut(s), err: (s) => this.writeErr(s) },
-    )
+    return runDownload({
+      repo: args.repo,
+      files: (argv as string[]).slice(1),
+      revision: flags.revision,
+      repoType: flags['repo-type'] as 'model' | 'dataset',
+      include: flags.include,
+      exclude: flags.exclude,
+      localDir: flags['local-dir'],
+      maxWorkers: flags['max-workers'],
+      force: flags.force,
+      dryRun: flags['dry-run'],
+      hub: await hubSettings({
+        cacheDir: flags['cache-dir'],
+        token: flags.token,
+        offline: flags.offline ? true : undefined,
+      }),
+      quiet: flags.quiet,
+    })
   }
 }

@@ -1,9 +1,10 @@
 // kiln export: write a model in another ecosystem's format (GGUF for llama.cpp and friends).
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../base-command.js'
-import { hubSettings } from '../core/settings/hub-settings.js'
+import { BaseCommand } from '../cli/base-command.js'
+import { type ExportReport, exportRendering, runExport } from '../cli/export.js'
+import { hubSettings } from '../cli/settings/hub-settings.js'
 
-export default class Export extends BaseCommand {
+export default class Export extends BaseCommand<ExportReport> {
   static summary = 'Convert a model folder to GGUF (unquantized) for llama.cpp, Ollama, LM Studio.'
   static description =
     `Writes MODEL (a Hugging Face folder: llama, mistral, qwen2 or gpt2) as a GGUF v3 file with llama.cpp's tensor names and metadata, including the tokenizer and chat template. 2-D weights are stored in --dtype; norms and biases stay F32. The file is written atomically; an existing OUT is refused unless --force.`
@@ -28,22 +29,18 @@ export default class Export extends BaseCommand {
     force: Flags.boolean({ description: 'Replace OUT if it exists.', default: false }),
   }
 
-  async run(): Promise<void> {
+  protected rendering = exportRendering
+
+  async run(): Promise<ExportReport> {
     const { args, flags } = await this.parse(Export)
-    this.jsonMode = flags.json
-    // Loaded here: oclif imports every command to start any of them; the exporter pulls in the engine.
-    const { runExport } = await import('../core/export-command.js')
-    await runExport(
-      {
-        model: args.model,
-        output: flags.output,
-        dtype: flags.dtype as 'f32' | 'f16' | 'bf16',
-        force: flags.force,
-        hub: await hubSettings(),
-        json: flags.json,
-        quiet: flags.quiet,
-      },
-      { out: (s) => this.writeOut(s), err: (s) => this.writeErr(s) },
-    )
+    return runExport({
+      model: args.model,
+      output: flags.output,
+      dtype: flags.dtype as 'f32' | 'f16' | 'bf16',
+      force: flags.force,
+      hub: await hubSettings(),
+      json: flags.json,
+      quiet: flags.quiet,
+    })
   }
 }

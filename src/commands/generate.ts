@@ -1,8 +1,9 @@
 // kiln generate: text from a prompt, streamed as it is decoded.
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../base-command.js'
+import { BaseCommand } from '../cli/base-command.js'
+import { type GenerateReport, generateRendering, runGenerate } from '../cli/generate.js'
+import { origin, settingsFor } from '../cli/settings/for-command.js'
 import { DeviceError } from '../core/errors.js'
-import { origin, settingsFor } from '../core/settings/for-command.js'
 
 /** Settings generate reads (flag > env > settings file > default; see docs/config.md). */
 const KEYS = [
@@ -20,7 +21,7 @@ const KEYS = [
   'hub.offline',
 ]
 
-export default class Generate extends BaseCommand {
+export default class Generate extends BaseCommand<GenerateReport> {
   static summary = 'Generate text from a prompt with a model folder, a GGUF file or a Hub repo.'
   static description =
     `Runs a causal language model (llama, mistral, qwen2, gpt2) on the CPU with kiln's native kernels. -m takes a Hugging Face model folder, a GGUF file (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K), or a repo id org/name[@rev] fetched through the Hugging Face cache on first use. Without -m it uses the tiny default model that ships with kiln (or generate.model from the settings). The prompt comes from PROMPT, or from stdin when PROMPT is "-" or absent and stdin is not a terminal. Tokens stream to stdout as they are decoded; timings go to stderr.
@@ -78,9 +79,10 @@ Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPER
     }),
   }
 
-  async run(): Promise<void> {
+  protected rendering = generateRendering
+
+  async run(): Promise<GenerateReport> {
     const { args, flags } = await this.parse(Generate)
-    this.jsonMode = flags.json
     const s = await settingsFor(KEYS)
     const setting = <T>(key: string) => s.get(key)?.value as T | undefined
     const text = (key: string) => (s.get(key)?.value === undefined ? undefined : String(s.get(key)?.value))
@@ -91,42 +93,30 @@ Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPER
         `device cuda (from ${from}): this build of kiln runs on the CPU only; use cpu or auto`,
       )
     }
-    // Loaded here, not at the top: oclif imports every command to start any of them, and the engine
-    // is the heaviest module kiln has.
-    const { runGenerate } = await import('../core/generate-command.js')
-    await runGenerate(
-      {
-        prompt: args.prompt,
-        model: flags.model ?? setting<string>('generate.model'),
-        maxNewTokens: flags['max-new-tokens'] ?? setting<number>('generate.max_new_tokens'),
-        minNewTokens: flags['min-new-tokens'],
-        temperature: flags.temperature ?? text('generate.temperature'),
-        topK: flags['top-k'] ?? setting<number>('generate.top_k'),
-        topP: flags['top-p'] ?? text('generate.top_p'),
-        minP: flags['min-p'],
-        repetitionPenalty: flags['repetition-penalty'],
-        seed: flags.seed,
-        stop: flags.stop,
-        chat: flags.chat,
-        system: flags.system,
-        threads: flags.threads ?? setting<number>('runtime.threads'),
-        dtype: (flags.dtype ?? setting<string>('runtime.dtype')) as
-          | 'auto'
-          | 'f32'
-          | 'f16'
-          | 'bf16'
-          | undefined,
-        hub: {
-          endpoint: setting<string>('hub.endpoint'),
-          cacheDir: setting<string>('hub.cache_dir'),
-          token: setting<string>('hub.token'),
-          offline: setting<boolean>('hub.offline'),
-        },
-        promptsFile: flags['prompts-file'],
-        json: flags.json,
-        quiet: flags.quiet,
+    return runGenerate({
+      prompt: args.prompt,
+      model: flags.model ?? setting<string>('generate.model'),
+      maxNewTokens: flags['max-new-tokens'] ?? setting<number>('generate.max_new_tokens'),
+      minNewTokens: flags['min-new-tokens'],
+      temperature: flags.temperature ?? text('generate.temperature'),
+      topK: flags['top-k'] ?? setting<number>('generate.top_k'),
+      topP: flags['top-p'] ?? text('generate.top_p'),
+      minP: flags['min-p'],
+      repetitionPenalty: flags['repetition-penalty'],
+      seed: flags.seed,
+      stop: flags.stop,
+      chat: flags.chat,
+      system: flags.system,
+      threads: flags.threads ?? setting<number>('runtime.threads'),
+      dtype: (flags.dtype ?? setting<string>('runtime.dtype')) as 'auto' | 'f32' | 'f16' | 'bf16' | undefined,
+      hub: {
+        endpoint: setting<string>('hub.endpoint'),
+        cacheDir: setting<string>('hub.cache_dir'),
+        token: setting<string>('hub.token'),
+        offline: setting<boolean>('hub.offline'),
       },
-      { out: (s) => this.writeOut(s), err: (s) => this.writeErr(s) },
-    )
+      promptsFile: flags['prompts-file'],
+      json: flags.json,
+    })
   }
 }

@@ -1,12 +1,13 @@
 // kiln quantize: a smaller GGUF (int8 / int4 blocks) that llama.cpp loads and kiln runs, with a
 // report of what the quantization cost.
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../base-command.js'
+import { BaseCommand } from '../cli/base-command.js'
+import { type QuantizeReport, quantizeRendering, runQuantize } from '../cli/quantize.js'
+import { settingsFor } from '../cli/settings/for-command.js'
+import { hubSettings } from '../cli/settings/hub-settings.js'
 import { QUANTIZE_TYPES, type QuantizeType } from '../core/quantize/types.js'
-import { settingsFor } from '../core/settings/for-command.js'
-import { hubSettings } from '../core/settings/hub-settings.js'
 
-export default class Quantize extends BaseCommand {
+export default class Quantize extends BaseCommand<QuantizeReport> {
   static summary =
     'Quantize a model to a GGUF file (q8_0, q4_0, q4_k_m, q6_k, f16, bf16) and report its quality.'
   static description = `Writes MODEL (a Hugging Face folder, a repo id org/name[@rev] fetched through the
@@ -45,28 +46,24 @@ The file is written atomically; an existing OUT is refused unless --force.`
     threads: Flags.integer({ char: 't', description: 'Compute threads for the quality report.', min: 1 }),
   }
 
-  async run(): Promise<void> {
+  protected rendering = quantizeRendering
+
+  async run(): Promise<QuantizeReport> {
     const { args, flags } = await this.parse(Quantize)
-    this.jsonMode = flags.json
     const threads =
       flags.threads ??
       ((await settingsFor(['runtime.threads'])).get('runtime.threads')?.value as number | undefined)
-    // Loaded here: oclif imports every command to start any of them; the engine is heavy.
-    const { runQuantize } = await import('../core/quantize-command.js')
-    await runQuantize(
-      {
-        model: args.model,
-        type: flags.type as QuantizeType,
-        output: flags.output,
-        force: flags.force,
-        evalFile: flags['eval-file'],
-        quality: flags.quality,
-        threads,
-        hub: await hubSettings(),
-        json: flags.json,
-        quiet: flags.quiet,
-      },
-      { out: (s) => this.writeOut(s), err: (s) => this.writeErr(s) },
-    )
+    return runQuantize({
+      model: args.model,
+      type: flags.type as QuantizeType,
+      output: flags.output,
+      force: flags.force,
+      evalFile: flags['eval-file'],
+      quality: flags.quality,
+      threads,
+      hub: await hubSettings(),
+      json: flags.json,
+      quiet: flags.quiet,
+    })
   }
 }

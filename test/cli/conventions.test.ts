@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { jsonOut, makeTempDir, ROOT, removeTempDirs, runKiln } from '../helpers/cli.js'
+import { jsonOut, makeTempDir, ROOT, removeTempDirs, runKiln, spawnKiln } from '../helpers/cli.js'
 import { expectCleanError, expectJsonError } from '../helpers/cli-errors.js'
 
 afterAll(removeTempDirs)
@@ -76,6 +76,8 @@ const RUNS: Record<string, { ok: string[] | null; fail: string[] }> = {
 
 const kiln = (args: string[], more: NodeJS.ProcessEnv = {}) =>
   runKiln(args, { env: { ...env, ...more }, timeoutMs: 120_000 })
+const kilnProcess = (args: string[], more: NodeJS.ProcessEnv = {}) =>
+  spawnKiln(args, { env: { ...env, ...more }, timeoutMs: 120_000 })
 
 const ANSI = /\u001B\[/
 
@@ -127,12 +129,13 @@ describe.concurrent.each(IDS)('kiln %s', (id) => {
     expect(r.stdout).not.toMatch(ANSI) // not a terminal: no colour
   }, 300_000)
 
-  // FORCE_COLOR stands in for a terminal (the help is piped here).
+  // FORCE_COLOR stands in for a terminal (the help is piped here). Processes of their own: the
+  // colour libraries read the environment once, when they load.
   it('colours help only when allowed: NO_COLOR and --no-color turn it off', async () => {
     const [forced, noColor, flag] = await Promise.all([
-      kiln([...words, '--help'], { FORCE_COLOR: '1', NO_COLOR: undefined }),
-      kiln([...words, '--help'], { FORCE_COLOR: '1', NO_COLOR: '1' }),
-      kiln([...words, '--help', '--no-color'], { FORCE_COLOR: '1', NO_COLOR: undefined }),
+      kilnProcess([...words, '--help'], { FORCE_COLOR: '1', NO_COLOR: undefined }),
+      kilnProcess([...words, '--help'], { FORCE_COLOR: '1', NO_COLOR: '1' }),
+      kilnProcess([...words, '--help', '--no-color'], { FORCE_COLOR: '1', NO_COLOR: undefined }),
     ])
     expect(forced.stdout).toMatch(ANSI)
     expect(noColor.stdout).not.toMatch(ANSI)

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { parseDriverVersion, parseNvidiaSmi } from '../../src/core/env-report/gpu.js'
+import { parseDriverVersion, parseNvidiaSmi } from '../../src/cli/env-report/gpu.js'
 
 const fixture = (name: string) => readFileSync(path.join(import.meta.dirname, 'fixtures', name), 'utf8')
 

@@ -5,10 +5,10 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { checkByRule, ruleFor } from '../../src/core/settings/rules.js'
-import { buildRulesTable } from '../../src/core/settings/rules-table.js'
-import { settingTypes } from '../../src/core/settings/types.js'
-import { fromText } from '../../src/core/settings/values.js'
+import { checkByRule, ruleFor } from '../../src/cli/settings/rules.js'
+import { buildRulesTable } from '../../src/cli/settings/rules-table.js'
+import { settingTypes } from '../../src/cli/settings/types.js'
+import { fromText } from '../../src/cli/settings/values.js'
 import { ROOT } from '../helpers/cli.js'
 
 const NUMBERS = [0, -0, 1, -1, 0.5, 1.5, 2, 65535, 65536, 1e3, 1e21, 2 ** 53, 2 ** 53 - 1, -(2 ** 53)]
@@ -71,9 +71,9 @@ describe('settings rules', () => {
 
   it('were written by the build for this code', async () => {
     // npm test builds first; the compiled loader checks the table's code hash against dist.
-    const file = path.join(ROOT, 'dist', 'core', 'settings', 'settings-rules.json')
+    const file = path.join(ROOT, 'dist', 'cli', 'settings', 'settings-rules.json')
     expect(existsSync(file)).toBe(true)
-    const dist = await import(path.join(ROOT, 'dist', 'core', 'settings', 'rules-table.js'))
+    const dist = await import(path.join(ROOT, 'dist', 'cli', 'settings', 'rules-table.js'))
     const table = dist.loadRulesTable()
     expect(table, 'the table is missing or stale: run npm run build').toBeDefined()
     expect(table.rules).toEqual((await buildRulesTable()).rules)

@@ -5,8 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { SettingsError, UsageError } from '../../src/core/errors.js'
-import { settingsCachePath } from '../../src/core/settings/file-cache.js'
+import { settingsCachePath } from '../../src/cli/settings/file-cache.js'
 import {
   editSettings,
   loadSettings,
@@ -15,8 +14,9 @@ import {
   settingKeys,
   settingsPath,
   settingTypes,
-} from '../../src/core/settings/index.js'
-import { nearest } from '../../src/core/settings/suggest.js'
+} from '../../src/cli/settings/index.js'
+import { nearest } from '../../src/cli/settings/suggest.js'
+import { SettingsError, UsageError } from '../../src/core/errors.js'
 import { ROOT, removeTempDirs, runKiln } from '../helpers/cli.js'
 import { sandbox } from './helpers.js'
 

@@ -4,12 +4,12 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import * as yaml from 'yaml'
-import { lightSettings } from '../../src/core/settings/light-load.js'
-import { parseSettings } from '../../src/core/settings/load.js'
-import { buildRulesTable } from '../../src/core/settings/rules-table.js'
-import { readSimpleYaml, type SimpleDocument } from '../../src/core/settings/simple-yaml.js'
-import { settingTypes } from '../../src/core/settings/types.js'
-import { editSettings, writeSettings } from '../../src/core/settings/write.js'
+import { lightSettings } from '../../src/cli/settings/light-load.js'
+import { parseSettings } from '../../src/cli/settings/load.js'
+import { buildRulesTable } from '../../src/cli/settings/rules-table.js'
+import { readSimpleYaml, type SimpleDocument } from '../../src/cli/settings/simple-yaml.js'
+import { settingTypes } from '../../src/cli/settings/types.js'
+import { editSettings, writeSettings } from '../../src/cli/settings/write.js'
 import { sandbox } from './helpers.js'
 
 /** Scalars as a person might write them, inside and outside the subset. */

@@ -1,7 +1,7 @@
 // The wizard's key handling as a pure function: every key press in order, typed ahead or pasted.
 import { describe, expect, it } from 'vitest'
-import { initialState, press, type WizardState } from '../../src/core/config-wizard/state.js'
-import { detectedDefaults, settingTypes } from '../../src/core/settings/index.js'
+import { initialState, press, type WizardState } from '../../src/cli/config-wizard/state.js'
+import { detectedDefaults, settingTypes } from '../../src/cli/settings/index.js'
 
 const ENTER = { return: true }
 const DOWN = { downArrow: true }

@@ -4,8 +4,8 @@
 import { render } from 'ink-testing-library'
 import { createElement } from 'react'
 import { describe, expect, it } from 'vitest'
-import { ConfigWizard, type WizardResult } from '../../src/core/config-wizard/wizard.js'
-import { detectedDefaults, settingTypes } from '../../src/core/settings/index.js'
+import { ConfigWizard, type WizardResult } from '../../src/cli/config-wizard/wizard.js'
+import { detectedDefaults, settingTypes } from '../../src/cli/settings/index.js'
 
 const ENTER = '\r'
 const DOWN = '\u001B[B'

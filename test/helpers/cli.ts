@@ -1,5 +1,7 @@
-// End-to-end helpers: run the compiled CLI (bin/run.js → dist/commands) as a child process, and make
-// throwaway model folders (copies of the golden fixtures, optionally broken on purpose).
+// End-to-end helpers: run the compiled CLI (dist/cli/main.js, what bin/run.js calls) in this process
+// with its own streams and environment, or bin/run.js as a child process where the process itself is
+// under test (start-up, signals, exit codes set by Node); and make throwaway model folders (copies of
+// the golden fixtures, optionally broken on purpose).
 import { spawn } from 'node:child_process'
 import {
   chmodSync,
@@ -14,7 +16,9 @@ import {
 } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { Readable } from 'node:stream'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { format } from 'node:util'
 import { golden } from './fixtures.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -26,15 +30,16 @@ export interface KilnRun {
   signal: NodeJS.Signals | null
   stdout: string
   stderr: string
-  /** stdout as the raw bytes the process wrote, for UTF-8 checks. */
+  /** stdout as the raw bytes written, for UTF-8 checks. */
   stdoutBytes: Buffer
-  /** stdout as the pieces the pipe delivered, to check that streaming never splits a character. */
+  /** stdout as the pieces written (in-process) or delivered by the pipe, to check that streaming never splits a character. */
   chunks: Buffer[]
 }
 
 export interface RunOptions {
-  /** Written to the child's stdin, which is then closed (it is closed at once without it). */
+  /** What stdin holds (it is empty without it). */
   input?: string | Buffer
+  /** Laid over this process's environment; a variable set to undefined is removed. */
   env?: NodeJS.ProcessEnv
   timeoutMs?: number
 }
@@ -61,14 +66,95 @@ function childEnv(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...extra }
   // KILN_DEBUG adds stack traces to internal errors; the tests check that there are none.
   if (!extra || !('KILN_DEBUG' in extra)) delete env.KILN_DEBUG
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k]
   return env
 }
 
+/** A stream that keeps what is written to it. */
+function capture(): { write(text: string | Uint8Array): boolean; isTTY: false; chunks: Buffer[] } {
+  const chunks: Buffer[] = []
+  return {
+    isTTY: false,
+    chunks,
+    write(text: string | Uint8Array) {
+      chunks.push(Buffer.from(text))
+      return true
+    },
+  }
+}
+
+type Main = (argv: string[]) => Promise<number>
+type WithIo = <T>(io: unknown, fn: () => Promise<T>) => Promise<T>
+let cli: Promise<{ main: Main; withCliIo: WithIo }> | undefined
+let queue: Promise<unknown> = Promise.resolve()
+
 /**
- * Runs `kiln <args>` to completion. Asynchronous, so that tests marked concurrent overlap their
- * child processes: each one spends most of its ~0.4 s loading modules.
+ * Runs `kiln <args>` in this process, as bin/run.js would in its own: the same main(), with the
+ * environment, working folder and streams of a fresh process. Runs take turns (they share
+ * process.env), so tests marked concurrent still see one run at a time.
  */
 export function runKiln(args: string[], opts: RunOptions = {}): Promise<KilnRun> {
+  checkBuild()
+  cli ??= (async () => {
+    const dist = (f: string) => pathToFileURL(path.join(ROOT, 'dist', 'cli', f)).href
+    const [{ main }, { withCliIo }] = await Promise.all([import(dist('main.js')), import(dist('io.js'))])
+    return { main, withCliIo }
+  })()
+  const run = queue.then(() => runInProcess(args, opts))
+  queue = run.catch(() => {})
+  return run
+}
+
+async function runInProcess(args: string[], opts: RunOptions): Promise<KilnRun> {
+  const { main, withCliIo } = await cli!
+  const stdout = capture()
+  const stderr = capture()
+  const stdin = Object.assign(Readable.from(opts.input === undefined ? [] : [Buffer.from(opts.input)]), {
+    isTTY: false,
+  })
+  const savedEnv = process.env
+  const savedCwd = process.cwd()
+  const saved = {
+    out: process.stdout.write,
+    err: process.stderr.write,
+    log: console.log,
+    error: console.error,
+  }
+  process.env = childEnv(opts.env)
+  process.chdir(ROOT)
+  // oclif writes help and its own messages to the process's streams, through console.
+  process.stdout.write = ((t: string | Uint8Array) => stdout.write(t)) as typeof process.stdout.write
+  process.stderr.write = ((t: string | Uint8Array) => stderr.write(t)) as typeof process.stderr.write
+  console.log = (...a: unknown[]) => stdout.write(`${format(...a)}\n`)
+  console.error = (...a: unknown[]) => stderr.write(`${format(...a)}\n`)
+  let status: number
+  try {
+    status = await withCliIo({ stdout, stderr, stdin }, () => main(args))
+  } finally {
+    process.stdout.write = saved.out
+    process.stderr.write = saved.err
+    console.log = saved.log
+    console.error = saved.error
+    process.env = savedEnv
+    process.chdir(savedCwd)
+    process.exitCode = undefined
+  }
+  const stdoutBytes = Buffer.concat(stdout.chunks)
+  return {
+    status,
+    signal: null,
+    stdout: stdoutBytes.toString('utf8'),
+    stderr: Buffer.concat(stderr.chunks).toString('utf8'),
+    stdoutBytes,
+    chunks: stdout.chunks,
+  }
+}
+
+/**
+ * Runs `kiln <args>` as a child process, to completion. For what only a process shows: start-up,
+ * signals, the fast path of bin/run.js as it is, a real pipe.
+ */
+export function spawnKiln(args: string[], opts: RunOptions = {}): Promise<KilnRun> {
   checkBuild()
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: childEnv(opts.env) })

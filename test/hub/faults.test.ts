@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, jsonOut, ROOT, removeTempDirs } from '../helpers/cli.js'
-import { freshEnv, type HubServer, kiln, layout, oneErrorLine, startServer } from './helpers.js'
+import { freshEnv, type HubServer, kiln, kilnProcess, layout, oneErrorLine, startServer } from './helpers.js'
 import { randomBytesSeeded, sha256 } from './hub-server.mjs'
 
 let server: HubServer
@@ -133,8 +133,8 @@ describe.concurrent('faults', () => {
     server.fault('shared.safetensors', 'stall', 3_000_000) // the first holder stalls…
     const stallEnv = { ...env, env: { ...env.env, KILN_HUB_STALL_TIMEOUT_MS: '3000' } } // …and resumes
     const [a, b] = await Promise.all([
-      kiln(['download', 'faults/shared', '--json'], stallEnv),
-      kiln(['download', 'faults/shared', '--json'], stallEnv),
+      kilnProcess(['download', 'faults/shared', '--json'], stallEnv),
+      kilnProcess(['download', 'faults/shared', '--json'], stallEnv),
     ])
     expect(a.status, a.stderr).toBe(0)
     expect(b.status, b.stderr).toBe(0)

@@ -3,7 +3,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
 import { type DownloadRequest, downloadRepo } from '../../src/core/hub/download.js'
-import { type KilnRun, makeTempDir, runKiln } from '../helpers/cli.js'
+import { type KilnRun, makeTempDir, runKiln, spawnKiln } from '../helpers/cli.js'
 import { type HubServer, type RepoFileSpec, randomBytesSeeded, startHubServer } from './hub-server.mjs'
 
 export type { HubServer }
@@ -55,8 +55,17 @@ export function freshEnv(server: HubServer, extra: NodeJS.ProcessEnv = {}): Env 
   }
 }
 
+/** `kiln <args>` in this process (see helpers/cli.ts). */
 export function kiln(args: string[], env: Env, opts: { timeoutMs?: number } = {}): Promise<KilnRun> {
   return runKiln(args, { env: env.env, timeoutMs: opts.timeoutMs ?? 30_000 })
+}
+
+/**
+ * `kiln <args>` as a process of its own: for what a process has alone (its own locks against another
+ * process, variables Node reads at start-up such as NODE_EXTRA_CA_CERTS).
+ */
+export function kilnProcess(args: string[], env: Env, opts: { timeoutMs?: number } = {}): Promise<KilnRun> {
+  return spawnKiln(args, { env: env.env, timeoutMs: opts.timeoutMs ?? 30_000 })
 }
 
 /** Every path under `dir` (relative), with symlink targets: the layout, comparable between tools. */

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DownloadEvent } from '../../src/core/hub/events.js'
 import { isHubModelArg, resolveModelArg } from '../../src/core/hub/model-arg.js'
 import { type GenerateJson, jsonOut, removeTempDirs } from '../helpers/cli.js'
 import { golden } from '../helpers/fixtures.js'
@@ -72,6 +73,16 @@ describe.concurrent('MODEL as org/name[@rev]', () => {
     expect(off.status, off.stderr).toBe(0)
     expect(jsonOut<GenerateJson>(off).tokens).toEqual(jsonOut<GenerateJson>(local).tokens)
     expect(server.log.slice(before).filter((l) => l.path.includes('llama-tiny'))).toEqual([])
+    // The Hub unreachable: the cached copy runs, with a warning naming the CLI's flag.
+    const down = await kiln([...args, '-m', 'models/llama-tiny'], {
+      ...env,
+      env: { ...env.env, HF_ENDPOINT: 'http://127.0.0.1:9' },
+    })
+    expect(down.status, down.stderr).toBe(0)
+    expect(jsonOut<GenerateJson>(down).tokens).toEqual(jsonOut<GenerateJson>(local).tokens)
+    expect(down.stderr).toMatch(
+      /^kiln: warning: cannot reach 127\.0\.0\.1:9 \(ECONNREFUSED\); check the network, or use --offline to work from the cache; using the cached copy of models\/llama-tiny$/m,
+    )
   })
 
   it('export takes org/name too', async () => {
@@ -93,29 +104,38 @@ describe.concurrent('MODEL as org/name[@rev]', () => {
   it('org/name/file.gguf fetches that one file and returns its path', async () => {
     const env = freshEnv(server)
     const hub = { endpoint: server.endpoint, cacheDir: env.cache }
-    const errs: string[] = []
-    const p = await resolveModelArg('models/some-gguf/q8/model-q8_0.gguf', hub, { err: (t) => errs.push(t) })
+    const events: DownloadEvent[] = []
+    const p = await resolveModelArg('models/some-gguf/q8/model-q8_0.gguf', hub, (ev) => events.push(ev))
     expect(p.endsWith(path.join('q8', 'model-q8_0.gguf'))).toBe(true)
     expect(readFileSync(p).equals(randomBytesSeeded(300_000, 5))).toBe(true)
     expect(readdirSync(path.dirname(path.dirname(p)))).toEqual(['q8'])
-    expect(errs.join('')).toMatch(/q8\/model-q8_0\.gguf 300\.0 kB/)
+    expect(events.filter((e) => e.type === 'file-done')).toEqual([
+      { type: 'file-done', path: 'q8/model-q8_0.gguf', size: 300_000, downloaded: true },
+    ])
   })
 
   it('with the Hub unreachable, a cached model is used with a warning', async () => {
     const env = freshEnv(server)
-    const errs: string[] = []
-    const io = { err: (t: string) => errs.push(t) }
-    const first = await resolveModelArg(
-      'models/some-gguf/model-f16.gguf',
-      { endpoint: server.endpoint, cacheDir: env.cache },
-      io,
-    )
+    const first = await resolveModelArg('models/some-gguf/model-f16.gguf', {
+      endpoint: server.endpoint,
+      cacheDir: env.cache,
+    })
     const down = { endpoint: 'http://127.0.0.1:9', cacheDir: env.cache }
-    expect(await resolveModelArg('models/some-gguf/model-f16.gguf', down, io)).toBe(first)
-    expect(errs.join('')).toMatch(
-      /kiln: warning: cannot reach 127\.0\.0\.1:9 .*; using the cached copy of models\/some-gguf/,
+    const events: DownloadEvent[] = []
+    expect(await resolveModelArg('models/some-gguf/model-f16.gguf', down, (ev) => events.push(ev))).toBe(
+      first,
     )
-    await expect(resolveModelArg('models/llama-tiny', down, io)).rejects.toThrow(/cannot reach/)
+    // The library names its own option (offline); the CLI says --offline (its test: generate below).
+    expect(events).toEqual([
+      {
+        type: 'warning',
+        message: expect.stringMatching(
+          /^cannot reach 127\.0\.0\.1:9 \(ECONNREFUSED\); check the network, or use offline to work from the cache; using the cached copy of models\/some-gguf$/,
+        ),
+        template: expect.any(String),
+      },
+    ])
+    await expect(resolveModelArg('models/llama-tiny', down)).rejects.toThrow(/cannot reach/)
   })
 
   it('tells paths from repo ids', () => {

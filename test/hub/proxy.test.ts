@@ -1,13 +1,14 @@
 // kiln download behind a proxy, as curl and huggingface_hub honour one: https:// through CONNECT
 // tunnels (a real HTTPS Hub and CDN with a test certificate), http:// in absolute form, NO_PROXY,
-// credentials in the proxy URL, and one clear line when the proxy refuses or is not there.
+// credentials in the proxy URL, and one clear line when the proxy refuses or is not there. Each run
+// is a process of its own: Node reads the test certificate (NODE_EXTRA_CA_CERTS) at start-up.
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bypassesProxy, proxyFor } from '../../src/core/hub/proxy.js'
-import { freshEnv, type HubServer, kiln, oneErrorLine, tinyRepoFiles } from './helpers.js'
+import { freshEnv, type HubServer, kilnProcess as kiln, oneErrorLine, tinyRepoFiles } from './helpers.js'
 import { startHubServer } from './hub-server.mjs'
 import { type ProxyServer, startProxy } from './proxy-server.mjs'
 

@@ -3,8 +3,8 @@
 // failing the report.
 import { existsSync, readFileSync } from 'node:fs'
 import os from 'node:os'
-import { proxyFor, proxyLabel } from '../hub/proxy.js'
-import { native } from '../native.js'
+import { proxyFor, proxyLabel } from '../../core/hub/proxy.js'
+import { native } from '../../core/native.js'
 import { loadSettings } from '../settings/load.js'
 import { settingsPath } from '../settings/location.js'
 import { resolveAll, shownValue } from '../settings/resolve.js'

@@ -1,5 +1,6 @@
 // An unknown command is bad usage: one line naming it, the nearest command if one is close, exit 2.
 import type { Hook } from '@oclif/core'
+import { UsageError } from '../../core/errors.js'
 
 function distance(a: string, b: string): number {
   const d = Array.from({ length: b.length + 1 }, (_, j) => j)
@@ -21,11 +22,10 @@ const hook: Hook<'command_not_found'> = async (opts) => {
   const commands = [...new Set(opts.config.commandIDs.map((c) => c.split(':')[0]))].sort()
   const near = commands.filter((c) => distance(name, c) <= 2)
   const hint = near.length ? `; did you mean "${near[0]}"?` : ''
-  const message = `unknown command "${name}"${hint} (commands: ${commands.join(', ')})`
-  if (opts.argv?.includes('--json'))
-    process.stdout.write(`${JSON.stringify({ error: { code: 'E_USAGE', message } })}\n`)
-  else process.stderr.write(`kiln: ${message}\n`)
-  process.exit(2)
+  // oclif hands a hook's error with an exit status on to the caller, main.ts, which prints it.
+  throw Object.assign(new UsageError(`unknown command "${name}"${hint} (commands: ${commands.join(', ')})`), {
+    oclif: { exit: 2 },
+  })
 }
 
 export default hook

@@ -1,7 +1,10 @@
 // Renders download events: on a terminal one cli-progress multibar (a bar per file being fetched and
 // a total with speed and ETA); otherwise one line per finished file; or nothing (--json, --quiet).
 import cliProgress from 'cli-progress'
-import type { DownloadEvent, DownloadListener } from './events.js'
+import { renderOptions } from '../../core/errors.js'
+import type { DownloadEvent, DownloadListener } from '../../core/hub/events.js'
+import { flagName } from '../error-output.js'
+import { cliIo } from '../io.js'
 
 export type ProgressMode = 'tty' | 'lines' | 'none'
 
@@ -53,6 +56,14 @@ export interface ProgressRenderer {
   stop(): void
 }
 
+/** The renderer for the current run's stderr: bars on a terminal, lines otherwise, none when quiet. */
+export function downloadProgress(opts: { quiet?: boolean } = {}): ProgressRenderer {
+  const stream = cliIo().stderr
+  return createProgressRenderer(pickProgressMode(stream, opts), stream)
+}
+
+const warningLine = (ev: { template: string }) => `kiln: warning: ${renderOptions(ev.template, flagName)}\n`
+
 export function createProgressRenderer(mode: ProgressMode, stream: ProgressStream): ProgressRenderer {
   if (mode === 'none') return { onEvent: () => {}, stop: () => {} }
   if (mode === 'lines') return linesRenderer(stream)
@@ -73,6 +84,7 @@ function linesRenderer(stream: ProgressStream): ProgressRenderer {
       else if (ev.type === 'file-wait') stream.write(`${ev.path}: waiting for another process fetching it\n`)
       else if (ev.type === 'file-done')
         stream.write(`${ev.path} ${formatBytes(ev.size)}${ev.downloaded ? '' : ' (cached)'}\n`)
+      else if (ev.type === 'warning') stream.write(warningLine(ev))
       else if (ev.type === 'done' && ev.bytesDownloaded > 0)
         stream.write(
           `fetched ${formatBytes(ev.bytesDownloaded)} in ${ev.seconds.toFixed(1)} s (${formatBytes(ev.bytesDownloaded / Math.max(ev.seconds, 1e-3))}/s)\n`,
@@ -174,6 +186,9 @@ function ttyRenderer(stream: NodeJS.WriteStream): ProgressRenderer {
         }
         case 'done':
           updateTotal()
+          break
+        case 'warning':
+          multibar.log(warningLine(ev))
           break
       }
     },

@@ -1,8 +1,8 @@
 // Defaults proposed for this machine (the wizard's first answers, `kiln config default`): every key
 // with a built-in default, with the core count and the device detected.
 import os from 'node:os'
+import { native } from '../../core/native.js'
 import { detectCuda } from '../env-report/gpu.js'
-import { native } from '../native.js'
 import { settingKeys } from './keys.js'
 
 /** Backends the native addon was built with; none when it is not built. */

@@ -1,11 +1,11 @@
 // The Hub settings every command that fetches or reads the cache uses: its own flags first, then
 // KILN_HUB_* / HF_* variables, then the settings file, then the defaults (docs/config.md).
-import type { HubSettings } from '../generate-command.js'
+import type { HubOptions } from '../../core/hub/config.js'
 import { settingsFor } from './for-command.js'
 
 const HUB_KEYS = ['hub.endpoint', 'hub.cache_dir', 'hub.token', 'hub.offline']
 
-export async function hubSettings(flags: HubSettings = {}): Promise<HubSettings> {
+export async function hubSettings(flags: HubOptions = {}): Promise<HubOptions> {
   const s = await settingsFor(HUB_KEYS)
   const value = <T>(key: string) => s.get(key)?.value as T | undefined
   return {

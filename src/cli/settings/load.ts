@@ -2,7 +2,7 @@
 // sections and keys with a "did you mean", bad values saying what is allowed, the version).
 import { readFileSync } from 'node:fs'
 import type { Document, LineCounter, Scalar, YAMLMap, Node as YamlNode } from 'yaml'
-import { SettingsError } from '../errors.js'
+import { SettingsError } from '../../core/errors.js'
 import { cachedValues, rememberValues } from './file-cache.js'
 import { sectionNames, settingKeys } from './keys.js'
 import { lightSettings } from './light-load.js'

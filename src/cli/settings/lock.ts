@@ -1,7 +1,7 @@
 // A lock file next to the settings file, so concurrent `kiln config set` runs each see the previous
 // one's write (read-modify-write under the lock; the write itself is atomic).
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
-import { SettingsError } from '../errors.js'
+import { SettingsError } from '../../core/errors.js'
 
 const STALE_MS = 10_000
 const WAIT_MS = 15_000

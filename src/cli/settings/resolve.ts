@@ -1,6 +1,6 @@
 // The value of each setting and where it came from: command-line flag > environment variable >
 // settings file > built-in default.
-import { UsageError } from '../errors.js'
+import { UsageError } from '../../core/errors.js'
 import { type SettingKey, settingKeys } from './keys.js'
 import type { LoadedSettings } from './load.js'
 import { redact } from './redact.js'

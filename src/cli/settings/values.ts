@@ -1,6 +1,6 @@
 // Checking one setting's value against the schema, from text (env, `config set`, the wizard) or from
 // YAML, with a message that names the key and says what is allowed.
-import { UsageError } from '../errors.js'
+import { UsageError } from '../../core/errors.js'
 import { findKey, type SettingKey, settingKeys } from './keys.js'
 import { didYouMean } from './suggest.js'
 import type { TypedKey } from './types.js'

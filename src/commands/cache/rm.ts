@@ -1,10 +1,10 @@
 // kiln cache rm: a repo, or one of its revisions, out of the Hugging Face cache.
 import { Args, Flags } from '@oclif/core'
-import { BaseCommand } from '../../base-command.js'
-import { runCacheRm } from '../../core/hub/cache-commands.js'
-import { hubSettings } from '../../core/settings/hub-settings.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import { type CacheRmReport, cacheRmRendering, runCacheRm } from '../../cli/cache.js'
+import { hubSettings } from '../../cli/settings/hub-settings.js'
 
-export default class CacheRm extends BaseCommand {
+export default class CacheRm extends BaseCommand<CacheRmReport> {
   static summary = 'Remove a repo, or one revision of it, from the Hugging Face cache.'
   static description =
     `REPO removes the whole repo folder. REPO@rev (a branch, tag or commit) removes that snapshot, the refs naming it, and the blobs no other cached revision uses.`
@@ -28,18 +28,11 @@ export default class CacheRm extends BaseCommand {
     'cache-dir': Flags.string({ description: 'Hub cache folder (default: HF_HUB_CACHE or $HF_HOME/hub).' }),
   }
 
-  async run(): Promise<void> {
+  protected rendering = cacheRmRendering
+
+  async run(): Promise<CacheRmReport> {
     const { args, flags } = await this.parse(CacheRm)
-    this.jsonMode = flags.json
-    await runCacheRm(
-      {
-        repo: args.repo,
-        repoType: flags['repo-type'] as 'model' | 'dataset',
-        hub: await hubSettings({ cacheDir: flags['cache-dir'] }),
-        json: flags.json,
-        quiet: flags.quiet,
-      },
-      { out: (s) => this.writeOut(s), err: (s) => this.writeErr(s) },
-    )
+    const hub = await hubSettings({ cacheDir: flags['cache-dir'] })
+    return runCacheRm(hub, args.repo, flags['repo-type'] as 'model' | 'dataset')
   }
 }

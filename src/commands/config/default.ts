@@ -1,10 +1,17 @@
 // kiln config default: write this machine's detected defaults without asking.
 import { Flags } from '@oclif/core'
-import { BaseCommand } from '../../base-command.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import type { Rendering } from '../../cli/render.js'
+import { detectedDefaults, settingsPath, writeSettings } from '../../cli/settings/index.js'
 import { SettingsError } from '../../core/errors.js'
-import { detectedDefaults, settingsPath, writeSettings } from '../../core/settings/index.js'
 
-export default class ConfigDefault extends BaseCommand {
+/** What `config default --json` prints. */
+interface ConfigDefaultReport {
+  path: string
+  settings: Record<string, unknown>
+}
+
+export default class ConfigDefault extends BaseCommand<ConfigDefaultReport> {
   static summary = "Write a settings file with this machine's defaults, without questions."
   static description =
     `Writes every setting that has a default, with the core count and the device detected on this machine (what pressing Enter through \`kiln config\` gives), for scripts and CI. An existing file is refused unless --yes. With --json: {"path", "settings"}.`
@@ -15,9 +22,14 @@ export default class ConfigDefault extends BaseCommand {
     yes: Flags.boolean({ char: 'y', description: 'Replace an existing settings file.', default: false }),
   }
 
-  async run(): Promise<void> {
+  protected rendering: Rendering<ConfigDefaultReport> = {
+    text: (r, { quiet }) => ({
+      err: quiet ? undefined : `wrote ${Object.keys(r.settings).length} settings to ${r.path}\n`,
+    }),
+  }
+
+  async run(): Promise<ConfigDefaultReport> {
     const { flags } = await this.parse(ConfigDefault)
-    this.jsonMode = flags.json
     const file = settingsPath()
     const values = detectedDefaults(process.env)
     try {
@@ -27,7 +39,6 @@ export default class ConfigDefault extends BaseCommand {
         throw new SettingsError(`${file} already exists; pass --yes to replace it`)
       throw e
     }
-    if (flags.json) this.writeOut(`${JSON.stringify({ path: file, settings: Object.fromEntries(values) })}\n`)
-    else if (!flags.quiet) this.writeErr(`wrote ${values.size} settings to ${file}\n`)
+    return { path: file, settings: Object.fromEntries(values) }
   }
 }

@@ -1,6 +1,7 @@
 // kiln config set: validate one value and write it to the settings file.
 import { Args } from '@oclif/core'
-import { BaseCommand } from '../../base-command.js'
+import { BaseCommand } from '../../cli/base-command.js'
+import type { Rendering } from '../../cli/render.js'
 import {
   editSettings,
   parseText,
@@ -8,9 +9,16 @@ import {
   requireKey,
   settingsPath,
   typedKey,
-} from '../../core/settings/index.js'
+} from '../../cli/settings/index.js'
 
-export default class ConfigSet extends BaseCommand {
+/** What `config set --json` prints. */
+interface ConfigSetReport {
+  key: string
+  value: unknown
+  path: string
+}
+
+export default class ConfigSet extends BaseCommand<ConfigSetReport> {
   static summary = 'Set one setting in the settings file.'
   static description =
     `Checks VALUE against the setting's type (an unknown key or a bad value is refused with what is allowed, and the file is left as it was), then writes it to the settings file atomically, keeping its comments and other keys. Safe to run concurrently. Prints nothing on stdout; with --json: {"key", "value", "path"} (secrets redacted).`
@@ -26,16 +34,17 @@ export default class ConfigSet extends BaseCommand {
     value: Args.string({ description: 'The new value.', required: true }),
   }
 
-  async run(): Promise<void> {
-    const { args, flags } = await this.parse(ConfigSet)
-    this.jsonMode = flags.json
+  protected rendering: Rendering<ConfigSetReport> = {
+    text: (r, { quiet }) => ({ err: quiet ? undefined : `${r.key} = ${String(r.value)} (${r.path})\n` }),
+  }
+
+  async run(): Promise<ConfigSetReport> {
+    const { args } = await this.parse(ConfigSet)
     requireKey(args.key)
     const k = await typedKey(args.key)
     const value = parseText(k, args.value)
     const file = settingsPath()
     await editSettings(file, new Map([[k.key, value]]))
-    const shown = k.secret ? redact(String(value)) : value
-    if (flags.json) this.writeOut(`${JSON.stringify({ key: k.key, value: shown, path: file })}\n`)
-    else if (!flags.quiet) this.writeErr(`${k.key} = ${String(shown)} (${file})\n`)
+    return { key: k.key, value: k.secret ? redact(String(value)) : value, path: file }
   }
 }

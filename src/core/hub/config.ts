@@ -1,9 +1,17 @@
-// Where kiln talks to and caches in: settings already resolved by the settings layer win, then the
-// HF_* environment variables Python's huggingface_hub reads, then the same defaults it uses.
+// Where kiln talks to and caches in: options the caller gives win (the CLI resolves them from its
+// flags and settings), then the HF_* environment variables Python's huggingface_hub reads, then the
+// same defaults it uses.
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import type { HubSettings } from '../generate-command.js'
+
+/** Where repo ids are fetched from; each one left out comes from the environment, then the default. */
+export interface HubOptions {
+  endpoint?: string
+  cacheDir?: string
+  token?: string
+  offline?: boolean
+}
 
 export interface HubConfig {
   endpoint: string
@@ -44,15 +52,12 @@ function readTokenFile(env: NodeJS.ProcessEnv): string | undefined {
   }
 }
 
-export function resolveHubConfig(
-  settings: HubSettings = {},
-  env: NodeJS.ProcessEnv = process.env,
-): HubConfig {
-  const endpoint = (settings.endpoint || env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '')
+export function resolveHubConfig(options: HubOptions = {}, env: NodeJS.ProcessEnv = process.env): HubConfig {
+  const endpoint = (options.endpoint || env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '')
   const cacheDir =
-    settings.cacheDir || env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || path.join(hfHome(env), 'hub')
-  const token = settings.token || env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || readTokenFile(env)
-  const offline = settings.offline ?? TRUE.has((env.HF_HUB_OFFLINE ?? '').toLowerCase())
+    options.cacheDir || env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || path.join(hfHome(env), 'hub')
+  const token = options.token || env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || readTokenFile(env)
+  const offline = options.offline ?? TRUE.has((env.HF_HUB_OFFLINE ?? '').toLowerCase())
   return {
     endpoint,
     cacheDir: path.resolve(cacheDir),

@@ -3,11 +3,10 @@
 // snapshot. The cache ends up exactly as Python's huggingface_hub would have left it.
 import { access, mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { UsageError } from '../errors.js'
-import type { HubSettings } from '../generate-command.js'
+import { option, UsageError } from '../errors.js'
 import { acquireBlobLock } from './blob-lock.js'
 import { repoCachePaths } from './cache-paths.js'
-import { resolveHubConfig } from './config.js'
+import { type HubOptions, resolveHubConfig } from './config.js'
 import { checkFreeSpace } from './disk-space.js'
 import { HubError } from './errors.js'
 import type { DownloadListener, PlannedFile } from './events.js'
@@ -37,7 +36,7 @@ export interface DownloadRequest {
   /** Fetch again even what the cache already holds. */
   force?: boolean
   dryRun?: boolean
-  hub?: HubSettings
+  hub?: HubOptions
   /** An extra filter on repo paths (model-arg uses it to take only what a model needs). */
   select?: (path: string) => boolean
 }
@@ -80,10 +79,13 @@ export async function downloadRepo(
   const cfg = resolveHubConfig(req.hub)
   const repo = parseRepoId(req.repo, req.repoType)
   if (req.revision && repo.revision && req.revision !== repo.revision)
-    throw new UsageError(`revision given twice: "@${repo.revision}" and --revision ${req.revision}`)
+    throw new UsageError(
+      `revision given twice: "@${repo.revision}" and ${option('revision')} ${req.revision}`,
+    )
   const revision = req.revision ?? repo.revision ?? 'main'
   const workers = req.maxWorkers ?? 8
-  if (!Number.isInteger(workers) || workers < 1) throw new UsageError('--max-workers must be at least 1')
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new UsageError(`${option('maxWorkers')} must be at least 1`)
   if (cfg.offline) return answerFromCache(repo, revision, cfg, req)
 
   const commit = COMMIT_RE.test(revision)

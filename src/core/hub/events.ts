@@ -1,4 +1,5 @@
-// What a download reports as it goes; core never prints, the command renders these (progress.ts).
+// What a download reports as it goes; core never prints, a front end renders these (the CLI:
+// src/cli/progress/download-progress.ts).
 export interface PlannedFile {
   path: string
   size: number
@@ -21,5 +22,10 @@ export type DownloadEvent =
   | { type: 'file-wait'; path: string }
   | { type: 'file-done'; path: string; size: number; downloaded: boolean }
   | { type: 'done'; bytesDownloaded: number; seconds: number }
+  /**
+   * Something the user should know that did not stop the work (e.g. a cached copy used offline).
+   * `template` is the message with its option() marks, for a front end's renderOptions.
+   */
+  | { type: 'warning'; message: string; template: string }
 
 export type DownloadListener = (ev: DownloadEvent) => void

@@ -1,6 +1,7 @@
 // Turns a Hub error answer (status + X-Error-Code / X-Error-Message) or a socket failure into one
 // clear HubError that names the repo, revision or file and says what to do about it.
 import type { IncomingHttpHeaders } from 'node:http'
+import { option } from '../errors.js'
 import { HubError } from './errors.js'
 import type { RepoRef } from './repo-id.js'
 
@@ -12,7 +13,7 @@ export interface ErrorContext {
   tokenGiven: boolean
 }
 
-const TOKEN_HINT = 'pass --token, set HF_TOKEN, or save one in $HF_HOME/token'
+const TOKEN_HINT = `pass ${option('token')}, set HF_TOKEN, or save one in $HF_HOME/token`
 
 function repoLabel(ctx: ErrorContext): string {
   return ctx.repo.type === 'model' ? ctx.repo.name : `${ctx.repo.type} ${ctx.repo.name}`
@@ -64,7 +65,7 @@ export function networkError(e: unknown, url: string): HubError {
   } catch {}
   return new HubError(
     'E_NETWORK',
-    `cannot reach ${host} (${code}); check the network, or use --offline to work from the cache`,
+    `cannot reach ${host} (${code}); check the network, or use ${option('offline')} to work from the cache`,
     true,
   )
 }

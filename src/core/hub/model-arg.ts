@@ -3,10 +3,11 @@
 // model needs; `org/name[@rev]/path/to/file.gguf` fetches that one GGUF file and returns its path.
 import { existsSync } from 'node:fs'
 import path from 'node:path'
-import type { HubSettings } from '../generate-command.js'
-import { resolveHubConfig } from './config.js'
+import { renderOptions } from '../errors.js'
+import { type HubOptions, resolveHubConfig } from './config.js'
 import type { DownloadResult } from './download.js'
 import { HubError } from './errors.js'
+import type { DownloadListener } from './events.js'
 import { looksLikeRepoId } from './repo-id.js'
 
 /** Files a model folder needs; everything else in the repo (other formats, images, docs) is skipped. */
@@ -47,14 +48,15 @@ export function isHubModelArg(arg: string): boolean {
   return !existsSync(arg) && parseModelArg(arg) !== undefined
 }
 
-export interface ModelArgIo {
-  err(text: string): void
-}
-
+/**
+ * The local path MODEL stands for: `arg` itself when it exists, else the cached snapshot (or GGUF
+ * file) of the repo id it names, fetched on first use. `onEvent` sees the download's progress, and a
+ * warning when the network is down and the cached copy is used instead.
+ */
 export async function resolveModelArg(
   arg: string,
-  hub: HubSettings | undefined,
-  io: ModelArgIo,
+  hub: HubOptions = {},
+  onEvent: DownloadListener = () => {},
 ): Promise<string> {
   if (existsSync(arg)) return arg
   const ref = parseModelArg(arg)
@@ -66,15 +68,10 @@ export async function resolveModelArg(
   }
   // Loaded on demand: a local MODEL should not pay for the Hub client's start-up.
   const { downloadRepo } = await import('./download.js')
-  const { createProgressRenderer, pickProgressMode } = await import('./progress.js')
-  const stream = process.stderr
-  const mode = pickProgressMode(stream, {})
-  const progress = createProgressRenderer(mode, mode === 'tty' ? stream : { write: (t: string) => io.err(t) })
   let result: DownloadResult
   try {
-    result = await downloadRepo(request, progress.onEvent)
+    result = await downloadRepo(request, onEvent)
   } catch (e) {
-    progress.stop()
     // Network down: a copy already in the cache is still good to run, as Python falls back to it.
     if (!(e instanceof HubError && e.code === 'E_NETWORK') || resolveHubConfig(hub).offline) throw e
     try {
@@ -82,9 +79,9 @@ export async function resolveModelArg(
     } catch {
       throw e
     }
-    io.err(`kiln: warning: ${e.message}; using the cached copy of ${ref.repo}\n`)
+    const template = `${e.template}; using the cached copy of ${ref.repo}`
+    onEvent({ type: 'warning', message: renderOptions(template, (name) => name), template })
   }
-  progress.stop()
   if (ref.file) return path.join(result.path, ...ref.file.split('/'))
   if (!result.files.some((f) => f.path === 'config.json'))
     throw new HubError(

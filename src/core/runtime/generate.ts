@@ -1,6 +1,6 @@
 // Batched generation over ragged rows: every prompt gets a KV slot, prompts are prefilled in chunks
 // of at most maxRows token rows, then each decode step is one native call for all live sequences.
-import { InputError, UsageError } from '../errors.js'
+import { InputError, option, UsageError } from '../errors.js'
 import type { Model } from './model.js'
 import { Sampler, type SamplingOptions, validateSampling } from './sampling.js'
 import { firstStop, TextStream } from './text-stream.js'
@@ -74,13 +74,14 @@ function resolveOptions(
 /** Throws a UsageError for an out-of-range option (before any model work, where callers can). */
 export function validateGenerateOptions(o: GenerateOptions): void {
   validateSampling(o)
-  const count = (v: number | undefined, flag: string) => {
+  const count = (name: 'maxNewTokens' | 'minNewTokens') => {
+    const v = o[name]
     if (v !== undefined && !(Number.isInteger(v) && v >= 0))
-      throw new UsageError(`--${flag} must be an integer ≥ 0`)
+      throw new UsageError(`${option(name)} must be an integer ≥ 0`)
   }
-  count(o.maxNewTokens, 'max-new-tokens')
-  count(o.minNewTokens, 'min-new-tokens')
-  if (o.stop?.some((s) => s.length === 0)) throw new UsageError('--stop strings must not be empty')
+  count('maxNewTokens')
+  count('minNewTokens')
+  if (o.stop?.some((s) => s.length === 0)) throw new UsageError(`${option('stop')} strings must not be empty`)
 }
 
 export async function* generateBatch(

@@ -1,6 +1,6 @@
 // A loaded model: config, tokenizer, mapped weights and the native forward graph. The graph is
 // rebuilt (cheaply: weights stay mapped) when a request needs more sequences or a longer context.
-import { FormatError, InputError, KilnError, UsageError } from '../errors.js'
+import { FormatError, InputError, KilnError, option, UsageError } from '../errors.js'
 import type { ModelConfig } from '../models/config.js'
 import type { GenerationDefaults } from '../models/generation-config.js'
 import { buildGpt2 } from '../models/gpt2.js'
@@ -62,15 +62,17 @@ export class Model {
     const t0 = performance.now()
     const threads = opts.threads ?? native().cpuInfo().hardwareThreads
     if (!Number.isInteger(threads) || threads < 1)
-      throw new UsageError(`threads must be an integer ≥ 1 (got ${threads})`)
+      throw new UsageError(`${option('threads')} must be an integer ≥ 1 (got ${threads})`)
     this.threads = threads
     this.backend = opts.backend ?? 'cpu'
     this.chunk = opts.chunkSize ?? DEFAULT_CHUNK
     if (!Number.isInteger(this.chunk) || this.chunk < 1)
-      throw new UsageError(`chunk size must be an integer ≥ 1 (got ${this.chunk})`)
+      throw new UsageError(`${option('chunkSize')} must be an integer ≥ 1 (got ${this.chunk})`)
     this.dtype = opts.dtype ?? 'auto'
     if (!COMPUTE_DTYPES.includes(this.dtype))
-      throw new UsageError(`dtype must be one of ${COMPUTE_DTYPES.join(', ')} (got ${this.dtype})`)
+      throw new UsageError(
+        `${option('dtype')} must be one of ${COMPUTE_DTYPES.join(', ')} (got ${this.dtype})`,
+      )
     const source = openModelSource(modelPath)
     this.dir = source.path
     this.format = source.format
@@ -81,7 +83,7 @@ export class Model {
     this.layout = source.layout
     const ctx = opts.contextLength ?? Math.min(this.config.maxPositions, 4096)
     if (!Number.isInteger(ctx) || ctx < 1)
-      throw new UsageError(`context length must be an integer ≥ 1 (got ${ctx})`)
+      throw new UsageError(`${option('contextLength')} must be an integer ≥ 1 (got ${ctx})`)
     this.defaultContext = Math.min(ctx, this.config.maxPositions)
     this.ensureGraph(1, this.defaultContext) // builds and checks the whole graph now: bad weights fail at load
     this.loadMs = performance.now() - t0

@@ -1,6 +1,6 @@
 // Sampling options as the user gives them, resolved against generation_config.json, and the
 // per-sequence state (seeded generator, history) that picks each next token in native code.
-import { UsageError } from '../errors.js'
+import { option, UsageError } from '../errors.js'
 import { native } from '../native.js'
 import { Rng } from './rng.js'
 
@@ -15,15 +15,15 @@ export interface SamplingOptions {
 }
 
 export function validateSampling(o: SamplingOptions): void {
-  const bad = (what: string) => {
-    throw new UsageError(what)
+  const bad = (name: keyof SamplingOptions, what: string) => {
+    throw new UsageError(`${option(name)} ${what}`)
   }
-  if (o.temperature !== undefined && !(o.temperature >= 0)) bad('--temperature must be ≥ 0')
+  if (o.temperature !== undefined && !(o.temperature >= 0)) bad('temperature', 'must be ≥ 0')
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0))
-    bad('--top-k must be an integer ≥ 0')
-  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad('--top-p must be in (0, 1]')
-  if (o.minP !== undefined && !(o.minP >= 0 && o.minP <= 1)) bad('--min-p must be in [0, 1]')
-  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad('--repetition-penalty must be > 0')
+    bad('topK', 'must be an integer ≥ 0')
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad('topP', 'must be in (0, 1]')
+  if (o.minP !== undefined && !(o.minP >= 0 && o.minP <= 1)) bad('minP', 'must be in [0, 1]')
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad('repetitionPenalty', 'must be > 0')
 }
 
 export class Sampler {
