@@ -21,20 +21,16 @@ function fill(n, a, seed) {
   return out
 }
 
-function toBf16(f) {
-  const u = new Uint32Array(f.buffer, f.byteOffset, f.length)
-  const out = new Uint16Array(f.length)
-  for (let i = 0; i < f.length; i++) {
-    const v = u[i]
-    out[i] = (v + 0x7fff + ((v >>> 16) & 1)) >>> 16
-  }
-  return out
-}
-
 export async function makeBenchModel(dtype) {
   const dir = path.join(root, '.bench', `llama-110m-${dtype}`)
   if (existsSync(path.join(dir, 'model.safetensors'))) return dir
   const { writeSafetensors } = await import(path.join(root, 'dist/core/formats/safetensors.js'))
+  const { convertBits } = await import(path.join(root, 'dist/core/formats/float.js'))
+  const toBf16 = (f) => {
+    const out = new Uint16Array(f.length)
+    convertBits(new Uint32Array(f.buffer, f.byteOffset, f.length), 'F32', out, 'BF16')
+    return out
+  }
   mkdirSync(dir, { recursive: true })
   const { C, L, NH, NKV, F, V, ctx } = BENCH_SHAPE
   const HS = C / NH

@@ -3,7 +3,7 @@
 // short built-in text, and a small llama whose weights make it a bigram model of that text: one-hot
 // token embeddings pass through the residual stream (the layers add seeded noise), and the head holds
 // log P(next | current). Deterministic: the same bytes on every run, so the committed files can be
-// checked against this script (test/model/default-model.test.ts).
+// checked against this script (test/core/runtime/default-model.test.ts).
 // Usage: node scripts/make-default-model.mjs [OUT_DIR]   (needs `npm run build` first)
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'

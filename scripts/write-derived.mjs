@@ -2,7 +2,7 @@
 // - dist/cli/settings/settings-rules.json: each setting's validation as data, derived from the zod
 //   schema, so start-up reads a settings file without importing zod (src/cli/settings/rules-table.ts);
 // - oclif.manifest.json: every command's id, flags and help, so oclif imports only the command it
-//   runs instead of all of them (about 100 ms off every command; test/cli/manifest.test.ts checks
+//   runs instead of all of them (about 100 ms off every command; test/commands/manifest.test.ts checks
 //   that it is what oclif would compute).
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'

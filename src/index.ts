@@ -4,6 +4,7 @@
 export { defaultModelPath } from './core/default-model.js'
 export { KilnError } from './core/errors.js'
 export {
+  type ExportGgufEvent,
   type ExportGgufOptions,
   type ExportGgufResult,
   exportGguf,
@@ -11,10 +12,12 @@ export {
 } from './core/export/index.js'
 export { type GgufFile, openGguf } from './core/formats/gguf.js'
 export {
+  type DownloadEvent,
   type DownloadRequest,
   type DownloadResult,
   downloadRepo,
   HubError,
+  type HubOptions,
   removeFromCache,
   resolveHubConfig,
   resolveModelArg,

@@ -1,5 +1,5 @@
 // npm run bench -- download: kiln download against @huggingface/hub's snapshotDownload, both fetching
-// a ~500 MB repo of 4 files from the local Hub-protocol test server (test/hub/hub-server.mjs), fresh
+// a ~500 MB repo of 4 files from the local Hub-protocol test server (test/core/hub/hub-server.mjs), fresh
 // caches, in one run, interleaved, median of RUNS. The server streams the files from .bench/download
 // (made once, deterministically) and can limit each connection's rate as a CDN edge does
 // (KILN_BENCH_RATE_MBPS, default 50 MB/s per connection; 0 = unlimited). Printed: the server's
@@ -20,7 +20,7 @@ import {
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startHubServer } from '../../test/hub/hub-server.mjs'
+import { startHubServer } from '../../test/core/hub/hub-server.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '..', '..')

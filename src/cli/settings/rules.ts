@@ -1,7 +1,7 @@
 // Each setting's validation as plain data, derived from its zod type, so that start-up can accept a
 // value without importing zod (about 70 ms of the 150 ms budget). A rule only ever says "valid, and
 // this is the value zod would give" or "cannot say": a refusal, and every type a rule cannot state
-// exactly, goes to zod, which decides and words the message. test/config/rules.test.ts holds the
+// exactly, goes to zod, which decides and words the message. test/cli/settings/rules.test.ts holds the
 // rules to zod's verdicts on every key with hundreds of values.
 import type { z as Z } from 'zod'
 

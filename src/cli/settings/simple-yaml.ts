@@ -9,7 +9,7 @@
 //
 // It never reports an error: anything else (tabs, CRLF, flow or block collections, anchors, tags,
 // multi-line scalars, escapes, duplicate keys, documents markers …) gives undefined, and the caller
-// parses the text with `yaml`, which decides and gives the message. test/config/simple-yaml.test.ts
+// parses the text with `yaml`, which decides and gives the message. test/cli/settings/simple-yaml.test.ts
 // checks it against `yaml` on thousands of generated files.
 
 export interface SimpleScalar {

@@ -1,0 +1,75 @@
+// Each logits processor against transformers' own output on the same scores, plus seeded sampling.
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { asFloat32, openSafetensors } from '../../../src/core/formats/safetensors.js'
+import { native, type SampleParams } from '../../../src/core/native.js'
+import { Sampler } from '../../../src/core/runtime/sampling.js'
+import { golden, readJson } from '../../helpers/fixtures.js'
+
+const dir = golden('sampling')
+const file = openSafetensors(path.join(dir, 'logits_processors.safetensors'))
+const meta = readJson<{ input_ids: number[][] }>(path.join(dir, 'golden.json'))
+const scores = asFloat32(file.tensors.get('scores')!)
+const V = file.tensors.get('scores')!.shape[1]
+const B = file.tensors.get('scores')!.shape[0]
+
+const CASES: [string, (row: number) => SampleParams][] = [
+  [
+    'repetition_penalty_1.3',
+    (row) => ({ repetitionPenalty: 1.3, history: Int32Array.from(meta.input_ids[row]) }),
+  ],
+  ['temperature_0.7', () => ({ temperature: 0.7 })],
+  ['top_k_10', () => ({ topK: 10 })],
+  ['top_p_0.9', () => ({ topP: 0.9 })],
+  ['min_p_0.1', () => ({ minP: 0.1 })],
+]
+
+describe('logits processors equal transformers', () => {
+  for (const [name, params] of CASES) {
+    it(name, () => {
+      const want = asFloat32(file.tensors.get(name)!)
+      for (let r = 0; r < B; r++) {
+        const row = scores.slice(r * V, (r + 1) * V)
+        native().applyProcessors(row, params(r))
+        for (let i = 0; i < V; i++) {
+          const w = want[r * V + i]
+          if (w === Number.NEGATIVE_INFINITY) expect(row[i]).toBe(Number.NEGATIVE_INFINITY)
+          else expect(Math.abs(row[i] - w)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(w)))
+        }
+      }
+    })
+  }
+})
+
+describe('token choice', () => {
+  const row = () => scores.slice(0, V)
+
+  it('greedy picks the argmax', () => {
+    const r = row()
+    let best = 0
+    for (let i = 1; i < V; i++) if (r[i] > r[best]) best = i
+    expect(new Sampler({ temperature: 0 }, [], 1).next(row(), [])).toBe(best)
+  })
+
+  it('the same seed gives the same tokens; another seed differs somewhere', () => {
+    const draw = (seed: number) => {
+      const s = new Sampler({ temperature: 1.5 }, [], seed)
+      return Array.from({ length: 50 }, () => s.next(row(), []))
+    }
+    expect(draw(7)).toEqual(draw(7))
+    expect(draw(7)).not.toEqual(draw(8))
+  })
+
+  it('suppressed ids are never chosen', () => {
+    const r = row()
+    let best = 0
+    for (let i = 1; i < V; i++) if (r[i] > r[best]) best = i
+    expect(new Sampler({ temperature: 0 }, [], 1).next(row(), [best])).not.toBe(best)
+  })
+
+  it('top-k 1 is greedy even when sampling', () => {
+    const greedyId = new Sampler({ temperature: 0 }, [], 1).next(row(), [])
+    const s = new Sampler({ temperature: 1, topK: 1 }, [], 3)
+    for (let i = 0; i < 10; i++) expect(s.next(row(), [])).toBe(greedyId)
+  })
+})

@@ -1,0 +1,44 @@
+// Paths and loaders for the golden tokenizer fixtures (test/fixtures/golden).
+
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+import { GOLDEN } from '../../helpers/fixtures.js'
+
+export { GOLDEN }
+
+export const TOKENIZER_FIXTURES = [
+  'tok-bytelevel',
+  'tok-chatml',
+  'tok-llama3',
+  'tok-sentencepiece',
+  'tok-wordpiece',
+]
+export const MODEL_FIXTURES = ['llama-tiny', 'llama-tiny-bf16', 'llama3-tiny', 'qwen2-tiny', 'gpt2-tiny']
+
+export interface GoldenCase {
+  text: string
+  ids: number[]
+  ids_no_special: number[]
+  tokens: string[]
+  decoded: string
+  decoded_keep_special: string
+}
+
+export interface GoldenChat {
+  messages: { role: string; content: string }[]
+  prompt: string
+  prompt_no_gen: string
+}
+
+export function fixtureDir(name: string): string {
+  return join(GOLDEN, name)
+}
+
+export function readFixtureJson<T = Record<string, unknown>>(name: string, file: string): T {
+  return JSON.parse(readFileSync(join(GOLDEN, name, file), 'utf8')) as T
+}
+
+export function hasFile(name: string, file: string): boolean {
+  return existsSync(join(GOLDEN, name, file))
+}
