@@ -88,9 +88,12 @@ void ThreadPool::run(int nth, const std::function<void(int)>& fn) {
   }
   cv_.notify_all();
   fn(0);
+  // fn(0) returns after the step's last barrier, so the workers are only a decrement away; a long
+  // wait here means one of them lost its core (more threads than cores), and then yielding at once
+  // gives the core back instead of spinning for milliseconds against it.
   int spins = 0;
   while (pending_.load(std::memory_order_acquire) != 0) {
-    if (++spins < 1000000) cpu_relax();
+    if (++spins < 4096) cpu_relax();
     else std::this_thread::yield();
   }
   job_ = nullptr;
