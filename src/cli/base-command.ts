@@ -29,7 +29,7 @@ export abstract class BaseCommand<R = unknown> extends Command {
 
   /** Set once flags are parsed, so rendering and catch() know the output mode. */
   protected jsonMode = false
-  private line?: { flags: Record<string, unknown>; args: Record<string, unknown> }
+  private commandLine?: { flags: Record<string, unknown>; args: Record<string, unknown> }
 
   abstract run(): Promise<R>
 
@@ -38,14 +38,14 @@ export abstract class BaseCommand<R = unknown> extends Command {
     argv?: string[],
   ): Promise<ParserOutput<F, B, A>> {
     const parsed = await super.parse(options, argv)
-    this.line = parsed
+    this.commandLine = parsed
     this.jsonMode = parsed.flags.json === true
     return parsed
   }
 
   protected async _run<T>(): Promise<T> {
     const result = (await super._run<T>()) as R
-    const { flags, args } = this.line ?? { flags: {}, args: {} }
+    const { flags, args } = this.commandLine ?? { flags: {}, args: {} }
     const context = { json: this.jsonMode, quiet: flags.quiet === true, flags, args }
     const status = renderResult(result, this.rendering, context, cliIo())
     if (status !== 0) this.exit(status)

@@ -3,6 +3,7 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { type GenerateReport, generateRendering, runGenerate } from '../cli/generate.js'
 import { origin, settingsFor } from '../cli/settings/for-command.js'
+import { HUB_KEYS, hubFromSettings } from '../cli/settings/hub-settings.js'
 import { DeviceError } from '../core/errors.js'
 
 /** Settings generate reads (flag > env > settings file > default; see docs/config.md). */
@@ -15,10 +16,7 @@ const KEYS = [
   'runtime.device',
   'runtime.threads',
   'runtime.dtype',
-  'hub.endpoint',
-  'hub.cache_dir',
-  'hub.token',
-  'hub.offline',
+  ...HUB_KEYS,
 ]
 
 export default class Generate extends BaseCommand<GenerateReport> {
@@ -109,12 +107,7 @@ Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPER
       system: flags.system,
       threads: flags.threads ?? setting<number>('runtime.threads'),
       dtype: (flags.dtype ?? setting<string>('runtime.dtype')) as 'auto' | 'f32' | 'f16' | 'bf16' | undefined,
-      hub: {
-        endpoint: setting<string>('hub.endpoint'),
-        cacheDir: setting<string>('hub.cache_dir'),
-        token: setting<string>('hub.token'),
-        offline: setting<boolean>('hub.offline'),
-      },
+      hub: hubFromSettings(s),
       promptsFile: flags['prompts-file'],
       json: flags.json,
     })

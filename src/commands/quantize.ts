@@ -4,7 +4,7 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { type QuantizeReport, quantizeRendering, runQuantize } from '../cli/quantize.js'
 import { settingsFor } from '../cli/settings/for-command.js'
-import { hubSettings } from '../cli/settings/hub-settings.js'
+import { HUB_KEYS, hubFromSettings } from '../cli/settings/hub-settings.js'
 import { QUANTIZE_TYPES, type QuantizeType } from '../core/quantize/types.js'
 
 export default class Quantize extends BaseCommand<QuantizeReport> {
@@ -50,9 +50,9 @@ The file is written atomically; an existing OUT is refused unless --force.`
 
   async run(): Promise<QuantizeReport> {
     const { args, flags } = await this.parse(Quantize)
-    const threads =
-      flags.threads ??
-      ((await settingsFor(['runtime.threads'])).get('runtime.threads')?.value as number | undefined)
+    // One read of the settings for both the threads and the Hub.
+    const s = await settingsFor(['runtime.threads', ...HUB_KEYS])
+    const threads = flags.threads ?? (s.get('runtime.threads')?.value as number | undefined)
     return runQuantize({
       model: args.model,
       type: flags.type as QuantizeType,
@@ -61,7 +61,7 @@ The file is written atomically; an existing OUT is refused unless --force.`
       evalFile: flags['eval-file'],
       quality: flags.quality,
       threads,
-      hub: await hubSettings(),
+      hub: hubFromSettings(s),
       json: flags.json,
       quiet: flags.quiet,
     })

@@ -243,34 +243,18 @@ describe.concurrent('--chat', () => {
     }).length
   }
 
+  /** A short greedy chat run of `name` on "Hello there". */
+  const chat = (name: string) => ['Hello there', '--chat', ...greedy(name, 4)]
+
   for (const name of ['llama-tiny', 'qwen2-tiny']) {
     it(`${name}: applies chat_template.jinja to PROMPT as a user message`, async () => {
-      const j = await generateJson([
-        'Hello there',
-        '-m',
-        golden(name),
-        '--chat',
-        '--max-new-tokens',
-        '4',
-        '--temperature',
-        '0',
-      ])
+      const j = await generateJson(chat(name))
       expect(j.prompt_tokens).toBe(chatPromptTokens(name, 'Hello there'))
       expect(j.completion_tokens).toBeGreaterThan(0)
     })
 
     it(`${name}: --system adds a system message`, async () => {
-      const args = [
-        'Hello there',
-        '-m',
-        golden(name),
-        '--chat',
-        '--max-new-tokens',
-        '4',
-        '--temperature',
-        '0',
-      ]
-      const j = await generateJson([...args, '--system', 'You are terse.'])
+      const j = await generateJson([...chat(name), '--system', 'You are terse.'])
       expect(j.prompt_tokens).toBe(chatPromptTokens(name, 'Hello there', 'You are terse.'))
       expect(j.prompt_tokens).toBeGreaterThan(chatPromptTokens(name, 'Hello there'))
     })

@@ -41,6 +41,7 @@ export interface RunOptions {
   input?: string | Buffer
   /** Laid over this process's environment; a variable set to undefined is removed. */
   env?: NodeJS.ProcessEnv
+  /** spawnKiln kills the child after this long; an in-process run is bounded by the test's timeout. */
   timeoutMs?: number
 }
 
