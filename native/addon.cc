@@ -108,7 +108,7 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
                         InstanceMethod("dispose", &GraphWrap::Dispose), InstanceMethod("info", &GraphWrap::Info)});
   }
 
-  // new Graph({tensors, nodes, io: {tokens, positions, slots, outRows, output}, device?, backend?}):
+  // new Graph({tensors, nodes, io: {tokens, positions, slots, outRows, output, types?}, device?, backend?}):
   // device "cpu" (default), backend: its kernel table, "cpu" (default) or "ref".
   GraphWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GraphWrap>(info) {
     Napi::Env env = info.Env();
@@ -130,6 +130,7 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     graph_->io.slots = get_int(io, "slots", -1);
     graph_->io.out_rows = get_int(io, "outRows", -1);
     graph_->io.output = get_int(io, "output", -1);
+    graph_->io.types = get_int(io, "types", -1);
     try {
       graph_->finalize();
     } catch (const std::exception& e) {
@@ -139,7 +140,7 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
 
  private:
   struct Step {
-    std::vector<int32_t> tokens, pos, slots, out_rows;
+    std::vector<int32_t> tokens, pos, slots, out_rows, types;
     int nth = 1;
   };
 
@@ -150,7 +151,7 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
 
   Step read_step(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 5) throw Napi::TypeError::New(env, "run(tokens, positions, slots, outRows, threads)");
+    if (info.Length() < 5) throw Napi::TypeError::New(env, "run(tokens, positions, slots, outRows, threads, types?)");
     auto copy = [&](int k, const char* what) {
       Napi::Int32Array a = as_i32(env, info[k], what);
       return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
@@ -161,16 +162,19 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     s.slots = copy(2, "slots");
     s.out_rows = copy(3, "outRows");
     s.nth = info[4].As<Napi::Number>().Int32Value();
+    if (info.Length() > 5 && !info[5].IsUndefined()) s.types = copy(5, "types");
     if (s.pos.size() != s.tokens.size() || s.slots.size() != s.tokens.size())
       throw Napi::Error::New(env, "tokens, positions and slots must have the same length");
+    if (!s.types.empty() && s.types.size() != s.tokens.size())
+      throw Napi::Error::New(env, "types must have one entry per token");
     if (s.nth < 1) throw Napi::Error::New(env, "threads must be at least 1");
     return s;
   }
 
   static void run_step(Graph& g, const Step& s, float* out) {
     std::lock_guard<std::mutex> lk(g.run_mu);
-    g.run(s.tokens.data(), s.pos.data(), s.slots.data(), (int64_t)s.tokens.size(), s.out_rows.data(),
-          (int64_t)s.out_rows.size(), out, s.nth);
+    g.run(s.tokens.data(), s.pos.data(), s.slots.data(), s.types.empty() ? nullptr : s.types.data(),
+          (int64_t)s.tokens.size(), s.out_rows.data(), (int64_t)s.out_rows.size(), out, s.nth);
   }
 
   Napi::Value Run(const Napi::CallbackInfo& info) {

@@ -42,6 +42,12 @@ void exec_node(const Backend& be, const Node& nd, const std::vector<Tensor>& ten
                    kc.shape[1], kc.shape[2], kc.shape[3], nd.f[0], attention, ith, nth);
       break;
     }
+    case Op::BIDIR_ATTENTION: {
+      int64_t NH = nd.i[0], HS = T(0).row_elems() / NH;
+      be.bidir_attention(out.f32(), T(0).f32(), T(1).f32(), T(2).f32(), T(3).i32(), out.cur_rows, NH,
+                         T(1).row_elems() / HS, HS, nd.f[0], attention, ith, nth);
+      break;
+    }
     case Op::ADD:
       be.add(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows * out.row_elems(), ith, nth);
       break;
@@ -50,6 +56,12 @@ void exec_node(const Backend& be, const Node& nd, const std::vector<Tensor>& ten
       break;
     case Op::GELU:
       be.gelu(out.f32(), T(0).f32(), out.cur_rows * out.row_elems(), nd.i[0] != 0, ith, nth);
+      break;
+    case Op::TANH:
+      be.tanh(out.f32(), T(0).f32(), out.cur_rows * out.row_elems(), ith, nth);
+      break;
+    case Op::RELU:
+      be.relu(out.f32(), T(0).f32(), out.cur_rows * out.row_elems(), ith, nth);
       break;
     case Op::SOFTMAX:
       be.softmax(out.f32(), T(0).f32(), out.cur_rows, out.row_elems(), ith, nth);

@@ -60,7 +60,10 @@ void Graph::check_node(size_t index, const Node& nd) {
       need(ids.dtype == DType::I32, index, nd, "ids must be i32");
       need(cols(out) == tab.shape[1], index, nd, "output width != C");
       same_rows(ids, out);
+      // The tables the step's inputs index bound those inputs, so run() can refuse an id past one.
       if (nd.inputs[1] == io.tokens) vocab_ = std::max<int64_t>(vocab_, tab.shape[0]);
+      if (nd.inputs[1] == io.positions) pos_table_ = pos_table_ ? std::min(pos_table_, tab.shape[0]) : tab.shape[0];
+      if (nd.inputs[1] == io.types) type_vocab_ = type_vocab_ ? std::min(type_vocab_, tab.shape[0]) : tab.shape[0];
       break;
     }
     case Op::MATMUL: {
@@ -108,6 +111,7 @@ void Graph::check_node(size_t index, const Node& nd) {
       need(in(2).dtype == DType::I32 && in(3).dtype == DType::I32, index, nd, "pos/slot must be i32");
       max_slots_ = kc.shape[0];
       max_pos_ = std::max<int64_t>(max_pos_, kc.shape[2]);
+      kv_len_ = max_pos_;
       break;
     }
     case Op::ATTENTION: {
@@ -118,8 +122,30 @@ void Graph::check_node(size_t index, const Node& nd) {
       need(NH > 0 && NH % NKV == 0, index, nd, "heads must be a multiple of kv heads");
       need(in(1).dtype == DType::I32 && in(2).dtype == DType::I32, index, nd, "pos/slot must be i32");
       max_pos_ = std::max<int64_t>(max_pos_, kc.shape[2]);
+      kv_len_ = max_pos_;
       need(cols(q) == NH * HS && cols(out) == NH * HS, index, nd, "q width != NH*HS");
       same_rows(q, out);
+      break;
+    }
+    case Op::BIDIR_ATTENTION: {
+      Tensor &q = in(0), &k = in(1), &v = in(2), &pos = in(3);
+      int64_t NH = nd.i[0];
+      need(NH > 0 && cols(q) % NH == 0, index, nd, "q width must be a multiple of the heads");
+      int64_t HS = cols(q) / NH;
+      need(HS > 0 && cols(k) % HS == 0 && cols(v) == cols(k), index, nd, "k/v width must be NKV*HS");
+      int64_t NKV = cols(k) / HS;
+      need(NKV > 0 && NH % NKV == 0, index, nd, "heads must be a multiple of kv heads");
+      f32(q, "q");
+      f32(k, "k");
+      f32(v, "v");
+      // run() checks the layout of the step's positions; single-op graphs (kernel tests) have none.
+      need(pos.dtype == DType::I32 && (io.positions < 0 || nd.inputs[3] == io.positions), index, nd, "pos must be the step's positions");
+      need(cols(out) == cols(q), index, nd, "output width != q width");
+      same_rows(q, k);
+      same_rows(q, v);
+      same_rows(q, out);
+      need(io.positions < 0 || q.rows == RowKind::Tokens, index, nd, "q must have one row per token");
+      bidir_rows_ = std::max<int64_t>(bidir_rows_, q.shape[0]);
       break;
     }
     case Op::ADD:
@@ -133,6 +159,8 @@ void Graph::check_node(size_t index, const Node& nd) {
       break;
     }
     case Op::GELU:
+    case Op::TANH:
+    case Op::RELU:
     case Op::SOFTMAX: {
       Tensor& x = in(0);
       f32(x, "x");
@@ -219,11 +247,17 @@ void Graph::finalize() {
   idx_ok(io.slots, "slots");
   idx_ok(io.out_rows, "out_rows");
   idx_ok(io.output, "output");
+  if (io.types >= 0) idx_ok(io.types, "types");
   for (auto& t : tensors)
     if (t.storage == Storage::External && !t.data && t.elems() > 0) throw GraphError("graph: tensor " + t.name + " has no data");
   check();
   if (vocab_ == 0) throw GraphError("graph: no embedding reads the token ids");
-  if (max_pos_ == 0) throw GraphError("graph: no KV cache");
+  // Decoders are bounded by their KV cache's length, encoders by their position table.
+  if (pos_table_ > 0) max_pos_ = max_pos_ ? std::min(max_pos_, pos_table_) : pos_table_;
+  if (max_pos_ == 0) throw GraphError("graph: nothing bounds the positions (no KV cache and no position embedding)");
+  if (io.types >= 0 && type_vocab_ == 0) throw GraphError("graph: no embedding reads the token types");
+  // Without a KV cache, a slot only names a row's sequence within the step.
+  if (max_slots_ == 0) max_slots_ = max_rows();
   place_weights();
   plan_buffers();
 }
@@ -257,7 +291,7 @@ const ScratchPlan& Graph::scratch_plan() {
     scratch_.kernel.shared = std::max(scratch_.kernel.shared, cache_lines(s.shared));
     scratch_.kernel.own = std::max(scratch_.kernel.own, cache_lines(s.own));
   }
-  scratch_.attention_floats = max_pos_;
+  scratch_.attention_floats = std::max<int64_t>(kv_len_, bidir_rows_);
   scratch_planned_ = true;
   return scratch_;
 }
@@ -270,8 +304,8 @@ void Graph::execute(int nth) {
 
 void Graph::read(int t, void* dst) const { device->read(dst, tensors[t].data, tensors[t].nbytes()); }
 
-void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, int64_t N, const int32_t* out_rows,
-                int64_t R, float* logits, int nth) {
+void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, const int32_t* types, int64_t N,
+                const int32_t* out_rows, int64_t R, float* logits, int nth) {
   if (N < 1 || N > max_rows()) throw GraphError("step has " + std::to_string(N) + " rows; this graph takes 1.." + std::to_string(max_rows()));
   if (R < 0 || R > max_out_rows()) throw GraphError("step asks for " + std::to_string(R) + " output rows; at most " + std::to_string(max_out_rows()));
   for (int64_t n = 0; n < N; n++) {
@@ -281,11 +315,22 @@ void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots,
   }
   for (int64_t r = 0; r < R; r++)
     if (out_rows[r] < 0 || out_rows[r] >= N) throw GraphError("output row index out of range");
+  if (io.types >= 0) {
+    if (!types) throw GraphError("this graph needs the token types of the step");
+    for (int64_t n = 0; n < N; n++)
+      if (types[n] < 0 || types[n] >= type_vocab_) throw GraphError("token type " + std::to_string(types[n]) + " is outside 0.." + std::to_string(type_vocab_ - 1));
+  }
+  // Encoder attention finds a row's sequence from the positions alone (kernels.h).
+  if (bidir_rows_ > 0)
+    for (int64_t n = 0; n < N; n++)
+      if (pos[n] != 0 && (n == 0 || pos[n] != pos[n - 1] + 1))
+        throw GraphError("row " + std::to_string(n) + ": an encoder step takes whole sequences, each its rows in order from position 0");
   for (auto& t : tensors) t.cur_rows = t.rows == RowKind::Tokens ? N : t.rows == RowKind::Out ? R : (t.shape.empty() ? 1 : t.shape[0]);
   device->write(tensors[io.tokens].data, tokens, N * 4);
   device->write(tensors[io.positions].data, pos, N * 4);
   device->write(tensors[io.slots].data, slots, N * 4);
   device->write(tensors[io.out_rows].data, out_rows, R * 4);
+  if (io.types >= 0) device->write(tensors[io.types].data, types, N * 4);
   execute(nth);
   if (R > 0) device->read(logits, tensors[io.output].data, (size_t)R * out_cols() * 4);
 }

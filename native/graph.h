@@ -20,6 +20,7 @@ struct GraphInputs {
   int positions = -1; // (N) i32
   int slots = -1;     // (N) i32
   int out_rows = -1;  // (R) i32, indices into the N rows
+  int types = -1;     // (N) i32 token type ids (BERT's segments); absent (-1) in graphs that have none
   int output = -1;    // (R, V) f32
 };
 
@@ -39,9 +40,10 @@ class Graph {
   void finalize_op();
   // Runs the node list on nth threads over the tensors as they are.
   void execute(int nth);
-  // Runs one step on nth threads; writes R * V floats to logits.
-  void run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, int64_t N, const int32_t* out_rows,
-           int64_t R, float* logits, int nth);
+  // Runs one step on nth threads; writes R * out_cols() floats to logits. types: (N) token types,
+  // required by graphs that read them, else ignored (may be null).
+  void run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, const int32_t* types, int64_t N,
+           const int32_t* out_rows, int64_t R, float* logits, int nth);
   // Copies tensor t's bytes (all its rows) from the device to dst.
   void read(int t, void* dst) const;
 
@@ -62,7 +64,8 @@ class Graph {
 
   ScratchPlan scratch_;
   bool scratch_planned_ = false;
-  int64_t vocab_ = 0, max_pos_ = 0, max_slots_ = 0;
+  int64_t vocab_ = 0, max_pos_ = 0, max_slots_ = 0, pos_table_ = 0, type_vocab_ = 0, bidir_rows_ = 0,
+          kv_len_ = 0;
   size_t activation_bytes_ = 0;
 };
 

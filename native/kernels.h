@@ -57,12 +57,24 @@ using kv_store_kernel = void(float* kcache, float* vcache, const float* k, const
 using attention_kernel = void(float* out, const float* q, const float* kcache, const float* vcache,
                               const int32_t* pos, const int32_t* slot, int64_t N, int64_t NH, int64_t NKV, int64_t P,
                               int64_t HS, float scale, float* scratch, int ith, int nth);
+// out (N,NH*HS): encoder self-attention, bidirectional, over the step's own rows (no cache). Rows
+// are ragged sequences laid end to end: a sequence starts at a row with pos 0 and takes the rows
+// after it while pos grows by one (graph.cc checks that layout), so padding is never computed and
+// a row's result does not depend on the other sequences of the step. GQA by head grouping.
+// scratch: nth * (longest sequence) floats
+using bidir_attention_kernel = void(float* out, const float* q, const float* k, const float* v, const int32_t* pos,
+                                    int64_t N, int64_t NH, int64_t NKV, int64_t HS, float scale, float* scratch,
+                                    int ith, int nth);
 // out (n) = a (n) + b (n)
 using add_kernel = void(float* out, const float* a, const float* b, int64_t n, int ith, int nth);
 // out (n) = silu(gate (n)) * up (n)
 using silu_mul_kernel = void(float* out, const float* gate, const float* up, int64_t n, int ith, int nth);
 // out (n) = gelu(x (n)), exact (erf) or the tanh approximation
 using gelu_kernel = void(float* out, const float* x, int64_t n, bool tanh_approx, int ith, int nth);
+// out (n) = tanh(x (n))
+using tanh_kernel = void(float* out, const float* x, int64_t n, int ith, int nth);
+// out (n) = max(x (n), 0)
+using relu_kernel = void(float* out, const float* x, int64_t n, int ith, int nth);
 // out (N,C) = softmax of each row of x (N,C)
 using softmax_kernel = void(float* out, const float* x, int64_t N, int64_t C, int ith, int nth);
 // out (R,C) = x (N,C)[rows] ; rows (R) index x's rows

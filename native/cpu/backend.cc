@@ -12,9 +12,12 @@ layernorm_kernel layernorm_cpu;            // norm.cc
 rope_kernel rope_cpu;                      // rope.cc
 kv_store_kernel kv_store_cpu;              // attention.cc
 attention_kernel attention_cpu;            // attention.cc
+bidir_attention_kernel bidir_attention_cpu;  // attention.cc
 add_kernel add_cpu;                        // elementwise.cc
 silu_mul_kernel silu_mul_cpu;              // elementwise.cc
 gelu_kernel gelu_cpu;                      // elementwise.cc
+tanh_kernel tanh_cpu;                      // elementwise.cc
+relu_kernel relu_cpu;                      // elementwise.cc
 softmax_kernel softmax_cpu;                // elementwise.cc
 select_rows_kernel select_rows_cpu;        // copy.cc
 slice_cols_kernel slice_cols_cpu;          // copy.cc

@@ -1,4 +1,4 @@
-// Elementwise kernels: residual add, SwiGLU gate, GELU. Memory bound; split evenly across threads
+// Elementwise kernels: residual add, SwiGLU gate, GELU, tanh, ReLU, row softmax. Memory bound; split evenly across threads
 // and written so the compiler vectorises the inner loops.
 #include <cmath>
 
@@ -33,6 +33,18 @@ void gelu_cpu(float* out, const float* x, int64_t n, bool tanh_approx, int ith, 
   } else {
     for (int64_t i = s; i < e; i++) out[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.7071067811865476f));
   }
+}
+
+void tanh_cpu(float* out, const float* x, int64_t n, int ith, int nth) {
+  int64_t s, e;
+  split_range(n, ith, nth, &s, &e);
+  for (int64_t i = s; i < e; i++) out[i] = std::tanh(x[i]);
+}
+
+void relu_cpu(float* out, const float* x, int64_t n, int ith, int nth) {
+  int64_t s, e;
+  split_range(n, ith, nth, &s, &e);
+  for (int64_t i = s; i < e; i++) out[i] = x[i] > 0.f ? x[i] : 0.f;
 }
 
 void softmax_cpu(float* out, const float* x, int64_t N, int64_t C, int ith, int nth) {

@@ -19,9 +19,12 @@ namespace kiln {
   X(ROPE, rope, 3, __VA_ARGS__)               /* in: x (N,H*HS), pos (N), inv_freq (HS/2); i0 H, i1 HS, i2 pairing -> (N,H*HS) */ \
   X(KV_STORE, kv_store, 6, __VA_ARGS__)       /* in: k, v (N,NKV*HS), pos, slot, kcache, vcache; out: kcache (in place) */        \
   X(ATTENTION, attention, 5, __VA_ARGS__)     /* in: q (N,NH*HS), pos, slot, kcache, vcache; i0 NH, f0 scale */                   \
+  X(BIDIR_ATTENTION, bidir_attention, 4, __VA_ARGS__) /* in: q (N,NH*HS), k, v (N,NKV*HS), pos; i0 NH, f0 scale */            \
   X(ADD, add, 2, __VA_ARGS__)                 /* in: a, b same shape -> a+b */                                                    \
   X(SILU_MUL, silu_mul, 2, __VA_ARGS__)       /* in: gate, up (N,F) -> silu(gate)*up */                                           \
   X(GELU, gelu, 1, __VA_ARGS__)               /* in: x; i0 0 exact erf, 1 tanh approximation */                                   \
+  X(TANH, tanh, 1, __VA_ARGS__)               /* in: x -> tanh(x) (BERT's pooler) */                                              \
+  X(RELU, relu, 1, __VA_ARGS__)               /* in: x -> max(x, 0) (DistilBERT's classifier) */                                  \
   X(SOFTMAX, softmax, 1, __VA_ARGS__)         /* in: x (N,C) -> softmax over C */                                                 \
   X(SELECT_ROWS, select_rows, 2, __VA_ARGS__) /* in: x (N,C), rows (R) i32 -> (R,C) */                                            \
   X(SLICE_COLS, slice_cols, 1, __VA_ARGS__)   /* in: x (N,C); i0 start, i1 width -> (N,width) */

@@ -122,6 +122,32 @@ static void attention_ref(float* out, const float* q, const float* kcache, const
     }
 }
 
+static void bidir_attention_ref(float* out, const float* q, const float* k, const float* v, const int32_t* pos,
+                                int64_t N, int64_t NH, int64_t NKV, int64_t HS, float scale, float* scratch, int ith,
+                                int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++) {
+    int64_t start = pos[n] >= 0 && pos[n] <= n ? n - pos[n] : n, end = n + 1;
+    while (end < N && pos[end] != 0 && pos[end] <= end) end++;
+    for (int64_t h = 0; h < NH; h++) {
+      int64_t kvh = h / (NH / NKV);
+      double m = -INFINITY, sum = 0;
+      for (int64_t j = start; j < end; j++) {
+        double s = 0;
+        for (int64_t d = 0; d < HS; d++) s += (double)q[(n * NH + h) * HS + d] * k[(j * NKV + kvh) * HS + d];
+        scratch[j - start] = (float)(s * scale);
+        if (scratch[j - start] > m) m = scratch[j - start];
+      }
+      for (int64_t j = start; j < end; j++) sum += std::exp(scratch[j - start] - m);
+      for (int64_t d = 0; d < HS; d++) {
+        double o = 0;
+        for (int64_t j = start; j < end; j++) o += std::exp(scratch[j - start] - m) / sum * v[(j * NKV + kvh) * HS + d];
+        out[(n * NH + h) * HS + d] = (float)o;
+      }
+    }
+  }
+}
+
 static void add_ref(float* out, const float* a, const float* b, int64_t n, int ith, int nth) {
   if (ith != 0) return;
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
@@ -139,6 +165,16 @@ static void gelu_ref(float* out, const float* x, int64_t n, bool tanh_approx, in
     out[i] = tanh_approx ? (float)(0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))))
                          : (float)(0.5 * v * (1 + std::erf(v / std::sqrt(2.0))));
   }
+}
+
+static void tanh_ref(float* out, const float* x, int64_t n, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t i = 0; i < n; i++) out[i] = (float)std::tanh((double)x[i]);
+}
+
+static void relu_ref(float* out, const float* x, int64_t n, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t i = 0; i < n; i++) out[i] = x[i] > 0.f ? x[i] : 0.f;
 }
 
 static void softmax_ref(float* out, const float* x, int64_t N, int64_t C, int ith, int nth) {

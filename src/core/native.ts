@@ -45,7 +45,15 @@ export interface GraphSpec {
   backend?: 'cpu' | 'ref'
   tensors: TensorSpec[]
   nodes: NodeSpec[]
-  io: { tokens: number; positions: number; slots: number; outRows: number; output: number }
+  io: {
+    tokens: number
+    positions: number
+    slots: number
+    outRows: number
+    output: number
+    /** Token type ids (BERT's segments), for graphs that embed them. */
+    types?: number
+  }
 }
 
 export interface GraphInfo {
@@ -67,6 +75,7 @@ export interface NativeGraph {
     slots: Int32Array,
     outRows: Int32Array,
     threads: number,
+    types?: Int32Array,
   ): Float32Array
   runAsync(
     tokens: Int32Array,
@@ -74,6 +83,7 @@ export interface NativeGraph {
     slots: Int32Array,
     outRows: Int32Array,
     threads: number,
+    types?: Int32Array,
   ): Promise<Float32Array>
   dispose(): void
   info(): GraphInfo

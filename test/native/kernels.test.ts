@@ -81,9 +81,12 @@ const TESTED_OPS = [
   'rope',
   'kv_store',
   'attention',
+  'bidir_attention',
   'add',
   'silu_mul',
   'gelu',
+  'tanh',
+  'relu',
   'softmax',
   'select_rows',
   'slice_cols',
@@ -389,6 +392,109 @@ describe('kernels: fast vs reference', () => {
       }
   })
 
+  it('bidir_attention: ragged sequences laid end to end, GQA', () => {
+    const rand = mulberry32(17)
+    for (const [NH, NKV, HS] of [
+      [1, 1, 1],
+      [4, 2, 8],
+      [6, 3, 12],
+      [3, 3, 33],
+      [8, 1, 64],
+    ])
+      for (const lens of [[1], [5], [3, 1, 7], [17, 2], [1, 1, 1, 1]]) {
+        const N = lens.reduce((a, b) => a + b, 0)
+        const pos = Int32Array.from(lens.flatMap((len) => Array.from({ length: len }, (_, i) => i)))
+        const q = randomF32(N * NH * HS, rand, 2)
+        const k = randomF32(N * NKV * HS, rand, 2)
+        const v = randomF32(N * NKV * HS, rand, 3)
+        const scale = 1 / Math.sqrt(HS)
+        const node = { op: 'bidir_attention', inputs: [0, 1, 2, 3], output: 4, i: [NH], f: [scale] }
+        const runs = runBoth(node, [
+          t('q', 'f32', [N, NH * HS], q),
+          t('k', 'f32', [N, NKV * HS], k),
+          t('v', 'f32', [N, NKV * HS], v),
+          t('pos', 'i32', [N], pos),
+          t('out', 'f32', [N, NH * HS]),
+        ])
+        // The bound of the causal kernel above, over the whole sequence instead of a prefix.
+        const group = NH / NKV
+        const bound = new Float64Array(N * NH)
+        let start = 0
+        for (const len of lens) {
+          for (let n = start; n < start + len; n++)
+            for (let h = 0; h < NH; h++) {
+              const kvh = Math.floor(h / group)
+              let maxQk = 0
+              let maxV = 0
+              const scores: number[] = []
+              for (let j = start; j < start + len; j++) {
+                let s = 0
+                let a = 0
+                for (let d = 0; d < HS; d++) {
+                  const p = q[(n * NH + h) * HS + d] * k[(j * NKV + kvh) * HS + d]
+                  s += p
+                  a += Math.abs(p)
+                  maxV = Math.max(maxV, Math.abs(v[(j * NKV + kvh) * HS + d]))
+                }
+                scores.push(s * scale)
+                maxQk = Math.max(maxQk, a * scale)
+              }
+              const spread = Math.max(...scores) - Math.min(...scores)
+              const dScore = (2 * Math.ceil(HS / 8) + 16) * U * maxQk
+              bound[n * NH + h] = 2 * maxV * (2 * dScore + (spread + 3 * len + 10) * U)
+            }
+          start += len
+        }
+        expectClose(runs, (i) => bound[Math.floor(i / HS)], `NH=${NH} NKV=${NKV} HS=${HS} lens=${lens}`)
+      }
+  })
+
+  it('bidir_attention: a row sees exactly its own sequence, whatever else the step holds', () => {
+    const rand = mulberry32(18)
+    const [NH, HS] = [2, 8]
+    const alone = {
+      q: randomF32(4 * NH * HS, rand),
+      k: randomF32(4 * NH * HS, rand),
+      v: randomF32(4 * NH * HS, rand),
+    }
+    const other = {
+      q: randomF32(3 * NH * HS, rand),
+      k: randomF32(3 * NH * HS, rand),
+      v: randomF32(3 * NH * HS, rand),
+    }
+    const run = (parts: (typeof alone)[], lens: number[]) => {
+      const N = lens.reduce((a, b) => a + b, 0)
+      const cat = (key: 'q' | 'k' | 'v') => {
+        const out = new Float32Array(N * NH * HS)
+        let at = 0
+        for (const p of parts) {
+          out.set(p[key], at)
+          at += p[key].length
+        }
+        return out
+      }
+      const pos = Int32Array.from(lens.flatMap((len) => Array.from({ length: len }, (_, i) => i)))
+      const node = { op: 'bidir_attention', inputs: [0, 1, 2, 3], output: 4, i: [NH], f: [0.3] }
+      return native().runOp(
+        'cpu',
+        node,
+        [
+          t('q', 'f32', [N, NH * HS], cat('q')),
+          t('k', 'f32', [N, NH * HS], cat('k')),
+          t('v', 'f32', [N, NH * HS], cat('v')),
+          t('pos', 'i32', [N], pos),
+          t('out', 'f32', [N, NH * HS]),
+        ],
+        2,
+      )
+    }
+    const single = run([alone], [4])
+    const after = run([other, alone], [3, 4]).subarray(3 * NH * HS)
+    const before = run([alone, other], [4, 3]).subarray(0, 4 * NH * HS)
+    expectExact(after, single, 'after another sequence')
+    expectExact(before, single, 'before another sequence')
+  })
+
   it('add, exactly', () => {
     const rand = mulberry32(8)
     for (const C of WIDTHS)
@@ -436,6 +542,29 @@ describe('kernels: fast vs reference', () => {
           expectClose(runs, tol, `N=${N} C=${C}`)
         }
     })
+
+  it('tanh and relu', () => {
+    const rand = mulberry32(19)
+    for (const C of WIDTHS)
+      for (const N of ROWS) {
+        const x = randomF32(N * C, rand, 6)
+        const th = runBoth({ op: 'tanh', inputs: [0], output: 1 }, [
+          t('x', 'f32', [N, C], x),
+          t('out', 'f32', [N, C]),
+        ])
+        expectClose(th, (_i, ref) => 4 * U * Math.abs(ref) + U, `tanh N=${N} C=${C}`)
+        const re = runBoth({ op: 'relu', inputs: [0], output: 1 }, [
+          t('x', 'f32', [N, C], x),
+          t('out', 'f32', [N, C]),
+        ])
+        for (const c of re.cpu) expectExact(c.out, re.ref, `relu N=${N} C=${C} threads=${c.threads}`)
+        expectExact(
+          re.ref,
+          x.map((a) => Math.max(a, 0)),
+          `relu ref N=${N} C=${C}`,
+        )
+      }
+  })
 
   it('softmax', () => {
     const rand = mulberry32(12)

@@ -19,9 +19,17 @@ const MODEL_FILES = new Set([
   'special_tokens_map.json',
   'chat_template.jinja',
   'model.safetensors.index.json',
+  // sentence-transformers: the module list, its settings, and prompts
+  'modules.json',
+  'sentence_bert_config.json',
+  'config_sentence_transformers.json',
 ])
 
+/** A sentence-transformers Pooling module's settings (`1_Pooling/config.json`). */
+const POOLING_CONFIG = /^\d+_Pooling\/config\.json$/
+
 export function isModelFile(p: string): boolean {
+  if (POOLING_CONFIG.test(p)) return true
   return !p.includes('/') && (MODEL_FILES.has(p) || p.endsWith('.safetensors'))
 }
 

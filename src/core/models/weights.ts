@@ -83,6 +83,35 @@ export class WeightSet {
   }
 
   /**
+   * Rows [from, rows) of a 2-D weight of `shape`, in place: RoBERTa's position table, whose
+   * first padding_idx + 1 rows no position reads. A whole-table request is matrix() itself.
+   */
+  rows(name: string, shape: [number, number], from: number): TensorId {
+    if (from === 0) return this.matrix(name, shape)
+    const key = `${name}[${from}:]`
+    const known = this.ids.get(key)
+    if (known !== undefined) return known
+    const v = this.view(name, shape)
+    const dtype = NATIVE_DTYPES[v.dtype]
+    if (!dtype || !FLOAT_NAMES[dtype])
+      throw new FormatError(`${v.file}: tensor "${name}" is ${v.dtype}; expected a float type`)
+    const rowBytes = v.data.byteLength / shape[0]
+    const part = v.data.subarray(from * rowBytes)
+    const rest: [number, number] = [shape[0] - from, shape[1]]
+    const id =
+      this.computeDType === 'auto' || this.computeDType === dtype
+        ? this.g.external(key, dtype, rest, part)
+        : this.g.external(
+            key,
+            this.computeDType,
+            rest,
+            convertMatrix({ ...v, shape: rest, data: part }, dtype, this.computeDType),
+          )
+    this.ids.set(key, id)
+    return id
+  }
+
+  /**
    * A GPT-2 Conv1D weight of `inF` → `outF` features and whether the matmul reads it (in, out):
    * transformers stores it so, llama.cpp's GGUF files transposed.
    */

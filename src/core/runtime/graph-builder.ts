@@ -13,9 +13,9 @@ export interface GraphLimits {
   maxRows: number
   /** Rows whose logits one step may return. */
   maxOutRows: number
-  /** KV cache length per sequence. */
+  /** KV cache length per sequence (decoders; encoders have no cache). */
   contextLength: number
-  /** Sequences that can be in flight at once (KV cache slots). */
+  /** Sequences that can be in flight at once (KV cache slots; encoders: 1). */
   slots: number
 }
 
@@ -26,12 +26,19 @@ export class GraphBuilder {
   readonly positions: TensorId
   readonly slots: TensorId
   readonly outRows: TensorId
+  private typesId?: TensorId
 
   constructor(readonly limits: GraphLimits) {
     this.tokens = this.input('tokens', ROWS_TOKENS, limits.maxRows)
     this.positions = this.input('positions', ROWS_TOKENS, limits.maxRows)
     this.slots = this.input('slots', ROWS_TOKENS, limits.maxRows)
     this.outRows = this.input('out_rows', ROWS_OUT, limits.maxOutRows)
+  }
+
+  /** (N) i32 token type ids; the input exists only in graphs that ask for it. */
+  get types(): TensorId {
+    this.typesId ??= this.input('types', ROWS_TOKENS, this.limits.maxRows)
+    return this.typesId
   }
 
   private add(t: TensorSpec): TensorId {
@@ -122,6 +129,13 @@ export class GraphBuilder {
     return this.node('attention', [q, this.positions, this.slots, kcache, vcache], out, [scale], [NH])
   }
 
+  // (N, NH*HS): bidirectional attention of each row over its own sequence's rows of k, v (N, NKV*HS)
+  // (encoders: whole sequences per step, no cache, no mask)
+  bidirAttention(name: string, q: TensorId, k: TensorId, v: TensorId, NH: number, scale: number): TensorId {
+    const out = this.act(name, this.rowsOf(q), this.cols(q))
+    return this.node('bidir_attention', [q, k, v, this.positions], out, [scale], [NH])
+  }
+
   add2(name: string, a: TensorId, b: TensorId): TensorId {
     return this.node('add', [a, b], this.act(name, this.rowsOf(a), this.cols(a)))
   }
@@ -132,6 +146,14 @@ export class GraphBuilder {
 
   gelu(name: string, x: TensorId, tanh: boolean): TensorId {
     return this.node('gelu', [x], this.act(name, this.rowsOf(x), this.cols(x)), [], [tanh ? 1 : 0])
+  }
+
+  tanh(name: string, x: TensorId): TensorId {
+    return this.node('tanh', [x], this.act(name, this.rowsOf(x), this.cols(x)))
+  }
+
+  relu(name: string, x: TensorId): TensorId {
+    return this.node('relu', [x], this.act(name, this.rowsOf(x), this.cols(x)))
   }
 
   softmax(name: string, x: TensorId): TensorId {
@@ -158,6 +180,7 @@ export class GraphBuilder {
         slots: this.slots,
         outRows: this.outRows,
         output,
+        ...(this.typesId === undefined ? {} : { types: this.typesId }),
       },
     }
   }

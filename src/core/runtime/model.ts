@@ -3,8 +3,7 @@
 import { FormatError, InputError, KilnError, option, UsageError } from '../errors.js'
 import type { ModelConfig } from '../models/config.js'
 import type { GenerationDefaults } from '../models/generation-config.js'
-import { buildGpt2 } from '../models/gpt2.js'
-import { buildLlama } from '../models/llama.js'
+import { decoderFamily } from '../models/registry.js'
 import { type ComputeDType, type WeightLayout, WeightSet, type WeightView } from '../models/weights.js'
 import { type NativeGraph, native } from '../native.js'
 import type { Tokenizer } from '../tokenizer/index.js'
@@ -33,8 +32,6 @@ export interface LoadOptions {
 const COMPUTE_DTYPES: readonly ComputeDType[] = ['auto', 'f32', 'f16', 'bf16']
 
 const DEFAULT_CHUNK = 256
-
-const BUILDERS = { llama: buildLlama, mistral: buildLlama, qwen2: buildLlama, gpt2: buildGpt2 } as const
 
 export class Model {
   readonly config: ModelConfig
@@ -111,7 +108,7 @@ export class Model {
     }
     const g = new GraphBuilder(limits)
     const w = new WeightSet(this.weights, g, this.layout, this.dtype)
-    const logits = BUILDERS[this.config.architecture](this.config, g, w, limits)
+    const logits = decoderFamily(this.config.architecture).build(this.config, g, w, limits)
     const spec = g.build(logits, this.backend)
     this.graph?.dispose()
     this.graph = undefined

@@ -311,9 +311,14 @@ describe('transformers v4 names', () => {
 describe('bad configs', () => {
   it('unknown architecture', () => {
     expectError(
+      () => parseModelConfig({ ...llamaV4(), model_type: 't5' }),
+      UnsupportedArchitectureError,
+      'unsupported architecture "t5" (supported: llama, mistral, qwen2, gpt2, bert, roberta, xlm-roberta, distilbert)',
+    )
+    expectError(
       () => parseModelConfig({ ...llamaV4(), model_type: 'bert' }),
       UnsupportedArchitectureError,
-      'unsupported architecture "bert" (supported: llama, mistral, qwen2, gpt2)',
+      '"bert" is an encoder (classification, embeddings, fill-mask, NER), not a text generator',
     )
     expectError(() => parseModelConfig({ vocab_size: 3 }), ConfigError, '"model_type" is missing')
   })

@@ -1,10 +1,11 @@
 // Llama, Mistral and Qwen2 (modeling_llama.py / modeling_qwen2.py): embed, L × (RMSNorm →
 // attention with rotary positions and GQA → residual → RMSNorm → SwiGLU MLP → residual), norm, head.
 // Qwen2's q/k/v biases, tied embeddings and rope scaling are data in the config, not separate code.
-import { ConfigError } from '../errors.js'
-import type { GraphBuilder, GraphLimits, TensorId } from '../runtime/graph-builder.js'
-import { type ModelConfig, ropeInvFreq } from './config.js'
-import type { WeightSet } from './weights.js'
+import { ConfigError } from '../../errors.js'
+import type { GraphBuilder, GraphLimits, TensorId } from '../../runtime/graph-builder.js'
+import type { ModelConfig } from '../config.js'
+import { ropeInvFreq } from '../rope.js'
+import type { WeightSet } from '../weights.js'
 
 export function buildLlama(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limits: GraphLimits): TensorId {
   const { hiddenSize: C, numHeads: NH, numKvHeads: NKV, headDim: HS, intermediateSize: F, vocabSize: V } = cfg

@@ -2,9 +2,9 @@
 // fused c_attn → residual → LayerNorm → GELU MLP → residual), LayerNorm, tied head. Conv1D weights are
 // read in the layout they are stored in ((in, out) in transformers files, (out, in) in GGUF), never
 // transposed at load.
-import type { GraphBuilder, GraphLimits, TensorId } from '../runtime/graph-builder.js'
-import type { ModelConfig } from './config.js'
-import type { WeightSet } from './weights.js'
+import type { GraphBuilder, GraphLimits, TensorId } from '../../runtime/graph-builder.js'
+import type { ModelConfig } from '../config.js'
+import type { WeightSet } from '../weights.js'
 
 export function buildGpt2(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limits: GraphLimits): TensorId {
   const { hiddenSize: C, numHeads: NH, headDim: HS, intermediateSize: F, vocabSize: V } = cfg
