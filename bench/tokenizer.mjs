@@ -1,13 +1,18 @@
-// Tokenizer encode throughput (MB of UTF-8 text per second, single thread, median of runs).
-// Builds realistic vocabularies offline: a byte-level BPE (Llama 3 / GPT-2 style) and a
-// SentencePiece-style BPE with byte fallback are trained here on a generated English-like corpus,
-// so no download is needed. Run `npx tsc -p tsconfig.build.json && node bench/tokenizer.mjs`
-// (add `--compare` to also time @huggingface/tokenizers).
+// Tokenizer encode throughput (MB of UTF-8 text per second, median of runs) for kiln (one thread)
+// and, with --compare (the default when run directly), the Rust `tokenizers` package on the same
+// tokenizer.json and the same ~10 MB text: its encode() one call at a time, and at its best
+// (encodeBatch or concurrent encode() calls, on every core). Vocabularies are built offline from a
+// generated English-like corpus: byte-level BPE (Llama 3 / GPT-2 style), SentencePiece-style BPE
+// with byte fallback, WordPiece (BERT uncased) and Unigram (XLM-R: the real nmt_nfkc Precompiled
+// charsmap of test/fixtures/tokenizers/xlmr-unigram, Metaspace).
+// Run `npx tsc -p tsconfig.build.json && node bench/tokenizer.mjs [--no-compare]`
+// (KILN_DIST=<folder> benchmarks another build of kiln's dist).
 
+import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 
-const CORPUS_BYTES = 2.5 * 1024 * 1024
+const CORPUS_BYTES = 10 * 1024 * 1024
 const MERGES = 4000
 const RUNS = 5
 
@@ -320,6 +325,100 @@ export function buildSentencePieceTokenizer(trainText) {
   }
 }
 
+/** A BERT-uncased style WordPiece: common words whole, BPE-trained pieces as word starts and ##continuations. */
+export function buildWordPieceTokenizer(trainText) {
+  const counts = new Map()
+  for (const w of trainText.toLowerCase().match(/[a-z0-9]+/g) ?? []) counts.set(w, (counts.get(w) ?? 0) + 1)
+  const vocab = {}
+  let size = 0
+  const add = (t) => {
+    if (!(t in vocab)) vocab[t] = size++
+  }
+  for (const t of ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']) add(t)
+  for (let c = 0x21; c < 0x7f; c++) {
+    add(String.fromCharCode(c).toLowerCase())
+    add(`##${String.fromCharCode(c).toLowerCase()}`)
+  }
+  for (const [w] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3000)) add(w)
+  const symbols = new Map([...counts].map(([w, n]) => [[...w].join('\u0000'), n]))
+  for (const [a, b] of trainMerges(symbols, MERGES)) {
+    add(a + b)
+    add(`##${a + b}`)
+  }
+  const special = (content) => ({
+    id: vocab[content],
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  })
+  return {
+    version: '1.0',
+    added_tokens: ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'].map(special),
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase: true,
+    },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    post_processor: {
+      type: 'BertProcessing',
+      sep: ['[SEP]', vocab['[SEP]']],
+      cls: ['[CLS]', vocab['[CLS]']],
+    },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: {
+      type: 'WordPiece',
+      unk_token: '[UNK]',
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100,
+      vocab,
+    },
+  }
+}
+
+/** An XLM-R style Unigram over the SentencePiece BPE's pieces, scored by merge rank (earlier = likelier). */
+export function buildUnigramTokenizer(trainText) {
+  const spBpe = buildSentencePieceTokenizer(trainText)
+  const pieces = Object.entries(spBpe.model.vocab).sort((a, b) => a[1] - b[1])
+  const vocab = pieces.map(([piece, id]) => [
+    piece,
+    id < 3 ? 0 : piece.startsWith('<0x') ? -30 : -Math.log(2 + id),
+  ])
+  const xlmr = JSON.parse(
+    readFileSync(new URL('../test/fixtures/tokenizers/xlmr-unigram/tokenizer.json', import.meta.url), 'utf8'),
+  )
+  return {
+    version: '1.0',
+    added_tokens: spBpe.added_tokens,
+    normalizer: xlmr.normalizer,
+    pre_tokenizer: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [
+        { SpecialToken: { id: '<s>', type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '</s>', type_id: 0 } },
+      ],
+      pair: [],
+      special_tokens: {
+        '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] },
+        '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] },
+      },
+    },
+    decoder: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true },
+    model: { type: 'Unigram', unk_id: 0, vocab, byte_fallback: false },
+  }
+}
+
+function median(xs) {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+}
+
 /** Median MB/s of `encode` over the text, encoded in paragraph-sized calls as a server would. */
 function measure(encode, chunks, totalBytes) {
   encode(chunks[0]) // warm the JIT
@@ -333,61 +432,101 @@ function measure(encode, chunks, totalBytes) {
     if (n === 0) throw new Error('encoded nothing')
     rates.push(totalBytes / 1e6 / s)
   }
-  rates.sort((a, b) => a - b)
-  return rates[Math.floor(rates.length / 2)]
+  return median(rates)
+}
+
+/** Best MB/s of `runs` async passes over all chunks (the Rust package's calls return promises). */
+async function measureAsync(pass, chunks, totalBytes, runs) {
+  await pass(chunks.slice(0, 200))
+  let best = 0
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now()
+    const n = await pass(chunks)
+    if (n === 0) throw new Error('encoded nothing')
+    best = Math.max(best, totalBytes / 1e6 / ((performance.now() - t0) / 1000))
+  }
+  return best
 }
 
 /**
- * Returns `{ name, mb_per_s }` rows. `compare: true` also times the @huggingface/tokenizers
- * devDependency on a 256 KB slice (it is ~20x slower, so it is off by default).
+ * The Rust package three ways: one encode() at a time, encodeBatch (its thread pool, on every
+ * core) and many encode() calls in flight (libuv's pool). It always computes character offsets.
+ */
+async function benchRust(json, chunks, totalBytes) {
+  const { Tokenizer } = await import('tokenizers')
+  const tok = Tokenizer.fromString(JSON.stringify(json))
+  const opts = { addSpecialTokens: true }
+  const sequential = async (cs) => {
+    let n = 0
+    for (const c of cs) n += (await tok.encode(c, null, opts)).getLength()
+    return n
+  }
+  const inSlices = (size, f) => async (cs) => {
+    let n = 0
+    for (let i = 0; i < cs.length; i += size) n += await f(cs.slice(i, i + size))
+    return n
+  }
+  const batch = inSlices(4096, async (cs) =>
+    (await tok.encodeBatch(cs, opts)).reduce((n, e) => n + e.getLength(), 0),
+  )
+  const concurrent = inSlices(256, async (cs) =>
+    (await Promise.all(cs.map((c) => tok.encode(c, null, opts)))).reduce((n, e) => n + e.getLength(), 0),
+  )
+  const modes = {
+    sequential: await measureAsync(sequential, chunks, totalBytes, 1),
+    encodeBatch: await measureAsync(batch, chunks, totalBytes, 2),
+    concurrent: await measureAsync(concurrent, chunks, totalBytes, 2),
+  }
+  const [bestMode, best] = Object.entries(modes).sort((a, b) => b[1] - a[1])[0]
+  return { sequential: modes.sequential, best, bestMode }
+}
+
+/**
+ * Returns `{ name, mb_per_s }` rows (kiln, one thread). With `compare`, each row also has the Rust
+ * package's `rust_mb_per_s` (at its best, `rust_mode`), `rust_sequential_mb_per_s` and `ratio`.
  */
 export async function benchTokenizer({ compare = false } = {}) {
-  const { Tokenizer } = await import('../dist/core/tokenizer/index.js')
+  const dist = process.env.KILN_DIST
+    ? pathToFileURL(`${process.env.KILN_DIST}/`).href
+    : new URL('../dist/', import.meta.url).href
+  const { Tokenizer } = await import(`${dist}core/tokenizer/index.js`)
   const text = makeCorpus(CORPUS_BYTES, 1)
   const train = makeCorpus(600 * 1024, 2)
-  // Encode paragraph by paragraph (a few hundred bytes to a few KB each), not one 2.5 MB string.
+  // Encode paragraph by paragraph (a few hundred bytes to a few KB each), not one 10 MB string.
   const chunks = text.split(/(?<=\n\n)/)
   const totalBytes = Buffer.byteLength(text, 'utf8')
   const specs = [
+    ['wordpiece-bert (BertNormalizer, BertPreTokenizer)', buildWordPieceTokenizer(train)],
     ['bpe-llama3 (regex split + byte-level)', buildByteLevelTokenizer(train, 'llama3')],
     ['bpe-gpt2 (byte-level regex)', buildByteLevelTokenizer(train, 'gpt2')],
     ['bpe-sentencepiece (byte fallback, no pre-tokenizer)', buildSentencePieceTokenizer(train)],
+    ['unigram-xlmr (Precompiled, Metaspace)', buildUnigramTokenizer(train)],
   ]
   const rows = []
   for (const [name, json] of specs) {
     const tok = Tokenizer.fromJSON(json, {})
-    rows.push({
+    const row = {
       name: `tokenizer/${name}`,
       mb_per_s: round(measure((s) => tok.encode(s), chunks, totalBytes)),
-    })
+    }
+    if (compare) {
+      const rust = await benchRust(json, chunks, totalBytes)
+      row.rust_mb_per_s = round(rust.best)
+      row.rust_mode = rust.bestMode
+      row.rust_sequential_mb_per_s = round(rust.sequential)
+      row.ratio = round(row.mb_per_s / rust.best)
+    }
+    rows.push(row)
   }
   // Cold: a fresh tokenizer per pass, so every word is a cache miss the first time it appears.
   const cold = []
   for (let r = 0; r < 3; r++) {
-    const tok = Tokenizer.fromJSON(specs[0][1], {})
+    const tok = Tokenizer.fromJSON(specs[1][1], {})
     const t0 = performance.now()
     for (const c of chunks) tok.encode(c)
     cold.push(totalBytes / 1e6 / ((performance.now() - t0) / 1000))
   }
-  cold.sort((a, b) => a - b)
-  rows.push({ name: `tokenizer/${specs[0][0]}, cold cache`, mb_per_s: round(cold[1]) })
-  if (compare) {
-    const hf = await import('@huggingface/tokenizers')
-    const slice = []
-    let bytes = 0
-    for (const c of chunks) {
-      if (bytes > 256 * 1024) break
-      slice.push(c)
-      bytes += Buffer.byteLength(c, 'utf8')
-    }
-    for (const [name, json] of specs) {
-      const tok = new hf.Tokenizer(json, {})
-      rows.push({
-        name: `tokenizer/${name} [@huggingface/tokenizers 256KB]`,
-        mb_per_s: round(measure((s) => tok.encode(s).ids, slice, bytes)),
-      })
-    }
-  }
+  rows.push({ name: `tokenizer/${specs[1][0]}, cold cache`, mb_per_s: round(median(cold)) })
   return rows
 }
 
@@ -396,7 +535,21 @@ function round(x) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const compare = process.argv.includes('--compare')
-  for (const row of await benchTokenizer({ compare }))
-    console.log(`${row.name.padEnd(80)} ${row.mb_per_s.toFixed(2)} MB/s`)
+  const compare = !process.argv.includes('--no-compare')
+  const rows = await benchTokenizer({ compare })
+  console.log(
+    `${(CORPUS_BYTES / 1e6).toFixed(1)} MB of text; kiln on one thread, tokenizers on every core at its best`,
+  )
+  console.log(
+    '| tokenizer | kiln MB/s | tokenizers MB/s (best mode) | tokenizers 1-at-a-time MB/s | kiln ÷ tokenizers |',
+  )
+  console.log('| --- | --- | --- | --- | --- |')
+  for (const r of rows) {
+    const rust = r.rust_mb_per_s === undefined ? '' : `${r.rust_mb_per_s.toFixed(2)} (${r.rust_mode})`
+    const seq = r.rust_sequential_mb_per_s?.toFixed(2) ?? ''
+    const ratio = r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`
+    console.log(
+      `| ${r.name.replace('tokenizer/', '')} | ${r.mb_per_s.toFixed(2)} | ${rust} | ${seq} | ${ratio} |`,
+    )
+  }
 }

@@ -4,7 +4,7 @@
 // - oclif.manifest.json: every command's id, flags and help, so oclif imports only the command it
 //   runs instead of all of them (about 100 ms off every command; test/commands/manifest.test.ts checks
 //   that it is what oclif would compute).
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Config } from '@oclif/core'
@@ -12,6 +12,8 @@ import { writeRulesTable } from '../dist/cli/settings/rules-table.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 await writeRulesTable()
+// oclif reads an existing manifest even with ignoreManifest: a stale one would hide new commands.
+rmSync(path.join(root, 'oclif.manifest.json'), { force: true })
 const config = await Config.load({ root, ignoreManifest: true })
 const { manifest } = config.plugins.get(config.pjson.name)
 writeFileSync(path.join(root, 'oclif.manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`)

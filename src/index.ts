@@ -1,5 +1,5 @@
 // kiln as a library: load a Hugging Face model folder or a GGUF file and run it with native kernels;
-// export and quantize to GGUF.
+// task pipelines over encoders and decoders; export and quantize to GGUF.
 
 export { defaultModelPath } from './core/default-model.js'
 export { KilnError } from './core/errors.js'
@@ -24,10 +24,19 @@ export {
   scanCache,
   verifyCache,
 } from './core/hub/index.js'
-export type { ModelConfig } from './core/models/config.js'
+export type { EncoderConfig, EncoderHead, EncoderType, ModelConfig } from './core/models/config.js'
 export { type GgufModelInfo, ggufModelInfo } from './core/models/gguf-model-info.js'
+export * from './core/pipelines/index.js'
 export { measureQuality, type QualityReport } from './core/quantize/quality.js'
 export { requantizeGguf } from './core/quantize/requantize.js'
+export {
+  type EncoderInput,
+  type EncoderLoadOptions,
+  EncoderModel,
+  type EncoderOutput,
+  loadEncoder,
+  type RowSelection,
+} from './core/runtime/encoder.js'
 export type {
   FinishReason,
   GenerateOptions,

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { jsonOut, makeTempDir, ROOT, removeTempDirs, runKiln, spawnKiln } from '../helpers/cli.js'
 import { expectCleanError, expectJsonError } from '../helpers/cli-errors.js'
+import { BERT_TINY } from '../helpers/encoder-variants.js'
 
 afterAll(removeTempDirs)
 
@@ -72,6 +73,10 @@ const RUNS: Record<string, { ok: string[] | null; fail: string[] }> = {
     fail: ['cache', 'rm', 'org/none', '--cache-dir', tmp],
   },
   quantize: { ok: ['config', 'path'], fail: ['quantize', '/nonexistent', '--type', 'q8_0'] },
+  classify: { ok: ['classify', '-m', BERT_TINY, 'hi'], fail: ['classify', '-m', '/nonexistent', 'hi'] },
+  embed: { ok: ['embed', '-m', BERT_TINY, 'hi'], fail: ['embed', '-m', '/nonexistent', 'hi'] },
+  'fill-mask': { ok: ['config', 'path'], fail: ['fill-mask', '-m', BERT_TINY, 'no head here'] },
+  ner: { ok: ['config', 'path'], fail: ['ner', '-m', BERT_TINY, 'no head here'] },
 }
 
 const kiln = (args: string[], more: NodeJS.ProcessEnv = {}) =>

@@ -51,7 +51,7 @@ describe('kiln export --format gguf', () => {
     const out = path.join(tmp, 'bert.gguf')
     const r = await runKiln(['export', golden('bert-tiny'), '--format', 'gguf', '-o', out])
     expect(r.status).toBe(1)
-    expect(r.stderr).toMatch(/unsupported architecture "bert"/)
+    expect(r.stderr).toMatch(/"bert" is an encoder .*, not a text generator/)
     expect(r.stderr).not.toMatch(/ {4}at /)
     expect(existsSync(out)).toBe(false)
     expect(readdirSync(tmp).filter((f) => f.includes('bert'))).toEqual([])

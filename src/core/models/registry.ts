@@ -74,13 +74,13 @@ export function parseAnyConfig(json: unknown, source = 'config.json'): AnyModelC
 
 /** Normalises a decoder's config.json; an encoder's is refused with what it is for instead. */
 export function parseModelConfig(json: unknown, source = 'config.json'): ModelConfig {
-  const parsed = parseAnyConfig(json, source)
-  if (parsed.kind === 'encoder') {
+  const { family, f } = modelFamily(json, source)
+  if (family.kind === 'encoder') {
     throw new UnsupportedArchitectureError(
-      `"${parsed.config.modelType}" is an encoder (classification, embeddings, fill-mask, NER), not a text generator`,
+      `"${f.get('model_type')}" is an encoder (classification, embeddings, fill-mask, NER), not a text generator`,
     )
   }
-  return parsed.config
+  return family.parse(f)
 }
 
 /** The parsed JSON of `dir/config.json`; a missing or broken file is one line naming it. */

@@ -3,8 +3,10 @@
 // against each normalized remainder, leftmost-longest, honouring single_word/lstrip/rstrip.
 
 import { WHITESPACE_CLASS } from './chars.js'
+import { NormalizedString } from './normalized-string.js'
 import type { Normalizer } from './normalizers.js'
 import { literalPattern } from './regex.js'
+import { isRegexWord } from './unicode.js'
 
 export interface AddedToken {
   id: number
@@ -32,9 +34,17 @@ export function parseAddedTokens(list: unknown): AddedToken[] {
     }))
 }
 
-// Rust regex `\w` (Unicode): alphabetic, marks, decimal digits, connector punctuation, joiners.
-const ENDS_WITH_WORD = /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]$/u
-const STARTS_WITH_WORD = /^[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]/u
+/** Whether `s` ends with a regex-crate `\w` character (its Unicode data, not JavaScript's). */
+function endsWithWord(s: string): boolean {
+  if (s.length === 0) return false
+  const lo = s.charCodeAt(s.length - 1)
+  const at = lo >= 0xdc00 && lo <= 0xdfff && s.length > 1 ? s.length - 2 : s.length - 1
+  return isRegexWord(s.codePointAt(at)!)
+}
+
+function startsWithWord(s: string): boolean {
+  return s.length > 0 && isRegexWord(s.codePointAt(0)!)
+}
 const TRAILING_SPACE = new RegExp(`[${WHITESPACE_CLASS}]*$`, 'u')
 const LEADING_SPACE = new RegExp(`^[${WHITESPACE_CLASS}]*`, 'u')
 
@@ -66,8 +76,8 @@ class Matcher {
       let start = m.index
       let stop = start + m[0].length
       if (token.singleWord) {
-        const startSpace = start === 0 || !ENDS_WITH_WORD.test(s.slice(0, start))
-        const stopSpace = stop === s.length || !STARTS_WITH_WORD.test(s.slice(stop))
+        const startSpace = start === 0 || !endsWithWord(s.slice(0, start))
+        const stopSpace = stop === s.length || !startsWithWord(s.slice(stop))
         if (!startSpace || !stopSpace) continue
       }
       if (token.lstrip) {
@@ -159,4 +169,44 @@ export class AddedVocabulary {
       else if (end > start) onText(normalized.slice(start, end), atStart && start === 0)
     }
   }
+
+  /**
+   * The same walk as `split`, keeping offsets: the input cut into added tokens and normalized
+   * stretches, as AddedVocabulary::extract_and_normalize (empty stretches are dropped).
+   */
+  splitAligned(text: string): AlignedSplit[] {
+    const out: AlignedSplit[] = []
+    const root = NormalizedString.from(text)
+    const spans = this.raw ? this.raw.find(text) : text.length > 0 ? [0, text.length, -1] : []
+    for (let k = 0; k < spans.length; k += 3) {
+      const [start, end, id] = [spans[k], spans[k + 1], spans[k + 2]]
+      if (end <= start) continue
+      const piece = root.slice(start, end)
+      if (id >= 0) out.push({ n: piece, token: { id, value: piece.normalized } })
+      else this.splitNormalizedAligned(piece, out)
+    }
+    return out
+  }
+
+  private splitNormalizedAligned(piece: NormalizedString, out: AlignedSplit[]): void {
+    this.normalizer?.aligned(piece)
+    if (piece.length === 0) return
+    if (!this.normalizedMatcher) {
+      out.push({ n: piece })
+      return
+    }
+    const spans = this.normalizedMatcher.find(piece.normalized)
+    for (let k = 0; k < spans.length; k += 3) {
+      const [start, end, id] = [spans[k], spans[k + 1], spans[k + 2]]
+      if (end <= start) continue
+      const sub = piece.slice(start, end)
+      out.push(id >= 0 ? { n: sub, token: { id, value: sub.normalized } } : { n: sub })
+    }
+  }
+}
+
+/** A stretch of the input: an added token (`token`) or normalized text for the pre-tokenizer. */
+export interface AlignedSplit {
+  n: NormalizedString
+  token?: { id: number; value: string }
 }

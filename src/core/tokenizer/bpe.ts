@@ -2,8 +2,9 @@
 // (or <0xNN> byte tokens / [UNK]), then repeatedly apply the lowest-ranked merge, leftmost first.
 // The tokenizer caches results per piece (most words repeat, which is what makes English fast).
 
+import { bytesToUnits } from './byte-offsets.js'
 import { TokenizerError } from './errors.js'
-import type { TokenizerModel } from './model.js'
+import type { ModelToken, TokenizerModel } from './model.js'
 import { readVocab } from './vocab.js'
 
 /** Pair keys are `left * PAIR_BASE + right`; ids stay far below 2^21 in every Hub vocab. */
@@ -95,6 +96,14 @@ export class BpeModel implements TokenizerModel {
     )
   }
 
+  get unkId(): number | undefined {
+    return this.unkToken === undefined ? undefined : this.vocab.get(this.unkToken)
+  }
+
+  get continuingSubwordPrefix(): string | undefined {
+    return this.prefix
+  }
+
   tokenToId(token: string): number | undefined {
     return this.vocab.get(token)
   }
@@ -141,15 +150,20 @@ export class BpeModel implements TokenizerModel {
     return syms.length <= SCAN_LIMIT ? this.mergeByScan(syms) : this.mergeByHeap(syms)
   }
 
-  /** One symbol per character, mirroring BPE::merge_word (unk fusing, byte fallback). */
-  private initialSymbols(word: string): number[] {
+  /**
+   * One symbol per character, mirroring BPE::merge_word (unk fusing, byte fallback). With `lens`,
+   * also each symbol's length in UTF-8 bytes (the Rust crate's offsets are built from these).
+   */
+  private initialSymbols(word: string, lens?: number[]): number[] {
     const syms: number[] = []
     let unk = -1 // pending [UNK] id, emitted before the next known symbol
+    let unkLen = 0
     const n = word.length
     for (let i = 0; i < n; ) {
       const c = word.charCodeAt(i)
       const width = c >= 0xd800 && c <= 0xdbff && i + 1 < n ? 2 : 1
       let s = width === 1 ? word[i] : word.slice(i, i + 2)
+      const byteLen = lens === undefined ? 0 : width === 2 ? 4 : c < 0x80 ? 1 : c < 0x800 ? 2 : 3
       if (i > 0 && this.prefix !== undefined) s = this.prefix + s
       i += width
       if (i >= n && this.suffix !== undefined) s += this.suffix
@@ -157,9 +171,11 @@ export class BpeModel implements TokenizerModel {
       if (id !== undefined) {
         if (unk >= 0) {
           syms.push(unk)
+          lens?.push(unkLen)
           unk = -1
         }
         syms.push(id)
+        lens?.push(byteLen)
         continue
       }
       if (this.byteFallback) {
@@ -168,7 +184,10 @@ export class BpeModel implements TokenizerModel {
         for (const b of bytes) if (this.byteIds[b] < 0) ok = false
         if (ok) {
           // Like the Rust crate, a pending [UNK] is not flushed here; it lands after these bytes.
-          for (const b of bytes) syms.push(this.byteIds[b])
+          for (const b of bytes) {
+            syms.push(this.byteIds[b])
+            lens?.push(1)
+          }
           continue
         }
       }
@@ -177,13 +196,68 @@ export class BpeModel implements TokenizerModel {
         if (unkId === undefined) {
           throw new TokenizerError(`tokenizer.json: BPE unk_token "${this.unkToken}" is not in the vocab`)
         }
-        if (unk >= 0 && !this.fuseUnk) syms.push(unk)
+        if (unk >= 0 && this.fuseUnk) {
+          unkLen += byteLen
+          continue
+        }
+        if (unk >= 0) {
+          syms.push(unk)
+          lens?.push(unkLen)
+        }
         unk = unkId
+        unkLen = byteLen
       }
       // Without an unk token an unknown character is dropped, as in the Rust crate.
     }
-    if (unk >= 0) syms.push(unk)
+    if (unk >= 0) {
+      syms.push(unk)
+      lens?.push(unkLen)
+    }
     return syms
+  }
+
+  tokenizeWithOffsets(piece: string, out: ModelToken[]): void {
+    const tokens: ModelToken[] = []
+    if (this.chunkOnMetaspace && piece.length > 1) {
+      let start = 0
+      let bytes = 0
+      let at = piece.indexOf(METASPACE, 1)
+      while (at > 0) {
+        if (piece.charCodeAt(at - 1) !== 0x2581) {
+          const chunk = piece.slice(start, at)
+          this.wordTokens(chunk, bytes, tokens)
+          bytes += utf8.encode(chunk).length
+          start = at
+        }
+        at = piece.indexOf(METASPACE, at + 1)
+      }
+      this.wordTokens(piece.slice(start), bytes, tokens)
+    } else {
+      this.wordTokens(piece, 0, tokens)
+    }
+    bytesToUnits(piece, tokens)
+    for (const t of tokens) out.push(t)
+  }
+
+  /** The tokens of one word with byte offsets from `base`, as BPE::tokenize (merges by the heap). */
+  private wordTokens(word: string, base: number, out: ModelToken[]): void {
+    if (word.length === 0) return
+    if (this.ignoreMerges) {
+      const id = this.vocab.get(word)
+      if (id !== undefined) {
+        out.push({ id, value: word, start: base, end: base + utf8.encode(word).length })
+        return
+      }
+    }
+    const lens: number[] = []
+    const syms = this.initialSymbols(word, lens)
+    const merged = syms.length < 2 ? { syms, lens } : this.mergeByHeap(syms, lens)
+    let at = base
+    for (let k = 0; k < merged.syms.length; k++) {
+      const id = merged.syms[k]
+      out.push({ id, value: this.byId[id], start: at, end: at + merged.lens[k] })
+      at += merged.lens[k]
+    }
   }
 
   /** Short words: keep each adjacent pair's rank in an array and rescan for the minimum. */
@@ -214,7 +288,9 @@ export class BpeModel implements TokenizerModel {
   }
 
   /** Long words: the Rust algorithm, a min-heap of (rank, position) over a linked list. */
-  private mergeByHeap(syms: number[]): number[] {
+  private mergeByHeap(syms: number[]): number[]
+  private mergeByHeap(syms: number[], lens: number[]): { syms: number[]; lens: number[] }
+  private mergeByHeap(syms: number[], lens?: number[]): number[] | { syms: number[]; lens: number[] } {
     const n = syms.length
     const ranks = this.ranks
     const prev = new Int32Array(n)
@@ -238,6 +314,7 @@ export class BpeModel implements TokenizerModel {
       // Skip entries made stale by an earlier merge of either symbol.
       if (ranks.get(syms[pos] * PAIR_BASE + syms[right]) !== rank) continue
       syms[pos] = this.mergedId[rank]
+      if (lens !== undefined) lens[pos] += lens[right]
       alive[right] = 0
       const after = next[right]
       next[pos] = after
@@ -254,7 +331,10 @@ export class BpeModel implements TokenizerModel {
     }
     const out: number[] = []
     for (let k = 0; k >= 0; k = next[k]) out.push(syms[k])
-    return out
+    if (lens === undefined) return out
+    const outLens: number[] = []
+    for (let k = 0; k >= 0; k = next[k]) outLens.push(lens[k])
+    return { syms: out, lens: outLens }
   }
 }
 

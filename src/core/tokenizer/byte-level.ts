@@ -50,6 +50,16 @@ export function toByteLevel(s: string): string {
   return out
 }
 
+/** The ByteLevel pre-tokenizer's transform: each UTF-8 byte of a character becomes a character (the first replaces it, the rest are inserted). */
+export function byteLevelChanges(s: string): { char: string; change: number }[] {
+  const out: { char: string; change: number }[] = []
+  for (const ch of s) {
+    const mapped = toByteLevel(ch)
+    for (let k = 0; k < mapped.length; k++) out.push({ char: mapped[k], change: k === 0 ? 0 : 1 })
+  }
+  return out
+}
+
 const encoder = new TextEncoder()
 const lossy = new TextDecoder('utf-8')
 

@@ -1,35 +1,36 @@
 // Character classes with the exact definitions the Rust `tokenizers` crate uses, so that
 // normalizers and pre-tokenizers split where the reference does.
 
+import { isBertPunctuation as isBertPunctuationCode } from './unicode.js'
+
 /** Rust `char::is_whitespace` (Unicode White_Space). JS `\s` differs on U+0085 and U+FEFF. */
 export const WHITESPACE_CLASS = '\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000'
 
-const WS_RE = new RegExp(`[${WHITESPACE_CLASS}]`, 'u')
-const PUNCT_RE = /\p{P}/u
-const OTHER_RE = /\p{C}/u
 const NUMERIC_RE = /\p{N}/u
 
-export function isWhitespace(ch: string): boolean {
-  return WS_RE.test(ch)
-}
-
-/** BERT's notion of control: category C (Cc, Cf, Cs, Co, Cn) except tab, newline, return. */
-export function isControl(ch: string): boolean {
-  if (ch === '\t' || ch === '\n' || ch === '\r') return false
-  return OTHER_RE.test(ch)
-}
-
-/** ASCII punctuation (which includes symbols like `$+<=>^|~`) or any Unicode P* category. */
-export function isBertPunctuation(ch: string): boolean {
-  const c = ch.codePointAt(0)!
-  if (
-    (c >= 0x21 && c <= 0x2f) ||
-    (c >= 0x3a && c <= 0x40) ||
-    (c >= 0x5b && c <= 0x60) ||
-    (c >= 0x7b && c <= 0x7e)
+/** Rust `char::is_whitespace` on a code point. */
+export function isWhitespaceCode(c: number): boolean {
+  if (c < 0x80) return c === 0x20 || (c >= 0x09 && c <= 0x0d)
+  return (
+    c === 0x85 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000
   )
-    return true
-  return PUNCT_RE.test(ch)
+}
+
+export function isWhitespace(ch: string): boolean {
+  return isWhitespaceCode(ch.codePointAt(0)!)
+}
+
+/** ASCII punctuation (which includes symbols like `$+<=>^|~`) or unicode_categories' P*. */
+export function isBertPunctuation(ch: string): boolean {
+  return isBertPunctuationCode(ch.codePointAt(0)!)
 }
 
 /** Rust `char::is_numeric` (categories Nd, Nl, No). */

@@ -1,17 +1,33 @@
-// The model interface (piece → ids) shared by BPE and WordPiece, and the factory that reads
-// tokenizer.json's `model` section.
+// The model interface (piece → ids) shared by BPE, WordPiece and Unigram, and the factory that
+// reads tokenizer.json's `model` section.
 
 import { BpeModel } from './bpe.js'
 import { unsupported } from './errors.js'
+import { UnigramModel } from './unigram.js'
 import { WordPieceModel } from './wordpiece.js'
+
+/** A token of one piece: `start`/`end` are UTF-16 offsets into the piece. */
+export interface ModelToken {
+  id: number
+  /** The token string the Rust crate reports (the vocab entry, or for Unigram the covered text). */
+  value: string
+  start: number
+  end: number
+}
 
 export interface TokenizerModel {
   /** Appends the ids of one pre-tokenized piece to `out`. */
   tokenize(piece: string, out: number[]): void
+  /** The same ids, as tokens with offsets (the encodeWithOffsets path; need not be as fast). */
+  tokenizeWithOffsets(piece: string, out: ModelToken[]): void
   tokenToId(token: string): number | undefined
   idToToken(id: number): string | undefined
   /** Largest id in the vocabulary, or -1 when empty. */
   readonly maxId: number
+  /** The id unknown text becomes, if the model has one. */
+  readonly unkId?: number
+  /** What marks a word's continuation pieces ("##"), for models that have it. */
+  readonly continuingSubwordPrefix?: string
 }
 
 type Json = Record<string, unknown>
@@ -34,7 +50,9 @@ export function createModel(cfg: unknown): TokenizerModel {
       return BpeModel.fromJSON(m)
     case 'WordPiece':
       return WordPieceModel.fromJSON(m)
+    case 'Unigram':
+      return UnigramModel.fromJSON(m)
     default:
-      return unsupported('model type', type, ['BPE', 'WordPiece'])
+      return unsupported('model type', type, ['BPE', 'WordPiece', 'Unigram'])
   }
 }

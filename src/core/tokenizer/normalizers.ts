@@ -1,11 +1,23 @@
 // Normalizers from tokenizer.json: string → string transforms applied before pre-tokenization.
-// We do not track offsets, so each is a plain function over the whole string.
+// Each comes twice: a plain function over the string (the encode() hot path) and `aligned`, the
+// same transform on a NormalizedString that keeps offsets (encodeWithOffsets). Both must produce
+// the same text; the differential tests hold them to the Rust crate.
 
-import { isChineseChar, isControl, isWhitespace } from './chars.js'
+import { bertNormalize, bertNormalizeAligned, bertOptions, lowercase } from './bert-normalizer.js'
+import { isWhitespaceCode } from './chars.js'
 import { TokenizerError, unsupported } from './errors.js'
+import type { NormalizedString } from './normalized-string.js'
+import { PrecompiledCharsmap } from './precompiled.js'
 import { compileOnigurumaPattern, literalPattern } from './regex.js'
+import { regexSpans } from './split.js'
+import { isCombiningMark } from './unicode.js'
+import { type NormalizationForm, normalizeAligned, normalizeUnicode } from './unicode-normalize.js'
 
-export type Normalizer = (s: string) => string
+export interface Normalizer {
+  (s: string): string
+  /** The same transform, in place on a string that tracks offsets. */
+  aligned(n: NormalizedString): void
+}
 
 const SUPPORTED = [
   'Sequence',
@@ -19,6 +31,7 @@ const SUPPORTED = [
   'NFKC',
   'NFKD',
   'BertNormalizer',
+  'Precompiled',
 ]
 
 type Json = Record<string, unknown>
@@ -31,94 +44,106 @@ export function parsePattern(pattern: unknown, where: string): RegExp {
   throw new TokenizerError(`tokenizer.json: ${where} has an invalid pattern ${JSON.stringify(pattern)}`)
 }
 
-/** Per-character lowercasing, as Rust's `char::to_lowercase` (no final-sigma context rule). */
-function lowercase(s: string): string {
-  if (!s.includes('\u03a3')) return s.toLowerCase()
-  let out = ''
-  for (const ch of s) out += ch.toLowerCase()
-  return out
-}
-
-const MARK_RE = /\p{M}/gu
-const NONSPACING_MARK_RE = /\p{Mn}/gu
-
-function bertNormalizer(cfg: Json): Normalizer {
-  const cleanText = cfg.clean_text !== false
-  const chinese = cfg.handle_chinese_chars !== false
-  const lower = cfg.lowercase !== false
-  // strip_accents: null means "follow lowercase", as in the original BERT.
-  const stripAccents =
-    cfg.strip_accents === null || cfg.strip_accents === undefined ? lower : !!cfg.strip_accents
-  return (s) => {
-    if (cleanText || chinese) {
-      let out = ''
-      for (const ch of s) {
-        if (cleanText) {
-          const c = ch.codePointAt(0)!
-          if (c === 0 || c === 0xfffd || isControl(ch)) continue
-          if (isWhitespace(ch)) {
-            out += ' '
-            continue
-          }
-        }
-        out += chinese && isChineseChar(ch.codePointAt(0)!) ? ` ${ch} ` : ch
-      }
-      s = out
-    }
-    if (stripAccents) s = s.normalize('NFD').replace(NONSPACING_MARK_RE, '')
-    if (lower) s = lowercase(s)
-    return s
-  }
+function normalizer(fast: (s: string) => string, aligned: (n: NormalizedString) => void): Normalizer {
+  return Object.assign(fast, { aligned })
 }
 
 function stripWhitespace(s: string, left: boolean, right: boolean): string {
-  const chars = [...s]
+  // Every whitespace character is in the BMP, so code units will do.
   let a = 0
-  let b = chars.length
-  if (left) while (a < b && isWhitespace(chars[a])) a++
-  if (right) while (b > a && isWhitespace(chars[b - 1])) b--
-  return a === 0 && b === chars.length ? s : chars.slice(a, b).join('')
+  let b = s.length
+  if (left) while (a < b && isWhitespaceCode(s.charCodeAt(a))) a++
+  if (right) while (b > a && isWhitespaceCode(s.charCodeAt(b - 1))) b--
+  return a === 0 && b === s.length ? s : s.slice(a, b)
+}
+
+function withoutCombiningMarks(s: string): string {
+  let out = ''
+  for (const ch of s) if (!isCombiningMark(ch.codePointAt(0)!)) out += ch
+  return out
+}
+
+function replace(c: Json): Normalizer {
+  const re = parsePattern(c.pattern, 'Replace normalizer')
+  const content = String(c.content ?? '')
+  return normalizer(
+    // A function replacer keeps `$` in the content literal.
+    (s) => s.replace(re, () => content),
+    (n) => {
+      const spans = regexSpans(n.normalized, re)
+      const matches: number[] = []
+      for (let k = 0; k < spans.length; k += 3) if (spans[k + 2]) matches.push(spans[k], spans[k + 1])
+      if (matches.length > 0) n.replaceSpans(matches, content)
+    },
+  )
+}
+
+function sequence(c: Json): Normalizer {
+  const steps = ((c.normalizers as unknown[]) ?? []).map(createNormalizer).filter((n) => n !== undefined)
+  return normalizer(
+    (s) => {
+      for (const step of steps) s = step(s)
+      return s
+    },
+    (n) => {
+      for (const step of steps) step.aligned(n)
+    },
+  )
 }
 
 export function createNormalizer(cfg: unknown): Normalizer | undefined {
   if (cfg === null || cfg === undefined) return undefined
   const c = cfg as Json
   switch (c.type) {
-    case 'Sequence': {
-      const steps = ((c.normalizers as unknown[]) ?? []).map(createNormalizer).filter((n) => n !== undefined)
-      return (s) => {
-        for (const step of steps) s = step(s)
-        return s
-      }
-    }
+    case 'Sequence':
+      return sequence(c)
     case 'Prepend': {
       const prepend = String(c.prepend ?? '')
-      return (s) => (s.length > 0 ? prepend + s : s)
+      return normalizer(
+        (s) => (s.length > 0 ? prepend + s : s),
+        (n) => n.prepend(prepend),
+      )
     }
-    case 'Replace': {
-      const re = parsePattern(c.pattern, 'Replace normalizer')
-      const content = String(c.content ?? '')
-      // A function replacer keeps `$` in the content literal.
-      return (s) => s.replace(re, () => content)
-    }
+    case 'Replace':
+      return replace(c)
     case 'Lowercase':
-      return lowercase
+      return normalizer(lowercase, (n) => {
+        if (lowercase(n.normalized) !== n.normalized) n.mapChars((ch) => ch.toLowerCase())
+      })
     case 'Strip': {
       const left = c.strip_left !== false
       const right = c.strip_right !== false
-      return (s) => stripWhitespace(s, left, right)
+      return normalizer(
+        (s) => stripWhitespace(s, left, right),
+        (n) => n.strip(left, right, isWhitespaceCode),
+      )
     }
     case 'StripAccents':
-      return (s) => s.replace(MARK_RE, '')
+      return normalizer(withoutCombiningMarks, (n) => n.filter((cp) => !isCombiningMark(cp)))
     case 'NFC':
     case 'NFD':
     case 'NFKC':
     case 'NFKD': {
-      const form = c.type
-      return (s) => s.normalize(form)
+      const form = c.type as NormalizationForm
+      return normalizer(
+        (s) => normalizeUnicode(s, form),
+        (n) => normalizeAligned(n, form),
+      )
     }
-    case 'BertNormalizer':
-      return bertNormalizer(c)
+    case 'BertNormalizer': {
+      const o = bertOptions(c)
+      return normalizer(
+        (s) => bertNormalize(s, o),
+        (n) => bertNormalizeAligned(n, o),
+      )
+    }
+    case 'Precompiled': {
+      const charsmap = PrecompiledCharsmap.fromBase64(c.precompiled_charsmap)
+      return normalizer(
+        (s) => charsmap.normalize(s),
+        (n) => charsmap.normalizeAligned(n),
+      )
+    }
     default:
       return unsupported('normalizer', c.type, SUPPORTED)
   }

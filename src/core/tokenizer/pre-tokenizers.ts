@@ -1,12 +1,13 @@
 // Pre-tokenizers from tokenizer.json: cut normalized text into pieces that the model encodes
-// independently (and caches). Each stage maps a list of pieces to a finer list.
+// independently (and caches). The config is read once into stages (pre-tokenizer-stages.ts);
+// this file runs them over plain strings, the encode() hot path. pre-tokenizers-aligned.ts runs
+// the same stages over NormalizedStrings to keep offsets.
 
 import { toByteLevel } from './byte-level.js'
-import { isBertPunctuation, isNumeric, isWhitespace, WHITESPACE_CLASS } from './chars.js'
-import { unsupported } from './errors.js'
-import { parsePattern } from './normalizers.js'
-import { compileOnigurumaPattern } from './regex.js'
-import { charSpans, parseBehavior, regexSpans, type SplitBehavior, splitSpans } from './split.js'
+import { isBertPunctuation, isWhitespace } from './chars.js'
+import { type ByteLevelSplit, type MetaspaceStage, parseStages, type Stage } from './pre-tokenizer-stages.js'
+import { charSpans, splitSpans } from './split.js'
+import { asOnigSees } from './unicode.js'
 
 export interface PreTokenized {
   pieces: string[]
@@ -19,32 +20,13 @@ export type PreTokenizer = (pieces: string[], atStart: boolean) => PreTokenized
 /**
  * A pre-tokenizer split in two: `split` cuts the text, `map` (ByteLevel's byte → character
  * mapping, when it comes last) transforms each piece. Keeping `map` separate lets the tokenizer
- * look pieces up in its cache before paying for the mapping.
+ * look pieces up in its cache before paying for the mapping. `stages` is the parsed config.
  */
 export interface PreTokenizerPlan {
   split?: PreTokenizer
   map?: (piece: string) => string
+  stages: Stage[]
 }
-
-type Stage = { split: PreTokenizer } | { map: (piece: string) => string }
-
-type Json = Record<string, unknown>
-
-const SUPPORTED = [
-  'Sequence',
-  'ByteLevel',
-  'Split',
-  'Metaspace',
-  'BertPreTokenizer',
-  'Whitespace',
-  'WhitespaceSplit',
-  'Punctuation',
-  'Digits',
-  'CharDelimiterSplit',
-]
-
-/** GPT-2's split pattern, used by the ByteLevel pre-tokenizer when `use_regex` is set. */
-const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 
 /** Lifts a per-piece splitter (returning whether its first output starts at 0) to a stage. */
 function perPiece(split: (s: string, atStart: boolean, out: string[]) => boolean): PreTokenizer {
@@ -60,8 +42,9 @@ function perPiece(split: (s: string, atStart: boolean, out: string[]) => boolean
   }
 }
 
-/** Appends the pieces of an Isolated split (every span kept) of `s` on `re` to `out`. */
-function splitIsolated(s: string, re: RegExp, out: string[]): void {
+/** Appends the pieces of an Isolated split (every span kept) of `text` on `re` to `out`. */
+function splitIsolated(text: string, re: RegExp, out: string[]): void {
+  const s = asOnigSees(text)
   re.lastIndex = 0
   let prev = 0
   for (let m = re.exec(s); m !== null; m = re.exec(s)) {
@@ -72,78 +55,53 @@ function splitIsolated(s: string, re: RegExp, out: string[]): void {
       if (end >= s.length) break
       continue
     }
-    if (start !== prev) out.push(s.slice(prev, start))
-    out.push(m[0])
+    if (start !== prev) out.push(text.slice(prev, start))
+    // The match itself is the piece unless Oniguruma's view replaced characters.
+    out.push(s === text ? m[0] : text.slice(start, end))
     prev = end
   }
-  if (prev < s.length) out.push(prev === 0 ? s : s.slice(prev))
+  if (prev < text.length) out.push(prev === 0 ? text : text.slice(prev))
 }
 
-/** ByteLevel = optional prefix space, optional GPT-2 regex split, then the byte mapping. */
-function byteLevel(c: Json): Stage[] {
-  const stages: Stage[] = []
-  if (c.add_prefix_space === true) {
-    stages.push({
-      split: perPiece((s, _atStart, out) => {
-        out.push(s.startsWith(' ') ? s : ` ${s}`)
-        return true
-      }),
-    })
-  }
-  if (c.use_regex !== false) {
-    const re = compileOnigurumaPattern(GPT2_PATTERN)
-    stages.push({
-      split: perPiece((s, _atStart, out) => {
-        splitIsolated(s, re, out)
-        return true
-      }),
-    })
-  }
-  stages.push({ map: toByteLevel })
-  return stages
+function byteLevelSplit(stage: ByteLevelSplit): PreTokenizer {
+  return perPiece((s, _atStart, out) => {
+    if (stage.addPrefixSpace && !s.startsWith(' ')) s = ` ${s}`
+    if (stage.regex) splitIsolated(s, stage.regex, out)
+    else out.push(s)
+    return true
+  })
 }
 
-function split(c: Json): PreTokenizer {
-  const re = parsePattern(c.pattern, 'Split pre-tokenizer')
-  const behavior = parseBehavior(c.behavior)
-  const invert = c.invert === true
-  if (behavior === 'Isolated' && !invert) {
-    return perPiece((s, _atStart, out) => {
-      splitIsolated(s, re, out)
-      return true
-    })
-  }
-  return perPiece((s, _atStart, out) => splitSpans(s, regexSpans(s, re, invert), behavior, out))
-}
-
-function metaspace(c: Json): PreTokenizer {
-  const replacement = String(c.replacement ?? '\u2581')
-  // Older files have add_prefix_space; newer ones prepend_scheme ("always" | "first" | "never").
-  const scheme =
-    typeof c.prepend_scheme === 'string'
-      ? c.prepend_scheme
-      : c.add_prefix_space === false
-        ? 'never'
-        : 'always'
-  const doSplit = c.split !== false
+function metaspace(stage: MetaspaceStage): PreTokenizer {
+  const { replacement, scheme } = stage
   return perPiece((s, atStart, out) => {
     s = s.replaceAll(' ', replacement)
     if (!s.startsWith(replacement) && (scheme === 'always' || (scheme === 'first' && atStart)))
       s = replacement + s
-    if (!doSplit) {
+    if (!stage.split) {
       if (s.length > 0) out.push(s)
       return true
     }
-    return splitSpans(
-      s,
-      charSpans(s, (ch) => ch === replacement),
-      'MergedWithNext',
-      out,
-    )
+    // MergedWithNext on the replacement: a piece starts at each replacement character.
+    if (replacement.length !== 1) {
+      return splitSpans(
+        s,
+        charSpans(s, (ch) => ch === replacement),
+        'MergedWithNext',
+        out,
+      )
+    }
+    let start = 0
+    for (let at = s.indexOf(replacement, 1); at > 0; at = s.indexOf(replacement, at + 1)) {
+      out.push(s.slice(start, at))
+      start = at
+    }
+    if (start < s.length) out.push(start === 0 ? s : s.slice(start))
+    return true
   })
 }
 
-/** BERT: split on whitespace (dropped), then isolate each punctuation character. */
+/** BERT: split on whitespace (dropped), then isolate each punctuation character, in one pass. */
 const bert: PreTokenizer = perPiece((s, _atStart, out) => {
   let word = ''
   for (const ch of s) {
@@ -162,48 +120,44 @@ const bert: PreTokenizer = perPiece((s, _atStart, out) => {
   return true
 })
 
-// Rust regex crate classes: \w is Alphabetic, M, Nd, Pc, Join_Control; \s is White_Space.
-const WORD = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}'
-const WHITESPACE_WORDS = new RegExp(`[${WORD}]+|[^${WORD}${WHITESPACE_CLASS}]+`, 'gu')
-
-const whitespace: PreTokenizer = perPiece((s, _atStart, out) => {
-  WHITESPACE_WORDS.lastIndex = 0
-  let firstAtZero = false
-  for (let m = WHITESPACE_WORDS.exec(s); m !== null; m = WHITESPACE_WORDS.exec(s)) {
-    if (m.index === 0) firstAtZero = true
-    out.push(m[0])
+function splitter(stage: Stage): PreTokenizer {
+  switch (stage.kind) {
+    case 'byte-level-split':
+      return byteLevelSplit(stage)
+    case 'metaspace':
+      return metaspace(stage)
+    case 'bert':
+      return bert
+    case 'split':
+      if (stage.regex && stage.behavior === 'Isolated' && !stage.invert) {
+        const re = stage.regex
+        return perPiece((s, _atStart, out) => {
+          splitIsolated(s, re, out)
+          return true
+        })
+      }
+      return perPiece((s, _atStart, out) => splitSpans(s, stage.spans(s), stage.behavior, out))
+    case 'byte-level-map':
+      return perPiece((s, _atStart, out) => {
+        out.push(toByteLevel(s))
+        return true
+      })
   }
-  return firstAtZero
-})
-
-const whitespaceSplit: PreTokenizer = perPiece((s, _atStart, out) =>
-  splitSpans(s, charSpans(s, isWhitespace), 'Removed', out),
-)
-
-function stages(cfg: unknown): Stage[] {
-  if (cfg === null || cfg === undefined) return []
-  const c = cfg as Json
-  if (c.type === 'Sequence') return ((c.pretokenizers as unknown[]) ?? []).flatMap(stages)
-  if (c.type === 'ByteLevel') return byteLevel(c)
-  return [{ split: splitter(c) }]
 }
 
 export function createPreTokenizer(cfg: unknown): PreTokenizerPlan | undefined {
-  const list = stages(cfg)
-  if (list.length === 0) return undefined
-  // Peel the trailing maps off; a map in the middle becomes an ordinary per-piece stage.
-  const maps: ((piece: string) => string)[] = []
-  while (list.length > 0 && 'map' in list[list.length - 1])
-    maps.unshift((list.pop() as { map: (p: string) => string }).map)
-  const splits = list.map((stage) => {
-    if ('split' in stage) return stage.split
-    const map = stage.map
-    return perPiece((s, _atStart, out) => {
-      out.push(map(s))
-      return true
-    })
-  })
-  const plan: PreTokenizerPlan = {}
+  const stages = parseStages(cfg)
+  if (stages.length === 0) return undefined
+  // A ByteLevel that neither adds a prefix space nor splits (after a Split, as in Llama 3) only maps bytes.
+  const list = stages.filter((s) => s.kind !== 'byte-level-split' || s.addPrefixSpace || s.regex)
+  // Peel the trailing byte mappings off; one in the middle becomes an ordinary per-piece stage.
+  let maps = 0
+  while (list.length > 0 && list[list.length - 1].kind === 'byte-level-map') {
+    list.pop()
+    maps++
+  }
+  const splits = list.map(splitter)
+  const plan: PreTokenizerPlan = { stages }
   if (splits.length === 1) plan.split = splits[0]
   else if (splits.length > 1) {
     plan.split = (pieces, atStart) => {
@@ -212,48 +166,12 @@ export function createPreTokenizer(cfg: unknown): PreTokenizerPlan | undefined {
       return cur
     }
   }
-  if (maps.length === 1) plan.map = maps[0]
-  else if (maps.length > 1) {
+  if (maps === 1) plan.map = toByteLevel
+  else if (maps > 1) {
     plan.map = (piece) => {
-      for (const map of maps) piece = map(piece)
+      for (let k = 0; k < maps; k++) piece = toByteLevel(piece)
       return piece
     }
   }
   return plan
-}
-
-function splitter(c: Json): PreTokenizer {
-  switch (c.type) {
-    case 'Split':
-      return split(c)
-    case 'Metaspace':
-      return metaspace(c)
-    case 'BertPreTokenizer':
-      return bert
-    case 'Whitespace':
-      return whitespace
-    case 'WhitespaceSplit':
-      return whitespaceSplit
-    case 'Punctuation': {
-      const behavior: SplitBehavior = c.behavior === undefined ? 'Isolated' : parseBehavior(c.behavior)
-      return perPiece((s, _atStart, out) => splitSpans(s, charSpans(s, isBertPunctuation), behavior, out))
-    }
-    case 'Digits': {
-      const behavior: SplitBehavior = c.individual_digits === true ? 'Isolated' : 'Contiguous'
-      return perPiece((s, _atStart, out) => splitSpans(s, charSpans(s, isNumeric), behavior, out))
-    }
-    case 'CharDelimiterSplit': {
-      const delimiter = String(c.delimiter)
-      return perPiece((s, _atStart, out) =>
-        splitSpans(
-          s,
-          charSpans(s, (ch) => ch === delimiter),
-          'Removed',
-          out,
-        ),
-      )
-    }
-    default:
-      return unsupported('pre-tokenizer', c.type, SUPPORTED)
-  }
 }

@@ -3,6 +3,7 @@
 // as PreTokenizedString::split does.
 
 import { TokenizerError } from './errors.js'
+import { asOnigSees } from './unicode.js'
 
 export type SplitBehavior = 'Removed' | 'Isolated' | 'MergedWithPrevious' | 'MergedWithNext' | 'Contiguous'
 
@@ -22,12 +23,15 @@ export function parseBehavior(value: unknown): SplitBehavior {
 }
 
 /**
- * Spans covering all of `s`, as flat triples [start, end, isMatch]. `re` must be global.
- * Mirrors Pattern::find_matches, including an empty match being a (zero-width) span.
+ * Spans covering all of `s`, as flat triples [start, end, isMatch]. `re` must be global (an
+ * Oniguruma pattern translated by regex.ts). Mirrors Pattern::find_matches, including an empty
+ * match being a (zero-width) span.
  */
-export function regexSpans(s: string, re: RegExp, invert = false): number[] {
+export function regexSpans(text: string, re: RegExp, invert = false): number[] {
   const spans: number[] = []
-  if (s.length === 0) return spans
+  if (text.length === 0) return spans
+  // Classes must see code points as Oniguruma's older Unicode data does.
+  const s = asOnigSees(text)
   const hit = invert ? 0 : 1
   const miss = invert ? 1 : 0
   let prev = 0
@@ -67,10 +71,10 @@ export function charSpans(s: string, pred: (ch: string) => boolean): number[] {
 }
 
 /**
- * Cuts `s` at `spans` according to `behavior`, appending non-empty pieces to `out`.
- * Returns whether the first appended piece starts at offset 0 of `s` (Metaspace needs it).
+ * Applies `behavior` to match spans: flat [start, end] pairs of the pieces to keep, in order
+ * (empty ones included; callers drop them, as PreTokenizedString::split does).
  */
-export function splitSpans(s: string, spans: number[], behavior: SplitBehavior, out: string[]): boolean {
+export function keptSpans(spans: number[], behavior: SplitBehavior): number[] {
   // [start, end, remove] triples after applying the behavior.
   const kept: number[] = []
   const n = spans.length
@@ -115,12 +119,23 @@ export function splitSpans(s: string, spans: number[], behavior: SplitBehavior, 
       break
     }
   }
+  const out: number[] = []
+  for (let k = 0; k < kept.length; k += 3) if (!kept[k + 2]) out.push(kept[k], kept[k + 1])
+  return out
+}
+
+/**
+ * Cuts `s` at `spans` according to `behavior`, appending non-empty pieces to `out`.
+ * Returns whether the first appended piece starts at offset 0 of `s` (Metaspace needs it).
+ */
+export function splitSpans(s: string, spans: number[], behavior: SplitBehavior, out: string[]): boolean {
+  const kept = keptSpans(spans, behavior)
   let firstAtZero = false
   let first = true
-  for (let k = 0; k < kept.length; k += 3) {
+  for (let k = 0; k < kept.length; k += 2) {
     const start = kept[k]
     const end = kept[k + 1]
-    if (kept[k + 2] || end <= start) continue
+    if (end <= start) continue
     if (first) {
       firstAtZero = start === 0
       first = false

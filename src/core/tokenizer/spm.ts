@@ -3,7 +3,7 @@
 // token with the highest score (leftmost on ties); characters no token covers become <0xNN> bytes.
 // GGUF files carry scores, not merge ranks, so tokenizer.json's BPE model cannot express this.
 
-import type { TokenizerModel } from './model.js'
+import type { ModelToken, TokenizerModel } from './model.js'
 
 const METASPACE = '\u2581'
 const utf8 = new TextEncoder()
@@ -69,6 +69,16 @@ export class SpmModel implements TokenizerModel {
     this.chunk(start === 0 ? piece : piece.slice(start), out)
   }
 
+  /** The same ids with offsets: each merged symbol covers its characters; a byte token its whole character. */
+  tokenizeWithOffsets(piece: string, out: ModelToken[]): void {
+    const ids: number[] = []
+    const spans: number[] = []
+    this.encode(piece, ids, spans)
+    for (let k = 0; k < ids.length; k++) {
+      out.push({ id: ids[k], value: this.tokens[ids[k]], start: spans[2 * k], end: spans[2 * k + 1] })
+    }
+  }
+
   private chunk(chunk: string, out: number[]): void {
     let ids = this.chunkCache.get(chunk)
     if (ids === undefined) {
@@ -80,8 +90,8 @@ export class SpmModel implements TokenizerModel {
     for (let k = 0; k < ids.length; k++) out.push(ids[k])
   }
 
-  /** llm_tokenizer_spm_session::tokenize over one piece. */
-  private encode(text: string, out: number[]): void {
+  /** llm_tokenizer_spm_session::tokenize over one piece; with `spans`, each id's [start, end). */
+  private encode(text: string, out: number[], spans?: number[]): void {
     const syms: string[] = []
     for (const ch of text) syms.push(ch)
     const n = syms.length
@@ -114,17 +124,27 @@ export class SpmModel implements TokenizerModel {
       tryAdd(prev[left], left)
       tryAdd(left, after)
     }
+    const starts: number[] = []
+    if (spans)
+      for (let k = 0, at = 0; k < n; k++) {
+        starts.push(at)
+        at += syms[k].length
+      }
     for (let k = 0; k >= 0; k = next[k]) {
       const id = this.vocab.get(syms[k])
+      const start = spans ? starts[k] : 0
       if (id !== undefined) {
         out.push(id)
+        spans?.push(start, start + syms[k].length)
         continue
       }
       // Only a single character that no token covers gets here: it is spelled as bytes.
       for (const byte of utf8.encode(syms[k])) {
         const b = this.byteIds[byte]
-        if (b >= 0) out.push(b)
-        else if (this.options.unkId !== undefined) out.push(this.options.unkId)
+        const id = b >= 0 ? b : this.options.unkId
+        if (id === undefined) continue
+        out.push(id)
+        spans?.push(start, start + syms[k].length)
       }
     }
   }

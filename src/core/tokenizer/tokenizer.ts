@@ -7,11 +7,14 @@ import { join } from 'node:path'
 import { AddedVocabulary, parseAddedTokens } from './added-tokens.js'
 import { type ChatMessage, ChatTemplate, selectChatTemplate, tokenContent } from './chat-template.js'
 import { createDecoder, type Decoder } from './decoders.js'
+import { encodeWithOffsets, wellFormed } from './encode-offsets.js'
+import { type Encoding, type EncodingOptions, type PadOptions, padEncodings } from './encoding.js'
 import { TokenizerError } from './errors.js'
 import { createModel, type TokenizerModel } from './model.js'
 import { createNormalizer } from './normalizers.js'
 import { createPostProcessor, type PostProcessor } from './post-processors.js'
 import { createPreTokenizer, type PreTokenizerPlan } from './pre-tokenizers.js'
+import { readSpecialTokens, type SpecialTokens } from './special-tokens.js'
 
 export interface EncodeOptions {
   /** Add the post-processor's special tokens (BOS, [CLS] … [SEP]). Default true. */
@@ -66,6 +69,18 @@ export class Tokenizer {
   readonly bosToken?: string
   readonly eosToken?: string
   readonly hasChatTemplate: boolean
+  /** Padding token (tokenizer_config.json's pad_token, else tokenizer.json's padding section or [PAD]/<pad>). */
+  readonly padToken?: string
+  readonly padTokenId?: number
+  /** Mask token for fill-mask (tokenizer_config.json's mask_token, else [MASK]/<mask>). */
+  readonly maskToken?: string
+  readonly maskTokenId?: number
+  /** tokenizer_config.json's model_max_length when it is a real limit (< 1e9), else tokenizer.json's truncation. */
+  readonly modelMaxLength?: number
+  /** The unknown token's id (tokenizer_config.json's unk_token, else the model's). */
+  readonly unkTokenId?: number
+  /** The model's continuation marker ("##" for WordPiece), when it has one (NER word grouping). */
+  readonly continuingSubwordPrefix?: string
 
   private readonly added: AddedVocabulary
   private readonly specialContents: Set<string>
@@ -82,6 +97,7 @@ export class Tokenizer {
     config: Json,
     chatTemplate: string | undefined,
     private readonly cleanUpSpaces: boolean,
+    specialTokens: SpecialTokens,
   ) {
     this.added = added
     const special = added.tokens.filter((t) => t.special)
@@ -94,6 +110,18 @@ export class Tokenizer {
     this.eosToken = tokenContent(config.eos_token)
     this.chatTemplate = chatTemplate === undefined ? undefined : new ChatTemplate(chatTemplate, config)
     this.hasChatTemplate = this.chatTemplate !== undefined
+    this.padToken = specialTokens.padToken
+    this.padTokenId =
+      specialTokens.padToken === undefined
+        ? undefined
+        : (specialTokens.padId ?? this.tokenToId(specialTokens.padToken))
+    this.maskToken = specialTokens.maskToken
+    this.maskTokenId =
+      specialTokens.maskToken === undefined ? undefined : this.tokenToId(specialTokens.maskToken)
+    this.modelMaxLength = specialTokens.modelMaxLength
+    const unk = tokenContent(config.unk_token)
+    this.unkTokenId = (unk === undefined ? undefined : this.tokenToId(unk)) ?? model.unkId
+    this.continuingSubwordPrefix = model.continuingSubwordPrefix
   }
 
   /** Loads tokenizer.json (required), tokenizer_config.json and chat_template.jinja (optional). */
@@ -145,6 +173,7 @@ export class Tokenizer {
       config,
       selectChatTemplate(chatTemplate, config.chat_template),
       config.clean_up_tokenization_spaces === true,
+      readSpecialTokens(tj, config),
     )
   }
 
@@ -152,7 +181,7 @@ export class Tokenizer {
     const ids: number[] = []
     const split = this.preTokenizer?.split
     this.added.split(
-      text,
+      wellFormed(text),
       (s, atStart) => {
         if (!split) {
           this.encodePiece(s, ids)
@@ -164,7 +193,34 @@ export class Tokenizer {
       (id) => ids.push(id),
     )
     if (opts?.addSpecialTokens === false || !this.postProcessor) return ids
-    return this.postProcessor(ids)
+    return this.postProcessor.single(ids)
+  }
+
+  /**
+   * The full encoding (the Rust crate's `encode(text, pair)` after `setTruncation`): ids, tokens,
+   * type ids, masks, offsets into `text` (and `pair`) in UTF-16 units, sequence and word ids.
+   */
+  encodeWithOffsets(text: string, opts?: EncodingOptions): Encoding {
+    return encodeWithOffsets(
+      {
+        added: this.added,
+        preTokenizer: this.preTokenizer,
+        model: this.model,
+        postProcessor: this.postProcessor,
+      },
+      text,
+      opts,
+    )
+  }
+
+  /** Pads encodings to `length` (default the longest) with the pad token, on the right unless `side: 'left'`. */
+  pad(encodings: readonly Encoding[], opts?: PadOptions): Encoding[] {
+    if (this.padTokenId === undefined || this.padToken === undefined) {
+      throw new TokenizerError(
+        'this tokenizer has no pad token (no pad_token in tokenizer_config.json or padding in tokenizer.json)',
+      )
+    }
+    return padEncodings(encodings, this.padTokenId, this.padToken, opts)
   }
 
   private encodePiece(piece: string, out: number[]): void {
@@ -181,6 +237,11 @@ export class Tokenizer {
       this.pieceCache.set(piece, ids)
     }
     for (let k = 0; k < ids.length; k++) out.push(ids[k])
+  }
+
+  /** Token strings joined back into text by the decoder (transformers' convert_tokens_to_string). */
+  tokensToString(tokens: readonly string[]): string {
+    return this.decoder ? this.decoder([...tokens]).join('') : tokens.join(' ')
   }
 
   decode(ids: readonly number[], opts?: DecodeOptions): string {

@@ -2,7 +2,7 @@
 // with "##"; a word with any unmatched remainder becomes a single [UNK].
 
 import { TokenizerError } from './errors.js'
-import type { TokenizerModel } from './model.js'
+import type { ModelToken, TokenizerModel } from './model.js'
 import { readVocab } from './vocab.js'
 
 export class WordPieceModel implements TokenizerModel {
@@ -31,6 +31,14 @@ export class WordPieceModel implements TokenizerModel {
     )
   }
 
+  get unkId(): number | undefined {
+    return this.vocab.get(this.unkToken)
+  }
+
+  get continuingSubwordPrefix(): string {
+    return this.prefix
+  }
+
   tokenToId(token: string): number | undefined {
     return this.vocab.get(token)
   }
@@ -40,34 +48,50 @@ export class WordPieceModel implements TokenizerModel {
   }
 
   tokenize(word: string, out: number[]): void {
-    for (const id of this.split(word)) out.push(id)
+    const tokens = this.split(word)
+    if (tokens === undefined) out.push(this.unk())
+    else for (const t of tokens) out.push(t.id)
   }
 
-  private unk(): number[] {
+  tokenizeWithOffsets(word: string, out: ModelToken[]): void {
+    const tokens = this.split(word)
+    if (tokens === undefined) out.push({ id: this.unk(), value: this.unkToken, start: 0, end: word.length })
+    else for (const t of tokens) out.push(t)
+  }
+
+  private unk(): number {
     const id = this.vocab.get(this.unkToken)
     if (id === undefined)
       throw new TokenizerError(`tokenizer.json: WordPiece unk_token "${this.unkToken}" is not in the vocab`)
-    return [id]
+    return id
   }
 
-  private split(word: string): number[] {
+  /** Greedy longest-match-first; undefined when the word becomes a single [UNK]. */
+  private split(word: string): ModelToken[] | undefined {
+    // max_input_chars_per_word counts characters (code points), not UTF-16 units.
     const chars = [...word]
-    if (chars.length > this.maxChars) return this.unk()
-    const ids: number[] = []
+    if (chars.length > this.maxChars) return undefined
+    const tokens: ModelToken[] = []
     let start = 0
+    let unitStart = 0
     while (start < chars.length) {
       let end = chars.length
       let found: number | undefined
+      let sub = ''
       while (start < end) {
-        const sub = chars.slice(start, end).join('')
-        found = this.vocab.get(start > 0 ? this.prefix + sub : sub)
+        sub = chars.slice(start, end).join('')
+        if (start > 0) sub = this.prefix + sub
+        found = this.vocab.get(sub)
         if (found !== undefined) break
         end--
       }
-      if (found === undefined) return this.unk()
-      ids.push(found)
+      if (found === undefined) return undefined
+      let unitEnd = unitStart
+      for (let k = start; k < end; k++) unitEnd += chars[k].length
+      tokens.push({ id: found, value: sub, start: unitStart, end: unitEnd })
       start = end
+      unitStart = unitEnd
     }
-    return ids
+    return tokens
   }
 }

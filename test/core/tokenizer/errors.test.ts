@@ -21,27 +21,32 @@ function error(fn: () => unknown): TokenizerError {
 }
 
 describe('unsupported tokenizer kinds', () => {
-  it('rejects a Unigram model', () => {
-    const json = { ...base(), model: { type: 'Unigram', unk_id: 0, vocab: [['<unk>', 0]] } }
+  it('rejects a WordLevel model', () => {
+    const json = { ...base(), model: { type: 'WordLevel', vocab: { '[UNK]': 0 }, unk_token: '[UNK]' } }
     expect(error(() => Tokenizer.fromJSON(json)).message).toBe(
-      'tokenizer.json: unsupported model type "Unigram" (supported: BPE, WordPiece)',
+      'tokenizer.json: unsupported model type "WordLevel" (supported: BPE, WordPiece, Unigram)',
     )
   })
 
-  it('rejects a Unigram model without a type field (inferred from the vocab list)', () => {
+  it('infers a Unigram model without a type field from its vocab list, and checks unk_id', () => {
     const json = { ...base(), model: { unk_id: 0, vocab: [['<unk>', 0]] } }
-    expect(error(() => Tokenizer.fromJSON(json)).message).toMatch(/unsupported model type "Unigram"/)
+    expect(Tokenizer.fromJSON(json).tokenToId('<unk>')).toBe(0)
+    const bad = { ...base(), model: { unk_id: 3, vocab: [['<unk>', 0]] } }
+    expect(error(() => Tokenizer.fromJSON(bad)).message).toMatch(/Unigram unk_id 3 is outside the vocab/)
   })
 
   it('rejects an unknown pre-tokenizer, normalizer, decoder and post-processor', () => {
     expect(
       error(() => Tokenizer.fromJSON({ ...base(), pre_tokenizer: { type: 'UnicodeScripts' } })).message,
     ).toMatch(/^tokenizer\.json: unsupported pre-tokenizer "UnicodeScripts" \(supported: .*ByteLevel/)
+    expect(error(() => Tokenizer.fromJSON({ ...base(), normalizer: { type: 'Nmt' } })).message).toMatch(
+      /unsupported normalizer "Nmt"/,
+    )
     expect(
       error(() =>
-        Tokenizer.fromJSON({ ...base(), normalizer: { type: 'Precompiled', precompiled_charsmap: 'x' } }),
+        Tokenizer.fromJSON({ ...base(), normalizer: { type: 'Precompiled', precompiled_charsmap: '' } }),
       ).message,
-    ).toMatch(/unsupported normalizer "Precompiled"/)
+    ).toMatch(/precompiled_charsmap is empty/)
     expect(error(() => Tokenizer.fromJSON({ ...base(), decoder: { type: 'Nope' } })).message).toMatch(
       /unsupported decoder "Nope"/,
     )

@@ -2,6 +2,7 @@
 
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 import { GOLDEN } from '../../helpers/fixtures.js'
 
@@ -14,6 +15,23 @@ export const TOKENIZER_FIXTURES = [
   'tok-sentencepiece',
   'tok-wordpiece',
 ]
+/** Generated fixtures (test/fixtures/tokenizers, made by make-fixtures.mjs): RoBERTa, cased BERT, Unigram. */
+export const EXTRA_TOKENIZERS = fileURLToPath(new URL('../../fixtures/tokenizers/', import.meta.url))
+export const EXTRA_FIXTURES = [
+  'roberta-bpe',
+  'roberta-prefix',
+  'bert-cased',
+  'xlmr-unigram',
+  'albert-unigram',
+  't5-bytefallback',
+]
+export const UNIGRAM_FIXTURES = ['xlmr-unigram', 'albert-unigram', 't5-bytefallback']
+
+/** A tokenizer fixture's folder: a golden tok-* one or a generated one. */
+export function tokenizerDir(name: string): string {
+  return EXTRA_FIXTURES.includes(name) ? join(EXTRA_TOKENIZERS, name) : join(GOLDEN, name)
+}
+
 export const MODEL_FIXTURES = ['llama-tiny', 'llama-tiny-bf16', 'llama3-tiny', 'qwen2-tiny', 'gpt2-tiny']
 
 export interface GoldenCase {
@@ -21,6 +39,8 @@ export interface GoldenCase {
   ids: number[]
   ids_no_special: number[]
   tokens: string[]
+  /** Of ids_no_special, in code points (transformers' offsets). */
+  offsets: [number, number][]
   decoded: string
   decoded_keep_special: string
 }

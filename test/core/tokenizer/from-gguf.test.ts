@@ -31,6 +31,9 @@ for (const fixture of [...TOKENIZER_FIXTURES, ...MODEL_FIXTURES]) {
         expect(c.ids_no_special.map((id) => tok.idToToken(id))).toEqual(c.tokens)
         expect(tok.decode(c.ids, { skipSpecialTokens: true })).toBe(c.decoded)
         expect(tok.decode(c.ids)).toBe(c.decoded_keep_special)
+        const e = tok.encodeWithOffsets(c.text, { addSpecialTokens: false })
+        expect(e.ids).toEqual(c.ids_no_special)
+        expect(e.offsets).toEqual(reference.encodeWithOffsets(c.text, { addSpecialTokens: false }).offsets)
       })
     }
 

@@ -25,6 +25,18 @@ for (const name of TOKENIZER_FIXTURES) {
         expect(c.tokens.map((t) => tok.tokenToId(t))).toEqual(c.ids_no_special)
         expect(tok.decode(c.ids, { skipSpecialTokens: true })).toBe(c.decoded)
         expect(tok.decode(c.ids)).toBe(c.decoded_keep_special)
+        // transformers reports offsets in code points; kiln in UTF-16 units.
+        const units: number[] = []
+        let u = 0
+        for (const ch of c.text) {
+          units.push(u)
+          u += ch.length
+        }
+        units.push(u)
+        const e = tok.encodeWithOffsets(c.text, { addSpecialTokens: false })
+        expect(e.ids).toEqual(c.ids_no_special)
+        expect(e.tokens).toEqual(c.tokens)
+        expect(e.offsets).toEqual(c.offsets.map(([s, end]) => [units[s], units[end]]))
       })
     }
 

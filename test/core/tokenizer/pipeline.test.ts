@@ -241,16 +241,16 @@ describe('post-processors', () => {
         '[SEP]': { id: '[SEP]', ids: [102], tokens: ['[SEP]'] },
       },
     })!
-    expect(post([7, 8])).toEqual([101, 7, 8, 102])
+    expect(post.single([7, 8])).toEqual([101, 7, 8, 102])
   })
 
   it('BertProcessing, RobertaProcessing, ByteLevel and Sequence', () => {
     expect(
-      createPostProcessor({ type: 'BertProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101] })!([5]),
+      createPostProcessor({ type: 'BertProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101] })!.single([5]),
     ).toEqual([101, 5, 102])
     const roberta = { type: 'RobertaProcessing', sep: ['</s>', 2], cls: ['<s>', 0], trim_offsets: true }
-    expect(createPostProcessor(roberta)!([5])).toEqual([0, 5, 2])
+    expect(createPostProcessor(roberta)!.single([5])).toEqual([0, 5, 2])
     const seq = { type: 'Sequence', processors: [{ type: 'ByteLevel', trim_offsets: false }, roberta] }
-    expect(createPostProcessor(seq)!([])).toEqual([0, 2])
+    expect(createPostProcessor(seq)!.single([])).toEqual([0, 2])
   })
 })
