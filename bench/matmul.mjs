@@ -3,7 +3,7 @@
 // Decode cycles through enough copies of each weight to exceed the last-level cache, as a real
 // model's layers do, so small matrices are timed from DRAM too. Run `node --expose-gc bench/matmul.mjs`
 // (needs `npm run build:native`); flags: --threads N, --reps N, --dtype f32,bf16,f16, --n 1,64,
-// --ghz F (clock for the FMA peak), --json.
+// --ghz F (clock for the FMA peak), --shapes KxM,KxM (default the llama ones), --json.
 
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -184,6 +184,9 @@ async function main() {
     dtypes: flag(args, '--dtype', 'f32,bf16,f16').split(','),
     ns: flag(args, '--n', '1,64').split(',').map(Number),
     ghz: flag(args, '--ghz') ? Number(flag(args, '--ghz')) : undefined,
+    shapes: flag(args, '--shapes')
+      ?.split(',')
+      .map((s) => s.split('x').map(Number)),
   })
   if (args.includes('--json')) {
     console.log(JSON.stringify(result, null, 2))

@@ -27,7 +27,7 @@ struct GraphError : std::runtime_error {
 // Kernel scratch a graph's steps need, sized by the graph from the kernel table.
 struct ScratchPlan {
   ScratchSize kernel;                // Scratch.shared once, Scratch.own for each thread (cache lines)
-  int64_t attention_floats = 0;      // attention's scores: this many floats for each thread
+  int64_t attention_floats = 0;      // attention's scratch: this many floats for each thread
 };
 
 class Device {

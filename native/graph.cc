@@ -146,6 +146,7 @@ void Graph::check_node(size_t index, const Node& nd) {
       same_rows(q, out);
       need(io.positions < 0 || q.rows == RowKind::Tokens, index, nd, "q must have one row per token");
       bidir_rows_ = std::max<int64_t>(bidir_rows_, q.shape[0]);
+      bidir_scratch_ = std::max<int64_t>(bidir_scratch_, bidir_attention_scratch(q.shape[0], HS));
       break;
     }
     case Op::ADD:
@@ -291,7 +292,7 @@ const ScratchPlan& Graph::scratch_plan() {
     scratch_.kernel.shared = std::max(scratch_.kernel.shared, cache_lines(s.shared));
     scratch_.kernel.own = std::max(scratch_.kernel.own, cache_lines(s.own));
   }
-  scratch_.attention_floats = std::max<int64_t>(kv_len_, bidir_rows_);
+  scratch_.attention_floats = std::max<int64_t>(kv_len_, bidir_scratch_);
   scratch_planned_ = true;
   return scratch_;
 }

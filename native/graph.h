@@ -65,7 +65,7 @@ class Graph {
   ScratchPlan scratch_;
   bool scratch_planned_ = false;
   int64_t vocab_ = 0, max_pos_ = 0, max_slots_ = 0, pos_table_ = 0, type_vocab_ = 0, bidir_rows_ = 0,
-          kv_len_ = 0;
+          bidir_scratch_ = 0, kv_len_ = 0;
   size_t activation_bytes_ = 0;
 };
 

@@ -58,10 +58,32 @@ using attention_kernel = void(float* out, const float* q, const float* kcache, c
                               const int32_t* pos, const int32_t* slot, int64_t N, int64_t NH, int64_t NKV, int64_t P,
                               int64_t HS, float scale, float* scratch, int ith, int nth);
 // out (N,NH*HS): encoder self-attention, bidirectional, over the step's own rows (no cache). Rows
-// are ragged sequences laid end to end: a sequence starts at a row with pos 0 and takes the rows
-// after it while pos grows by one (graph.cc checks that layout), so padding is never computed and
-// a row's result does not depend on the other sequences of the step. GQA by head grouping.
-// scratch: nth * (longest sequence) floats
+// are ragged sequences laid end to end: a sequence takes the rows after its first while pos grows
+// by one (graph.cc checks that each starts at pos 0; bidir_sequence_end), so padding is never
+// computed and a row's result does not depend on the other sequences of the step. GQA by head
+// grouping. scratch: nth * bidir_attention_scratch(N, HS) floats
+// The row after the sequence that starts at row `start`: rows continue it while pos grows by one.
+// Whatever the positions, the rows split into sequences and no kernel reads outside the step.
+inline int64_t bidir_sequence_end(const int32_t* pos, int64_t start, int64_t N) {
+  int64_t end = start + 1;
+  while (end < N && pos[end] == pos[end - 1] + 1) end++;
+  return end;
+}
+// Calls fn(start, end) for each sequence of the step, in row order.
+template <typename F>
+inline void for_each_sequence(const int32_t* pos, int64_t N, F&& fn) {
+  for (int64_t start = 0; start < N;) {
+    int64_t end = bidir_sequence_end(pos, start, N);
+    fn(start, end);
+    start = end;
+  }
+}
+// Scratch floats per thread for steps of up to N rows of head size HS: a sequence's keys packed
+// (HS x N, padded to whole vectors) and a few rows of scores.
+constexpr int64_t kBidirScratchRows = 4, kBidirScratchPad = 16;
+constexpr int64_t bidir_attention_scratch(int64_t N, int64_t HS) {
+  return (HS + kBidirScratchRows) * (N + kBidirScratchPad);
+}
 using bidir_attention_kernel = void(float* out, const float* q, const float* k, const float* v, const int32_t* pos,
                                     int64_t N, int64_t NH, int64_t NKV, int64_t HS, float scale, float* scratch,
                                     int ith, int nth);

@@ -1,10 +1,15 @@
 // Elementwise kernels: residual add, SwiGLU gate, GELU, tanh, ReLU, row softmax. Memory bound; split evenly across threads
-// and written so the compiler vectorises the inner loops.
+// and written so the compiler vectorises the inner loops. GELU's erf form, which libm cannot vectorise, has vector
+// kernels (elementwise_avx512.cc, elementwise_avx2.cc) with a polynomial erf; the loop here is their portable twin.
 #include <cmath>
 
+#include "cpu/cpu_features.h"
 #include "kernels.h"
 
 namespace kiln {
+
+void gelu_erf_avx512(float* out, const float* x, int64_t n);  // elementwise_avx512.cc
+void gelu_erf_avx2(float* out, const float* x, int64_t n);    // elementwise_avx2.cc
 
 void add_cpu(float* out, const float* a, const float* b, int64_t n, int ith, int nth) {
   int64_t s, e;
@@ -30,6 +35,10 @@ void gelu_cpu(float* out, const float* x, int64_t n, bool tanh_approx, int ith, 
       float v = x[i];
       out[i] = 0.5f * v * (1.f + std::tanh(k * (v + 0.044715f * v * v * v)));
     }
+  } else if (cpu_features().avx512()) {
+    gelu_erf_avx512(out + s, x + s, e - s);
+  } else if (cpu_features().avx2_fma) {
+    gelu_erf_avx2(out + s, x + s, e - s);
   } else {
     for (int64_t i = s; i < e; i++) out[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.7071067811865476f));
   }

@@ -1,5 +1,5 @@
-// Matmul against F32/F16/BF16 weights (block-quantized ones go to qmatmul.cc): out (N,M) = x (N,K) · wᵀ (+ bias). Picks the AVX2+FMA
-// kernel when the CPU has it, else this portable one. Threads split the output features M, so
+// Matmul against F32/F16/BF16 weights (block-quantized ones go to qmatmul.cc): out (N,M) = x (N,K) · wᵀ (+ bias). Picks the
+// AVX-512 kernel (matmul_avx512.cc), else the AVX2+FMA one (matmul_avx2.cc), when the CPU has them, else this portable one. Threads split the output features M, so
 // each weight row is streamed from memory by exactly one thread.
 #include <algorithm>
 
@@ -13,6 +13,9 @@ namespace kiln {
 bool matmul_avx2(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
                  int64_t M, bool w_kxm, float* packed, int ith, int nth);
 size_t matmul_avx2_scratch(DType dt, int64_t K, bool w_kxm);
+bool matmul_avx512(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
+                   int64_t M, bool w_kxm, float* packed, int ith, int nth);
+size_t matmul_avx512_scratch(DType dt, int64_t K);
 
 // row: K floats, one F16/BF16 weight row converted to f32.
 static void matmul_portable(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
@@ -49,6 +52,7 @@ ScratchSize matmul_scratch_cpu(DType dt, int64_t N, int64_t K, int64_t M, bool w
   if (is_block_quant(dt)) return matmul_quant_scratch(dt, N, K);
   size_t own = dt == DType::F32 ? 0 : (size_t)K * sizeof(float);  // the portable row
   if (cpu_features().avx2_fma) own = std::max(own, matmul_avx2_scratch(dt, K, w_kxm));
+  if (cpu_features().avx512()) own = std::max(own, matmul_avx512_scratch(dt, K));
   return {0, own};
 }
 
@@ -56,6 +60,7 @@ void matmul_cpu(float* out, const float* x, const void* w, DType dt, const float
                 int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth) {
   if (is_block_quant(dt)) return matmul_quant(out, x, w, dt, bias, N, K, M, scratch, ith, nth);
   float* own = (float*)scratch.own;
+  if (cpu_features().avx512() && matmul_avx512(out, x, w, dt, bias, N, K, M, w_kxm, own, ith, nth)) return;
   if (cpu_features().avx2_fma && matmul_avx2(out, x, w, dt, bias, N, K, M, w_kxm, own, ith, nth)) return;
   matmul_portable(out, x, w, dt, bias, N, K, M, w_kxm, own, ith, nth);
 }

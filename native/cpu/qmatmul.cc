@@ -3,7 +3,7 @@
 // output is an integer dot product per block, scaled and summed in block order. Steps of many rows
 // (prefill) run an int8 GEMM on repacked weight panels for Q4_0, Q5_0, Q4_K, Q5_K and Q6_K (the
 // K-quants' give exactly the decode bits), for Q8_0 dequantize weight panels to f32 and run the f32
-// tiles of matmul_avx2.cc, and for Q5_1 take the decode kernels' tiles. So for Q4_0, Q5_0 and Q8_0
+// tiles of matmul_avx512.cc or matmul_avx2.cc (those matmul_cpu picks), and for Q5_1 take the decode kernels' tiles. So for Q4_0, Q5_0 and Q8_0
 // a row's result depends on which path its step took (within the activations' rounding), though
 // never on the other rows or the thread count within one path.
 // Threads split the output features M, so each weight row is streamed from memory by one thread.
@@ -22,6 +22,9 @@ namespace kiln {
 
 bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t xq_row_bytes, const void* w, DType dt,
                        const float* bias, int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M);
+bool matmul_avx512_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
+                                 int64_t K, int64_t M, float* packed, int ith, int nth);
+size_t matmul_avx512_scratch(DType dt, int64_t K);
 bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
                                int64_t K, int64_t M, float* packed, int ith, int nth);
 size_t matmul_avx2_scratch(DType dt, int64_t K, bool w_kxm);
@@ -124,6 +127,7 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
     s.own = std::max(s.own, qgemm_q6_K_panel_bytes(K));
   } else {
     s.own = std::max(s.own, matmul_avx2_scratch(dt, K, false));
+    if (cpu_features().avx512()) s.own = std::max(s.own, matmul_avx512_scratch(dt, K));
   }
   return s;
 }
@@ -138,6 +142,10 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
   // Q4_0 and Q5_0 take their activations as scales and unsigned quants (qgemm_avx2.cc).
   const bool gemm32 = prefill && (dt == DType::Q4_0 || dt == DType::Q5_0);
   const bool gemm = gemm32 || (prefill && (dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K));
+  // (Q8_0 through the same f32 tiles as matmul_cpu: AVX-512 when it picks them, else AVX2.)
+  if (prefill && !gemm && cpu_features().avx512() &&
+      matmul_avx512_prefill_quant(out, x, w, dt, bias, N, K, M, (float*)scratch.own, ith, nth))
+    return;
   if (prefill && !gemm &&
       matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, (float*)scratch.own, ith, nth))
     return;

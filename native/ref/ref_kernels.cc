@@ -126,26 +126,25 @@ static void bidir_attention_ref(float* out, const float* q, const float* k, cons
                                 int64_t N, int64_t NH, int64_t NKV, int64_t HS, float scale, float* scratch, int ith,
                                 int nth) {
   if (ith != 0) return;
-  for (int64_t n = 0; n < N; n++) {
-    int64_t start = pos[n] >= 0 && pos[n] <= n ? n - pos[n] : n, end = n + 1;
-    while (end < N && pos[end] != 0 && pos[end] <= end) end++;
-    for (int64_t h = 0; h < NH; h++) {
-      int64_t kvh = h / (NH / NKV);
-      double m = -INFINITY, sum = 0;
-      for (int64_t j = start; j < end; j++) {
-        double s = 0;
-        for (int64_t d = 0; d < HS; d++) s += (double)q[(n * NH + h) * HS + d] * k[(j * NKV + kvh) * HS + d];
-        scratch[j - start] = (float)(s * scale);
-        if (scratch[j - start] > m) m = scratch[j - start];
+  for_each_sequence(pos, N, [&](int64_t start, int64_t end) {
+    for (int64_t n = start; n < end; n++)
+      for (int64_t h = 0; h < NH; h++) {
+        int64_t kvh = h / (NH / NKV);
+        double m = -INFINITY, sum = 0;
+        for (int64_t j = start; j < end; j++) {
+          double s = 0;
+          for (int64_t d = 0; d < HS; d++) s += (double)q[(n * NH + h) * HS + d] * k[(j * NKV + kvh) * HS + d];
+          scratch[j - start] = (float)(s * scale);
+          if (scratch[j - start] > m) m = scratch[j - start];
+        }
+        for (int64_t j = start; j < end; j++) sum += std::exp(scratch[j - start] - m);
+        for (int64_t d = 0; d < HS; d++) {
+          double o = 0;
+          for (int64_t j = start; j < end; j++) o += std::exp(scratch[j - start] - m) / sum * v[(j * NKV + kvh) * HS + d];
+          out[(n * NH + h) * HS + d] = (float)o;
+        }
       }
-      for (int64_t j = start; j < end; j++) sum += std::exp(scratch[j - start] - m);
-      for (int64_t d = 0; d < HS; d++) {
-        double o = 0;
-        for (int64_t j = start; j < end; j++) o += std::exp(scratch[j - start] - m) / sum * v[(j * NKV + kvh) * HS + d];
-        out[(n * NH + h) * HS + d] = (float)o;
-      }
-    }
-  }
+  });
 }
 
 static void add_ref(float* out, const float* a, const float* b, int64_t n, int ith, int nth) {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { type NativeDType, type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
 import { fromBf16, fromF16, mulberry32, randomF32, toBf16, toF16 } from '../helpers/numbers.js'
+import { KERNEL_TIERS, runOpsInChild } from '../helpers/op-child.js'
 
 const U = 2 ** -24
 const THREADS = [1, 2, 3]
@@ -69,8 +70,114 @@ function expectExact(a: Float32Array, b: Float32Array, what: string) {
   expect(diff, `${what}: first difference at ${diff} (${a[diff]} vs ${b[diff]})`).toBe(-1)
 }
 
+interface CheckedCase {
+  node: NodeSpec
+  tensors: TensorSpec[]
+  tol: (i: number, ref: number) => number
+  what: string
+}
+
+/**
+ * Bidirectional attention over ragged sequences, with the bound of the causal kernel's test over
+ * the whole sequence instead of a prefix. Scores: the portable kernel sums 8 lanes with separate
+ * multiply and add (c = 2⌈HS/8⌉ + 16), the vector kernels run one FMA chain over d (c = HS + 2);
+ * the lengths cross the vector kernels' blocks of 4 and 32 queries.
+ */
+function bidirCases(): CheckedCase[] {
+  const rand = mulberry32(17)
+  const cases: CheckedCase[] = []
+  for (const [NH, NKV, HS] of [
+    [1, 1, 1],
+    [4, 2, 8],
+    [6, 3, 12],
+    [3, 3, 33],
+    [8, 1, 64],
+    [2, 1, 17],
+  ])
+    for (const lens of [[1], [5], [3, 1, 7], [17, 2], [1, 1, 1, 1], [33, 6], [70]]) {
+      const N = lens.reduce((a, b) => a + b, 0)
+      const pos = Int32Array.from(lens.flatMap((len) => Array.from({ length: len }, (_, i) => i)))
+      const q = randomF32(N * NH * HS, rand, 2)
+      const k = randomF32(N * NKV * HS, rand, 2)
+      const v = randomF32(N * NKV * HS, rand, 3)
+      const scale = 1 / Math.sqrt(HS)
+      const node = { op: 'bidir_attention', inputs: [0, 1, 2, 3], output: 4, i: [NH], f: [scale] }
+      const tensors = [
+        t('q', 'f32', [N, NH * HS], q),
+        t('k', 'f32', [N, NKV * HS], k),
+        t('v', 'f32', [N, NKV * HS], v),
+        t('pos', 'i32', [N], pos),
+        t('out', 'f32', [N, NH * HS]),
+      ]
+      const group = NH / NKV
+      const cScore = Math.max(2 * Math.ceil(HS / 8) + 16, HS + 2)
+      const bound = new Float64Array(N * NH)
+      let start = 0
+      for (const len of lens) {
+        for (let n = start; n < start + len; n++)
+          for (let h = 0; h < NH; h++) {
+            const kvh = Math.floor(h / group)
+            let maxQk = 0
+            let maxV = 0
+            const scores: number[] = []
+            for (let j = start; j < start + len; j++) {
+              let s = 0
+              let a = 0
+              for (let d = 0; d < HS; d++) {
+                const p = q[(n * NH + h) * HS + d] * k[(j * NKV + kvh) * HS + d]
+                s += p
+                a += Math.abs(p)
+                maxV = Math.max(maxV, Math.abs(v[(j * NKV + kvh) * HS + d]))
+              }
+              scores.push(s * scale)
+              maxQk = Math.max(maxQk, a * scale)
+            }
+            const spread = Math.max(...scores) - Math.min(...scores)
+            const dScore = cScore * U * maxQk
+            bound[n * NH + h] = 2 * maxV * (2 * dScore + (spread + 3 * len + 10) * U)
+          }
+        start += len
+      }
+      cases.push({
+        node,
+        tensors,
+        tol: (i) => bound[Math.floor(i / HS)],
+        what: `NH=${NH} NKV=${NKV} HS=${HS} lens=${lens}`,
+      })
+    }
+  return cases
+}
+
 const ROWS = [1, 3, 17]
 const WIDTHS = [1, 7, 33, 257, 1000]
+
+/**
+ * GELU on random rows. 1 + erf(x/√2) (or 1 + tanh(...)) cancels for negative x, so the bound is
+ * absolute: the error of the inner function's argument and value, times 0.5|x|. (The vector
+ * kernels' polynomial erf is within 1e-7, under the 4·2u allowed for the value.)
+ */
+function geluCases(tanh: boolean): CheckedCase[] {
+  const rand = mulberry32(tanh ? 10 : 11)
+  const cases: CheckedCase[] = []
+  for (const C of WIDTHS)
+    for (const N of ROWS) {
+      const x = randomF32(N * C, rand, 6)
+      if (N === 3 && C === 33) x.set([0, -0, 1, -1, 0.999999, 3.99, 4, 4.01, -4.5, 10, -10, 1e-30, -1e-30])
+      const node = { op: 'gelu', inputs: [0], output: 1, i: [tanh ? 1 : 0] }
+      const tol = (i: number, ref: number) => {
+        const v = Math.abs(x[i])
+        const inner = tanh ? 6 * 0.8 * (v + 0.045 * v ** 3) + 2 : 0.8 * v + 4
+        return 2 * U * (0.5 * v * inner + 2 * Math.abs(ref))
+      }
+      cases.push({
+        node,
+        tensors: [t('x', 'f32', [N, C], x), t('out', 'f32', [N, C])],
+        tol,
+        what: `N=${N} C=${C}`,
+      })
+    }
+  return cases
+}
 
 // The ops this file tests; the last test fails when the table grows an op that is not here.
 const TESTED_OPS = [
@@ -393,69 +500,17 @@ describe('kernels: fast vs reference', () => {
   })
 
   it('bidir_attention: ragged sequences laid end to end, GQA', () => {
-    const rand = mulberry32(17)
-    for (const [NH, NKV, HS] of [
-      [1, 1, 1],
-      [4, 2, 8],
-      [6, 3, 12],
-      [3, 3, 33],
-      [8, 1, 64],
-    ])
-      for (const lens of [[1], [5], [3, 1, 7], [17, 2], [1, 1, 1, 1]]) {
-        const N = lens.reduce((a, b) => a + b, 0)
-        const pos = Int32Array.from(lens.flatMap((len) => Array.from({ length: len }, (_, i) => i)))
-        const q = randomF32(N * NH * HS, rand, 2)
-        const k = randomF32(N * NKV * HS, rand, 2)
-        const v = randomF32(N * NKV * HS, rand, 3)
-        const scale = 1 / Math.sqrt(HS)
-        const node = { op: 'bidir_attention', inputs: [0, 1, 2, 3], output: 4, i: [NH], f: [scale] }
-        const runs = runBoth(node, [
-          t('q', 'f32', [N, NH * HS], q),
-          t('k', 'f32', [N, NKV * HS], k),
-          t('v', 'f32', [N, NKV * HS], v),
-          t('pos', 'i32', [N], pos),
-          t('out', 'f32', [N, NH * HS]),
-        ])
-        // The bound of the causal kernel above, over the whole sequence instead of a prefix.
-        const group = NH / NKV
-        const bound = new Float64Array(N * NH)
-        let start = 0
-        for (const len of lens) {
-          for (let n = start; n < start + len; n++)
-            for (let h = 0; h < NH; h++) {
-              const kvh = Math.floor(h / group)
-              let maxQk = 0
-              let maxV = 0
-              const scores: number[] = []
-              for (let j = start; j < start + len; j++) {
-                let s = 0
-                let a = 0
-                for (let d = 0; d < HS; d++) {
-                  const p = q[(n * NH + h) * HS + d] * k[(j * NKV + kvh) * HS + d]
-                  s += p
-                  a += Math.abs(p)
-                  maxV = Math.max(maxV, Math.abs(v[(j * NKV + kvh) * HS + d]))
-                }
-                scores.push(s * scale)
-                maxQk = Math.max(maxQk, a * scale)
-              }
-              const spread = Math.max(...scores) - Math.min(...scores)
-              const dScore = (2 * Math.ceil(HS / 8) + 16) * U * maxQk
-              bound[n * NH + h] = 2 * maxV * (2 * dScore + (spread + 3 * len + 10) * U)
-            }
-          start += len
-        }
-        expectClose(runs, (i) => bound[Math.floor(i / HS)], `NH=${NH} NKV=${NKV} HS=${HS} lens=${lens}`)
-      }
+    for (const c of bidirCases()) expectClose(runBoth(c.node, c.tensors), c.tol, c.what)
   })
 
   it('bidir_attention: a row sees exactly its own sequence, whatever else the step holds', () => {
     const rand = mulberry32(18)
-    const [NH, HS] = [2, 8]
+    // 37 rows: past the vector kernels' block of 32 queries, and not a multiple of 4
+    const [NH, HS, L] = [2, 8, 37]
     const alone = {
-      q: randomF32(4 * NH * HS, rand),
-      k: randomF32(4 * NH * HS, rand),
-      v: randomF32(4 * NH * HS, rand),
+      q: randomF32(L * NH * HS, rand),
+      k: randomF32(L * NH * HS, rand),
+      v: randomF32(L * NH * HS, rand),
     }
     const other = {
       q: randomF32(3 * NH * HS, rand),
@@ -488,9 +543,9 @@ describe('kernels: fast vs reference', () => {
         2,
       )
     }
-    const single = run([alone], [4])
-    const after = run([other, alone], [3, 4]).subarray(3 * NH * HS)
-    const before = run([alone, other], [4, 3]).subarray(0, 4 * NH * HS)
+    const single = run([alone], [L])
+    const after = run([other, alone], [3, L]).subarray(3 * NH * HS)
+    const before = run([alone, other], [L, 3]).subarray(0, L * NH * HS)
     expectExact(after, single, 'after another sequence')
     expectExact(before, single, 'before another sequence')
   })
@@ -526,21 +581,7 @@ describe('kernels: fast vs reference', () => {
 
   for (const tanh of [false, true])
     it(`gelu (${tanh ? 'tanh approximation' : 'exact erf'})`, () => {
-      const rand = mulberry32(tanh ? 10 : 11)
-      for (const C of WIDTHS)
-        for (const N of ROWS) {
-          const x = randomF32(N * C, rand, 6)
-          const node = { op: 'gelu', inputs: [0], output: 1, i: [tanh ? 1 : 0] }
-          const runs = runBoth(node, [t('x', 'f32', [N, C], x), t('out', 'f32', [N, C])])
-          // 1 + erf(x/√2) (or 1 + tanh(...)) cancels for negative x, so the bound is absolute:
-          // the error of the inner function's argument and value, times 0.5|x|.
-          const tol = (i: number, ref: number) => {
-            const v = Math.abs(x[i])
-            const inner = tanh ? 6 * 0.8 * (v + 0.045 * v ** 3) + 2 : 0.8 * v + 4
-            return 2 * U * (0.5 * v * inner + 2 * Math.abs(ref))
-          }
-          expectClose(runs, tol, `N=${N} C=${C}`)
-        }
+      for (const c of geluCases(tanh)) expectClose(runBoth(c.node, c.tensors), c.tol, c.what)
     })
 
   it('tanh and relu', () => {
@@ -651,3 +692,27 @@ describe('kernels: fast vs reference', () => {
     expect([...TESTED_OPS].sort()).toEqual([...native().cpuInfo().ops].sort())
   })
 })
+
+// Kernels chosen per process by CPU features: the lower tiers in child processes.
+for (const tier of KERNEL_TIERS)
+  describe(`kernels: ${tier.name}`, () => {
+    const cases: [string, () => CheckedCase[]][] = [
+      ['bidir_attention', bidirCases],
+      ['gelu (exact erf)', () => geluCases(false)],
+      ['gelu (tanh approximation)', () => geluCases(true)],
+    ]
+    for (const [op, make] of cases)
+      it(`${op} agrees with the reference`, () => {
+        const cs = make()
+        const { cpu, outputs } = runOpsInChild(
+          cs.flatMap((c) => [1, 3].map((threads) => ({ node: c.node, tensors: c.tensors, threads }))),
+          tier.env,
+        )
+        expect(tier.took(cpu), JSON.stringify(cpu)).toBe(true)
+        cs.forEach((c, i) => {
+          const ref = native().runOp('ref', c.node, copyData(c.tensors), 1)
+          const cpuRuns = [1, 3].map((threads, j) => ({ threads, out: outputs[2 * i + j], tensors: [] }))
+          expectClose({ ref, refTensors: [], cpu: cpuRuns }, c.tol, `${c.what} (${tier.name})`)
+        })
+      })
+  })

@@ -1,24 +1,23 @@
-// Matmul, the op most of a forward's time goes to: the fast CPU kernels (AVX2 and, in a child
-// process with KILN_NO_SIMD=1, the portable one) against the plain-loop reference on odd shapes,
-// every weight dtype and layout, with and without bias, on 1-3 threads; and a row's result must
-// be bit-identical whatever batch it came in, whatever the thread count.
+// Matmul, the op most of a forward's time goes to: the fast CPU kernels (the best this CPU has:
+// AVX-512 or AVX2; and, in child processes, AVX2 under KILN_SIMD=avx2 and the portable one under
+// KILN_NO_SIMD=1) against the plain-loop reference on odd shapes, every weight dtype and layout,
+// with and without bias, on 1-3 threads; and a row's result must be bit-identical whatever batch
+// it came in, whatever the thread count.
 //
 // Tolerance: widening f16/bf16 weights to f32 is exact, so every dtype gets the same bound, the
 // f32 rounding-error bound of the summation order the kernels use, on the widened values:
 //   |fast - ref| ≤ c·u·Σ|x·w| + 2u·(|ref| + |b|),  u = 2⁻²⁴,
-// with c = 2·⌈K/8⌉ + 16 for w (M,K) (8 lanes of K/8 terms, up to 7 tail terms, the lane sum and
-// the bias; the factor 2 covers the portable kernel's separate multiply and add), and c = 2K + 2
-// for w (K,M) (one chain of K terms per output). The reference sums in double.
-import { spawnSync } from 'node:child_process'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+// with c = 2·⌈K/8⌉ + 16 for w (M,K) (AVX2: 8 lanes of K/8 terms, up to 7 tail terms, the lane sum
+// and the bias; AVX-512's 16 lanes of K/16 terms and its 4-level lane sum fit inside it; the
+// factor 2 covers the portable kernel's separate multiply and add), and c = 2K + 2 for w (K,M)
+// (one chain of K terms per output). The reference sums in double.
 import { describe, expect, it } from 'vitest'
 import { type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
 import { expectSameBits } from '../helpers/bits.js'
 import { fromBf16, fromF16, mulberry32, randomF32, toBf16, toF16 } from '../helpers/numbers.js'
+import { KERNEL_TIERS, runOpsInChild } from '../helpers/op-child.js'
 
 const U = 2 ** -24
-const here = path.dirname(fileURLToPath(import.meta.url))
 
 type WDType = 'f32' | 'bf16' | 'f16'
 const DTYPES: WDType[] = ['f32', 'bf16', 'f16']
@@ -225,66 +224,48 @@ describe('matmul: a row does not depend on its batch or the thread count', () =>
       })
 })
 
-describe('matmul: portable kernel (KILN_NO_SIMD=1)', () => {
-  function b64(a: ArrayBufferView): string {
-    return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64')
-  }
+for (const tier of KERNEL_TIERS)
+  describe(`matmul: ${tier.name}`, () => {
+    function inChild(problems: { p: Problem; threads: number }[]): Float32Array[] {
+      const { cpu, outputs } = runOpsInChild(
+        problems.map(({ p, threads }) => ({ ...opOf(p), threads })),
+        tier.env,
+      )
+      expect(tier.took(cpu), JSON.stringify(cpu)).toBe(true)
+      return outputs
+    }
 
-  function inChild(problems: { p: Problem; threads: number }[]) {
-    const cases = problems.map(({ p, threads }) => {
-      const { node, tensors } = opOf(p)
-      return {
-        backend: 'cpu',
-        node,
-        threads,
-        tensors: tensors.map((t) => ({ ...t, data: t.data ? b64(t.data) : undefined })),
+    it('agree with the reference on odd shapes, both layouts, every dtype', () => {
+      const problems: { p: Problem; threads: number }[] = []
+      let seed = 500
+      for (const dtype of DTYPES)
+        for (const kxm of [false, true])
+          for (const [N, K, M] of [
+            [1, 7, 5],
+            [3, 33, 67],
+            [17, 257, 5],
+            [4, 1000, 67],
+            [40, 2051, 70],
+          ])
+            for (const threads of [1, 3])
+              problems.push({ p: problem({ N, K, M, dtype, kxm, bias: (seed & 1) === 0 }, seed++), threads })
+      const outs = inChild(problems)
+      problems.forEach(({ p, threads }, i) => {
+        const ref = run(p, 'ref', 1)
+        const { ratio, at } = worst(outs[i], ref, tolerances(p, ref))
+        expect(ratio, `${label(p)} threads=${threads} at ${at}`).toBeLessThanOrEqual(1)
+      })
+    })
+
+    it('give a row the same bits alone as in a batch', () => {
+      for (const kxm of [false, true]) {
+        const p = problem({ N: 17, K: 77, M: 13, dtype: 'bf16', kxm, bias: true }, 77)
+        const problems = [{ p, threads: 2 }]
+        for (let n = 0; n < p.N; n++) problems.push({ p: rowsOf(p, n, 1), threads: 1 })
+        const [batch, ...rows] = inChild(problems)
+        rows.forEach((r, n) => {
+          expectSameBits(r, batch.subarray(n * p.M, (n + 1) * p.M), `kxm=${kxm} row ${n}`)
+        })
       }
     })
-    const child = spawnSync(process.execPath, [path.join(here, 'run-op-child.mjs')], {
-      input: JSON.stringify({ cases }),
-      env: { ...process.env, KILN_NO_SIMD: '1' },
-      maxBuffer: 1 << 28,
-      encoding: 'utf8',
-    })
-    expect(child.status, child.stderr).toBe(0)
-    const res = JSON.parse(child.stdout) as { cpu: { avx2: boolean }; outputs: string[] }
-    expect(res.cpu.avx2).toBe(false)
-    return res.outputs.map((s) => {
-      const buf = Buffer.from(s, 'base64')
-      return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
-    })
-  }
-
-  it('agrees with the reference on odd shapes, both layouts, every dtype', () => {
-    const problems: { p: Problem; threads: number }[] = []
-    let seed = 500
-    for (const dtype of DTYPES)
-      for (const kxm of [false, true])
-        for (const [N, K, M] of [
-          [1, 7, 5],
-          [3, 33, 67],
-          [17, 257, 5],
-          [4, 1000, 67],
-        ])
-          for (const threads of [1, 3])
-            problems.push({ p: problem({ N, K, M, dtype, kxm, bias: (seed & 1) === 0 }, seed++), threads })
-    const outs = inChild(problems)
-    problems.forEach(({ p, threads }, i) => {
-      const ref = run(p, 'ref', 1)
-      const { ratio, at } = worst(outs[i], ref, tolerances(p, ref))
-      expect(ratio, `${label(p)} threads=${threads} at ${at}`).toBeLessThanOrEqual(1)
-    })
   })
-
-  it('gives a row the same bits alone as in a batch', () => {
-    for (const kxm of [false, true]) {
-      const p = problem({ N: 17, K: 77, M: 13, dtype: 'bf16', kxm, bias: true }, 77)
-      const problems = [{ p, threads: 2 }]
-      for (let n = 0; n < p.N; n++) problems.push({ p: rowsOf(p, n, 1), threads: 1 })
-      const [batch, ...rows] = inChild(problems)
-      rows.forEach((r, n) => {
-        expectSameBits(r, batch.subarray(n * p.M, (n + 1) * p.M), `kxm=${kxm} row ${n}`)
-      })
-    }
-  })
-})

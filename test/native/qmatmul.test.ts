@@ -8,16 +8,13 @@
 //   |fast - ref| ≤ Σ_k |w_k|·amax(block of k)/254 · (1 + 1e-3) + 64·u·Σ|x·w| + 2u·(|ref| + |b|).
 // Portable and AVX2 kernels: K-quants bit for bit (both add one exact integer per super-block in
 // the same float order); 32-blocks within the float rounding of the two summation orders.
-import { spawnSync } from 'node:child_process'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { type NativeQuantType, type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
 import { expectSameBits } from '../helpers/bits.js'
 import { mulberry32, randomF32 } from '../helpers/numbers.js'
+import { runOpsInChild } from '../helpers/op-child.js'
 
 const U = 2 ** -24
-const here = path.dirname(fileURLToPath(import.meta.url))
 
 type QType = 'q4_0' | 'q8_0' | 'q4_k' | 'q6_k' | 'q5_0' | 'q5_1' | 'q5_k'
 const TYPES: QType[] = ['q4_0', 'q8_0', 'q4_k', 'q6_k', 'q5_0', 'q5_1', 'q5_k']
@@ -251,10 +248,6 @@ describe('quantized embedding rows', () => {
 })
 
 describe('quantized matmul: portable kernels (KILN_NO_SIMD=1)', () => {
-  function b64(a: ArrayBufferView): string {
-    return Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64')
-  }
-
   it('agree with the AVX2 ones: K-quant decode bit for bit, the rest within rounding', () => {
     const problems: Problem[] = []
     let seed = 300
@@ -264,26 +257,13 @@ describe('quantized matmul: portable kernels (KILN_NO_SIMD=1)', () => {
         [6, 5],
       ])
         problems.push(problem(type, N, 3 * BLOCK[type], M, true, seed++))
-    const cases = problems.map((p) => {
-      const { node, tensors } = opOf(p)
-      return {
-        backend: 'cpu',
-        node,
-        threads: 2,
-        tensors: tensors.map((t) => ({ ...t, data: t.data ? b64(t.data) : undefined })),
-      }
-    })
-    const child = spawnSync(process.execPath, [path.join(here, 'run-op-child.mjs')], {
-      input: JSON.stringify({ cases }),
-      env: { ...process.env, KILN_NO_SIMD: '1' },
-      encoding: 'utf8',
-      maxBuffer: 1 << 28,
-    })
-    expect(child.status, child.stderr).toBe(0)
-    const { outputs } = JSON.parse(child.stdout) as { outputs: string[] }
+    const { cpu, outputs } = runOpsInChild(
+      problems.map((p) => ({ ...opOf(p), threads: 2 })),
+      { KILN_NO_SIMD: '1' },
+    )
+    expect(cpu.avx2).toBe(false)
     problems.forEach((p, i) => {
-      const bytes = Buffer.from(outputs[i], 'base64')
-      const portable = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)
+      const portable = outputs[i]
       const fast = run(p, 'cpu', 2)
       // K-quants, decode and prefill (the GEMMs): the same int8 sums in the same order; other
       // prefill steps: AVX2 dequantizes (Q8_0) or sums in lanes (Q4_0)

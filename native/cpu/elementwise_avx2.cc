@@ -1,0 +1,7 @@
+// Elementwise ops on AVX2+FMA: elementwise_simd.h's bodies over vec_avx2.h's vector type.
+#include "cpu/vec_avx2.h"
+#include "cpu/elementwise_simd.h"
+
+namespace kiln {
+void gelu_erf_avx2(float* out, const float* x, int64_t n) { avx2::gelu_erf(out, x, n); }
+}  // namespace kiln

@@ -1,0 +1,7 @@
+// Elementwise ops on AVX512: elementwise_simd.h's bodies over vec_avx512.h's vector type.
+#include "cpu/vec_avx512.h"
+#include "cpu/elementwise_simd.h"
+
+namespace kiln {
+void gelu_erf_avx512(float* out, const float* x, int64_t n) { avx512::gelu_erf(out, x, n); }
+}  // namespace kiln
