@@ -3,6 +3,7 @@
 // Native errors become JS exceptions.
 #include <napi.h>
 
+#include <cmath>
 #include <memory>
 
 #include "cpu/cpu_features.h"
@@ -131,6 +132,7 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     graph_->io.out_rows = get_int(io, "outRows", -1);
     graph_->io.output = get_int(io, "output", -1);
     graph_->io.types = get_int(io, "types", -1);
+    graph_->io.blocks = get_int(io, "blocks", -1);
     try {
       graph_->finalize();
     } catch (const std::exception& e) {
@@ -140,7 +142,7 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
 
  private:
   struct Step {
-    std::vector<int32_t> tokens, pos, slots, out_rows, types;
+    std::vector<int32_t> tokens, pos, slots, out_rows, types, blocks;
     int nth = 1;
   };
 
@@ -151,7 +153,8 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
 
   Step read_step(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 5) throw Napi::TypeError::New(env, "run(tokens, positions, slots, outRows, threads, types?)");
+    if (info.Length() < 5)
+      throw Napi::TypeError::New(env, "run(tokens, positions, slots, outRows, threads, types?, blocks?)");
     auto copy = [&](int k, const char* what) {
       Napi::Int32Array a = as_i32(env, info[k], what);
       return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
@@ -163,6 +166,14 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     s.out_rows = copy(3, "outRows");
     s.nth = info[4].As<Napi::Number>().Int32Value();
     if (info.Length() > 5 && !info[5].IsUndefined()) s.types = copy(5, "types");
+    if (info.Length() > 6 && !info[6].IsUndefined()) {
+      s.blocks = copy(6, "blocks");
+      const Graph& g = live(env);
+      if (g.io.blocks < 0) throw Napi::Error::New(env, "this graph has no KV cache: it takes no block table");
+      if ((int64_t)s.blocks.size() != g.slots() * g.blocks_per_slot())
+        throw Napi::Error::New(env, "blocks must have slots × blocks per slot entries (" +
+                                        std::to_string(g.slots() * g.blocks_per_slot()) + ")");
+    }
     if (s.pos.size() != s.tokens.size() || s.slots.size() != s.tokens.size())
       throw Napi::Error::New(env, "tokens, positions and slots must have the same length");
     if (!s.types.empty() && s.types.size() != s.tokens.size())
@@ -174,7 +185,8 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
   static void run_step(Graph& g, const Step& s, float* out) {
     std::lock_guard<std::mutex> lk(g.run_mu);
     g.run(s.tokens.data(), s.pos.data(), s.slots.data(), s.types.empty() ? nullptr : s.types.data(),
-          (int64_t)s.tokens.size(), s.out_rows.data(), (int64_t)s.out_rows.size(), out, s.nth);
+          s.blocks.empty() ? nullptr : s.blocks.data(), (int64_t)s.tokens.size(), s.out_rows.data(),
+          (int64_t)s.out_rows.size(), out, s.nth);
   }
 
   Napi::Value Run(const Napi::CallbackInfo& info) {
@@ -252,6 +264,9 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     o.Set("outCols", (double)g.out_cols());
     o.Set("positions", (double)g.positions());
     o.Set("slots", (double)g.slots());
+    o.Set("kvBlocks", (double)g.kv_blocks());
+    o.Set("blockSize", (double)g.block_size());
+    o.Set("blocksPerSlot", (double)g.blocks_per_slot());
     o.Set("activationBytes", (double)g.activation_bytes());
     o.Set("device", g.device->name());
     o.Set("backend", g.device->kernels().name);
@@ -309,8 +324,10 @@ static Napi::Value Backends(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// {temperature, topK, topP, minP, repetitionPenalty, history, suppress, uniform}
-static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int32_t>& hist, std::vector<int32_t>& sup) {
+// {temperature, topK, topP, minP, repetitionPenalty, frequencyPenalty, presencePenalty, history, generated,
+//  suppress, uniform}
+static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int32_t>& hist, std::vector<int32_t>& gen,
+                                  std::vector<int32_t>& sup) {
   SampleParams sp;
   auto num = [&](const char* k, double def) { Napi::Value v = o.Get(k); return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def; };
   sp.temperature = (float)num("temperature", 1.0);
@@ -318,7 +335,13 @@ static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int
   sp.top_p = (float)num("topP", 1.0);
   sp.min_p = (float)num("minP", 0.0);
   sp.repetition_penalty = (float)num("repetitionPenalty", 1.0);
+  sp.frequency_penalty = (float)num("frequencyPenalty", 0.0);
+  sp.presence_penalty = (float)num("presencePenalty", 0.0);
   sp.uniform = num("uniform", 0.0);
+  if (o.Get("generated").IsTypedArray()) {
+    Napi::Int32Array g = as_i32(env, o.Get("generated"), "generated");
+    gen.assign(g.Data(), g.Data() + g.ElementLength());
+  }
   if (o.Get("history").IsTypedArray()) {
     Napi::Int32Array h = as_i32(env, o.Get("history"), "history");
     hist.assign(h.Data(), h.Data() + h.ElementLength());
@@ -329,8 +352,12 @@ static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int
   }
   sp.history = hist.data();
   sp.n_history = (int64_t)hist.size();
+  sp.generated = gen.data();
+  sp.n_generated = (int64_t)gen.size();
   sp.suppress = sup.data();
   sp.n_suppress = (int64_t)sup.size();
+  if (!std::isfinite(sp.frequency_penalty) || !std::isfinite(sp.presence_penalty))
+    throw Napi::Error::New(env, "frequency and presence penalties must be finite");
   if (sp.repetition_penalty <= 0.f) throw Napi::Error::New(env, "repetition penalty must be > 0");
   if (sp.top_p <= 0.f || sp.top_p > 1.f) throw Napi::Error::New(env, "top_p must be in (0, 1]");
   if (sp.min_p < 0.f || sp.min_p > 1.f) throw Napi::Error::New(env, "min_p must be in [0, 1]");
@@ -347,8 +374,8 @@ static Napi::Float32Array as_f32(Napi::Env env, Napi::Value v) {
 static Napi::Value SampleToken(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array l = as_f32(env, info[0]);
-  std::vector<int32_t> h, s;
-  SampleParams sp = sample_params(env, info[1].As<Napi::Object>(), h, s);
+  std::vector<int32_t> h, g, s;
+  SampleParams sp = sample_params(env, info[1].As<Napi::Object>(), h, g, s);
   return Napi::Number::New(env, sample_token(l.Data(), (int64_t)l.ElementLength(), sp));
 }
 
@@ -356,8 +383,8 @@ static Napi::Value SampleToken(const Napi::CallbackInfo& info) {
 static Napi::Value ApplyProcessors(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array l = as_f32(env, info[0]);
-  std::vector<int32_t> h, s;
-  SampleParams sp = sample_params(env, info[1].As<Napi::Object>(), h, s);
+  std::vector<int32_t> h, g, s;
+  SampleParams sp = sample_params(env, info[1].As<Napi::Object>(), h, g, s);
   apply_processors(l.Data(), (int64_t)l.ElementLength(), sp);
   return env.Undefined();
 }

@@ -32,14 +32,14 @@ void exec_node(const Backend& be, const Node& nd, const std::vector<Tensor>& ten
       break;
     case Op::KV_STORE: {
       const Tensor& kc = T(4);
-      be.kv_store(kc.f32(), T(5).f32(), T(0).f32(), T(1).f32(), T(2).i32(), T(3).i32(), T(0).cur_rows, kc.shape[1],
-                  kc.shape[2], kc.shape[3], ith, nth);
+      be.kv_store(kc.f32(), T(5).f32(), T(0).f32(), T(1).f32(), T(2).i32(), T(3).i32(), T(6).i32(), T(0).cur_rows,
+                  kc.shape[1], kc.shape[2], T(6).shape[1], kc.shape[3], ith, nth);
       break;
     }
     case Op::ATTENTION: {
       const Tensor& kc = T(3);
-      be.attention(out.f32(), T(0).f32(), kc.f32(), T(4).f32(), T(1).i32(), T(2).i32(), out.cur_rows, nd.i[0],
-                   kc.shape[1], kc.shape[2], kc.shape[3], nd.f[0], attention, ith, nth);
+      be.attention(out.f32(), T(0).f32(), kc.f32(), T(4).f32(), T(1).i32(), T(2).i32(), T(5).i32(), out.cur_rows,
+                   nd.i[0], kc.shape[1], kc.shape[2], T(5).shape[1], kc.shape[3], nd.f[0], attention, ith, nth);
       break;
     }
     case Op::BIDIR_ATTENTION: {

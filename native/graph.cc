@@ -52,6 +52,23 @@ void Graph::check_node(size_t index, const Node& nd) {
     need(a.rows == b.rows && (a.rows != RowKind::Fixed || a.shape[0] == b.shape[0]), index, nd, "row counts differ");
   };
   auto cols = [](Tensor& t) { return t.row_elems(); };
+  // A paged cache (NB,NKV,BS,HS) and its block table (S,MB): every KV op of the graph shares one
+  // table and one geometry, which bounds the positions (MB*BS) and the slots (S).
+  auto kv_cache = [&](Tensor& table, Tensor& kc) {
+    need(table.dtype == DType::I32 && table.shape.size() == 2 && table.shape[0] > 0 && table.shape[1] > 0, index, nd,
+         "block table must be (S,MB) i32");
+    need(kc.shape[0] > 0 && kc.shape[2] > 0, index, nd, "cache must have blocks of at least one position");
+    int64_t S = table.shape[0], MB = table.shape[1], NB = kc.shape[0], BS = kc.shape[2];
+    need(kv_blocks_ == 0 || (kv_blocks_ == NB && block_size_ == BS && blocks_per_slot_ == MB && max_slots_ == S), index,
+         nd, "every KV cache must have the same blocks and block table");
+    need(io.blocks < 0 || nd.inputs[op_info(nd.op).n_inputs - 1] == io.blocks, index, nd, "block table must be the graph's");
+    kv_blocks_ = NB;
+    block_size_ = BS;
+    blocks_per_slot_ = MB;
+    max_slots_ = S;
+    max_pos_ = MB * BS;
+    kv_len_ = max_pos_;
+  };
   switch (nd.op) {
     case Op::EMBEDDING: {
       Tensor &tab = in(0), &ids = in(1);
@@ -106,23 +123,20 @@ void Graph::check_node(size_t index, const Node& nd) {
     }
     case Op::KV_STORE: {
       Tensor &k = in(0), &v = in(1), &kc = in(4), &vc = in(5);
-      need(kc.shape.size() == 4 && kc.shape == vc.shape, index, nd, "caches must be (S,NKV,P,HS)");
+      need(kc.shape.size() == 4 && kc.shape == vc.shape, index, nd, "caches must be (NB,NKV,BS,HS)");
       need(cols(k) == kc.shape[1] * kc.shape[3] && cols(v) == cols(k), index, nd, "k/v width != NKV*HS");
       need(in(2).dtype == DType::I32 && in(3).dtype == DType::I32, index, nd, "pos/slot must be i32");
-      max_slots_ = kc.shape[0];
-      max_pos_ = std::max<int64_t>(max_pos_, kc.shape[2]);
-      kv_len_ = max_pos_;
+      kv_cache(in(6), kc);
       break;
     }
     case Op::ATTENTION: {
       Tensor &q = in(0), &kc = in(3), &vc = in(4);
       int64_t NH = nd.i[0];
-      need(kc.shape.size() == 4 && kc.shape == vc.shape, index, nd, "caches must be (S,NKV,P,HS)");
+      need(kc.shape.size() == 4 && kc.shape == vc.shape, index, nd, "caches must be (NB,NKV,BS,HS)");
       int64_t NKV = kc.shape[1], HS = kc.shape[3];
       need(NH > 0 && NH % NKV == 0, index, nd, "heads must be a multiple of kv heads");
       need(in(1).dtype == DType::I32 && in(2).dtype == DType::I32, index, nd, "pos/slot must be i32");
-      max_pos_ = std::max<int64_t>(max_pos_, kc.shape[2]);
-      kv_len_ = max_pos_;
+      kv_cache(in(5), kc);
       need(cols(q) == NH * HS && cols(out) == NH * HS, index, nd, "q width != NH*HS");
       same_rows(q, out);
       break;
@@ -249,6 +263,7 @@ void Graph::finalize() {
   idx_ok(io.out_rows, "out_rows");
   idx_ok(io.output, "output");
   if (io.types >= 0) idx_ok(io.types, "types");
+  if (io.blocks >= 0) idx_ok(io.blocks, "blocks");
   for (auto& t : tensors)
     if (t.storage == Storage::External && !t.data && t.elems() > 0) throw GraphError("graph: tensor " + t.name + " has no data");
   check();
@@ -257,10 +272,31 @@ void Graph::finalize() {
   if (pos_table_ > 0) max_pos_ = max_pos_ ? std::min(max_pos_, pos_table_) : pos_table_;
   if (max_pos_ == 0) throw GraphError("graph: nothing bounds the positions (no KV cache and no position embedding)");
   if (io.types >= 0 && type_vocab_ == 0) throw GraphError("graph: no embedding reads the token types");
+  if (kv_blocks_ > 0 && io.blocks < 0) throw GraphError("graph: a KV cache needs the block table as a graph input");
   // Without a KV cache, a slot only names a row's sequence within the step.
   if (max_slots_ == 0) max_slots_ = max_rows();
   place_weights();
   plan_buffers();
+  if (io.blocks >= 0) write_identity_blocks();
+}
+
+// Slot s's positions in blocks s*MB .. s*MB+MB-1 (entries past the pool are refused per row, in run).
+void Graph::write_identity_blocks() {
+  std::vector<int32_t> table((size_t)(max_slots_ * blocks_per_slot_));
+  for (size_t i = 0; i < table.size(); i++) table[i] = (int32_t)i;
+  device->write(tensors[io.blocks].data, table.data(), table.size() * 4);
+  identity_blocks_ = true;
+}
+
+// Every block a row reads or writes (positions 0..pos of its slot) must be a block of the cache.
+void Graph::check_blocks(const int32_t* blocks, const int32_t* pos, const int32_t* slots, int64_t N) const {
+  for (int64_t n = 0; n < N; n++) {
+    const int32_t* row = blocks + (int64_t)slots[n] * blocks_per_slot_;
+    for (int64_t b = 0; b <= pos[n] / block_size_; b++)
+      if (row[b] < 0 || row[b] >= kv_blocks_)
+        throw GraphError("block table: slot " + std::to_string(slots[n]) + " position " + std::to_string(b * block_size_) +
+                         " is in block " + std::to_string(row[b]) + ", outside 0.." + std::to_string(kv_blocks_ - 1));
+  }
 }
 
 void Graph::finalize_op() {
@@ -305,8 +341,8 @@ void Graph::execute(int nth) {
 
 void Graph::read(int t, void* dst) const { device->read(dst, tensors[t].data, tensors[t].nbytes()); }
 
-void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, const int32_t* types, int64_t N,
-                const int32_t* out_rows, int64_t R, float* logits, int nth) {
+void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, const int32_t* types,
+                const int32_t* blocks, int64_t N, const int32_t* out_rows, int64_t R, float* logits, int nth) {
   if (N < 1 || N > max_rows()) throw GraphError("step has " + std::to_string(N) + " rows; this graph takes 1.." + std::to_string(max_rows()));
   if (R < 0 || R > max_out_rows()) throw GraphError("step asks for " + std::to_string(R) + " output rows; at most " + std::to_string(max_out_rows()));
   for (int64_t n = 0; n < N; n++) {
@@ -332,6 +368,17 @@ void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots,
   device->write(tensors[io.slots].data, slots, N * 4);
   device->write(tensors[io.out_rows].data, out_rows, R * 4);
   if (io.types >= 0) device->write(tensors[io.types].data, types, N * 4);
+  if (io.blocks >= 0 && blocks) {
+    check_blocks(blocks, pos, slots, N);
+    device->write(tensors[io.blocks].data, blocks, (size_t)(max_slots_ * blocks_per_slot_) * 4);
+    identity_blocks_ = false;
+  } else if (io.blocks >= 0) {
+    for (int64_t n = 0; n < N; n++)
+      if ((int64_t)slots[n] * blocks_per_slot_ + pos[n] / block_size_ >= kv_blocks_)
+        throw GraphError("slot " + std::to_string(slots[n]) + " position " + std::to_string(pos[n]) +
+                         " is past the KV pool's " + std::to_string(kv_blocks_) + " blocks: give a block table");
+    if (!identity_blocks_) write_identity_blocks();
+  }
   execute(nth);
   if (R > 0) device->read(logits, tensors[io.output].data, (size_t)R * out_cols() * 4);
 }

@@ -21,6 +21,7 @@ struct GraphInputs {
   int slots = -1;     // (N) i32
   int out_rows = -1;  // (R) i32, indices into the N rows
   int types = -1;     // (N) i32 token type ids (BERT's segments); absent (-1) in graphs that have none
+  int blocks = -1;    // (S, MB) i32 KV block table (kernels.h); absent in graphs without a KV cache
   int output = -1;    // (R, V) f32
 };
 
@@ -41,9 +42,10 @@ class Graph {
   // Runs the node list on nth threads over the tensors as they are.
   void execute(int nth);
   // Runs one step on nth threads; writes R * out_cols() floats to logits. types: (N) token types,
-  // required by graphs that read them, else ignored (may be null).
-  void run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, const int32_t* types, int64_t N,
-           const int32_t* out_rows, int64_t R, float* logits, int nth);
+  // required by graphs that read them, else ignored (may be null). blocks: the (S, MB) KV block
+  // table, or null for the identity table (slot s owns blocks s*MB .. s*MB+MB-1, where they exist).
+  void run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, const int32_t* types, const int32_t* blocks,
+           int64_t N, const int32_t* out_rows, int64_t R, float* logits, int nth);
   // Copies tensor t's bytes (all its rows) from the device to dst.
   void read(int t, void* dst) const;
 
@@ -53,6 +55,9 @@ class Graph {
   int64_t out_cols() const { return tensors[io.output].row_elems(); }
   int64_t positions() const { return max_pos_; }
   int64_t slots() const { return max_slots_; }
+  int64_t kv_blocks() const { return kv_blocks_; }
+  int64_t block_size() const { return block_size_; }
+  int64_t blocks_per_slot() const { return blocks_per_slot_; }
   size_t activation_bytes() const { return activation_bytes_; }
 
  private:
@@ -65,7 +70,10 @@ class Graph {
   ScratchPlan scratch_;
   bool scratch_planned_ = false;
   int64_t vocab_ = 0, max_pos_ = 0, max_slots_ = 0, pos_table_ = 0, type_vocab_ = 0, bidir_rows_ = 0,
-          bidir_scratch_ = 0, kv_len_ = 0;
+          bidir_scratch_ = 0, kv_len_ = 0, kv_blocks_ = 0, block_size_ = 0, blocks_per_slot_ = 0;
+  bool identity_blocks_ = false;  // the block table on the device is the identity table
+  void write_identity_blocks();
+  void check_blocks(const int32_t* blocks, const int32_t* pos, const int32_t* slots, int64_t N) const;
   size_t activation_bytes_ = 0;
 };
 

@@ -49,14 +49,19 @@ using layernorm_kernel = void(float* out, const float* x, const float* w, const 
 // are permuted for it.
 using rope_kernel = void(float* out, const float* x, const int32_t* pos, const float* inv_freq, int64_t N,
                          int64_t H, int64_t HS, bool interleaved, int ith, int nth);
-// kcache/vcache (S,NKV,P,HS)[slot[n], :, pos[n], :] = k/v (N,NKV*HS)[n]
+// The KV cache is paged: kcache/vcache (NB,NKV,BS,HS) hold NB blocks of BS positions, and the block
+// table blocks (S,MB) lists each slot's blocks, so position p of slot s lives at row p % BS of block
+// blocks[s*MB + p/BS]. Sequences share blocks (a cached prompt prefix) by listing the same ids.
+// kcache/vcache[block of (slot[n], pos[n]), :, pos[n] % BS, :] = k/v (N,NKV*HS)[n]
 using kv_store_kernel = void(float* kcache, float* vcache, const float* k, const float* v, const int32_t* pos,
-                             const int32_t* slot, int64_t N, int64_t NKV, int64_t P, int64_t HS, int ith, int nth);
-// out (N,NH*HS): row n attends to positions 0..pos[n] of its slot's cache (causal, GQA)
-// scratch: nth * P floats
+                             const int32_t* slot, const int32_t* blocks, int64_t N, int64_t NKV, int64_t BS,
+                             int64_t MB, int64_t HS, int ith, int nth);
+// out (N,NH*HS): row n attends to positions 0..pos[n] of its slot's blocks (causal, GQA)
+// scratch: nth * MB*BS floats
 using attention_kernel = void(float* out, const float* q, const float* kcache, const float* vcache,
-                              const int32_t* pos, const int32_t* slot, int64_t N, int64_t NH, int64_t NKV, int64_t P,
-                              int64_t HS, float scale, float* scratch, int ith, int nth);
+                              const int32_t* pos, const int32_t* slot, const int32_t* blocks, int64_t N, int64_t NH,
+                              int64_t NKV, int64_t BS, int64_t MB, int64_t HS, float scale, float* scratch, int ith,
+                              int nth);
 // out (N,NH*HS): encoder self-attention, bidirectional, over the step's own rows (no cache). Rows
 // are ragged sequences laid end to end: a sequence takes the rows after its first while pos grows
 // by one (graph.cc checks that each starts at pos 0; bidir_sequence_end), so padding is never

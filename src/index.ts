@@ -47,4 +47,14 @@ export type {
 export { type LoadOptions, loadModel, Model } from './core/runtime/model.js'
 export { type ModelSource, openModelSource } from './core/runtime/model-source.js'
 export type { SamplingOptions } from './core/runtime/sampling.js'
+export {
+  QueueFullError,
+  Scheduler,
+  SchedulerClosedError,
+  type SchedulerOptions,
+  type SchedulerStats,
+  type StepInfo,
+  type SubmitOptions,
+} from './core/runtime/scheduler.js'
+export { CancelledError, Sequence } from './core/runtime/sequence.js'
 export { type ChatMessage, loadTokenizer, StreamDecoder, Tokenizer } from './core/tokenizer/index.js'

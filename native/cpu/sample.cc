@@ -1,5 +1,7 @@
 // Logits processors and token choice, with the semantics of transformers' processors (applied in
-// its order: repetition penalty, EOS suppression, temperature, top-k, top-p, min-p). Runs once per
+// its order: repetition penalty, EOS suppression, temperature, top-k, top-p, min-p), and OpenAI's
+// frequency and presence penalties over the generated tokens after the repetition penalty, where
+// vLLM applies them. Runs once per
 // generated token over V logits, so it lives here rather than in a JS loop.
 #include "cpu/sample.h"
 
@@ -32,6 +34,18 @@ void apply_processors(float* logits, int64_t V, const SampleParams& sp) {
     seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
     for (int32_t t : seen)
       if (t >= 0 && t < V) logits[t] = logits[t] < 0 ? logits[t] * sp.repetition_penalty : logits[t] / sp.repetition_penalty;
+  }
+  if (sp.frequency_penalty != 0.f || sp.presence_penalty != 0.f) {
+    // logit -= frequency × count + presence, for each distinct generated token.
+    std::vector<int32_t> gen(sp.generated, sp.generated + sp.n_generated);
+    std::sort(gen.begin(), gen.end());
+    for (size_t i = 0; i < gen.size();) {
+      size_t j = i;
+      while (j < gen.size() && gen[j] == gen[i]) j++;
+      const int32_t t = gen[i];
+      if (t >= 0 && t < V) logits[t] -= sp.frequency_penalty * (float)(j - i) + sp.presence_penalty;
+      i = j;
+    }
   }
   for (int64_t i = 0; i < sp.n_suppress; i++)
     if (sp.suppress[i] >= 0 && sp.suppress[i] < V) logits[sp.suppress[i]] = kNegInf;

@@ -12,6 +12,10 @@ struct SampleParams {
   float repetition_penalty = 1.f;
   const int32_t* history = nullptr;  // earlier ids (prompt + generated) for the repetition penalty
   int64_t n_history = 0;
+  float frequency_penalty = 0.f;       // OpenAI's: minus this × the times a token was generated
+  float presence_penalty = 0.f;        // OpenAI's: minus this once a token was generated at all
+  const int32_t* generated = nullptr;  // the ids generated so far (not the prompt), for those two
+  int64_t n_generated = 0;
   const int32_t* suppress = nullptr;  // ids forced to -inf (EOS before min_new_tokens)
   int64_t n_suppress = 0;
   double uniform = 0;  // one draw in [0,1) from the caller's seeded generator

@@ -17,8 +17,8 @@ namespace kiln {
   X(RMSNORM, rmsnorm, 2, __VA_ARGS__)         /* in: x (N,C), w (C); f0 eps -> (N,C) */                                           \
   X(LAYERNORM, layernorm, 3, __VA_ARGS__)     /* in: x (N,C), w (C), b (C); f0 eps -> (N,C) */                                    \
   X(ROPE, rope, 3, __VA_ARGS__)               /* in: x (N,H*HS), pos (N), inv_freq (HS/2); i0 H, i1 HS, i2 pairing -> (N,H*HS) */ \
-  X(KV_STORE, kv_store, 6, __VA_ARGS__)       /* in: k, v (N,NKV*HS), pos, slot, kcache, vcache; out: kcache (in place) */        \
-  X(ATTENTION, attention, 5, __VA_ARGS__)     /* in: q (N,NH*HS), pos, slot, kcache, vcache; i0 NH, f0 scale */                   \
+  X(KV_STORE, kv_store, 7, __VA_ARGS__)       /* in: k, v (N,NKV*HS), pos, slot, kcache, vcache, blocks; out: kcache (in place) */ \
+  X(ATTENTION, attention, 6, __VA_ARGS__)     /* in: q (N,NH*HS), pos, slot, kcache, vcache, blocks; i0 NH, f0 scale */          \
   X(BIDIR_ATTENTION, bidir_attention, 4, __VA_ARGS__) /* in: q (N,NH*HS), k, v (N,NKV*HS), pos; i0 NH, f0 scale */            \
   X(ADD, add, 2, __VA_ARGS__)                 /* in: a, b same shape -> a+b */                                                    \
   X(SILU_MUL, silu_mul, 2, __VA_ARGS__)       /* in: gate, up (N,F) -> silu(gate)*up */                                           \
@@ -49,7 +49,7 @@ struct OpInfo {
 const OpInfo& op_info(Op op);
 bool op_from_name(const std::string& name, Op* out);
 
-constexpr int kMaxInputs = 6;
+constexpr int kMaxInputs = 7;
 constexpr int kMaxParams = 4;
 
 struct Node {

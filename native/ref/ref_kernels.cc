@@ -85,38 +85,46 @@ static void rope_ref(float* out, const float* x, const int32_t* pos, const float
       }
 }
 
+// Row p % BS of the block holding position p of slot s, for kv head h: its offset in the cache.
+static size_t cache_row(const int32_t* blocks, int64_t s, int64_t p, int64_t h, int64_t NKV, int64_t BS, int64_t MB,
+                        int64_t HS) {
+  const size_t block = (size_t)blocks[s * MB + p / BS];
+  return ((block * NKV + h) * BS + p % BS) * HS;
+}
+
 static void kv_store_ref(float* kcache, float* vcache, const float* k, const float* v, const int32_t* pos,
-                         const int32_t* slot, int64_t N, int64_t NKV, int64_t P, int64_t HS, int ith, int nth) {
+                         const int32_t* slot, const int32_t* blocks, int64_t N, int64_t NKV, int64_t BS, int64_t MB,
+                         int64_t HS, int ith, int nth) {
   if (ith != 0) return;
   for (int64_t n = 0; n < N; n++)
     for (int64_t h = 0; h < NKV; h++)
       for (int64_t d = 0; d < HS; d++) {
-        size_t dst = (((size_t)slot[n] * NKV + h) * P + pos[n]) * HS + d;
+        size_t dst = cache_row(blocks, slot[n], pos[n], h, NKV, BS, MB, HS) + d;
         kcache[dst] = k[(n * NKV + h) * HS + d];
         vcache[dst] = v[(n * NKV + h) * HS + d];
       }
 }
 
 static void attention_ref(float* out, const float* q, const float* kcache, const float* vcache, const int32_t* pos,
-                          const int32_t* slot, int64_t N, int64_t NH, int64_t NKV, int64_t P, int64_t HS, float scale,
-                          float* scratch, int ith, int nth) {
+                          const int32_t* slot, const int32_t* blocks, int64_t N, int64_t NH, int64_t NKV, int64_t BS,
+                          int64_t MB, int64_t HS, float scale, float* scratch, int ith, int nth) {
   if (ith != 0) return;
   for (int64_t n = 0; n < N; n++)
     for (int64_t h = 0; h < NH; h++) {
       int64_t kvh = h / (NH / NKV);
-      const float* kc = kcache + ((size_t)slot[n] * NKV + kvh) * P * HS;
-      const float* vc = vcache + ((size_t)slot[n] * NKV + kvh) * P * HS;
+      auto kc = [&](int64_t j) { return kcache + cache_row(blocks, slot[n], j, kvh, NKV, BS, MB, HS); };
+      auto vc = [&](int64_t j) { return vcache + cache_row(blocks, slot[n], j, kvh, NKV, BS, MB, HS); };
       double m = -INFINITY, sum = 0;
       for (int64_t j = 0; j <= pos[n]; j++) {
         double s = 0;
-        for (int64_t d = 0; d < HS; d++) s += (double)q[(n * NH + h) * HS + d] * kc[j * HS + d];
+        for (int64_t d = 0; d < HS; d++) s += (double)q[(n * NH + h) * HS + d] * kc(j)[d];
         scratch[j] = (float)(s * scale);
         if (scratch[j] > m) m = scratch[j];
       }
       for (int64_t j = 0; j <= pos[n]; j++) sum += std::exp(scratch[j] - m);
       for (int64_t d = 0; d < HS; d++) {
         double o = 0;
-        for (int64_t j = 0; j <= pos[n]; j++) o += std::exp(scratch[j] - m) / sum * vc[j * HS + d];
+        for (int64_t j = 0; j <= pos[n]; j++) o += std::exp(scratch[j] - m) / sum * vc(j)[d];
         out[(n * NH + h) * HS + d] = (float)o;
       }
     }

@@ -53,6 +53,8 @@ export interface GraphSpec {
     output: number
     /** Token type ids (BERT's segments), for graphs that embed them. */
     types?: number
+    /** The KV block table (slots, blocksPerSlot), for graphs with a KV cache. */
+    blocks?: number
   }
 }
 
@@ -63,6 +65,10 @@ export interface GraphInfo {
   outCols: number
   positions: number
   slots: number
+  /** The paged KV cache: blocks, positions per block, and block-table entries per slot (0 without a cache). */
+  kvBlocks: number
+  blockSize: number
+  blocksPerSlot: number
   activationBytes: number
   device: string
   backend: string
@@ -76,6 +82,7 @@ export interface NativeGraph {
     outRows: Int32Array,
     threads: number,
     types?: Int32Array,
+    blocks?: Int32Array,
   ): Float32Array
   runAsync(
     tokens: Int32Array,
@@ -84,6 +91,8 @@ export interface NativeGraph {
     outRows: Int32Array,
     threads: number,
     types?: Int32Array,
+    /** The (slots × blocksPerSlot) KV block table; absent: slot s owns blocks s·MB … s·MB+MB−1. */
+    blocks?: Int32Array,
   ): Promise<Float32Array>
   dispose(): void
   info(): GraphInfo
@@ -95,7 +104,11 @@ export interface SampleParams {
   topP?: number
   minP?: number
   repetitionPenalty?: number
+  frequencyPenalty?: number
+  presencePenalty?: number
   history?: Int32Array
+  /** The ids generated so far (not the prompt), for the frequency and presence penalties. */
+  generated?: Int32Array
   suppress?: Int32Array
   uniform?: number
 }

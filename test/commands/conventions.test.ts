@@ -77,6 +77,8 @@ const RUNS: Record<string, { ok: string[] | null; fail: string[] }> = {
   embed: { ok: ['embed', '-m', BERT_TINY, 'hi'], fail: ['embed', '-m', '/nonexistent', 'hi'] },
   'fill-mask': { ok: ['config', 'path'], fail: ['fill-mask', '-m', BERT_TINY, 'no head here'] },
   ner: { ok: ['config', 'path'], fail: ['ner', '-m', BERT_TINY, 'no head here'] },
+  // A server that starts runs until a signal: test/server/serve-command.test.ts starts and stops it.
+  serve: { ok: ['config', 'path'], fail: ['serve', '-m', '/nonexistent', '--port', '0'] },
 }
 
 const kiln = (args: string[], more: NodeJS.ProcessEnv = {}) =>

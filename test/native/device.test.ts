@@ -1,7 +1,7 @@
 // The device boundary seen from JS: a graph is built on a named device ('cpu') running a kernel
 // table ('cpu' or 'ref'), with `backend` alone still accepted; steps write their inputs to the
 // device and read the output rows back. The graph here is the smallest that has everything a step
-// touches: embedding → kv_store → attention → select_rows.
+// touches: embedding → kv_store → attention → select_rows, over a paged KV cache and its block table.
 import { describe, expect, it } from 'vitest'
 import { type GraphSpec, type NativeGraph, native } from '../../src/core/native.js'
 import { mulberry32, randomF32 } from '../helpers/numbers.js'
@@ -9,7 +9,9 @@ import { mulberry32, randomF32 } from '../helpers/numbers.js'
 const V = 11
 const C = 8 // one head of size 8
 const S = 2
-const P = 6
+const BS = 4 // positions per KV block
+const MB = 2 // blocks per slot
+const NB = 5 // one more than the identity table needs
 const ROWS = 4
 
 const table = randomF32(V * C, mulberry32(21), 1)
@@ -23,18 +25,19 @@ function spec(extra: Partial<GraphSpec>): GraphSpec {
       { name: 'out_rows', dtype: 'i32', shape: [ROWS], rows: 2 }, // 3
       { name: 'table', dtype: 'f32', shape: [V, C], data: table }, // 4
       { name: 'x', dtype: 'f32', shape: [ROWS, C], rows: 1 }, // 5
-      { name: 'kcache', dtype: 'f32', shape: [S, 1, P, C] }, // 6
-      { name: 'vcache', dtype: 'f32', shape: [S, 1, P, C] }, // 7
+      { name: 'kcache', dtype: 'f32', shape: [NB, 1, BS, C] }, // 6
+      { name: 'vcache', dtype: 'f32', shape: [NB, 1, BS, C] }, // 7
       { name: 'attn', dtype: 'f32', shape: [ROWS, C], rows: 1 }, // 8
       { name: 'out', dtype: 'f32', shape: [ROWS, C], rows: 2 }, // 9
+      { name: 'blocks', dtype: 'i32', shape: [S, MB] }, // 10
     ],
     nodes: [
       { op: 'embedding', inputs: [4, 0], output: 5 },
-      { op: 'kv_store', inputs: [5, 5, 1, 2, 6, 7], output: 6 },
-      { op: 'attention', inputs: [5, 1, 2, 6, 7], output: 8, i: [1], f: [1 / Math.sqrt(C)] },
+      { op: 'kv_store', inputs: [5, 5, 1, 2, 6, 7, 10], output: 6 },
+      { op: 'attention', inputs: [5, 1, 2, 6, 7, 10], output: 8, i: [1], f: [1 / Math.sqrt(C)] },
       { op: 'select_rows', inputs: [8, 3], output: 9 },
     ],
-    io: { tokens: 0, positions: 1, slots: 2, outRows: 3, output: 9 },
+    io: { tokens: 0, positions: 1, slots: 2, outRows: 3, output: 9, blocks: 10 },
     ...extra,
   }
 }
@@ -101,6 +104,43 @@ describe('device boundary', () => {
         g.dispose()
       }
     })
+
+  it('reads and writes the KV cache through the block table a step gives', async () => {
+    const g = new (native().Graph)(spec({}))
+    try {
+      expect(g.info()).toMatchObject({
+        kvBlocks: NB,
+        blockSize: BS,
+        blocksPerSlot: MB,
+        positions: MB * BS,
+        slots: S,
+      })
+      const want = [3, 0, 2]
+      const run = (blocks?: Int32Array) =>
+        g.runAsync(
+          Int32Array.from(ids),
+          Int32Array.from([0, 1, 2, 3]),
+          Int32Array.from([1, 1, 1, 1]),
+          Int32Array.from(want),
+          2,
+          undefined,
+          blocks,
+        )
+      const identity = await run()
+      // Slot 1 in the spare block 4 (then 0): the same numbers, wherever they are kept.
+      expect(await run(Int32Array.from([0, 1, 4, 0]))).toEqual(identity)
+      expect(await run()).toEqual(identity)
+      await expect(run(Int32Array.from([0, 1, 7, 0]))).rejects.toThrow(
+        /block table: slot 1 position 0 is in block 7, outside 0..4/,
+      )
+      // (a table of the wrong size is refused before the step is queued)
+      expect(() => run(Int32Array.from([0, 1, 2]))).toThrow(
+        /blocks must have slots × blocks per slot entries \(4\)/,
+      )
+    } finally {
+      g.dispose()
+    }
+  })
 
   it('names the devices and kernel tables it knows when given another', () => {
     expect(() => new (native().Graph)(spec({ device: 'cuda' as 'cpu' }))).toThrow(

@@ -148,6 +148,43 @@ function bidirCases(): CheckedCase[] {
   return cases
 }
 
+/**
+ * A paged KV cache of random values for S slots of P positions in blocks of BS: a pool of a few
+ * more blocks than the slots need, and a block table that shuffles them. `distinct`: no two slots
+ * share a block (for writes); else some entries repeat, as a shared prompt prefix does.
+ */
+function pagedCache(
+  S: number,
+  NKV: number,
+  P: number,
+  HS: number,
+  BS: number,
+  rand: () => number,
+  distinct: boolean,
+) {
+  const MB = Math.ceil(P / BS)
+  const NB = S * MB + 3
+  const order = Array.from({ length: NB }, (_, i) => i)
+  for (let i = NB - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1))
+    ;[order[i], order[j]] = [order[j], order[i]]
+  }
+  const table = Int32Array.from({ length: S * MB }, (_, i) =>
+    distinct || rand() < 0.7 ? order[i] : order[i % MB],
+  )
+  const shape = [NB, NKV, BS, HS]
+  return {
+    MB,
+    shape,
+    table,
+    k: randomF32(NB * NKV * BS * HS, rand, 2),
+    v: randomF32(NB * NKV * BS * HS, rand, 3),
+    /** Offset of position p's row for kv head h of slot s. */
+    at: (s: number, h: number, p: number) =>
+      ((table[s * MB + Math.floor(p / BS)] * NKV + h) * BS + (p % BS)) * HS,
+  }
+}
+
 const ROWS = [1, 3, 17]
 const WIDTHS = [1, 7, 33, 257, 1000]
 
@@ -395,17 +432,17 @@ describe('kernels: fast vs reference', () => {
       }
   })
 
-  it('kv_store writes the same cache cells, exactly', () => {
+  it('kv_store writes the same cache cells, exactly, through a shuffled block table', () => {
     const rand = mulberry32(6)
-    for (const [S, NKV, P, HS] of [
-      [1, 1, 5, 3],
-      [3, 2, 11, 8],
-      [2, 3, 17, 33],
+    for (const [S, NKV, P, HS, BS] of [
+      [1, 1, 5, 3, 1],
+      [3, 2, 11, 8, 4],
+      [2, 3, 17, 33, 16],
+      [2, 2, 40, 8, 16],
     ])
       for (const rows of [1, 3, 7]) {
         const N = Math.min(rows, S * P)
-        const cacheShape = [S, NKV, P, HS]
-        const cells = S * NKV * P * HS
+        const kv = pagedCache(S, NKV, P, HS, BS, rand, true)
         // distinct (slot, pos) per row, so the result does not depend on which row writes last
         const pairs = new Set<number>()
         const slot = new Int32Array(N)
@@ -418,49 +455,55 @@ describe('kernels: fast vs reference', () => {
           slot[n] = Math.floor(key / P)
           pos[n] = key % P
         }
-        const node = { op: 'kv_store', inputs: [0, 1, 2, 3, 4, 5], output: 4 } // in place: out is kcache
+        const node = { op: 'kv_store', inputs: [0, 1, 2, 3, 4, 5, 6], output: 4 } // in place: out is kcache
         const runs = runBoth(node, [
           t('k', 'f32', [N, NKV * HS], randomF32(N * NKV * HS, rand)),
           t('v', 'f32', [N, NKV * HS], randomF32(N * NKV * HS, rand)),
           t('pos', 'i32', [N], pos),
           t('slot', 'i32', [N], slot),
-          t('kcache', 'f32', cacheShape, randomF32(cells, rand)),
-          t('vcache', 'f32', cacheShape, randomF32(cells, rand)),
+          t('kcache', 'f32', kv.shape, kv.k),
+          t('vcache', 'f32', kv.shape, kv.v),
+          t('blocks', 'i32', [S, kv.MB], kv.table),
         ])
         for (const c of runs.cpu)
           for (const k of [4, 5])
             expectExact(
               c.tensors[k].data as Float32Array,
               runs.refTensors[k].data as Float32Array,
-              `${k === 4 ? 'k' : 'v'}cache S=${S} NKV=${NKV} P=${P} HS=${HS} N=${N} threads=${c.threads}`,
+              `${k === 4 ? 'k' : 'v'}cache S=${S} NKV=${NKV} P=${P} HS=${HS} BS=${BS} N=${N} threads=${c.threads}`,
             )
+        // ...and each row landed where the table says: block table[slot][pos / BS], row pos % BS.
+        const kc = runs.cpu[0].tensors[4].data as Float32Array
+        const k = runs.cpu[0].tensors[0].data as Float32Array
+        for (let n = 0; n < N; n++)
+          for (let h = 0; h < NKV; h++)
+            expect(kc[kv.at(slot[n], h, pos[n])], `row ${n} head ${h}`).toBe(k[(n * NKV + h) * HS])
       }
   })
 
-  it('attention: GQA over several slots and positions', () => {
+  it('attention: GQA over several slots and positions, blocks shuffled and shared between slots', () => {
     const rand = mulberry32(7)
-    for (const [S, NH, NKV, P, HS] of [
-      [1, 1, 1, 1, 1],
-      [2, 4, 2, 13, 8],
-      [3, 6, 2, 37, 12],
-      [2, 3, 3, 9, 33],
-      [3, 8, 1, 64, 64],
+    for (const [S, NH, NKV, P, HS, BS] of [
+      [1, 1, 1, 1, 1, 1],
+      [2, 4, 2, 13, 8, 4],
+      [3, 6, 2, 37, 12, 16],
+      [2, 3, 3, 9, 33, 2],
+      [3, 8, 1, 64, 64, 16],
     ])
       for (const N of ROWS) {
         const q = randomF32(N * NH * HS, rand, 2)
-        const kc = randomF32(S * NKV * P * HS, rand, 2)
-        const vc = randomF32(S * NKV * P * HS, rand, 3)
+        const kv = pagedCache(S, NKV, P, HS, BS, rand, false)
         const pos = randomInts(N, P, rand)
         const slot = randomInts(N, S, rand)
         const scale = 1 / Math.sqrt(HS)
-        const node = { op: 'attention', inputs: [0, 1, 2, 3, 4], output: 5, i: [NH], f: [scale] }
-        const cacheShape = [S, NKV, P, HS]
+        const node = { op: 'attention', inputs: [0, 1, 2, 3, 4, 5], output: 6, i: [NH], f: [scale] }
         const runs = runBoth(node, [
           t('q', 'f32', [N, NH * HS], q),
           t('pos', 'i32', [N], pos),
           t('slot', 'i32', [N], slot),
-          t('kcache', 'f32', cacheShape, kc),
-          t('vcache', 'f32', cacheShape, vc),
+          t('kcache', 'f32', kv.shape, kv.k),
+          t('vcache', 'f32', kv.shape, kv.v),
+          t('blocks', 'i32', [S, kv.MB], kv.table),
           t('out', 'f32', [N, NH * HS]),
         ])
         // Scores: a dot product of HS terms (8 lanes, separate multiply and add) and a scale;
@@ -470,19 +513,20 @@ describe('kernels: fast vs reference', () => {
         const bound = new Float64Array(N * NH)
         for (let n = 0; n < N; n++)
           for (let h = 0; h < NH; h++) {
-            const base = (slot[n] * NKV + Math.floor(h / group)) * P * HS
+            const kvh = Math.floor(h / group)
             const len = pos[n] + 1
             let maxQk = 0
             let maxV = 0
             const scores: number[] = []
             for (let j = 0; j < len; j++) {
+              const row = kv.at(slot[n], kvh, j)
               let s = 0
               let a = 0
               for (let d = 0; d < HS; d++) {
-                const p = q[(n * NH + h) * HS + d] * kc[base + j * HS + d]
+                const p = q[(n * NH + h) * HS + d] * kv.k[row + d]
                 s += p
                 a += Math.abs(p)
-                maxV = Math.max(maxV, Math.abs(vc[base + j * HS + d]))
+                maxV = Math.max(maxV, Math.abs(kv.v[row + d]))
               }
               scores.push(s * scale)
               maxQk = Math.max(maxQk, a * scale)
@@ -494,7 +538,7 @@ describe('kernels: fast vs reference', () => {
         expectClose(
           runs,
           (i) => bound[Math.floor(i / HS)],
-          `S=${S} NH=${NH} NKV=${NKV} P=${P} HS=${HS} N=${N}`,
+          `S=${S} NH=${NH} NKV=${NKV} P=${P} HS=${HS} BS=${BS} N=${N}`,
         )
       }
   })

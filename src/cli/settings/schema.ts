@@ -146,6 +146,53 @@ export const sections = {
       secret: true,
       example: 'a long random string',
     },
+    model: {
+      type: (z) => z.string().min(1),
+      help: 'Model `kiln serve` serves when -m is not given (default: the tiny model that ships with kiln).',
+      example: 'Qwen/Qwen2-0.5B-Instruct',
+    },
+    served_model_name: {
+      type: (z) => z.string().min(1),
+      help: 'Model name clients send and /v1/models lists (default: the model argument, or its folder name).',
+      example: 'qwen2-0.5b',
+    },
+    context: {
+      type: (z) => z.number().int().min(2),
+      help: "Positions per sequence, prompt and completion together (default: the model's, at most 4096).",
+    },
+    max_seqs: {
+      type: (z) => z.number().int().min(1),
+      help: 'Sequences `kiln serve` runs at once, each holding a KV cache slot.',
+      default: () => 16,
+    },
+    max_queue: {
+      type: (z) => z.number().int().min(0),
+      help: 'Sequences that may wait for a slot; requests beyond it are refused with 429.',
+      default: () => 256,
+    },
+    kv_blocks: {
+      type: (z) => z.number().int().min(1),
+      help: 'KV cache blocks `kiln serve` allocates (default: enough for every sequence to fill its context).',
+    },
+    prefix_cache: {
+      type: (z) => z.boolean(),
+      help: 'Reuse the KV cache of a prompt prefix that an earlier request computed.',
+      default: () => true,
+    },
+    threads: {
+      type: (z) => z.number().int().min(1),
+      help: 'Compute threads for `kiln serve` (default: runtime.threads).',
+    },
+    chat_template: {
+      type: (z) => z.string().min(1),
+      help: "Jinja chat template file used instead of the model's own.",
+      example: './chat_template.jinja',
+    },
+    grace_period: {
+      type: (z) => z.number().int().min(0),
+      help: 'Seconds running requests get to finish after SIGTERM or SIGINT.',
+      default: () => 30,
+    },
   },
   finetune: {
     engine: {

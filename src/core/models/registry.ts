@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import nodePath from 'node:path'
 import { ConfigError, FormatError, UnsupportedArchitectureError } from '../errors.js'
-import type { GraphBuilder, GraphLimits, TensorId } from '../runtime/graph-builder.js'
+import type { GraphBuilder, TensorId } from '../runtime/graph-builder.js'
 import { parseBertConfig } from './bert/config.js'
 import { buildBert, type EncoderOutput } from './bert/model.js'
 import type { EncoderConfig, EncoderType, ModelConfig } from './config.js'
@@ -19,8 +19,8 @@ import type { WeightSet } from './weights.js'
 export interface DecoderFamily {
   kind: 'decoder'
   parse(f: Fields): ModelConfig
-  /** The graph from token rows to the logits of the selected rows (R, V). */
-  build(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limits: GraphLimits): TensorId
+  /** The graph from token rows to the logits of the selected rows (R, V); its KV cache as g.limits say. */
+  build(cfg: ModelConfig, g: GraphBuilder, w: WeightSet): TensorId
 }
 
 export interface EncoderFamily {

@@ -17,6 +17,23 @@ export interface GraphLimits {
   contextLength: number
   /** Sequences that can be in flight at once (KV cache slots; encoders: 1). */
   slots: number
+  /** Positions per KV block (default 16). */
+  blockSize?: number
+  /** KV blocks in the pool (default: slots × ⌈contextLength / blockSize⌉, every slot its full context). */
+  kvBlocks?: number
+}
+
+export const DEFAULT_BLOCK_SIZE = 16
+
+/** The paged KV cache's geometry for some limits: block size, blocks per slot, blocks in the pool. */
+export function kvGeometry(limits: GraphLimits): {
+  blockSize: number
+  blocksPerSlot: number
+  kvBlocks: number
+} {
+  const blockSize = limits.blockSize ?? DEFAULT_BLOCK_SIZE
+  const blocksPerSlot = Math.ceil(limits.contextLength / blockSize)
+  return { blockSize, blocksPerSlot, kvBlocks: limits.kvBlocks ?? limits.slots * blocksPerSlot }
 }
 
 export class GraphBuilder {
@@ -27,6 +44,7 @@ export class GraphBuilder {
   readonly slots: TensorId
   readonly outRows: TensorId
   private typesId?: TensorId
+  private blocksId?: TensorId
 
   constructor(readonly limits: GraphLimits) {
     this.tokens = this.input('tokens', ROWS_TOKENS, limits.maxRows)
@@ -58,6 +76,26 @@ export class GraphBuilder {
   /** A graph-owned, zero-initialised fixed tensor (the KV cache). */
   owned(name: string, shape: number[]): TensorId {
     return this.add({ name, dtype: 'f32', shape, rows: ROWS_FIXED })
+  }
+
+  /**
+   * One layer's paged key (or value) cache, (NB, NKV, BS, HS): the pool's blocks, which the graph's
+   * block table (slots, MB) maps each slot's positions to (native/kernels.h).
+   */
+  kvCache(name: string, NKV: number, HS: number): TensorId {
+    const { blockSize, blocksPerSlot, kvBlocks } = kvGeometry(this.limits)
+    this.blocksId ??= this.add({
+      name: 'kv_blocks',
+      dtype: 'i32',
+      shape: [this.limits.slots, blocksPerSlot],
+      rows: ROWS_FIXED,
+    })
+    return this.owned(name, [kvBlocks, NKV, blockSize, HS])
+  }
+
+  private get blocks(): TensorId {
+    if (this.blocksId === undefined) throw new Error('kvStore/attention before any kvCache()')
+    return this.blocksId
   }
 
   cols(id: TensorId): number {
@@ -113,7 +151,7 @@ export class GraphBuilder {
 
   // kcache/vcache (S, NKV, P, HS) updated in place at each row's slot and position
   kvStore(k: TensorId, v: TensorId, kcache: TensorId, vcache: TensorId): void {
-    this.node('kv_store', [k, v, this.positions, this.slots, kcache, vcache], kcache)
+    this.node('kv_store', [k, v, this.positions, this.slots, kcache, vcache, this.blocks], kcache)
   }
 
   // (N, NH*HS): causal attention of each row over its slot's cache
@@ -126,7 +164,13 @@ export class GraphBuilder {
     scale: number,
   ): TensorId {
     const out = this.act(name, this.rowsOf(q), this.cols(q))
-    return this.node('attention', [q, this.positions, this.slots, kcache, vcache], out, [scale], [NH])
+    return this.node(
+      'attention',
+      [q, this.positions, this.slots, kcache, vcache, this.blocks],
+      out,
+      [scale],
+      [NH],
+    )
   }
 
   // (N, NH*HS): bidirectional attention of each row over its own sequence's rows of k, v (N, NKV*HS)
@@ -181,6 +225,7 @@ export class GraphBuilder {
         outRows: this.outRows,
         output,
         ...(this.typesId === undefined ? {} : { types: this.typesId }),
+        ...(this.blocksId === undefined ? {} : { blocks: this.blocksId }),
       },
     }
   }

@@ -13,7 +13,7 @@ import {
   type GenerationResult,
   generateBatch,
 } from './generate.js'
-import { GraphBuilder, type GraphLimits } from './graph-builder.js'
+import { GraphBuilder, type GraphLimits, kvGeometry } from './graph-builder.js'
 import { openModelSource } from './model-source.js'
 
 export interface LoadOptions {
@@ -90,8 +90,18 @@ export class Model {
     return this.limits?.contextLength ?? this.defaultContext
   }
 
-  /** Makes sure the graph has at least `slots` sequences of `context` positions. */
-  ensureGraph(slots: number, context: number): void {
+  /** The paged KV cache of the current graph: slots, positions per block, table entries per slot, blocks. */
+  get kv(): { slots: number; blockSize: number; blocksPerSlot: number; kvBlocks: number } {
+    if (!this.limits) throw new KilnError('E_DISPOSED', 'model was disposed')
+    return { slots: this.limits.slots, ...kvGeometry(this.limits) }
+  }
+
+  /**
+   * Makes sure the graph has at least `slots` sequences of `context` positions, and a KV pool of
+   * at least `kvBlocks` blocks when given (default: every slot its whole context). A rebuilt graph
+   * starts with an empty KV cache.
+   */
+  ensureGraph(slots: number, context: number, kvBlocks?: number): void {
     if (this.disposed) throw new KilnError('E_DISPOSED', 'model was disposed')
     if (context > this.config.maxPositions) {
       throw new InputError(
@@ -99,16 +109,22 @@ export class Model {
       )
     }
     const cur = this.limits
-    if (this.graph && cur && cur.slots >= slots && cur.contextLength >= context) return
+    // Without a pool size asked for, every slot gets its whole context.
+    const blockSize = kvGeometry({ maxRows: 1, maxOutRows: 1, slots, contextLength: context }).blockSize
+    const wanted = kvBlocks ?? slots * Math.ceil(context / blockSize)
+    const fits = (l: GraphLimits) =>
+      l.slots >= slots && l.contextLength >= context && kvGeometry(l).kvBlocks >= wanted
+    if (this.graph && cur && fits(cur)) return
     const limits: GraphLimits = {
       maxRows: this.chunk,
       maxOutRows: this.chunk,
       slots: Math.max(slots, cur?.slots ?? 1),
       contextLength: Math.max(context, cur?.contextLength ?? 0),
     }
+    if (kvBlocks !== undefined) limits.kvBlocks = kvBlocks
     const g = new GraphBuilder(limits)
     const w = new WeightSet(this.weights, g, this.layout, this.dtype)
-    const logits = decoderFamily(this.config.architecture).build(this.config, g, w, limits)
+    const logits = decoderFamily(this.config.architecture).build(this.config, g, w)
     const spec = g.build(logits, this.backend)
     this.graph?.dispose()
     this.graph = undefined
@@ -120,15 +136,19 @@ export class Model {
     this.limits = limits
   }
 
-  /** One forward step over ragged rows; returns the logits of `outRows` (R × V). */
+  /**
+   * One forward step over ragged rows; returns the logits of `outRows` (R × V). blocks: the KV
+   * block table (slots × kv.blocksPerSlot); absent, slot s owns blocks s·MB … s·MB+MB−1.
+   */
   async step(
     tokens: Int32Array,
     positions: Int32Array,
     slots: Int32Array,
     outRows: Int32Array,
+    blocks?: Int32Array,
   ): Promise<Float32Array> {
     const g = this.live()
-    return g.runAsync(tokens, positions, slots, outRows, this.threads)
+    return g.runAsync(tokens, positions, slots, outRows, this.threads, undefined, blocks)
   }
 
   get maxRows(): number {
@@ -167,12 +187,21 @@ export class Model {
     prompts: (string | number[])[],
     options: GenerateOptions = {},
   ): AsyncGenerator<GenerationEvent, GenerationResult[]> {
+    return yield* generateBatch(this, prompts, options)
+  }
+
+  /**
+   * Takes the model's KV slots for one user (a Scheduler) until the returned function is called.
+   * Throws E_BUSY while another holds them.
+   */
+  claim(): () => void {
     if (this.busy)
       throw new KilnError('E_BUSY', 'this model is already generating; await the running generation first')
     this.busy = true
-    try {
-      return yield* generateBatch(this, prompts, options)
-    } finally {
+    let released = false
+    return () => {
+      if (released) return
+      released = true
       this.busy = false
     }
   }

@@ -11,6 +11,10 @@ export interface SamplingOptions {
   topP?: number
   minP?: number
   repetitionPenalty?: number
+  /** OpenAI's: each generated token's logit minus this × the times it was generated (−2..2). */
+  frequencyPenalty?: number
+  /** OpenAI's: each generated token's logit minus this once it was generated at all (−2..2). */
+  presencePenalty?: number
   seed?: number
 }
 
@@ -24,11 +28,16 @@ export function validateSampling(o: SamplingOptions): void {
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad('topP', 'must be in (0, 1]')
   if (o.minP !== undefined && !(o.minP >= 0 && o.minP <= 1)) bad('minP', 'must be in [0, 1]')
   if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad('repetitionPenalty', 'must be > 0')
+  for (const name of ['frequencyPenalty', 'presencePenalty'] as const) {
+    const v = o[name]
+    if (v !== undefined && !(v >= -2 && v <= 2)) bad(name, 'must be in [-2, 2]')
+  }
 }
 
 export class Sampler {
   private readonly rng: Rng
   private readonly history: number[]
+  private readonly promptLength: number
 
   constructor(
     private readonly opts: SamplingOptions,
@@ -37,6 +46,7 @@ export class Sampler {
   ) {
     this.rng = new Rng(seed)
     this.history = [...prompt]
+    this.promptLength = prompt.length
   }
 
   /** Picks the next token from one row of logits (modified in place). */
@@ -50,6 +60,12 @@ export class Sampler {
       minP: greedy ? 0 : o.minP,
       repetitionPenalty: o.repetitionPenalty,
       history: o.repetitionPenalty && o.repetitionPenalty !== 1 ? Int32Array.from(this.history) : undefined,
+      frequencyPenalty: o.frequencyPenalty,
+      presencePenalty: o.presencePenalty,
+      generated:
+        o.frequencyPenalty || o.presencePenalty
+          ? Int32Array.from(this.history.slice(this.promptLength))
+          : undefined,
       suppress: suppress.length ? Int32Array.from(suppress) : undefined,
       uniform: greedy ? 0 : this.rng.uniform(),
     })

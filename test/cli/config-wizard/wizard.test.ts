@@ -128,7 +128,7 @@ describe('config wizard', () => {
     await enterUntil(w, 'Summary')
     expect(w.frame()).toMatch(/runtime\.threads +\(default: \d+\)/)
     await w.press(DOWN, '❯ Go back')
-    await w.press(ENTER, '1/18')
+    await w.press(ENTER, `1/${w.keys.length}`)
     await enterUntil(w, 'Summary')
     await w.press(DOWN, '❯ Go back')
     await w.press(DOWN, '❯ Cancel')

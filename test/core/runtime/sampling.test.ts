@@ -3,7 +3,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { asFloat32, openSafetensors } from '../../../src/core/formats/safetensors.js'
 import { native, type SampleParams } from '../../../src/core/native.js'
-import { Sampler } from '../../../src/core/runtime/sampling.js'
+import { Sampler, validateSampling } from '../../../src/core/runtime/sampling.js'
 import { golden, readJson } from '../../helpers/fixtures.js'
 
 const dir = golden('sampling')
@@ -71,5 +71,41 @@ describe('token choice', () => {
     const greedyId = new Sampler({ temperature: 0 }, [], 1).next(row(), [])
     const s = new Sampler({ temperature: 1, topK: 1 }, [], 3)
     for (let i = 0; i < 10; i++) expect(s.next(row(), [])).toBe(greedyId)
+  })
+})
+
+// OpenAI's definition (no transformers counterpart): logit[t] -= frequency × count(t) + presence ×
+// (count(t) > 0), count over the generated tokens only; checked by hand on the golden scores.
+describe('frequency and presence penalties', () => {
+  it('subtract frequency × count + presence from each generated token, nothing else', () => {
+    const r = scores.slice(0, V)
+    native().applyProcessors(r, {
+      frequencyPenalty: 0.5,
+      presencePenalty: 0.25,
+      generated: Int32Array.from([3, 3, 5, 3]),
+      history: Int32Array.from([7, 8]), // the prompt: only the repetition penalty reads it
+    })
+    for (let i = 0; i < V; i++) {
+      const want = scores[i] - (i === 3 ? 0.5 * 3 + 0.25 : i === 5 ? 0.5 + 0.25 : 0)
+      expect(r[i], `logit ${i}`).toBe(Math.fround(want))
+    }
+  })
+
+  it('the sampler counts what it generated, not the prompt', () => {
+    const r = scores.slice(0, V)
+    let best = 0
+    for (let i = 1; i < V; i++) if (r[i] > r[best]) best = i
+    // The argmax is in the prompt: not penalized; once generated, a presence penalty of 2 moves
+    // greedy decoding off it whenever the runner-up is within 2.
+    const s = new Sampler({ temperature: 0, presencePenalty: 2 }, [best, best], 1)
+    expect(s.next(scores.slice(0, V), [])).toBe(best)
+    const second = [...r.keys()].filter((i) => i !== best).reduce((a, b) => (r[b] > r[a] ? b : a))
+    const next = s.next(scores.slice(0, V), [])
+    expect(next).toBe(r[best] - 2 < r[second] ? second : best)
+  })
+
+  it('are refused outside [-2, 2]', () => {
+    expect(() => validateSampling({ frequencyPenalty: 2.5 })).toThrow(/frequencyPenalty must be in \[-2, 2\]/)
+    expect(() => validateSampling({ presencePenalty: Number.NaN })).toThrow(/presencePenalty/)
   })
 })

@@ -2,11 +2,11 @@
 // fused c_attn → residual → LayerNorm → GELU MLP → residual), LayerNorm, tied head. Conv1D weights are
 // read in the layout they are stored in ((in, out) in transformers files, (out, in) in GGUF), never
 // transposed at load.
-import type { GraphBuilder, GraphLimits, TensorId } from '../../runtime/graph-builder.js'
+import type { GraphBuilder, TensorId } from '../../runtime/graph-builder.js'
 import type { ModelConfig } from '../config.js'
 import type { WeightSet } from '../weights.js'
 
-export function buildGpt2(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limits: GraphLimits): TensorId {
+export function buildGpt2(cfg: ModelConfig, g: GraphBuilder, w: WeightSet): TensorId {
   const { hiddenSize: C, numHeads: NH, headDim: HS, intermediateSize: F, vocabSize: V } = cfg
   const eps = cfg.norm.eps
   const pre = w.has('transformer.wte.weight') ? 'transformer.' : ''
@@ -18,8 +18,8 @@ export function buildGpt2(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limit
   let x = g.add2('embed', g.embedding('wte', wte, g.tokens), g.embedding('wpe', wpe, g.positions)) // (N, C)
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `${pre}h.${l}`
-    const kcache = g.owned(`${p}.k_cache`, [limits.slots, NH, limits.contextLength, HS])
-    const vcache = g.owned(`${p}.v_cache`, [limits.slots, NH, limits.contextLength, HS])
+    const kcache = g.kvCache(`${p}.k_cache`, NH, HS) // (NB, NH, BS, HS)
+    const vcache = g.kvCache(`${p}.v_cache`, NH, HS)
 
     const h = g.layernorm(`${p}.ln_1`, x, w.vector(`${p}.ln_1.weight`, C), w.vector(`${p}.ln_1.bias`, C), eps)
     const qkvW = w.conv1d(`${p}.attn.c_attn.weight`, C, 3 * C)

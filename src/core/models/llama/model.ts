@@ -2,12 +2,12 @@
 // attention with rotary positions and GQA → residual → RMSNorm → SwiGLU MLP → residual), norm, head.
 // Qwen2's q/k/v biases, tied embeddings and rope scaling are data in the config, not separate code.
 import { ConfigError } from '../../errors.js'
-import type { GraphBuilder, GraphLimits, TensorId } from '../../runtime/graph-builder.js'
+import type { GraphBuilder, TensorId } from '../../runtime/graph-builder.js'
 import type { ModelConfig } from '../config.js'
 import { ropeInvFreq } from '../rope.js'
 import type { WeightSet } from '../weights.js'
 
-export function buildLlama(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limits: GraphLimits): TensorId {
+export function buildLlama(cfg: ModelConfig, g: GraphBuilder, w: WeightSet): TensorId {
   const { hiddenSize: C, numHeads: NH, numKvHeads: NKV, headDim: HS, intermediateSize: F, vocabSize: V } = cfg
   const eps = cfg.norm.eps
   if (cfg.activation !== 'silu')
@@ -21,8 +21,8 @@ export function buildLlama(cfg: ModelConfig, g: GraphBuilder, w: WeightSet, limi
   let x = g.embedding('embed', embed, g.tokens) // (N, C)
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}`
-    const kcache = g.owned(`${p}.k_cache`, [limits.slots, NKV, limits.contextLength, HS])
-    const vcache = g.owned(`${p}.v_cache`, [limits.slots, NKV, limits.contextLength, HS])
+    const kcache = g.kvCache(`${p}.k_cache`, NKV, HS) // (NB, NKV, BS, HS)
+    const vcache = g.kvCache(`${p}.v_cache`, NKV, HS)
 
     const h = g.rmsnorm(`${p}.input_layernorm`, x, w.vector(`${p}.input_layernorm.weight`, C), eps)
     const a = `${p}.self_attn`

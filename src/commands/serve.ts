@@ -1,0 +1,141 @@
+// kiln serve: an OpenAI-compatible HTTP server over one model, with continuous batching.
+import { Flags } from '@oclif/core'
+import { BaseCommand } from '../cli/base-command.js'
+import { runServe, type ServeReport, serveRendering } from '../cli/serve.js'
+import { origin, settingsFor } from '../cli/settings/for-command.js'
+import { HUB_KEYS, hubFromSettings } from '../cli/settings/hub-settings.js'
+import { DeviceError } from '../core/errors.js'
+
+/** Settings serve reads (flag > env > settings file > default; see docs/config.md). */
+const KEYS = [
+  'serve.model',
+  'serve.host',
+  'serve.port',
+  'serve.api_key',
+  'serve.served_model_name',
+  'serve.context',
+  'serve.max_seqs',
+  'serve.max_queue',
+  'serve.kv_blocks',
+  'serve.prefix_cache',
+  'serve.threads',
+  'serve.chat_template',
+  'serve.grace_period',
+  'runtime.device',
+  'runtime.threads',
+  'runtime.dtype',
+  ...HUB_KEYS,
+]
+
+export default class Serve extends BaseCommand<ServeReport> {
+  static summary = 'Serve a model over an OpenAI-compatible HTTP API, with continuous batching.'
+  static description =
+    `Loads a causal language model (a folder, a GGUF file or a Hub repo id, as for generate; without -m: serve.model, else the tiny default model) and serves it on /v1/models, /v1/completions and /v1/chat/completions (streamed or not, n choices, stop strings, seeds), plus /tokenize, /detokenize, /health and Prometheus /metrics. Requests share forward steps: up to --max-seqs sequences run at once, --max-queue more wait, beyond that clients get 429.
+
+Prints one line with the URL once it listens (--json: JSON events on stdout: ready, one per request, shutdown). With --api-key (better: KILN_SERVE_API_KEY, so it stays out of the process list) every route but /health and /metrics needs "Authorization: Bearer <key>". SIGTERM or SIGINT drains: /health and new requests get 503, running ones get --grace-period seconds to finish, then the server exits 0; a second signal exits at once (130 for SIGINT, 143 for SIGTERM). Each option not given as a flag comes from KILN_SERVE_* variables, then the settings file, then the default.`
+
+  static examples = [
+    '<%= config.bin %> serve',
+    '<%= config.bin %> serve -m Qwen/Qwen2-0.5B-Instruct --port 8000',
+    'KILN_SERVE_API_KEY=secret <%= config.bin %> serve -m ./qwen2-0.5b-q4_k_m.gguf --host 0.0.0.0 --max-seqs 8',
+    '<%= config.bin %> serve -m ./model --served-model-name my-model --chat-template ./chat.jinja --json',
+    '<%= config.bin %> serve --port 0 --json   # any free port; the ready event says which',
+  ]
+
+  static flags = {
+    model: Flags.string({
+      char: 'm',
+      description:
+        'Model folder, GGUF file or repo id (default: serve.model, else the embedded default model).',
+    }),
+    host: Flags.string({
+      description: 'Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).',
+    }),
+    port: Flags.integer({
+      description: 'Port to listen on (default 8080; 0 picks a free one).',
+      min: 0,
+      max: 65535,
+    }),
+    'api-key': Flags.string({
+      description: 'Key clients must send as "Authorization: Bearer <key>" (prefer KILN_SERVE_API_KEY).',
+    }),
+    'served-model-name': Flags.string({
+      description: 'Model name for requests and /v1/models (default: the model argument or its folder name).',
+    }),
+    context: Flags.integer({
+      description:
+        "Positions per sequence, prompt and completion together (default: the model's, at most 4096).",
+      min: 2,
+    }),
+    'max-seqs': Flags.integer({
+      description: 'Sequences run at once, each with a KV cache slot (default 16).',
+      min: 1,
+    }),
+    'max-queue': Flags.integer({
+      description: 'Sequences that may wait for a slot; beyond it requests get 429 (default 256).',
+      min: 0,
+    }),
+    'kv-blocks': Flags.integer({
+      description: 'KV cache blocks to allocate (default: enough for every sequence to fill its context).',
+      min: 1,
+    }),
+    'prefix-cache': Flags.boolean({
+      description: 'Reuse the KV cache of prompt prefixes earlier requests computed (default on).',
+      allowNo: true,
+    }),
+    threads: Flags.integer({
+      char: 't',
+      description: 'Compute threads (default: serve.threads, else runtime.threads).',
+      min: 1,
+    }),
+    dtype: Flags.string({
+      description: 'Weight type to compute in (auto: as stored).',
+      options: ['auto', 'f32', 'f16', 'bf16'],
+    }),
+    device: Flags.string({
+      description: 'Device to run on (this build: the CPU).',
+      options: ['auto', 'cpu', 'cuda'],
+    }),
+    'chat-template': Flags.string({
+      description: "Jinja chat template file used instead of the model's own.",
+    }),
+    'grace-period': Flags.integer({
+      description: 'Seconds running requests get to finish after SIGTERM/SIGINT (default 30).',
+      min: 0,
+    }),
+  }
+
+  protected rendering = serveRendering
+
+  async run(): Promise<ServeReport> {
+    const { flags } = await this.parse(Serve)
+    const s = await settingsFor(KEYS)
+    const setting = <T>(key: string) => s.get(key)?.value as T | undefined
+    const device = flags.device ?? setting<string>('runtime.device')
+    if (device === 'cuda') {
+      const from = flags.device ? '--device' : origin(s.get('runtime.device')!)
+      throw new DeviceError(
+        `device cuda (from ${from}): this build of kiln runs on the CPU only; use cpu or auto`,
+      )
+    }
+    return runServe({
+      model: flags.model ?? setting<string>('serve.model'),
+      host: flags.host ?? setting<string>('serve.host') ?? '127.0.0.1',
+      port: flags.port ?? setting<number>('serve.port') ?? 8080,
+      apiKey: flags['api-key'] ?? setting<string>('serve.api_key'),
+      servedModelName: flags['served-model-name'] ?? setting<string>('serve.served_model_name'),
+      context: flags.context ?? setting<number>('serve.context'),
+      maxSeqs: flags['max-seqs'] ?? setting<number>('serve.max_seqs') ?? 16,
+      maxQueue: flags['max-queue'] ?? setting<number>('serve.max_queue') ?? 256,
+      kvBlocks: flags['kv-blocks'] ?? setting<number>('serve.kv_blocks'),
+      prefixCache: flags['prefix-cache'] ?? setting<boolean>('serve.prefix_cache') ?? true,
+      threads: flags.threads ?? setting<number>('serve.threads') ?? setting<number>('runtime.threads'),
+      dtype: (flags.dtype ?? setting<string>('runtime.dtype')) as 'auto' | 'f32' | 'f16' | 'bf16' | undefined,
+      chatTemplate: flags['chat-template'] ?? setting<string>('serve.chat_template'),
+      gracePeriod: flags['grace-period'] ?? setting<number>('serve.grace_period') ?? 30,
+      hub: hubFromSettings(s),
+      json: flags.json,
+      quiet: flags.quiet,
+    })
+  }
+}

@@ -1,0 +1,99 @@
+// The OpenAI sampling fields of a request as core's GenerateOptions, and the checks that are the
+// HTTP API's own (n, the number of stop strings, fields this server does not do). Ranges of the
+// options themselves are core's to check (validateGenerateOptions), named back as HTTP fields.
+
+import type { GenerateOptions } from '../core/runtime/generate.js'
+import { validateGenerateOptions } from '../core/runtime/generate.js'
+import { type FieldName, HttpError, httpField, toHttpError, unsupported } from './errors.js'
+import type { ChatRequest, CompletionRequest } from './validate.js'
+
+/** Choices per prompt at most: each is a sequence holding a KV slot. */
+export const MAX_N = 16
+/** OpenAI's limit on stop strings. */
+export const MAX_STOP = 4
+
+type GenerationRequest = CompletionRequest | ChatRequest
+
+/** Names options as this request's fields (max_completion_tokens where the client used it). */
+export function fieldNames(overrides: Record<string, string> = {}): FieldName {
+  return (option) => overrides[option] ?? httpField(option)
+}
+
+/**
+ * Core's options for a request, checked by core (a UsageError becomes a 400 naming the field).
+ * `maxNewTokens` is the route's: completions and chats default it differently.
+ */
+export function generateOptions(
+  req: GenerationRequest,
+  maxNewTokens: number,
+  field: FieldName,
+): GenerateOptions {
+  const stop = req.stop == null ? [] : typeof req.stop === 'string' ? [req.stop] : req.stop
+  if (stop.length > MAX_STOP)
+    throw new HttpError(
+      400,
+      `stop may hold at most ${MAX_STOP} strings (got ${stop.length})`,
+      'stop',
+      'invalid_value',
+    )
+  const options: GenerateOptions = {
+    maxNewTokens,
+    minNewTokens: req.min_tokens ?? undefined,
+    temperature: req.temperature ?? undefined,
+    topP: req.top_p ?? undefined,
+    // vLLM's clients say -1 for "no top-k"; core says 0.
+    topK: req.top_k === -1 ? 0 : (req.top_k ?? undefined),
+    minP: req.min_p ?? undefined,
+    repetitionPenalty: req.repetition_penalty ?? undefined,
+    frequencyPenalty: req.frequency_penalty ?? undefined,
+    presencePenalty: req.presence_penalty ?? undefined,
+    seed: req.seed ?? undefined,
+    stop: stop.length ? stop : undefined,
+    addSpecialTokens: req.add_special_tokens ?? undefined,
+    // No EOS ids: the sequence ends at max_tokens, a stop string or the context.
+    eosTokenIds: req.ignore_eos ? [] : undefined,
+  }
+  try {
+    validateGenerateOptions(options)
+  } catch (e) {
+    throw toHttpError(e, { field })
+  }
+  return options
+}
+
+/** n, checked: 1 to MAX_N. */
+export function choicesPerPrompt(req: GenerationRequest): number {
+  const n = req.n ?? 1
+  if (n < 1 || n > MAX_N)
+    throw new HttpError(400, `n must be an integer from 1 to ${MAX_N} (got ${n})`, 'n', 'invalid_value')
+  return n
+}
+
+/** Requests for what this server does not do yet: a 400 naming the field, never a silent ignore. */
+export function refuseUnsupported(req: GenerationRequest): void {
+  if (req.logit_bias && Object.keys(req.logit_bias).length) throw unsupported('logit_bias', 'logit_bias yet')
+  if (req.echo) throw unsupported('echo', 'echo yet')
+  if ('suffix' in req && req.suffix) throw unsupported('suffix', 'suffix (insertion) yet')
+  if ('best_of' in req && req.best_of != null && req.best_of !== (req.n ?? 1))
+    throw unsupported('best_of', 'best_of other than n yet')
+  if ('prompt' in req) {
+    if (req.logprobs != null) throw unsupported('logprobs', 'logprobs yet')
+    return
+  }
+  if (req.logprobs) throw unsupported('logprobs', 'logprobs yet')
+  if (req.top_logprobs) throw unsupported('top_logprobs', 'logprobs yet')
+  const format = req.response_format?.type
+  if (format === 'json_object' || format === 'json_schema')
+    throw unsupported('response_format', `response_format ${format} (constrained decoding) yet`)
+  if (format !== undefined && format !== 'text')
+    throw new HttpError(
+      400,
+      `response_format.type must be text, json_object or json_schema (got ${JSON.stringify(format)})`,
+      'response_format.type',
+      'invalid_value',
+    )
+  if (req.tools?.length) throw unsupported('tools', 'tools (function calling) yet')
+  if (req.functions?.length) throw unsupported('functions', 'functions (function calling) yet')
+  if (req.tool_choice != null && req.tool_choice !== 'none' && req.tool_choice !== 'auto')
+    throw unsupported('tool_choice', 'tool_choice (function calling) yet')
+}

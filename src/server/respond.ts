@@ -1,0 +1,120 @@
+// Runs a planned generation for one HTTP request and answers it, as one JSON body or as an event
+// stream, in the shapes a route's format gives. A client that goes away cancels its sequences.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FinishReason, GenerationResult } from '../core/runtime/generate.js'
+import type { ServerContext } from './context.js'
+import { type ErrorContext, HttpError, toHttpError } from './errors.js'
+import { type GenerationPlan, GenerationRun, openAiFinishReason } from './generation.js'
+import { SSE_DONE, sendEventStream, sseData, sseError } from './sse.js'
+
+export interface Usage {
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+}
+
+/** How a route's responses look (text completions and chat completions differ only here). */
+export interface ResponseFormat {
+  /** The whole response of a request that does not stream. */
+  body(results: GenerationResult[], usage: Usage): unknown
+  /** Chunks before any token (chat: each choice's role). */
+  opening(choices: number): unknown[]
+  /** A chunk with text for one choice. */
+  text(choice: number, text: string): unknown
+  /** A choice's last chunk. */
+  finish(choice: number, reason: 'stop' | 'length'): unknown
+  /** The usage chunk (stream_options.include_usage): empty choices. */
+  usage(usage: Usage): unknown
+}
+
+export interface RespondOptions {
+  stream: boolean
+  includeUsage: boolean
+  errors: ErrorContext
+}
+
+/** What the request summary (RequestSummary) reports of a generation. */
+export interface GenerationTally {
+  promptTokens: number
+  completionTokens: number
+  finishReasons: string[]
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    generation?: GenerationTally
+  }
+}
+
+export async function respond(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  plan: GenerationPlan,
+  format: ResponseFormat,
+  opts: RespondOptions,
+): Promise<unknown> {
+  let run: GenerationRun
+  try {
+    run = new GenerationRun(ctx, plan)
+  } catch (e) {
+    throw toHttpError(e, opts.errors)
+  }
+  let clientGone = false
+  const leave = () => {
+    clientGone = true
+    run.cancel()
+  }
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) leave()
+  })
+  // The client may have gone while the prompt was being prepared.
+  if (request.raw.socket?.destroyed) leave()
+  const promptTokens = plan.prompts.reduce((sum, p) => sum + p.length, 0)
+  const tally: GenerationTally = { promptTokens, completionTokens: 0, finishReasons: [] }
+  request.generation = tally
+  const usage = (): Usage => ({
+    prompt_tokens: promptTokens,
+    completion_tokens: tally.completionTokens,
+    total_tokens: promptTokens + tally.completionTokens,
+  })
+  const ended = (reason: FinishReason, tokens: number) => {
+    tally.completionTokens += tokens
+    const r = openAiFinishReason(reason)
+    tally.finishReasons.push(r)
+    return r
+  }
+
+  if (!opts.stream) {
+    let results: GenerationResult[]
+    try {
+      results = await run.results()
+    } catch (e) {
+      // Nobody is left to read the answer; 499 (client closed request) is for the logs.
+      if (clientGone) throw new HttpError(499, 'the client closed the request')
+      throw toHttpError(e, opts.errors)
+    }
+    for (const r of results) ended(r.finishReason, r.completionTokens)
+    return format.body(results, usage())
+  }
+
+  async function* events(): AsyncGenerator<string> {
+    for (const chunk of format.opening(plan.prompts.length * plan.n)) yield sseData(chunk)
+    try {
+      for await (const update of run.updates()) {
+        if ('event' in update) {
+          if (update.event.text) yield sseData(format.text(update.choice, update.event.text))
+        } else {
+          const reason = ended(update.result.finishReason, update.result.completionTokens)
+          yield sseData(format.finish(update.choice, reason))
+        }
+      }
+      if (opts.includeUsage) yield sseData(format.usage(usage()))
+    } catch (e) {
+      if (clientGone) return
+      yield sseError(toHttpError(e, opts.errors).body())
+    }
+    yield SSE_DONE
+  }
+  return sendEventStream(reply, events())
+}
