@@ -1,6 +1,6 @@
 // A load generator for OpenAI-compatible servers: N clients at once, each one streaming
 // /v1/completions request; per request the time to the first token, the gaps between tokens, and
-// the tokens generated (from the usage chunk, else the chunks with text).
+// the tokens generated (from the usage chunk, else the token chunks).
 import { readFileSync } from 'node:fs'
 
 /** Waits until GET url/health answers 200 (or throws after timeoutMs). */
@@ -39,7 +39,9 @@ async function oneStream(base, body, headers) {
       if (data === '[DONE]') continue
       const j = JSON.parse(data)
       if (j.usage) usage = j.usage
-      if (j.choices?.length && j.choices[0].text) times.push(performance.now())
+      // A token's chunk: a choice not yet finished (llama-server sends one per token even when its
+      // text is empty; kiln sends one per token with text).
+      if (j.choices?.length && j.choices[0].finish_reason == null) times.push(performance.now())
     }
   }
   const gaps = times.slice(1).map((t, i) => t - times[i])
