@@ -73,7 +73,7 @@ export function postJson(
 }
 
 /** A metric's value in /metrics text (the sum over its label sets). */
-export async function metric(server: TestServer, name: string, labels = ''): Promise<number> {
+export async function metric(server: Pick<TestServer, 'fetch'>, name: string, labels = ''): Promise<number> {
   const text = await (await server.fetch('/metrics')).text()
   let sum = 0
   for (const line of text.split('\n')) {
