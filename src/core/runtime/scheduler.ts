@@ -287,10 +287,11 @@ export class Scheduler {
       const seq = this.waiting[0]
       const hits = this.cachedPrefix(seq)
       const need = Math.ceil((seq.length + 1) / this.blockSize) - hits.length
-      if (need > this.pool.available - (this.running.length ? this.running.length : 0)) {
+      // Each running sequence keeps one block in reserve to grow into. Alone, a sequence always
+      // fits: the pool holds at least one whole context.
+      if (this.running.length && need > this.pool.available - this.running.length) {
         for (const b of hits) this.pool.release(b)
-        if (this.running.length) return // wait for running sequences to free blocks
-        // Alone it may still start: it grows block by block as positions come.
+        return // wait for running sequences to free blocks
       }
       this.waiting.shift()
       seq.slot = this.freeSlots.pop() as number
