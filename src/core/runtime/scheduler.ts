@@ -1,83 +1,36 @@
 // Continuous batching: every forward step packs the decode rows of running sequences with prefill
 // rows of admitted ones (the graph takes mixed ragged rows), admits waiting requests as soon as a
 // slot and KV blocks are free, and retires finished or cancelled sequences at once. The KV cache is
-// a pool of blocks (kv-blocks.ts) that sequences take as they grow; when it runs short, the newest
-// running sequence is preempted (its blocks freed, recomputed later). Prompts that start with
+// a pool of blocks (kv-blocks.ts, sequence-kv.ts) that sequences take as they grow; when it runs
+// short, the newest running sequence is preempted (its blocks freed, recomputed later). Prompts that start with
 // cached full blocks take them instead of recomputing them. The engine is batch-invariant and a
 // position's keys and values depend only on the tokens up to it, so a sequence's tokens do not
 // depend on what ran beside it, how its prompt was chunked, or whether its prefix came from the
 // cache. generateMany is a client of it too.
-import { InputError, KilnError, option, UsageError } from '../errors.js'
+import { InputError, option, UsageError } from '../errors.js'
 import type { GenerateOptions } from './generate.js'
 import { resolveGenerateOptions } from './generate-options.js'
-import { BlockPool, blockHash } from './kv-blocks.js'
 import type { Model } from './model.js'
 import { Sampler } from './sampling.js'
+import {
+  QueueFullError,
+  SchedulerClosedError,
+  type SchedulerOptions,
+  type SchedulerStats,
+  type StepInfo,
+  type SubmitOptions,
+} from './scheduler-types.js'
 import { CancelledError, Sequence } from './sequence.js'
+import { SequenceKv } from './sequence-kv.js'
 
-export interface SchedulerOptions {
-  /** Sequences that run at once: the KV slots (default 1). */
-  maxSeqs?: number
-  /** Positions per sequence (prompt + generated); default: the model's context. */
-  contextLength?: number
-  /** Requests that may wait for a slot; beyond it submit() throws QueueFullError (default: no limit). */
-  maxQueue?: number
-  /** KV blocks in the pool (default: every slot its whole context, so nothing is ever preempted). */
-  kvBlocks?: number
-  /** Reuse cached KV blocks of a shared prompt prefix (default true). */
-  prefixCache?: boolean
-}
-
-/** A snapshot of the scheduler's load, for metrics and health checks. */
-export interface SchedulerStats {
-  running: number
-  waiting: number
-  slots: number
-  contextLength: number
-  /** Fraction of the KV pool's blocks held by running sequences. */
-  kvUsage: number
-  kvBlocks: number
-  blockSize: number
-  /** Idle blocks that still hold a cached prefix. */
-  cachedBlocks: number
-  promptTokens: number
-  generationTokens: number
-  steps: number
-  /** Prompt tokens looked up in the prefix cache, and of those, found there. */
-  prefixQueries: number
-  prefixHits: number
-  /** Sequences preempted for want of KV blocks (recomputed later). */
-  preemptions: number
-}
-
-/** One forward step: how many token rows it carried, of which prefill and decode, and its time. */
-export interface StepInfo {
-  rows: number
-  prefillRows: number
-  decodeRows: number
-  ms: number
-}
-
-export interface SubmitOptions {
-  /** Cancels the sequence (waiting: at once; running: its slot is freed after the current step). */
-  signal?: AbortSignal
-  /** The events' `seq` field, and the offset added to the seed (as generateMany numbers prompts). */
-  index?: number
-}
-
-/** submit() when maxQueue requests are already waiting. */
-export class QueueFullError extends KilnError {
-  constructor(readonly waiting: number) {
-    super('E_QUEUE_FULL', `${waiting} requests are already waiting; try again later`)
-  }
-}
-
-/** submit() after drain() or close(). */
-export class SchedulerClosedError extends KilnError {
-  constructor() {
-    super('E_CLOSED', 'the scheduler no longer accepts requests (it is draining or closed)')
-  }
-}
+export {
+  QueueFullError,
+  SchedulerClosedError,
+  type SchedulerOptions,
+  type SchedulerStats,
+  type StepInfo,
+  type SubmitOptions,
+} from './scheduler-types.js'
 
 export class Scheduler {
   readonly maxSeqs: number
@@ -104,11 +57,9 @@ export class Scheduler {
     prefixHits: 0,
     preemptions: 0,
   }
-  private readonly pool: BlockPool
-  private readonly blockSize: number
+  private readonly kv: SequenceKv
   private readonly blocksPerSlot: number
   private readonly tableSlots: number
-  private readonly prefixCache: boolean
 
   constructor(
     private readonly model: Model,
@@ -149,11 +100,9 @@ export class Scheduler {
         `${option('kvBlocks')} must hold at least one whole context: ${perContext} blocks of ${kv.blockSize} positions (got ${poolSize})`,
       )
     }
-    this.blockSize = kv.blockSize
     this.blocksPerSlot = kv.blocksPerSlot
     this.tableSlots = kv.slots // the graph may have more slots than this scheduler uses
-    this.pool = new BlockPool(poolSize)
-    this.prefixCache = opts.prefixCache ?? true
+    this.kv = new SequenceKv(poolSize, kv.blockSize, opts.prefixCache ?? true)
     this.maxSeqs = maxSeqs
     this.maxQueue = maxQueue
     // (The graph may hold longer slots: it only grows.)
@@ -167,10 +116,10 @@ export class Scheduler {
       waiting: this.waiting.length,
       slots: this.maxSeqs,
       contextLength: this.contextLength,
-      kvUsage: this.pool.used / this.pool.size,
-      kvBlocks: this.pool.size,
-      blockSize: this.blockSize,
-      cachedBlocks: this.pool.cachedIdle,
+      kvUsage: this.kv.pool.used / this.kv.pool.size,
+      kvBlocks: this.kv.pool.size,
+      blockSize: this.kv.blockSize,
+      cachedBlocks: this.kv.pool.cachedIdle,
       ...this.totals,
     }
   }
@@ -285,22 +234,22 @@ export class Scheduler {
   private admit(): void {
     while (this.waiting.length && this.freeSlots.length) {
       const seq = this.waiting[0]
-      const hits = this.cachedPrefix(seq)
-      const need = Math.ceil((seq.length + 1) / this.blockSize) - hits.length
+      const hits = this.kv.takePrefix(seq)
+      const need = this.kv.blocksFor(seq.length + 1) - hits.length
       // Each running sequence keeps one block in reserve to grow into. Alone, a sequence always
       // fits: the pool holds at least one whole context.
-      if (this.running.length && need > this.pool.available - this.running.length) {
-        for (const b of hits) this.pool.release(b)
+      if (this.running.length && need > this.kv.pool.available - this.running.length) {
+        for (const b of hits) this.kv.pool.release(b)
         return // wait for running sequences to free blocks
       }
       this.waiting.shift()
       seq.slot = this.freeSlots.pop() as number
       seq.blocks = hits
-      seq.computed = hits.length * this.blockSize
+      seq.computed = hits.length * this.kv.blockSize
       if (seq.admittedAt === 0) {
         seq.admittedAt = performance.now()
         this.totals.promptTokens += seq.prompt.length
-        if (this.prefixCache) {
+        if (this.kv.prefixCache) {
           this.totals.prefixQueries += seq.prompt.length
           this.totals.prefixHits += seq.computed
         }
@@ -310,39 +259,12 @@ export class Scheduler {
     }
   }
 
-  // The cached blocks (now held) of the sequence's leading full blocks, leaving at least its last
-  // position to compute (its logits pick the next token).
-  private cachedPrefix(seq: Sequence): number[] {
-    const full = Math.floor((seq.length - 1) / this.blockSize)
-    this.hashUpTo(seq, full)
-    const hits: number[] = []
-    if (this.prefixCache)
-      for (let b = 0; b < full; b++) {
-        const block = this.pool.take(seq.hashes[b])
-        if (block === undefined) break
-        hits.push(block)
-      }
-    return hits
-  }
-
-  // Extends seq.hashes to its first `count` full blocks.
-  private hashUpTo(seq: Sequence, count: number): void {
-    const BS = this.blockSize
-    for (let b = seq.hashes.length; b < count; b++) {
-      const ids = Array.from({ length: BS }, (_, i) => seq.tokenAt(b * BS + i))
-      seq.hashes.push(blockHash(b === 0 ? '' : seq.hashes[b - 1], ids))
-    }
-  }
-
   // Frees a sequence's slot and blocks (cached full blocks stay in the pool, idle).
   private unseat(seq: Sequence): void {
     this.running.splice(this.running.indexOf(seq), 1)
     this.freeSlots.push(seq.slot)
     seq.slot = -1
-    for (const b of seq.blocks) this.pool.release(b)
-    seq.blocks = []
-    seq.computed = 0
-    seq.registered = 0
+    this.kv.release(seq)
   }
 
   private retire(seq: Sequence): void {
@@ -359,16 +281,6 @@ export class Scheduler {
     this.waiting.unshift(victim)
     this.totals.preemptions++
     return victim
-  }
-
-  // Gives seq the blocks for positions up to `last`; false when the pool is out of blocks.
-  private grow(seq: Sequence, last: number): boolean {
-    while (seq.blocks.length <= Math.floor(last / this.blockSize)) {
-      const b = this.pool.allocate()
-      if (b === undefined) return false
-      seq.blocks.push(b)
-    }
-    return true
   }
 
   private settleIdle(): void {
@@ -395,7 +307,7 @@ export class Scheduler {
       if (used >= budget) break
       if (s.slot < 0) continue // preempted while planning
       const count = Math.min(s.length - s.computed, budget - used)
-      while (!this.grow(s, s.computed + count - 1)) {
+      while (!this.kv.grow(s, s.computed + count - 1)) {
         if (this.preempt() === s) break
       }
       if (s.slot < 0) continue
@@ -471,7 +383,7 @@ export class Scheduler {
       plan.seqs.forEach((s, i) => {
         if (s.slot < 0) return // cancelled and closed while the step ran
         s.computed += plan.rows[i]
-        this.registerFull(s)
+        this.kv.registerFull(s)
       })
       outSeqs.forEach((s, j) => {
         if (s.finish || s.cancelled || s.slot < 0) return // cancelled while the step ran
@@ -480,14 +392,5 @@ export class Scheduler {
       })
       for (const s of outSeqs) if ((s.finish || s.cancelled) && s.slot >= 0) this.retire(s)
     }
-  }
-
-  // Offers the sequence's newly computed full blocks to the prefix cache.
-  private registerFull(seq: Sequence): void {
-    if (!this.prefixCache) return
-    const full = Math.floor(seq.computed / this.blockSize)
-    this.hashUpTo(seq, full)
-    for (; seq.registered < full; seq.registered++)
-      this.pool.register(seq.blocks[seq.registered], seq.hashes[seq.registered])
   }
 }
