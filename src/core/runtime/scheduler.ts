@@ -23,14 +23,7 @@ import {
 import { CancelledError, Sequence } from './sequence.js'
 import { SequenceKv } from './sequence-kv.js'
 
-export {
-  QueueFullError,
-  SchedulerClosedError,
-  type SchedulerOptions,
-  type SchedulerStats,
-  type StepInfo,
-  type SubmitOptions,
-} from './scheduler-types.js'
+export * from './scheduler-types.js'
 
 export class Scheduler {
   readonly maxSeqs: number
