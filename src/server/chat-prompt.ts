@@ -1,7 +1,7 @@
 // Chat messages as OpenAI sends them, turned into the model's prompt text by its chat template (or
 // one given in its place), as vLLM and transformers' apply_chat_template do.
 
-import { ChatTemplate } from '../core/tokenizer/chat-template.js'
+import type { ChatTemplate } from '../core/tokenizer/chat-template.js'
 import type { ChatMessage, Tokenizer } from '../core/tokenizer/index.js'
 import { HttpError, toHttpError, unsupported } from './errors.js'
 import type { ChatRequestMessage } from './validate.js'
@@ -22,8 +22,7 @@ export class ChatPrompt {
     private readonly tokenizer: Tokenizer,
     templateSource?: string,
   ) {
-    if (templateSource !== undefined)
-      this.override = new ChatTemplate(templateSource, specialTokens(tokenizer))
+    if (templateSource !== undefined) this.override = tokenizer.compileChatTemplate(templateSource)
   }
 
   get available(): boolean {
@@ -81,16 +80,4 @@ function toChatMessage(m: ChatRequestMessage, at: string): ChatMessage {
   })
   // vLLM's "string" content format: text parts joined by newlines.
   return { role, content: texts.join('\n') }
-}
-
-/** The special tokens a template may use (bos_token …), as the tokenizer's config names them. */
-function specialTokens(tok: Tokenizer): Record<string, unknown> {
-  const unk = tok.unkTokenId === undefined ? undefined : tok.idToToken(tok.unkTokenId)
-  return {
-    bos_token: tok.bosToken,
-    eos_token: tok.eosToken,
-    pad_token: tok.padToken,
-    mask_token: tok.maskToken,
-    unk_token: unk,
-  }
 }

@@ -13,7 +13,7 @@ import {
   type GenerationResult,
   generateBatch,
 } from './generate.js'
-import { GraphBuilder, type GraphLimits, kvGeometry } from './graph-builder.js'
+import { DEFAULT_BLOCK_SIZE, GraphBuilder, type GraphLimits, kvGeometry } from './graph-builder.js'
 import { openModelSource } from './model-source.js'
 
 export interface LoadOptions {
@@ -110,8 +110,7 @@ export class Model {
     }
     const cur = this.limits
     // Without a pool size asked for, every slot gets its whole context.
-    const blockSize = kvGeometry({ maxRows: 1, maxOutRows: 1, slots, contextLength: context }).blockSize
-    const wanted = kvBlocks ?? slots * Math.ceil(context / blockSize)
+    const wanted = kvBlocks ?? slots * Math.ceil(context / DEFAULT_BLOCK_SIZE)
     const fits = (l: GraphLimits) =>
       l.slots >= slots && l.contextLength >= context && kvGeometry(l).kvBlocks >= wanted
     if (this.graph && cur && fits(cur)) return

@@ -248,7 +248,7 @@ export class Scheduler {
         }
       }
       this.running.push(seq)
-      if (seq.limitsReached()) this.retire(seq)
+      if (seq.finishIfNothingToGenerate()) this.retire(seq)
     }
   }
 

@@ -75,7 +75,7 @@ export class Sequence {
   }
 
   /** True (and `finish` set) when the sequence may not generate at all (maxNewTokens 0). */
-  limitsReached(): boolean {
+  finishIfNothingToGenerate(): boolean {
     if (this.limits.maxNewTokens > 0) return false
     this.finish = 'length'
     return true

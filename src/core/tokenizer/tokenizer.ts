@@ -94,7 +94,7 @@ export class Tokenizer {
     private readonly postProcessor: PostProcessor | undefined,
     private readonly decoder: Decoder | undefined,
     added: AddedVocabulary,
-    config: Json,
+    private readonly config: Json,
     chatTemplate: string | undefined,
     private readonly cleanUpSpaces: boolean,
     specialTokens: SpecialTokens,
@@ -262,6 +262,15 @@ export class Tokenizer {
 
   idToToken(id: number): string | undefined {
     return this.added.byId.get(id)?.content ?? this.model.idToToken(id)
+  }
+
+  /**
+   * A chat template from Jinja source (one given in place of the model's own), with this
+   * tokenizer's special tokens (bos_token …) as its variables. Throws a TokenizerError when it does
+   * not parse.
+   */
+  compileChatTemplate(source: string): ChatTemplate {
+    return new ChatTemplate(source, this.config)
   }
 
   applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string {
