@@ -125,39 +125,10 @@ KILN_AVX512 void tile_full(const float* x, int64_t K, const void* const (&wr)[C]
     }
 }
 
-// R (≤ 3) rows of x against weight rows [ms, me), each group of kStreamCols rows streamed once.
-template <DType DT, int R>
-KILN_AVX512 void stream_rows(float* out, const float* x, const void* w, const float* bias, int64_t K, int64_t M,
-                             int64_t ms, int64_t me) {
-  const char* wb = (const char*)w;
-  const int64_t row = K * elem_size<DT>();
-  int64_t m = ms;
-  for (; m + kStreamCols <= me; m += kStreamCols) {
-    const void* wr[kStreamCols];
-    KILN_UNROLL
-    for (int c = 0; c < kStreamCols; c++) wr[c] = wb + (m + c) * row;
-    Prefetch pf;
-    if (kStreamCols * row > kLinearMax)
-      pf.row_ahead = kRowAhead;
-    else if (m + 2 * kStreamCols <= me)
-      pf.linear = wb + (m + kStreamCols) * row;
-    tile_full<DT, R, kStreamCols, true>(x, K, wr, bias, out, M, m, pf);
-  }
-  for (; m < me; m++) {
-    const void* wr[1] = {wb + m * row};
-    tile_full<DT, R, 1, false>(x, K, wr, bias, out, M, m);
-  }
-}
-
-// Few rows (decode): memory bound, so every weight byte is read once, converted on the fly.
-template <DType DT>
-KILN_AVX512 void matmul_stream(float* out, const float* x, const void* w, const float* bias, int64_t N, int64_t K,
-                               int64_t M, int64_t ms, int64_t me) {
-  int64_t n = 0;
-  for (; n + 3 <= N; n += 3) stream_rows<DT, 3>(out + n * M, x + n * K, w, bias, K, M, ms, me);
-  if (N - n == 2) stream_rows<DT, 2>(out + n * M, x + n * K, w, bias, K, M, ms, me);
-  if (N - n == 1) stream_rows<DT, 1>(out + n * M, x + n * K, w, bias, K, M, ms, me);
-}
+// The decode driver shared with the other instruction set's file (stream_rows, matmul_stream).
+#define KILN_STREAM_TARGET KILN_AVX512
+#include "cpu/matmul_stream.h"
+#undef KILN_STREAM_TARGET
 
 // All N rows of x (N,K) against C weight rows; out (N,M) columns m..m+C-1.
 template <DType DT, int C>
