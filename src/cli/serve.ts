@@ -36,7 +36,9 @@ export interface ServeInput {
   quiet: boolean
 }
 
-export interface ServeReport {
+/** What kiln's own engine reports when it stops. */
+export interface KilnServeReport {
+  engine?: undefined
   url: string
   model: string
   signal: NodeJS.Signals
@@ -45,8 +47,23 @@ export interface ServeReport {
   drained: boolean
 }
 
+/** What `--engine vllm` reports once vLLM has exited (src/cli/serve-vllm.ts). */
+export interface VllmServeReport {
+  engine: 'vllm'
+  url: string
+  model: string
+  /** The signal kiln forwarded to vLLM; null when vLLM exited on its own. */
+  signal: NodeJS.Signals | null
+  /** vLLM's exit status (128 + n when signal n ended it), which is kiln's own. */
+  exitCode: number
+  /** True when vLLM outlived the grace period after the signal and kiln killed it. */
+  killed: boolean
+}
+
+export type ServeReport = KilnServeReport | VllmServeReport
+
 /** The name clients use: a repo id as given, a local model by its folder (or file) name. */
-function servedName(model: string | undefined): string {
+export function servedName(model: string | undefined): string {
   if (model === undefined) return 'kiln-default'
   return existsSync(model) ? path.basename(path.resolve(model)) : model
 }
@@ -60,11 +77,11 @@ function readTemplate(file: string | undefined): string | undefined {
   }
 }
 
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host)
+export const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host)
 
 const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms).unref())
 
-const LISTEN_ERRORS: Record<string, string> = {
+export const LISTEN_ERRORS: Record<string, string> = {
   EADDRINUSE: 'the port is in use (another server?)',
   EACCES: 'permission denied (ports below 1024 need privileges)',
   EADDRNOTAVAIL: 'this machine has no such address',
@@ -72,9 +89,9 @@ const LISTEN_ERRORS: Record<string, string> = {
 }
 
 /** Exit statuses of a process ended by a signal, as shells report them (128 + its number). */
-const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
+export const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
 
-export async function runServe(input: ServeInput): Promise<ServeReport> {
+export async function runServe(input: ServeInput): Promise<KilnServeReport> {
   const template = readTemplate(input.chatTemplate)
   const modelPath = input.model ? await fetchModel(input.model, input.hub) : defaultModelPath()
   const [{ loadModel }, { Scheduler }, { buildServer }] = await Promise.all([
@@ -211,10 +228,21 @@ function requestLine(s: RequestSummary): string {
 }
 
 export const serveRendering: Rendering<ServeReport> = {
-  jsonLines: (r) => [{ event: 'shutdown', signal: r.signal, requests: r.requests, drained: r.drained }],
+  jsonLines: (r) => [
+    r.engine === 'vllm'
+      ? { event: 'shutdown', engine: 'vllm', signal: r.signal, exit_code: r.exitCode, killed: r.killed }
+      : { event: 'shutdown', signal: r.signal, requests: r.requests, drained: r.drained },
+  ],
   text(r, { quiet }) {
     if (quiet) return {}
+    if (r.engine === 'vllm') {
+      const how = r.signal === null ? 'exited' : `stopped on ${r.signal}`
+      const rest = r.killed ? '; it outlived the grace period and was killed' : ''
+      return { err: `kiln serve: vLLM ${how} with status ${r.exitCode}${rest}\n` }
+    }
     const rest = r.drained ? '' : '; the grace period ran out and the requests still running were cancelled'
     return { err: `kiln serve: stopped on ${r.signal} after ${r.requests} requests${rest}\n` }
   },
+  // vLLM's status is kiln's: a supervisor (systemd, Kubernetes) sees how the server really ended.
+  status: (r) => (r.engine === 'vllm' ? r.exitCode : 0),
 }

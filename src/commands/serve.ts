@@ -1,7 +1,7 @@
 // kiln serve: an OpenAI-compatible HTTP server over one model, with continuous batching.
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { runServe, type ServeReport, serveRendering } from '../cli/serve.js'
+import { runServe, type ServeInput, type ServeReport, serveRendering } from '../cli/serve.js'
 import { origin, settingsFor } from '../cli/settings/for-command.js'
 import { HUB_KEYS, hubFromSettings } from '../cli/settings/hub-settings.js'
 import { DeviceError } from '../core/errors.js'
@@ -21,6 +21,7 @@ const KEYS = [
   'serve.threads',
   'serve.chat_template',
   'serve.grace_period',
+  'serve.engine',
   'runtime.device',
   'runtime.threads',
   'runtime.dtype',
@@ -32,7 +33,9 @@ export default class Serve extends BaseCommand<ServeReport> {
   static description =
     `Loads a causal language model (a folder, a GGUF file or a Hub repo id, as for generate; without -m: serve.model, else the tiny default model) and serves it on /v1/models, /v1/completions and /v1/chat/completions (streamed or not, n choices, stop strings, seeds), plus /tokenize, /detokenize, /health and Prometheus /metrics. Requests share forward steps: up to --max-seqs sequences run at once, --max-queue more wait, beyond that clients get 429.
 
-Prints one line with the URL once it listens (--json: JSON events on stdout: ready, one per request, shutdown). With --api-key (better: KILN_SERVE_API_KEY, so it stays out of the process list) every route but /health and /metrics needs "Authorization: Bearer <key>". SIGTERM or SIGINT drains: /health and new requests get 503, running ones get --grace-period seconds to finish, then the server exits 0; a second signal exits at once (130 for SIGINT, 143 for SIGTERM). Each option not given as a flag comes from KILN_SERVE_* variables, then the settings file, then the default.`
+Prints one line with the URL once it listens (--json: JSON events on stdout: ready, one per request, shutdown). With --api-key (better: KILN_SERVE_API_KEY, so it stays out of the process list) every route but /health and /metrics needs "Authorization: Bearer <key>". SIGTERM or SIGINT drains: /health and new requests get 503, running ones get --grace-period seconds to finish, then the server exits 0; a second signal exits at once (130 for SIGINT, 143 for SIGTERM).
+
+With --engine vllm (GPU fleets) kiln hands the same model, address, key, context, name and chat template to \`vllm serve\` instead, waits for its /health, prints the same ready line, forwards signals and exits with vLLM's status; a GGUF file is refused there. Each option not given as a flag comes from KILN_SERVE_* variables, then the settings file, then the default.`
 
   static examples = [
     '<%= config.bin %> serve',
@@ -40,6 +43,7 @@ Prints one line with the URL once it listens (--json: JSON events on stdout: rea
     'KILN_SERVE_API_KEY=secret <%= config.bin %> serve -m ./qwen2-0.5b-q4_k_m.gguf --host 0.0.0.0 --max-seqs 8',
     '<%= config.bin %> serve -m ./model --served-model-name my-model --chat-template ./chat.jinja --json',
     '<%= config.bin %> serve --port 0 --json   # any free port; the ready event says which',
+    '<%= config.bin %> serve --engine vllm -m Qwen/Qwen2-0.5B-Instruct --host 0.0.0.0 --port 8000',
   ]
 
   static flags = {
@@ -103,6 +107,10 @@ Prints one line with the URL once it listens (--json: JSON events on stdout: rea
       description: 'Seconds running requests get to finish after SIGTERM/SIGINT (default 30).',
       min: 0,
     }),
+    engine: Flags.string({
+      description: "What runs the model: kiln's own engine, or vLLM for GPU fleets (default kiln).",
+      options: ['kiln', 'vllm'],
+    }),
   }
 
   protected rendering = serveRendering
@@ -111,31 +119,46 @@ Prints one line with the URL once it listens (--json: JSON events on stdout: rea
     const { flags } = await this.parse(Serve)
     const s = await settingsFor(KEYS)
     const setting = <T>(key: string) => s.get(key)?.value as T | undefined
-    const device = flags.device ?? setting<string>('runtime.device')
-    if (device === 'cuda') {
-      const from = flags.device ? '--device' : origin(s.get('runtime.device')!)
-      throw new DeviceError(
-        `device cuda (from ${from}): this build of kiln runs on the CPU only; use cpu or auto`,
-      )
-    }
-    return runServe({
+    // A value someone chose (flag, env, settings file), not kiln's default: vLLM keeps its own.
+    const chosen = <T>(key: string) => (s.get(key)?.source === 'default' ? undefined : setting<T>(key))
+    const dtype = (flags.dtype ?? setting<string>('runtime.dtype')) as ServeInput['dtype']
+    const common = {
       model: flags.model ?? setting<string>('serve.model'),
       host: flags.host ?? setting<string>('serve.host') ?? '127.0.0.1',
       port: flags.port ?? setting<number>('serve.port') ?? 8080,
       apiKey: flags['api-key'] ?? setting<string>('serve.api_key'),
       servedModelName: flags['served-model-name'] ?? setting<string>('serve.served_model_name'),
       context: flags.context ?? setting<number>('serve.context'),
-      maxSeqs: flags['max-seqs'] ?? setting<number>('serve.max_seqs') ?? 16,
-      maxQueue: flags['max-queue'] ?? setting<number>('serve.max_queue') ?? 256,
-      kvBlocks: flags['kv-blocks'] ?? setting<number>('serve.kv_blocks'),
-      prefixCache: flags['prefix-cache'] ?? setting<boolean>('serve.prefix_cache') ?? true,
-      threads: flags.threads ?? setting<number>('serve.threads') ?? setting<number>('runtime.threads'),
-      dtype: (flags.dtype ?? setting<string>('runtime.dtype')) as 'auto' | 'f32' | 'f16' | 'bf16' | undefined,
+      dtype,
       chatTemplate: flags['chat-template'] ?? setting<string>('serve.chat_template'),
       gracePeriod: flags['grace-period'] ?? setting<number>('serve.grace_period') ?? 30,
       hub: hubFromSettings(s),
       json: flags.json,
       quiet: flags.quiet,
+    }
+    if ((flags.engine ?? setting<string>('serve.engine')) === 'vllm') {
+      const { runVllm } = await import('../cli/serve-vllm.js')
+      return runVllm({
+        ...common,
+        maxSeqs: flags['max-seqs'] ?? chosen<number>('serve.max_seqs'),
+        prefixCache: flags['prefix-cache'] ?? chosen<boolean>('serve.prefix_cache'),
+        flags,
+      })
+    }
+    const device = flags.device ?? setting<string>('runtime.device')
+    if (device === 'cuda') {
+      const from = flags.device ? '--device' : origin(s.get('runtime.device')!)
+      throw new DeviceError(
+        `device cuda (from ${from}): this build of kiln runs on the CPU only; use cpu or auto, or --engine vllm`,
+      )
+    }
+    return runServe({
+      ...common,
+      maxSeqs: flags['max-seqs'] ?? setting<number>('serve.max_seqs') ?? 16,
+      maxQueue: flags['max-queue'] ?? setting<number>('serve.max_queue') ?? 256,
+      kvBlocks: flags['kv-blocks'] ?? setting<number>('serve.kv_blocks'),
+      prefixCache: flags['prefix-cache'] ?? setting<boolean>('serve.prefix_cache') ?? true,
+      threads: flags.threads ?? setting<number>('serve.threads') ?? setting<number>('runtime.threads'),
     })
   }
 }

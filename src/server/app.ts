@@ -3,7 +3,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { bearerCheck, OPEN_PATHS, pathOf } from './auth.js'
 import { ChatPrompt } from './chat-prompt.js'
-import { type ServerContext, ServerControl, type ServerOptions } from './context.js'
+import { type ServerContext, ServerControl, type ServerOptions, type ServerTimeouts } from './context.js'
 import { HttpError, toHttpError } from './errors.js'
 import { ServerMetrics } from './metrics.js'
 import { chatRoute } from './routes/chat.js'
@@ -12,11 +12,35 @@ import { modelsRoute } from './routes/models.js'
 import { probeRoutes } from './routes/probes.js'
 import { tokenizeRoutes } from './routes/tokenize.js'
 
-export type { RequestSummary, ServerOptions } from './context.js'
+export type { RequestSummary, ServerOptions, ServerTimeouts } from './context.js'
 export { ServerControl } from './context.js'
 
 /** Large enough for a long context sent as token ids or chat turns. */
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024
+
+/**
+ * A client that opens connections and sends its request a byte at a time (slowloris) must not hold
+ * them for long. Node checks these against the request being received only: headersMs and
+ * requestMs run from a request's first byte (or the connection's opening) until its headers, or its
+ * whole body, are in, and stop there. A response is never cut: a stream of tokens may run for
+ * minutes, and a non-streamed completion writes nothing until it is done. That is also why there is
+ * no idle timeout on a connection (Fastify's connectionTimeout stays 0): a request waiting in the
+ * queue, or a long completion, is silent for as long as it takes.
+ * - headersMs 10 s: headers are a few hundred bytes that any client sends at once; 10 s leaves a
+ *   slow mobile link room and lets a slowloris client hold a connection for 10 s at most.
+ * - requestMs 60 s: time for the largest body (8 MiB) at about 1 Mbit/s.
+ * - keepAliveMs 72 s (Fastify's default): longer than the 60 s idle timeout of common load
+ *   balancers, so that the balancer, not the server, closes an idle connection, never the server
+ *   just as the balancer sends on it (a 502). Idle connections hold no request. (Node 20 keeps the
+ *   socket up to a second longer.)
+ * - checkIntervalMs 1 s: Node's default (30 s) would let a connection live 30 s past its timeout.
+ */
+export const DEFAULT_TIMEOUTS: ServerTimeouts = {
+  headersMs: 10_000,
+  requestMs: 60_000,
+  keepAliveMs: 72_000,
+  checkIntervalMs: 1_000,
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,7 +50,20 @@ declare module 'fastify' {
 }
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT })
+  const t = { ...DEFAULT_TIMEOUTS, ...opts.timeouts }
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    connectionTimeout: 0,
+    keepAliveTimeout: t.keepAliveMs,
+    requestTimeout: t.requestMs,
+    // Node takes these when the server is made (and refuses a headers timeout past the request's).
+    http: {
+      headersTimeout: t.requestMs > 0 ? Math.min(t.headersMs, t.requestMs) : t.headersMs,
+      requestTimeout: t.requestMs,
+      connectionsCheckingInterval: t.checkIntervalMs,
+    },
+  })
   const control = new ServerControl()
   const ctx: ServerContext = {
     model: opts.model,

@@ -22,10 +22,27 @@ export interface ServerOptions {
    * that would go past it is a 429.
    */
   maxQueue?: number
+  /** How long a client may take to send a request (default: DEFAULT_TIMEOUTS in app.ts). */
+  timeouts?: Partial<ServerTimeouts>
   /** After every request but /health and /metrics: for logs. */
   onRequestDone?: (summary: RequestSummary) => void
   /** A 500: the server's own failure, for logs (the client gets the message alone). */
   onInternalError?: (err: unknown) => void
+}
+
+/**
+ * Limits on how slowly a client may send: they bound the time a connection can be held without
+ * giving the server a whole request, never the time the server takes to answer one.
+ */
+export interface ServerTimeouts {
+  /** From a request's first byte until its headers are in; past it: 408 and the connection closed. */
+  headersMs: number
+  /** From a request's first byte until its whole body is in (at least headersMs). */
+  requestMs: number
+  /** An idle keep-alive connection, between requests, is closed after this. */
+  keepAliveMs: number
+  /** How often the connections are checked against headersMs and requestMs. */
+  checkIntervalMs: number
 }
 
 /** One request as the front end may log it. */

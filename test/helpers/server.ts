@@ -106,8 +106,11 @@ export interface ServeProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-/** `kiln serve …` as its own process (bin/run.js, as a user runs it), with settings of its own. */
-export function spawnServe(args: string[]): ServeProcess {
+/**
+ * `kiln serve …` as its own process (bin/run.js, as a user runs it), with settings of its own;
+ * `extraEnv` is laid over its environment last (KILN_SERVE_* variables, PATH).
+ */
+export function spawnServe(args: string[], extraEnv: NodeJS.ProcessEnv = {}): ServeProcess {
   const home = makeTempDir('kiln-serve-')
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -116,6 +119,7 @@ export function spawnServe(args: string[]): ServeProcess {
     HF_HOME: path.join(home, 'hf'),
   }
   for (const k of Object.keys(env)) if (k.startsWith('KILN_SERVE_') || k === 'KILN_DEBUG') delete env[k]
+  Object.assign(env, extraEnv)
   const child = spawn(process.execPath, [BIN, 'serve', ...args], { cwd: ROOT, env })
   const lines: string[] = []
   let err = ''

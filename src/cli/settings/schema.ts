@@ -193,6 +193,11 @@ export const sections = {
       help: 'Seconds running requests get to finish after SIGTERM or SIGINT.',
       default: () => 30,
     },
+    engine: {
+      type: (z) => z.enum(['kiln', 'vllm']),
+      help: "What runs the model `kiln serve` serves: kiln's own engine, or vLLM (GPU fleets; needs `pip install vllm`).",
+      default: () => 'kiln',
+    },
   },
   finetune: {
     engine: {
