@@ -324,10 +324,17 @@ static Napi::Value Backends(const Napi::CallbackInfo& info) {
   return out;
 }
 
+static Napi::Float32Array as_f32(Napi::Env env, Napi::Value v) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(env, "logits must be a Float32Array");
+  return v.As<Napi::Float32Array>();
+}
+
 // {temperature, topK, topP, minP, repetitionPenalty, frequencyPenalty, presencePenalty, history, generated,
 //  suppress, uniform}
 static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int32_t>& hist, std::vector<int32_t>& gen,
-                                  std::vector<int32_t>& sup) {
+                                  std::vector<int32_t>& sup, std::vector<uint32_t>& allow, std::vector<int32_t>& bias_ids,
+                                  std::vector<float>& bias_values) {
   SampleParams sp;
   auto num = [&](const char* k, double def) { Napi::Value v = o.Get(k); return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def; };
   sp.temperature = (float)num("temperature", 1.0);
@@ -350,6 +357,27 @@ static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int
     Napi::Int32Array s = as_i32(env, o.Get("suppress"), "suppress");
     sup.assign(s.Data(), s.Data() + s.ElementLength());
   }
+  if (o.Get("allow").IsTypedArray()) {
+    Napi::TypedArray a = o.Get("allow").As<Napi::TypedArray>();
+    if (a.TypedArrayType() != napi_uint32_array) throw Napi::TypeError::New(env, "allow must be a Uint32Array");
+    Napi::Uint32Array u = a.As<Napi::Uint32Array>();
+    allow.assign(u.Data(), u.Data() + u.ElementLength());
+    sp.allow = allow.data();
+    sp.n_allow_words = (int64_t)allow.size();
+  }
+  if (o.Get("biasIds").IsTypedArray()) {
+    Napi::Int32Array ids = as_i32(env, o.Get("biasIds"), "biasIds");
+    Napi::Float32Array values = as_f32(env, o.Get("biasValues"));
+    if (values.ElementLength() != ids.ElementLength())
+      throw Napi::Error::New(env, "biasIds and biasValues must have the same length");
+    bias_ids.assign(ids.Data(), ids.Data() + ids.ElementLength());
+    bias_values.assign(values.Data(), values.Data() + values.ElementLength());
+    for (float v : bias_values)
+      if (!std::isfinite(v)) throw Napi::Error::New(env, "logit biases must be finite");
+    sp.bias_ids = bias_ids.data();
+    sp.bias_values = bias_values.data();
+    sp.n_bias = (int64_t)bias_ids.size();
+  }
   sp.history = hist.data();
   sp.n_history = (int64_t)hist.size();
   sp.generated = gen.data();
@@ -364,27 +392,42 @@ static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int
   return sp;
 }
 
-static Napi::Float32Array as_f32(Napi::Env env, Napi::Value v) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw Napi::TypeError::New(env, "logits must be a Float32Array");
-  return v.As<Napi::Float32Array>();
-}
-
-// sampleToken(logits: Float32Array (modified in place), params) -> token id
+// sampleToken(logits: Float32Array (modified in place), params) -> token id. With
+// params.logprobs (Float32Array, 1 + k) and params.logprobIds (Int32Array, k): the chosen token's
+// log-probability, then the k most likely tokens' ids and log-probabilities, all under the model's
+// own distribution (the logits as they came, before constraint, bias, penalties or temperature).
 static Napi::Value SampleToken(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array l = as_f32(env, info[0]);
-  std::vector<int32_t> h, g, s;
-  SampleParams sp = sample_params(env, info[1].As<Napi::Object>(), h, g, s);
-  return Napi::Number::New(env, sample_token(l.Data(), (int64_t)l.ElementLength(), sp));
+  Napi::Object params = info[1].As<Napi::Object>();
+  std::vector<int32_t> h, g, s, bi;
+  std::vector<uint32_t> allow;
+  std::vector<float> bv;
+  SampleParams sp = sample_params(env, params, h, g, s, allow, bi, bv);
+  const int64_t V = (int64_t)l.ElementLength();
+  if (!params.Get("logprobs").IsTypedArray()) return Napi::Number::New(env, sample_token(l.Data(), V, sp));
+  Napi::Float32Array out = as_f32(env, params.Get("logprobs"));
+  Napi::Int32Array ids = as_i32(env, params.Get("logprobIds"), "logprobIds");
+  const int64_t k = (int64_t)ids.ElementLength();
+  if ((int64_t)out.ElementLength() != 1 + k) throw Napi::Error::New(env, "logprobs must hold 1 + logprobIds.length values");
+  if (k > V) throw Napi::Error::New(env, "more top logprobs than the vocabulary has");
+  std::vector<float> raw(l.Data(), l.Data() + V);
+  const double lse = log_sum_exp(raw.data(), V);
+  top_ids(raw.data(), V, k, ids.Data());
+  for (int64_t j = 0; j < k; j++) out[1 + j] = (float)(raw[ids[j]] - lse);
+  const int32_t id = sample_token(l.Data(), V, sp);
+  out[0] = (float)(raw[id] - lse);
+  return Napi::Number::New(env, id);
 }
 
 // applyProcessors(logits: Float32Array (in place), params)
 static Napi::Value ApplyProcessors(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array l = as_f32(env, info[0]);
-  std::vector<int32_t> h, g, s;
-  SampleParams sp = sample_params(env, info[1].As<Napi::Object>(), h, g, s);
+  std::vector<int32_t> h, g, s, bi;
+  std::vector<uint32_t> allow;
+  std::vector<float> bv;
+  SampleParams sp = sample_params(env, info[1].As<Napi::Object>(), h, g, s, allow, bi, bv);
   apply_processors(l.Data(), (int64_t)l.ElementLength(), sp);
   return env.Undefined();
 }

@@ -1,6 +1,7 @@
 // kiln as a library: load a Hugging Face model folder or a GGUF file and run it with native kernels;
 // task pipelines over encoders and decoders; export and quantize to GGUF.
 
+export { compileResponseFormat, type ResponseFormat } from './core/constrain/index.js'
 export { defaultModelPath } from './core/default-model.js'
 export { KilnError } from './core/errors.js'
 export {
@@ -46,7 +47,7 @@ export type {
 } from './core/runtime/generate.js'
 export { type LoadOptions, loadModel, Model } from './core/runtime/model.js'
 export { type ModelSource, openModelSource } from './core/runtime/model-source.js'
-export type { SamplingOptions } from './core/runtime/sampling.js'
+export type { SamplingOptions, TokenLogprob } from './core/runtime/sampling.js'
 export {
   QueueFullError,
   Scheduler,

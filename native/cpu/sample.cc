@@ -27,6 +27,16 @@ static void softmax_into(const float* x, int64_t V, std::vector<float>& p) {
 }
 
 void apply_processors(float* logits, int64_t V, const SampleParams& sp) {
+  // The constraint and the bias come first: they say what may be generated at all, and the
+  // penalties and truncations then work within it (as vLLM orders its logits processors).
+  if (sp.allow) {
+    for (int64_t i = 0; i < V; i++) {
+      const int64_t w = i >> 5;
+      if (w >= sp.n_allow_words || !((sp.allow[w] >> (i & 31)) & 1u)) logits[i] = kNegInf;
+    }
+  }
+  for (int64_t i = 0; i < sp.n_bias; i++)
+    if (sp.bias_ids[i] >= 0 && sp.bias_ids[i] < V) logits[sp.bias_ids[i]] += sp.bias_values[i];
   if (sp.repetition_penalty != 1.f) {
     // Each distinct earlier token once: divide positive scores, multiply negative ones.
     std::vector<int32_t> seen(sp.history, sp.history + sp.n_history);
@@ -103,6 +113,25 @@ int32_t sample_token(float* logits, int64_t V, const SampleParams& sp) {
     if (u < cum) return (int32_t)i;
   }
   return (int32_t)last;  // rounding left u just above the total
+}
+
+double log_sum_exp(const float* logits, int64_t V) {
+  float m = kNegInf;
+  for (int64_t i = 0; i < V; i++) m = std::max(m, logits[i]);
+  if (m == kNegInf) return m;
+  double s = 0;
+  for (int64_t i = 0; i < V; i++) s += std::exp((double)logits[i] - m);
+  return m + std::log(s);
+}
+
+void top_ids(const float* logits, int64_t V, int64_t k, int32_t* ids) {
+  k = std::min(k, V);
+  if (k <= 0) return;
+  std::vector<int32_t> idx(V);
+  std::iota(idx.begin(), idx.end(), 0);
+  auto before = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), before);
+  std::copy(idx.begin(), idx.begin() + k, ids);
 }
 
 }  // namespace kiln

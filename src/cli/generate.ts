@@ -2,8 +2,9 @@
 // model, stream the generated text (text mode) and return the result (render.ts prints it). The
 // engine is imported when it runs, so that loading the command to parse its flags stays cheap.
 import { readFileSync } from 'node:fs'
+import type { ResponseFormat } from '../core/constrain/index.js'
 import { defaultModelPath } from '../core/default-model.js'
-import { UsageError } from '../core/errors.js'
+import { KilnError, renderMessage, UsageError } from '../core/errors.js'
 import type { HubOptions } from '../core/hub/config.js'
 import {
   type GenerateOptions,
@@ -34,6 +35,8 @@ export interface GenerateInput {
   dtype?: 'auto' | 'f32' | 'f16' | 'bf16'
   hub?: HubOptions
   promptsFile?: string
+  /** A JSON schema file: the output is JSON that matches it (constrained decoding). */
+  jsonSchema?: string
   /** Text mode streams tokens as they come; --json prints the result alone. */
   json: boolean
 }
@@ -59,6 +62,20 @@ function num(flag: string, v: string | undefined): number | undefined {
   const n = Number(v)
   if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} must be a number (got "${v}")`)
   return n
+}
+
+function readSchema(file: string): ResponseFormat {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    throw new UsageError(`--json-schema ${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`)
+  }
+  try {
+    return { type: 'json_schema', schema: JSON.parse(text) }
+  } catch (e) {
+    throw new UsageError(`--json-schema ${file}: not valid JSON (${(e as Error).message})`)
+  }
 }
 
 async function resolvePrompts(input: GenerateInput): Promise<string[]> {
@@ -132,9 +149,17 @@ export async function runGenerate(input: GenerateInput): Promise<GenerateReport>
     repetitionPenalty: num('repetition-penalty', input.repetitionPenalty),
     seed: input.seed,
     stop: input.stop,
+    responseFormat: input.jsonSchema === undefined ? undefined : readSchema(input.jsonSchema),
   }
   // Bad flags are usage errors (exit 2) whatever the model: report them before loading one.
-  validateGenerateOptions(options)
+  try {
+    validateGenerateOptions(options)
+  } catch (e) {
+    // The schema's problems name the file it came from, not the library's option.
+    if (input.jsonSchema !== undefined && e instanceof KilnError && e.options[0] === 'responseFormat')
+      throw new UsageError(renderMessage(e, () => `--json-schema ${input.jsonSchema}`))
+    throw e
+  }
   const prompts = await resolvePrompts(input)
   const modelPath = input.model ? await fetchModel(input.model, input.hub) : defaultModelPath()
   const { loadModel } = await import('../core/runtime/model.js')

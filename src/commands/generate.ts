@@ -72,6 +72,10 @@ Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPER
       description: 'Weight type to compute in (auto: as stored).',
       options: ['auto', 'f32', 'f16', 'bf16'],
     }),
+    'json-schema': Flags.string({
+      description:
+        'JSON schema file: the output is JSON matching it (decoding is constrained token by token; generation ends when the JSON is complete).',
+    }),
     'prompts-file': Flags.string({
       description: 'JSONL file of {"prompt": ...}; one batch, one JSON line out per prompt.',
     }),
@@ -109,6 +113,7 @@ Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPER
       dtype: (flags.dtype ?? setting<string>('runtime.dtype')) as 'auto' | 'f32' | 'f16' | 'bf16' | undefined,
       hub: hubFromSettings(s),
       promptsFile: flags['prompts-file'],
+      jsonSchema: flags['json-schema'],
       json: flags.json,
     })
   }

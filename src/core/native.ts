@@ -110,7 +110,19 @@ export interface SampleParams {
   /** The ids generated so far (not the prompt), for the frequency and presence penalties. */
   generated?: Int32Array
   suppress?: Int32Array
+  /** Constrained decoding: bit i of word i/32 set = id i may be generated (others get -inf). */
+  allow?: Uint32Array
+  /** OpenAI's logit_bias: added to these ids' raw logits before the other processors. */
+  biasIds?: Int32Array
+  biasValues?: Float32Array
   uniform?: number
+  /**
+   * Filled when given (length 1 + k): the chosen id's log-probability, then those of the k most
+   * likely ids, which go to logprobIds (length k). Under the model's own distribution: the logits
+   * before constraint, bias, penalties or temperature.
+   */
+  logprobs?: Float32Array
+  logprobIds?: Int32Array
 }
 
 export interface CpuInfo {

@@ -2,6 +2,7 @@
 // HTTP API's own (n, the number of stop strings, fields this server does not do). Ranges of the
 // options themselves are core's to check (validateGenerateOptions), named back as HTTP fields.
 
+import type { ResponseFormat } from '../core/constrain/index.js'
 import type { GenerateOptions } from '../core/runtime/generate.js'
 import { validateGenerateOptions } from '../core/runtime/generate.js'
 import { type FieldName, HttpError, httpField, toHttpError, unsupported } from './errors.js'
@@ -52,6 +53,12 @@ export function generateOptions(
     addSpecialTokens: req.add_special_tokens ?? undefined,
     // No EOS ids: the sequence ends at max_tokens, a stop string or the context.
     eosTokenIds: req.ignore_eos ? [] : undefined,
+    logitBias:
+      req.logit_bias && Object.keys(req.logit_bias).length
+        ? (req.logit_bias as Record<number, number>)
+        : undefined,
+    logprobs: logprobCount(req),
+    responseFormat: responseFormat(req),
   }
   try {
     validateGenerateOptions(options)
@@ -69,31 +76,58 @@ export function choicesPerPrompt(req: GenerationRequest): number {
   return n
 }
 
-/** Requests for what this server does not do yet: a 400 naming the field, never a silent ignore. */
+/** How many alternatives per token the request asks for (undefined: no logprobs). */
+function logprobCount(req: GenerationRequest): number | undefined {
+  if ('prompt' in req) return req.logprobs ?? undefined
+  if (req.top_logprobs != null && !req.logprobs)
+    throw new HttpError(400, 'top_logprobs needs logprobs set to true', 'top_logprobs', 'invalid_value')
+  return req.logprobs ? (req.top_logprobs ?? 0) : undefined
+}
+
+/** OpenAI's response_format as core's: the schema of json_schema is under json_schema.schema. */
+function responseFormat(req: GenerationRequest): ResponseFormat | undefined {
+  const format = req.response_format
+  if (!format) return undefined
+  switch (format.type) {
+    case 'text':
+      return undefined
+    case 'json_object':
+      return { type: 'json_object' }
+    case 'json_schema': {
+      const spec = (format as { json_schema?: unknown }).json_schema
+      if (typeof spec !== 'object' || spec === null || !('schema' in spec) || spec.schema == null)
+        throw new HttpError(
+          400,
+          'response_format.json_schema.schema is required (the JSON schema the output must match)',
+          'response_format.json_schema.schema',
+          'missing_required_parameter',
+        )
+      return { type: 'json_schema', schema: spec.schema }
+    }
+    default:
+      throw new HttpError(
+        400,
+        `response_format.type must be text, json_object or json_schema (got ${JSON.stringify(format.type)})`,
+        'response_format.type',
+        'invalid_value',
+      )
+  }
+}
+
+/** Requests for what this server does not do: a 400 naming the field, never a silent ignore. */
 export function refuseUnsupported(req: GenerationRequest): void {
-  if (req.logit_bias && Object.keys(req.logit_bias).length) throw unsupported('logit_bias', 'logit_bias yet')
-  if (req.echo) throw unsupported('echo', 'echo yet')
-  if ('suffix' in req && req.suffix) throw unsupported('suffix', 'suffix (insertion) yet')
+  if ('suffix' in req && req.suffix) throw unsupported('suffix', 'suffix (insertion)')
   if ('best_of' in req && req.best_of != null && req.best_of !== (req.n ?? 1))
-    throw unsupported('best_of', 'best_of other than n yet')
+    throw unsupported('best_of', 'best_of other than n')
   if ('prompt' in req) {
-    if (req.logprobs != null) throw unsupported('logprobs', 'logprobs yet')
+    // The prompt's own log-probabilities would need logits at every prompt position.
+    if (req.echo && req.logprobs != null)
+      throw unsupported('echo', 'echo together with logprobs (prompt logprobs)')
     return
   }
-  if (req.logprobs) throw unsupported('logprobs', 'logprobs yet')
-  if (req.top_logprobs) throw unsupported('top_logprobs', 'logprobs yet')
-  const format = req.response_format?.type
-  if (format === 'json_object' || format === 'json_schema')
-    throw unsupported('response_format', `response_format ${format} (constrained decoding) yet`)
-  if (format !== undefined && format !== 'text')
-    throw new HttpError(
-      400,
-      `response_format.type must be text, json_object or json_schema (got ${JSON.stringify(format)})`,
-      'response_format.type',
-      'invalid_value',
-    )
-  if (req.tools?.length) throw unsupported('tools', 'tools (function calling) yet')
-  if (req.functions?.length) throw unsupported('functions', 'functions (function calling) yet')
+  if (req.echo) throw unsupported('echo', 'echo on chat completions')
+  if (req.tools?.length) throw unsupported('tools', 'tools (function calling)')
+  if (req.functions?.length) throw unsupported('functions', 'functions (function calling)')
   if (req.tool_choice != null && req.tool_choice !== 'none' && req.tool_choice !== 'auto')
-    throw unsupported('tool_choice', 'tool_choice (function calling) yet')
+    throw unsupported('tool_choice', 'tool_choice (function calling)')
 }

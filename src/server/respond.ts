@@ -5,6 +5,7 @@ import type { FinishReason, GenerationResult } from '../core/runtime/generate.js
 import type { ServerContext } from './context.js'
 import { type ErrorContext, HttpError, toHttpError } from './errors.js'
 import { type GenerationPlan, GenerationRun, openAiFinishReason } from './generation.js'
+import type { TokenLogprobs } from './logprobs.js'
 import { SSE_DONE, sendEventStream, sseData, sseError } from './sse.js'
 
 export interface Usage {
@@ -19,10 +20,10 @@ export interface ResponseFormat {
   body(results: GenerationResult[], usage: Usage): unknown
   /** Chunks before any token (chat: each choice's role). */
   opening(choices: number): unknown[]
-  /** A chunk with text for one choice. */
-  text(choice: number, text: string): unknown
-  /** A choice's last chunk. */
-  finish(choice: number, reason: 'stop' | 'length'): unknown
+  /** A chunk with text for one choice, with the log-probabilities of the tokens it holds (if asked). */
+  text(choice: number, text: string, logprobs?: TokenLogprobs[]): unknown
+  /** A choice's last chunk, with the log-probabilities of tokens not yet sent (if asked). */
+  finish(choice: number, reason: 'stop' | 'length', logprobs?: TokenLogprobs[]): unknown
   /** The usage chunk (stream_options.include_usage): empty choices. */
   usage(usage: Usage): unknown
 }
@@ -100,13 +101,27 @@ export async function respond(
 
   async function* events(): AsyncGenerator<string> {
     for (const chunk of format.opening(plan.prompts.length * plan.n)) yield sseData(chunk)
+    // Tokens whose text is held back (part of a character, a possible stop string) keep their
+    // log-probabilities here until a chunk carries text, or the choice's last chunk.
+    const pending = new Map<number, TokenLogprobs[]>()
+    const take = (choice: number) => {
+      const list = pending.get(choice)
+      pending.delete(choice)
+      return list
+    }
     try {
       for await (const update of run.updates()) {
         if ('event' in update) {
-          if (update.event.text) yield sseData(format.text(update.choice, update.event.text))
+          const { event, choice } = update
+          if (event.logprob !== undefined) {
+            const list = pending.get(choice) ?? []
+            list.push({ id: event.id, logprob: event.logprob, top: event.topLogprobs ?? [] })
+            pending.set(choice, list)
+          }
+          if (event.text) yield sseData(format.text(choice, event.text, take(choice)))
         } else {
           const reason = ended(update.result.finishReason, update.result.completionTokens)
-          yield sseData(format.finish(update.choice, reason))
+          yield sseData(format.finish(update.choice, reason, take(update.choice)))
         }
       }
       if (opts.includeUsage) yield sseData(format.usage(usage()))

@@ -287,3 +287,55 @@ describe.concurrent('--chat', () => {
     expect(r.stderr).toBe('kiln: --system needs --chat\n')
   })
 })
+
+describe.concurrent('--json-schema', () => {
+  const schema = {
+    type: 'object',
+    properties: { n: { type: 'integer' }, ok: { type: 'boolean' }, tag: { enum: ['a', 'b'] } },
+    required: ['n', 'ok', 'tag'],
+    additionalProperties: false,
+  }
+
+  it('prints JSON that matches the schema, and ends when it is complete', async () => {
+    const dir = makeTempDir()
+    const file = path.join(dir, 'schema.json')
+    writeFileSync(file, JSON.stringify(schema))
+    for (const seed of ['1', '2', '3']) {
+      const j = await generateJson([
+        'Hello',
+        '--json-schema',
+        file,
+        '--temperature',
+        '0.9',
+        '--seed',
+        seed,
+        '--max-new-tokens',
+        '200',
+      ])
+      expect(j.finish_reason).toBe('stop')
+      const value = JSON.parse(j.text)
+      expect(Object.keys(value)).toEqual(['n', 'ok', 'tag'])
+      expect(
+        Number.isInteger(value.n) && typeof value.ok === 'boolean' && ['a', 'b'].includes(value.tag),
+      ).toBe(true)
+    }
+  })
+
+  it('a schema it cannot enforce, or no schema at all, is a usage error naming the file', async () => {
+    const dir = makeTempDir()
+    const bad = path.join(dir, 'bad.json')
+    writeFileSync(bad, JSON.stringify({ type: 'string', pattern: '^a' }))
+    const broken = path.join(dir, 'broken.json')
+    writeFileSync(broken, '{"type":')
+    for (const [file, message] of [
+      [bad, /--json-schema .*bad\.json: the schema uses "pattern"/],
+      [broken, /--json-schema .*broken\.json: not valid JSON/],
+      [path.join(dir, 'missing.json'), /--json-schema .*missing\.json: ENOENT/],
+    ] as const) {
+      const r = await runKiln(['generate', 'Hello', '--json-schema', file])
+      expect(r.status).toBe(2)
+      expect(r.stderr).toMatch(message)
+      expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    }
+  })
+})

@@ -1,5 +1,6 @@
 // Generation options as the user gives them, resolved against the model's generation_config.json
 // and checked, before any model work.
+import { compileResponseFormat } from '../constrain/index.js'
 import { option, UsageError } from '../errors.js'
 import type { GenerateOptions } from './generate.js'
 import type { Model } from './model.js'
@@ -22,6 +23,10 @@ export function resolveGenerateOptions(model: Model, o: GenerateOptions): Resolv
   const minNewTokens = o.minNewTokens ?? 0
   const resolved = { ...o, ...sampling, maxNewTokens, minNewTokens }
   validateGenerateOptions(resolved)
+  const vocab = model.config.vocabSize
+  for (const id of Object.keys(o.logitBias ?? {}))
+    if (Number(id) >= vocab)
+      throw new UsageError(`${option('logitBias')} names token ${id}; the vocabulary has ${vocab}`)
   return resolved
 }
 
@@ -36,4 +41,8 @@ export function validateGenerateOptions(o: GenerateOptions): void {
   count('maxNewTokens')
   count('minNewTokens')
   if (o.stop?.some((s) => s.length === 0)) throw new UsageError(`${option('stop')} strings must not be empty`)
+  const format = o.responseFormat
+  if (format !== undefined && !['text', 'json_object', 'json_schema'].includes(format?.type))
+    throw new UsageError(`${option('responseFormat')} type must be text, json_object or json_schema`)
+  compileResponseFormat(format) // a schema kiln cannot enforce is refused before any model work
 }

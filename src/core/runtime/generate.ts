@@ -1,9 +1,10 @@
 // Generation's options and results, and generateMany's batch: every prompt gets a KV slot and the
 // scheduler runs them (prefill chunks and decode rows packed into shared steps).
+import type { ResponseFormat } from '../constrain/index.js'
 import { InputError } from '../errors.js'
 import { resolveGenerateOptions } from './generate-options.js'
 import type { Model } from './model.js'
-import type { SamplingOptions } from './sampling.js'
+import type { SamplingOptions, TokenLogprob } from './sampling.js'
 import { Scheduler } from './scheduler.js'
 
 export { validateGenerateOptions } from './generate-options.js'
@@ -19,6 +20,11 @@ export interface GenerateOptions extends SamplingOptions {
   eosTokenIds?: number[]
   /** Add BOS etc. when encoding a text prompt (default true). */
   addSpecialTokens?: boolean
+  /**
+   * Constrains the output: any JSON object (json_object), or JSON matching a schema (json_schema).
+   * Generation then ends as soon as the JSON is complete.
+   */
+  responseFormat?: ResponseFormat
 }
 
 export type FinishReason = 'length' | 'stop' | 'eos'
@@ -28,6 +34,9 @@ export interface GenerationEvent {
   seq: number
   id: number
   text: string
+  /** With the logprobs option: the token's log-probability and the most likely alternatives. */
+  logprob?: number
+  topLogprobs?: TokenLogprob[]
 }
 
 export interface GenerationTimings {
@@ -44,6 +53,8 @@ export interface GenerationResult {
   completionTokens: number
   finishReason: FinishReason
   timings: GenerationTimings
+  /** With the logprobs option: per generated token, its log-probability and the alternatives. */
+  logprobs?: { logprob: number; top: TokenLogprob[] }[]
 }
 
 /**

@@ -16,6 +16,30 @@ export interface SamplingOptions {
   /** OpenAI's: each generated token's logit minus this once it was generated at all (−2..2). */
   presencePenalty?: number
   seed?: number
+  /** OpenAI's logit_bias: token id → a bias in [-100, 100] added to its logit before sampling. */
+  logitBias?: Record<number, number>
+  /**
+   * Report each generated token's log-probability and this many most likely alternatives (0–20),
+   * under the model's own distribution (the logits before bias, constraint, penalties, temperature).
+   */
+  logprobs?: number
+}
+
+/** Most alternatives logprobs may ask for (OpenAI's top_logprobs limit). */
+export const MAX_LOGPROBS = 20
+
+/** A token and its log-probability. */
+export interface TokenLogprob {
+  id: number
+  logprob: number
+}
+
+/** What the sampler picked, with its log-probabilities when they were asked for. */
+export interface TokenChoice {
+  id: number
+  logprob?: number
+  /** The most likely tokens, most likely first. */
+  top?: TokenLogprob[]
 }
 
 export function validateSampling(o: SamplingOptions): void {
@@ -32,12 +56,29 @@ export function validateSampling(o: SamplingOptions): void {
     const v = o[name]
     if (v !== undefined && !(v >= -2 && v <= 2)) bad(name, 'must be in [-2, 2]')
   }
+  if (
+    o.logprobs !== undefined &&
+    !(Number.isInteger(o.logprobs) && o.logprobs >= 0 && o.logprobs <= MAX_LOGPROBS)
+  )
+    bad('logprobs', `must be an integer from 0 to ${MAX_LOGPROBS}`)
+  if (o.logitBias !== undefined) {
+    if (typeof o.logitBias !== 'object' || o.logitBias === null)
+      bad('logitBias', 'must map token ids to biases')
+    for (const [id, bias] of Object.entries(o.logitBias)) {
+      if (!/^(0|[1-9]\d{0,9})$/.test(id))
+        bad('logitBias', `has a key that is not a token id (${JSON.stringify(id)})`)
+      if (!(typeof bias === 'number' && bias >= -100 && bias <= 100))
+        bad('logitBias', `values must be numbers in [-100, 100] (token ${id}: ${JSON.stringify(bias)})`)
+    }
+  }
 }
 
 export class Sampler {
   private readonly rng: Rng
   private readonly history: number[]
   private readonly promptLength: number
+  private readonly biasIds?: Int32Array
+  private readonly biasValues?: Float32Array
 
   constructor(
     private readonly opts: SamplingOptions,
@@ -47,12 +88,28 @@ export class Sampler {
     this.rng = new Rng(seed)
     this.history = [...prompt]
     this.promptLength = prompt.length
+    const bias = Object.entries(opts.logitBias ?? {})
+    if (bias.length) {
+      this.biasIds = Int32Array.from(bias, ([id]) => Number(id))
+      this.biasValues = Float32Array.from(bias, ([, v]) => v)
+    }
   }
 
   /** Picks the next token from one row of logits (modified in place). */
   next(logits: Float32Array, suppress: number[]): number {
+    return this.choose(logits, suppress).id
+  }
+
+  /**
+   * Picks the next token from one row of logits (modified in place), among the ids `allow` sets
+   * when given (constrained decoding), with its log-probabilities when the options ask for them.
+   */
+  choose(logits: Float32Array, suppress: number[], allow?: Uint32Array): TokenChoice {
     const o = this.opts
     const greedy = !o.temperature
+    const k = o.logprobs === undefined ? -1 : Math.min(o.logprobs, logits.length)
+    const logprobs = k >= 0 ? new Float32Array(1 + k) : undefined
+    const logprobIds = k >= 0 ? new Int32Array(k) : undefined
     const id = native().sampleToken(logits, {
       temperature: greedy ? 0 : o.temperature,
       topK: greedy ? 0 : o.topK,
@@ -67,9 +124,16 @@ export class Sampler {
           ? Int32Array.from(this.history.slice(this.promptLength))
           : undefined,
       suppress: suppress.length ? Int32Array.from(suppress) : undefined,
+      allow,
+      biasIds: this.biasIds,
+      biasValues: this.biasValues,
       uniform: greedy ? 0 : this.rng.uniform(),
+      logprobs,
+      logprobIds,
     })
     this.history.push(id)
-    return id
+    if (!logprobs || !logprobIds) return { id }
+    const top = Array.from(logprobIds, (t, j) => ({ id: t, logprob: logprobs[1 + j] }))
+    return { id, logprob: logprobs[0], top }
   }
 }

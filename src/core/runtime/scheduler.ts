@@ -7,6 +7,7 @@
 // position's keys and values depend only on the tokens up to it, so a sequence's tokens do not
 // depend on what ran beside it, how its prompt was chunked, or whether its prefix came from the
 // cache. generateMany is a client of it too.
+import { createConstraint } from '../constrain/index.js'
 import { InputError, option, UsageError } from '../errors.js'
 import type { GenerateOptions } from './generate.js'
 import { resolveGenerateOptions } from './generate-options.js'
@@ -131,6 +132,7 @@ export class Scheduler {
     if (queued >= this.maxQueue) throw new QueueFullError(Math.max(0, queued))
     const index = submit.index ?? 0
     const seed = ((o.seed ?? (Math.random() * 2 ** 32) >>> 0) + index) >>> 0
+    const eos = o.eosTokenIds ?? this.model.generation.eosTokenIds
     const seq = new Sequence(
       ids,
       index,
@@ -138,11 +140,12 @@ export class Scheduler {
       {
         maxNewTokens: o.maxNewTokens,
         minNewTokens: o.minNewTokens,
-        eos: o.eosTokenIds ?? this.model.generation.eosTokenIds,
+        eos,
         stops: o.stop ?? [],
       },
       this.model.tokenizer,
       this.contextLength,
+      createConstraint(o.responseFormat, this.model.tokenizer, eos),
     )
     if (submit.signal) {
       if (submit.signal.aborted) {
@@ -380,8 +383,13 @@ export class Scheduler {
       })
       outSeqs.forEach((s, j) => {
         if (s.finish || s.cancelled || s.slot < 0) return // cancelled while the step ran
-        s.accept(s.sampler.next(logits.subarray(j * V, (j + 1) * V), s.suppress()))
-        this.totals.generationTokens++
+        try {
+          s.accept(s.sampler.choose(logits.subarray(j * V, (j + 1) * V), s.suppress(), s.allowed()))
+          this.totals.generationTokens++
+        } catch (e) {
+          this.unseat(s) // this sequence cannot go on (its grammar found no token); the others can
+          s.fail(e as Error)
+        }
       })
       for (const s of outSeqs) if ((s.finish || s.cancelled) && s.slot >= 0) this.retire(s)
     }

@@ -1,9 +1,10 @@
 // One generating sequence as the scheduler runs it: its prompt, the tokens sampled so far, the text
 // it has released, why it finished, and the channel its events reach the caller through.
+import type { Constraint } from '../constrain/index.js'
 import { KilnError } from '../errors.js'
 import type { Tokenizer } from '../tokenizer/index.js'
 import type { FinishReason, GenerationEvent, GenerationResult, GenerationTimings } from './generate.js'
-import type { Sampler } from './sampling.js'
+import type { Sampler, TokenChoice, TokenLogprob } from './sampling.js'
 import { firstStop, TextStream } from './text-stream.js'
 
 /** What a sequence stops on: resolved options the scheduler applies to every token. */
@@ -21,8 +22,17 @@ export class CancelledError extends KilnError {
   }
 }
 
+/** Constrained decoding reached a state no token of the vocabulary continues. */
+export class ConstraintError extends KilnError {
+  constructor() {
+    super('E_CONSTRAINT', 'constrained decoding found no token that continues the output validly')
+  }
+}
+
 export class Sequence {
   readonly tokens: number[] = []
+  /** Per generated token when logprobs were asked for. */
+  readonly logprobs: { logprob: number; top: TokenLogprob[] }[] = []
   finish?: FinishReason
   /** Set when its reader went away; the scheduler frees its slot after the step in flight. */
   cancelled = false
@@ -52,6 +62,8 @@ export class Sequence {
     private readonly tok: Tokenizer,
     /** Positions the sequence may use (the KV slot's length). */
     private readonly context: number,
+    /** The grammar the output follows (responseFormat), if any. */
+    private readonly constraint?: Constraint,
   ) {
     this.stream = new TextStream(tok, limits.stops)
   }
@@ -81,26 +93,46 @@ export class Sequence {
     return true
   }
 
-  /** Token ids the next step must suppress (EOS before minNewTokens). */
+  /**
+   * Token ids the next step must suppress (EOS before minNewTokens). Constrained output may end
+   * whenever its grammar is complete: the grammar, not minNewTokens, says when.
+   */
   suppress(): number[] {
-    return this.tokens.length < this.limits.minNewTokens ? this.limits.eos : []
+    return this.tokens.length < this.limits.minNewTokens && !this.constraint ? this.limits.eos : []
+  }
+
+  /** The ids the next token may be (constrained decoding), undefined when any may; throws at a dead end. */
+  allowed(): Uint32Array | undefined {
+    if (!this.constraint) return undefined
+    const mask = this.constraint.allowed()
+    if (!mask) throw new ConstraintError()
+    return mask
   }
 
   /** Appends a sampled token, sets `finish` when it ends the sequence, and emits its event. */
-  accept(id: number): void {
+  accept(choice: TokenChoice): void {
+    const { id } = choice
     const { eos, maxNewTokens } = this.limits
     if (this.tokens.length === 0) this.firstTokenAt = performance.now()
     this.tokens.push(id)
+    this.constraint?.accept(id)
     let text = ''
     if (eos.includes(id)) this.finish = 'eos'
     else {
       text = this.stream.push(id)
-      if (this.stream.stopped) this.finish = 'stop'
+      if (this.stream.stopped || this.constraint?.complete) this.finish = 'stop'
     }
     if (!this.finish && this.tokens.length >= maxNewTokens) this.finish = 'length'
     if (!this.finish && this.prompt.length + this.tokens.length >= this.context) this.finish = 'length'
-    if (this.finish && this.finish !== 'stop') text += this.stream.end()
-    this.channel.push({ seq: this.index, id, text })
+    if (this.finish && !this.stream.stopped) text += this.stream.end()
+    const event: GenerationEvent = { seq: this.index, id, text }
+    if (choice.logprob !== undefined) {
+      const top = choice.top ?? []
+      this.logprobs.push({ logprob: choice.logprob, top })
+      event.logprob = choice.logprob
+      event.topLogprobs = top
+    }
+    this.channel.push(event)
   }
 
   /** Ends the sequence: its reader gets the summary. */
@@ -124,6 +156,7 @@ export class Sequence {
       completionTokens: this.tokens.length,
       finishReason: this.finish ?? 'length',
       timings: this.timings(),
+      ...(this.logprobs.length ? { logprobs: this.logprobs } : {}),
     }
   }
 
@@ -132,7 +165,7 @@ export class Sequence {
   private finalText(): string {
     const ids = this.finish === 'eos' ? this.tokens.slice(0, -1) : this.tokens
     const text = this.tok.decode(ids, { skipSpecialTokens: true })
-    if (this.finish !== 'stop') return text
+    if (!this.stream.stopped) return text
     const at = firstStop(text, this.limits.stops)
     return at >= 0 ? text.slice(0, at) : this.stream.text
   }

@@ -15,6 +15,11 @@ const CHAR_TO_BYTE = new Map<string, number>()
   }
 }
 
+/** The byte a character of the byte-level alphabet stands for (undefined: not in the alphabet). */
+export function byteOfByteLevelChar(ch: string): number | undefined {
+  return CHAR_TO_BYTE.get(ch)
+}
+
 /** Maps the UTF-8 bytes of `s` to the byte-level alphabet (no allocation beyond the result). */
 export function toByteLevel(s: string): string {
   let out = ''

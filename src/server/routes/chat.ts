@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { ServerContext } from '../context.js'
 import { openAiFinishReason } from '../generation.js'
+import { chatLogprobsField, resultLogprobs, type TokenLogprobs } from '../logprobs.js'
 import { choicesPerPrompt, fieldNames, generateOptions, refuseUnsupported } from '../request-options.js'
 import { type ResponseFormat, respond } from '../respond.js'
 import { chatSchema, parseBody } from '../validate.js'
@@ -26,50 +27,48 @@ export function chatRoute(app: FastifyInstance, ctx: ServerContext): void {
     checkContext([ids], asked ?? 0, context, { prompt: 'messages', maxTokens: maxField })
     // Unasked, a chat may run to the end of the context (as vLLM), or to generation_config's limit.
     const maxTokens = asked ?? Math.min(ctx.model.generation.maxNewTokens ?? Infinity, context - ids.length)
-    const field = fieldNames({ maxNewTokens: maxField })
+    const field = fieldNames({ maxNewTokens: maxField, logprobs: 'top_logprobs' })
     const options = generateOptions(req, maxTokens, field)
     checkCapacity(ctx, n)
     const includeUsage = req.stream_options?.include_usage === true
-    return respond(
-      ctx,
-      request,
-      reply,
-      { prompts: [ids], n, options },
-      chatFormat(ctx.servedModelName, includeUsage),
-      {
-        stream: req.stream === true,
-        includeUsage,
-        errors: { field, inputParam: 'messages' },
-      },
-    )
+    return respond(ctx, request, reply, { prompts: [ids], n, options }, chatFormat(ctx, includeUsage), {
+      stream: req.stream === true,
+      includeUsage,
+      errors: { field, inputParam: 'messages' },
+    })
   })
 }
 
-function chatFormat(model: string, includeUsage: boolean): ResponseFormat {
+function chatFormat(ctx: ServerContext, includeUsage: boolean): ResponseFormat {
+  const tok = ctx.model.tokenizer
   const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`
   const created = Math.floor(Date.now() / 1000)
-  const head = { id, object: 'chat.completion', created, model }
+  const head = { id, object: 'chat.completion', created, model: ctx.servedModelName }
   const chunkHead = { ...head, object: 'chat.completion.chunk' }
   // With include_usage, OpenAI gives every chunk a usage field, null but on the last.
   const chunk = (choices: unknown[]) =>
     includeUsage ? { ...chunkHead, choices, usage: null } : { ...chunkHead, choices }
-  const delta = (index: number, d: Record<string, string>, finish: string | null = null) =>
-    chunk([{ index, delta: d, logprobs: null, finish_reason: finish }])
+  const delta = (
+    index: number,
+    d: Record<string, string>,
+    finish: string | null = null,
+    list?: TokenLogprobs[],
+  ) => chunk([{ index, delta: d, logprobs: chatLogprobsField(tok, list), finish_reason: finish }])
   return {
     body: (results, usage) => ({
       ...head,
       choices: results.map((r, index) => ({
         index,
         message: { role: 'assistant', content: r.text, refusal: null },
-        logprobs: null,
+        logprobs: chatLogprobsField(tok, resultLogprobs(r)),
         finish_reason: openAiFinishReason(r.finishReason),
       })),
       usage,
     }),
     opening: (choices) =>
       Array.from({ length: choices }, (_, index) => delta(index, { role: 'assistant', content: '' })),
-    text: (index, text) => delta(index, { content: text }),
-    finish: (index, reason) => delta(index, {}, reason),
+    text: (index, text, list) => delta(index, { content: text }, null, list),
+    finish: (index, reason, list) => delta(index, {}, reason, list),
     usage: (usage) => ({ ...chunkHead, choices: [], usage }),
   }
 }

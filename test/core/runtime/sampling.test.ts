@@ -109,3 +109,61 @@ describe('frequency and presence penalties', () => {
     expect(() => validateSampling({ presencePenalty: Number.NaN })).toThrow(/presencePenalty/)
   })
 })
+
+// Log-probabilities are the model's own (log-softmax of the logits as they came, computed here in
+// double precision), whatever the processors then did to the row.
+describe('logprobs, allowed ids and logit bias', () => {
+  const logSoftmax = (r: Float32Array) => {
+    const m = Math.max(...r)
+    const lse = m + Math.log(r.reduce((s, x) => s + Math.exp(x - m), 0))
+    return Array.from(r, (x) => x - lse)
+  }
+
+  it('report the chosen token and the k most likely, most likely first', () => {
+    const raw = scores.slice(0, V)
+    const want = logSoftmax(raw)
+    const order = [...want.keys()].sort((a, b) => want[b] - want[a] || a - b)
+    const s = new Sampler({ temperature: 1.3, topK: 5, repetitionPenalty: 1.2, logprobs: 4 }, [order[0]], 9)
+    for (let step = 0; step < 5; step++) {
+      const choice = s.choose(scores.slice(0, V), [])
+      expect(choice.top?.map((t) => t.id)).toEqual(order.slice(0, 4))
+      for (const [j, t] of (choice.top ?? []).entries()) expect(t.logprob).toBeCloseTo(want[order[j]], 5)
+      expect(choice.logprob).toBeCloseTo(want[choice.id], 5)
+    }
+    expect(new Sampler({ temperature: 0 }, [], 1).choose(scores.slice(0, V), []).logprob).toBeUndefined()
+    expect(new Sampler({ temperature: 0, logprobs: 0 }, [], 1).choose(scores.slice(0, V), []).top).toEqual([])
+  })
+
+  it('only allowed ids are chosen, however unlikely', () => {
+    const allow = new Uint32Array(Math.ceil(V / 32))
+    const ids = [3, 40, V - 1]
+    for (const id of ids) allow[id >> 5] |= 1 << (id & 31)
+    const s = new Sampler({ temperature: 2 }, [], 5)
+    for (let i = 0; i < 50; i++) expect(ids).toContain(s.choose(scores.slice(0, V), [], allow).id)
+    // Past the bitset's last word, nothing is allowed.
+    const short = new Uint32Array(1)
+    short[0] = 1 << 7
+    expect(new Sampler({ temperature: 0 }, [], 1).choose(scores.slice(0, V), [], short).id).toBe(7)
+  })
+
+  it('a logit bias is added to the raw logit, before temperature', () => {
+    const r = scores.slice(0, V)
+    native().applyProcessors(r, {
+      temperature: 2,
+      biasIds: Int32Array.from([4, 9]),
+      biasValues: Float32Array.from([1.5, -3]),
+    })
+    for (let i = 0; i < V; i++) {
+      const want = (scores[i] + (i === 4 ? 1.5 : i === 9 ? -3 : 0)) / 2
+      expect(r[i], `logit ${i}`).toBeCloseTo(want, 5)
+    }
+    const worst = [...scores.slice(0, V).keys()].reduce((a, b) => (scores[b] < scores[a] ? b : a))
+    expect(
+      new Sampler({ temperature: 0, logitBias: { [worst]: 100 } }, [], 1).next(scores.slice(0, V), []),
+    ).toBe(worst)
+    expect(() => validateSampling({ logitBias: { 3: 101 } })).toThrow(
+      /logitBias values must be numbers in \[-100, 100\]/,
+    )
+    expect(() => validateSampling({ logprobs: 21 })).toThrow(/logprobs must be an integer from 0 to 20/)
+  })
+})
