@@ -94,16 +94,11 @@ export const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
 export async function runServe(input: ServeInput): Promise<KilnServeReport> {
   const template = readTemplate(input.chatTemplate)
   const modelPath = input.model ? await fetchModel(input.model, input.hub) : defaultModelPath()
-  const [{ loadModel }, { Scheduler }, { buildServer }] = await Promise.all([
-    import('../core/runtime/model.js'),
-    import('../core/runtime/scheduler.js'),
+  const [{ openServeEngine }, { buildServer }] = await Promise.all([
+    import('./serve-engine.js'),
     import('../server/app.js'),
   ])
-  const model = loadModel(modelPath, {
-    threads: input.threads,
-    dtype: input.dtype,
-    contextLength: input.context,
-  })
+  const engine = await openServeEngine(modelPath, input)
   const io = cliIo()
   const name = input.servedModelName ?? servedName(input.model)
   let requests = 0
@@ -112,20 +107,11 @@ export async function runServe(input: ServeInput): Promise<KilnServeReport> {
     if (input.json) io.stdout.write(`${JSON.stringify(requestEvent(summary))}\n`)
     else if (!input.quiet) io.stderr.write(requestLine(summary))
   }
-  let scheduler: InstanceType<typeof Scheduler> | undefined
   let app: ReturnType<typeof buildServer> | undefined
   try {
-    // The queue limit is the server's: it admits a request's sequences all or none.
-    scheduler = new Scheduler(model, {
-      maxSeqs: input.maxSeqs,
-      contextLength: input.context,
-      kvBlocks: input.kvBlocks,
-      prefixCache: input.prefixCache,
-    })
     try {
       app = buildServer({
-        model,
-        scheduler,
+        ...engine.serving,
         servedModelName: name,
         apiKey: input.apiKey,
         chatTemplate: template,
@@ -155,25 +141,25 @@ export async function runServe(input: ServeInput): Promise<KilnServeReport> {
       )
     io.stdout.write(
       input.json
-        ? `${JSON.stringify({ event: 'ready', url, model: name, max_model_len: scheduler.contextLength })}\n`
-        : `kiln serve: listening on ${url} (model ${name})\n`,
+        ? `${JSON.stringify({ event: 'ready', url, model: name, max_model_len: engine.maxModelLen })}\n`
+        : `kiln serve: listening on ${url} (model ${name}${engine.kind === 'encoder' ? ', an encoder' : ''})\n`,
     )
 
     const signal = await firstSignal()
     server.kiln.startDraining()
     let drained = false
-    await Promise.race([scheduler.drain().then(() => (drained = true)), sleep(input.gracePeriod * 1000)])
-    void scheduler.close() // cancels what the grace period did not see finish
+    await Promise.race([engine.drain().then(() => (drained = true)), sleep(input.gracePeriod * 1000)])
+    void engine.close() // cancels what the grace period did not see finish
     return { url, model: name, signal, requests, drained }
   } finally {
     removeSignalHandlers()
     // Resolves once the step in flight (if any) has returned the model.
-    const released = scheduler ? scheduler.close() : Promise.resolve()
+    const released = engine.close()
     // Responses still being written end quickly now; a connection stuck mid-request is cut.
     const closing = app?.close()
     if (closing) await Promise.race([closing, sleep(5000).then(() => app?.server.closeAllConnections())])
     // A step cannot outlive its graph: dispose only once it has returned.
-    if (await Promise.race([released.then(() => true), sleep(10_000).then(() => false)])) model.dispose()
+    if (await Promise.race([released.then(() => true), sleep(10_000).then(() => false)])) engine.dispose()
   }
 }
 
@@ -223,7 +209,9 @@ function requestLine(s: RequestSummary): string {
   const tokens =
     s.promptTokens === undefined
       ? ''
-      : ` · ${s.promptTokens} prompt + ${s.completionTokens} completion tokens (${s.finishReasons?.join(', ')})`
+      : s.completionTokens === undefined
+        ? ` · ${s.promptTokens} input tokens`
+        : ` · ${s.promptTokens} prompt + ${s.completionTokens} completion tokens (${s.finishReasons?.join(', ')})`
   return `${s.method} ${s.path} ${s.status} ${s.ms.toFixed(0)} ms${tokens}\n`
 }
 

@@ -1,4 +1,5 @@
-// kiln serve: an OpenAI-compatible HTTP server over one model, with continuous batching.
+// kiln serve: an OpenAI-compatible HTTP server over one model (a generator with continuous batching,
+// or an encoder for embeddings and classification).
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { runServe, type ServeInput, type ServeReport, serveRendering } from '../cli/serve.js'
@@ -33,6 +34,8 @@ export default class Serve extends BaseCommand<ServeReport> {
   static description =
     `Loads a causal language model (a folder, a GGUF file or a Hub repo id, as for generate; without -m: serve.model, else the tiny default model) and serves it on /v1/models, /v1/completions and /v1/chat/completions (streamed or not, n choices, stop strings, seeds), plus /tokenize, /detokenize, /health and Prometheus /metrics. Requests share forward steps: up to --max-seqs sequences run at once, --max-queue more wait, beyond that clients get 429.
 
+An encoder (BERT, DistilBERT, RoBERTa, XLM-RoBERTa; config.json's model_type says which) is served for embeddings instead: /v1/embeddings as OpenAI's (text or token ids, float or base64, dimensions), pooled as its sentence-transformers folder says or else mean + L2 normalisation, and /classify as vLLM's for a sequence classifier; the generation routes answer 400. Inputs of concurrent requests share forward passes of up to --max-seqs inputs.
+
 Prints one line with the URL once it listens (--json: JSON events on stdout: ready, one per request, shutdown). With --api-key (better: KILN_SERVE_API_KEY, so it stays out of the process list) every route but /health and /metrics needs "Authorization: Bearer <key>". SIGTERM or SIGINT drains: /health and new requests get 503, running ones get --grace-period seconds to finish, then the server exits 0; a second signal exits at once (130 for SIGINT, 143 for SIGTERM).
 
 With --engine vllm (GPU fleets) kiln hands the same model, address, key, context, name and chat template to \`vllm serve\` instead, waits for its /health, prints the same ready line, forwards signals and exits with vLLM's status; a GGUF file is refused there. Each option not given as a flag comes from KILN_SERVE_* variables, then the settings file, then the default.`
@@ -43,6 +46,7 @@ With --engine vllm (GPU fleets) kiln hands the same model, address, key, context
     'KILN_SERVE_API_KEY=secret <%= config.bin %> serve -m ./qwen2-0.5b-q4_k_m.gguf --host 0.0.0.0 --max-seqs 8',
     '<%= config.bin %> serve -m ./model --served-model-name my-model --chat-template ./chat.jinja --json',
     '<%= config.bin %> serve --port 0 --json   # any free port; the ready event says which',
+    '<%= config.bin %> serve -m sentence-transformers/all-MiniLM-L6-v2 --port 8001   # /v1/embeddings',
     '<%= config.bin %> serve --engine vllm -m Qwen/Qwen2-0.5B-Instruct --host 0.0.0.0 --port 8000',
   ]
 

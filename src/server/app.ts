@@ -1,18 +1,40 @@
-// The HTTP front end: a Fastify app with OpenAI's routes over a model and its scheduler, the
-// vLLM-style extras (/tokenize, /detokenize, /health, /metrics), auth, limits and OpenAI errors.
+// The HTTP front end: a Fastify app with OpenAI's routes over a model, the vLLM-style extras
+// (/tokenize, /detokenize, /health, /metrics), auth, limits and OpenAI errors. A text generator
+// (scheduler) gets completions and chat; an encoder (batcher) gets embeddings and /classify; each
+// answers the other kind's routes with a 400 that says what the model is for.
 import Fastify, { type FastifyInstance } from 'fastify'
+import { sentenceEmbedder } from '../core/pipelines/sentence-embedding.js'
 import { bearerCheck, OPEN_PATHS, pathOf } from './auth.js'
 import { ChatPrompt } from './chat-prompt.js'
-import { type ServerContext, ServerControl, type ServerOptions, type ServerTimeouts } from './context.js'
+import {
+  type CommonServerOptions,
+  type EncoderContext,
+  type EncoderServing,
+  type GeneratorServing,
+  type ServerContext,
+  ServerControl,
+  type ServerOptions,
+  type ServerTimeouts,
+} from './context.js'
 import { HttpError, toHttpError } from './errors.js'
 import { ServerMetrics } from './metrics.js'
 import { chatRoute } from './routes/chat.js'
+import { classifyRoute } from './routes/classify.js'
 import { completionsRoute } from './routes/completions.js'
+import { embeddingsRoute } from './routes/embeddings.js'
 import { modelsRoute } from './routes/models.js'
 import { probeRoutes } from './routes/probes.js'
+import { ENCODER_PATHS, GENERATOR_PATHS, refuseRoutes } from './routes/refused.js'
 import { tokenizeRoutes } from './routes/tokenize.js'
 
-export type { RequestSummary, ServerOptions, ServerTimeouts } from './context.js'
+export type {
+  CommonServerOptions,
+  EncoderServing,
+  GeneratorServing,
+  RequestSummary,
+  ServerOptions,
+  ServerTimeouts,
+} from './context.js'
 export { ServerControl } from './context.js'
 
 /** Large enough for a long context sent as token ids or chat turns. */
@@ -65,16 +87,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
     },
   })
   const control = new ServerControl()
-  const ctx: ServerContext = {
-    model: opts.model,
-    scheduler: opts.scheduler,
-    servedModelName: opts.servedModelName,
-    maxQueue: opts.maxQueue ?? Number.POSITIVE_INFINITY,
-    chat: new ChatPrompt(opts.model.tokenizer, opts.chatTemplate),
-    metrics: new ServerMetrics(opts.scheduler, opts.servedModelName),
-    control,
-    startedAt: Math.floor(Date.now() / 1000),
-  }
+  const ctx = opts.encoder ? encoderContext(opts, control) : generatorContext(opts, control)
   app.decorate('kiln', control)
 
   const authorize = opts.apiKey === undefined ? undefined : bearerCheck(opts.apiKey)
@@ -115,7 +128,7 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
         path,
         status: reply.statusCode,
         ms: reply.elapsedTime,
-        promptTokens: g?.promptTokens,
+        promptTokens: g?.promptTokens ?? request.encoded?.promptTokens,
         completionTokens: g?.completionTokens,
         finishReasons: g?.finishReasons,
       })
@@ -123,9 +136,59 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   }
 
   modelsRoute(app, ctx)
-  completionsRoute(app, ctx)
-  chatRoute(app, ctx)
   tokenizeRoutes(app, ctx)
   probeRoutes(app, ctx)
+  if ('encoder' in ctx) {
+    embeddingsRoute(app, ctx)
+    classifyRoute(app, ctx)
+    refuseRoutes(app, ctx, GENERATOR_PATHS)
+  } else {
+    completionsRoute(app, ctx)
+    chatRoute(app, ctx)
+    refuseRoutes(app, ctx, ENCODER_PATHS)
+  }
   return app
+}
+
+function common(opts: CommonServerOptions, control: ServerControl) {
+  return {
+    servedModelName: opts.servedModelName,
+    maxQueue: opts.maxQueue ?? Number.POSITIVE_INFINITY,
+    control,
+    startedAt: Math.floor(Date.now() / 1000),
+  }
+}
+
+function generatorContext(
+  opts: CommonServerOptions & GeneratorServing,
+  control: ServerControl,
+): ServerContext {
+  const { model, scheduler } = opts
+  return {
+    ...common(opts, control),
+    model,
+    scheduler,
+    tokenizer: model.tokenizer,
+    vocabSize: model.config.vocabSize,
+    maxModelLen: scheduler.contextLength,
+    chat: new ChatPrompt(model.tokenizer, opts.chatTemplate),
+    metrics: new ServerMetrics(scheduler, opts.servedModelName),
+  }
+}
+
+function encoderContext(opts: CommonServerOptions & EncoderServing, control: ServerControl): EncoderContext {
+  const { encoder } = opts
+  const { model } = encoder
+  const embedder = sentenceEmbedder(model, { limit: opts.maxInputTokens })
+  return {
+    ...common(opts, control),
+    encoder,
+    embedder,
+    inputLimit: opts.maxInputTokens,
+    tokenizer: model.tokenizer,
+    vocabSize: model.config.vocabSize,
+    maxModelLen: embedder.maxLength,
+    chat: new ChatPrompt(model.tokenizer, opts.chatTemplate),
+    metrics: new ServerMetrics(encoder, opts.servedModelName),
+  }
 }

@@ -2,7 +2,7 @@
 // dashboards written for vLLM read kiln with the prefix swapped. A registry of the server's own
 // (not prom-client's global one), so several servers in one process do not share numbers.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { Scheduler } from '../core/runtime/scheduler.js'
+import type { SchedulerStats, StepInfo } from '../core/runtime/scheduler-types.js'
 import type { Sequence } from '../core/runtime/sequence.js'
 
 // vLLM's buckets, with finer ones at the low end: small models on kiln answer in milliseconds.
@@ -23,6 +23,15 @@ const ITERATION_BUCKETS = [1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 81
 /** How a sequence ended, as vLLM's finished_reason label says it (eos is a stop). */
 export type FinishedReason = 'stop' | 'length' | 'abort'
 
+/**
+ * What runs the model, as the metrics read it: a generator's scheduler, or an encoder's batcher
+ * (which has no KV cache and generates nothing: those read 0). `onStep` is chained, not replaced.
+ */
+export interface MetricsSource {
+  readonly stats: Pick<SchedulerStats, 'running' | 'waiting' | 'promptTokens'> & Partial<SchedulerStats>
+  onStep?(info: Pick<StepInfo, 'rows'>): void
+}
+
 export class ServerMetrics {
   readonly registry = new Registry()
   private readonly success: Counter<'model_name' | 'finished_reason'>
@@ -31,7 +40,7 @@ export class ServerMetrics {
   private readonly e2e: Histogram<'model_name'>
   private readonly labels: { model_name: string }
 
-  constructor(scheduler: Scheduler, modelName: string) {
+  constructor(source: MetricsSource, modelName: string) {
     const registers = [this.registry]
     const labelNames = ['model_name'] as const
     this.labels = { model_name: modelName }
@@ -43,7 +52,7 @@ export class ServerMetrics {
       labelNames,
       registers,
       collect() {
-        this.set(labels, scheduler.stats.running)
+        this.set(labels, source.stats.running)
       },
     })
     new Gauge({
@@ -52,7 +61,7 @@ export class ServerMetrics {
       labelNames,
       registers,
       collect() {
-        this.set(labels, scheduler.stats.waiting)
+        this.set(labels, source.stats.waiting)
       },
     })
     new Gauge({
@@ -61,7 +70,7 @@ export class ServerMetrics {
       labelNames,
       registers,
       collect() {
-        this.set(labels, scheduler.stats.kvUsage)
+        this.set(labels, source.stats.kvUsage ?? 0)
       },
     })
     const mirror = (name: string, help: string, read: () => number) => {
@@ -79,22 +88,22 @@ export class ServerMetrics {
         },
       })
     }
-    mirror('kiln:prompt_tokens_total', 'Prompt tokens prefilled.', () => scheduler.stats.promptTokens)
-    mirror('kiln:generation_tokens_total', 'Tokens generated.', () => scheduler.stats.generationTokens)
+    mirror('kiln:prompt_tokens_total', 'Prompt tokens prefilled.', () => source.stats.promptTokens)
+    mirror('kiln:generation_tokens_total', 'Tokens generated.', () => source.stats.generationTokens ?? 0)
     mirror(
       'kiln:prefix_cache_queries_total',
       'Prompt tokens looked up in the prefix cache.',
-      () => scheduler.stats.prefixQueries,
+      () => source.stats.prefixQueries ?? 0,
     )
     mirror(
       'kiln:prefix_cache_hits_total',
       'Prompt tokens found in the prefix cache (not computed again).',
-      () => scheduler.stats.prefixHits,
+      () => source.stats.prefixHits ?? 0,
     )
     mirror(
       'kiln:num_preemptions_total',
       'Sequences preempted for want of KV blocks (recomputed later).',
-      () => scheduler.stats.preemptions,
+      () => source.stats.preemptions ?? 0,
     )
     this.success = new Counter({
       name: 'kiln:request_success_total',
@@ -125,13 +134,13 @@ export class ServerMetrics {
     })
     const iteration = new Histogram({
       name: 'kiln:iteration_tokens_total',
-      help: 'Token rows (prefill and decode) per forward step.',
+      help: 'Token rows per forward step (prefill and decode; an encoder: the tokens of a pass).',
       labelNames,
       buckets: ITERATION_BUCKETS,
       registers,
     })
-    const before = scheduler.onStep
-    scheduler.onStep = (info) => {
+    const before = source.onStep
+    source.onStep = (info) => {
       before?.(info)
       iteration.observe(labels, info.rows)
     }
@@ -150,6 +159,13 @@ export class ServerMetrics {
     this.success.inc({ ...this.labels, finished_reason: reason })
     const end = seq.finishedAt || performance.now()
     this.e2e.observe(this.labels, (end - seq.submittedAt) / 1000)
+  }
+
+  /** An encoder request's inputs, each one sequence as vLLM counts pooling requests. */
+  encoded(inputs: number, reason: 'stop' | 'abort', seconds: number): void {
+    if (inputs === 0) return
+    this.success.inc({ ...this.labels, finished_reason: reason }, inputs)
+    for (let i = 0; i < inputs; i++) this.e2e.observe(this.labels, seconds)
   }
 
   /** The exposition text and its content type. */

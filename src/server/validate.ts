@@ -14,6 +14,11 @@ const bool = z.boolean({ error: expect('true or false') })
 const str = z.string({ error: expect('a string') })
 const tokenIds = z.array(int, { error: expect('an array of token ids') })
 
+/** A string, a list of strings, token ids, or a list of those (a completion's prompt, embeddings' input). */
+const textsOrIds = z.union([str, z.array(str), tokenIds, z.array(tokenIds)], {
+  error: expect('a string, an array of strings, an array of token ids or an array of such arrays'),
+})
+
 /** The sampling and length fields the completion and chat routes share. */
 const generationFields = {
   model: str.nullish(),
@@ -40,13 +45,13 @@ const generationFields = {
   add_special_tokens: bool.nullish(),
   /** vLLM's: generate past EOS, to max_tokens (benchmarks). */
   ignore_eos: bool.nullish(),
+  /** Chat's; on completions, vLLM's extension. */
+  response_format: z.looseObject({ type: str }, { error: expect('an object {type}') }).nullish(),
 }
 
 export const completionSchema = z.object({
   ...generationFields,
-  prompt: z.union([str, z.array(str), tokenIds, z.array(tokenIds)], {
-    error: expect('a string, an array of strings, an array of token ids or an array of such arrays'),
-  }),
+  prompt: textsOrIds,
   echo: bool.nullish(),
   logprobs: int.nullish(),
   suffix: str.nullish(),
@@ -75,7 +80,6 @@ export const chatSchema = z.object({
   logprobs: bool.nullish(),
   top_logprobs: int.nullish(),
   echo: bool.nullish(),
-  response_format: z.looseObject({ type: str }, { error: expect('an object {type}') }).nullish(),
   tools: z.array(z.unknown(), { error: expect('an array') }).nullish(),
   tool_choice: z.unknown().optional(),
   functions: z.array(z.unknown(), { error: expect('an array') }).nullish(),
@@ -100,11 +104,26 @@ export const tokenizeSchema = z.union(
 
 export const detokenizeSchema = z.object({ model: str.nullish(), tokens: tokenIds })
 
+export const embeddingSchema = z.object({
+  model: str.nullish(),
+  input: textsOrIds,
+  encoding_format: z.enum(['float', 'base64'], { error: expect('"float" or "base64"') }).nullish(),
+  dimensions: int.nullish(),
+  user: str.nullish(),
+})
+
+/** vLLM's /classify. */
+export const classifySchema = z.object({
+  model: str.nullish(),
+  input: z.union([str, z.array(str)], { error: expect('a string or an array of strings') }),
+})
+
 export type CompletionRequest = z.infer<typeof completionSchema>
 export type ChatRequest = z.infer<typeof chatSchema>
 export type ChatRequestMessage = z.infer<typeof message>
 export type TokenizeRequest = z.infer<typeof tokenizeSchema>
 export type DetokenizeRequest = z.infer<typeof detokenizeSchema>
+export type EmbeddingRequest = z.infer<typeof embeddingSchema>
 
 /** A field's path as a client reads it: messages[0].content. */
 export function fieldPath(path: readonly PropertyKey[]): string {

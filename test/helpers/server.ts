@@ -1,14 +1,16 @@
-// Real kiln servers for the server tests: buildServer over a loaded model and its scheduler,
-// listening on a free port of 127.0.0.1, with an `openai` client pointed at it; and `kiln serve`
-// as a child process whose JSON events are read line by line.
+// Real kiln servers for the server tests: buildServer over a loaded model and its scheduler (or an
+// encoder and its batcher), listening on a free port of 127.0.0.1, with an `openai` client pointed
+// at it; and `kiln serve` as a child process whose JSON events are read line by line.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
 import OpenAI from 'openai'
 import { defaultModelPath } from '../../src/core/default-model.js'
+import { type EncoderModel, loadEncoder } from '../../src/core/runtime/encoder.js'
+import { EncoderBatcher } from '../../src/core/runtime/encoder-batcher.js'
 import { loadModel, type Model } from '../../src/core/runtime/model.js'
 import { Scheduler } from '../../src/core/runtime/scheduler.js'
-import { buildServer, type ServerOptions } from '../../src/server/app.js'
+import { buildServer, type CommonServerOptions } from '../../src/server/app.js'
 import { BIN, makeTempDir, ROOT } from './cli.js'
 
 export interface TestServer {
@@ -23,7 +25,7 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-export interface TestServerOptions extends Partial<Omit<ServerOptions, 'model' | 'scheduler'>> {
+export interface TestServerOptions extends Partial<CommonServerOptions> {
   modelPath?: string
   maxSeqs?: number
   contextLength?: number
@@ -40,16 +42,10 @@ export async function startServer(opts: TestServerOptions = {}): Promise<TestSer
   })
   const scheduler = new Scheduler(model, { maxSeqs: opts.maxSeqs ?? 8, contextLength: opts.contextLength })
   const app = buildServer({ servedModelName: SERVED, ...opts, model, scheduler })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: opts.apiKey ?? 'unused', maxRetries: 0 })
   return {
-    url,
+    ...(await listen(app, opts.apiKey)),
     model,
     scheduler,
-    app,
-    client,
-    fetch: (pathname, init) => fetch(`${url}${pathname}`, init),
     async close() {
       await app.close()
       await scheduler.close() // resolves once the step in flight has returned the model
@@ -58,9 +54,46 @@ export async function startServer(opts: TestServerOptions = {}): Promise<TestSer
   }
 }
 
+export interface TestEncoderServer extends Omit<TestServer, 'model' | 'scheduler'> {
+  model: EncoderModel
+  encoder: EncoderBatcher
+}
+
+/** An encoder model folder served (embeddings, /classify), one thread, as kiln serve -m would. */
+export async function startEncoderServer(
+  modelPath: string,
+  opts: Partial<CommonServerOptions> & { maxInputs?: number; maxInputTokens?: number } = {},
+): Promise<TestEncoderServer> {
+  const model = loadEncoder(modelPath, { threads: 1 })
+  const encoder = new EncoderBatcher(model, { maxInputs: opts.maxInputs, maxQueue: opts.maxQueue })
+  const app = buildServer({ servedModelName: SERVED, ...opts, encoder })
+  return {
+    ...(await listen(app, opts.apiKey)),
+    model,
+    encoder,
+    async close() {
+      await app.close()
+      await encoder.close() // resolves once the pass in flight has returned the model
+      model.dispose()
+    },
+  }
+}
+
+async function listen(app: ReturnType<typeof buildServer>, apiKey?: string) {
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: apiKey ?? 'unused', maxRetries: 0 })
+  return {
+    url,
+    app,
+    client,
+    fetch: (pathname: string, init?: RequestInit) => fetch(`${url}${pathname}`, init),
+  }
+}
+
 /** POST with a JSON body (or the raw text given), as a client other than openai's would send it. */
 export function postJson(
-  server: TestServer,
+  server: Pick<TestServer, 'fetch'>,
   pathname: string,
   body: unknown,
   headers: Record<string, string> = {},

@@ -159,9 +159,9 @@ describe('wrong types and bodies', () => {
   })
 
   it('an unknown route is a 404 in the same shape', async () => {
-    const r = await server.fetch('/v1/embeddings', { method: 'POST' })
+    const r = await server.fetch('/v1/images/generations', { method: 'POST' })
     expect(r.status).toBe(404)
-    expect(((await r.json()) as ErrorBody).error.message).toMatch(/no route POST \/v1\/embeddings/)
+    expect(((await r.json()) as ErrorBody).error.message).toMatch(/no route POST \/v1\/images\/generations/)
   })
 })
 
@@ -198,16 +198,8 @@ describe('what the model cannot take', () => {
     expect(r.usage!.prompt_tokens + r.usage!.completion_tokens).toBeLessThanOrEqual(context)
   })
 
-  it('what this server does not do yet is a 400 naming the field', async () => {
+  it('what this server does not do is a 400 naming the field', async () => {
     const cases: [string, unknown, string][] = [
-      ['/v1/chat/completions', chat({ logprobs: true }), 'logprobs'],
-      ['/v1/chat/completions', chat({ top_logprobs: 2 }), 'top_logprobs'],
-      ['/v1/chat/completions', chat({ response_format: { type: 'json_object' } }), 'response_format'],
-      [
-        '/v1/chat/completions',
-        chat({ response_format: { type: 'json_schema', json_schema: {} } }),
-        'response_format',
-      ],
       ['/v1/chat/completions', chat({ tools: [{ type: 'function', function: { name: 'f' } }] }), 'tools'],
       ['/v1/chat/completions', chat({ messages: [{ role: 'tool', content: 'x' }] }), 'messages[0].role'],
       [
@@ -215,9 +207,9 @@ describe('what the model cannot take', () => {
         chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }] }),
         'messages[0].content[0].type',
       ],
-      ['/v1/completions', completion({ echo: true }), 'echo'],
-      ['/v1/completions', completion({ logprobs: 1 }), 'logprobs'],
-      ['/v1/completions', completion({ logit_bias: { '5': 100 } }), 'logit_bias'],
+      ['/v1/chat/completions', chat({ echo: true }), 'echo'],
+      ['/v1/completions', completion({ echo: true, logprobs: 1 }), 'echo'],
+      ['/v1/completions', completion({ suffix: 'x' }), 'suffix'],
     ]
     for (const [pathname, body, param] of cases) {
       const { error } = await refused(pathname, body, 400, param)
@@ -231,6 +223,44 @@ describe('what the model cannot take', () => {
       chat({ response_format: { type: 'text' }, logprobs: false }),
     )
     expect(ok.status).toBe(200)
+  })
+
+  it('bad logprobs, logit_bias and response_format values are a 400 naming the field', async () => {
+    const cases: [string, unknown, string, RegExp][] = [
+      ['/v1/chat/completions', chat({ top_logprobs: 2 }), 'top_logprobs', /needs logprobs/],
+      ['/v1/chat/completions', chat({ logprobs: true, top_logprobs: 21 }), 'top_logprobs', /0 to 20/],
+      ['/v1/completions', completion({ logprobs: -1 }), 'logprobs', /0 to 20/],
+      ['/v1/completions', completion({ logit_bias: { '5': 101 } }), 'logit_bias', /\[-100, 100\]/],
+      ['/v1/completions', completion({ logit_bias: { x: 1 } }), 'logit_bias', /not a token id/],
+      ['/v1/completions', completion({ logit_bias: { '99999999': 1 } }), 'logit_bias', /vocabulary has/],
+      [
+        '/v1/chat/completions',
+        chat({ response_format: { type: 'json_schema', json_schema: { name: 'x' } } }),
+        'response_format.json_schema.schema',
+        /is required/,
+      ],
+      [
+        '/v1/chat/completions',
+        chat({ response_format: { type: 'xml' } }),
+        'response_format.type',
+        /must be text/,
+      ],
+      [
+        '/v1/chat/completions',
+        chat({
+          response_format: {
+            type: 'json_schema',
+            json_schema: { name: 'x', schema: { type: 'string', pattern: 'a+' } },
+          },
+        }),
+        'response_format',
+        /uses "pattern"/,
+      ],
+    ]
+    for (const [pathname, body, param, message] of cases) {
+      const { error } = await refused(pathname, body, 400, param)
+      expect(error.message).toMatch(message)
+    }
   })
 })
 

@@ -1,6 +1,6 @@
 // Every model family kiln runs, keyed by config.json's `model_type`: how to read its config and
 // how to build its graph. Adding a family is its folder plus one line here.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import nodePath from 'node:path'
 import { ConfigError, FormatError, UnsupportedArchitectureError } from '../errors.js'
 import type { GraphBuilder, TensorId } from '../runtime/graph-builder.js'
@@ -132,4 +132,21 @@ export function decoderFamily(arch: string): DecoderFamily {
 
 export function encoderFamily(type: EncoderType): EncoderFamily {
   return MODEL_FAMILIES[type] as EncoderFamily
+}
+
+/**
+ * What the model at `p` is, without loading it: an encoder (embeddings, classification) or a text
+ * generator, by its config.json's model_type. A file, or a folder without config.json, is a GGUF
+ * model: a generator. A path that is neither is left for the loader to refuse, in its own words.
+ */
+export function checkpointKind(p: string): 'encoder' | 'decoder' {
+  let isFolder: boolean
+  try {
+    isFolder = statSync(p).isDirectory()
+  } catch {
+    return 'decoder'
+  }
+  if (!isFolder || !existsSync(nodePath.join(p, 'config.json'))) return 'decoder'
+  const { json, file } = readConfigJson(p)
+  return modelFamily(json, file).family.kind
 }

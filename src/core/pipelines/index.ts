@@ -16,6 +16,7 @@ import { zeroShotClassification } from './zero-shot.js'
 export type { FeatureExtractionOptions, FeatureTensor } from './feature-extraction.js'
 export type { FillMaskCandidate, FillMaskOptions, FillMaskOutput } from './fill-mask.js'
 export type { PipelineLoadOptions } from './load.js'
+export { type EmbeddingInput, type SentenceEmbedder, sentenceEmbedder } from './sentence-embedding.js'
 export type { PoolingMode, SentenceTransformerConfig } from './sentence-transformers.js'
 export { readSentenceTransformerConfig } from './sentence-transformers.js'
 export type {

@@ -1,10 +1,13 @@
-// Checks the generation and tokenizer routes share: the model a request names, token ids, whether
+// Checks the generation, encoder and tokenizer routes share: the model a request names, token ids, whether
 // prompt and completion fit the context, and whether a request could ever fit the slots and queue.
-import type { ServerContext } from '../context.js'
+import type { BaseContext, ServerContext } from '../context.js'
 import { HttpError } from '../errors.js'
 
 /** A request may name the served model or none; any other name is OpenAI's 404 model_not_found. */
-export function checkModel(ctx: ServerContext, model: string | null | undefined): void {
+export function checkModel(
+  ctx: Pick<BaseContext, 'servedModelName'>,
+  model: string | null | undefined,
+): void {
   if (model == null || model === ctx.servedModelName) return
   throw new HttpError(
     404,
@@ -15,14 +18,19 @@ export function checkModel(ctx: ServerContext, model: string | null | undefined)
 }
 
 /** Token ids given by the client: present, and inside the vocabulary. */
-export function checkTokenIds(ctx: ServerContext, ids: number[], param: string): void {
-  if (ids.length === 0) throw new HttpError(400, `${param} is empty (no tokens)`, param, 'invalid_value')
-  const V = ctx.model.config.vocabSize
+export function checkTokenIds(
+  ctx: Pick<BaseContext, 'vocabSize'>,
+  ids: number[],
+  param: string,
+  what = param,
+): void {
+  if (ids.length === 0) throw new HttpError(400, `${what} is empty (no tokens)`, param, 'invalid_value')
+  const V = ctx.vocabSize
   for (const id of ids)
     if (id < 0 || id >= V)
       throw new HttpError(
         400,
-        `${param}: token id ${id} is outside the vocabulary (0..${V - 1})`,
+        `${what}: token id ${id} is outside the vocabulary (0..${V - 1})`,
         param,
         'invalid_value',
       )

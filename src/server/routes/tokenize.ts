@@ -1,12 +1,12 @@
 // POST /tokenize and /detokenize as vLLM has them: a prompt (or chat messages through the template)
 // to token ids with the count and the context, and token ids back to text.
 import type { FastifyInstance } from 'fastify'
-import type { ServerContext } from '../context.js'
+import type { BaseContext } from '../context.js'
 import { detokenizeSchema, parseBody, tokenizeSchema } from '../validate.js'
 import { checkModel, checkTokenIds } from './checks.js'
 
-export function tokenizeRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const tokenizer = ctx.model.tokenizer
+export function tokenizeRoutes(app: FastifyInstance, ctx: BaseContext): void {
+  const tokenizer = ctx.tokenizer
   app.post('/tokenize', async (request) => {
     const req = parseBody(tokenizeSchema, request.body)
     checkModel(ctx, req.model)
@@ -16,7 +16,7 @@ export function tokenizeRoutes(app: FastifyInstance, ctx: ServerContext): void {
         : tokenizer.encode(ctx.chat.render(req.messages, req.add_generation_prompt ?? true), {
             addSpecialTokens: req.add_special_tokens ?? false,
           })
-    return { count: tokens.length, max_model_len: ctx.scheduler.contextLength, tokens }
+    return { count: tokens.length, max_model_len: ctx.maxModelLen, tokens }
   })
   app.post('/detokenize', async (request) => {
     const req = parseBody(detokenizeSchema, request.body)

@@ -14,7 +14,24 @@ import { ROOT } from '../../helpers/cli.js'
 const NUMBERS = [0, -0, 1, -1, 0.5, 1.5, 2, 65535, 65536, 1e3, 1e21, 2 ** 53, 2 ** 53 - 1, -(2 ** 53)]
 const ODD_NUMBERS = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.MIN_VALUE]
 const STRINGS = [
-  ...['', ' ', 'a', 'auto', 'cpu', 'cuda', 'CUDA', 'f32', 'bf16', 'no', 'fp16', 'native', 'accelerate'],
+  ...[
+    '',
+    ' ',
+    'a',
+    'auto',
+    'cpu',
+    'cuda',
+    'CUDA',
+    'f32',
+    'bf16',
+    'no',
+    'fp16',
+    'native',
+    'accelerate',
+    'kiln',
+    'vllm',
+    'KILN',
+  ],
   ...['1', '1.5', 'true', 'hf_abc', '/abs/path', './rel', 'é', '\u00a0'],
   ...['https://huggingface.co', 'http://localhost:8080', 'https://hf-mirror.com/', 'HTTP://X.Y/z'],
   ...['https://a.b:65535', 'https://a.b:65536', 'https://a.b:0', 'https://a.b:080', 'ftp://x', 'http:x'],
