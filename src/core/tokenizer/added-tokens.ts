@@ -21,7 +21,7 @@ export interface AddedToken {
 export function parseAddedTokens(list: unknown): AddedToken[] {
   if (!Array.isArray(list)) return []
   return list
-    .filter((t) => t && typeof t.content === 'string' && t.content.length > 0 && typeof t.id === 'number')
+    .filter((t) => t && typeof t.content === 'string' && t.content.length > 0)
     .map((t) => ({
       id: t.id,
       content: t.content,

@@ -4,6 +4,7 @@
 
 import { Template } from '@huggingface/jinja'
 import { TokenizerError } from './errors.js'
+import { guardedRender, TemplateLimitError } from './template-limits.js'
 
 export interface ChatMessage {
   role: string
@@ -67,13 +68,16 @@ export class ChatTemplate {
 
   render(messages: readonly ChatMessage[], addGenerationPrompt: boolean): string {
     try {
-      return this.template.render({
-        ...this.specials,
-        messages,
-        add_generation_prompt: addGenerationPrompt,
-      })
+      return guardedRender(() =>
+        this.template.render({
+          ...this.specials,
+          messages,
+          add_generation_prompt: addGenerationPrompt,
+        }),
+      )
     } catch (e) {
-      // @huggingface/jinja predefines `raise_exception` (and `strftime_now`) as globals and
+      if (e instanceof TemplateLimitError) throw new TokenizerError(`chat template ${e.message}: refused`)
+      // Also JavaScript's own limits (a string too long: RangeError), and @huggingface/jinja predefines `raise_exception` (and `strftime_now`) as globals and
       // refuses redeclaration; its raise_exception throws a plain Error, re-typed here.
       throw new TokenizerError(`chat template: ${(e as Error).message}`)
     }

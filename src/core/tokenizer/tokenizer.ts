@@ -15,6 +15,7 @@ import { createNormalizer } from './normalizers.js'
 import { createPostProcessor, type PostProcessor } from './post-processors.js'
 import { createPreTokenizer, type PreTokenizerPlan } from './pre-tokenizers.js'
 import { readSpecialTokens, type SpecialTokens } from './special-tokens.js'
+import { checkTokenId, ID_SLACK } from './vocab.js'
 
 export interface EncodeOptions {
   /** Add the post-processor's special tokens (BOS, [CLS] … [SEP]). Default true. */
@@ -104,7 +105,11 @@ export class Tokenizer {
     this.specialIds = new Set(special.map((t) => t.id))
     this.specialContents = new Set(special.map((t) => t.content))
     let maxId = model.maxId
-    for (const t of added.tokens) if (t.id > maxId) maxId = t.id
+    const limit = model.maxId + 1 + added.tokens.length + ID_SLACK
+    for (const t of added.tokens) {
+      checkTokenId(t.id, t.content, limit, 'added')
+      if (t.id > maxId) maxId = t.id
+    }
     this.vocabSize = maxId + 1
     this.bosToken = tokenContent(config.bos_token)
     this.eosToken = tokenContent(config.eos_token)

@@ -1,6 +1,21 @@
 // Reading a tokenizer.json `{token: id}` vocabulary, shared by the models.
 
-import { unsupported } from './errors.js'
+import { TokenizerError, unsupported } from './errors.js'
+
+/**
+ * How far past a dense numbering an id may go. Ids index embedding rows and id-indexed tables, so
+ * an id of 10^9 in a small vocabulary would have kiln size things by it; real vocabularies number
+ * their tokens 0..n-1, with at most small gaps.
+ */
+export const ID_SLACK = 65_536
+
+/** Throws unless `id` is an integer in [0, limit). */
+export function checkTokenId(id: unknown, token: string, limit: number, where: string): asserts id is number {
+  if (!(Number.isInteger(id) && (id as number) >= 0 && (id as number) < limit))
+    throw new TokenizerError(
+      `tokenizer.json: ${where} token ${JSON.stringify(token.slice(0, 40))} has id ${JSON.stringify(id)}; ids must be integers from 0 to ${limit - 1} here`,
+    )
+}
 
 /** Reads a `{token: id}` vocabulary into a Map and an id-indexed array. */
 export function readVocab(
@@ -13,7 +28,9 @@ export function readVocab(
   const map = new Map<string, number>()
   const byId: string[] = []
   let maxId = -1
-  for (const [token, id] of Object.entries(vocab as Record<string, number>)) {
+  const entries = Object.entries(vocab as Record<string, unknown>)
+  for (const [token, id] of entries) {
+    checkTokenId(id, token, entries.length + ID_SLACK, `${where} vocab`)
     map.set(token, id)
     byId[id] = token
     if (id > maxId) maxId = id

@@ -112,3 +112,48 @@ describe('files', () => {
     )
   })
 })
+
+// Hostile files (the fuzzing issue): ids and templates that would make kiln size things by them.
+describe('ids and templates that ask for unbounded work', () => {
+  it('refuses a vocabulary or an added token with an absurd id', () => {
+    const json = base()
+    const model = json.model as { vocab: Record<string, number> }
+    const vocab = { ...model.vocab, huge: 1e9 }
+    expect(error(() => Tokenizer.fromJSON({ ...json, model: { ...model, vocab } })).message).toMatch(
+      /BPE vocab token "huge" has id 1000000000; ids must be integers from 0 to \d+ here/,
+    )
+    for (const id of [-1, 1.5, '7', 1e9]) {
+      const added = [{ id, content: '<x>', special: true }]
+      expect(error(() => Tokenizer.fromJSON({ ...json, added_tokens: added })).message).toMatch(
+        /added token "<x>" has id/,
+      )
+    }
+  })
+
+  it('stops chat templates that loop, recurse or grow without end, in seconds, with a clear error', () => {
+    const tok = Tokenizer.fromJSON(base())
+    const hostile = {
+      'a huge range': '{% for i in range(10**9) %}x{% endfor %}',
+      'endless loops': '{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}',
+      'a doubling string':
+        "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+      'endless recursion': '{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}',
+      'a huge indent': "{{ 'a\\nb' | indent(300000000) }}",
+    }
+    for (const [what, source] of Object.entries(hostile)) {
+      const t0 = performance.now()
+      const e = error(() => tok.compileChatTemplate(source).render([{ role: 'user', content: 'hi' }], true))
+      expect(e.message, what).toMatch(/^chat template .*refused$|^chat template: /)
+      expect(performance.now() - t0, what).toBeLessThan(15_000)
+    }
+    // An ordinary template on a long chat stays well inside the limits.
+    const chat = Array.from({ length: 2000 }, (_, i) => ({
+      role: i % 2 ? 'assistant' : 'user',
+      content: `message ${i}`,
+    }))
+    const t = tok.compileChatTemplate(
+      '{% for m in messages %}<|{{ m.role }}|>{{ m.content | trim }}\n{% endfor %}',
+    )
+    expect(t.render(chat, true).split('\n')).toHaveLength(2001)
+  })
+})
