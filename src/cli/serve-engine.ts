@@ -40,6 +40,7 @@ async function openGenerator(modelPath: string, input: ServeInput): Promise<Serv
       maxSeqs: input.maxSeqs,
       contextLength: input.context,
       kvBlocks: input.kvBlocks,
+      kvMemory: input.kvMemory,
       prefixCache: input.prefixCache,
     })
     return {

@@ -39,6 +39,7 @@ export interface VllmServeInput {
 /** Flags of kiln's engine that mean nothing to vLLM, and why. */
 const KILN_ONLY: Record<string, string> = {
   'kv-blocks': 'vLLM sizes its KV cache from the GPU memory it may use',
+  'kv-memory': 'vLLM sizes its KV cache from the GPU memory it may use (its --gpu-memory-utilization)',
   'max-queue': 'vLLM queues without a limit',
   threads: "vLLM computes on the GPU, not in kiln's CPU threads",
 }

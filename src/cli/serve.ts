@@ -24,6 +24,8 @@ export interface ServeInput {
   maxQueue: number
   /** KV cache blocks (default: every sequence its whole context). */
   kvBlocks?: number
+  /** KV cache bytes instead (as many whole blocks as fit). */
+  kvMemory?: number
   prefixCache: boolean
   threads?: number
   dtype?: 'auto' | 'f32' | 'f16' | 'bf16'

@@ -5,6 +5,7 @@ import { BaseCommand } from '../cli/base-command.js'
 import { runServe, type ServeInput, type ServeReport, serveRendering } from '../cli/serve.js'
 import { origin, settingsFor } from '../cli/settings/for-command.js'
 import { HUB_KEYS, hubFromSettings } from '../cli/settings/hub-settings.js'
+import { parseSize } from '../cli/size.js'
 import { DeviceError } from '../core/errors.js'
 
 /** Settings serve reads (flag > env > settings file > default; see docs/config.md). */
@@ -18,6 +19,7 @@ const KEYS = [
   'serve.max_seqs',
   'serve.max_queue',
   'serve.kv_blocks',
+  'serve.kv_memory',
   'serve.prefix_cache',
   'serve.threads',
   'serve.chat_template',
@@ -86,6 +88,11 @@ With --engine vllm (GPU fleets) kiln hands the same model, address, key, context
     'kv-blocks': Flags.integer({
       description: 'KV cache blocks to allocate (default: enough for every sequence to fill its context).',
       min: 1,
+    }),
+    'kv-memory': Flags.string({
+      description:
+        'KV cache size in bytes instead of blocks: 2GiB, 512MiB, 800MB (as many whole blocks as fit).',
+      exclusive: ['kv-blocks'],
     }),
     'prefix-cache': Flags.boolean({
       description: 'Reuse the KV cache of prompt prefixes earlier requests computed (default on).',
@@ -160,9 +167,31 @@ With --engine vllm (GPU fleets) kiln hands the same model, address, key, context
       ...common,
       maxSeqs: flags['max-seqs'] ?? setting<number>('serve.max_seqs') ?? 16,
       maxQueue: flags['max-queue'] ?? setting<number>('serve.max_queue') ?? 256,
-      kvBlocks: flags['kv-blocks'] ?? setting<number>('serve.kv_blocks'),
+      ...kvPool(
+        flags['kv-blocks'],
+        flags['kv-memory'],
+        setting<number>('serve.kv_blocks'),
+        setting<string>('serve.kv_memory'),
+      ),
       prefixCache: flags['prefix-cache'] ?? setting<boolean>('serve.prefix_cache') ?? true,
       threads: flags.threads ?? setting<number>('serve.threads') ?? setting<number>('runtime.threads'),
     })
   }
+}
+
+/**
+ * The KV pool's size: a flag wins over both settings (the two flags exclude each other); between
+ * the settings, blocks win over bytes.
+ */
+function kvPool(
+  blocksFlag: number | undefined,
+  memoryFlag: string | undefined,
+  blocksSetting: number | undefined,
+  memorySetting: string | undefined,
+): { kvBlocks?: number; kvMemory?: number } {
+  if (blocksFlag !== undefined) return { kvBlocks: blocksFlag }
+  if (memoryFlag !== undefined) return { kvMemory: parseSize(memoryFlag, '--kv-memory') }
+  if (blocksSetting !== undefined) return { kvBlocks: blocksSetting }
+  if (memorySetting !== undefined) return { kvMemory: parseSize(memorySetting, 'serve.kv_memory') }
+  return {}
 }

@@ -174,6 +174,10 @@ export const sections = {
       type: (z) => z.number().int().min(1),
       help: 'KV cache blocks `kiln serve` allocates (default: enough for every sequence to fill its context).',
     },
+    kv_memory: {
+      type: (z) => z.string().min(1), // parsed by the command (src/cli/size.ts), which names the key
+      help: 'KV cache size `kiln serve` allocates, in bytes or with a unit (2GiB, 512MiB, 800MB); serve.kv_blocks wins when both are set.',
+    },
     prefix_cache: {
       type: (z) => z.boolean(),
       help: 'Reuse the KV cache of a prompt prefix that an earlier request computed.',

@@ -90,6 +90,12 @@ export class Model {
     return this.limits?.contextLength ?? this.defaultContext
   }
 
+  /** Bytes one KV block takes: keys and values of every layer for blockSize positions (the cache is f32). */
+  get kvBytesPerBlock(): number {
+    const c = this.config
+    return c.numLayers * 2 * c.numKvHeads * DEFAULT_BLOCK_SIZE * c.headDim * Float32Array.BYTES_PER_ELEMENT
+  }
+
   /** The paged KV cache of the current graph: slots, positions per block, table entries per slot, blocks. */
   get kv(): { slots: number; blockSize: number; blocksPerSlot: number; kvBlocks: number } {
     if (!this.limits) throw new KilnError('E_DISPOSED', 'model was disposed')

@@ -11,6 +11,8 @@ export interface SchedulerOptions {
   maxQueue?: number
   /** KV blocks in the pool (default: every slot its whole context, so nothing is ever preempted). */
   kvBlocks?: number
+  /** The pool's size in bytes instead (as many whole blocks as fit); not with kvBlocks. */
+  kvMemory?: number
   /** Reuse cached KV blocks of a shared prompt prefix (default true). */
   prefixCache?: boolean
 }

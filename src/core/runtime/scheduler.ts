@@ -68,9 +68,7 @@ export class Scheduler {
     const context = opts.contextLength ?? model.contextLength
     if (!Number.isInteger(context) || context < 2)
       throw new UsageError(`${option('contextLength')} must be an integer ≥ 2 (got ${context})`)
-    const kvBlocks = opts.kvBlocks
-    if (kvBlocks !== undefined && !(Number.isInteger(kvBlocks) && kvBlocks >= 1))
-      throw new UsageError(`${option('kvBlocks')} must be an integer ≥ 1 (got ${kvBlocks})`)
+    const kvBlocks = kvPoolBlocks(model, opts)
     const release = model.claim()
     this.released = new Promise((res) => {
       this.release = () => {
@@ -90,8 +88,11 @@ export class Scheduler {
     const perContext = Math.ceil(context / kv.blockSize)
     if (poolSize < perContext) {
       this.release()
+      const bytes = perContext * model.kvBytesPerBlock
       throw new UsageError(
-        `${option('kvBlocks')} must hold at least one whole context: ${perContext} blocks of ${kv.blockSize} positions (got ${poolSize})`,
+        opts.kvMemory === undefined
+          ? `${option('kvBlocks')} must hold at least one whole context: ${perContext} blocks of ${kv.blockSize} positions (got ${poolSize})`
+          : `${option('kvMemory')} must hold at least one whole context: ${perContext} blocks of ${kv.blockSize} positions, ${bytes} bytes (got ${opts.kvMemory})`,
       )
     }
     this.blocksPerSlot = kv.blocksPerSlot
@@ -394,4 +395,21 @@ export class Scheduler {
       for (const s of outSeqs) if ((s.finish || s.cancelled) && s.slot >= 0) this.retire(s)
     }
   }
+}
+
+/** The pool size asked for, in blocks: kvBlocks, or the whole blocks kvMemory bytes hold. */
+function kvPoolBlocks(model: Model, opts: SchedulerOptions): number | undefined {
+  const { kvBlocks, kvMemory } = opts
+  if (kvBlocks !== undefined && kvMemory !== undefined)
+    throw new UsageError(`give ${option('kvBlocks')} or ${option('kvMemory')}, not both`)
+  if (kvBlocks !== undefined && !(Number.isInteger(kvBlocks) && kvBlocks >= 1))
+    throw new UsageError(`${option('kvBlocks')} must be an integer ≥ 1 (got ${kvBlocks})`)
+  if (kvMemory === undefined) return kvBlocks
+  const perBlock = model.kvBytesPerBlock
+  const blocks = Math.floor(kvMemory / perBlock)
+  if (!(blocks >= 1))
+    throw new UsageError(
+      `${option('kvMemory')} holds no KV block of this model (${perBlock} bytes each; got ${kvMemory})`,
+    )
+  return blocks
 }

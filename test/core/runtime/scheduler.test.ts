@@ -239,6 +239,25 @@ describe('scheduler: the paged KV pool', () => {
     new Scheduler(model).close()
   })
 
+  it('sizes the pool by bytes: as many whole blocks as fit', () => {
+    const c = model.config
+    const perBlock = c.numLayers * 2 * c.numKvHeads * 16 * c.headDim * 4 // keys and values, f32
+    expect(model.kvBytesPerBlock).toBe(perBlock)
+    const s = new Scheduler(model, { maxSeqs: 2, contextLength: 64, kvMemory: 7 * perBlock + perBlock / 2 })
+    expect(s.stats.kvBlocks).toBe(7)
+    s.close()
+    expect(() => new Scheduler(model, { maxSeqs: 2, contextLength: 64, kvMemory: 3 * perBlock })).toThrow(
+      new RegExp(
+        `kvMemory must hold at least one whole context: 4 blocks of 16 positions, ${4 * perBlock} bytes`,
+      ),
+    )
+    expect(() => new Scheduler(model, { kvMemory: perBlock - 1 })).toThrow(/kvMemory holds no KV block/)
+    expect(() => new Scheduler(model, { kvBlocks: 8, kvMemory: 8 * perBlock })).toThrow(
+      /give kvBlocks or kvMemory, not both/,
+    )
+    new Scheduler(model).close()
+  })
+
   it('a prompt sharing full blocks with an earlier one takes them from the cache, with the same tokens', async () => {
     const system = 'You are a helpful assistant who answers briefly and politely, always. '.repeat(2)
     const turns = [`${system}Question one?`, `${system}Something else entirely, and longer?`]
