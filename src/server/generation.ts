@@ -1,6 +1,7 @@
 // One request's sequences on the scheduler: admission against the queue limit, one sequence per
 // prompt × n, one AbortController that cancels them all (client gone, or a sibling failed), and
 // their events merged in arrival order for streaming, with the metrics observed on the way.
+import { setMaxListeners } from 'node:events'
 import type {
   FinishReason,
   GenerateOptions,
@@ -44,6 +45,8 @@ export class GenerationRun {
     const { running, waiting } = scheduler.stats
     if (running + waiting + count > scheduler.maxSeqs + ctx.maxQueue) throw new QueueFullError(waiting)
     const seqs: Sequence[] = []
+    // Each sequence listens for the one abort; Node warns past 10 listeners on a signal.
+    setMaxListeners(count + 1, this.controller.signal)
     try {
       plan.prompts.forEach((ids, p) => {
         for (let j = 0; j < plan.n; j++)

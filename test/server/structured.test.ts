@@ -237,6 +237,28 @@ describe('logprobs', () => {
   })
 })
 
+describe('many choices', () => {
+  it('n = 16 shares one abort signal without a listener warning', async () => {
+    const warnings: Error[] = []
+    const onWarning = (w: Error) => warnings.push(w)
+    process.on('warning', onWarning)
+    try {
+      const r = await server.client.completions.create({
+        model: SERVED,
+        prompt: 'Hi',
+        max_tokens: 2,
+        n: 16,
+        seed: 1,
+      })
+      expect(r.choices).toHaveLength(16)
+      await new Promise((res) => setImmediate(res))
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+})
+
 describe('logit_bias', () => {
   it('+100 makes greedy decoding pick that token; -100 keeps it out', async () => {
     const prompt = 'Once upon a time'
