@@ -84,6 +84,12 @@ export function advance(state: MatchState, b: number): MatchState {
   return out
 }
 
+/** True when some byte can begin a value of the grammar (false: a $ref cycle that reaches no value). */
+export function canStart(g: Grammar): boolean {
+  for (let b = 0; b < 256; b++) if (!isWs(b) && advance(initialState(g), b).length) return true
+  return false
+}
+
 /** True when the output may end here (the root value is complete, or a number could stop). */
 export function canEnd(state: MatchState): boolean {
   return state.some(endsHere)
@@ -237,12 +243,26 @@ function itemCount(node: ArrayNode, count: number): number {
   return node.max === Number.POSITIVE_INFINITY ? Math.min(count, node.min) : count
 }
 
-/** The first byte of a value of `node`, returning to `up` when the value ends. */
-function start(node: GrammarNode, b: number, up: Stack | null, out: Alternative[]): void {
+/**
+ * The first byte of a value of `node`, returning to `up` when the value ends. `unions` holds the
+ * unions already entered for this byte: a $ref cycle that reaches no value ({"$ref": "#"}) would
+ * otherwise recurse for ever.
+ */
+function start(
+  node: GrammarNode,
+  b: number,
+  up: Stack | null,
+  out: Alternative[],
+  unions?: Set<GrammarNode>,
+): void {
   switch (node.kind) {
-    case 'union':
-      for (const o of node.options) start(o, b, up, out)
+    case 'union': {
+      const seen = unions ?? new Set<GrammarNode>()
+      if (seen.has(node)) return
+      seen.add(node)
+      for (const o of node.options) start(o, b, up, out, seen)
       return
+    }
     case 'object':
       if (b === 0x7b /* { */) add(out, push(up, { t: 'OB', node, next: 0, ws: 0 }))
       return

@@ -4,6 +4,7 @@
 // Annotations (title, description, format, …) assert nothing and are skipped.
 import { option, UsageError } from '../errors.js'
 import { type Grammar, type GrammarNode, NodeFactory, type UnionNode } from './grammar.js'
+import { canStart } from './json-matcher.js'
 
 type Schema = Record<string, unknown>
 
@@ -56,7 +57,26 @@ const MAX_ENUM = 1_000
 
 export function compileJsonSchema(schema: unknown): Grammar {
   const compiler = new SchemaCompiler(schema)
-  return { root: compiler.compile(schema, '', 0) }
+  let grammar: Grammar
+  try {
+    grammar = { root: compiler.compile(schema, '', 0) }
+  } catch (e) {
+    // JSON.stringify of an enum or const value nested thousands deep runs out of stack.
+    if (e instanceof RangeError) throw schemaError('', 'nests too deeply')
+    throw e
+  }
+  if (!canStart(grammar)) throw schemaError('', 'matches no JSON value (a $ref cycle that never reaches one)')
+  return grammar
+}
+
+function schemaError(path: string, what: string): UsageError {
+  // Keys come from the client: control characters are escaped so the message stays one line.
+  const at = path.length > 200 ? `${path.slice(0, 200)}…` : path
+  const safe = at.replace(
+    /[\u0000-\u001f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+  return new UsageError(`${option('responseFormat')}: the schema${safe ? ` at ${safe}` : ''} ${what}`)
 }
 
 class SchemaCompiler {
@@ -180,9 +200,10 @@ class SchemaCompiler {
     let target: unknown = this.root
     for (const part of key.split('/').slice(1)) {
       const name = part.replaceAll('~1', '/').replaceAll('~0', '~')
-      if (!isObject(target) || !Object.hasOwn(target as Schema, name))
-        this.fail(path, `points nowhere (${key})`)
-      target = (target as Schema)[name]
+      if (Array.isArray(target) && /^(0|[1-9]\d*)$/.test(name) && Number(name) < target.length)
+        target = target[Number(name)]
+      else if (isObject(target) && Object.hasOwn(target as Schema, name)) target = (target as Schema)[name]
+      else this.fail(path, `points nowhere (${key})`)
     }
     const node: UnionNode = { kind: 'union', id: this.f.id(), options: [] }
     this.refs.set(key, node)
@@ -195,7 +216,10 @@ class SchemaCompiler {
     const list = Array.isArray(s.type) ? s.type : [s.type]
     for (const t of list)
       if (!TYPES.includes(t as TypeName))
-        this.fail(`${path}/type`, `has ${JSON.stringify(t)}; types are ${TYPES.join(', ')}`)
+        this.fail(
+          `${path}/type`,
+          `has ${typeof t === 'string' ? JSON.stringify(t.slice(0, 40)) : typeof t}; types are ${TYPES.join(', ')}`,
+        )
     if (list.length === 0) this.fail(`${path}/type`, 'is empty')
     // integer is a number: listing both means number.
     const set = new Set(list as TypeName[])
@@ -216,7 +240,7 @@ class SchemaCompiler {
   }
 
   private fail(path: string, what: string): never {
-    throw new UsageError(`${option('responseFormat')}: the schema${path ? ` at ${path}` : ''} ${what}`)
+    throw schemaError(path, what)
   }
 }
 

@@ -173,5 +173,18 @@ describe('json matcher', () => {
     expect(compile({ $ref: '#/$defs/missing' })).toThrow(/points nowhere/)
     expect(compile({ type: 'strin' })).toThrow(/types are object, array/)
     expect(compile(false)).toThrow(/no value can match/)
+    // Found by the fuzz target: a cycle of references that never reaches a value, keys with
+    // control characters in the message, enum values nested too deep for JSON.stringify.
+    expect(compile({ $ref: '#' })).toThrow(/matches no JSON value/)
+    expect(compile({ anyOf: [{ $ref: '#' }, { $ref: '#/anyOf/0' }] })).toThrow(/matches no JSON value/)
+    expect(
+      compileResponseFormat({ type: 'json_schema', schema: { anyOf: [{ $ref: '#' }, { type: 'null' }] } }),
+    ).toBeDefined()
+    expect(compile({ properties: { 'a\nb': { type: 'x' } } })).toThrow(
+      /^[^\n]*properties\/a\\u000ab\/type has "x"/,
+    )
+    let deep: unknown = 1
+    for (let i = 0; i < 20_000; i++) deep = [deep]
+    expect(compile({ enum: [deep] })).toThrow(/nests too deeply/)
   })
 })
