@@ -59,6 +59,7 @@ export function compileJsonSchema(schema: unknown): Grammar {
   const compiler = new SchemaCompiler(schema)
   let grammar: Grammar
   try {
+    JSON.stringify(schema) // the grammar's cache key: a schema too deep for it is refused here
     grammar = { root: compiler.compile(schema, '', 0) }
   } catch (e) {
     // JSON.stringify of an enum or const value nested thousands deep runs out of stack.
@@ -70,13 +71,13 @@ export function compileJsonSchema(schema: unknown): Grammar {
 }
 
 function schemaError(path: string, what: string): UsageError {
-  // Keys come from the client: control characters are escaped so the message stays one line.
+  // Keys and keywords come from the client: control characters are escaped so the message stays one line.
   const at = path.length > 200 ? `${path.slice(0, 200)}…` : path
-  const safe = at.replace(
+  const text = `the schema${at ? ` at ${at}` : ''} ${what}`.replace(
     /[\u0000-\u001f\u2028\u2029]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   )
-  return new UsageError(`${option('responseFormat')}: the schema${safe ? ` at ${safe}` : ''} ${what}`)
+  return new UsageError(`${option('responseFormat')}: ${text}`)
 }
 
 class SchemaCompiler {
