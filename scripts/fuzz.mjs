@@ -2,7 +2,8 @@
 // Runs kiln's fuzz targets (test/fuzz/<name>.fuzz.test.ts) for longer than the CI budget:
 //   npm run fuzz -- --target NAME --time SECONDS   one target (or `--target all`, the default)
 //   npm run fuzz -- --list                         the targets
-// Options: --seed N (replay a run), --path P (with --seed: one case, from a failure report),
+// Options: --seed N (replay a run), --case N (with --seed: only case N, as a hang or crash report
+// names it), --path P (with --seed: fast-check's path of a failure, as its report gives it),
 // --runs N (stop after N random cases), --survey (count every failure by kind and place instead
 // of stopping at the first; counterexamples go to $KILN_FUZZ_OUT/<target>-survey/).
 // Each target's random cases get SECONDS; a format target's native phase (real files mapped by the
@@ -24,7 +25,7 @@ const targets = readdirSync(FUZZ)
 function usage(message) {
   if (message) console.error(`fuzz: ${message}`)
   console.error(
-    'usage: npm run fuzz -- [--target NAME|all] [--time SECONDS] [--seed N] [--path P] [--runs N] [--survey] [--list]',
+    'usage: npm run fuzz -- [--target NAME|all] [--time SECONDS] [--seed N] [--case N | --path P] [--runs N] [--survey] [--list]',
   )
   console.error(`targets: ${targets.join(', ')}`)
   process.exit(2)
@@ -43,6 +44,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--time') opts.time = Number(value())
   else if (a === '--seed') opts.seed = value()
   else if (a === '--path') opts.path = value()
+  else if (a === '--case') opts.case = value()
   else if (a === '--runs') opts.runs = value()
   else if (a === '--survey') opts.survey = true
   else if (a === '--list') {
@@ -66,6 +68,7 @@ const env = {
   KILN_FUZZ_OUT: outDir,
   ...(opts.seed !== undefined ? { KILN_FUZZ_SEED: opts.seed } : {}),
   ...(opts.path !== undefined ? { KILN_FUZZ_PATH: opts.path } : {}),
+  ...(opts.case !== undefined ? { KILN_FUZZ_CASE: opts.case } : {}),
   ...(opts.runs !== undefined ? { KILN_FUZZ_RUNS: opts.runs } : {}),
   ...(opts.survey ? { KILN_FUZZ_SURVEY: '1' } : {}),
 }

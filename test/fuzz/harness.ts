@@ -7,7 +7,9 @@
 //   KILN_FUZZ_TIME_MS  time for each target's random cases (default: the target's CI budget)
 //   KILN_FUZZ_RUNS     at most this many random cases per target (default: as many as the time allows)
 //   KILN_FUZZ_SEED     the seed (default: a fresh one, printed; a failure prints it with its path)
-//   KILN_FUZZ_PATH     with KILN_FUZZ_SEED: replay the case at this fast-check path (from a failure)
+//   KILN_FUZZ_CASE     with KILN_FUZZ_SEED: run only case number N of that seed (as a hang or a crash
+//                      report names it); the case is saved to KILN_FUZZ_OUT first
+//   KILN_FUZZ_PATH     with KILN_FUZZ_SEED: replay fast-check's path of a failure (as its report gives it)
 //   KILN_FUZZ_OUT      folder for the counterexamples of failures (default: $TMPDIR/kiln-fuzz)
 //   KILN_FUZZ_REPORT   file that gets one JSON line per target and phase (cases run, failures)
 //   KILN_FUZZ_SLOW_MS  print each case slower than this
@@ -47,6 +49,7 @@ function envNumber(name: string): number | undefined {
 /** The seed of this run: KILN_FUZZ_SEED, else a fresh one (printed with every report). */
 export const SEED = envNumber('KILN_FUZZ_SEED') ?? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0
 const REPLAY_PATH = process.env.KILN_FUZZ_PATH || undefined
+const REPLAY_CASE = envNumber('KILN_FUZZ_CASE')
 const MAX_RUNS = envNumber('KILN_FUZZ_RUNS')
 /** KILN_FUZZ_SLOW_MS: print every case slower than this (to see where a target's time goes). */
 const SLOW_MS = envNumber('KILN_FUZZ_SLOW_MS')
@@ -382,9 +385,12 @@ export function fuzzTarget<T>(spec: FuzzSpec<T>): void {
           await new Promise((resolve) => setImmediate(resolve))
           yielded = performance.now()
         }
-        // Replaying a path: the case is saved first, as it may take the process down.
-        if (REPLAY_PATH && tally.cases === 0)
-          console.log(`[fuzz] replayed case saved to ${saveCounterexample(spec, input)}`)
+        // Cases are numbered as generated (a hang or crash report names the number).
+        const i = index++
+        if (REPLAY_CASE !== undefined && i !== REPLAY_CASE) return
+        // Replaying one case: it is saved first, as it may take the process down.
+        if (REPLAY_CASE !== undefined || (REPLAY_PATH && tally.cases === 0))
+          writeSync(1, `[fuzz] replayed case saved to ${saveCounterexample(spec, input)}\n`)
         tally.cases++
         const crasher = spec.known?.find((k) => k.skip?.(input))
         if (crasher) {
@@ -393,7 +399,7 @@ export function fuzzTarget<T>(spec: FuzzSpec<T>): void {
           return
         }
         try {
-          const stage = await boundedCase(spec, dog, index++, input)
+          const stage = await boundedCase(spec, dog, i, input)
           if (stage) tally.stages[stage] = (tally.stages[stage] ?? 0) + 1
         } catch (e) {
           const bug = knownBug(spec, e, input)
@@ -408,7 +414,7 @@ export function fuzzTarget<T>(spec: FuzzSpec<T>): void {
         details = await fc.check(property, {
           seed: SEED,
           path: REPLAY_PATH,
-          numRuns: MAX_RUNS ?? 2 ** 31 - 1,
+          numRuns: REPLAY_CASE !== undefined ? REPLAY_CASE + 1 : (MAX_RUNS ?? 2 ** 31 - 1),
           interruptAfterTimeLimit: timeMs,
           markInterruptAsFailure: false,
           // A failing case is shrunk for at most the run's own time.
@@ -475,7 +481,7 @@ const timer = setInterval(() => {
   const index = f64[1]
   const len = f64[3]
   const input = Buffer.from(text.subarray(0, len)).toString('utf8')
-  const where = index < 0 ? 'a corpus file' : 'case ' + index + ' (reproduce: KILN_FUZZ_SEED=' + seed + ' KILN_FUZZ_PATH=' + index + ')'
+  const where = index < 0 ? 'a corpus file' : 'case ' + index + ' (reproduce: KILN_FUZZ_SEED=' + seed + ' KILN_FUZZ_CASE=' + index + ')'
   const msg = '[fuzz] ' + target + ': ' + where + ' ' + why + '; stopping the process.' + (input ? '\\n[fuzz] the case: ' + input : '') + '\\n'
   try { fs.mkdirSync(outDir, { recursive: true }); fs.writeFileSync(path.join(outDir, target + '-' + seed + '-watchdog.txt'), msg) } catch {}
   fs.writeSync(2, msg)
@@ -511,7 +517,7 @@ export function watchdog(target: string, caseMs: number): Watchdog {
   worker.unref()
   return {
     enter(index, s) {
-      writeSync(fd, `seed ${SEED} path ${String(index).padEnd(12)}\n`, 0)
+      writeSync(fd, `KILN_FUZZ_SEED=${SEED} KILN_FUZZ_CASE=${String(index).padEnd(12)}\n`, 0)
       f64[0] = Date.now()
       f64[1] = index
       f64[3] = s ? encoder.encodeInto(s.slice(0, TEXT_BYTES / 3), text).written : 0
