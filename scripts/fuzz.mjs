@@ -66,7 +66,8 @@ const env = {
   KILN_FUZZ_TIME_MS: String(timeMs),
   KILN_FUZZ_REPORT: reportFile,
   KILN_FUZZ_OUT: outDir,
-  ...(opts.seed !== undefined ? { KILN_FUZZ_SEED: opts.seed } : {}),
+  // A fresh seed unless one is given (the test suite's default is a fixed one).
+  KILN_FUZZ_SEED: opts.seed ?? 'fresh',
   ...(opts.path !== undefined ? { KILN_FUZZ_PATH: opts.path } : {}),
   ...(opts.case !== undefined ? { KILN_FUZZ_CASE: opts.case } : {}),
   ...(opts.runs !== undefined ? { KILN_FUZZ_RUNS: opts.runs } : {}),

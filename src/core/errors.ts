@@ -10,6 +10,7 @@ export class KilnError extends Error {
   /** The message with its option marks, for renderMessage. */
   readonly template: string
   constructor(code: string, message: string, exitCode = 1) {
+    message = oneLineMessage(message)
     super(renderOptions(message, (name) => name))
     this.name = new.target.name
     this.code = code
@@ -17,6 +18,25 @@ export class KilnError extends Error {
     this.template = message
     this.options = [...message.matchAll(OPTION_MARK)].map((m) => m[1])
   }
+}
+
+/**
+ * Every kiln error is one line, whatever a file or a request put in it: line breaks that reach a
+ * message (a value echoed without quoting) are escaped as JSON would. Sites quote the values they
+ * echo (util/shown.ts); this is the backstop.
+ */
+function oneLineMessage(message: string): string {
+  return /[\n\r\u2028\u2029\u0085]/.test(message)
+    ? message.replace(/[\n\r\u2028\u2029\u0085]/g, (c) => LINE_BREAK_ESCAPES[c])
+    : message
+}
+
+const LINE_BREAK_ESCAPES: Record<string, string> = {
+  '\n': '\\n',
+  '\r': '\\r',
+  '\u2028': '\\u2028',
+  '\u2029': '\\u2029',
+  '\u0085': '\\u0085',
 }
 
 // Control characters cannot come from a path or a value that ends up in a message (those are

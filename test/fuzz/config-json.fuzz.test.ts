@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import { parseGenerationConfig } from '../../src/core/models/generation-config.js'
 import { parseAnyConfig } from '../../src/core/models/registry.js'
 import { ropeInvFreq } from '../../src/core/models/rope.js'
-import { caseText, fuzzTarget, jsonCodec, kiln, MULTILINE_MESSAGE, STACK_OVERFLOW } from './harness.js'
+import { caseText, fuzzTarget, jsonCodec, kiln } from './harness.js'
 import { EDGE_NUMBERS, type Json, mutatedJson, smallJson } from './mutate.js'
 import { fixtureJson } from './seeds.js'
 
@@ -137,18 +137,6 @@ fuzzTarget<Case>({
   ciMs: 6_000,
   corpus: jsonCodec<Case>(),
   describeCase: (c) => caseText(c, 2_000),
-  known: [
-    STACK_OVERFLOW,
-    MULTILINE_MESSAGE,
-    {
-      // config.json sizes are only checked to be positive safe integers: a head_dim of 2^40 is accepted,
-      // and the rotary table (head_dim / 2 floats) is then a RangeError, or gigabytes for 2^28.
-      name: 'config-sizes-unbounded',
-      matches: (f) =>
-        f.kind === 'memory' ||
-        /^threw RangeError: (Invalid typed array length|Array buffer allocation failed)/.test(f.message),
-    },
-  ],
   run({ config, generation }) {
     const parsed = kiln(() => parseAnyConfig(config))
     if (!parsed.ok) return 'refused'

@@ -488,17 +488,25 @@ export function longestString(root: unknown, cap: number): number {
   return max
 }
 
-/** Nodes of `root` counted as a tree (shared subtrees once per use), up to `cap`. */
+/**
+ * The size of `root` spelled out as JSON text, roughly, in nodes (shared subtrees once per use;
+ * a string counts a node per 8 characters), up to `cap`.
+ */
 export function treeSize(root: Json, cap: number): number {
   let n = 0
   const stack: Json[] = [root]
   while (stack.length && n < cap) {
     const v = stack.pop() as Json
-    n++
-    if (Array.isArray(v)) for (const x of v) stack.push(x)
-    else if (v !== null && typeof v === 'object') for (const x of Object.values(v)) stack.push(x)
+    n += typeof v === 'string' ? 1 + (v.length >> 3) : 1
+    // Children beyond what is left of `cap` are not pushed: each pushed one counts at least one.
+    const room = cap - n - stack.length
+    if (Array.isArray(v)) for (let i = 0; i < v.length && i < room; i++) stack.push(v[i])
+    else if (v !== null && typeof v === 'object') {
+      const values = Object.values(v)
+      for (let i = 0; i < values.length && i < room; i++) stack.push(values[i])
+    }
   }
-  return Math.max(1, n)
+  return Math.max(1, n + stack.length)
 }
 
 /** Applies one operation: the node the walk reaches is changed as `action` says. */
@@ -584,7 +592,12 @@ export function applyJsonOp(root: Json, op: JsonOp): Json {
 export function mutatedJson(seeds: readonly Json[], max = 4): fc.Arbitrary<Json> {
   return fc
     .record({ seed: fc.nat(seeds.length - 1), ops: fc.array(jsonOp, { minLength: 1, maxLength: max }) })
-    .map(({ seed, ops }) => ops.reduce<Json>((doc, op) => applyJsonOp(doc, op), seeds[seed]))
+    .map(({ seed, ops }) => {
+      // Operations compose (a repeat of a repeat): a document that would spell out to more than a
+      // million nodes keeps its first operation only.
+      const doc = ops.reduce<Json>((d, op) => applyJsonOp(d, op), seeds[seed])
+      return treeSize(doc, 1_000_000) < 1_000_000 ? doc : applyJsonOp(seeds[seed], ops[0])
+    })
 }
 
 /**
@@ -595,6 +608,9 @@ export function stringifyDeep(root: Json, maxPieces = Number.POSITIVE_INFINITY):
   type Piece = { text: string } | { value: Json }
   const out: string[] = []
   const stack: Piece[] = [{ value: root }]
+  // Every piece on the stack prints at least one: past maxPieces, children are left off (a document
+  // whose repeats share items may stand for far more nodes than it holds).
+  const room = () => maxPieces - out.length - stack.length
   while (stack.length && out.length < maxPieces) {
     const piece = stack.pop() as Piece
     if ('text' in piece) {
@@ -605,7 +621,7 @@ export function stringifyDeep(root: Json, maxPieces = Number.POSITIVE_INFINITY):
     if (Array.isArray(v)) {
       out.push('[')
       stack.push({ text: ']' })
-      for (let i = v.length - 1; i >= 0; i--) {
+      for (let i = Math.min(v.length, Math.max(0, room())) - 1; i >= 0; i--) {
         stack.push({ value: v[i] })
         if (i > 0) stack.push({ text: ',' })
       }
@@ -613,7 +629,7 @@ export function stringifyDeep(root: Json, maxPieces = Number.POSITIVE_INFINITY):
       out.push('{')
       stack.push({ text: '}' })
       const keys = Object.keys(v)
-      for (let i = keys.length - 1; i >= 0; i--) {
+      for (let i = Math.min(keys.length, Math.max(0, room())) - 1; i >= 0; i--) {
         stack.push({ value: v[keys[i]] })
         stack.push({ text: `${JSON.stringify(keys[i])}:` })
         if (i > 0) stack.push({ text: ',' })

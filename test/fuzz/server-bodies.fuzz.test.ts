@@ -8,7 +8,7 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { SERVED, startServer, type TestServer } from '../helpers/server.js'
-import { caseText, FuzzFailure, fuzzTarget, jsonCodec, MULTILINE_MESSAGE, STACK_OVERFLOW } from './harness.js'
+import { FuzzFailure, fuzzTarget, jsonCodec } from './harness.js'
 import { EDGE_INTS, hostileString, type Json, mutatedJson, smallJson, stringifyDeep } from './mutate.js'
 import { randomSchema } from './schemas.js'
 
@@ -226,19 +226,6 @@ fuzzTarget<Case>({
   caseMs: 10_000,
   ciMs: 8_000,
   corpus: jsonCodec<Case>(),
-  known: [
-    STACK_OVERFLOW,
-    MULTILINE_MESSAGE,
-    {
-      // response_format schemas that compile (validation passes) but overflow the stack once decoding
-      // starts: a deeply nested annotation that the grammar cache's key (JSON.stringify of the
-      // schema) cannot spell. A 500.
-      name: 'response-format-stack-overflow',
-      matches: (f, input) =>
-        f.message.includes('Maximum call stack size exceeded') &&
-        caseText((input as Case).body, 1_000_000).includes('json_schema'),
-    },
-  ],
   async run(c) {
     const s = server!
     const before = internalErrors.length

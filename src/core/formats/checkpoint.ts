@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import nodePath from 'node:path'
 import { FormatError } from '../errors.js'
+import { quote, shown } from '../util/shown.js'
 import { openSafetensors } from './safetensors-read.js'
 import type { SafetensorsFile, TensorView } from './safetensors-types.js'
 
@@ -56,21 +57,21 @@ function openSharded(dir: string, index: string): Map<string, TensorView> {
   const out = new Map<string, TensorView>()
   for (const [name, shard] of Object.entries(weightMap as Record<string, unknown>)) {
     if (typeof shard !== 'string' || shard === '') {
-      fail(`weight_map entry "${name}" must be a shard file name, got ${JSON.stringify(shard)}`)
+      fail(`weight_map entry ${quote(name)} must be a shard file name, got ${shown(shard)}`)
     }
     let file = shards.get(shard)
     if (!file) {
       // The index is untrusted input: shards must stay inside the model folder.
       const shardPath = nodePath.resolve(root, shard)
       if (nodePath.isAbsolute(shard) || !shardPath.startsWith(root + nodePath.sep)) {
-        fail(`shard "${shard}" is outside the model folder`)
+        fail(`shard ${quote(shard)} is outside the model folder`)
       }
-      if (!existsSync(shardPath)) fail(`shard "${shard}" (holding "${name}") is missing`)
+      if (!existsSync(shardPath)) fail(`shard ${quote(shard)} (holding ${quote(name)}) is missing`)
       file = openSafetensors(nodePath.join(dir, shard))
       shards.set(shard, file)
     }
     const view = file.tensors.get(name)
-    if (!view) fail(`tensor "${name}" is mapped to "${shard}" but that shard does not contain it`)
+    if (!view) fail(`tensor ${quote(name)} is mapped to ${quote(shard)} but that shard does not contain it`)
     out.set(name, view)
   }
   if (out.size === 0) fail('"weight_map" is empty')

@@ -3,6 +3,7 @@
 
 import { FormatError } from '../errors.js'
 import { mapFileOrThrow } from '../util/files.js'
+import { quote } from '../util/shown.js'
 import {
   alignUp,
   GGUF_DEFAULT_ALIGNMENT,
@@ -73,9 +74,9 @@ export function parseGguf(buffer: ArrayBuffer, path: string): GgufFile {
   const metadata = new Map<string, GgufValue>()
   for (let i = 0; i < kvCount; i++) {
     const key = r.string(`metadata key ${i}`)
-    if (metadata.has(key)) r.fail(`duplicate metadata key "${key}"`)
-    const kind = r.kind(`metadata "${key}"`)
-    metadata.set(key, r.value(kind, `metadata "${key}"`, 0))
+    if (metadata.has(key)) r.fail(`duplicate metadata key ${quote(key)}`)
+    const kind = r.kind(`metadata ${quote(key)}`)
+    metadata.set(key, r.value(kind, `metadata ${quote(key)}`, 0))
   }
 
   let alignment = GGUF_DEFAULT_ALIGNMENT
@@ -99,11 +100,11 @@ export function parseGguf(buffer: ArrayBuffer, path: string): GgufFile {
   const names = new Set<string>()
   for (let i = 0; i < tensorCount; i++) {
     const name = r.string(`tensor ${i} name`)
-    const where = `tensor "${name}"`
+    const where = `tensor ${quote(name)}`
     if (Buffer.byteLength(name, 'utf8') >= GGUF_MAX_NAME_BYTES) {
       r.fail(`${where}: name is longer than ${GGUF_MAX_NAME_BYTES - 1} bytes`)
     }
-    if (names.has(name)) r.fail(`duplicate tensor name "${name}"`)
+    if (names.has(name)) r.fail(`duplicate tensor name ${quote(name)}`)
     names.add(name)
     const nDims = r.u32()
     if (nDims > GGUF_MAX_DIMS) r.fail(`${where} has ${nDims} dimensions (at most ${GGUF_MAX_DIMS})`)
@@ -128,7 +129,7 @@ export function parseGguf(buffer: ArrayBuffer, path: string): GgufFile {
   for (const t of infos) {
     if (t.offset + t.byteLength > dataSize) {
       r.fail(
-        `tensor "${t.name}" (${t.byteLength} bytes at data offset ${t.offset}) runs past the end of the file (${dataSize} data bytes)`,
+        `tensor ${quote(t.name)} (${t.byteLength} bytes at data offset ${t.offset}) runs past the end of the file (${dataSize} data bytes)`,
       )
     }
   }
@@ -136,7 +137,7 @@ export function parseGguf(buffer: ArrayBuffer, path: string): GgufFile {
   for (let i = 1; i < byOffset.length; i++) {
     const prev = byOffset[i - 1]
     if (byOffset[i].offset < prev.offset + prev.byteLength) {
-      r.fail(`tensors "${prev.name}" and "${byOffset[i].name}" overlap`)
+      r.fail(`tensors ${quote(prev.name)} and ${quote(byOffset[i].name)} overlap`)
     }
   }
 

@@ -3,6 +3,7 @@
 
 import { FormatError } from '../errors.js'
 import { mapFileOrThrow } from '../util/files.js'
+import { quote, shown } from '../util/shown.js'
 import { findDuplicateKey } from './json-keys.js'
 import {
   DTYPE_SIZE,
@@ -63,8 +64,8 @@ function parseSafetensors(buffer: ArrayBuffer, path: string): SafetensorsFile {
   }
   const dup = findDuplicateKey(text)
   if (dup) {
-    if (dup.path.length === 0) fail(`header has duplicate tensor name "${dup.key}"`)
-    fail(`header has duplicate key "${dup.key}" in "${dup.path.join('.')}"`)
+    if (dup.path.length === 0) fail(`header has duplicate tensor name ${quote(dup.key)}`)
+    fail(`header has duplicate key ${quote(dup.key)} in ${quote(dup.path.join('.'))}`)
   }
 
   const metadata: Record<string, string> = {}
@@ -72,8 +73,7 @@ function parseSafetensors(buffer: ArrayBuffer, path: string): SafetensorsFile {
   if (rawMeta !== undefined) {
     if (!isPlainObject(rawMeta)) fail('"__metadata__" must be an object of strings')
     for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
-      if (typeof v !== 'string')
-        fail(`"__metadata__" value "${k}" must be a string, got ${JSON.stringify(v)}`)
+      if (typeof v !== 'string') fail(`"__metadata__" value ${quote(k)} must be a string, got ${shown(v)}`)
       metadata[k] = v as string
     }
   }
@@ -85,43 +85,41 @@ function parseSafetensors(buffer: ArrayBuffer, path: string): SafetensorsFile {
 
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue
-    const where = `tensor "${name}"`
+    const where = `tensor ${quote(name)}`
     if (!isPlainObject(entry)) fail(`${where} must be an object with dtype, shape and data_offsets`)
     const e = entry as Record<string, unknown>
     for (const field of ['dtype', 'shape', 'data_offsets']) {
       if (e[field] === undefined) fail(`${where} is missing "${field}"`)
     }
     const { dtype, shape, data_offsets: offsets } = e
-    if (typeof dtype !== 'string') fail(`${where} dtype must be a string, got ${JSON.stringify(dtype)}`)
+    if (typeof dtype !== 'string') fail(`${where} dtype must be a string, got ${shown(dtype)}`)
     if (!isSafetensorsDType(dtype)) {
-      return fail(`${where} has unknown dtype "${dtype}" (known: ${Object.keys(DTYPE_SIZE).join(', ')})`)
+      return fail(`${where} has unknown dtype ${quote(dtype)} (known: ${Object.keys(DTYPE_SIZE).join(', ')})`)
     }
-    if (!Array.isArray(shape)) return fail(`${where} shape must be an array, got ${JSON.stringify(shape)}`)
+    if (!Array.isArray(shape)) return fail(`${where} shape must be an array, got ${shown(shape)}`)
     for (const d of shape) {
       if (!isNonNegativeInteger(d)) {
-        fail(
-          `${where} shape ${JSON.stringify(shape)} has ${JSON.stringify(d)}: dims must be non-negative integers`,
-        )
+        fail(`${where} shape ${shown(shape)} has ${shown(d)}: dims must be non-negative integers`)
       }
     }
     if (!Array.isArray(offsets) || offsets.length !== 2) {
-      return fail(`${where} data_offsets must be an array [begin, end], got ${JSON.stringify(offsets)}`)
+      return fail(`${where} data_offsets must be an array [begin, end], got ${shown(offsets)}`)
     }
     const [begin, end] = offsets as unknown[]
     if (!isNonNegativeInteger(begin) || !isNonNegativeInteger(end)) {
-      return fail(`${where} data_offsets ${JSON.stringify(offsets)} must be non-negative integers`)
+      return fail(`${where} data_offsets ${shown(offsets)} must be non-negative integers`)
     }
     if (begin > end) fail(`${where} data_offsets [${begin}, ${end}] begin after end`)
     if (end > dataLen) {
       fail(`${where} data_offsets [${begin}, ${end}] end beyond the data section (${dataLen} bytes)`)
     }
     const count = elementCount(shape as number[])
-    if (count === undefined) fail(`${where} shape ${JSON.stringify(shape)} is too large`)
+    if (count === undefined) fail(`${where} shape ${shown(shape)} is too large`)
     const need = (count as number) * DTYPE_SIZE[dtype]
     if (end - begin !== need) {
       fail(
         `${where} data_offsets [${begin}, ${end}] hold ${end - begin} bytes but ${dtype} ` +
-          `${JSON.stringify(shape)} needs ${need}`,
+          `${shown(shape)} needs ${need}`,
       )
     }
     tensors.set(name, {
@@ -141,12 +139,12 @@ function parseSafetensors(buffer: ArrayBuffer, path: string): SafetensorsFile {
   for (const s of spans) {
     if (s.begin < cursor && prev) {
       fail(
-        `tensors "${prev.name}" [${prev.begin}, ${prev.end}] and "${s.name}" [${s.begin}, ${s.end}] overlap`,
+        `tensors ${quote(prev.name)} [${prev.begin}, ${prev.end}] and ${quote(s.name)} [${s.begin}, ${s.end}] overlap`,
       )
     }
     if (s.begin > cursor) {
       fail(
-        `hole in the data section: bytes [${cursor}, ${s.begin}) before tensor "${s.name}" belong to no tensor`,
+        `hole in the data section: bytes [${cursor}, ${s.begin}) before tensor ${quote(s.name)} belong to no tensor`,
       )
     }
     cursor = s.end

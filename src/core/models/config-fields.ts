@@ -1,11 +1,19 @@
 // Typed access to config.json fields shared by every family's config parser: each problem is a
 // ConfigError naming the file and the field.
 import { ConfigError } from '../errors.js'
+import { quote, shown } from '../util/shown.js'
 import type { ModelConfig } from './config.js'
 
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
+
+/**
+ * The most a layer's width (hidden, intermediate, head size) or count of heads may be. The largest
+ * real models are near 2^16 wide; a config past this bound is hostile or broken, and is refused
+ * before anything is sized by it (the rotary table is head_dim / 2 floats, built before weights).
+ */
+export const MAX_WIDTH = 2 ** 20
 
 /** Typed access to one JSON object's fields; every problem is a ConfigError naming file and field. */
 export class Fields {
@@ -39,15 +47,16 @@ export class Fields {
       if (fallback !== undefined) return fallback
       this.fail(`${this.label(name)} must be ${want}, but it is missing`)
     }
-    if (!ok(v)) this.fail(`${this.label(name)} must be ${want}, got ${JSON.stringify(v)}`)
+    if (!ok(v)) this.fail(`${this.label(name)} must be ${want}, got ${shown(v)}`)
     return v
   }
 
-  positiveInt(name: string, fallback?: number): number {
+  /** A positive integer, at most `max` (a width: see MAX_WIDTH). */
+  positiveInt(name: string, fallback?: number, max = Number.MAX_SAFE_INTEGER): number {
     return this.check(
       name,
-      'a positive integer',
-      (v) => Number.isSafeInteger(v) && (v as number) > 0,
+      max === Number.MAX_SAFE_INTEGER ? 'a positive integer' : `a positive integer up to ${max}`,
+      (v) => Number.isSafeInteger(v) && (v as number) > 0 && (v as number) <= max,
       fallback,
     ) as number
   }
@@ -70,7 +79,7 @@ export class Fields {
     const v = this.get(name)
     if (v === undefined) return undefined
     if (!Number.isSafeInteger(v))
-      this.fail(`${this.label(name)} must be a token id (an integer), got ${JSON.stringify(v)}`)
+      this.fail(`${this.label(name)} must be a token id (an integer), got ${shown(v)}`)
     return (v as number) >= 0 ? (v as number) : undefined
   }
 
@@ -81,7 +90,7 @@ export class Fields {
     const list = Array.isArray(v) ? v : [v]
     for (const id of list) {
       if (!Number.isSafeInteger(id)) {
-        this.fail(`${this.label(name)} must be a token id or a list of token ids, got ${JSON.stringify(v)}`)
+        this.fail(`${this.label(name)} must be a token id or a list of token ids, got ${shown(v)}`)
       }
     }
     return [...new Set((list as number[]).filter((id) => id >= 0))]
@@ -102,7 +111,9 @@ export function activation(f: Fields, name: string, fallback: string): ModelConf
   const act = f.string(name, fallback)
   const mapped = ACTIVATIONS[act]
   if (!mapped) {
-    f.fail(`"${name}" "${act}" is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`)
+    f.fail(
+      `${quote(name)} ${quote(act)} is not supported (supported: ${Object.keys(ACTIVATIONS).join(', ')})`,
+    )
   }
   return mapped
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import nodePath from 'node:path'
 import { ConfigError, FormatError } from '../errors.js'
+import { shown } from '../util/shown.js'
 import type { ModelConfig } from './config.js'
 
 export interface GenerationDefaults {
@@ -56,7 +57,7 @@ export function parseGenerationConfig(
   }
   const obj = json as Record<string, unknown>
   const fail = (name: string, want: string, v: unknown): never => {
-    throw new ConfigError(`${source}: "${name}" must be ${want}, got ${JSON.stringify(v)}`)
+    throw new ConfigError(`${source}: "${name}" must be ${want}, got ${shown(v)}`)
   }
   // null means "not set", as in transformers.
   const get = (name: string): unknown => (obj[name] === null ? undefined : obj[name])

@@ -3,6 +3,7 @@
 // embeddings, biases) the tensors present decide, as they do in llama.cpp.
 import { UnsupportedArchitectureError } from '../errors.js'
 import type { GgufFile } from '../formats/gguf-read.js'
+import { shown } from '../util/shown.js'
 import type { Architecture, ModelConfig } from './config.js'
 import { GgufMetadata } from './gguf-metadata.js'
 import { ggufRope } from './gguf-rope.js'
@@ -24,7 +25,7 @@ export function ggufArchitecture(meta: GgufMetadata): Architecture {
   const mapped = Object.hasOwn(ARCHITECTURES, arch) ? ARCHITECTURES[arch] : undefined
   if (mapped === undefined) {
     throw new UnsupportedArchitectureError(
-      `${meta.path}: "${key}" is ${JSON.stringify(arch)}, which kiln cannot run (supported: ${Object.keys(ARCHITECTURES).join(', ')})`,
+      `${meta.path}: "${key}" is ${shown(arch)}, which kiln cannot run (supported: ${Object.keys(ARCHITECTURES).join(', ')})`,
     )
   }
   return mapped

@@ -2,6 +2,8 @@
 // llama.cpp stores as per-frequency divisors in a `rope_freqs.weight` tensor rather than as the
 // parameters transformers uses. Those parameters are recovered here, and checked to reproduce the
 // tensor's frequencies, so the engine computes inv_freq through ropeInvFreq for every source.
+
+import { shown } from '../util/shown.js'
 import { type RopeConfig, ropeInvFreq } from './config.js'
 import type { GgufMetadata } from './gguf-metadata.js'
 
@@ -27,10 +29,7 @@ export function ggufRope(meta: GgufMetadata, arch: string, headDim: number): Rop
     if (!(scale > 0)) meta.fail(k('scale_linear'), `must be positive, got ${scale}`)
     if (scale !== 1) rope = { theta, type: 'linear', factor: 1 / Math.fround(scale) }
   } else {
-    meta.fail(
-      k('scaling.type'),
-      `is ${JSON.stringify(type)}, which kiln does not support (supported: none, linear)`,
-    )
+    meta.fail(k('scaling.type'), `is ${shown(type)}, which kiln does not support (supported: none, linear)`)
   }
 
   const tensor = meta.file.tensors.get('rope_freqs.weight')

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import nodePath from 'node:path'
 import { ConfigError, FormatError, UnsupportedArchitectureError } from '../errors.js'
 import type { GraphBuilder, TensorId } from '../runtime/graph-builder.js'
+import { quote, shown } from '../util/shown.js'
 import { parseBertConfig } from './bert/config.js'
 import { buildBert, type EncoderOutput } from './bert/model.js'
 import type { EncoderConfig, EncoderType, ModelConfig } from './config.js'
@@ -58,8 +59,9 @@ export function modelFamily(
   const supported = SUPPORTED_MODEL_TYPES.join(', ')
   if (modelType === undefined) f.fail(`"model_type" is missing (supported: ${supported})`)
   if (typeof modelType !== 'string' || !Object.hasOwn(MODEL_FAMILIES, modelType)) {
-    const shown = typeof modelType === 'string' ? modelType : JSON.stringify(modelType)
-    throw new UnsupportedArchitectureError(`unsupported architecture "${shown}" (supported: ${supported})`)
+    throw new UnsupportedArchitectureError(
+      `unsupported architecture ${shown(modelType)} (supported: ${supported})`,
+    )
   }
   return { family: MODEL_FAMILIES[modelType], f }
 }
@@ -77,7 +79,7 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
   const { family, f } = modelFamily(json, source)
   if (family.kind === 'encoder') {
     throw new UnsupportedArchitectureError(
-      `"${f.get('model_type')}" is an encoder (classification, embeddings, fill-mask, NER), not a text generator`,
+      `${quote(String(f.get('model_type')))} is an encoder (classification, embeddings, fill-mask, NER), not a text generator`,
     )
   }
   return family.parse(f)
@@ -114,7 +116,7 @@ export function loadEncoderConfig(dir: string): EncoderConfig {
   const parsed = parseAnyConfig(json, file)
   if (parsed.kind !== 'encoder') {
     throw new UnsupportedArchitectureError(
-      `${file}: "${parsed.config.architecture}" is a text generator, not an encoder (supported encoders: ${encoderTypes().join(', ')})`,
+      `${file}: ${quote(parsed.config.architecture)} is a text generator, not an encoder (supported encoders: ${encoderTypes().join(', ')})`,
     )
   }
   return parsed.config
@@ -126,7 +128,8 @@ export function encoderTypes(): EncoderType[] {
 
 export function decoderFamily(arch: string): DecoderFamily {
   const family = MODEL_FAMILIES[arch]
-  if (family?.kind !== 'decoder') throw new UnsupportedArchitectureError(`"${arch}" is not a decoder family`)
+  if (family?.kind !== 'decoder')
+    throw new UnsupportedArchitectureError(`${quote(arch)} is not a decoder family`)
   return family
 }
 

@@ -7,8 +7,9 @@ import type { RopeConfig } from './config.js'
  * (each tensor op rounded to float32, Python scalars cast to float32), so the angles match its own.
  */
 export function ropeInvFreq(rope: RopeConfig, headDim: number): Float32Array {
-  if (!Number.isSafeInteger(headDim) || headDim <= 0 || headDim % 2 !== 0) {
-    throw new ConfigError(`rotary head size must be a positive even integer, got ${headDim}`)
+  // Bounded as config widths are (config-fields.ts MAX_WIDTH): a GGUF's head size reaches here too.
+  if (!Number.isSafeInteger(headDim) || headDim <= 0 || headDim % 2 !== 0 || headDim > 2 ** 20) {
+    throw new ConfigError(`rotary head size must be a positive even integer up to ${2 ** 20}, got ${headDim}`)
   }
   const f = Math.fround
   const half = headDim / 2

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ConfigError } from '../errors.js'
+import { shown } from '../util/shown.js'
 
 /** How token vectors become one vector; several modes are concatenated in this order. */
 export type PoolingMode = 'cls' | 'max' | 'mean' | 'mean_sqrt_len' | 'last'
@@ -87,9 +88,7 @@ export function readSentenceTransformerConfig(dir: string): SentenceTransformerC
     const max = object(readJsonFile(bertFile), bertFile).max_seq_length
     if (max !== undefined && max !== null) {
       if (!Number.isSafeInteger(max) || (max as number) < 1)
-        throw new ConfigError(
-          `${bertFile}: "max_seq_length" must be a positive integer, got ${JSON.stringify(max)}`,
-        )
+        throw new ConfigError(`${bertFile}: "max_seq_length" must be a positive integer, got ${shown(max)}`)
       config.maxSeqLength = max as number
     }
   }

@@ -2,6 +2,7 @@
 // per-sequence state (seeded generator, history) that picks each next token in native code.
 import { option, UsageError } from '../errors.js'
 import { native } from '../native.js'
+import { shown } from '../util/shown.js'
 import { Rng } from './rng.js'
 
 export interface SamplingOptions {
@@ -46,12 +47,20 @@ export function validateSampling(o: SamplingOptions): void {
   const bad = (name: keyof SamplingOptions, what: string) => {
     throw new UsageError(`${option(name)} ${what}`)
   }
-  if (o.temperature !== undefined && !(o.temperature >= 0)) bad('temperature', 'must be ≥ 0')
+  // The native sampler takes float32: a positive double below 1.4e-45 is 0 there, one past 3.4e38
+  // is infinite, so the bounds are checked on the float32 value.
+  const f32 = Math.fround
+  if (o.temperature !== undefined && !(o.temperature >= 0 && Number.isFinite(f32(o.temperature))))
+    bad('temperature', 'must be ≥ 0 and finite')
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0))
     bad('topK', 'must be an integer ≥ 0')
-  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad('topP', 'must be in (0, 1]')
+  if (o.topP !== undefined && !(f32(o.topP) > 0 && o.topP <= 1)) bad('topP', 'must be in (0, 1]')
   if (o.minP !== undefined && !(o.minP >= 0 && o.minP <= 1)) bad('minP', 'must be in [0, 1]')
-  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad('repetitionPenalty', 'must be > 0')
+  if (
+    o.repetitionPenalty !== undefined &&
+    !(f32(o.repetitionPenalty) > 0 && Number.isFinite(f32(o.repetitionPenalty)))
+  )
+    bad('repetitionPenalty', 'must be > 0 and finite')
   for (const name of ['frequencyPenalty', 'presencePenalty'] as const) {
     const v = o[name]
     if (v !== undefined && !(v >= -2 && v <= 2)) bad(name, 'must be in [-2, 2]')
@@ -65,10 +74,9 @@ export function validateSampling(o: SamplingOptions): void {
     if (typeof o.logitBias !== 'object' || o.logitBias === null)
       bad('logitBias', 'must map token ids to biases')
     for (const [id, bias] of Object.entries(o.logitBias)) {
-      if (!/^(0|[1-9]\d{0,9})$/.test(id))
-        bad('logitBias', `has a key that is not a token id (${JSON.stringify(id)})`)
+      if (!/^(0|[1-9]\d{0,9})$/.test(id)) bad('logitBias', `has a key that is not a token id (${shown(id)})`)
       if (!(typeof bias === 'number' && bias >= -100 && bias <= 100))
-        bad('logitBias', `values must be numbers in [-100, 100] (token ${id}: ${JSON.stringify(bias)})`)
+        bad('logitBias', `values must be numbers in [-100, 100] (token ${id}: ${shown(bias)})`)
     }
   }
 }
@@ -106,7 +114,8 @@ export class Sampler {
    */
   choose(logits: Float32Array, suppress: number[], allow?: Uint32Array): TokenChoice {
     const o = this.opts
-    const greedy = !o.temperature
+    // A temperature too small for float32 is 0 there: greedy, as 0 is.
+    const greedy = !Math.fround(o.temperature ?? 0)
     const k = o.logprobs === undefined ? -1 : Math.min(o.logprobs, logits.length)
     const logprobs = k >= 0 ? new Float32Array(1 + k) : undefined
     const logprobIds = k >= 0 ? new Int32Array(k) : undefined

@@ -1,5 +1,7 @@
 // Checks the generation, encoder and tokenizer routes share: the model a request names, token ids, whether
 // prompt and completion fit the context, and whether a request could ever fit the slots and queue.
+
+import { quote } from '../../core/util/shown.js'
 import type { BaseContext, ServerContext } from '../context.js'
 import { HttpError } from '../errors.js'
 
@@ -9,9 +11,11 @@ export function checkModel(
   model: string | null | undefined,
 ): void {
   if (model == null || model === ctx.servedModelName) return
+  // The name as the client sent it, escaped and cut short (it may hold line breaks, or megabytes).
+  const named = quote(model).slice(1, -1)
   throw new HttpError(
     404,
-    `The model \`${model}\` does not exist. This server serves \`${ctx.servedModelName}\`.`,
+    `The model \`${named}\` does not exist. This server serves \`${ctx.servedModelName}\`.`,
     'model',
     'model_not_found',
   )

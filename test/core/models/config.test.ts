@@ -329,14 +329,20 @@ describe('bad configs', () => {
     expectError(
       () => parseModelConfig(missing, 'x/config.json'),
       ConfigError,
-      'x/config.json: "num_attention_heads" must be a positive integer, but it is missing',
+      'x/config.json: "num_attention_heads" must be a positive integer up to 1048576, but it is missing',
     )
     const cases: [Record<string, unknown>, string][] = [
       [
         { num_attention_heads: '8' },
-        'config.json: "num_attention_heads" must be a positive integer, got "8"',
+        'config.json: "num_attention_heads" must be a positive integer up to 1048576, got "8"',
       ],
-      [{ hidden_size: 0 }, '"hidden_size" must be a positive integer, got 0'],
+      [{ hidden_size: 0 }, '"hidden_size" must be a positive integer up to 1048576, got 0'],
+      // Widths are bounded before anything is sized by them (the rotary table is head_dim / 2 floats).
+      [{ head_dim: 2 ** 40 }, '"head_dim" must be a positive integer up to 1048576, got 1099511627776'],
+      [{ intermediate_size: 2 ** 31 }, '"intermediate_size" must be a positive integer up to 1048576'],
+      // A hostile value is shown on one line and cut short, however long or deep.
+      [{ hidden_act: 'a\nb' }, '"hidden_act" "a\\nb" is not supported'],
+      [{ vocab_size: [[[[['x'.repeat(1000)]]]]] }, `"vocab_size" must be a positive integer, got [[[[["${'x'.repeat(74)}…`],
       [{ vocab_size: 10.5 }, '"vocab_size" must be a positive integer, got 10.5'],
       [{ rms_norm_eps: -1 }, '"rms_norm_eps" must be a positive number'],
       [{ tie_word_embeddings: 'yes' }, '"tie_word_embeddings" must be true or false'],

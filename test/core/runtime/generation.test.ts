@@ -334,10 +334,14 @@ describe('option errors', () => {
   const cases: [GenerateOptions, string, string][] = [
     [{ topP: 2 }, 'topP', 'topP must be in (0, 1]'],
     [{ topP: 0 }, 'topP', 'topP must be in (0, 1]'],
-    [{ temperature: -1 }, 'temperature', 'temperature must be ≥ 0'],
+    [{ temperature: -1 }, 'temperature', 'temperature must be ≥ 0 and finite'],
+    // Past float32's range: the native sampler would see infinity, or 0.
+    [{ temperature: 1e300 }, 'temperature', 'temperature must be ≥ 0 and finite'],
+    [{ topP: 1e-300 }, 'topP', 'topP must be in (0, 1]'],
+    [{ repetitionPenalty: 1e-46 }, 'repetitionPenalty', 'repetitionPenalty must be > 0 and finite'],
     [{ topK: 1.5 }, 'topK', 'topK must be an integer ≥ 0'],
     [{ minP: 1.5 }, 'minP', 'minP must be in [0, 1]'],
-    [{ repetitionPenalty: 0 }, 'repetitionPenalty', 'repetitionPenalty must be > 0'],
+    [{ repetitionPenalty: 0 }, 'repetitionPenalty', 'repetitionPenalty must be > 0 and finite'],
     [{ maxNewTokens: -1 }, 'maxNewTokens', 'maxNewTokens must be an integer ≥ 0'],
     [{ minNewTokens: 0.5 }, 'minNewTokens', 'minNewTokens must be an integer ≥ 0'],
     [{ stop: ['ok', ''] }, 'stop', 'stop strings must not be empty'],

@@ -2,6 +2,8 @@
 // shape with RoBERTa's differences as data (positions offset by padding_idx + 1, its defaults).
 // The head comes from `architectures`; labels from id2label / num_labels; DistilBERT reads its own
 // field names (distilbert/config.ts) into the same EncoderConfig.
+
+import { quote, shown } from '../../util/shown.js'
 import type { EncoderConfig, EncoderHead, EncoderType, ProblemType } from '../config.js'
 import { type Fields, isObject } from '../config-fields.js'
 
@@ -30,7 +32,9 @@ export function encoderActivation(f: Fields, name: string, fallback: string): En
   const act = f.string(name, fallback)
   const mapped = ENCODER_ACTIVATIONS[act]
   if (!mapped)
-    f.fail(`"${name}" "${act}" is not supported (supported: ${Object.keys(ENCODER_ACTIVATIONS).join(', ')})`)
+    f.fail(
+      `${quote(name)} ${quote(act)} is not supported (supported: ${Object.keys(ENCODER_ACTIVATIONS).join(', ')})`,
+    )
   return mapped
 }
 
@@ -38,7 +42,7 @@ export function encoderActivation(f: Fields, name: string, fallback: string): En
 export function encoderHead(f: Fields): { head: EncoderHead; architecture?: string } {
   const archs = f.get('architectures')
   if (archs !== undefined && (!Array.isArray(archs) || archs.some((a) => typeof a !== 'string')))
-    f.fail(`"architectures" must be a list of class names, got ${JSON.stringify(archs)}`)
+    f.fail(`"architectures" must be a list of class names, got ${shown(archs)}`)
   const architecture = (archs as string[] | undefined)?.[0]
   if (!architecture) return { head: 'base' }
   if (architecture.endsWith('ForSequenceClassification'))
@@ -54,13 +58,13 @@ export function encoderLabels(f: Fields): { labels: string[]; problemType?: Prob
   const id2label = f.get('id2label')
   let labels: string[]
   if (id2label !== undefined) {
-    if (!isObject(id2label)) f.fail(`"id2label" must be an object, got ${JSON.stringify(id2label)}`)
+    if (!isObject(id2label)) f.fail(`"id2label" must be an object, got ${shown(id2label)}`)
     const n = Object.keys(id2label).length
     labels = []
     for (let i = 0; i < n; i++) {
       const label = id2label[String(i)]
       if (typeof label !== 'string')
-        f.fail(`"id2label" must map 0..${n - 1} to label names; entry "${i}" is ${JSON.stringify(label)}`)
+        f.fail(`"id2label" must map 0..${n - 1} to label names; entry ${quote(String(i))} is ${shown(label)}`)
       labels.push(label)
     }
     if (f.has('num_labels') && f.positiveInt('num_labels') !== n)
@@ -71,7 +75,7 @@ export function encoderLabels(f: Fields): { labels: string[]; problemType?: Prob
   }
   const problemType = f.get('problem_type')
   if (problemType !== undefined && !PROBLEM_TYPES.includes(problemType as ProblemType))
-    f.fail(`"problem_type" must be one of ${PROBLEM_TYPES.join(', ')}, got ${JSON.stringify(problemType)}`)
+    f.fail(`"problem_type" must be one of ${PROBLEM_TYPES.join(', ')}, got ${shown(problemType)}`)
   return { labels, problemType: problemType as ProblemType | undefined }
 }
 
@@ -83,7 +87,7 @@ export function parseBertConfig(f: Fields, modelType: Exclude<EncoderType, 'dist
     f.fail('"add_cross_attention": true is not supported')
   const positionType = f.string('position_embedding_type', 'absolute')
   if (positionType !== 'absolute')
-    f.fail(`"position_embedding_type" "${positionType}" is not supported (supported: absolute)`)
+    f.fail(`"position_embedding_type" ${quote(positionType)} is not supported (supported: absolute)`)
   const hiddenSize = f.positiveInt('hidden_size', 768)
   const numHeads = f.positiveInt('num_attention_heads', 12)
   if (hiddenSize % numHeads !== 0)

@@ -1,8 +1,10 @@
 // Llama, Mistral and Qwen2 config.json (LlamaConfig, MistralConfig, Qwen2Config; transformers v4 and
 // v5 field names): sizes, RMSNorm, rotary settings, biases, and the sliding window that kiln can
 // run only when it never slides.
+
+import { shown } from '../../util/shown.js'
 import type { Architecture, ModelConfig, RopeConfig } from '../config.js'
-import { activation, Fields, isObject, tokens } from '../config-fields.js'
+import { activation, Fields, isObject, MAX_WIDTH, tokens } from '../config-fields.js'
 
 export type LlamaArchitecture = Exclude<Architecture, 'gpt2'>
 
@@ -20,12 +22,12 @@ const DEFAULT_ROPE_THETA = 10000
 
 export function parseLlamaConfig(f: Fields, arch: LlamaArchitecture): ModelConfig {
   const d = DEFAULTS[arch]
-  const hiddenSize = f.positiveInt('hidden_size')
-  const numHeads = f.positiveInt('num_attention_heads')
-  const numKvHeads = f.positiveInt('num_key_value_heads', numHeads)
+  const hiddenSize = f.positiveInt('hidden_size', undefined, MAX_WIDTH)
+  const numHeads = f.positiveInt('num_attention_heads', undefined, MAX_WIDTH)
+  const numKvHeads = f.positiveInt('num_key_value_heads', numHeads, MAX_WIDTH)
   let headDim: number
   if (f.has('head_dim')) {
-    headDim = f.positiveInt('head_dim')
+    headDim = f.positiveInt('head_dim', undefined, MAX_WIDTH)
   } else {
     if (hiddenSize % numHeads !== 0) {
       f.fail(
@@ -43,8 +45,8 @@ export function parseLlamaConfig(f: Fields, arch: LlamaArchitecture): ModelConfi
     architecture: arch,
     vocabSize: f.positiveInt('vocab_size'),
     hiddenSize,
-    intermediateSize: f.positiveInt('intermediate_size'),
-    numLayers: f.positiveInt('num_hidden_layers'),
+    intermediateSize: f.positiveInt('intermediate_size', undefined, MAX_WIDTH),
+    numLayers: f.positiveInt('num_hidden_layers', undefined, MAX_WIDTH),
     numHeads,
     numKvHeads,
     headDim,
@@ -74,7 +76,7 @@ function parseRope(f: Fields): RopeConfig {
   let params: Fields
   const v5 = f.get('rope_parameters')
   if (v5 !== undefined) {
-    if (!isObject(v5)) f.fail(`"rope_parameters" must be an object, got ${JSON.stringify(v5)}`)
+    if (!isObject(v5)) f.fail(`"rope_parameters" must be an object, got ${shown(v5)}`)
     // Models with several attention kinds key the parameters by layer type.
     const nested = !('rope_type' in v5) && !('rope_theta' in v5) && isObject(v5['full_attention'])
     params = nested
@@ -86,8 +88,7 @@ function parseRope(f: Fields): RopeConfig {
       : new Fields(v5, f.source, 'rope_parameters.')
   } else {
     const v4 = f.get('rope_scaling')
-    if (v4 !== undefined && !isObject(v4))
-      f.fail(`"rope_scaling" must be an object, got ${JSON.stringify(v4)}`)
+    if (v4 !== undefined && !isObject(v4)) f.fail(`"rope_scaling" must be an object, got ${shown(v4)}`)
     params = new Fields((v4 as Record<string, unknown>) ?? {}, f.source, 'rope_scaling.')
   }
   const theta = params.has('rope_theta')
@@ -122,7 +123,7 @@ function parseRope(f: Fields): RopeConfig {
     }
     default:
       return params.fail(
-        `rope type ${JSON.stringify(type)} (${params.label(typeField)}) is not supported (supported: default, linear, llama3)`,
+        `rope type ${shown(type)} (${params.label(typeField)}) is not supported (supported: default, linear, llama3)`,
       )
   }
 }
@@ -133,7 +134,7 @@ function checkSlidingWindow(f: Fields, c: ModelConfig): void {
     f.fail(`sliding-window attention is not supported yet (${why}; kiln runs full causal attention only)`)
   const layerTypes = f.get('layer_types')
   if (Array.isArray(layerTypes) && layerTypes.some((t) => t !== 'full_attention')) {
-    refuse(`"layer_types" has ${JSON.stringify(layerTypes.find((t) => t !== 'full_attention'))} layers`)
+    refuse(`"layer_types" has ${shown(layerTypes.find((t) => t !== 'full_attention'))} layers`)
   }
   const d = DEFAULTS[c.architecture as LlamaArchitecture]
   if (c.architecture === 'llama') return
@@ -145,7 +146,7 @@ function checkSlidingWindow(f: Fields, c: ModelConfig): void {
   const window = 'sliding_window' in f.obj ? f.get('sliding_window') : d.slidingWindow
   if (window === undefined || window === null) return
   if (!Number.isSafeInteger(window) || (window as number) <= 0) {
-    f.fail(`"sliding_window" must be a positive integer or null, got ${JSON.stringify(window)}`)
+    f.fail(`"sliding_window" must be a positive integer or null, got ${shown(window)}`)
   }
   if ((window as number) < c.maxPositions) {
     refuse(`"sliding_window" ${window} is smaller than the context of ${c.maxPositions} positions`)
