@@ -1,5 +1,5 @@
 // kiln as a library: load a Hugging Face model folder or a GGUF file and run it with native kernels;
-// task pipelines over encoders and decoders; export and quantize to GGUF.
+// task pipelines over encoders and decoders; export to GGUF and ONNX, quantize to GGUF.
 
 export { compileResponseFormat, type ResponseFormat } from './core/constrain/index.js'
 export { defaultModelPath } from './core/default-model.js'
@@ -8,8 +8,14 @@ export {
   type ExportGgufEvent,
   type ExportGgufOptions,
   type ExportGgufResult,
+  type ExportOnnxEvent,
+  type ExportOnnxOptions,
+  type ExportOnnxResult,
   exportGguf,
+  exportOnnx,
   type GgufExportDType,
+  type OnnxExportDType,
+  type OnnxValidation,
 } from './core/export/index.js'
 export { type GgufFile, openGguf } from './core/formats/gguf.js'
 export {

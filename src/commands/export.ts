@@ -1,32 +1,43 @@
-// kiln export: write a model in another ecosystem's format (GGUF for llama.cpp and friends).
+// kiln export: write a model in another ecosystem's format (GGUF for llama.cpp and friends, ONNX for
+// ONNX Runtime and transformers.js).
 import { Args, Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
-import { type ExportReport, exportRendering, runExport } from '../cli/export.js'
+import { type ExportReport, exportRendering, GGUF_DTYPES, ONNX_DTYPES, runExport } from '../cli/export.js'
 import { hubSettings } from '../cli/settings/hub-settings.js'
 
 export default class Export extends BaseCommand<ExportReport> {
-  static summary = 'Convert a model folder to GGUF (unquantized) for llama.cpp, Ollama, LM Studio.'
+  static summary =
+    'Convert a model to GGUF (llama.cpp, Ollama, LM Studio) or ONNX (ONNX Runtime, transformers.js).'
   static description =
-    `Writes MODEL (a Hugging Face folder: llama, mistral, qwen2 or gpt2) as a GGUF v3 file with llama.cpp's tensor names and metadata, including the tokenizer and chat template. 2-D weights are stored in --dtype; norms and biases stay F32. The file is written atomically; an existing OUT is refused unless --force.`
+    `--format gguf writes MODEL (a Hugging Face folder: llama, mistral, qwen2 or gpt2) as a GGUF v3 file with llama.cpp's tensor names and metadata, including the tokenizer and chat template; 2-D weights are stored in --dtype (f32, f16, bf16; default f16), norms and biases stay F32.
+--format onnx writes the folder transformers.js and optimum use (config.json, tokenizer files, onnx/model.onnx with past key values), from kiln's own graph of the model, then runs it in ONNX Runtime on a sample prompt and compares every logit with kiln's (--atol, default 1e-4; --no-validate skips it).
+Output is written atomically; an existing OUT is refused unless --force.`
 
   static examples = [
     '<%= config.bin %> export ./Qwen2-0.5B-Instruct --format gguf -o qwen2-0.5b-f16.gguf',
     '<%= config.bin %> export ./gpt2 --format gguf --dtype f32 -o gpt2.gguf --json',
+    '<%= config.bin %> export ./Qwen2-0.5B-Instruct --format onnx -o qwen2-onnx',
   ]
 
   static args = {
-    model: Args.string({ description: 'Model folder.', required: true }),
+    model: Args.string({ description: 'Model folder or repo id.', required: true }),
   }
 
   static flags = {
-    format: Flags.string({ description: 'Output format.', options: ['gguf'], required: true }),
+    format: Flags.string({ description: 'Output format.', options: ['gguf', 'onnx'], required: true }),
     dtype: Flags.string({
-      description: 'Type of the 2-D weights.',
-      options: ['f32', 'f16', 'bf16'],
-      default: 'f16',
+      description: 'Weight type (gguf: f32, f16, bf16, default f16; onnx: fp32).',
+      options: [...new Set([...GGUF_DTYPES, ...ONNX_DTYPES])],
     }),
-    output: Flags.string({ char: 'o', description: 'Output file.', required: true }),
+    output: Flags.string({ char: 'o', description: 'Output file (gguf) or folder (onnx).', required: true }),
     force: Flags.boolean({ description: 'Replace OUT if it exists.', default: false }),
+    opset: Flags.integer({ description: 'ONNX opset (onnx; default 21).' }),
+    validate: Flags.boolean({
+      description: 'Run the ONNX export in ONNX Runtime and compare with kiln (onnx).',
+      default: true,
+      allowNo: true,
+    }),
+    atol: Flags.string({ description: 'Largest logit difference validation accepts (onnx; default 1e-4).' }),
   }
 
   protected rendering = exportRendering
@@ -35,9 +46,14 @@ export default class Export extends BaseCommand<ExportReport> {
     const { args, flags } = await this.parse(Export)
     return runExport({
       model: args.model,
+      format: flags.format as 'gguf' | 'onnx',
       output: flags.output,
-      dtype: flags.dtype as 'f32' | 'f16' | 'bf16',
+      dtype: flags.dtype,
       force: flags.force,
+      opset: flags.opset,
+      validate: flags.validate,
+      atol: flags.atol === undefined ? undefined : Number(flags.atol),
+      version: this.config.version,
       hub: await hubSettings(),
       json: flags.json,
       quiet: flags.quiet,

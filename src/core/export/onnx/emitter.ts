@@ -1,0 +1,83 @@
+// Building an ONNX graph node by node: every op gets a fresh output name, constants are made once
+// and shared, and weights become initializers that keep their checkpoint names.
+import { type AttrValue, attribute, type NodeProto, type OnnxType } from './proto.js'
+
+/** A weight or constant: its bytes as ONNX stores them (little-endian, row-major). */
+export interface Initializer {
+  name: string
+  type: OnnxType
+  dims: number[]
+  data: Uint8Array
+}
+
+export class OnnxEmitter {
+  readonly nodes: NodeProto[] = []
+  readonly initializers: Initializer[] = []
+  private readonly names = new Set<string>()
+  private readonly constants = new Map<string, string>()
+  private count = 0
+
+  /** A name not used yet in the graph, from `base`. */
+  fresh(base: string): string {
+    let name = base
+    while (this.names.has(name)) name = `${base}_${++this.count}`
+    this.names.add(name)
+    return name
+  }
+
+  /** Adds a node; returns its (first) output's name. `out` names it, else it is `<opType>_n`. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, out?: string): string {
+    const output = this.fresh(out ?? `/${opType}`)
+    this.nodes.push({
+      opType,
+      name: `${output}/${opType}`,
+      input: inputs,
+      output: [output],
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    })
+    return output
+  }
+
+  initializer(name: string, type: OnnxType, dims: number[], data: Uint8Array): string {
+    const n = this.fresh(name)
+    this.initializers.push({ name: n, type, dims, data })
+    return n
+  }
+
+  /** A shared int64 constant (Reshape shapes, Slice bounds, axes), 1-D or a scalar. */
+  ints(values: number[], scalar = false): string {
+    const key = `i64:${scalar ? 's' : ''}${values.join(',')}`
+    let name = this.constants.get(key)
+    if (!name) {
+      const data = new BigInt64Array(values.map((v) => BigInt(v)))
+      name = this.initializer(
+        `/const/i64_${values.join('_').replace(/-/g, 'm')}`,
+        'int64',
+        scalar ? [] : [values.length],
+        bytesOf(data),
+      )
+      this.constants.set(key, name)
+    }
+    return name
+  }
+
+  /** A shared float32 scalar constant. */
+  float(value: number): string {
+    const key = `f32:${value}`
+    let name = this.constants.get(key)
+    if (!name) {
+      name = this.initializer(
+        `/const/f32_${this.constants.size}`,
+        'float',
+        [],
+        bytesOf(new Float32Array([value])),
+      )
+      this.constants.set(key, name)
+    }
+    return name
+  }
+}
+
+export function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength)
+}

@@ -1,0 +1,113 @@
+// Validation on the way out, as optimum does it: the written file runs in ONNX Runtime on a sample
+// prompt (prefill from an empty past), then decodes a few greedy steps through its own present
+// tensors, and every logit is compared with kiln's own forward pass of the same tokens.
+import { KilnError } from '../../errors.js'
+import type { Model } from '../../runtime/model.js'
+
+export interface OnnxValidation {
+  /** Largest |ONNX − kiln| over every logit checked. */
+  maxAbsDiff: number
+  /** Where it was: "prefill position 3" or "decode step 2". */
+  worst: string
+  atol: number
+  /** Prompt tokens, then decode steps run. */
+  promptTokens: number
+  decodeSteps: number
+  ok: boolean
+}
+
+/** ONNX Runtime for Node, when installed (an optional peer dependency). */
+// biome-ignore lint/suspicious/noExplicitAny: onnxruntime-node is optional; its types may be absent
+type Ort = any
+
+export async function loadOnnxRuntime(): Promise<Ort | undefined> {
+  try {
+    const name = 'onnxruntime-node'
+    return await import(name)
+  } catch {
+    return undefined
+  }
+}
+
+export interface PastShape {
+  name: string
+  heads: number
+  headDim: number
+}
+
+export async function validateDecoder(
+  ort: Ort,
+  file: string,
+  model: Model,
+  past: PastShape[],
+  ids: number[],
+  atol: number,
+  decodeSteps = 3,
+): Promise<OnnxValidation> {
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 2 })
+  const V = model.config.vocabSize
+  let worst = { diff: 0, where: 'none' }
+  const compare = (got: Float32Array, want: Float32Array, rows: number, where: (r: number) => string) => {
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < V; j++) {
+        const d = Math.abs(got[r * V + j] - want[r * V + j])
+        // NaN anywhere is a mismatch too.
+        if (!(d <= worst.diff))
+          worst = { diff: Number.isNaN(d) ? Number.POSITIVE_INFINITY : d, where: where(r) }
+      }
+    }
+  }
+  const i64 = (values: number[], dims: number[]) =>
+    new ort.Tensor(
+      'int64',
+      BigInt64Array.from(values, (v) => BigInt(v)),
+      dims,
+    )
+  let feeds: Record<string, unknown> = {}
+  for (const p of past)
+    feeds[p.name] = new ort.Tensor('float32', new Float32Array(0), [1, p.heads, 0, p.headDim])
+  const seq = [...ids]
+  let input = [...ids]
+  for (let step = 0; step <= decodeSteps; step++) {
+    const start = seq.length - input.length
+    const out = await session.run({
+      ...feeds,
+      input_ids: i64(input, [1, input.length]),
+      attention_mask: i64(new Array(seq.length).fill(1), [1, seq.length]),
+      position_ids: i64(
+        input.map((_, i) => start + i),
+        [1, input.length],
+      ),
+    })
+    const got = out.logits.data as Float32Array
+    const want = (await model.logits(seq)).subarray(start * V)
+    compare(got, want, input.length, (r) => (step === 0 ? `prefill position ${r}` : `decode step ${step}`))
+    // The next token is kiln's greedy choice, so both sides see the same sequence.
+    const last = want.subarray((input.length - 1) * V)
+    let next = 0
+    for (let j = 1; j < V; j++) if (last[j] > last[next]) next = j
+    feeds = {}
+    for (const p of past) feeds[p.name] = out[p.name.replace('past_key_values', 'present')]
+    seq.push(next)
+    input = [next]
+  }
+  await session.release?.()
+  return {
+    maxAbsDiff: worst.diff,
+    worst: worst.where,
+    atol,
+    promptTokens: ids.length,
+    decodeSteps,
+    ok: worst.diff <= atol,
+  }
+}
+
+/** A validation that failed: the files stay for inspection; the export exits non-zero. */
+export class OnnxValidationError extends KilnError {
+  constructor(
+    message: string,
+    readonly validation: OnnxValidation,
+  ) {
+    super('E_VALIDATION', message)
+  }
+}

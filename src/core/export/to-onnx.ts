@@ -1,0 +1,259 @@
+// Exports a decoder (llama, mistral, qwen2, gpt2) as an ONNX model folder in the layout transformers.js
+// and optimum use: config.json, generation_config.json and the tokenizer files beside onnx/model.onnx.
+// The graph is kiln's own (the family's builder over GraphBuilder, as the engine runs it), written
+// op by op (onnx/decoder-graph.ts). The folder appears under its name complete or not at all: it is
+// written under a temporary name beside it, then renamed.
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import nodePath from 'node:path'
+import { FormatError, KilnError, option, UsageError } from '../errors.js'
+import { decoderFamily } from '../models/registry.js'
+import { WeightSet } from '../models/weights.js'
+import { GraphBuilder } from '../runtime/graph-builder.js'
+import { loadModel } from '../runtime/model.js'
+import { openModelSource } from '../runtime/model-source.js'
+import { decoderGraphToOnnx } from './onnx/decoder-graph.js'
+import { valueInfoDims } from './onnx/proto.js'
+import {
+  loadOnnxRuntime,
+  type OnnxValidation,
+  OnnxValidationError,
+  type PastShape,
+  validateDecoder,
+} from './onnx/validate.js'
+import { writeOnnxModel } from './onnx/write-model.js'
+
+export type OnnxExportDType = 'fp32'
+
+/** Opset 21 (ONNX 1.16): all the standard ops the graphs use, implemented by ONNX Runtime ≥ 1.20. */
+export const DEFAULT_OPSET = 21
+const MIN_OPSET = 21
+
+export interface ExportOnnxOptions {
+  dtype?: OnnxExportDType
+  opset?: number
+  /** Replace an existing output folder. */
+  force?: boolean
+  /** Run the written model in ONNX Runtime against kiln (default true; needs onnxruntime-node). */
+  validate?: boolean
+  /** Largest |ONNX − kiln| logit difference validation accepts (default 1e-4 for fp32). */
+  atol?: number
+  /** kiln's version, recorded as the model's producer_version. */
+  version?: string
+}
+
+export type ExportOnnxEvent =
+  | { type: 'graph'; nodes: number; initializers: number }
+  | { type: 'written'; files: string[]; bytes: number }
+  | { type: 'validated'; validation: OnnxValidation }
+  | { type: 'warning'; message: string }
+
+export interface ExportOnnxResult {
+  dir: string
+  /** Files written, relative to dir. */
+  files: string[]
+  bytes: number
+  architecture: string
+  task: 'text-generation-with-past'
+  dtype: OnnxExportDType
+  opset: number
+  nodes: number
+  validation?: OnnxValidation
+  warnings: string[]
+}
+
+/** Files of the model folder that transformers.js reads beside the ONNX graph (those present are copied). */
+const SIDECARS = [
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'chat_template.jinja',
+  'chat_template.json',
+  'vocab.json',
+  'merges.txt',
+  'added_tokens.json',
+]
+
+/** The sample prompt validation runs (its tokens under the model's own tokenizer). */
+const SAMPLE_TEXT = 'The quick brown fox jumps over the lazy dog. 1234 ünïcødé'
+
+export async function exportOnnx(
+  modelPath: string,
+  outDir: string,
+  opts: ExportOnnxOptions = {},
+  onEvent: (e: ExportOnnxEvent) => void = () => {},
+): Promise<ExportOnnxResult> {
+  const dtype = opts.dtype ?? 'fp32'
+  const opset = opts.opset ?? DEFAULT_OPSET
+  if (!Number.isInteger(opset) || opset < MIN_OPSET)
+    throw new UsageError(`${option('opset')} must be an integer ≥ ${MIN_OPSET}, got ${opset}`)
+  const atol = opts.atol ?? 1e-4
+  if (!(atol > 0)) throw new UsageError(`${option('atol')} must be > 0`)
+  const dir = nodePath.resolve(outDir)
+  if (existsSync(dir) && !opts.force)
+    throw new UsageError(`${outDir} exists (pass ${option('force')} to replace it)`)
+
+  const source = openModelSource(modelPath)
+  if (source.format !== 'safetensors')
+    throw new FormatError(
+      `${modelPath}: ONNX export reads Hugging Face model folders (config.json, safetensors, tokenizer.json); export from a GGUF file is not available`,
+    )
+  const cfg = source.config
+  const g = new GraphBuilder({ maxRows: 1, maxOutRows: 1, contextLength: 16, slots: 1 })
+  const w = new WeightSet(source.weights, g, source.layout, 'f32')
+  const spec = g.build(decoderFamily(cfg.architecture).build(cfg, g, w))
+  const graph = decoderGraphToOnnx(spec, cfg.vocabSize)
+  onEvent({ type: 'graph', nodes: graph.nodes.length, initializers: graph.initializers.length })
+
+  removeStaleTemporaries(dir)
+  const tmp = `${dir}${TMP_MARK}${process.pid}-${Date.now().toString(36)}`
+  const warnings: string[] = []
+  let files: string[]
+  try {
+    mkdirSync(nodePath.join(tmp, 'onnx'), { recursive: true })
+    const written = writeOnnxModel(
+      nodePath.join(tmp, 'onnx', 'model.onnx'),
+      {
+        ...graph,
+        opset,
+        graphName: `${cfg.architecture}-${dtype}`,
+        metadata: { 'kiln.task': 'text-generation-with-past', 'kiln.dtype': dtype },
+      },
+      opts.version ?? '0',
+    )
+    files = written.map((f) => nodePath.relative(tmp, f))
+    const external = files.some((f) => f.endsWith('_data'))
+    files.push(...writeSidecars(source.path, tmp, external))
+    replaceFolder(tmp, dir, opts.force ?? false)
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true })
+    throw e
+  }
+  const bytes = files.reduce((n, f) => n + statSize(nodePath.join(dir, f)), 0)
+  onEvent({ type: 'written', files, bytes })
+
+  const result: ExportOnnxResult = {
+    dir,
+    files,
+    bytes,
+    architecture: cfg.architecture,
+    task: 'text-generation-with-past',
+    dtype,
+    opset,
+    nodes: graph.nodes.length,
+    warnings,
+  }
+  if (opts.validate === false) return result
+  const ort = await loadOnnxRuntime()
+  if (!ort) {
+    const message =
+      'not validated: install onnxruntime-node (npm install onnxruntime-node@1.30.0) to run the export in ONNX Runtime'
+    warnings.push(message)
+    onEvent({ type: 'warning', message })
+    return result
+  }
+  const past: PastShape[] = graph.inputs
+    .filter((i) => i.name?.startsWith('past_key_values.'))
+    .map((i) => {
+      const dims = valueInfoDims(i)
+      return { name: i.name as string, heads: dims[1] as number, headDim: dims[3] as number }
+    })
+  const model = loadModel(source.path)
+  try {
+    const ids = model.tokenizer.encode(SAMPLE_TEXT).slice(0, 24)
+    result.validation = await validateDecoder(
+      ort,
+      nodePath.join(dir, 'onnx', 'model.onnx'),
+      model,
+      past,
+      ids,
+      atol,
+    )
+  } finally {
+    model.dispose()
+  }
+  onEvent({ type: 'validated', validation: result.validation })
+  if (!result.validation.ok) {
+    const v = result.validation
+    throw new OnnxValidationError(
+      `validation failed: logits differ from kiln's by up to ${v.maxAbsDiff.toExponential(2)} (at ${v.worst}; --atol ${atol}); the files are kept in ${dir}`,
+      v,
+    )
+  }
+  return result
+}
+
+/** The temporary folder of an export in progress: `<dir>.kiln-tmp-<pid>-<time>`. */
+const TMP_MARK = '.kiln-tmp-'
+
+/** Removes what exports into `dir` that were killed left beside it (their process is gone). */
+function removeStaleTemporaries(dir: string): void {
+  const parent = nodePath.dirname(dir)
+  const prefix = `${nodePath.basename(dir)}${TMP_MARK}`
+  let names: string[]
+  try {
+    names = readdirSync(parent)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue
+    const pid = Number(name.slice(prefix.length).split('-')[0])
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) continue
+    rmSync(nodePath.join(parent, name), { recursive: true, force: true })
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Copies the tokenizer and generation files; config.json announces external data to transformers.js. */
+function writeSidecars(src: string, dst: string, external: boolean): string[] {
+  const out = ['config.json']
+  const config = JSON.parse(readFileSync(nodePath.join(src, 'config.json'), 'utf8'))
+  if (external)
+    config['transformers.js_config'] = { ...config['transformers.js_config'], use_external_data_format: true }
+  writeFileSync(nodePath.join(dst, 'config.json'), `${JSON.stringify(config, null, 2)}\n`)
+  for (const f of SIDECARS) {
+    if (!existsSync(nodePath.join(src, f))) continue
+    copyFileSync(nodePath.join(src, f), nodePath.join(dst, f))
+    out.push(f)
+  }
+  return out
+}
+
+/** Puts the finished folder `tmp` at `dir`; an old `dir` (with force) goes only once the new one is in place. */
+function replaceFolder(tmp: string, dir: string, force: boolean): void {
+  if (!existsSync(dir)) return renameSync(tmp, dir)
+  if (!force) throw new UsageError(`${dir} exists (pass ${option('force')} to replace it)`)
+  const old = `${tmp}.old`
+  renameSync(dir, old)
+  try {
+    renameSync(tmp, dir)
+  } catch (e) {
+    renameSync(old, dir)
+    throw new KilnError('E_EXPORT', `cannot move the export into ${dir}: ${(e as Error).message}`)
+  }
+  rmSync(old, { recursive: true, force: true })
+}
+
+function statSize(file: string): number {
+  return statSync(file).size
+}
