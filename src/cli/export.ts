@@ -24,6 +24,7 @@ export interface ExportInput {
   hub?: HubOptions
   /** ONNX: opset, validation in ONNX Runtime and its tolerance. */
   opset?: number
+  task?: string
   validate?: boolean
   atol?: number
   version?: string
@@ -40,6 +41,7 @@ export interface ExportReport {
   /** ONNX: files of the folder, its opset and graph size, and validation's result. */
   files?: string[]
   opset?: number
+  task?: string
   nodes?: number
   validation?: OnnxValidation
   bytes_out: number
@@ -54,7 +56,12 @@ export async function runExport(input: ExportInput): Promise<ExportReport> {
       `${option('dtype')} ${dtype} is not one of --format ${input.format}'s (${dtypes.join(', ')})`,
     )
   if (input.format === 'gguf') {
-    const onnxOnly = { opset: input.opset, atol: input.atol, validate: input.validate === false || undefined }
+    const onnxOnly = {
+      opset: input.opset,
+      task: input.task,
+      atol: input.atol,
+      validate: input.validate === false || undefined,
+    }
     for (const [name, v] of Object.entries(onnxOnly))
       if (v !== undefined) throw new UsageError(`${option(name)} applies to --format onnx only`)
   }
@@ -84,7 +91,10 @@ async function exportGgufFile(model: string, dtype: string, input: ExportInput):
 }
 
 async function exportOnnxFolder(model: string, dtype: string, input: ExportInput): Promise<ExportReport> {
-  const { exportOnnx } = await import('../core/export/to-onnx.js')
+  const { exportOnnx, ONNX_TASKS } = await import('../core/export/to-onnx.js')
+  const task = input.task as (typeof ONNX_TASKS)[number] | undefined
+  if (task !== undefined && !ONNX_TASKS.includes(task))
+    throw new UsageError(`${option('task')} ${input.task} is not an ONNX task (${ONNX_TASKS.join(', ')})`)
   const stderr = cliIo().stderr
   const say = (line: string) => {
     if (!input.quiet && !input.json) stderr.write(`${line}\n`)
@@ -96,6 +106,7 @@ async function exportOnnxFolder(model: string, dtype: string, input: ExportInput
       dtype: dtype as 'fp32',
       force: input.force,
       opset: input.opset,
+      task,
       validate: input.validate,
       atol: input.atol,
       version: input.version,
@@ -103,11 +114,13 @@ async function exportOnnxFolder(model: string, dtype: string, input: ExportInput
     (ev) => {
       if (ev.type === 'warning' && !input.quiet) stderr.write(`kiln: warning: ${ev.message}\n`)
       else if (ev.type === 'written') say(`wrote ${ev.files.length} files, ${(ev.bytes / 1e6).toFixed(1)} MB`)
-      else if (ev.type === 'validated')
-        say(
-          `validated in ONNX Runtime: ${ev.validation.promptTokens} prompt tokens + ${ev.validation.decodeSteps} decode steps, ` +
-            `max |Δlogit| ${ev.validation.maxAbsDiff.toExponential(2)} (atol ${ev.validation.atol})`,
-        )
+      else if (ev.type === 'validated') {
+        const v = ev.validation
+        const ran = v.decodeSteps
+          ? `${v.promptTokens} prompt tokens + ${v.decodeSteps} decode steps`
+          : `a padded batch of ${v.promptTokens} tokens`
+        say(`validated in ONNX Runtime: ${ran}, max |Δ| ${v.maxAbsDiff.toExponential(2)} (atol ${v.atol})`)
+      }
     },
   )
   return {
@@ -117,6 +130,7 @@ async function exportOnnxFolder(model: string, dtype: string, input: ExportInput
     architecture: result.architecture,
     files: result.files,
     opset: result.opset,
+    task: result.task,
     nodes: result.nodes,
     validation: result.validation,
     bytes_out: result.bytes,

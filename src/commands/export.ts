@@ -10,7 +10,7 @@ export default class Export extends BaseCommand<ExportReport> {
     'Convert a model to GGUF (llama.cpp, Ollama, LM Studio) or ONNX (ONNX Runtime, transformers.js).'
   static description =
     `--format gguf writes MODEL (a Hugging Face folder: llama, mistral, qwen2 or gpt2) as a GGUF v3 file with llama.cpp's tensor names and metadata, including the tokenizer and chat template; 2-D weights are stored in --dtype (f32, f16, bf16; default f16), norms and biases stay F32.
---format onnx writes the folder transformers.js and optimum use (config.json, tokenizer files, onnx/model.onnx with past key values), from kiln's own graph of the model, then runs it in ONNX Runtime on a sample prompt and compares every logit with kiln's (--atol, default 1e-4; --no-validate skips it).
+--format onnx writes the folder transformers.js and optimum use (config.json, tokenizer files, onnx/model.onnx: a decoder with past key values, or an encoder for its head's task or --task feature-extraction), from kiln's own graph of the model, then runs it in ONNX Runtime on a sample prompt and compares every logit with kiln's (--atol, default 1e-4; --no-validate skips it).
 Output is written atomically; an existing OUT is refused unless --force.`
 
   static examples = [
@@ -32,6 +32,17 @@ Output is written atomically; an existing OUT is refused unless --force.`
     output: Flags.string({ char: 'o', description: 'Output file (gguf) or folder (onnx).', required: true }),
     force: Flags.boolean({ description: 'Replace OUT if it exists.', default: false }),
     opset: Flags.integer({ description: 'ONNX opset (onnx; default 21).' }),
+    task: Flags.string({
+      description:
+        "What the ONNX graph computes (onnx; default text-generation-with-past for a decoder, the head's task for an encoder).",
+      options: [
+        'text-generation-with-past',
+        'feature-extraction',
+        'text-classification',
+        'token-classification',
+        'fill-mask',
+      ],
+    }),
     validate: Flags.boolean({
       description: 'Run the ONNX export in ONNX Runtime and compare with kiln (onnx).',
       default: true,
@@ -51,6 +62,7 @@ Output is written atomically; an existing OUT is refused unless --force.`
       dtype: flags.dtype,
       force: flags.force,
       opset: flags.opset,
+      task: flags.task,
       validate: flags.validate,
       atol: flags.atol === undefined ? undefined : Number(flags.atol),
       version: this.config.version,

@@ -142,7 +142,7 @@ describe('kiln export --format onnx', () => {
     }
   }, 120_000)
 
-  it('refuses with one line: an existing folder, a low opset, an encoder, GGUF-only flags', async () => {
+  it('refuses with one line: an existing folder, a low opset, a GGUF source, GGUF-only flags', async () => {
     const cases: [string[], RegExp, number][] = [
       [['-o', path.join(tmp, 'llama-tiny')], /exists \(pass --force to replace it\)/, 2],
       [['-o', path.join(tmp, 'x1'), '--opset', '13'], /--opset must be an integer ≥ 21/, 2],
@@ -159,9 +159,16 @@ describe('kiln export --format onnx', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1)
       expect(r.stderr).toMatch(message)
     }
-    const bert = await runKiln(['export', golden('bert-tiny'), '--format', 'onnx', '-o', path.join(tmp, 'b')])
-    expect(bert.status).toBe(1)
-    expect(bert.stderr).toMatch(/"bert" is an encoder/)
+    // A GGUF file: its tokenizer and config are not Hugging Face files to put beside the graph.
+    const ggufFile = path.join(tmp, 'llama.gguf')
+    expect((await runKiln(['export', golden('llama-tiny'), '--format', 'gguf', '-o', ggufFile])).status).toBe(
+      0,
+    )
+    const fromGguf = await runKiln(['export', ggufFile, '--format', 'onnx', '-o', path.join(tmp, 'b')])
+    expect(fromGguf.status).toBe(1)
+    expect(fromGguf.stderr).toMatch(
+      /ONNX export reads Hugging Face model folders .*export from a GGUF file is not available/,
+    )
     const gguf = await runKiln([
       'export',
       golden('llama-tiny'),

@@ -1,7 +1,8 @@
-// Exports a decoder (llama, mistral, qwen2, gpt2) as an ONNX model folder in the layout transformers.js
-// and optimum use: config.json, generation_config.json and the tokenizer files beside onnx/model.onnx.
-// The graph is kiln's own (the family's builder over GraphBuilder, as the engine runs it), written
-// op by op (onnx/decoder-graph.ts). The folder appears under its name complete or not at all: it is
+// Exports a model (a decoder: llama, mistral, qwen2, gpt2; an encoder: bert, roberta, xlm-roberta,
+// distilbert) as an ONNX model folder in the layout transformers.js
+// and optimum use: config.json, generation_config.json and the tokenizer files beside
+// onnx/model.onnx. The graph is kiln's own (the family's builder over GraphBuilder, as the engine
+// runs it), written op by op (onnx/plan.ts). The folder appears under its name complete or not at all: it is
 // written under a temporary name beside it, then renamed.
 import {
   copyFileSync,
@@ -15,24 +16,13 @@ import {
   writeFileSync,
 } from 'node:fs'
 import nodePath from 'node:path'
-import { FormatError, KilnError, option, UsageError } from '../errors.js'
-import { decoderFamily } from '../models/registry.js'
-import { WeightSet } from '../models/weights.js'
-import { GraphBuilder } from '../runtime/graph-builder.js'
-import { loadModel } from '../runtime/model.js'
-import { openModelSource } from '../runtime/model-source.js'
-import { decoderGraphToOnnx } from './onnx/decoder-graph.js'
-import { valueInfoDims } from './onnx/proto.js'
-import {
-  loadOnnxRuntime,
-  type OnnxValidation,
-  OnnxValidationError,
-  type PastShape,
-  validateDecoder,
-} from './onnx/validate.js'
+import { KilnError, option, UsageError } from '../errors.js'
+import { type OnnxTask, planOnnx } from './onnx/plan.js'
+import { loadOnnxRuntime, type OnnxValidation, OnnxValidationError } from './onnx/validate.js'
 import { writeOnnxModel } from './onnx/write-model.js'
 
 export type OnnxExportDType = 'fp32'
+export { ONNX_TASKS, type OnnxTask } from './onnx/plan.js'
 
 /** Opset 21 (ONNX 1.16): all the standard ops the graphs use, implemented by ONNX Runtime ≥ 1.20. */
 export const DEFAULT_OPSET = 21
@@ -47,6 +37,8 @@ export interface ExportOnnxOptions {
   validate?: boolean
   /** Largest |ONNX − kiln| logit difference validation accepts (default 1e-4 for fp32). */
   atol?: number
+  /** What the graph computes; default: text-generation-with-past for a decoder, the head's task for an encoder. */
+  task?: OnnxTask
   /** kiln's version, recorded as the model's producer_version. */
   version?: string
 }
@@ -63,7 +55,7 @@ export interface ExportOnnxResult {
   files: string[]
   bytes: number
   architecture: string
-  task: 'text-generation-with-past'
+  task: OnnxTask
   dtype: OnnxExportDType
   opset: number
   nodes: number
@@ -84,9 +76,6 @@ const SIDECARS = [
   'added_tokens.json',
 ]
 
-/** The sample prompt validation runs (its tokens under the model's own tokenizer). */
-const SAMPLE_TEXT = 'The quick brown fox jumps over the lazy dog. 1234 ünïcødé'
-
 export async function exportOnnx(
   modelPath: string,
   outDir: string,
@@ -103,16 +92,8 @@ export async function exportOnnx(
   if (existsSync(dir) && !opts.force)
     throw new UsageError(`${outDir} exists (pass ${option('force')} to replace it)`)
 
-  const source = openModelSource(modelPath)
-  if (source.format !== 'safetensors')
-    throw new FormatError(
-      `${modelPath}: ONNX export reads Hugging Face model folders (config.json, safetensors, tokenizer.json); export from a GGUF file is not available`,
-    )
-  const cfg = source.config
-  const g = new GraphBuilder({ maxRows: 1, maxOutRows: 1, contextLength: 16, slots: 1 })
-  const w = new WeightSet(source.weights, g, source.layout, 'f32')
-  const spec = g.build(decoderFamily(cfg.architecture).build(cfg, g, w))
-  const graph = decoderGraphToOnnx(spec, cfg.vocabSize)
+  const plan = planOnnx(modelPath, opts.task)
+  const { graph } = plan
   onEvent({ type: 'graph', nodes: graph.nodes.length, initializers: graph.initializers.length })
 
   removeStaleTemporaries(dir)
@@ -126,14 +107,14 @@ export async function exportOnnx(
       {
         ...graph,
         opset,
-        graphName: `${cfg.architecture}-${dtype}`,
-        metadata: { 'kiln.task': 'text-generation-with-past', 'kiln.dtype': dtype },
+        graphName: `${plan.architecture}-${dtype}`,
+        metadata: { 'kiln.task': plan.task, 'kiln.dtype': dtype },
       },
       opts.version ?? '0',
     )
     files = written.map((f) => nodePath.relative(tmp, f))
     const external = files.some((f) => f.endsWith('_data'))
-    files.push(...writeSidecars(source.path, tmp, external))
+    files.push(...writeSidecars(plan.sourceDir, tmp, external))
     replaceFolder(tmp, dir, opts.force ?? false)
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true })
@@ -146,8 +127,8 @@ export async function exportOnnx(
     dir,
     files,
     bytes,
-    architecture: cfg.architecture,
-    task: 'text-generation-with-past',
+    architecture: plan.architecture,
+    task: plan.task,
     dtype,
     opset,
     nodes: graph.nodes.length,
@@ -162,31 +143,12 @@ export async function exportOnnx(
     onEvent({ type: 'warning', message })
     return result
   }
-  const past: PastShape[] = graph.inputs
-    .filter((i) => i.name?.startsWith('past_key_values.'))
-    .map((i) => {
-      const dims = valueInfoDims(i)
-      return { name: i.name as string, heads: dims[1] as number, headDim: dims[3] as number }
-    })
-  const model = loadModel(source.path)
-  try {
-    const ids = model.tokenizer.encode(SAMPLE_TEXT).slice(0, 24)
-    result.validation = await validateDecoder(
-      ort,
-      nodePath.join(dir, 'onnx', 'model.onnx'),
-      model,
-      past,
-      ids,
-      atol,
-    )
-  } finally {
-    model.dispose()
-  }
+  result.validation = await plan.validate(ort, nodePath.join(dir, 'onnx', 'model.onnx'), atol)
   onEvent({ type: 'validated', validation: result.validation })
   if (!result.validation.ok) {
     const v = result.validation
     throw new OnnxValidationError(
-      `validation failed: logits differ from kiln's by up to ${v.maxAbsDiff.toExponential(2)} (at ${v.worst}; --atol ${atol}); the files are kept in ${dir}`,
+      `validation failed: outputs differ from kiln's by up to ${v.maxAbsDiff.toExponential(2)} (at ${v.worst}; --atol ${atol}); the files are kept in ${dir}`,
       v,
     )
   }

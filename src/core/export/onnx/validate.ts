@@ -2,6 +2,7 @@
 // prompt (prefill from an empty past), then decodes a few greedy steps through its own present
 // tensors, and every logit is compared with kiln's own forward pass of the same tokens.
 import { KilnError } from '../../errors.js'
+import type { EncoderModel } from '../../runtime/encoder.js'
 import type { Model } from '../../runtime/model.js'
 
 export interface OnnxValidation {
@@ -10,7 +11,7 @@ export interface OnnxValidation {
   /** Where it was: "prefill position 3" or "decode step 2". */
   worst: string
   atol: number
-  /** Prompt tokens, then decode steps run. */
+  /** Prompt tokens (all sequences'), then decode steps run (0 for an encoder). */
   promptTokens: number
   decodeSteps: number
   ok: boolean
@@ -109,5 +110,73 @@ export class OnnxValidationError extends KilnError {
     readonly validation: OnnxValidation,
   ) {
     super('E_VALIDATION', message)
+  }
+}
+
+/** The encoder's outputs to compare: what the graph returns, and kiln's forward() arguments for it. */
+export interface EncoderCheck {
+  output: 'hidden' | 'logits'
+  rows: 'all' | 'first'
+  /** The ONNX output's name. */
+  name: string
+  hasTypes: boolean
+  padId: number
+}
+
+/**
+ * Runs `texts` as one right-padded batch in ONNX Runtime (as a tokenizer pads them) and compares
+ * each sequence's rows with kiln's encoder on that sequence alone.
+ */
+export async function validateEncoder(
+  ort: Ort,
+  file: string,
+  model: EncoderModel,
+  sequences: number[][],
+  check: EncoderCheck,
+  atol: number,
+): Promise<OnnxValidation> {
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 2 })
+  const width = Math.max(...sequences.map((s) => s.length))
+  const flat = (f: (s: number[], j: number) => number) =>
+    new ort.Tensor(
+      'int64',
+      BigInt64Array.from(
+        sequences.flatMap((s) => Array.from({ length: width }, (_, j) => f(s, j))),
+        (v) => BigInt(v),
+      ),
+      [sequences.length, width],
+    )
+  const feeds: Record<string, unknown> = {
+    input_ids: flat((s, j) => (j < s.length ? s[j] : check.padId)),
+    attention_mask: flat((s, j) => (j < s.length ? 1 : 0)),
+  }
+  if (check.hasTypes) feeds.token_type_ids = flat(() => 0)
+  const out = await session.run(feeds)
+  await session.release?.()
+  const got = out[check.name].data as Float32Array
+  const want = await model.forward(
+    sequences.map((ids) => ({ ids })),
+    check.output,
+    check.rows,
+  )
+  let worst = { diff: 0, where: 'none' }
+  const cols = want[0].length / (check.rows === 'first' ? 1 : sequences[0].length)
+  sequences.forEach((s, b) => {
+    const rows = check.rows === 'first' ? 1 : s.length
+    const base = b * (check.rows === 'first' ? 1 : width) * cols
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) {
+        const d = Math.abs(got[base + r * cols + c] - want[b][r * cols + c])
+        if (!(d <= worst.diff))
+          worst = { diff: Number.isNaN(d) ? Number.POSITIVE_INFINITY : d, where: `sequence ${b} row ${r}` }
+      }
+  })
+  return {
+    maxAbsDiff: worst.diff,
+    worst: worst.where,
+    atol,
+    promptTokens: sequences.reduce((n, s) => n + s.length, 0),
+    decodeSteps: 0,
+    ok: worst.diff <= atol,
   }
 }

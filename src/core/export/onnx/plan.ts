@@ -1,0 +1,140 @@
+// What an ONNX export of a model is: its task, its graph (translated from kiln's own graph of the
+// model, built by the family's builder as the engine builds it), and how to check the written file
+// against kiln. Decoders export with past for generation; encoders for their head's task or for
+// feature extraction.
+import { existsSync, statSync } from 'node:fs'
+import nodePath from 'node:path'
+import { FormatError, option, UsageError } from '../../errors.js'
+import { openCheckpoint } from '../../formats/checkpoint.js'
+import type { EncoderConfig } from '../../models/config.js'
+import { decoderFamily, encoderFamily, parseAnyConfig, readConfigJson } from '../../models/registry.js'
+import { HF_LAYOUT, WeightSet } from '../../models/weights.js'
+import { loadEncoder } from '../../runtime/encoder.js'
+import { GraphBuilder } from '../../runtime/graph-builder.js'
+import { loadModel } from '../../runtime/model.js'
+import { openModelSource } from '../../runtime/model-source.js'
+import { refuseEscapingLinks } from '../../util/folder-links.js'
+import { decoderGraphToOnnx } from './decoder-graph.js'
+import { encoderGraphToOnnx } from './encoder-graph.js'
+import type { OnnxGraph } from './graph-ops.js'
+import { valueInfoDims } from './proto.js'
+import { type OnnxValidation, validateDecoder, validateEncoder } from './validate.js'
+
+export const ONNX_TASKS = [
+  'text-generation-with-past',
+  'feature-extraction',
+  'text-classification',
+  'token-classification',
+  'fill-mask',
+] as const
+export type OnnxTask = (typeof ONNX_TASKS)[number]
+
+export interface OnnxPlan {
+  task: OnnxTask
+  architecture: string
+  /** The Hugging Face folder the sidecar files (config, tokenizer) come from. */
+  sourceDir: string
+  graph: OnnxGraph
+  /** Runs the written file in ONNX Runtime and compares it with kiln. */
+  validate(ort: unknown, file: string, atol: number): Promise<OnnxValidation>
+}
+
+/** The sample validation runs (its tokens under the model's own tokenizer). */
+const SAMPLE_TEXT = 'The quick brown fox jumps over the lazy dog. 1234 ünïcødé'
+const SAMPLE_PAIR = ['A short one.', 'A longer sentence, so the batch needs padding: 42 ÿ.']
+
+/** The head's task of an encoder config: what `--task` defaults to. */
+const HEAD_TASKS: Record<EncoderConfig['head'], OnnxTask> = {
+  base: 'feature-extraction',
+  'sequence-classification': 'text-classification',
+  'token-classification': 'token-classification',
+  'masked-lm': 'fill-mask',
+}
+
+export function planOnnx(modelPath: string, task?: OnnxTask): OnnxPlan {
+  const folder = existsSync(modelPath) && statSync(modelPath).isDirectory()
+  if (folder && existsSync(nodePath.join(modelPath, 'config.json'))) {
+    refuseEscapingLinks(modelPath)
+    const { json, file } = readConfigJson(modelPath)
+    const parsed = parseAnyConfig(json, file)
+    if (parsed.kind === 'encoder') return encoderPlan(modelPath, parsed.config, task)
+  }
+  return decoderPlan(modelPath, task)
+}
+
+function refuseTask(task: OnnxTask, what: string, allowed: readonly OnnxTask[]): never {
+  throw new UsageError(`${option('task')} ${task} does not fit ${what} (${allowed.join(', ')})`)
+}
+
+function decoderPlan(modelPath: string, task?: OnnxTask): OnnxPlan {
+  const source = openModelSource(modelPath)
+  if (source.format !== 'safetensors')
+    throw new FormatError(
+      `${modelPath}: ONNX export reads Hugging Face model folders (config.json, safetensors, tokenizer.json); export from a GGUF file is not available`,
+    )
+  const cfg = source.config
+  if (task && task !== 'text-generation-with-past')
+    refuseTask(task, `a ${cfg.architecture} decoder`, ['text-generation-with-past'])
+  const g = new GraphBuilder({ maxRows: 1, maxOutRows: 1, contextLength: 16, slots: 1 })
+  const w = new WeightSet(source.weights, g, source.layout, 'f32')
+  const graph = decoderGraphToOnnx(g.build(decoderFamily(cfg.architecture).build(cfg, g, w)), cfg.vocabSize)
+  const past = graph.inputs
+    .filter((i) => i.name?.startsWith('past_key_values.'))
+    .map((i) => {
+      const dims = valueInfoDims(i)
+      return { name: i.name as string, heads: dims[1] as number, headDim: dims[3] as number }
+    })
+  return {
+    task: 'text-generation-with-past',
+    architecture: cfg.architecture,
+    sourceDir: source.path,
+    graph,
+    async validate(ort, file, atol) {
+      const model = loadModel(source.path)
+      try {
+        const ids = model.tokenizer.encode(SAMPLE_TEXT).slice(0, 24)
+        return await validateDecoder(ort, file, model, past, ids, atol)
+      } finally {
+        model.dispose()
+      }
+    },
+  }
+}
+
+function encoderPlan(dir: string, cfg: EncoderConfig, task?: OnnxTask): OnnxPlan {
+  const allowed: OnnxTask[] = [...new Set<OnnxTask>([HEAD_TASKS[cfg.head], 'feature-extraction'])]
+  const chosen = task ?? HEAD_TASKS[cfg.head]
+  if (!allowed.includes(chosen))
+    refuseTask(chosen, `this ${cfg.architecture ?? cfg.modelType} checkpoint`, allowed)
+  const hidden = chosen === 'feature-extraction'
+  const rows = chosen === 'text-classification' ? 'first' : 'all'
+  const g = new GraphBuilder({ maxRows: 1, maxOutRows: 1, contextLength: 0, slots: 1 })
+  const w = new WeightSet(openCheckpoint(dir), g, HF_LAYOUT, 'f32')
+  const out = encoderFamily(cfg.modelType).build(cfg, g, w, hidden ? 'hidden' : 'logits')
+  const spec = g.build(out)
+  const cols = spec.tensors[out].shape[1]
+  const name = hidden ? 'last_hidden_state' : 'logits'
+  const graph = encoderGraphToOnnx(spec, { output: name, rows, cols, positionOffset: cfg.positionOffset })
+  return {
+    task: chosen,
+    architecture: cfg.modelType,
+    sourceDir: dir,
+    graph,
+    async validate(ort, file, atol) {
+      const model = loadEncoder(dir)
+      try {
+        const sequences = SAMPLE_PAIR.map((t) => model.tokenizer.encode(t).slice(0, model.maxLength))
+        const check = {
+          output: hidden ? ('hidden' as const) : ('logits' as const),
+          rows: rows as 'all' | 'first',
+          name,
+          hasTypes: spec.io.types !== undefined,
+          padId: cfg.padTokenId ?? 0,
+        }
+        return await validateEncoder(ort, file, model, sequences, check, atol)
+      } finally {
+        model.dispose()
+      }
+    },
+  }
+}
