@@ -10,7 +10,8 @@ import { tensorProgress } from './progress/tensor-progress.js'
 import type { Rendering } from './render.js'
 
 export const GGUF_DTYPES = ['f32', 'f16', 'bf16'] as const
-export const ONNX_DTYPES = ['fp32'] as const
+// core/export/onnx/plan.ts's ONNX_DTYPES (not imported: the command's flags load without the exporter)
+export const ONNX_DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4'] as const
 
 export interface ExportInput {
   model: string
@@ -103,7 +104,7 @@ async function exportOnnxFolder(model: string, dtype: string, input: ExportInput
     model,
     input.output,
     {
-      dtype: dtype as 'fp32',
+      dtype: dtype as (typeof ONNX_DTYPES)[number],
       force: input.force,
       opset: input.opset,
       task,

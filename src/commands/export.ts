@@ -26,7 +26,8 @@ Output is written atomically; an existing OUT is refused unless --force.`
   static flags = {
     format: Flags.string({ description: 'Output format.', options: ['gguf', 'onnx'], required: true }),
     dtype: Flags.string({
-      description: 'Weight type (gguf: f32, f16, bf16, default f16; onnx: fp32).',
+      description:
+        'Weight type (gguf: f32, f16, bf16, default f16; onnx: fp32, fp16, q8, int8, uint8, q4, default fp32).',
       options: [...new Set([...GGUF_DTYPES, ...ONNX_DTYPES])],
     }),
     output: Flags.string({ char: 'o', description: 'Output file (gguf) or folder (onnx).', required: true }),

@@ -17,12 +17,11 @@ import {
 } from 'node:fs'
 import nodePath from 'node:path'
 import { KilnError, option, UsageError } from '../errors.js'
-import { type OnnxTask, planOnnx } from './onnx/plan.js'
+import { ONNX_DTYPE_FORMATS, type OnnxExportDType, type OnnxTask, planOnnx } from './onnx/plan.js'
 import { loadOnnxRuntime, type OnnxValidation, OnnxValidationError } from './onnx/validate.js'
 import { writeOnnxModel } from './onnx/write-model.js'
 
-export type OnnxExportDType = 'fp32'
-export { ONNX_TASKS, type OnnxTask } from './onnx/plan.js'
+export { ONNX_DTYPES, ONNX_TASKS, type OnnxExportDType, type OnnxTask } from './onnx/plan.js'
 
 /** Opset 21 (ONNX 1.16): all the standard ops the graphs use, implemented by ONNX Runtime ≥ 1.20. */
 export const DEFAULT_OPSET = 21
@@ -35,7 +34,7 @@ export interface ExportOnnxOptions {
   force?: boolean
   /** Run the written model in ONNX Runtime against kiln (default true; needs onnxruntime-node). */
   validate?: boolean
-  /** Largest |ONNX − kiln| logit difference validation accepts (default 1e-4 for fp32). */
+  /** Largest |ONNX − kiln| output difference validation accepts (default per dtype: 1e-4 for fp32). */
   atol?: number
   /** What the graph computes; default: text-generation-with-past for a decoder, the head's task for an encoder. */
   task?: OnnxTask
@@ -86,13 +85,18 @@ export async function exportOnnx(
   const opset = opts.opset ?? DEFAULT_OPSET
   if (!Number.isInteger(opset) || opset < MIN_OPSET)
     throw new UsageError(`${option('opset')} must be an integer ≥ ${MIN_OPSET}, got ${opset}`)
-  const atol = opts.atol ?? 1e-4
+  const spec = Object.hasOwn(ONNX_DTYPE_FORMATS, dtype) ? ONNX_DTYPE_FORMATS[dtype] : undefined
+  if (!spec)
+    throw new UsageError(
+      `${option('dtype')} ${dtype} is not an ONNX dtype (${Object.keys(ONNX_DTYPE_FORMATS).join(', ')})`,
+    )
+  const atol = opts.atol ?? spec.atol
   if (!(atol > 0)) throw new UsageError(`${option('atol')} must be > 0`)
   const dir = nodePath.resolve(outDir)
   if (existsSync(dir) && !opts.force)
     throw new UsageError(`${outDir} exists (pass ${option('force')} to replace it)`)
 
-  const plan = planOnnx(modelPath, opts.task)
+  const plan = planOnnx(modelPath, opts.task, spec.format)
   const { graph } = plan
   onEvent({ type: 'graph', nodes: graph.nodes.length, initializers: graph.initializers.length })
 
@@ -103,7 +107,7 @@ export async function exportOnnx(
   try {
     mkdirSync(nodePath.join(tmp, 'onnx'), { recursive: true })
     const written = writeOnnxModel(
-      nodePath.join(tmp, 'onnx', 'model.onnx'),
+      nodePath.join(tmp, 'onnx', spec.file),
       {
         ...graph,
         opset,
@@ -143,7 +147,7 @@ export async function exportOnnx(
     onEvent({ type: 'warning', message })
     return result
   }
-  result.validation = await plan.validate(ort, nodePath.join(dir, 'onnx', 'model.onnx'), atol)
+  result.validation = await plan.validate(ort, nodePath.join(dir, 'onnx', spec.file), atol)
   onEvent({ type: 'validated', validation: result.validation })
   if (!result.validation.ok) {
     const v = result.validation

@@ -5,7 +5,7 @@
 // the paged KV cache becomes past_key_values.{i} in and present.{i} out, and the attention mask
 // is built once from attention_mask (padding) and the positions (causal).
 import type { GraphSpec, NodeSpec } from '../../native.js'
-import { GraphTranslator, type OnnxGraph } from './graph-ops.js'
+import { FP32, GraphTranslator, type OnnxGraph, type WeightFormat } from './graph-ops.js'
 import { valueInfo } from './proto.js'
 
 /** float32's lowest value: the additive mask of a position a query may not see (optimum's). */
@@ -16,8 +16,12 @@ const S = 'sequence_length'
 const P = 'past_sequence_length'
 const T = 'total_sequence_length'
 
-export function decoderGraphToOnnx(spec: GraphSpec, vocabSize: number): OnnxGraph {
-  return new DecoderTranslator(spec, vocabSize).translate()
+export function decoderGraphToOnnx(
+  spec: GraphSpec,
+  vocabSize: number,
+  format: WeightFormat = FP32,
+): OnnxGraph {
+  return new DecoderTranslator(spec, vocabSize, format).translate()
 }
 
 export type { OnnxGraph }
@@ -31,8 +35,9 @@ class DecoderTranslator extends GraphTranslator {
   constructor(
     spec: GraphSpec,
     private readonly vocabSize: number,
+    format: WeightFormat,
   ) {
-    super(spec)
+    super(spec, format)
   }
 
   translate(): OnnxGraph {
@@ -51,7 +56,7 @@ class DecoderTranslator extends GraphTranslator {
     }
     this.translateNodes()
     const logits = this.e.op('Identity', [this.value(io.output)], {}, 'logits')
-    this.outputs.unshift(valueInfo(logits, 'float', [B, S, this.vocabSize]))
+    this.outputs.unshift(valueInfo(logits, this.ft, [B, S, this.vocabSize]))
     return this.graph()
   }
 
@@ -85,12 +90,12 @@ class DecoderTranslator extends GraphTranslator {
       [v, vcache, 'value'],
     ] as const) {
       const past = `past_key_values.${layer}.${kind}`
-      this.inputs.push(valueInfo(past, 'float', [B, NKV, P, HS]))
+      this.inputs.push(valueInfo(past, this.ft, [B, NKV, P, HS]))
       const heads = e.op('Transpose', [e.op('Reshape', [this.value(src), e.ints([0, 0, NKV, HS])])], {
         perm: [0, 2, 1, 3],
       })
       const present = e.op('Concat', [past, heads], { axis: 2 }, `present.${layer}.${kind}`)
-      this.outputs.push(valueInfo(present, 'float', [B, NKV, T, HS]))
+      this.outputs.push(valueInfo(present, this.ft, [B, NKV, T, HS]))
       this.present.set(cache, present)
     }
   }
@@ -111,8 +116,8 @@ class DecoderTranslator extends GraphTranslator {
     }) // (B, NH, S, HS)
     const grouped = G === 1 ? heads : e.op('Reshape', [heads, e.ints([0, NKV, -1, HS])]) // (B, NKV, G·S, HS)
     const scores = e.op('MatMul', [grouped, e.op('Transpose', [K], { perm: [0, 1, 3, 2] })]) // (B, NKV, G·S, T)
-    const scaled = e.op('Add', [e.op('Mul', [scores, e.float(n.f?.[0] ?? 1)]), this.mask(G)])
-    const ctx = e.op('MatMul', [e.op('Softmax', [scaled], { axis: -1 }), V]) // (B, NKV, G·S, HS)
+    const probs = this.maskedSoftmax(e.op('Mul', [scores, this.float(n.f?.[0] ?? 1)]), this.mask(G))
+    const ctx = e.op('MatMul', [probs, V]) // (B, NKV, G·S, HS)
     const perHead = G === 1 ? ctx : e.op('Reshape', [ctx, e.ints([0, NH, -1, HS])]) // (B, NH, S, HS)
     return e.op(
       'Reshape',

@@ -1,5 +1,6 @@
 // Building an ONNX graph node by node: every op gets a fresh output name, constants are made once
 // and shared, and weights become initializers that keep their checkpoint names.
+import { f32BitsToF16 } from '../../formats/float.js'
 import { type AttrValue, attribute, type NodeProto, type OnnxType } from './proto.js'
 
 /** A weight or constant: its bytes as ONNX stores them (little-endian, row-major). */
@@ -61,20 +62,31 @@ export class OnnxEmitter {
     return name
   }
 
-  /** A shared float32 scalar constant. */
-  float(value: number): string {
-    const key = `f32:${value}`
+  /** A shared float scalar constant, float32 or float16. */
+  float(value: number, type: 'float' | 'float16' = 'float'): string {
+    const key = `${type}:${value}`
     let name = this.constants.get(key)
     if (!name) {
-      name = this.initializer(
-        `/const/f32_${this.constants.size}`,
-        'float',
-        [],
-        bytesOf(new Float32Array([value])),
-      )
+      const f = new Float32Array([value])
+      const data =
+        type === 'float' ? bytesOf(f) : bytesOf(new Uint16Array([f32BitsToF16(new Uint32Array(f.buffer)[0])]))
+      name = this.initializer(`/const/${type}_${this.constants.size}`, type, [], data)
       this.constants.set(key, name)
     }
     return name
+  }
+
+  /** Adds a node with `n` outputs; returns their names. */
+  opN(opType: string, inputs: string[], n: number, attrs: Record<string, AttrValue> = {}): string[] {
+    const outputs = Array.from({ length: n }, (_, i) => this.fresh(`/${opType}_out${i}`))
+    this.nodes.push({
+      opType,
+      name: `${outputs[0]}/${opType}`,
+      input: inputs,
+      output: outputs,
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    })
+    return outputs
   }
 }
 

@@ -3,7 +3,7 @@
 // token types), output last_hidden_state (feature-extraction) or the head's logits. Position ids are
 // computed inside the graph as transformers computes them, so callers feed what a tokenizer gives.
 import type { GraphSpec, NodeSpec } from '../../native.js'
-import { GraphTranslator, type OnnxGraph } from './graph-ops.js'
+import { FP32, GraphTranslator, type OnnxGraph, type WeightFormat } from './graph-ops.js'
 import { valueInfo } from './proto.js'
 
 /** float32's lowest value: the additive mask of a padding key (optimum's). */
@@ -26,8 +26,12 @@ export interface EncoderGraphOptions {
   positionOffset: number
 }
 
-export function encoderGraphToOnnx(spec: GraphSpec, opts: EncoderGraphOptions): OnnxGraph {
-  return new EncoderTranslator(spec, opts).translate()
+export function encoderGraphToOnnx(
+  spec: GraphSpec,
+  opts: EncoderGraphOptions,
+  format: WeightFormat = FP32,
+): OnnxGraph {
+  return new EncoderTranslator(spec, opts, format).translate()
 }
 
 class EncoderTranslator extends GraphTranslator {
@@ -37,8 +41,9 @@ class EncoderTranslator extends GraphTranslator {
   constructor(
     spec: GraphSpec,
     private readonly opts: EncoderGraphOptions,
+    format: WeightFormat,
   ) {
-    super(spec)
+    super(spec, format)
   }
 
   translate(): OnnxGraph {
@@ -54,7 +59,7 @@ class EncoderTranslator extends GraphTranslator {
     this.translateNodes()
     const out = this.e.op('Identity', [this.value(io.output)], {}, this.opts.output)
     const dims = this.opts.rows === 'first' ? [B, this.opts.cols] : [B, S, this.opts.cols]
-    this.outputs.push(valueInfo(out, 'float', dims))
+    this.outputs.push(valueInfo(out, this.ft, dims))
     return this.graph()
   }
 
@@ -106,8 +111,8 @@ class EncoderTranslator extends GraphTranslator {
     const G = NH / NKV
     const qh = G === 1 ? heads(q, NH) : e.op('Reshape', [heads(q, NH), e.ints([0, NKV, -1, HS])])
     const scores = e.op('MatMul', [qh, e.op('Transpose', [heads(k, NKV)], { perm: [0, 1, 3, 2] })])
-    const scaled = e.op('Add', [e.op('Mul', [scores, e.float(n.f?.[0] ?? 1)]), this.paddingMask()])
-    const ctx = e.op('MatMul', [e.op('Softmax', [scaled], { axis: -1 }), heads(v, NKV)])
+    const probs = this.maskedSoftmax(e.op('Mul', [scores, this.float(n.f?.[0] ?? 1)]), this.paddingMask())
+    const ctx = e.op('MatMul', [probs, heads(v, NKV)])
     const perHead = G === 1 ? ctx : e.op('Reshape', [ctx, e.ints([0, NH, -1, HS])])
     return e.op(
       'Reshape',

@@ -2,11 +2,29 @@
 // (each row a token) on ONNX tensors of (batch, sequence, features), weights as initializers under
 // their checkpoint names (a matmul's stored (in, out), as ONNX MatMul reads them), and shared
 // rotary angles. What differs (inputs and outputs, attention, which rows come back) is a subclass's.
+// The weight format says how weights and activations are stored: float32 or float16 throughout
+// (norms, softmax and rotary angles computed in float32 either way, as transformers does), and
+// matmul weights as floats, 8-bit columns (MatMulInteger) or 4-bit blocks (DequantizeLinear).
 import { KilnError } from '../../errors.js'
+import { allocBits, convertBits } from '../../formats/float.js'
 import type { GraphSpec, NodeSpec, TensorSpec } from '../../native.js'
 import { ROWS_FIXED } from '../../runtime/graph-builder.js'
 import { bytesOf, type Initializer, OnnxEmitter } from './emitter.js'
 import type { NodeProto, ValueInfoProto } from './proto.js'
+import { INT4_BLOCK, quantizeInt4Blocks, quantizeInt8Columns } from './quantize-weights.js'
+
+/** How an export stores weights and computes. */
+export interface WeightFormat {
+  /** Activations, inputs and outputs, and float weights. */
+  float: 'float' | 'float16'
+  /** Matmul weights: floats, int8 / uint8 columns (dynamic quantization), or int4 blocks of 32. */
+  matmul: 'float' | 'int8' | 'uint8' | 'int4'
+}
+
+export const FP32: WeightFormat = { float: 'float', matmul: 'float' }
+
+/** ONNX's TensorProto data type numbers of the float types (Cast's `to`). */
+const CAST_TO = { float: 1, float16: 10 } as const
 
 export interface OnnxGraph {
   nodes: NodeProto[]
@@ -24,11 +42,48 @@ export abstract class GraphTranslator {
   protected readonly outputs: ValueInfoProto[] = []
   /** Weights a matmul reads as (M, K): stored transposed, as (K, M), ONNX MatMul's order. */
   private readonly transposed = new Set<number>()
+  /** Weights that stay float32 whatever the format (rotary frequencies). */
+  private readonly exact = new Set<number>()
   private readonly rotary = new Map<number, { cos: string; sin: string }>()
+  private readonly floats = new Map<number, { dims: number[]; data: Float32Array }>()
+  private readonly matmulWeights = new Map<number, (x: string) => string>()
+  /** The float type of activations, inputs and outputs. */
+  protected readonly ft: WeightFormat['float']
 
-  constructor(protected readonly spec: GraphSpec) {
+  constructor(
+    protected readonly spec: GraphSpec,
+    protected readonly format: WeightFormat = FP32,
+  ) {
     this.tensors = spec.tensors
-    for (const n of spec.nodes) if (n.op === 'matmul' && n.i?.[0] === 0) this.transposed.add(n.inputs[1])
+    this.ft = format.float
+    for (const n of spec.nodes) {
+      if (n.op === 'matmul' && n.i?.[0] === 0) this.transposed.add(n.inputs[1])
+      if (n.op === 'rope') this.exact.add(n.inputs[2])
+    }
+  }
+
+  /** A float constant of the activations' type. */
+  protected float(v: number): string {
+    return this.e.float(v, this.ft)
+  }
+
+  /** `x` cast to float32 (for norms and softmax in float16 graphs), or `x` itself. */
+  protected toFloat32(x: string): string {
+    return this.ft === 'float' ? x : this.e.op('Cast', [x], { to: CAST_TO.float })
+  }
+
+  /** `x` (float32) cast back to the activations' type. */
+  protected fromFloat32(x: string, out?: string): string {
+    return this.ft === 'float' ? x : this.e.op('Cast', [x], { to: CAST_TO[this.format.float] }, out)
+  }
+
+  /**
+   * softmax(scores + mask) over the last axis, in float32 (transformers' upcast): scores of the
+   * activations' type, the mask float32.
+   */
+  protected maskedSoftmax(scores: string, mask: string): string {
+    const e = this.e
+    return this.fromFloat32(e.op('Softmax', [e.op('Add', [this.toFloat32(scores), mask])], { axis: -1 }))
   }
 
   /** Translates every node; the subclass has declared its inputs and maps its outputs after. */
@@ -66,21 +121,80 @@ export abstract class GraphTranslator {
     return name
   }
 
-  private weight(id: number, t: TensorSpec): string {
-    const data = t.data as ArrayBufferView
-    if (t.dtype === 'f32') {
-      const f = float32(data)
-      if (this.transposed.has(id) && t.shape.length === 2) {
-        const [M, K] = t.shape
-        return this.e.initializer(t.name, 'float', [K, M], bytesOf(transpose(f, M, K)))
-      }
-      return this.e.initializer(t.name, 'float', t.shape, bytesOf(f))
+  /** A weight's float32 values and ONNX dims: matmul weights transposed to (K, M). */
+  private floatWeight(id: number): { dims: number[]; data: Float32Array } {
+    const known = this.floats.get(id)
+    if (known) return known
+    const t = this.tensors[id]
+    if (t.dtype !== 'f32')
+      throw new KilnError('E_EXPORT', `ONNX export: weight "${t.name}" is ${t.dtype}, not f32`)
+    const f = float32(t.data as ArrayBufferView)
+    let w = { dims: t.shape, data: f }
+    if (this.transposed.has(id) && t.shape.length === 2) {
+      const [M, K] = t.shape
+      w = { dims: [K, M], data: transpose(f, M, K) }
     }
-    if (t.dtype === 'i32') return this.e.initializer(t.name, 'int32', t.shape, bytesOf(data))
-    throw new KilnError(
-      'E_EXPORT',
-      `ONNX export: weight "${t.name}" is ${t.dtype}; the fp32 export needs f32`,
-    )
+    this.floats.set(id, w)
+    return w
+  }
+
+  private weight(id: number, t: TensorSpec): string {
+    if (t.dtype === 'i32')
+      return this.e.initializer(t.name, 'int32', t.shape, bytesOf(t.data as ArrayBufferView))
+    const { dims, data } = this.floatWeight(id)
+    if (this.ft === 'float' || this.exact.has(id))
+      return this.e.initializer(t.name, 'float', dims, bytesOf(data))
+    const half = allocBits('F16', data.length)
+    convertBits(new Uint32Array(data.buffer, data.byteOffset, data.length), 'F32', half, 'F16')
+    return this.e.initializer(t.name, 'float16', dims, bytesOf(half))
+  }
+
+  // (…, M) = x (…, K) · w (K, M), as the format stores w
+  private matmul(x: string, id: number, out?: string): string {
+    let apply = this.matmulWeights.get(id)
+    if (!apply) {
+      apply = this.matmulOf(id)
+      this.matmulWeights.set(id, apply)
+    }
+    const y = apply(x)
+    return out ? this.e.op('Identity', [y], {}, out) : y
+  }
+
+  private matmulOf(id: number): (x: string) => string {
+    const e = this.e
+    const name = this.tensors[id].name
+    const kind = this.format.matmul
+    if (kind === 'float') {
+      const w = this.value(id)
+      return (x) => e.op('MatMul', [x, w])
+    }
+    const { dims, data } = this.floatWeight(id)
+    const [K, M] = dims
+    if (kind === 'int4') {
+      const { packed, scale } = quantizeInt4Blocks(data, K, M)
+      const q = e.initializer(`${name}_Q4`, 'int4', [K, M], packed)
+      const s = e.initializer(`${name}_scales`, 'float', [Math.ceil(K / INT4_BLOCK), M], bytesOf(scale))
+      const w = e.op(
+        'DequantizeLinear',
+        [q, s],
+        { axis: 0, block_size: INT4_BLOCK },
+        `${name}_DequantizeLinear`,
+      )
+      return (x) => e.op('MatMul', [x, w])
+    }
+    // Dynamic quantization (ONNX Runtime's quantize_dynamic): x to uint8 per call, an integer
+    // matmul, then both scales: y = (x_q − x_zero)(w_q − w_zero) · x_scale · w_scale
+    const signed = kind === 'int8'
+    const { q, scale, zero } = quantizeInt8Columns(data, K, M, signed)
+    const type = signed ? 'int8' : 'uint8'
+    const wq = e.initializer(`${name}_quantized`, type, [K, M], q)
+    const ws = e.initializer(`${name}_scale`, 'float', [M], bytesOf(scale))
+    const wz = e.initializer(`${name}_zero_point`, type, [M], zero)
+    return (x) => {
+      const [xq, xs, xz] = e.opN('DynamicQuantizeLinear', [x], 3)
+      const acc = e.op('MatMulInteger', [xq, wq, xz, wz]) // int32
+      return e.op('Mul', [e.op('Cast', [acc], { to: CAST_TO.float }), e.op('Mul', [xs, ws])])
+    }
   }
 
   protected node(n: NodeSpec): void {
@@ -104,15 +218,18 @@ export abstract class GraphTranslator {
         const [, w, bias] = n.inputs
         const kxm = n.i?.[0] === 1
         if (!kxm && !this.transposed.has(w)) throw new Error('matmul weight not marked for transposition')
-        const y = e.op('MatMul', [x(), this.value(w)], {}, bias >= 0 ? undefined : out)
+        const y = this.matmul(x(), w, bias >= 0 ? undefined : out)
         return void set(bias >= 0 ? e.op('Add', [y, this.value(bias)], {}, out) : y)
       }
       case 'rmsnorm': {
-        // x / sqrt(mean(x²) + eps) · w, in standard ops (RMSNormalization is opset 23).
-        const v = x()
+        // x / sqrt(mean(x²) + eps) · w in standard ops (RMSNormalization is opset 23), in float32
+        // (x² overflows float16)
+        const v = this.toFloat32(x())
         const ms = e.op('ReduceMean', [e.op('Mul', [v, v]), e.ints([-1])], { keepdims: 1 })
         const rms = e.op('Sqrt', [e.op('Add', [ms, e.float(n.f?.[0] ?? 0)])])
-        return void set(e.op('Mul', [e.op('Div', [v, rms]), this.value(n.inputs[1])], {}, out))
+        return void set(
+          e.op('Mul', [this.fromFloat32(e.op('Div', [v, rms])), this.value(n.inputs[1])], {}, out),
+        )
       }
       case 'layernorm':
         return void set(
@@ -140,7 +257,7 @@ export abstract class GraphTranslator {
       case 'relu':
         return void set(e.op('Relu', [x()], {}, out))
       case 'softmax':
-        return void set(e.op('Softmax', [x()], { axis: -1 }, out))
+        return void set(this.fromFloat32(e.op('Softmax', [this.toFloat32(x())], { axis: -1 }), out))
       case 'slice_cols': {
         const [start, width] = n.i ?? [0, 0]
         return void set(e.op('Slice', [x(), e.ints([start]), e.ints([start + width]), e.ints([-1])], {}, out))
@@ -159,9 +276,13 @@ export abstract class GraphTranslator {
     const known = this.rotary.get(invFreq)
     if (known) return known
     const e = this.e
-    const pos = e.op('Unsqueeze', [e.op('Cast', [this.positionIds()], { to: 1 }), e.ints([-1])]) // (B, S, 1)
+    const pos = e.op('Unsqueeze', [e.op('Cast', [this.positionIds()], { to: CAST_TO.float }), e.ints([-1])]) // (B, S, 1)
     const freqs = e.op('Unsqueeze', [e.op('Mul', [pos, this.value(invFreq)]), e.ints([2])]) // (B, S, 1, HS/2)
-    const a = { cos: e.op('Cos', [freqs], {}, '/rope/cos'), sin: e.op('Sin', [freqs], {}, '/rope/sin') }
+    // Angles in float32; their cos and sin in the activations' type (transformers' rotary embedding).
+    const a = {
+      cos: this.fromFloat32(e.op('Cos', [freqs]), '/rope/cos'),
+      sin: this.fromFloat32(e.op('Sin', [freqs]), '/rope/sin'),
+    }
     this.rotary.set(invFreq, a)
     return a
   }

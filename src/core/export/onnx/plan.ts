@@ -16,7 +16,7 @@ import { openModelSource } from '../../runtime/model-source.js'
 import { refuseEscapingLinks } from '../../util/folder-links.js'
 import { decoderGraphToOnnx } from './decoder-graph.js'
 import { encoderGraphToOnnx } from './encoder-graph.js'
-import type { OnnxGraph } from './graph-ops.js'
+import type { OnnxGraph, WeightFormat } from './graph-ops.js'
 import { valueInfoDims } from './proto.js'
 import { type OnnxValidation, validateDecoder, validateEncoder } from './validate.js'
 
@@ -28,6 +28,27 @@ export const ONNX_TASKS = [
   'fill-mask',
 ] as const
 export type OnnxTask = (typeof ONNX_TASKS)[number]
+
+export const ONNX_DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4'] as const
+export type OnnxExportDType = (typeof ONNX_DTYPES)[number]
+
+/**
+ * Per dtype: how weights are stored, the file name transformers.js looks for (its
+ * DEFAULT_DTYPE_SUFFIX_MAPPING), and validation's default tolerance against kiln's float32 logits
+ * (measured on the golden fixtures, with margin: see docs/export.md).
+ */
+export const ONNX_DTYPE_FORMATS: Record<
+  OnnxExportDType,
+  { format: WeightFormat; file: string; atol: number }
+> = {
+  fp32: { format: { float: 'float', matmul: 'float' }, file: 'model.onnx', atol: 1e-4 },
+  fp16: { format: { float: 'float16', matmul: 'float' }, file: 'model_fp16.onnx', atol: 1e-2 },
+  // q8 is transformers.js's "quantized": unsigned 8-bit weights, the same bytes as uint8
+  q8: { format: { float: 'float', matmul: 'uint8' }, file: 'model_quantized.onnx', atol: 0.25 },
+  int8: { format: { float: 'float', matmul: 'int8' }, file: 'model_int8.onnx', atol: 0.25 },
+  uint8: { format: { float: 'float', matmul: 'uint8' }, file: 'model_uint8.onnx', atol: 0.25 },
+  q4: { format: { float: 'float', matmul: 'int4' }, file: 'model_q4.onnx', atol: 1 },
+}
 
 export interface OnnxPlan {
   task: OnnxTask
@@ -51,22 +72,22 @@ const HEAD_TASKS: Record<EncoderConfig['head'], OnnxTask> = {
   'masked-lm': 'fill-mask',
 }
 
-export function planOnnx(modelPath: string, task?: OnnxTask): OnnxPlan {
+export function planOnnx(modelPath: string, task: OnnxTask | undefined, format: WeightFormat): OnnxPlan {
   const folder = existsSync(modelPath) && statSync(modelPath).isDirectory()
   if (folder && existsSync(nodePath.join(modelPath, 'config.json'))) {
     refuseEscapingLinks(modelPath)
     const { json, file } = readConfigJson(modelPath)
     const parsed = parseAnyConfig(json, file)
-    if (parsed.kind === 'encoder') return encoderPlan(modelPath, parsed.config, task)
+    if (parsed.kind === 'encoder') return encoderPlan(modelPath, parsed.config, task, format)
   }
-  return decoderPlan(modelPath, task)
+  return decoderPlan(modelPath, task, format)
 }
 
 function refuseTask(task: OnnxTask, what: string, allowed: readonly OnnxTask[]): never {
   throw new UsageError(`${option('task')} ${task} does not fit ${what} (${allowed.join(', ')})`)
 }
 
-function decoderPlan(modelPath: string, task?: OnnxTask): OnnxPlan {
+function decoderPlan(modelPath: string, task: OnnxTask | undefined, format: WeightFormat): OnnxPlan {
   const source = openModelSource(modelPath)
   if (source.format !== 'safetensors')
     throw new FormatError(
@@ -77,12 +98,21 @@ function decoderPlan(modelPath: string, task?: OnnxTask): OnnxPlan {
     refuseTask(task, `a ${cfg.architecture} decoder`, ['text-generation-with-past'])
   const g = new GraphBuilder({ maxRows: 1, maxOutRows: 1, contextLength: 16, slots: 1 })
   const w = new WeightSet(source.weights, g, source.layout, 'f32')
-  const graph = decoderGraphToOnnx(g.build(decoderFamily(cfg.architecture).build(cfg, g, w)), cfg.vocabSize)
+  const graph = decoderGraphToOnnx(
+    g.build(decoderFamily(cfg.architecture).build(cfg, g, w)),
+    cfg.vocabSize,
+    format,
+  )
   const past = graph.inputs
     .filter((i) => i.name?.startsWith('past_key_values.'))
     .map((i) => {
       const dims = valueInfoDims(i)
-      return { name: i.name as string, heads: dims[1] as number, headDim: dims[3] as number }
+      return {
+        name: i.name as string,
+        heads: dims[1] as number,
+        headDim: dims[3] as number,
+        type: format.float,
+      }
     })
   return {
     task: 'text-generation-with-past',
@@ -101,7 +131,12 @@ function decoderPlan(modelPath: string, task?: OnnxTask): OnnxPlan {
   }
 }
 
-function encoderPlan(dir: string, cfg: EncoderConfig, task?: OnnxTask): OnnxPlan {
+function encoderPlan(
+  dir: string,
+  cfg: EncoderConfig,
+  task: OnnxTask | undefined,
+  format: WeightFormat,
+): OnnxPlan {
   const allowed: OnnxTask[] = [...new Set<OnnxTask>([HEAD_TASKS[cfg.head], 'feature-extraction'])]
   const chosen = task ?? HEAD_TASKS[cfg.head]
   if (!allowed.includes(chosen))
@@ -114,7 +149,11 @@ function encoderPlan(dir: string, cfg: EncoderConfig, task?: OnnxTask): OnnxPlan
   const spec = g.build(out)
   const cols = spec.tensors[out].shape[1]
   const name = hidden ? 'last_hidden_state' : 'logits'
-  const graph = encoderGraphToOnnx(spec, { output: name, rows, cols, positionOffset: cfg.positionOffset })
+  const graph = encoderGraphToOnnx(
+    spec,
+    { output: name, rows, cols, positionOffset: cfg.positionOffset },
+    format,
+  )
   return {
     task: chosen,
     architecture: cfg.modelType,

@@ -2,6 +2,7 @@
 // prompt (prefill from an empty past), then decodes a few greedy steps through its own present
 // tensors, and every logit is compared with kiln's own forward pass of the same tokens.
 import { KilnError } from '../../errors.js'
+import { f16BitsToF32 } from '../../formats/float.js'
 import type { EncoderModel } from '../../runtime/encoder.js'
 import type { Model } from '../../runtime/model.js'
 
@@ -34,6 +35,15 @@ export interface PastShape {
   name: string
   heads: number
   headDim: number
+  /** float16 in an fp16 export. */
+  type: 'float' | 'float16'
+}
+
+/** An output as float32: float16 outputs come back as raw bits (Node has no Float16Array). */
+function asF32(data: Float32Array | Uint16Array): Float32Array {
+  if (!(data instanceof Uint16Array)) return data
+  const bits = Uint32Array.from(data, f16BitsToF32)
+  return new Float32Array(bits.buffer)
 }
 
 export async function validateDecoder(
@@ -66,7 +76,10 @@ export async function validateDecoder(
     )
   let feeds: Record<string, unknown> = {}
   for (const p of past)
-    feeds[p.name] = new ort.Tensor('float32', new Float32Array(0), [1, p.heads, 0, p.headDim])
+    feeds[p.name] =
+      p.type === 'float16'
+        ? new ort.Tensor('float16', new Uint16Array(0), [1, p.heads, 0, p.headDim])
+        : new ort.Tensor('float32', new Float32Array(0), [1, p.heads, 0, p.headDim])
   const seq = [...ids]
   let input = [...ids]
   for (let step = 0; step <= decodeSteps; step++) {
@@ -80,7 +93,7 @@ export async function validateDecoder(
         [1, input.length],
       ),
     })
-    const got = out.logits.data as Float32Array
+    const got = asF32(out.logits.data)
     const want = (await model.logits(seq)).subarray(start * V)
     compare(got, want, input.length, (r) => (step === 0 ? `prefill position ${r}` : `decode step ${step}`))
     // The next token is kiln's greedy choice, so both sides see the same sequence.
@@ -153,7 +166,7 @@ export async function validateEncoder(
   if (check.hasTypes) feeds.token_type_ids = flat(() => 0)
   const out = await session.run(feeds)
   await session.release?.()
-  const got = out[check.name].data as Float32Array
+  const got = asF32(out[check.name].data)
   const want = await model.forward(
     sequences.map((ids) => ({ ids })),
     check.output,
