@@ -8,8 +8,15 @@ import { SETTINGS_VERSION } from './schema.js'
 import { readSimpleYaml } from './simple-yaml.js'
 import { scalarForKind } from './values.js'
 
+/**
+ * The longest settings file kiln reads, in characters. A real one is a few hundred; yaml takes
+ * seconds over megabytes of hostile text (nesting, thousands of keys).
+ */
+export const MAX_SETTINGS_CHARS = 256 * 1024
+
 /** Valid values by dotted key, exactly as load.ts's parseSettings gives them, or undefined. */
 export function lightSettings(text: string, rules: Record<string, Rule>): Map<string, unknown> | undefined {
+  if (text.length > MAX_SETTINGS_CHARS) return undefined // the full reader refuses it
   const doc = readSimpleYaml(text)
   if (!doc) return undefined
   const values = new Map<string, unknown>()

@@ -3,9 +3,10 @@
 import { readFileSync } from 'node:fs'
 import type { Document, LineCounter, Scalar, YAMLMap, Node as YamlNode } from 'yaml'
 import { SettingsError } from '../../core/errors.js'
+import { quote, shown } from '../../core/util/shown.js'
 import { cachedValues, rememberValues } from './file-cache.js'
 import { sectionNames, settingKeys } from './keys.js'
-import { lightSettings } from './light-load.js'
+import { lightSettings, MAX_SETTINGS_CHARS } from './light-load.js'
 import { loadRulesTable, type RulesTable } from './rules-table.js'
 import { SETTINGS_VERSION } from './schema.js'
 import { didYouMean } from './suggest.js'
@@ -76,8 +77,14 @@ export function parseSettings(
   text: string,
   path: string,
 ): { values: Map<string, unknown>; doc: Document } {
+  if (text.length > MAX_SETTINGS_CHARS)
+    throw new SettingsError(
+      `${path}: the file is ${text.length} characters long; a settings file may have at most ${MAX_SETTINGS_CHARS}`,
+    )
   const lines = new yaml.LineCounter()
-  const doc = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true })
+  // Duplicate keys are looked for below, with a set: yaml's own check (uniqueKeys) compares every
+  // key of a mapping with every other, and a hostile file of 10,000 keys takes seconds.
+  const doc = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: false })
   const first = doc.errors[0]
   if (first) {
     const at = first.linePos?.[0]
@@ -92,10 +99,31 @@ export function parseSettings(
   }
   if (!yaml.isMap(contents))
     return fail(contents, 'expected a mapping of sections (version:, runtime:, hub:, …)')
+  // yaml's message, at the second of two equal keys (scalars equal as yaml compares them).
+  const uniqueKeys = (map: YAMLMap) => {
+    const seen = new Set<unknown>()
+    for (const pair of map.items) {
+      if (!yaml.isScalar(pair.key) || Number.isNaN(pair.key.value)) continue
+      if (seen.has(pair.key.value)) fail(pair.key, 'Map keys must be unique')
+      seen.add(pair.key.value)
+    }
+  }
+  uniqueKeys(contents as YAMLMap)
   const sections = sectionNames()
   const allKeys = settingKeys().map((k) => k.key)
   const isNull = (n: unknown) => n === null || (yaml.isScalar(n) && n.value === null)
-  const nameOf = (n: unknown) => (yaml.isScalar(n) ? String(n.value) : String(n))
+  // A key that is a list or a mapping (`? [a, b]`) is no name: it is shown by its kind, not spelled
+  // out (yaml would print it recursively, however deep and long).
+  const nameOf = (n: unknown) =>
+    yaml.isScalar(n)
+      ? String(n.value)
+      : yaml.isMap(n)
+        ? '{…}'
+        : yaml.isSeq(n)
+          ? '[…]'
+          : yaml.isAlias(n)
+            ? `*${n.source}`
+            : String(n)
   let hasVersion = false
   for (const pair of (contents as YAMLMap).items) {
     const name = nameOf(pair.key)
@@ -104,21 +132,22 @@ export function parseSettings(
       if (v !== SETTINGS_VERSION)
         fail(
           pair.value ?? pair.key,
-          `version ${String(v)} is not one this kiln reads (it reads version ${SETTINGS_VERSION})`,
+          `version ${shown(v)} is not one this kiln reads (it reads version ${SETTINGS_VERSION})`,
         )
       hasVersion = true
       continue
     }
     if (!sections.includes(name)) {
       const near = didYouMean(name, name.includes('.') ? allKeys : [...sections, ...allKeys])
-      fail(pair.key, `unknown section "${name}"${near || ` (sections: ${sections.join(', ')})`}`)
+      fail(pair.key, `unknown section ${quote(name)}${near || ` (sections: ${sections.join(', ')})`}`)
     }
     if (isNull(pair.value)) continue
-    if (!yaml.isMap(pair.value)) fail(pair.value, `"${name}" must be a mapping of its settings`)
+    if (!yaml.isMap(pair.value)) fail(pair.value, `${quote(name)} must be a mapping of its settings`)
+    uniqueKeys(pair.value as YAMLMap)
     for (const item of (pair.value as YAMLMap).items) {
       const key = `${name}.${nameOf(item.key)}`
       const k = types.keys.get(key)
-      if (!k) return fail(item.key, `unknown setting "${key}"${didYouMean(key, allKeys)}`)
+      if (!k) return fail(item.key, `unknown setting ${quote(key)}${didYouMean(key, allKeys)}`)
       if (isNull(item.value)) continue // `key:` alone leaves it unset
       if (!yaml.isScalar(item.value))
         fail(item.value, `${key} must be ${k.allowed} (got a ${yaml.isMap(item.value) ? 'mapping' : 'list'})`)

@@ -26,16 +26,21 @@ export function nearest(wrong: string, candidates: string[]): string | undefined
   const w = norm(wrong)
   const bySuffix = candidates.find((c) => norm(c).split('.').pop() === w)
   if (bySuffix) return bySuffix
+  const limit = Math.max(2, Math.floor(w.length / 3))
   let best: string | undefined
   let bestD = Number.POSITIVE_INFINITY
   for (const c of candidates) {
-    const d = editDistance(w, norm(c))
+    const n = norm(c)
+    // The distance is at least the difference in length: a name far longer or shorter than every
+    // candidate (a key of a megabyte in a hostile file) is not measured (its table would be huge).
+    if (Math.abs(n.length - w.length) > limit) continue
+    const d = editDistance(w, n)
     if (d < bestD) {
       best = c
       bestD = d
     }
   }
-  return bestD <= Math.max(2, Math.floor(w.length / 3)) ? best : undefined
+  return bestD <= limit ? best : undefined
 }
 
 /** `; did you mean "x"?` or nothing. */

@@ -1,6 +1,7 @@
 // Checking one setting's value against the schema, from text (env, `config set`, the wizard) or from
 // YAML, with a message that names the key and says what is allowed.
 import { UsageError } from '../../core/errors.js'
+import { shown } from '../../core/util/shown.js'
 import { findKey, type SettingKey, settingKeys } from './keys.js'
 import { didYouMean } from './suggest.js'
 import type { TypedKey } from './types.js'
@@ -39,17 +40,13 @@ export function scalarForKind(kind: TypedKey['kind'], value: unknown, source: st
   return value
 }
 
-function show(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value)
-}
-
 export type Checked = { ok: true; value: unknown } | { ok: false; problem: string }
 
 /** The value if the key's schema accepts it, else the message ("runtime.threads must be … (got 0)"). */
 export function checkValue(k: TypedKey, value: unknown): Checked {
   const r = k.zod.safeParse(value)
   if (r.success) return { ok: true, value: r.data }
-  const got = k.secret && value !== '' ? 'a hidden value' : show(value)
+  const got = k.secret && value !== '' ? 'a hidden value' : shown(value)
   const hint = k.kind === 'enum' ? didYouMean(String(value), k.options ?? []) : ''
   return { ok: false, problem: `${k.key} must be ${k.allowed} (got ${got})${hint}` }
 }

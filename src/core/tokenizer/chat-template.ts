@@ -3,6 +3,7 @@
 // transformers' apply_chat_template provides.
 
 import { Template } from '@huggingface/jinja'
+import { shown } from '../util/shown.js'
 import { TokenizerError } from './errors.js'
 import { guardedRender, TemplateLimitError } from './template-limits.js'
 
@@ -39,6 +40,19 @@ export function selectChatTemplate(
   return undefined
 }
 
+/** Characters of an interpreter's message (or a template's raise_exception text) kept in kiln's. */
+const MAX_MESSAGE = 500
+
+/**
+ * The message of what the parser or the interpreter threw: the template's own words (raise_exception's
+ * text) or the library's, which may echo a piece of the template or a value rendered from the chat.
+ * Cut to MAX_MESSAGE characters; KilnError escapes its line breaks.
+ */
+function errorText(e: unknown): string {
+  const text = e instanceof Error ? e.message : shown(e)
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text
+}
+
 const SPECIAL_TOKEN_KEYS = [
   'bos_token',
   'eos_token',
@@ -57,7 +71,7 @@ export class ChatTemplate {
     try {
       this.template = new Template(source)
     } catch (e) {
-      throw new TokenizerError(`chat template does not parse: ${(e as Error).message}`)
+      throw new TokenizerError(`chat template does not parse: ${errorText(e)}`)
     }
     this.specials = {}
     for (const key of SPECIAL_TOKEN_KEYS) {
@@ -79,7 +93,7 @@ export class ChatTemplate {
       if (e instanceof TemplateLimitError) throw new TokenizerError(`chat template ${e.message}: refused`)
       // Also JavaScript's own limits (a string too long: RangeError), and @huggingface/jinja predefines `raise_exception` (and `strftime_now`) as globals and
       // refuses redeclaration; its raise_exception throws a plain Error, re-typed here.
-      throw new TokenizerError(`chat template: ${(e as Error).message}`)
+      throw new TokenizerError(`chat template: ${errorText(e)}`)
     }
   }
 }
