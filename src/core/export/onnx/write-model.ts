@@ -30,16 +30,30 @@ export interface OnnxModelParts {
 /** Initializer bytes past which weights go to an external data file (protobuf's limit is 2 GiB). */
 export const EXTERNAL_DATA_THRESHOLD = 1.8 * 2 ** 30
 
+/**
+ * Initializers smaller than this stay in the graph file (shapes, axes, scalars): shape inference
+ * reads them while loading, before external data is (ONNX's own writer uses 1024 too).
+ */
+const INLINE_BYTES = 1024
+
 /** External data offsets are aligned so a runtime can map them (ONNX's own writer uses 4096). */
 const ALIGN = 4096
 
 /** ONNX IR version of opset 21's ONNX release (1.16). */
 const IR_VERSION = 10
 
-/** Writes `file` (and `file_data` when the weights are large); returns the files written. */
-export function writeOnnxModel(file: string, parts: OnnxModelParts, version: string): string[] {
+/**
+ * Writes `file` (and `file_data` when the weights pass `threshold` bytes); returns the files
+ * written.
+ */
+export function writeOnnxModel(
+  file: string,
+  parts: OnnxModelParts,
+  version: string,
+  threshold = EXTERNAL_DATA_THRESHOLD,
+): string[] {
   const total = parts.initializers.reduce((n, t) => n + t.data.byteLength, 0)
-  const external = total > EXTERNAL_DATA_THRESHOLD
+  const external = total > threshold
   const dataFile = `${file}_data`
   let tensors: TensorProto[]
   const written = [file]
@@ -88,6 +102,10 @@ function writeExternalData(dataFile: string, initializers: Initializer[]): Tenso
   let offset = 0
   try {
     for (const t of initializers) {
+      if (t.data.byteLength < INLINE_BYTES) {
+        out.push({ name: t.name, dataType: ONNX_TYPE[t.type], dims: t.dims, rawData: t.data })
+        continue
+      }
       const pad = (ALIGN - (offset % ALIGN)) % ALIGN
       if (pad) writeAll(fd, new Uint8Array(pad))
       offset += pad

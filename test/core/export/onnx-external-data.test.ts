@@ -1,0 +1,46 @@
+// Weights past protobuf's 2 GiB go to `<file>_data` (ONNX external data). Forced here on a tiny
+// model: ONNX Runtime loads the pair and computes what the single-file export computes.
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import ort from 'onnxruntime-node'
+import { afterAll, expect, it } from 'vitest'
+import { FP32 } from '../../../src/core/export/onnx/graph-ops.js'
+import { planOnnx } from '../../../src/core/export/onnx/plan.js'
+import { writeOnnxModel } from '../../../src/core/export/onnx/write-model.js'
+import { golden } from '../../helpers/fixtures.js'
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-onnx-external-'))
+afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+
+it('a model written with external data loads in ONNX Runtime and computes the same logits', async () => {
+  const plan = planOnnx(golden('gpt2-tiny'), undefined, FP32)
+  const parts = { ...plan.graph, opset: 21, graphName: 'gpt2' }
+  const inline = path.join(tmp, 'inline.onnx')
+  const split = path.join(tmp, 'split.onnx')
+  expect(writeOnnxModel(inline, parts, '0')).toEqual([inline])
+  expect(writeOnnxModel(split, parts, '0', 0)).toEqual([split, `${split}_data`])
+  // The weights left the graph file; their offsets are 4096-aligned in the data file.
+  expect(statSync(split).size).toBeLessThan(statSync(inline).size / 10)
+  expect(statSync(`${split}_data`).size).toBeGreaterThan(statSync(inline).size * 0.9)
+  expect(readFileSync(split).includes('split.onnx_data')).toBe(true)
+  const run = async (file: string) => {
+    const s = await ort.InferenceSession.create(file)
+    const ids = [5, 17, 42, 7]
+    const i64 = (v: number[]) =>
+      new ort.Tensor(
+        'int64',
+        BigInt64Array.from(v, (x) => BigInt(x)),
+        [1, v.length],
+      )
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: i64(ids),
+      attention_mask: i64(ids.map(() => 1)),
+      position_ids: i64(ids.map((_, i) => i)),
+    }
+    for (const n of s.inputNames.filter((n) => n.startsWith('past_key_values.')))
+      feeds[n] = new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 16])
+    return (await s.run(feeds)).logits.data as Float32Array
+  }
+  expect(await run(split)).toEqual(await run(inline))
+})
