@@ -2,7 +2,10 @@
 // AddedVocabulary does: tokens with `normalized: false` against the raw text, the others
 // against each normalized remainder, leftmost-longest, honouring single_word/lstrip/rstrip.
 
+import { quote, shown } from '../util/shown.js'
 import { WHITESPACE_CLASS } from './chars.js'
+import { TokenizerError } from './errors.js'
+import { isObject, listField } from './fields.js'
 import { NormalizedString } from './normalized-string.js'
 import type { Normalizer } from './normalizers.js'
 import { literalPattern } from './regex.js'
@@ -18,12 +21,27 @@ export interface AddedToken {
   normalized: boolean
 }
 
+/**
+ * Longest added token (in UTF-16 units, after normalization too): the tokens are matched by one
+ * regular expression, and V8 refuses a literal of some 20,000 characters in it ("Regular expression
+ * too large"). Real added tokens are a few dozen characters at most (runs of spaces or tabs in code
+ * models, <|reserved_special_token_250|>).
+ */
+export const MAX_ADDED_TOKEN_LENGTH = 4096
+
+/** tokenizer.json's `added_tokens` (absent or null: none); empty contents are dropped, as they never match. */
 export function parseAddedTokens(list: unknown): AddedToken[] {
-  if (!Array.isArray(list)) return []
-  return list
-    .filter((t) => t && typeof t.content === 'string' && t.content.length > 0)
-    .map((t) => ({
-      id: t.id,
+  const out: AddedToken[] = []
+  listField(list, '"added_tokens"').forEach((t, k) => {
+    if (!isObject(t) || typeof t.content !== 'string')
+      throw new TokenizerError(
+        `tokenizer.json: added_tokens #${k} must be an object with a string "content", got ${shown(t)}`,
+      )
+    if (t.content.length === 0) return
+    checkTokenLength(t.content, `added_tokens #${k}`)
+    out.push({
+      // Checked with the vocabulary's size in mind (Tokenizer, vocab.ts checkTokenId).
+      id: t.id as number,
       content: t.content,
       special: t.special === true,
       singleWord: t.single_word === true,
@@ -31,7 +49,16 @@ export function parseAddedTokens(list: unknown): AddedToken[] {
       rstrip: t.rstrip === true,
       // The Rust default is `normalized: !special`.
       normalized: typeof t.normalized === 'boolean' ? t.normalized : t.special !== true,
-    }))
+    })
+  })
+  return out
+}
+
+function checkTokenLength(pattern: string, where: string): void {
+  if (pattern.length > MAX_ADDED_TOKEN_LENGTH)
+    throw new TokenizerError(
+      `tokenizer.json: ${where} ${quote(pattern, 40)} is ${pattern.length} characters long; kiln matches added tokens of at most ${MAX_ADDED_TOKEN_LENGTH}`,
+    )
 }
 
 /** Whether `s` ends with a regex-crate `\w` character (its Unicode data, not JavaScript's). */
@@ -55,6 +82,8 @@ class Matcher {
 
   constructor(entries: [pattern: string, token: AddedToken][]) {
     for (const [pattern, token] of entries) {
+      // A normalizer may have grown the content past what the expression can hold.
+      checkTokenLength(pattern, `added token ${quote(token.content, 40)} normalized`)
       if (pattern.length > 0 && !this.byPattern.has(pattern)) this.byPattern.set(pattern, token)
     }
     const patterns = [...this.byPattern.keys()].sort((a, b) => b.length - a.length)

@@ -2,8 +2,10 @@
 // (or <0xNN> byte tokens / [UNK]), then repeatedly apply the lowest-ranked merge, leftmost first.
 // The tokenizer caches results per piece (most words repeat, which is what makes English fast).
 
+import { quote, shown } from '../util/shown.js'
 import { bytesToUnits } from './byte-offsets.js'
 import { TokenizerError } from './errors.js'
+import { MAX_AFFIX, stringField } from './fields.js'
 import type { ModelToken, TokenizerModel } from './model.js'
 import { readVocab } from './vocab.js'
 
@@ -58,7 +60,7 @@ export class BpeModel implements TokenizerModel {
       if (left === undefined || right === undefined || id === undefined) {
         const missing = left === undefined ? a : right === undefined ? b : merged
         throw new TokenizerError(
-          `tokenizer.json: merge "${a} ${b}" uses "${missing}", which is not in the vocab`,
+          `tokenizer.json: merge ${quote(`${a} ${b}`)} uses ${quote(missing)}, which is not in the vocab`,
         )
       }
       // A repeated pair keeps its last rank, as the Rust HashMap does.
@@ -88,8 +90,10 @@ export class BpeModel implements TokenizerModel {
       maxId,
       parseMerges(m.merges),
       str(m.unk_token),
-      str(m.continuing_subword_prefix),
-      str(m.end_of_word_suffix),
+      // Added to every character's lookup (and with byte_fallback, its bytes become ids): held to
+      // a few characters (fields.ts MAX_AFFIX).
+      optional(m.continuing_subword_prefix, 'BPE "continuing_subword_prefix"'),
+      optional(m.end_of_word_suffix, 'BPE "end_of_word_suffix"'),
       m.fuse_unk === true,
       m.byte_fallback === true,
       m.ignore_merges === true,
@@ -194,7 +198,9 @@ export class BpeModel implements TokenizerModel {
       if (this.unkToken !== undefined) {
         const unkId = this.vocab.get(this.unkToken)
         if (unkId === undefined) {
-          throw new TokenizerError(`tokenizer.json: BPE unk_token "${this.unkToken}" is not in the vocab`)
+          throw new TokenizerError(
+            `tokenizer.json: BPE unk_token ${quote(this.unkToken)} is not in the vocab`,
+          )
         }
         if (unk >= 0 && this.fuseUnk) {
           unkLen += byteLen
@@ -338,6 +344,10 @@ export class BpeModel implements TokenizerModel {
   }
 }
 
+function optional(value: unknown, where: string): string | undefined {
+  return value === undefined || value === null ? undefined : stringField(value, where, '', MAX_AFFIX)
+}
+
 /** Merges come as `"a b"` strings (tokenizers < 0.20) or `["a", "b"]` pairs. */
 export function parseMerges(merges: unknown): [string, string][] {
   if (merges === undefined || merges === null) return []
@@ -349,7 +359,7 @@ export function parseMerges(merges: unknown): [string, string][] {
     } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') {
       return [m[0], m[1]]
     }
-    throw new TokenizerError(`tokenizer.json: BPE merge #${i} is malformed: ${JSON.stringify(m)}`)
+    throw new TokenizerError(`tokenizer.json: BPE merge #${i} is malformed: ${shown(m)}`)
   })
 }
 

@@ -1,13 +1,31 @@
 // Decoders from tokenizer.json. Like the Rust crate, each maps a list of token strings to a new
 // list (`decode_chain`), and the final text is the concatenation.
 
+import { shown } from '../util/shown.js'
 import { fromByteLevel } from './byte-level.js'
-import { unsupported } from './errors.js'
+import { TokenizerError, unsupported } from './errors.js'
+import {
+  charField,
+  checkGrowth,
+  countField,
+  growthLimit,
+  isObject,
+  type Json,
+  listField,
+  StageCount,
+  stringField,
+  totalLength,
+} from './fields.js'
 import { parsePattern } from './normalizers.js'
 
 export type Decoder = (tokens: string[]) => string[]
 
-type Json = Record<string, unknown>
+/**
+ * One stage, given the most characters its output may have (decoding may grow the text only so
+ * far: fields.ts MAX_GROWTH). A Replace checks it as it goes; the other stages at most double the
+ * text (a space per token), and a Sequence checks after each.
+ */
+type Stage = (tokens: string[], limit: number) => string[]
 
 const SUPPORTED = [
   'Sequence',
@@ -25,7 +43,7 @@ const SUPPORTED = [
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** `<0xNN>` tokens become bytes; a run that is not valid UTF-8 gives one U+FFFD per byte. */
-const byteFallback: Decoder = (tokens) => {
+const byteFallback: Stage = (tokens) => {
   const out: string[] = []
   let bytes: number[] = []
   const flush = () => {
@@ -69,10 +87,10 @@ function cleanup(s: string): string {
     .replaceAll(" 're", "'re")
 }
 
-function strip(c: Json): Decoder {
-  const content = String(c.content ?? ' ')
-  const start = Number(c.start ?? 0)
-  const stop = Number(c.stop ?? 0)
+function strip(c: Json): Stage {
+  const content = stringField(c.content, 'Strip decoder "content"', ' ')
+  const start = countField(c.start, 'Strip decoder "start"', 0)
+  const stop = countField(c.stop, 'Strip decoder "stop"', 0)
   return (tokens) =>
     tokens.map((t) => {
       const chars = [...t]
@@ -84,8 +102,8 @@ function strip(c: Json): Decoder {
     })
 }
 
-function metaspace(c: Json): Decoder {
-  const replacement = String(c.replacement ?? '\u2581')
+function metaspace(c: Json): Stage {
+  const replacement = charField(c.replacement, 'Metaspace decoder "replacement"', '\u2581')
   const scheme =
     typeof c.prepend_scheme === 'string'
       ? c.prepend_scheme
@@ -100,9 +118,9 @@ function metaspace(c: Json): Decoder {
     })
 }
 
-function ctc(c: Json): Decoder {
-  const pad = String(c.pad_token ?? '<pad>')
-  const delimiter = String(c.word_delimiter_token ?? '|')
+function ctc(c: Json): Stage {
+  const pad = stringField(c.pad_token, 'CTC decoder "pad_token"', '<pad>')
+  const delimiter = stringField(c.word_delimiter_token, 'CTC decoder "word_delimiter_token"', '|')
   const clean = c.cleanup !== false
   return (tokens) => {
     const out: string[] = []
@@ -116,14 +134,47 @@ function ctc(c: Json): Decoder {
   }
 }
 
+function replace(c: Json): Stage {
+  const re = parsePattern(c.pattern, 'Replace decoder')
+  const content = stringField(c.content, 'Replace decoder "content"', '')
+  return (tokens, limit) => {
+    // Counted as it goes, so that a Replace that would pass the limit stops before building the text.
+    let length = totalLength(tokens)
+    return tokens.map((t) =>
+      t.replace(re, (m: string) => {
+        length += content.length - m.length
+        checkGrowth(length, limit, 'decoder')
+        return content
+      }),
+    )
+  }
+}
+
+/** tokenizer.json's `decoder` section (null: none). */
 export function createDecoder(cfg: unknown): Decoder | undefined {
+  const root = build(cfg, new StageCount('decoder'))
+  if (!root) return undefined
+  return (tokens) => root(tokens, growthLimit(totalLength(tokens), 'decoder'))
+}
+
+function build(cfg: unknown, count: StageCount): Stage | undefined {
   if (cfg === null || cfg === undefined) return undefined
-  const c = cfg as Json
+  if (!isObject(cfg))
+    throw new TokenizerError(`tokenizer.json: a decoder must be an object, got ${shown(cfg)}`)
+  count.add()
+  const c = cfg
   switch (c.type) {
     case 'Sequence': {
-      const steps = ((c.decoders as unknown[]) ?? []).map(createDecoder).filter((d) => d !== undefined)
-      return (tokens) => {
-        for (const step of steps) tokens = step(tokens)
+      const steps: Stage[] = []
+      for (const item of listField(c.decoders, 'decoder Sequence "decoders"')) {
+        const step = build(item, count)
+        if (step) steps.push(step)
+      }
+      return (tokens, limit) => {
+        for (const step of steps) {
+          tokens = step(tokens, limit)
+          checkGrowth(totalLength(tokens), limit, 'decoder')
+        }
         return tokens
       }
     }
@@ -132,7 +183,7 @@ export function createDecoder(cfg: unknown): Decoder | undefined {
     case 'Metaspace':
       return metaspace(c)
     case 'WordPiece': {
-      const prefix = String(c.prefix ?? '##')
+      const prefix = stringField(c.prefix, 'WordPiece decoder "prefix"', '##')
       const clean = c.cleanup !== false
       return (tokens) =>
         tokens.map((t, i) => {
@@ -142,7 +193,7 @@ export function createDecoder(cfg: unknown): Decoder | undefined {
         })
     }
     case 'BPEDecoder': {
-      const suffix = String(c.suffix ?? '</w>')
+      const suffix = stringField(c.suffix, 'BPEDecoder "suffix"', '</w>')
       return (tokens) => tokens.map((t, i) => t.replaceAll(suffix, i === tokens.length - 1 ? '' : ' '))
     }
     case 'ByteFallback':
@@ -151,11 +202,8 @@ export function createDecoder(cfg: unknown): Decoder | undefined {
       return (tokens) => [tokens.join('')]
     case 'Strip':
       return strip(c)
-    case 'Replace': {
-      const re = parsePattern(c.pattern, 'Replace decoder')
-      const content = String(c.content ?? '')
-      return (tokens) => tokens.map((t) => t.replace(re, () => content))
-    }
+    case 'Replace':
+      return replace(c)
     case 'CTC':
       return ctc(c)
     default:

@@ -3,6 +3,7 @@
 // truncation, then the post-processor for one sequence or a pair. Separate from encode() so that
 // the generation hot path does not pay for offsets; both must give the same ids.
 
+import { shown } from '../util/shown.js'
 import type { AddedVocabulary, AlignedSplit } from './added-tokens.js'
 import {
   type Encoding,
@@ -101,8 +102,12 @@ export function encodeWithOffsets(p: OffsetPipeline, text: string, opts: Encodin
   const strategy = opts.truncation ?? 'longest_first'
   const maxLength = opts.maxLength
   if (maxLength !== undefined && (!Number.isInteger(maxLength) || maxLength < 0)) {
-    throw new TokenizerError(`maxLength must be a non-negative integer, got ${maxLength}`)
+    throw new TokenizerError(`maxLength must be a non-negative integer, got ${shown(maxLength)}`)
   }
+  if (strategy !== 'longest_first' && strategy !== 'only_first' && strategy !== 'only_second')
+    throw new TokenizerError(
+      `truncation must be 'longest_first', 'only_first' or 'only_second', got ${shown(strategy)}`,
+    )
   const first = encodeSequence(p, wellFormed(text), 0, strategy === 'only_second' ? undefined : maxLength)
   const second = opts.pair === undefined ? undefined : encodeSequence(p, wellFormed(opts.pair), 1, maxLength)
   if (maxLength !== undefined) {

@@ -93,15 +93,19 @@ export function setSequenceId(e: RawEncoding, sequenceId: number): void {
 export function appendEncoding(a: RawEncoding, b: RawEncoding): void {
   const base = a.ids.length
   for (const [id, [s, e]] of b.ranges) a.ranges.set(id, [base + s, base + e])
-  a.ids.push(...b.ids)
-  a.tokens.push(...b.tokens)
-  a.typeIds.push(...b.typeIds)
-  a.specialTokensMask.push(...b.specialTokensMask)
-  a.offsets.push(...b.offsets)
-  a.wordIds.push(...b.wordIds)
+  // concat, not push(...list): that passes each item as an argument, and a long text's hundreds
+  // of thousands of tokens overflow the stack.
+  a.ids = a.ids.concat(b.ids)
+  a.tokens = a.tokens.concat(b.tokens)
+  a.typeIds = a.typeIds.concat(b.typeIds)
+  a.specialTokensMask = a.specialTokensMask.concat(b.specialTokensMask)
+  a.offsets = a.offsets.concat(b.offsets)
+  a.wordIds = a.wordIds.concat(b.wordIds)
 }
 
 export function mergeEncodings(list: readonly RawEncoding[]): RawEncoding {
+  // One encoding is already merged (post-processors hand out encodings of their own).
+  if (list.length === 1) return list[0]
   const out = emptyEncoding()
   for (const e of list) appendEncoding(out, e)
   return out
@@ -147,7 +151,7 @@ export function padEncodings(
   padToken: string,
   opts?: PadOptions,
 ): Encoding[] {
-  const length = opts?.length ?? Math.max(0, ...list.map((e) => e.ids.length))
+  const length = opts?.length ?? list.reduce((n, e) => Math.max(n, e.ids.length), 0)
   const left = opts?.side === 'left'
   return list.map((e) => {
     const n = length - e.ids.length

@@ -5,6 +5,7 @@
 import type { GgufFile } from '../formats/gguf-read.js'
 import { GGUF_TOKEN_TYPE } from '../formats/gguf-types.js'
 import { GgufMetadata } from '../models/gguf-metadata.js'
+import { quote } from '../util/shown.js'
 import { SpmModel } from './spm.js'
 import { Tokenizer } from './tokenizer.js'
 
@@ -77,7 +78,7 @@ export function ggufTokenizerModel(meta: GgufMetadata): GgufTokenizerModel {
   if (model !== 'gpt2' && model !== 'llama') {
     meta.fail(
       'tokenizer.ggml.model',
-      `is ${JSON.stringify(model)}, which kiln cannot run (supported: gpt2 for byte-level BPE, llama for SentencePiece)`,
+      `is ${quote(model)}, which kiln cannot run (supported: gpt2 for byte-level BPE, llama for SentencePiece)`,
     )
   }
   return model
@@ -198,7 +199,7 @@ function preTokenizer(meta: GgufMetadata): PreTokenizerKind & { tokenizerJson: J
   if (kind === undefined) {
     meta.fail(
       key,
-      `is ${JSON.stringify(name)}, a pre-tokenizer kiln does not know (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`,
+      `is ${quote(name)}, a pre-tokenizer kiln does not know (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`,
     )
   }
   if (kind.splits === undefined) {

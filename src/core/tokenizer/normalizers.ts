@@ -3,9 +3,19 @@
 // same transform on a NormalizedString that keeps offsets (encodeWithOffsets). Both must produce
 // the same text; the differential tests hold them to the Rust crate.
 
+import { shown } from '../util/shown.js'
 import { bertNormalize, bertNormalizeAligned, bertOptions, lowercase } from './bert-normalizer.js'
 import { isWhitespaceCode } from './chars.js'
 import { TokenizerError, unsupported } from './errors.js'
+import {
+  checkGrowth,
+  growthLimit,
+  isObject,
+  type Json,
+  listField,
+  StageCount,
+  stringField,
+} from './fields.js'
 import type { NormalizedString } from './normalized-string.js'
 import { PrecompiledCharsmap } from './precompiled.js'
 import { compileOnigurumaPattern, literalPattern } from './regex.js'
@@ -17,6 +27,16 @@ export interface Normalizer {
   (s: string): string
   /** The same transform, in place on a string that tracks offsets. */
   aligned(n: NormalizedString): void
+}
+
+/**
+ * One stage, given the most characters its output may have (the whole normalizer may grow its
+ * input only so far: fields.ts MAX_GROWTH). Stages that insert strings check it as they go; the
+ * others grow text by a small fixed factor, and a Sequence checks after each of them.
+ */
+interface Stage {
+  (s: string, limit: number): string
+  aligned(n: NormalizedString, limit: number): void
 }
 
 const SUPPORTED = [
@@ -34,17 +54,18 @@ const SUPPORTED = [
   'Precompiled',
 ]
 
-type Json = Record<string, unknown>
-
 /** A tokenizer.json `{String: "..."} | {Regex: "..."}` pattern as a global RegExp. */
 export function parsePattern(pattern: unknown, where: string): RegExp {
   const p = pattern as Json | undefined
   if (p && typeof p.String === 'string') return literalPattern(p.String)
   if (p && typeof p.Regex === 'string') return compileOnigurumaPattern(p.Regex)
-  throw new TokenizerError(`tokenizer.json: ${where} has an invalid pattern ${JSON.stringify(pattern)}`)
+  throw new TokenizerError(`tokenizer.json: ${where} has an invalid pattern ${shown(pattern)}`)
 }
 
-function normalizer(fast: (s: string) => string, aligned: (n: NormalizedString) => void): Normalizer {
+function stage(
+  fast: (s: string, limit: number) => string,
+  aligned: (n: NormalizedString, limit: number) => void,
+): Stage {
   return Object.assign(fast, { aligned })
 }
 
@@ -63,85 +84,129 @@ function withoutCombiningMarks(s: string): string {
   return out
 }
 
-function replace(c: Json): Normalizer {
+function replace(c: Json): Stage {
   const re = parsePattern(c.pattern, 'Replace normalizer')
-  const content = String(c.content ?? '')
-  return normalizer(
-    // A function replacer keeps `$` in the content literal.
-    (s) => s.replace(re, () => content),
-    (n) => {
+  const content = stringField(c.content, 'Replace normalizer "content"', '')
+  return stage(
+    (s, limit) => {
+      // The text grows by each match's difference in length: counted as it goes, so that a Replace
+      // that would pass the limit stops before building the text.
+      let length = s.length
+      // A function replacer keeps `$` in the content literal.
+      return s.replace(re, (m: string) => {
+        length += content.length - m.length
+        checkGrowth(length, limit, 'normalizer')
+        return content
+      })
+    },
+    (n, limit) => {
       const spans = regexSpans(n.normalized, re)
       const matches: number[] = []
-      for (let k = 0; k < spans.length; k += 3) if (spans[k + 2]) matches.push(spans[k], spans[k + 1])
+      let length = n.length
+      for (let k = 0; k < spans.length; k += 3)
+        if (spans[k + 2]) {
+          matches.push(spans[k], spans[k + 1])
+          length += content.length - (spans[k + 1] - spans[k])
+        }
+      checkGrowth(length, limit, 'normalizer')
       if (matches.length > 0) n.replaceSpans(matches, content)
     },
   )
 }
 
-function sequence(c: Json): Normalizer {
-  const steps = ((c.normalizers as unknown[]) ?? []).map(createNormalizer).filter((n) => n !== undefined)
-  return normalizer(
-    (s) => {
-      for (const step of steps) s = step(s)
+function sequence(c: Json, count: StageCount): Stage {
+  const steps: Stage[] = []
+  for (const item of listField(c.normalizers, 'normalizer Sequence "normalizers"')) {
+    const step = build(item, count)
+    if (step) steps.push(step)
+  }
+  return stage(
+    (s, limit) => {
+      for (const step of steps) {
+        s = step(s, limit)
+        checkGrowth(s.length, limit, 'normalizer')
+      }
       return s
     },
-    (n) => {
-      for (const step of steps) step.aligned(n)
+    (n, limit) => {
+      for (const step of steps) {
+        step.aligned(n, limit)
+        checkGrowth(n.length, limit, 'normalizer')
+      }
     },
   )
 }
 
+/** tokenizer.json's `normalizer` section (null: none). */
 export function createNormalizer(cfg: unknown): Normalizer | undefined {
+  const root = build(cfg, new StageCount('normalizer'))
+  if (!root) return undefined
+  return Object.assign((s: string) => root(s, growthLimit(s.length, 'normalizer')), {
+    aligned: (n: NormalizedString) => root.aligned(n, growthLimit(n.length, 'normalizer')),
+  })
+}
+
+function build(cfg: unknown, count: StageCount): Stage | undefined {
   if (cfg === null || cfg === undefined) return undefined
-  const c = cfg as Json
+  if (!isObject(cfg))
+    throw new TokenizerError(`tokenizer.json: a normalizer must be an object, got ${shown(cfg)}`)
+  count.add()
+  const c = cfg
   switch (c.type) {
     case 'Sequence':
-      return sequence(c)
+      return sequence(c, count)
     case 'Prepend': {
-      const prepend = String(c.prepend ?? '')
-      return normalizer(
-        (s) => (s.length > 0 ? prepend + s : s),
-        (n) => n.prepend(prepend),
+      const prepend = stringField(c.prepend, 'Prepend normalizer "prepend"', '')
+      return stage(
+        (s, limit) => {
+          if (s.length === 0) return s
+          checkGrowth(s.length + prepend.length, limit, 'normalizer')
+          return prepend + s
+        },
+        (n, limit) => {
+          checkGrowth(n.length + prepend.length, limit, 'normalizer')
+          n.prepend(prepend)
+        },
       )
     }
     case 'Replace':
       return replace(c)
     case 'Lowercase':
-      return normalizer(lowercase, (n) => {
+      return stage(lowercase, (n) => {
         if (lowercase(n.normalized) !== n.normalized) n.mapChars((ch) => ch.toLowerCase())
       })
     case 'Strip': {
       const left = c.strip_left !== false
       const right = c.strip_right !== false
-      return normalizer(
+      return stage(
         (s) => stripWhitespace(s, left, right),
         (n) => n.strip(left, right, isWhitespaceCode),
       )
     }
     case 'StripAccents':
-      return normalizer(withoutCombiningMarks, (n) => n.filter((cp) => !isCombiningMark(cp)))
+      return stage(withoutCombiningMarks, (n) => n.filter((cp) => !isCombiningMark(cp)))
     case 'NFC':
     case 'NFD':
     case 'NFKC':
     case 'NFKD': {
       const form = c.type as NormalizationForm
-      return normalizer(
-        (s) => normalizeUnicode(s, form),
-        (n) => normalizeAligned(n, form),
+      return stage(
+        (s, limit) => normalizeUnicode(s, form, limit),
+        (n, limit) => normalizeAligned(n, form, limit),
       )
     }
     case 'BertNormalizer': {
       const o = bertOptions(c)
-      return normalizer(
+      return stage(
         (s) => bertNormalize(s, o),
         (n) => bertNormalizeAligned(n, o),
       )
     }
     case 'Precompiled': {
       const charsmap = PrecompiledCharsmap.fromBase64(c.precompiled_charsmap)
-      return normalizer(
-        (s) => charsmap.normalize(s),
-        (n) => charsmap.normalizeAligned(n),
+      return stage(
+        (s, limit) => charsmap.normalize(s, limit),
+        (n, limit) => charsmap.normalizeAligned(n, limit),
       )
     }
     default:

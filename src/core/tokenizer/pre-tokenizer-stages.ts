@@ -3,8 +3,10 @@
 // at the same places. Each splitting stage is "spans + behavior", as the Rust crate's
 // NormalizedString::split(pattern, behavior).
 
+import { shown } from '../util/shown.js'
 import { isBertPunctuation, isNumeric, isWhitespace, isWhitespaceCode } from './chars.js'
-import { unsupported } from './errors.js'
+import { TokenizerError, unsupported } from './errors.js'
+import { charField, isObject, type Json, listField, StageCount, stringField } from './fields.js'
 import { parsePattern } from './normalizers.js'
 import { compileOnigurumaPattern } from './regex.js'
 import { charSpans, parseBehavior, regexSpans, type SplitBehavior } from './split.js'
@@ -41,8 +43,6 @@ export type Stage =
   | { kind: 'bert' }
   /** ByteLevel's second half: each UTF-8 byte becomes a printable character. */
   | { kind: 'byte-level-map' }
-
-type Json = Record<string, unknown>
 
 const SUPPORTED = [
   'Sequence',
@@ -100,16 +100,23 @@ function metaspace(c: Json): MetaspaceStage {
         : 'always'
   return {
     kind: 'metaspace',
-    replacement: String(c.replacement ?? '\u2581'),
+    replacement: charField(c.replacement, 'Metaspace pre-tokenizer "replacement"', '\u2581'),
     scheme,
     split: c.split !== false,
   }
 }
 
-function stage(c: Json): Stage[] {
+function stage(cfg: unknown, count: StageCount): Stage[] {
+  if (cfg === null || cfg === undefined) return []
+  if (!isObject(cfg))
+    throw new TokenizerError(`tokenizer.json: a pre-tokenizer must be an object, got ${shown(cfg)}`)
+  count.add()
+  const c = cfg
   switch (c.type) {
     case 'Sequence':
-      return ((c.pretokenizers as unknown[]) ?? []).flatMap(parseStages)
+      return listField(c.pretokenizers, 'pre_tokenizer Sequence "pretokenizers"').flatMap((item) =>
+        stage(item, count),
+      )
     case 'ByteLevel':
       return [
         {
@@ -145,7 +152,7 @@ function stage(c: Json): Stage[] {
     case 'Digits':
       return [charSplit(isNumeric, c.individual_digits === true ? 'Isolated' : 'Contiguous')]
     case 'CharDelimiterSplit': {
-      const delimiter = String(c.delimiter)
+      const delimiter = stringField(c.delimiter, 'CharDelimiterSplit pre-tokenizer "delimiter"', '')
       return [charSplit((ch) => ch === delimiter, 'Removed')]
     }
     default:
@@ -153,7 +160,7 @@ function stage(c: Json): Stage[] {
   }
 }
 
+/** tokenizer.json's `pre_tokenizer` section as a flat list of stages (null: none). */
 export function parseStages(cfg: unknown): Stage[] {
-  if (cfg === null || cfg === undefined) return []
-  return stage(cfg as Json)
+  return stage(cfg, new StageCount('pre-tokenizer'))
 }

@@ -5,6 +5,7 @@
 
 import { toByteLevel } from './byte-level.js'
 import { isBertPunctuation, isWhitespace } from './chars.js'
+import { checkGrowth, growthLimit, MAX_GROWTH, totalLength } from './fields.js'
 import { type ByteLevelSplit, type MetaspaceStage, parseStages, type Stage } from './pre-tokenizer-stages.js'
 import { charSpans, splitSpans } from './split.js'
 import { asOnigSees } from './unicode.js'
@@ -160,16 +161,27 @@ export function createPreTokenizer(cfg: unknown): PreTokenizerPlan | undefined {
   const plan: PreTokenizerPlan = { stages }
   if (splits.length === 1) plan.split = splits[0]
   else if (splits.length > 1) {
+    // Each stage grows the text by a small factor at most (a prefix space, a replacement
+    // character, ByteLevel's bytes): the growth is checked after each.
     plan.split = (pieces, atStart) => {
+      const limit = growthLimit(totalLength(pieces), 'pre-tokenizer')
       let cur: PreTokenized = { pieces, atStart }
-      for (const stage of splits) cur = stage(cur.pieces, cur.atStart)
+      for (const stage of splits) {
+        cur = stage(cur.pieces, cur.atStart)
+        checkGrowth(totalLength(cur.pieces), limit, 'pre-tokenizer')
+      }
       return cur
     }
   }
   if (maps === 1) plan.map = toByteLevel
   else if (maps > 1) {
+    // Each ByteLevel mapping makes every character two or three: only a few may follow each other.
     plan.map = (piece) => {
-      for (let k = 0; k < maps; k++) piece = toByteLevel(piece)
+      const limit = piece.length * MAX_GROWTH['pre-tokenizer']
+      for (let k = 0; k < maps; k++) {
+        piece = toByteLevel(piece)
+        checkGrowth(piece.length, limit, 'pre-tokenizer')
+      }
       return piece
     }
   }

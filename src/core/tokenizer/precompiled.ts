@@ -6,6 +6,7 @@
 // matched grapheme is dropped (SentencePiece's quirk, kept for the same results).
 
 import { TokenizerError } from './errors.js'
+import { checkGrowth } from './fields.js'
 import { forEachGrapheme, stretchEnd } from './graphemes.js'
 import type { Change, NormalizedString } from './normalized-string.js'
 
@@ -105,7 +106,8 @@ export class PrecompiledCharsmap {
     })
   }
 
-  normalize(s: string): string {
+  /** `s` normalized; throws when the result would pass `limit` characters (fields.ts growthLimit). */
+  normalize(s: string, limit = Number.POSITIVE_INFINITY): string {
     // ASCII characters followed by ASCII are graphemes of their own: straight through the table.
     const ascii = this.ascii
     const n = s.length
@@ -118,23 +120,25 @@ export class PrecompiledCharsmap {
         if (r !== null) {
           out += s.slice(last, i) + r
           last = i + 1
+          checkGrowth(out.length, limit, 'normalizer')
         }
         i++
         continue
       }
       const end = stretchEnd(s, i)
       const stretch = s.slice(i, end)
-      const normalized = this.normalizeStretch(stretch)
+      const normalized = this.normalizeStretch(stretch, limit)
       if (normalized !== stretch) {
         out += s.slice(last, i) + normalized
         last = end
+        checkGrowth(out.length, limit, 'normalizer')
       }
       i = end
     }
     return last === 0 ? s : out + s.slice(last)
   }
 
-  private normalizeStretch(s: string): string {
+  private normalizeStretch(s: string, limit: number): string {
     let out = ''
     let changed = false
     this.walk(s, (chunk, r) => {
@@ -142,13 +146,14 @@ export class PrecompiledCharsmap {
       else {
         out += r
         changed = true
+        checkGrowth(out.length, limit, 'normalizer')
       }
     })
     return changed ? out : s
   }
 
   /** The Rust crate's transformations: a replacement's characters are 0s, extra ones 1s, fewer ones fold into the last change. */
-  normalizeAligned(n: NormalizedString): void {
+  normalizeAligned(n: NormalizedString, limit = Number.POSITIVE_INFINITY): void {
     const dest: Change[] = []
     let changed = false
     this.walk(n.normalized, (chunk, r) => {
@@ -160,6 +165,7 @@ export class PrecompiledCharsmap {
       const oldCount = [...chunk].length
       const chars = [...r]
       for (const char of chars) dest.push({ char, change: 0 })
+      checkGrowth(dest.length, limit, 'normalizer')
       const diff = chars.length - oldCount
       if (diff > 0) for (let k = dest.length - diff; k < dest.length; k++) dest[k].change = 1
       else if (diff < 0 && dest.length > 0) dest[dest.length - 1].change += diff

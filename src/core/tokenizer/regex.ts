@@ -3,6 +3,7 @@
 // modifiers `(?i:...)`, no possessive quantifiers or atomic groups, and JS `\s`, `\w`, `\d`, `.`,
 // `^`, `$` mean something narrower than Oniguruma's Unicode versions, so each is rewritten.
 
+import { quote } from '../util/shown.js'
 import { WHITESPACE_CLASS } from './chars.js'
 import { TokenizerError } from './errors.js'
 
@@ -28,7 +29,7 @@ const GENERAL_CATEGORIES = new Set(
 )
 
 function fail(src: string, why: string): never {
-  throw new TokenizerError(`tokenizer.json: cannot translate regex ${JSON.stringify(src)}: ${why}`)
+  throw new TokenizerError(`tokenizer.json: cannot translate regex ${quote(src)}: ${why}`)
 }
 
 /** Maps an Oniguruma property name to a JS `\p{...}` body. */

@@ -2,6 +2,7 @@
 // (Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous). Empty pieces are dropped,
 // as PreTokenizedString::split does.
 
+import { shown } from '../util/shown.js'
 import { TokenizerError } from './errors.js'
 import { asOnigSees } from './unicode.js'
 
@@ -18,7 +19,7 @@ const BEHAVIORS = new Set<string>([
 export function parseBehavior(value: unknown): SplitBehavior {
   if (typeof value === 'string' && BEHAVIORS.has(value)) return value as SplitBehavior
   throw new TokenizerError(
-    `tokenizer.json: unsupported split behavior ${JSON.stringify(value)} (supported: ${[...BEHAVIORS].join(', ')})`,
+    `tokenizer.json: unsupported split behavior ${shown(value)} (supported: ${[...BEHAVIORS].join(', ')})`,
   )
 }
 
@@ -75,16 +76,17 @@ export function charSpans(s: string, pred: (ch: string) => boolean): number[] {
  * (empty ones included; callers drop them, as PreTokenizedString::split does).
  */
 export function keptSpans(spans: number[], behavior: SplitBehavior): number[] {
+  const n = spans.length
+  // The common behaviors straight to pairs (a long text has hundreds of thousands of spans).
+  if (behavior === 'Isolated' || behavior === 'Removed') {
+    const pairs: number[] = []
+    for (let k = 0; k < n; k += 3)
+      if (behavior === 'Isolated' || !spans[k + 2]) pairs.push(spans[k], spans[k + 1])
+    return pairs
+  }
   // [start, end, remove] triples after applying the behavior.
   const kept: number[] = []
-  const n = spans.length
   switch (behavior) {
-    case 'Isolated':
-      for (let k = 0; k < n; k += 3) kept.push(spans[k], spans[k + 1], 0)
-      break
-    case 'Removed':
-      for (let k = 0; k < n; k += 3) kept.push(spans[k], spans[k + 1], spans[k + 2])
-      break
     case 'Contiguous': {
       let previous = 0
       for (let k = 0; k < n; k += 3) {

@@ -110,6 +110,11 @@ export class Tokenizer {
       checkTokenId(t.id, t.content, limit, 'added')
       if (t.id > maxId) maxId = t.id
     }
+    // The post-processor's special tokens are ids encode hands out too: held to the same range.
+    for (const t of postProcessor?.specials ?? []) {
+      checkTokenId(t.id, t.token, limit, `${t.where} special`)
+      if (t.id > maxId) maxId = t.id
+    }
     this.vocabSize = maxId + 1
     this.bosToken = tokenContent(config.bos_token)
     this.eosToken = tokenContent(config.eos_token)
@@ -119,7 +124,9 @@ export class Tokenizer {
     this.padTokenId =
       specialTokens.padToken === undefined
         ? undefined
-        : (specialTokens.padId ?? this.tokenToId(specialTokens.padToken))
+        : specialTokens.padId !== undefined && specialTokens.padId < this.vocabSize
+          ? specialTokens.padId
+          : this.tokenToId(specialTokens.padToken)
     this.maskToken = specialTokens.maskToken
     this.maskTokenId =
       specialTokens.maskToken === undefined ? undefined : this.tokenToId(specialTokens.maskToken)

@@ -3,6 +3,7 @@
 // data it pins (decompositions and combining classes it lacks are left alone), and the
 // (char, change) stream its NormalizedString::transform consumes to keep offsets.
 
+import { checkGrowth } from './fields.js'
 import type { Change } from './normalized-string.js'
 import { combiningClass, lacksDecomposition } from './unicode.js'
 
@@ -45,7 +46,7 @@ function compose(a: string, b: string): string | undefined {
 }
 
 /** Decomposed characters in canonical order, with their changes (0 for a character's first part). */
-function decomposeAll(s: string, compat: boolean): Change[] {
+function decomposeAll(s: string, compat: boolean, limit: number): Change[] {
   const out: Change[] = []
   let pending = 0 // start of the run (a starter and the marks after it) that may still be reordered
   const sortPending = () => {
@@ -65,6 +66,8 @@ function decomposeAll(s: string, compat: boolean): Change[] {
       }
       out.push({ char: part, change: k === 0 ? 0 : 1 })
     }
+    // Decomposition grows a text up to 18-fold: checked as it goes, before the objects pile up.
+    checkGrowth(out.length, limit, 'normalizer')
   }
   sortPending()
   return out
@@ -104,7 +107,8 @@ function recompose(input: Change[]): Change[] {
     if (lastClass >= cls) {
       // Blocked from the composee.
       if (cls === 0) {
-        out.push(composee, ...buffer)
+        out.push(composee)
+        for (const b of buffer) out.push(b)
         buffer = []
         composee = item
         lastClass = -1
@@ -123,7 +127,8 @@ function recompose(input: Change[]): Change[] {
     lastClass = cls
   }
   if (composee !== undefined) out.push(composee)
-  out.push(...buffer)
+  // One by one: a run of marks may be longer than a call's arguments can be.
+  for (const b of buffer) out.push(b)
   return out
 }
 
@@ -134,17 +139,25 @@ function isStable(s: string, form: NormalizationForm): boolean {
 }
 
 /** The (char, change) stream of `form` over `s`, for NormalizedString.transform. */
-export function normalizeChanges(s: string, form: NormalizationForm): Change[] {
+export function normalizeChanges(
+  s: string,
+  form: NormalizationForm,
+  limit = Number.POSITIVE_INFINITY,
+): Change[] {
   const compat = form === 'NFKD' || form === 'NFKC'
-  const decomposed = decomposeAll(s, compat)
+  const decomposed = decomposeAll(s, compat, limit)
   return form === 'NFD' || form === 'NFKD' ? decomposed : recompose(decomposed)
 }
 
 /** `form` applied to `s` as the Rust crate does. */
-export function normalizeUnicode(s: string, form: NormalizationForm): string {
+export function normalizeUnicode(
+  s: string,
+  form: NormalizationForm,
+  limit = Number.POSITIVE_INFINITY,
+): string {
   if (isStable(s, form)) return s
   let out = ''
-  for (const c of normalizeChanges(s, form)) out += c.char
+  for (const c of normalizeChanges(s, form, limit)) out += c.char
   return out
 }
 
@@ -152,7 +165,8 @@ export function normalizeUnicode(s: string, form: NormalizationForm): string {
 export function normalizeAligned(
   n: { normalized: string; transform(d: Change[], i: number): void },
   form: NormalizationForm,
+  limit = Number.POSITIVE_INFINITY,
 ): void {
   if (isStable(n.normalized, form)) return
-  n.transform(normalizeChanges(n.normalized, form), 0)
+  n.transform(normalizeChanges(n.normalized, form, limit), 0)
 }

@@ -4,6 +4,7 @@
 // [UNK] node scored min_score − 10; neighbouring [UNK]s are fused, and a fused piece missing from
 // the vocab becomes <0xNN> byte tokens (byte_fallback) or unk_id.
 
+import { shown } from '../util/shown.js'
 import { TokenizerError } from './errors.js'
 import type { ModelToken, TokenizerModel } from './model.js'
 
@@ -83,14 +84,14 @@ export class UnigramModel implements TokenizerModel {
     m.vocab.forEach((entry, i) => {
       if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'number') {
         throw new TokenizerError(
-          `tokenizer.json: Unigram vocab entry #${i} is not [piece, score]: ${JSON.stringify(entry)}`,
+          `tokenizer.json: Unigram vocab entry #${i} is not [piece, score]: ${shown(entry)}`,
         )
       }
       pieces.push(entry[0])
       scores[i] = entry[1]
     })
     const unkId = typeof m.unk_id === 'number' ? m.unk_id : undefined
-    if (unkId !== undefined && (unkId < 0 || unkId >= pieces.length)) {
+    if (unkId !== undefined && !(Number.isInteger(unkId) && unkId >= 0 && unkId < pieces.length)) {
       throw new TokenizerError(
         `tokenizer.json: Unigram unk_id ${unkId} is outside the vocab (${pieces.length} pieces)`,
       )

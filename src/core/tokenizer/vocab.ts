@@ -1,5 +1,6 @@
 // Reading a tokenizer.json `{token: id}` vocabulary, shared by the models.
 
+import { quote, shown } from '../util/shown.js'
 import { TokenizerError, unsupported } from './errors.js'
 
 /**
@@ -13,7 +14,7 @@ export const ID_SLACK = 65_536
 export function checkTokenId(id: unknown, token: string, limit: number, where: string): asserts id is number {
   if (!(Number.isInteger(id) && (id as number) >= 0 && (id as number) < limit))
     throw new TokenizerError(
-      `tokenizer.json: ${where} token ${JSON.stringify(token.slice(0, 40))} has id ${JSON.stringify(id)}; ids must be integers from 0 to ${limit - 1} here`,
+      `tokenizer.json: ${where} token ${quote(token, 40)} has id ${shown(id)}; ids must be integers from 0 to ${limit - 1} here`,
     )
 }
 

@@ -1,12 +1,17 @@
 // WordPiece (BERT): greedy longest-match-first over each word, continuation pieces prefixed
 // with "##"; a word with any unmatched remainder becomes a single [UNK].
 
+import { quote } from '../util/shown.js'
+import { MAX_ADDED_TOKEN_LENGTH } from './added-tokens.js'
 import { TokenizerError } from './errors.js'
+import { countField, MAX_AFFIX, stringField } from './fields.js'
 import type { ModelToken, TokenizerModel } from './model.js'
 import { readVocab } from './vocab.js'
 
 export class WordPieceModel implements TokenizerModel {
   readonly maxId: number
+  /** Longest vocab entry in UTF-16 units: no longer candidate can match. */
+  private longest = 0
 
   private constructor(
     private readonly vocab: Map<string, number>,
@@ -17,6 +22,7 @@ export class WordPieceModel implements TokenizerModel {
     private readonly maxChars: number,
   ) {
     this.maxId = maxId
+    for (const token of vocab.keys()) if (token.length > this.longest) this.longest = token.length
   }
 
   static fromJSON(m: Record<string, unknown>): WordPieceModel {
@@ -25,9 +31,10 @@ export class WordPieceModel implements TokenizerModel {
       map,
       byId,
       maxId,
-      String(m.unk_token ?? '[UNK]'),
-      String(m.continuing_subword_prefix ?? '##'),
-      typeof m.max_input_chars_per_word === 'number' ? m.max_input_chars_per_word : 100,
+      stringField(m.unk_token, 'WordPiece "unk_token"', '[UNK]', MAX_ADDED_TOKEN_LENGTH),
+      // Tried before every continuation piece: held to a few characters (fields.ts MAX_AFFIX).
+      stringField(m.continuing_subword_prefix, 'WordPiece "continuing_subword_prefix"', '##', MAX_AFFIX),
+      countField(m.max_input_chars_per_word, 'WordPiece "max_input_chars_per_word"', 100),
     )
   }
 
@@ -62,7 +69,9 @@ export class WordPieceModel implements TokenizerModel {
   private unk(): number {
     const id = this.vocab.get(this.unkToken)
     if (id === undefined)
-      throw new TokenizerError(`tokenizer.json: WordPiece unk_token "${this.unkToken}" is not in the vocab`)
+      throw new TokenizerError(
+        `tokenizer.json: WordPiece unk_token ${quote(this.unkToken)} is not in the vocab`,
+      )
     return id
   }
 
@@ -75,7 +84,9 @@ export class WordPieceModel implements TokenizerModel {
     let start = 0
     let unitStart = 0
     while (start < chars.length) {
-      let end = chars.length
+      // A candidate of more characters than the longest entry has units cannot be in the vocab
+      // (the same pieces as trying from the word's end, without the quadratic cost).
+      let end = Math.min(chars.length, start + this.longest)
       let found: number | undefined
       let sub = ''
       while (start < end) {
