@@ -26,6 +26,7 @@ export interface ExportInput {
   /** ONNX: opset, validation in ONNX Runtime and its tolerance. */
   opset?: number
   task?: string
+  optimize?: string
   validate?: boolean
   atol?: number
   version?: string
@@ -43,6 +44,7 @@ export interface ExportReport {
   files?: string[]
   opset?: number
   task?: string
+  optimize?: string
   nodes?: number
   validation?: OnnxValidation
   bytes_out: number
@@ -108,6 +110,7 @@ async function exportOnnxFolder(model: string, dtype: string, input: ExportInput
       force: input.force,
       opset: input.opset,
       task,
+      optimize: input.optimize as 'none' | 'ort' | undefined,
       validate: input.validate,
       atol: input.atol,
       version: input.version,
@@ -132,6 +135,7 @@ async function exportOnnxFolder(model: string, dtype: string, input: ExportInput
     files: result.files,
     opset: result.opset,
     task: result.task,
+    optimize: result.optimize,
     nodes: result.nodes,
     validation: result.validation,
     bytes_out: result.bytes,

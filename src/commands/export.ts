@@ -44,6 +44,11 @@ Output is written atomically; an existing OUT is refused unless --force.`
         'fill-mask',
       ],
     }),
+    optimize: Flags.string({
+      description:
+        "onnx: none (standard operators, default) or ort (ONNX Runtime's fused operators and genai_config.json; decoders, fp32 or q4).",
+      options: ['none', 'ort'],
+    }),
     validate: Flags.boolean({
       description: 'Run the ONNX export in ONNX Runtime and compare with kiln (onnx).',
       default: true,
@@ -64,6 +69,7 @@ Output is written atomically; an existing OUT is refused unless --force.`
       force: flags.force,
       opset: flags.opset,
       task: flags.task,
+      optimize: flags.optimize,
       validate: flags.validate,
       atol: flags.atol === undefined ? undefined : Number(flags.atol),
       version: this.config.version,

@@ -17,6 +17,7 @@ import {
 } from 'node:fs'
 import nodePath from 'node:path'
 import { KilnError, option, UsageError } from '../errors.js'
+import { genaiConfig } from './onnx/genai-config.js'
 import { ONNX_DTYPE_FORMATS, type OnnxExportDType, type OnnxTask, planOnnx } from './onnx/plan.js'
 import { loadOnnxRuntime, type OnnxValidation, OnnxValidationError } from './onnx/validate.js'
 import { writeOnnxModel } from './onnx/write-model.js'
@@ -36,6 +37,12 @@ export interface ExportOnnxOptions {
   validate?: boolean
   /** Largest |ONNX − kiln| output difference validation accepts (default per dtype: 1e-4 for fp32). */
   atol?: number
+  /**
+   * none (default): standard ONNX operators, which every runtime loads; ort: ONNX Runtime's fused
+   * operators (GroupQueryAttention with rotary, SkipSimplifiedLayerNormalization, MatMulNBits for
+   * q4) as ONNX Runtime GenAI's model builder writes them, plus genai_config.json (decoders).
+   */
+  optimize?: 'none' | 'ort'
   /** What the graph computes; default: text-generation-with-past for a decoder, the head's task for an encoder. */
   task?: OnnxTask
   /** kiln's version, recorded as the model's producer_version. */
@@ -57,6 +64,7 @@ export interface ExportOnnxResult {
   task: OnnxTask
   dtype: OnnxExportDType
   opset: number
+  optimize: 'none' | 'ort'
   nodes: number
   validation?: OnnxValidation
   warnings: string[]
@@ -96,7 +104,13 @@ export async function exportOnnx(
   if (existsSync(dir) && !opts.force)
     throw new UsageError(`${outDir} exists (pass ${option('force')} to replace it)`)
 
-  const plan = planOnnx(modelPath, opts.task, spec.format)
+  const optimize = opts.optimize ?? 'none'
+  if (optimize !== 'none' && optimize !== 'ort')
+    throw new UsageError(`${option('optimize')} must be none or ort, got ${optimize}`)
+  const fused = optimize === 'ort'
+  if (fused && dtype !== 'fp32' && dtype !== 'q4')
+    throw new UsageError(`${option('optimize')} ort writes fp32 or q4 (MatMulNBits), not ${dtype}`)
+  const plan = planOnnx(modelPath, opts.task, { ...spec.format, fused })
   const { graph } = plan
   onEvent({ type: 'graph', nodes: graph.nodes.length, initializers: graph.initializers.length })
 
@@ -111,14 +125,21 @@ export async function exportOnnx(
       {
         ...graph,
         opset,
-        graphName: `${plan.architecture}-${dtype}`,
-        metadata: { 'kiln.task': plan.task, 'kiln.dtype': dtype },
+        ...(fused ? { domains: { 'com.microsoft': 1 } } : {}),
+        graphName: `${plan.architecture}-${dtype}${fused ? '-ort' : ''}`,
+        metadata: { 'kiln.task': plan.task, 'kiln.dtype': dtype, 'kiln.optimize': optimize },
       },
       opts.version ?? '0',
     )
     files = written.map((f) => nodePath.relative(tmp, f))
     const external = files.some((f) => f.endsWith('_data'))
     files.push(...writeSidecars(plan.sourceDir, tmp, external))
+    if (fused && plan.decoder) {
+      // onnxruntime-genai reads the folder it is given: the config names the graph under onnx/.
+      const genai = genaiConfig(plan.decoder, `onnx/${spec.file}`)
+      writeFileSync(nodePath.join(tmp, 'genai_config.json'), `${JSON.stringify(genai, null, 2)}\n`)
+      files.push('genai_config.json')
+    }
     replaceFolder(tmp, dir, opts.force ?? false)
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true })
@@ -135,6 +156,7 @@ export async function exportOnnx(
     task: plan.task,
     dtype,
     opset,
+    optimize,
     nodes: graph.nodes.length,
     warnings,
   }

@@ -26,15 +26,15 @@ export function decoderGraphToOnnx(
 
 export type { OnnxGraph }
 
-class DecoderTranslator extends GraphTranslator {
+export class DecoderTranslator extends GraphTranslator {
   /** KV cache tensor id → its layer's present key or value (B, NKV, T, HS). */
-  private readonly present = new Map<number, string>()
-  private readonly layerOf = new Map<number, number>()
+  protected readonly present = new Map<number, string>()
+  protected readonly layerOf = new Map<number, number>()
   private readonly masks = new Map<number, string>()
 
   constructor(
     spec: GraphSpec,
-    private readonly vocabSize: number,
+    protected readonly vocabSize: number,
     format: WeightFormat,
   ) {
     super(spec, format)

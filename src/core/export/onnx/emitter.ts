@@ -27,10 +27,17 @@ export class OnnxEmitter {
   }
 
   /** Adds a node; returns its (first) output's name. `out` names it, else it is `<opType>_n`. */
-  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, out?: string): string {
+  op(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    out?: string,
+    domain?: string,
+  ): string {
     const output = this.fresh(out ?? `/${opType}`)
     this.nodes.push({
       opType,
+      ...(domain ? { domain } : {}),
       name: `${output}/${opType}`,
       input: inputs,
       output: [output],
@@ -77,10 +84,18 @@ export class OnnxEmitter {
   }
 
   /** Adds a node with `n` outputs; returns their names. */
-  opN(opType: string, inputs: string[], n: number, attrs: Record<string, AttrValue> = {}): string[] {
-    const outputs = Array.from({ length: n }, (_, i) => this.fresh(`/${opType}_out${i}`))
+  opN(
+    opType: string,
+    inputs: string[],
+    n: number,
+    attrs: Record<string, AttrValue> = {},
+    domain?: string,
+    names?: string[],
+  ): string[] {
+    const outputs = Array.from({ length: n }, (_, i) => this.fresh(names?.[i] ?? `/${opType}_out${i}`))
     this.nodes.push({
       opType,
+      ...(domain ? { domain } : {}),
       name: `${outputs[0]}/${opType}`,
       input: inputs,
       output: outputs,

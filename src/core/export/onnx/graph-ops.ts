@@ -11,7 +11,12 @@ import type { GraphSpec, NodeSpec, TensorSpec } from '../../native.js'
 import { ROWS_FIXED } from '../../runtime/graph-builder.js'
 import { bytesOf, type Initializer, OnnxEmitter } from './emitter.js'
 import type { NodeProto, ValueInfoProto } from './proto.js'
-import { INT4_BLOCK, quantizeInt4Blocks, quantizeInt8Columns } from './quantize-weights.js'
+import {
+  INT4_BLOCK,
+  quantizeInt4Blocks,
+  quantizeInt4Columns,
+  quantizeInt8Columns,
+} from './quantize-weights.js'
 
 /** How an export stores weights and computes. */
 export interface WeightFormat {
@@ -19,7 +24,16 @@ export interface WeightFormat {
   float: 'float' | 'float16'
   /** Matmul weights: floats, int8 / uint8 columns (dynamic quantization), or int4 blocks of 32. */
   matmul: 'float' | 'int8' | 'uint8' | 'int4'
+  /**
+   * ONNX Runtime's fused contrib ops (--optimize ort): int4 weights through MatMulNBits rather than
+   * DequantizeLinear + MatMul (and, in a decoder, the fused norms and attention).
+   */
+  fused?: boolean
 }
+
+/** MatMulNBits' accuracy_level: 4 computes int4 × int8 (activations quantized per block), the
+ * fastest CPU path, as ONNX Runtime GenAI's model builder chooses for CPU. */
+export const MATMUL_NBITS_ACCURACY = 4
 
 export const FP32: WeightFormat = { float: 'float', matmul: 'float' }
 
@@ -170,6 +184,16 @@ export abstract class GraphTranslator {
     }
     const { dims, data } = this.floatWeight(id)
     const [K, M] = dims
+    if (kind === 'int4' && this.format.fused) {
+      // MatMulNBits (com.microsoft): B (N, K/32, 16) uint8, column n's blocks along K, two values a
+      // byte low nibble first, stored + 8 (its default zero point for 4 bits); scales (N · K/32).
+      const { packed, scale } = quantizeInt4Columns(data, K, M)
+      const blocks = Math.ceil(K / INT4_BLOCK)
+      const b = e.initializer(`${name}_Q4`, 'uint8', [M, blocks, INT4_BLOCK / 2], packed)
+      const s = e.initializer(`${name}_scales`, 'float', [M * blocks], bytesOf(scale))
+      const attrs = { K, N: M, bits: 4, block_size: INT4_BLOCK, accuracy_level: MATMUL_NBITS_ACCURACY }
+      return (x) => e.op('MatMulNBits', [x, b, s], attrs, undefined, 'com.microsoft')
+    }
     if (kind === 'int4') {
       const { packed, scale } = quantizeInt4Blocks(data, K, M)
       const q = e.initializer(`${name}_Q4`, 'int4', [K, M], packed)

@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs'
 import nodePath from 'node:path'
 import { FormatError, option, UsageError } from '../../errors.js'
 import { openCheckpoint } from '../../formats/checkpoint.js'
-import type { EncoderConfig } from '../../models/config.js'
+import type { EncoderConfig, ModelConfig } from '../../models/config.js'
 import { decoderFamily, encoderFamily, parseAnyConfig, readConfigJson } from '../../models/registry.js'
 import { HF_LAYOUT, WeightSet } from '../../models/weights.js'
 import { loadEncoder } from '../../runtime/encoder.js'
@@ -16,6 +16,7 @@ import { openModelSource } from '../../runtime/model-source.js'
 import { refuseEscapingLinks } from '../../util/folder-links.js'
 import { decoderGraphToOnnx } from './decoder-graph.js'
 import { encoderGraphToOnnx } from './encoder-graph.js'
+import { fusedDecoderGraphToOnnx } from './fused-decoder-graph.js'
 import type { OnnxGraph, WeightFormat } from './graph-ops.js'
 import { valueInfoDims } from './proto.js'
 import { type OnnxValidation, validateDecoder, validateEncoder } from './validate.js'
@@ -52,6 +53,8 @@ export const ONNX_DTYPE_FORMATS: Record<
 
 export interface OnnxPlan {
   task: OnnxTask
+  /** A decoder's config (genai_config.json is written from it). */
+  decoder?: ModelConfig
   architecture: string
   /** The Hugging Face folder the sidecar files (config, tokenizer) come from. */
   sourceDir: string
@@ -98,11 +101,10 @@ function decoderPlan(modelPath: string, task: OnnxTask | undefined, format: Weig
     refuseTask(task, `a ${cfg.architecture} decoder`, ['text-generation-with-past'])
   const g = new GraphBuilder({ maxRows: 1, maxOutRows: 1, contextLength: 16, slots: 1 })
   const w = new WeightSet(source.weights, g, source.layout, 'f32')
-  const graph = decoderGraphToOnnx(
-    g.build(decoderFamily(cfg.architecture).build(cfg, g, w)),
-    cfg.vocabSize,
-    format,
-  )
+  const spec = g.build(decoderFamily(cfg.architecture).build(cfg, g, w))
+  const graph = format.fused
+    ? fusedDecoderGraphToOnnx(spec, cfg.vocabSize, format, cfg.maxPositions)
+    : decoderGraphToOnnx(spec, cfg.vocabSize, format)
   const past = graph.inputs
     .filter((i) => i.name?.startsWith('past_key_values.'))
     .map((i) => {
@@ -116,6 +118,7 @@ function decoderPlan(modelPath: string, task: OnnxTask | undefined, format: Weig
     })
   return {
     task: 'text-generation-with-past',
+    decoder: cfg,
     architecture: cfg.architecture,
     sourceDir: source.path,
     graph,
@@ -137,6 +140,10 @@ function encoderPlan(
   task: OnnxTask | undefined,
   format: WeightFormat,
 ): OnnxPlan {
+  if (format.fused)
+    throw new UsageError(
+      `${option('optimize')} ort applies to decoders (its fused ops are attention with a KV cache)`,
+    )
   const allowed: OnnxTask[] = [...new Set<OnnxTask>([HEAD_TASKS[cfg.head], 'feature-extraction'])]
   const chosen = task ?? HEAD_TASKS[cfg.head]
   if (!allowed.includes(chosen))

@@ -72,3 +72,35 @@ export function quantizeInt4Blocks(w: Float32Array, K: number, M: number): Int4W
     }
   return { packed, scale }
 }
+
+/** MatMulNBits' layout of 4-bit weights: per output column, blocks of 32 along K. */
+export interface Int4ColumnWeight {
+  /** (M, ⌈K / 32⌉, 16) bytes: unsigned values q + 8, two a byte, the first in the low nibble. */
+  packed: Uint8Array
+  /** (M · ⌈K / 32⌉) scales, column-major by block: w ≈ (u − 8) · scale. */
+  scale: Float32Array
+}
+
+// w (K, M) → per column m, per block of 32 rows: s = max|w| / 7, u = round(w / s) + 8 in [1, 15]
+export function quantizeInt4Columns(w: Float32Array, K: number, M: number): Int4ColumnWeight {
+  const blocks = Math.ceil(K / INT4_BLOCK)
+  const scale = new Float32Array(M * blocks)
+  const packed = new Uint8Array(M * blocks * (INT4_BLOCK / 2))
+  for (let m = 0; m < M; m++)
+    for (let b = 0; b < blocks; b++) {
+      const k0 = b * INT4_BLOCK
+      const k1 = Math.min(K, k0 + INT4_BLOCK)
+      let amax = 0
+      for (let k = k0; k < k1; k++) amax = Math.max(amax, Math.abs(w[k * M + m]))
+      const s = amax / 7 || 1
+      scale[m * blocks + b] = s
+      const base = (m * blocks + b) * (INT4_BLOCK / 2)
+      // Rows past K (a last partial block) stay 8: zero after the zero point.
+      for (let j = 0; j < INT4_BLOCK; j++) {
+        const k = k0 + j
+        const u = k < k1 ? Math.max(-7, Math.min(7, Math.round(w[k * M + m] / s))) + 8 : 8
+        packed[base + (j >> 1)] |= u << ((j & 1) * 4)
+      }
+    }
+  return { packed, scale }
+}
