@@ -111,7 +111,7 @@ describe('kiln export --format onnx --optimize ort', () => {
       context_length: cfg.max_position_embeddings,
     })
     for (const k of ['bos_token_id', 'eos_token_id', 'pad_token_id']) expect(genai.model).toHaveProperty(k)
-    const d = genai.decoder ?? genai.model.decoder
+    const d = genai.model.decoder
     expect(d).toMatchObject({
       filename: 'onnx/model_q4.onnx',
       hidden_size: cfg.hidden_size,

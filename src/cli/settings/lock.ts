@@ -1,6 +1,16 @@
 // A lock file next to the settings file, so concurrent `kiln config set` runs each see the previous
 // one's write (read-modify-write under the lock; the write itself is atomic).
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  fstatSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs'
 import { SettingsError } from '../../core/errors.js'
 
 const STALE_MS = 10_000
@@ -20,6 +30,29 @@ function holderAlive(lockPath: string): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/**
+ * Removes a lock whose holder is dead. Not by unlinking the path: between reading the dead pid and
+ * the unlink, another process may have removed the stale lock and taken a fresh one, and two
+ * writers would then both hold "the" lock and one's edit would be lost. The lock is moved aside
+ * instead, and put back if what was moved turns out to be a live holder's.
+ */
+function takeOverStale(lockPath: string): void {
+  const aside = `${lockPath}.stale.${process.pid}.${Math.random().toString(36).slice(2)}`
+  try {
+    renameSync(lockPath, aside)
+  } catch {
+    return // already gone
+  }
+  if (holderAlive(aside)) {
+    try {
+      linkSync(aside, lockPath)
+    } catch {}
+  }
+  try {
+    unlinkSync(aside)
+  } catch {}
+}
+
 /** Runs `fn` holding `<path>.lock`; a lock left by a dead process is taken over. */
 export async function withLock<T>(path: string, fn: () => T | Promise<T>): Promise<T> {
   const lockPath = `${path}.lock`
@@ -34,9 +67,7 @@ export async function withLock<T>(path: string, fn: () => T | Promise<T>): Promi
       if (code !== 'EEXIST')
         throw new SettingsError(`${lockPath}: cannot lock the settings file (${code ?? e})`)
       if (!holderAlive(lockPath)) {
-        try {
-          unlinkSync(lockPath)
-        } catch {}
+        takeOverStale(lockPath)
         continue
       }
       if (Date.now() - start > WAIT_MS)
@@ -47,9 +78,10 @@ export async function withLock<T>(path: string, fn: () => T | Promise<T>): Promi
   try {
     return await fn()
   } finally {
-    closeSync(fd)
+    // Only the lock this process made: if it was taken over meanwhile, the path is another's now.
     try {
-      unlinkSync(lockPath)
+      if (statSync(lockPath).ino === fstatSync(fd).ino) unlinkSync(lockPath)
     } catch {}
+    closeSync(fd)
   }
 }

@@ -7,7 +7,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import path from 'node:path'
 import { UsageError } from '../../core/errors.js'
-import { syncDir, writeAll } from '../../core/util/files.js'
+import { removeDeadTemporaries, syncDir, writeAll } from '../../core/util/files.js'
 
 export const EMBEDDING_FORMATS = ['npy', 'safetensors', 'jsonl'] as const
 export type EmbeddingFormat = (typeof EMBEDDING_FORMATS)[number]
@@ -58,6 +58,8 @@ export function openEmbeddingWriter(file: string, force: boolean): EmbeddingWrit
   const format = embeddingFormat(file)
   if (existsSync(file) && !force) throw new UsageError(`--output ${file} exists (--force replaces it)`)
   const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${process.pid}.partial`)
+  // A run killed part way (SIGKILL) left its partial file; this run removes it.
+  removeDeadTemporaries(path.dirname(tmp), path.basename(file), '.partial')
   let fd: number | undefined = openSync(tmp, 'w')
   let count = 0
   let dims = -1

@@ -13,6 +13,7 @@ import {
 } from '../formats/gguf-types.js'
 import { writeGguf } from '../formats/gguf-write.js'
 import { loadModelConfig, type ModelConfig } from '../models/config.js'
+import { refuseEscapingLinks } from '../util/folder-links.js'
 import { generationMetadata } from './gguf-generation.js'
 import { type GgufWeightPlan, isQuantizedType, planTensors, toWritable } from './gguf-tensors.js'
 import { tokenizerMetadata } from './gguf-tokenizer.js'
@@ -165,6 +166,8 @@ export function exportGguf(
     throw new UsageError(`${outPath} already exists (use ${option('force')} to replace it)`)
   }
   if (existsSync(outPath) && statSync(outPath).isDirectory()) throw new UsageError(`${outPath} is a folder`)
+  // A folder from elsewhere (a clone, an archive) may link out of itself: nothing outside is read.
+  refuseEscapingLinks(modelDir)
   const config = loadModelConfig(modelDir)
   const arch = ggufArchitecture(config)
   if (config.rope?.type === 'llama3' && arch !== 'llama') {

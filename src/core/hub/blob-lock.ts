@@ -3,7 +3,7 @@
 // is taken over. Python holds its lock with flock, which Node cannot see: an empty lock file (Python's
 // leftover) is treated as free.
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { link, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -31,8 +31,23 @@ async function holder(lockPath: string): Promise<number | undefined | null> {
 export type ReleaseLock = () => Promise<void>
 
 /** Waits for and takes the lock; `onWait` is called once if another live process holds it. */
+/**
+ * The temporary names of a lock (`<lock>.<pid>.<hex>`, `<lock>.stale.<pid>.<hex>`) whose process is
+ * gone: a process killed while it waited for the lock leaves them, and nothing else would remove them.
+ */
+async function removeDeadTemporaries(lockPath: string): Promise<void> {
+  const base = `${path.basename(lockPath)}.`
+  const names = await readdir(path.dirname(lockPath)).catch(() => [] as string[])
+  for (const name of names) {
+    if (!name.startsWith(base)) continue
+    const m = /^(?:stale\.)?(\d+)\.[0-9a-f]+$/.exec(name.slice(base.length))
+    if (m && !alive(Number(m[1]))) await unlink(path.join(path.dirname(lockPath), name)).catch(() => {})
+  }
+}
+
 export async function acquireBlobLock(lockPath: string, onWait?: () => void): Promise<ReleaseLock> {
   await mkdir(path.dirname(lockPath), { recursive: true })
+  await removeDeadTemporaries(lockPath)
   const token = `${process.pid}`
   const tmp = `${lockPath}.${process.pid}.${randomBytes(4).toString('hex')}`
   await writeFile(tmp, token)

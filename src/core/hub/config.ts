@@ -52,11 +52,20 @@ function readTokenFile(env: NodeJS.ProcessEnv): string | undefined {
   }
 }
 
+/**
+ * As Python's huggingface_hub cleans a token: line breaks removed, blanks trimmed. A token pasted
+ * from a Windows file (`hf_…\r`) otherwise reaches the Authorization header, which Node refuses with
+ * an internal error.
+ */
+function cleanToken(token: string | undefined): string | undefined {
+  return token?.replace(/[\r\n]/g, '').trim() || undefined
+}
+
 export function resolveHubConfig(options: HubOptions = {}, env: NodeJS.ProcessEnv = process.env): HubConfig {
   const endpoint = (options.endpoint || env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '')
   const cacheDir =
     options.cacheDir || env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || path.join(hfHome(env), 'hub')
-  const token = options.token || env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || readTokenFile(env)
+  const token = cleanToken(options.token || env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || readTokenFile(env))
   const offline = options.offline ?? TRUE.has((env.HF_HUB_OFFLINE ?? '').toLowerCase())
   return {
     endpoint,

@@ -83,10 +83,21 @@ export async function downloadRepo(
       `revision given twice: "@${repo.revision}" and ${option('revision')} ${req.revision}`,
     )
   const revision = req.revision ?? repo.revision ?? 'main'
+  // The revision names a file under refs/ (as parseRepoId checks for "@rev"): `revision` must not
+  // climb out of it either.
+  if (revision === '' || revision.split(/[/\\]/).includes('..'))
+    throw new UsageError(`${option('revision')} ${JSON.stringify(revision)} is not a valid revision`)
   const workers = req.maxWorkers ?? 8
   if (!Number.isInteger(workers) || workers < 1)
     throw new UsageError(`${option('maxWorkers')} must be at least 1`)
   if (cfg.offline) return answerFromCache(repo, revision, cfg, req)
+  // A token no HTTP header can carry fails in Node's request code as an internal error with a stack
+  // trace: say which setting to fix instead, without showing the token.
+  if (cfg.token !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(cfg.token))
+    throw new HubError(
+      'E_AUTH',
+      `the Hub token holds characters an HTTP header cannot carry: check ${option('token')}, HF_TOKEN, hub.token or $HF_HOME/token`,
+    )
 
   const commit = COMMIT_RE.test(revision)
     ? revision

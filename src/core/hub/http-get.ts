@@ -61,7 +61,7 @@ export async function hubGet(
         retryable,
       )
     }
-    throw hubErrorFromAnswer(status, res.headers, body, opts.ctx)
+    throw hubErrorFromAnswer(status, res.headers, body, opts.ctx, opts.token)
   }
   throw new HubError('E_HUB', `too many redirects for ${url}`)
 }

@@ -19,11 +19,24 @@ function repoLabel(ctx: ErrorContext): string {
   return ctx.repo.type === 'model' ? ctx.repo.name : `${ctx.repo.type} ${ctx.repo.name}`
 }
 
+/**
+ * The server's own words with every token taken out. A server (a mirror, a proxy, a debugging echo
+ * at a mistyped HF_ENDPOINT) may answer with the request's headers in its error body, and the
+ * message would carry the token to the terminal, --json output and logs: the token sent, any
+ * `Bearer` value and anything shaped like a Hugging Face token are masked.
+ */
+export function withoutSecrets(text: string, token?: string): string {
+  let out = token ? text.split(token).join('****') : text
+  out = out.replace(/(Bearer\s+)[^\s"',;}]+/gi, '$1****').replace(/\bhf_[A-Za-z0-9]{4,}/g, 'hf_****')
+  return out
+}
+
 export function hubErrorFromStatus(
   status: number,
   errorCode: string | null | undefined,
   errorMessage: string | null | undefined,
   ctx: ErrorContext,
+  token?: string,
 ): HubError {
   const repo = repoLabel(ctx)
   const rev = ctx.revision ?? 'main'
@@ -49,7 +62,9 @@ export function hubErrorFromStatus(
     return new HubError('E_ENTRY_NOT_FOUND', `file "${ctx.file ?? '?'}" not found in ${repo} at ${rev}`)
   if (status === 404)
     return new HubError('E_REPO_NOT_FOUND', `repository ${repo} not found on ${ctx.endpoint}`)
-  const detail = errorMessage ? `: ${errorMessage.replace(/\s+/g, ' ').slice(0, 200)}` : ''
+  const detail = errorMessage
+    ? `: ${withoutSecrets(errorMessage, token).replace(/\s+/g, ' ').slice(0, 200)}`
+    : ''
   // 5xx and 429 are the server's trouble of the moment: worth a retry.
   const retryable = status >= 500 || status === 429 || status === 408
   return new HubError('E_HUB', `${ctx.endpoint} answered HTTP ${status} for ${repo}${detail}`, retryable)
@@ -76,6 +91,8 @@ export function hubErrorFromAnswer(
   headers: IncomingHttpHeaders,
   body: string,
   ctx: ErrorContext,
+  /** The token the request carried, masked wherever the answer repeats it. */
+  token?: string,
 ): HubError {
   const code = headers['x-error-code']
   const message = headers['x-error-message']
@@ -84,5 +101,6 @@ export function hubErrorFromAnswer(
     typeof code === 'string' ? code : undefined,
     typeof message === 'string' ? message : body,
     ctx,
+    token,
   )
 }

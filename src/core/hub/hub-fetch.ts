@@ -65,7 +65,7 @@ export function hubFetch(ctx: ErrorContext, token: string | undefined): typeof f
         continue
       }
       if (status < 200 || status >= 300)
-        throw hubErrorFromAnswer(status, res.headers, await readErrorBody(res).catch(() => ''), ctx)
+        throw hubErrorFromAnswer(status, res.headers, await readErrorBody(res).catch(() => ''), ctx, token)
       return toResponse(res)
     }
   }

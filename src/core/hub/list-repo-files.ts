@@ -32,10 +32,12 @@ export async function listRepoFiles(
     if (e.type !== 'file') continue
     const etag = e.lfs?.oid ?? e.oid
     if (!etag) continue
-    // Paths become file names under the snapshot: nothing may climb out of it.
+    // Paths become file names under the snapshot: nothing may climb out of it. Empty and `.`
+    // segments (`/abs`, `a//b`, `.`) would name the folder itself or another spelling of a file, and
+    // a NUL no file name can hold.
     if (
-      e.path.startsWith('/') ||
-      e.path.split(/[/\\]/).includes('..') ||
+      e.path.includes('\0') ||
+      e.path.split(/[/\\]/).some((part) => part === '' || part === '.' || part === '..') ||
       !/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/.test(etag)
     )
       throw new HubError(

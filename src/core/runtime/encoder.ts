@@ -10,6 +10,7 @@ import { encoderFamily, loadEncoderConfig } from '../models/registry.js'
 import { type ComputeDType, HF_LAYOUT, WeightSet, type WeightView } from '../models/weights.js'
 import { type NativeGraph, native } from '../native.js'
 import { Tokenizer } from '../tokenizer/index.js'
+import { refuseEscapingLinks } from '../util/folder-links.js'
 import { GraphBuilder } from './graph-builder.js'
 
 export type { EncoderOutput }
@@ -62,6 +63,8 @@ export class EncoderModel {
     this.backend = opts.backend ?? 'cpu'
     this.dtype = opts.dtype ?? 'auto'
     this.dir = dir
+    // A folder from elsewhere (a clone, an archive) may link out of itself: nothing outside is read.
+    refuseEscapingLinks(dir)
     this.config = loadEncoderConfig(dir)
     this.tokenizer = Tokenizer.fromFolder(dir)
     this.weights = openCheckpoint(dir)

@@ -12,6 +12,7 @@ import { ggufModelInfo } from '../models/gguf-model-info.js'
 import { ggufWeightLayout, ggufWeightViews } from '../models/gguf-weights.js'
 import { HF_LAYOUT, type WeightLayout, type WeightView } from '../models/weights.js'
 import { Tokenizer } from '../tokenizer/index.js'
+import { refuseEscapingLinks } from '../util/folder-links.js'
 
 export interface ModelSource {
   /** The folder or the .gguf file. */
@@ -77,6 +78,8 @@ export function openModelSource(p: string): ModelSource {
     return ggufSource(p)
   }
   if (!st.isDirectory()) throw new FormatError(`${p}: not a model folder or a .gguf file`)
+  // A folder from elsewhere (a clone, an archive) may link out of itself: nothing outside is read.
+  refuseEscapingLinks(p)
   if (existsSync(path.join(p, 'config.json'))) return folderSource(p)
   const ggufs = readdirSync(p).filter((f) => f.endsWith('.gguf'))
   if (ggufs.length === 1) return ggufSource(path.join(p, ggufs[0]))

@@ -6,6 +6,7 @@ import {
   fsyncSync,
   linkSync,
   openSync,
+  readdirSync,
   renameSync,
   unlinkSync,
   writeSync,
@@ -58,6 +59,7 @@ export function writeFileAtomic(
   opts: { overwrite?: boolean } = {},
 ): void {
   const dir = nodePath.dirname(path)
+  removeDeadTemporaries(dir, nodePath.basename(path))
   const tmp = nodePath.join(
     dir,
     `.${nodePath.basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
@@ -80,6 +82,41 @@ export function writeFileAtomic(
     throw e
   }
   syncDir(dir)
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * A process killed while writing (SIGKILL, power loss) leaves its temporary file behind: a copy of
+ * a settings file with its token, or a half-written export of gigabytes, that no later write would
+ * ever remove. The next write of the same file removes those of processes that are gone: the ones
+ * named `.<base>.<pid>[.<random>]<suffix>`.
+ */
+export function removeDeadTemporaries(dir: string, base: string, suffix = '.tmp'): void {
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return // the write itself reports a missing folder
+  }
+  const prefix = `.${base}.`
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith(suffix)) continue
+    const m = /^(\d+)(?:\.[0-9a-z]*)?$/.exec(name.slice(prefix.length, name.length - suffix.length))
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue
+    try {
+      unlinkSync(nodePath.join(dir, name))
+    } catch {
+      // another writer removed it first
+    }
+  }
 }
 
 /**
