@@ -62,8 +62,14 @@ class CpuDevice final : public Device {
     if (nth > threads_) threads_ = nth;
   }
 
-  void write(void* device_dst, const void* host_src, size_t bytes) override { std::memcpy(device_dst, host_src, bytes); }
-  void read(void* host_dst, const void* device_src, size_t bytes) override { std::memcpy(host_dst, device_src, bytes); }
+  // A tensor with no elements may have no storage, and an empty Float32Array's Data() is null:
+  // memcpy with a null pointer is undefined even for 0 bytes (UBSan reports it), so 0 bytes copy nothing.
+  void write(void* device_dst, const void* host_src, size_t bytes) override {
+    if (bytes) std::memcpy(device_dst, host_src, bytes);
+  }
+  void read(void* host_dst, const void* device_src, size_t bytes) override {
+    if (bytes) std::memcpy(host_dst, device_src, bytes);
+  }
 
   void run(const std::vector<Node>& nodes, const std::vector<Tensor>& tensors, int nth) override {
     if (nth < 1 || nth > threads_)

@@ -174,9 +174,15 @@ export function native(): NativeAddon {
   const here = path.dirname(fileURLToPath(import.meta.url))
   // src/core or dist/core -> project root
   const root = path.resolve(here, '..', '..')
-  const file = path.join(root, 'build', 'Release', 'kiln_native.node')
+  // KILN_NATIVE_ADDON names another build of the addon (npm run test:asan: the sanitizer build).
+  const file = process.env.KILN_NATIVE_ADDON
+    ? path.resolve(process.env.KILN_NATIVE_ADDON)
+    : path.join(root, 'build', 'Release', 'kiln_native.node')
   if (!existsSync(file)) {
-    throw new Error(`native addon not built (${file} missing): run "npm run build:native"`)
+    const build = process.env.KILN_NATIVE_ADDON
+      ? 'KILN_NATIVE_ADDON names no file'
+      : 'run "npm run build:native"'
+    throw new Error(`native addon not built (${file} missing): ${build}`)
   }
   const require = createRequire(import.meta.url)
   addon = require(file) as NativeAddon

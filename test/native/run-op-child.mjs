@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
-const addon = require('../../build/Release/kiln_native.node')
+// KILN_NATIVE_ADDON: another build (npm run test:asan's sanitizer build), as src/core/native.ts reads it.
+const addon = require(process.env.KILN_NATIVE_ADDON || '../../build/Release/kiln_native.node')
 
 const ARRAYS = { f32: Float32Array, f16: Uint16Array, bf16: Uint16Array, i32: Int32Array }
 
