@@ -1,9 +1,9 @@
 // npm run bench -- onnx: kiln's ONNX export of the 110M-class llama (bench/make-model.mjs, F32),
 // side by side in one run:
-//   - export time (kiln export --format onnx, without validation, fp32 and q4) beside writing the
-//     same weights as safetensors (the library's writer), and the files' sizes;
+//   - export time (kiln export --format onnx, without validation: fp32 and q4, --optimize none and
+//     ort) beside writing the same weights as safetensors (the library's writer), and sizes;
 //   - prefill and decode tokens/s of the exports in ONNX Runtime (onnxruntime-node, 2 intra-op
-//     threads, its default graph optimizations) beside kiln's native engine on the same weights.
+//     threads, all graph optimizations) beside kiln's native engine on the same weights.
 // Same prompt ids (64), 128 greedy decode steps through the export's own past, medians of RUNS,
 // each measurement in a fresh process.
 import { spawnSync } from 'node:child_process'
@@ -40,10 +40,17 @@ export async function run() {
   try {
     // Export time: a fresh CLI process each (start-up included for both: the safetensors writer
     // runs in a child the same way).
-    const exportMs = { fp32: [], q4: [], safetensors: [] }
+    const VARIANTS = [
+      ['fp32', 'none', 'model.onnx'],
+      ['fp32', 'ort', 'model.onnx'],
+      ['q4', 'none', 'model_q4.onnx'],
+      ['q4', 'ort', 'model_q4.onnx'],
+    ]
+    const exportMs = { safetensors: [] }
     for (let r = 0; r < RUNS; r++) {
-      for (const dtype of ['fp32', 'q4']) {
-        const out = path.join(work, `onnx-${dtype}`)
+      for (const [dtype, optimize] of VARIANTS) {
+        const key = `${dtype} ${optimize}`
+        const out = path.join(work, `onnx-${dtype}-${optimize}`)
         const t0 = performance.now()
         const p = spawnSync(
           process.execPath,
@@ -55,6 +62,8 @@ export async function run() {
             'onnx',
             '--dtype',
             dtype,
+            '--optimize',
+            optimize,
             '-o',
             out,
             '--force',
@@ -64,7 +73,8 @@ export async function run() {
           { encoding: 'utf8' },
         )
         if (p.status !== 0) throw new Error(`export failed: ${p.stderr}`)
-        exportMs[dtype].push(performance.now() - t0)
+        exportMs[key] ??= []
+        exportMs[key].push(performance.now() - t0)
       }
       const st = child([
         path.join(here, '..', 'onnx-child.mjs'),
@@ -74,15 +84,13 @@ export async function run() {
       ])
       exportMs.safetensors.push(st.ms)
     }
-    const sizes = {
-      fp32: folderBytes(path.join(work, 'onnx-fp32', 'onnx')),
-      q4: folderBytes(path.join(work, 'onnx-q4', 'onnx')),
-      safetensors: statSync(path.join(work, 'copy.safetensors')).size,
-    }
+    const sizes = { safetensors: statSync(path.join(work, 'copy.safetensors')).size }
+    for (const [dtype, optimize] of VARIANTS)
+      sizes[`${dtype} ${optimize}`] = folderBytes(path.join(work, `onnx-${dtype}-${optimize}`, 'onnx'))
     // Speed: kiln native, then ONNX Runtime on each export, interleaved by run.
-    const speed = { kiln: [], 'ort fp32': [], 'ort q4': [] }
+    const speed = { 'kiln native (f32)': [] }
     for (let r = 0; r < RUNS; r++) {
-      speed.kiln.push(
+      speed['kiln native (f32)'].push(
         child([
           path.join(root, 'bench', 'engine-child.mjs'),
           model,
@@ -91,15 +99,12 @@ export async function run() {
           String(NEW),
         ]),
       )
-      for (const [name, file] of [
-        ['ort fp32', path.join(work, 'onnx-fp32', 'onnx', 'model.onnx')],
-        ['ort q4', path.join(work, 'onnx-q4', 'onnx', 'model_q4.onnx')],
-      ])
-        speed[name].push(
+      for (const [dtype, optimize, file] of VARIANTS)
+        (speed[`ORT ${dtype} ${optimize}`] ??= []).push(
           child([
             path.join(here, '..', 'onnx-child.mjs'),
             'ort',
-            file,
+            path.join(work, `onnx-${dtype}-${optimize}`, 'onnx', file),
             String(THREADS),
             String(PROMPT),
             String(NEW),
@@ -114,10 +119,11 @@ export async function run() {
     console.log(
       `  safetensors (library)   ${(st / 1000).toFixed(2).padStart(8)}   ${(sizes.safetensors / 1e6).toFixed(1).padStart(9)}`,
     )
-    for (const d of ['fp32', 'q4']) {
-      const ms = median(exportMs[d])
+    for (const [dtype, optimize] of VARIANTS) {
+      const key = `${dtype} ${optimize}`
+      const ms = median(exportMs[key])
       console.log(
-        `  kiln export onnx ${d.padEnd(5)}  ${(ms / 1000).toFixed(2).padStart(8)}   ${(sizes[d] / 1e6).toFixed(1).padStart(9)}   ${(ms / st).toFixed(2)}×`,
+        `  kiln export ${key.padEnd(10)}  ${(ms / 1000).toFixed(2).padStart(8)}   ${(sizes[key] / 1e6).toFixed(1).padStart(9)}   ${(ms / st).toFixed(2)}×`,
       )
     }
     console.log('  run                     prefill tok/s   decode tok/s')
@@ -126,6 +132,11 @@ export async function run() {
       const d = median(runs.map((x) => x.decode_tokens_per_s))
       console.log(`  ${name.padEnd(22)}  ${p.toFixed(1).padStart(13)}   ${d.toFixed(1).padStart(12)}`)
     }
+    const decode = (k) => median(speed[k].map((x) => x.decode_tokens_per_s))
+    for (const dtype of ['fp32', 'q4'])
+      console.log(
+        `  decode, ort ÷ none at ${dtype}: ${(decode(`ORT ${dtype} ort`) / decode(`ORT ${dtype} none`)).toFixed(2)}×`,
+      )
   } finally {
     rmSync(work, { recursive: true, force: true })
   }
