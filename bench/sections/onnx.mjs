@@ -99,8 +99,10 @@ export async function run() {
           String(NEW),
         ]),
       )
-      for (const [dtype, optimize, file] of VARIANTS)
-        (speed[`ORT ${dtype} ${optimize}`] ??= []).push(
+      for (const [dtype, optimize, file] of VARIANTS) {
+        const key = `ORT ${dtype} ${optimize}`
+        speed[key] ??= []
+        speed[key].push(
           child([
             path.join(here, '..', 'onnx-child.mjs'),
             'ort',
@@ -110,6 +112,7 @@ export async function run() {
             String(NEW),
           ]),
         )
+      }
     }
     console.log(
       `\nONNX export: 110M-class llama (F32 weights), ${THREADS} threads, prompt ${PROMPT}, ${NEW} new tokens, median of ${RUNS}`,

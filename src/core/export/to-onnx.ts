@@ -229,7 +229,10 @@ function writeSidecars(src: string, dst: string, external: boolean): string[] {
 
 /** Puts the finished folder `tmp` at `dir`; an old `dir` (with force) goes only once the new one is in place. */
 function replaceFolder(tmp: string, dir: string, force: boolean): void {
-  if (!existsSync(dir)) return renameSync(tmp, dir)
+  if (!existsSync(dir)) {
+    renameSync(tmp, dir)
+    return
+  }
   if (!force) throw new UsageError(`${dir} exists (pass ${option('force')} to replace it)`)
   const old = `${tmp}.old`
   renameSync(dir, old)

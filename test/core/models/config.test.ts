@@ -342,7 +342,10 @@ describe('bad configs', () => {
       [{ intermediate_size: 2 ** 31 }, '"intermediate_size" must be a positive integer up to 1048576'],
       // A hostile value is shown on one line and cut short, however long or deep.
       [{ hidden_act: 'a\nb' }, '"hidden_act" "a\\nb" is not supported'],
-      [{ vocab_size: [[[[['x'.repeat(1000)]]]]] }, `"vocab_size" must be a positive integer, got [[[[["${'x'.repeat(74)}…`],
+      [
+        { vocab_size: [[[[['x'.repeat(1000)]]]]] },
+        `"vocab_size" must be a positive integer, got [[[[["${'x'.repeat(74)}…`,
+      ],
       [{ vocab_size: 10.5 }, '"vocab_size" must be a positive integer, got 10.5'],
       [{ rms_norm_eps: -1 }, '"rms_norm_eps" must be a positive number'],
       [{ tie_word_embeddings: 'yes' }, '"tie_word_embeddings" must be true or false'],
