@@ -148,7 +148,7 @@ describe('kiln export --format onnx', () => {
       [['-o', path.join(tmp, 'x1'), '--opset', '13'], /--opset must be an integer ≥ 21/, 2],
       [
         ['-o', path.join(tmp, 'x2'), '--dtype', 'f16'],
-        /--dtype f16 is not one of --format onnx's \(fp32\)/,
+        /--dtype f16 is not one of --format onnx's \(fp32, fp16, q8, int8, uint8, q4\)/,
         2,
       ],
       [['-o', path.join(tmp, 'x3'), '--atol', 'abc'], /--atol must be > 0/, 2],

@@ -174,7 +174,7 @@ export async function exportOnnx(
   if (!result.validation.ok) {
     const v = result.validation
     throw new OnnxValidationError(
-      `validation failed: outputs differ from kiln's by up to ${v.maxAbsDiff.toExponential(2)} (at ${v.worst}; --atol ${atol}); the files are kept in ${dir}`,
+      `validation failed: outputs differ from kiln's by up to ${v.maxAbsDiff.toExponential(2)} (at ${v.worst}; ${option('atol')} ${atol}); the files are kept in ${dir}`,
       v,
     )
   }

@@ -5,7 +5,7 @@
 // standard graph's (position_ids stays an input: GPT-2 reads it; with rotary inside attention, a
 // llama graph reads positions from the cache length instead, so sequences are right-aligned: one
 // sequence, or a batch without left padding, as onnxruntime-genai feeds them).
-import { KilnError } from '../../errors.js'
+import { KilnError, option } from '../../errors.js'
 import type { GraphSpec, NodeSpec } from '../../native.js'
 import { DecoderTranslator } from './decoder-graph.js'
 import { bytesOf } from './emitter.js'
@@ -46,7 +46,7 @@ class FusedDecoderTranslator extends DecoderTranslator {
   ) {
     super(spec, vocabSize, format)
     if (format.float !== 'float')
-      throw new KilnError('E_EXPORT', '--optimize ort writes float32 activations (fp32 or q4)')
+      throw new KilnError('E_EXPORT', `${option('optimize')} ort writes float32 activations (fp32 or q4)`)
     const producers = new Map<number, NodeSpec>()
     for (const n of spec.nodes) producers.set(n.output, n)
     for (const n of spec.nodes) {
