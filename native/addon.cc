@@ -1,7 +1,9 @@
 // N-API surface of the addon: file mapping, the forward graph, token sampling, single-op runs for
 // tests, and machine facts for `kiln env` and the benchmark (block quantization: addon_quant.cc).
 // Native errors become JS exceptions.
-#include <napi.h>
+#include "napi_all.h"
+
+#include <unistd.h>
 
 #include <cmath>
 #include <memory>
@@ -25,14 +27,46 @@ static std::unique_ptr<Device> device_by_name(Napi::Env env, const std::string& 
   }
 }
 
+// Threads past ThreadPool::max_threads() are refused (the pool would start them all first), and so
+// are counts Int32Value would wrap or truncate (2^31, NaN, 2.5).
+static int threads_arg(Napi::Env env, Napi::Value v, const char* fn) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(fn) + ": threads must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  const int max = ThreadPool::global().max_threads();
+  if (!(d >= 1 && d <= max) || std::floor(d) != d)
+    throw Napi::RangeError::New(env, std::string(fn) + ": threads must be an integer in 1.." + std::to_string(max));
+  return (int)d;
+}
+
+// Owned tensors (activations, KV caches) and kernel scratch are allocated from their declared
+// shapes: a shape the machine's memory cannot hold (2^40 elements) is refused before allocating.
+static uint64_t physical_memory() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : (uint64_t)1 << 34;
+}
+
 static std::string get_string(Napi::Object o, const char* key, const char* def) {
   Napi::Value v = o.Get(key);
   return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string(def);
 }
 
+// An index or small enum: a number outside int32 (2^31, 1e300, NaN) would wrap or become 0 in
+// Int32Value and name a valid index; it is refused instead.
 static int get_int(Napi::Object o, const char* key, int def) {
   Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : def;
+  if (!v.IsNumber()) return def;
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= -2147483648.0 && d <= 2147483647.0) || std::floor(d) != d)
+    throw Napi::RangeError::New(o.Env(), std::string(key) + " must be an integer index, got " + std::to_string(d));
+  return (int)d;
+}
+
+static int32_t index_value(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, what + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= -2147483648.0 && d <= 2147483647.0) || std::floor(d) != d)
+    throw Napi::RangeError::New(env, what + " must be an integer index");
+  return (int32_t)d;
 }
 
 // A tensor spec: {name, dtype, shape, rows: 0 fixed | 1 tokens | 2 out, data?: ArrayBufferView}
@@ -41,13 +75,29 @@ static Tensor tensor_from_js(Napi::Env env, Napi::Object o, std::vector<Napi::Re
   t.name = o.Get("name").IsString() ? o.Get("name").As<Napi::String>().Utf8Value() : std::string("?");
   std::string dt = o.Get("dtype").As<Napi::String>();
   if (!dtype_from_name(dt, &t.dtype)) throw Napi::Error::New(env, "tensor " + t.name + ": unknown dtype " + dt);
-  Napi::Array shape = o.Get("shape").As<Napi::Array>();
+  Napi::Value shape_v = o.Get("shape");
+  if (!shape_v.IsArray()) throw Napi::TypeError::New(env, "tensor " + t.name + ": shape must be an array");
+  Napi::Array shape = shape_v.As<Napi::Array>();
+  // Dimensions are integers, and their product (the element count, then the bytes) must not
+  // overflow: a wrapped count would size a buffer smaller than the kernels index.
+  if (shape.Length() > 8) throw Napi::RangeError::New(env, "tensor " + t.name + ": more than 8 dimensions");
+  double elems = 1;
   for (uint32_t i = 0; i < shape.Length(); i++) {
-    int64_t d = shape.Get(i).As<Napi::Number>().Int64Value();
-    if (d < 0) throw Napi::Error::New(env, "tensor " + t.name + ": negative dimension");
-    t.shape.push_back(d);
+    Napi::Value dv = shape.Get(i);
+    if (!dv.IsNumber()) throw Napi::TypeError::New(env, "tensor " + t.name + ": dimensions must be numbers");
+    double d = dv.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0) || std::floor(d) != d) throw Napi::RangeError::New(env, "tensor " + t.name + ": dimensions must be non-negative integers");
+    if (d > 9007199254740991.0) throw Napi::RangeError::New(env, "tensor " + t.name + ": dimension past 2^53");
+    elems *= d;
+    t.shape.push_back((int64_t)d);
   }
-  t.rows = (RowKind)get_int(o, "rows", 0);
+  if (elems * 4 > 9007199254740991.0) throw Napi::RangeError::New(env, "tensor " + t.name + ": over 2^51 elements");
+  int rows = get_int(o, "rows", 0);
+  if (rows < 0 || rows > 2) throw Napi::RangeError::New(env, "tensor " + t.name + ": rows must be 0, 1 or 2");
+  t.rows = (RowKind)rows;
+  // The row count of a row-sized tensor is its first dimension.
+  if (t.rows != RowKind::Fixed && t.shape.empty())
+    throw Napi::RangeError::New(env, "tensor " + t.name + ": a row-sized tensor needs a first dimension");
   Napi::Value data = o.Get("data");
   if (data.IsTypedArray() || data.IsDataView()) {
     size_t offset, len;
@@ -83,8 +133,8 @@ static void node_from_js(Napi::Env env, Napi::Object o, Node* nd) {
   Napi::Array in = o.Get("inputs").As<Napi::Array>();
   if ((int)in.Length() != op_info(nd->op).n_inputs)
     throw Napi::Error::New(env, op + ": takes " + std::to_string(op_info(nd->op).n_inputs) + " inputs, got " + std::to_string(in.Length()));
-  for (uint32_t k = 0; k < in.Length(); k++) nd->inputs[k] = in.Get(k).As<Napi::Number>().Int32Value();
-  nd->output = o.Get("output").As<Napi::Number>().Int32Value();
+  for (uint32_t k = 0; k < in.Length(); k++) nd->inputs[k] = index_value(env, in.Get(k), op + ": input " + std::to_string(k));
+  nd->output = index_value(env, o.Get("output"), op + ": output");
   if (o.Get("f").IsArray()) {
     Napi::Array f = o.Get("f").As<Napi::Array>();
     for (uint32_t k = 0; k < f.Length() && k < (uint32_t)kMaxParams; k++) nd->f[k] = f.Get(k).As<Napi::Number>().FloatValue();
@@ -134,7 +184,7 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     graph_->io.types = get_int(io, "types", -1);
     graph_->io.blocks = get_int(io, "blocks", -1);
     try {
-      graph_->finalize();
+      graph_->finalize(physical_memory());
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
@@ -164,7 +214,7 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     s.pos = copy(1, "positions");
     s.slots = copy(2, "slots");
     s.out_rows = copy(3, "outRows");
-    s.nth = info[4].As<Napi::Number>().Int32Value();
+    s.nth = threads_arg(env, info[4], "run");
     if (info.Length() > 5 && !info[5].IsUndefined()) s.types = copy(5, "types");
     if (info.Length() > 6 && !info[6].IsUndefined()) {
       s.blocks = copy(6, "blocks");
@@ -178,7 +228,12 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
       throw Napi::Error::New(env, "tokens, positions and slots must have the same length");
     if (!s.types.empty() && s.types.size() != s.tokens.size())
       throw Napi::Error::New(env, "types must have one entry per token");
-    if (s.nth < 1) throw Napi::Error::New(env, "threads must be at least 1");
+    // The output is allocated from these counts before Graph::run checks them: check them first.
+    const Graph& g = live(env);
+    if ((int64_t)s.tokens.size() > g.max_rows() || (int64_t)s.out_rows.size() > g.max_out_rows())
+      throw Napi::RangeError::New(env, "step has " + std::to_string(s.tokens.size()) + " rows and " + std::to_string(s.out_rows.size()) +
+                                           " output rows; this graph takes at most " + std::to_string(g.max_rows()) + " and " +
+                                           std::to_string(g.max_out_rows()));
     return s;
   }
 
@@ -286,6 +341,9 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
 // place (kv_store's caches); the others start zeroed.
 static Napi::Value RunOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsObject() || !info[2].IsArray())
+    throw Napi::TypeError::New(env, "runOp(backend, node, tensors, threads)");
+  const int nth = threads_arg(env, info[3], "runOp");
   Graph g;
   g.device = device_by_name(env, "cpu", info[0].As<Napi::String>());
   std::vector<Napi::Reference<Napi::Value>> keep;
@@ -296,8 +354,8 @@ static Napi::Value RunOp(const Napi::CallbackInfo& info) {
   g.nodes.push_back(nd);
   Napi::Float32Array a;
   try {
-    g.finalize_op();
-    g.execute(info[3].As<Napi::Number>().Int32Value());
+    g.finalize_op(physical_memory());
+    g.execute(nth);
     a = Napi::Float32Array::New(env, g.tensors[nd.output].elems());
     g.read(nd.output, a.Data());
   } catch (const std::exception& e) {
@@ -340,7 +398,9 @@ static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int
   SampleParams sp;
   auto num = [&](const char* k, double def) { Napi::Value v = o.Get(k); return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def; };
   sp.temperature = (float)num("temperature", 1.0);
-  sp.top_k = (int64_t)num("topK", 0);
+  // (int64_t) of NaN or of a double past 2^63 is undefined: those mean "no top-k" or "all of them".
+  const double top_k = num("topK", 0);
+  sp.top_k = !(top_k > 0) ? 0 : top_k >= 4611686018427387904.0 ? INT64_C(4611686018427387904) : (int64_t)top_k;
   sp.top_p = (float)num("topP", 1.0);
   sp.min_p = (float)num("minP", 0.0);
   sp.repetition_penalty = (float)num("repetitionPenalty", 1.0);
@@ -401,6 +461,10 @@ static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int
 static Napi::Value SampleToken(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array l = as_f32(env, info[0]);
+  // An empty vocabulary has no token to choose: sample_token would return id 0 and the logprobs
+  // would be read at it.
+  if (l.ElementLength() == 0) throw Napi::RangeError::New(env, "logits must not be empty");
+  if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "sampleToken(logits, params): params must be an object");
   Napi::Object params = info[1].As<Napi::Object>();
   std::vector<int32_t> h, g, s, bi;
   std::vector<uint32_t> allow;
@@ -426,9 +490,13 @@ static Napi::Value SampleToken(const Napi::CallbackInfo& info) {
 static Napi::Value ApplyProcessors(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array l = as_f32(env, info[0]);
+  // As in sampleToken: min-p would take the largest of no probabilities.
+  if (l.ElementLength() == 0) throw Napi::RangeError::New(env, "logits must not be empty");
   std::vector<int32_t> h, g, s, bi;
   std::vector<uint32_t> allow;
   std::vector<float> bv;
+  if (info.Length() < 2 || !info[1].IsObject())
+    throw Napi::TypeError::New(env, "applyProcessors(logits, params): params must be an object");
   SampleParams sp = sample_params(env, info[1].As<Napi::Object>(), h, g, s, allow, bi, bv);
   apply_processors(l.Data(), (int64_t)l.ElementLength(), sp);
   return env.Undefined();
@@ -454,11 +522,23 @@ static Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
 }
 
 // measureReadBandwidth(bytes, threads, reps) -> bytes per second (best of reps)
+// The buffer is allocated and written before the first rep: its size is bounded (1 GiB is well past
+// every cache, which is all the measurement needs), and so are the threads and the reps.
 static Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
-  size_t bytes = (size_t)info[0].As<Napi::Number>().Int64Value();
-  int nth = info[1].As<Napi::Number>().Int32Value();
-  int reps = info[2].As<Napi::Number>().Int32Value();
-  return Napi::Number::New(info.Env(), measure_read_bandwidth(bytes, nth, reps));
+  Napi::Env env = info.Env();
+  auto arg = [&](size_t k, double lo, double hi, const char* what) {
+    if (info.Length() <= k || !info[k].IsNumber())
+      throw Napi::TypeError::New(env, std::string("measureReadBandwidth(bytes, threads, reps): ") + what + " must be a number");
+    double d = info[k].As<Napi::Number>().DoubleValue();
+    if (!(d >= lo && d <= hi) || std::floor(d) != d)
+      throw Napi::RangeError::New(env, std::string("measureReadBandwidth: ") + what + " must be an integer in " + std::to_string((int64_t)lo) +
+                                           ".." + std::to_string((int64_t)hi));
+    return d;
+  };
+  size_t bytes = (size_t)arg(0, 0, (double)(1u << 30), "bytes");
+  int nth = threads_arg(env, info.Length() > 1 ? info[1] : env.Undefined(), "measureReadBandwidth");
+  int reps = (int)arg(2, 1, 1000, "reps");
+  return Napi::Number::New(env, measure_read_bandwidth(bytes, nth, reps));
 }
 
 // The table is generated from the op list, so it cannot lack an op; a null entry (a table built by

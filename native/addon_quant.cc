@@ -1,11 +1,12 @@
 // N-API surface of block quantization: quantize and dequantize rows of ggml blocks, with their
 // arguments checked (known type, integer sizes, whole blocks, matching buffer lengths).
-#include <napi.h>
+#include "napi_all.h"
 
 #include <cmath>
 #include <cstdint>
 
 #include "quant/quant_types.h"
+#include "threadpool.h"
 
 namespace kiln {
 
@@ -35,11 +36,15 @@ static QuantType quant_args(const Napi::CallbackInfo& info, const char* fn, int6
   return t;
 }
 
+// Fewer than 1 thread means 1 (as before); more than ThreadPool::max_threads() is refused, as the
+// pool would start that many OS threads (and 2^31 wraps in Int32Value).
 static int quant_threads(const Napi::CallbackInfo& info, size_t i) {
   if (info.Length() <= i || info[i].IsUndefined()) return 1;
   if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "threads must be a number");
-  int n = info[i].As<Napi::Number>().Int32Value();
-  return n < 1 ? 1 : n;
+  double n = info[i].As<Napi::Number>().DoubleValue();
+  const int max = ThreadPool::global().max_threads();
+  if (n > max) throw Napi::RangeError::New(info.Env(), "threads must be at most " + std::to_string(max));
+  return n >= 1 ? (int)n : 1;
 }
 
 // quantize(type, src: Float32Array (rows, cols), rows, cols, threads) -> Uint8Array of blocks
@@ -57,7 +62,10 @@ static Napi::Value Quantize(const Napi::CallbackInfo& info) {
                                     std::to_string(rows) + " × " + std::to_string(cols));
   const QuantTypeInfo& q = quant_type_info(t);
   Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(rows * (cols / q.block) * q.block_bytes));
-  quantize_rows(t, src.Data(), out.Data(), rows, cols, quant_threads(info, 4));
+  const int nth = quant_threads(info, 4);
+  // No elements: nothing to do, however many rows (2^53 empty rows would loop for hours).
+  if (rows == 0 || cols == 0) return out;
+  quantize_rows(t, src.Data(), out.Data(), rows, cols, nth);
   return out;
 }
 
@@ -77,8 +85,10 @@ static Napi::Value Dequantize(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, "dequantize: " + std::string(q.name) + " (" + std::to_string(rows) + ", " + std::to_string(cols) +
                                     ") needs " + (huge ? std::string("over 2^63") : std::to_string(rows * row_bytes)) +
                                     " bytes, got " + std::to_string(src.ByteLength()));
+  const int nth = quant_threads(info, 4);
+  if (rows == 0 || cols == 0) return Napi::Float32Array::New(env, 0);  // as in quantize
   Napi::Float32Array out = Napi::Float32Array::New(env, (size_t)(rows * cols));
-  dequantize_rows(t, src.Data(), out.Data(), rows, cols, quant_threads(info, 4));
+  dequantize_rows(t, src.Data(), out.Data(), rows, cols, nth);
   return out;
 }
 

@@ -22,6 +22,9 @@ static void need(bool ok, size_t index, const Node& nd, const std::string& what)
   if (!ok) throw GraphError(std::string("graph node ") + std::to_string(index) + " (" + op_info(nd.op).name + "): " + what);
 }
 
+// A tensor's row count (its first dimension; a scalar is one row).
+static int64_t lead(const Tensor& t) { return t.shape.empty() ? 1 : t.shape[0]; }
+
 static bool is_float_weight(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
 // A (rows, K) weight the matmul/embedding kernels can read: float, or a block type with kernels
@@ -49,7 +52,17 @@ void Graph::check_node(size_t index, const Node& nd) {
   if (nd.op == Op::KV_STORE) need(nd.output == nd.inputs[4], index, nd, "output must be the key cache");
   auto f32 = [&](Tensor& t, const char* what) { need(t.dtype == DType::F32, index, nd, std::string(what) + " must be f32"); };
   auto same_rows = [&](Tensor& a, Tensor& b) {
-    need(a.rows == b.rows && (a.rows != RowKind::Fixed || a.shape[0] == b.shape[0]), index, nd, "row counts differ");
+    need(a.rows == b.rows && (a.rows != RowKind::Fixed || lead(a) == lead(b)), index, nd, "row counts differ");
+  };
+  // In a graph (io set), the index inputs of a kernel are the step's inputs, which run() checks
+  // against what they index; any other i32 tensor (data given from JS) would index unchecked.
+  const bool in_graph = io.tokens >= 0;
+  // The most rows a kernel may read from t in a step (a step's N or R for row-sized tensors).
+  auto rows_cap = [&](const Tensor& t) {
+    return in_graph && t.rows == RowKind::Tokens ? max_rows() : in_graph && t.rows == RowKind::Out ? max_out_rows() : lead(t);
+  };
+  auto step_input = [&](int k, int io_id, const char* what) {
+    need(!in_graph || nd.inputs[k] == io_id, index, nd, std::string(what) + " must be the step's " + what);
   };
   auto cols = [](Tensor& t) { return t.row_elems(); };
   // A paged cache (NB,NKV,BS,HS) and its block table (S,MB): every KV op of the graph shares one
@@ -57,7 +70,11 @@ void Graph::check_node(size_t index, const Node& nd) {
   auto kv_cache = [&](Tensor& table, Tensor& kc) {
     need(table.dtype == DType::I32 && table.shape.size() == 2 && table.shape[0] > 0 && table.shape[1] > 0, index, nd,
          "block table must be (S,MB) i32");
-    need(kc.shape[0] > 0 && kc.shape[2] > 0, index, nd, "cache must have blocks of at least one position");
+    need(kc.shape[0] > 0 && kc.shape[1] > 0 && kc.shape[2] > 0 && kc.shape[3] > 0, index, nd,
+         "cache must have blocks of at least one position, kv head and column");
+    // The kernels write and read the caches as f32 (an f16 cache would be half the bytes).
+    need(kc.dtype == DType::F32 && tensors[nd.inputs[op_info(nd.op).n_inputs == 7 ? 5 : 4]].dtype == DType::F32, index, nd,
+         "caches must be f32");
     int64_t S = table.shape[0], MB = table.shape[1], NB = kc.shape[0], BS = kc.shape[2];
     need(kv_blocks_ == 0 || (kv_blocks_ == NB && block_size_ == BS && blocks_per_slot_ == MB && max_slots_ == S), index,
          nd, "every KV cache must have the same blocks and block table");
@@ -75,10 +92,15 @@ void Graph::check_node(size_t index, const Node& nd) {
       std::string why;
       need(is_weight(tab, &why), index, nd, "table: " + why);
       need(ids.dtype == DType::I32, index, nd, "ids must be i32");
+      need(tab.shape[0] > 0, index, nd, "table has no rows");
+      need(!in_graph || nd.inputs[1] == io.tokens || nd.inputs[1] == io.positions || nd.inputs[1] == io.types, index, nd,
+           "ids must be the step's tokens, positions or types");
       need(cols(out) == tab.shape[1], index, nd, "output width != C");
       same_rows(ids, out);
       // The tables the step's inputs index bound those inputs, so run() can refuse an id past one.
-      if (nd.inputs[1] == io.tokens) vocab_ = std::max<int64_t>(vocab_, tab.shape[0]);
+      // Every table the token ids index bounds them (the smallest: a larger one would let an id
+      // past the smaller table's end).
+      if (nd.inputs[1] == io.tokens) vocab_ = vocab_ ? std::min(vocab_, tab.shape[0]) : tab.shape[0];
       if (nd.inputs[1] == io.positions) pos_table_ = pos_table_ ? std::min(pos_table_, tab.shape[0]) : tab.shape[0];
       if (nd.inputs[1] == io.types) type_vocab_ = type_vocab_ ? std::min(type_vocab_, tab.shape[0]) : tab.shape[0];
       break;
@@ -114,30 +136,45 @@ void Graph::check_node(size_t index, const Node& nd) {
     case Op::ROPE: {
       Tensor &x = in(0), &pos = in(1), &freq = in(2);
       int64_t H = nd.i[0], HS = nd.i[1];
+      f32(x, "x");
       need(H > 0 && HS > 0 && HS % 2 == 0 && HS <= 1024, index, nd, "head size must be even and ≤ 1024");
+      need(H <= cols(x), index, nd, "more heads than columns");  // H*HS below cannot overflow
       need(nd.i[2] == 0 || nd.i[2] == 1, index, nd, "pairing must be 0 (rotate-half) or 1 (interleaved)");
       need(cols(x) == H * HS && cols(out) == H * HS, index, nd, "x width != H*HS");
       need(pos.dtype == DType::I32 && freq.dtype == DType::F32 && freq.elems() == HS / 2, index, nd, "inv_freq must be HS/2 f32");
+      need(pos.elems() >= rows_cap(x), index, nd, "pos has fewer entries than x has rows");
       same_rows(x, out);
       break;
     }
     case Op::KV_STORE: {
       Tensor &k = in(0), &v = in(1), &kc = in(4), &vc = in(5);
       need(kc.shape.size() == 4 && kc.shape == vc.shape, index, nd, "caches must be (NB,NKV,BS,HS)");
-      need(cols(k) == kc.shape[1] * kc.shape[3] && cols(v) == cols(k), index, nd, "k/v width != NKV*HS");
-      need(in(2).dtype == DType::I32 && in(3).dtype == DType::I32, index, nd, "pos/slot must be i32");
       kv_cache(in(6), kc);
+      f32(k, "k");
+      f32(v, "v");
+      need(cols(k) % kc.shape[1] == 0 && cols(k) / kc.shape[1] == kc.shape[3] && cols(v) == cols(k), index, nd, "k/v width != NKV*HS");
+      need(in(2).dtype == DType::I32 && in(3).dtype == DType::I32, index, nd, "pos/slot must be i32");
+      same_rows(k, v);
+      // The kernel reads pos and slot for each of k's rows: in a graph, the step's rows.
+      step_input(2, io.positions, "pos");
+      step_input(3, io.slots, "slot");
+      need(!in_graph || k.rows == RowKind::Tokens, index, nd, "k must have one row per token");
       break;
     }
     case Op::ATTENTION: {
       Tensor &q = in(0), &kc = in(3), &vc = in(4);
       int64_t NH = nd.i[0];
       need(kc.shape.size() == 4 && kc.shape == vc.shape, index, nd, "caches must be (NB,NKV,BS,HS)");
+      kv_cache(in(5), kc);  // NKV, HS > 0
       int64_t NKV = kc.shape[1], HS = kc.shape[3];
       need(NH > 0 && NH % NKV == 0, index, nd, "heads must be a multiple of kv heads");
+      f32(q, "q");
       need(in(1).dtype == DType::I32 && in(2).dtype == DType::I32, index, nd, "pos/slot must be i32");
-      kv_cache(in(5), kc);
-      need(cols(q) == NH * HS && cols(out) == NH * HS, index, nd, "q width != NH*HS");
+      step_input(1, io.positions, "pos");
+      step_input(2, io.slots, "slot");
+      need(!in_graph || q.rows == RowKind::Tokens, index, nd, "q must have one row per token");
+      // Divided, not multiplied: NH * HS of huge params overflows.
+      need(cols(q) % NH == 0 && cols(q) / NH == HS && cols(out) == cols(q), index, nd, "q width != NH*HS");
       same_rows(q, out);
       break;
     }
@@ -159,8 +196,9 @@ void Graph::check_node(size_t index, const Node& nd) {
       same_rows(q, v);
       same_rows(q, out);
       need(io.positions < 0 || q.rows == RowKind::Tokens, index, nd, "q must have one row per token");
-      bidir_rows_ = std::max<int64_t>(bidir_rows_, q.shape[0]);
-      bidir_scratch_ = std::max<int64_t>(bidir_scratch_, bidir_attention_scratch(q.shape[0], HS));
+      need(pos.elems() >= rows_cap(q), index, nd, "pos has fewer entries than q has rows");
+      bidir_rows_ = std::max<int64_t>(bidir_rows_, lead(q));
+      bidir_scratch_ = std::max<int64_t>(bidir_scratch_, bidir_attention_scratch(lead(q), HS));
       break;
     }
     case Op::ADD:
@@ -186,12 +224,20 @@ void Graph::check_node(size_t index, const Node& nd) {
     case Op::SELECT_ROWS: {
       Tensor &x = in(0), &rows = in(1);
       need(rows.dtype == DType::I32 && rows.rows == out.rows, index, nd, "rows must be i32 and size the output");
+      f32(x, "x");
       need(cols(out) == cols(x), index, nd, "output width != input width");
+      // The step's output rows index the step's token rows (run() checks them < N).
+      step_input(1, io.out_rows, "rows");
+      need(!in_graph || x.rows == RowKind::Tokens, index, nd, "x must have one row per token");
+      need(rows.rows != RowKind::Fixed || lead(rows) == lead(out), index, nd, "rows must have one entry per output row");
       break;
     }
     case Op::SLICE_COLS: {
       Tensor& x = in(0);
-      need(nd.i[0] >= 0 && nd.i[1] > 0 && nd.i[0] + nd.i[1] <= cols(x) && cols(out) == nd.i[1], index, nd, "slice out of range");
+      f32(x, "x");
+      // i1 <= cols - i0 rather than i0 + i1 <= cols: the sum of two huge params overflows.
+      need(nd.i[0] >= 0 && nd.i[1] > 0 && nd.i[0] <= cols(x) && nd.i[1] <= cols(x) - nd.i[0] && cols(out) == nd.i[1], index, nd,
+           "slice out of range");
       same_rows(x, out);
       break;
     }
@@ -253,7 +299,10 @@ void Graph::place_weights() {
     if (t.storage == Storage::External) t.data = device->place(t);
 }
 
-void Graph::finalize() {
+// The step's inputs are written by run() (N or R entries of i32) and the output read from (R rows
+// of f32): each must be a distinct i32 vector the graph owns, with room for the most rows a step
+// may have; every row-sized tensor has room for them too.
+void Graph::check_io() {
   auto idx_ok = [&](int id, const char* what) {
     if (id < 0 || id >= (int)tensors.size()) throw GraphError(std::string("graph: missing ") + what + " tensor");
   };
@@ -264,9 +313,58 @@ void Graph::finalize() {
   idx_ok(io.output, "output");
   if (io.types >= 0) idx_ok(io.types, "types");
   if (io.blocks >= 0) idx_ok(io.blocks, "blocks");
+  const int inputs[] = {io.tokens, io.positions, io.slots, io.out_rows, io.types, io.blocks};
+  const char* names[] = {"tokens", "positions", "slots", "out_rows", "types", "blocks"};
+  for (int a = 0; a < 6; a++) {
+    if (inputs[a] < 0) continue;
+    for (int b = 0; b < a; b++)
+      if (inputs[a] == inputs[b]) throw GraphError(std::string("graph: ") + names[a] + " and " + names[b] + " are the same tensor");
+    const Tensor& t = tensors[inputs[a]];
+    if (t.dtype != DType::I32 || t.storage != Storage::Owned || t.shape.size() != (a == 5 ? 2u : 1u))
+      throw GraphError(std::string("graph: ") + names[a] + " must be an i32 " + (a == 5 ? "matrix" : "vector") + " without data");
+    if (a != 3 && a != 5 && t.shape[0] < max_rows())
+      throw GraphError(std::string("graph: ") + names[a] + " has fewer entries than tokens");
+  }
+  const Tensor& out = tensors[io.output];
+  if (out.dtype != DType::F32 || out.shape.empty() || out.shape[0] < max_out_rows())
+    throw GraphError("graph: output must be f32 with a row for each of out_rows");
+  for (const Tensor& t : tensors)
+    if ((t.rows == RowKind::Tokens && t.shape[0] < max_rows()) || (t.rows == RowKind::Out && t.shape[0] < max_out_rows()))
+      throw GraphError("graph: tensor " + t.name + " has fewer rows than a step may have");
+  // Nodes write their outputs (and kv_store its caches): those are the graph's own memory, not a
+  // buffer from JS (or a read-only mapping) that came as data.
+  for (const Node& nd : nodes) {
+    auto owned = [&](int id) {
+      if (id >= 0 && id < (int)tensors.size() && tensors[id].storage != Storage::Owned)
+        throw GraphError("graph: tensor " + tensors[id].name + " is written by a node and cannot come with data");
+    };
+    owned(nd.output);
+    if (nd.op == Op::KV_STORE) owned(nd.inputs[5]);
+  }
+}
+
+// What finalize() will allocate, from the declared shapes, against mem_limit.
+void Graph::check_memory(uint64_t mem_limit) const {
+  uint64_t total = 0;
+  for (const Tensor& t : tensors) {
+    if (t.storage != Storage::Owned) continue;
+    total += t.nbytes();  // at most 2^53 each (tensor_from_js)
+    if (total > mem_limit)
+      throw GraphError("graph: tensor " + t.name + " takes the graph past " + std::to_string(mem_limit >> 20) +
+                       " MiB, this machine's memory");
+  }
+}
+
+void Graph::finalize(uint64_t mem_limit) {
+  check_io();
   for (auto& t : tensors)
     if (t.storage == Storage::External && !t.data && t.elems() > 0) throw GraphError("graph: tensor " + t.name + " has no data");
   check();
+  if (io.blocks >= 0 && kv_blocks_ == 0) throw GraphError("graph: a block table without a KV cache");
+  check_memory(mem_limit);
+  // Kernel scratch per thread (attention: the cache's positions, or the encoder's rows).
+  if ((uint64_t)std::max<int64_t>(kv_len_, bidir_scratch_) > mem_limit / 4 / 64)
+    throw GraphError("graph: attention scratch past this machine's memory");
   if (vocab_ == 0) throw GraphError("graph: no embedding reads the token ids");
   // Decoders are bounded by their KV cache's length, encoders by their position table.
   if (pos_table_ > 0) max_pos_ = max_pos_ ? std::min(max_pos_, pos_table_) : pos_table_;
@@ -299,12 +397,61 @@ void Graph::check_blocks(const int32_t* blocks, const int32_t* pos, const int32_
   }
 }
 
-void Graph::finalize_op() {
+void Graph::finalize_op(uint64_t mem_limit) {
   check();
+  check_memory(mem_limit);
+  if ((uint64_t)std::max<int64_t>(kv_len_, bidir_scratch_) > mem_limit / 4 / 64)
+    throw GraphError("attention scratch past this machine's memory");
+  check_op_indices();
   place_weights();
   for (auto& t : tensors) {
     t.cur_rows = t.shape.empty() ? 1 : t.shape[0];
     if (!t.data) t.data = device->alloc(t.nbytes());
+  }
+}
+
+// Single-op graphs (runOp) take their index tensors as data: the kernels would index with them
+// unchecked, so each is checked here against what it indexes (owned ones are zeros). Host memory:
+// the data are still the caller's buffers (before place_weights).
+void Graph::check_op_indices() const {
+  const Node& nd = nodes[0];
+  auto T = [&](int k) -> const Tensor& { return tensors[nd.inputs[k]]; };
+  auto value = [&](const Tensor& t, int64_t i) -> int64_t { return t.data ? ((const int32_t*)t.data)[i] : 0; };
+  auto entries = [&](const Tensor& t, int64_t n, const char* what) {
+    if (t.elems() < n) throw GraphError(std::string(op_info(nd.op).name) + ": " + what + " has fewer entries than rows");
+  };
+  auto in_range = [&](const Tensor& t, int64_t n, int64_t hi, const char* what) {
+    entries(t, n, what);
+    for (int64_t i = 0; i < n; i++)
+      if (value(t, i) < 0 || value(t, i) >= hi)
+        throw GraphError(std::string(op_info(nd.op).name) + ": " + what + " " + std::to_string(value(t, i)) + " outside 0.." +
+                         std::to_string(hi - 1));
+  };
+  // Every position 0..pos of a row's slot must be in a block of the cache (as check_blocks).
+  auto kv_rows = [&](const Tensor& pos, const Tensor& slot, const Tensor& table, int64_t N) {
+    in_range(slot, N, max_slots_, "slot");
+    in_range(pos, N, max_pos_, "position");
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t b = 0; b <= value(pos, n) / block_size_; b++) {
+        int64_t blk = value(table, value(slot, n) * blocks_per_slot_ + b);
+        if (blk < 0 || blk >= kv_blocks_) throw GraphError(std::string(op_info(nd.op).name) + ": block table entry outside the cache");
+      }
+  };
+  switch (nd.op) {
+    case Op::EMBEDDING:
+      in_range(T(1), lead(tensors[nd.output]), T(0).shape[0], "id");
+      break;
+    case Op::KV_STORE:
+      kv_rows(T(2), T(3), T(6), lead(T(0)));
+      break;
+    case Op::ATTENTION:
+      kv_rows(T(1), T(2), T(5), lead(tensors[nd.output]));
+      break;
+    case Op::SELECT_ROWS:
+      in_range(T(1), lead(tensors[nd.output]), lead(T(0)), "row");
+      break;
+    default:
+      break;  // rope and bidir_attention read positions but index nothing with them (sizes: check_node)
   }
 }
 
@@ -323,7 +470,7 @@ const ScratchPlan& Graph::scratch_plan() {
     const Tensor& w = tensors[nd.inputs[1]];
     bool kxm = nd.i[0] != 0;
     int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
-    int64_t N = tensors[nd.output].shape[0];
+    int64_t N = lead(tensors[nd.output]);
     ScratchSize s = be.matmul_scratch(w.dtype, N, K, M, kxm);
     scratch_.kernel.shared = std::max(scratch_.kernel.shared, cache_lines(s.shared));
     scratch_.kernel.own = std::max(scratch_.kernel.own, cache_lines(s.own));

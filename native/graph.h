@@ -35,10 +35,14 @@ class Graph {
 
   // Checks every node's shapes and dtypes, places the weights on the device and allocates the
   // planned activation buffers and KV cache there.
-  void finalize();
+  // Memory it allocates (owned tensors, activations, kernel scratch) is bounded by mem_limit bytes,
+  // checked from the declared shapes before anything is allocated.
+  void finalize(uint64_t mem_limit);
   // For single-op graphs (kernel tests): checks the node, places the tensors that came with data
   // and gives every other tensor a zeroed buffer of its own; every row count is its shape's.
-  void finalize_op();
+  // The index tensors given with data (ids, positions, slots, rows, block tables) are checked
+  // against what they index, as a graph's run() checks the step's inputs.
+  void finalize_op(uint64_t mem_limit);
   // Runs the node list on nth threads over the tensors as they are.
   void execute(int nth);
   // Runs one step on nth threads; writes R * out_cols() floats to logits. types: (N) token types,
@@ -62,6 +66,9 @@ class Graph {
 
  private:
   void check();
+  void check_io();
+  void check_memory(uint64_t mem_limit) const;
+  void check_op_indices() const;
   void check_node(size_t index, const Node& nd);
   void place_weights();
   void plan_buffers();

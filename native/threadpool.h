@@ -2,6 +2,7 @@
 // returns when all are done. Inside fn, barrier() synchronises the nth threads between graph nodes,
 // ggml style, so a whole forward step is one dispatch instead of one per op.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -18,6 +19,10 @@ class ThreadPool {
   void run(int nth, const std::function<void(int)>& fn);
   void barrier();  // only valid inside run(); all nth threads must call it
   int hardware_threads() const;
+  // The most threads a caller may ask run() for: 4 per hardware thread, at least 1024. The pool
+  // starts every thread asked for before any work, so an absurd count (2^31) is refused at the
+  // binding instead of starting threads until the OS refuses one.
+  int max_threads() const { return std::max(1024, 4 * hardware_threads()); }
 
  private:
   ThreadPool() = default;

@@ -3,17 +3,15 @@
 // fatal error) or a hang is reported with its case instead of killing vitest. The child
 // (native-child.ts) is bundled from the sources with esbuild (vitest's own dependency) on first use,
 // with source maps, so stacks name the source files.
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
 import fc from 'fast-check'
 import { it } from 'vitest'
+import { bundledChild, runCaseChild } from './case-child.js'
 import {
   budgetMs,
   corpusFiles,
-  FUZZ_DIR,
   FuzzFailure,
   type FuzzSpec,
   OUT_DIR,
@@ -22,34 +20,8 @@ import {
   saveCounterexample,
 } from './harness.js'
 
-const ROOT = path.resolve(FUZZ_DIR, '..', '..')
-let bundled: Promise<string> | undefined
-
 /** The child bundled into a temporary folder (once per test file). */
-function childScript(): Promise<string> {
-  bundled ??= (async () => {
-    const esbuild = await import('esbuild')
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-fuzz-child-'))
-    const outfile = path.join(dir, 'native-child.mjs')
-    await esbuild.build({
-      entryPoints: [path.join(FUZZ_DIR, 'native-child.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile,
-      sourcemap: 'inline',
-      logLevel: 'silent',
-      // native.ts finds build/Release/kiln_native.node from its own place in the tree.
-      define: {
-        'import.meta.url': JSON.stringify(pathToFileURL(path.join(ROOT, 'src', 'core', 'native.ts')).href),
-      },
-    })
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
-    return outfile
-  })()
-  return bundled
-}
+const childScript = bundledChild('native-child')
 
 interface ChildOutcome {
   ok: boolean
@@ -80,56 +52,9 @@ export async function runBatch(
     })
     const list = path.join(dir, 'cases.json')
     writeFileSync(list, JSON.stringify(files))
-    return await new Promise<BatchResult>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--enable-source-maps', script, kind, list], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, KILN_THREADS: '1' },
-      })
-      const outcomes: ChildOutcome[] = []
-      let started = -1
-      let buffered = ''
-      let stderr = ''
-      let hung = false
-      let timer: NodeJS.Timeout | undefined
-      const arm = () => {
-        clearTimeout(timer)
-        timer = setTimeout(() => {
-          hung = true
-          child.kill('SIGKILL')
-        }, hangMs)
-      }
-      arm()
-      child.stdout.setEncoding('utf8')
-      child.stdout.on('data', (chunk: string) => {
-        buffered += chunk
-        let nl = buffered.indexOf('\n')
-        while (nl >= 0) {
-          const line = buffered.slice(0, nl)
-          buffered = buffered.slice(nl + 1)
-          if (line.startsWith('S ')) {
-            started = Number(line.slice(2))
-            arm()
-          } else if (line.startsWith('D ')) {
-            const space = line.indexOf(' ', 2)
-            outcomes[Number(line.slice(2, space))] = JSON.parse(line.slice(space + 1))
-          }
-          nl = buffered.indexOf('\n')
-        }
-      })
-      child.stderr.setEncoding('utf8')
-      child.stderr.on('data', (chunk: string) => {
-        if (stderr.length < 20_000) stderr += chunk
-      })
-      child.on('error', reject)
-      child.on('close', (code, signal) => {
-        clearTimeout(timer)
-        if (code === 0 && outcomes.length === cases.length) return resolve({ outcomes })
-        const why = hung
-          ? `ran past ${hangMs} ms (killed)`
-          : `the child process ended with ${signal ? `signal ${signal}` : `status ${code}`}`
-        resolve({ outcomes, crashed: Math.max(started, 0), why, stderr })
-      })
-    })
+    const run = await runCaseChild<ChildOutcome>(script, [kind, list], cases.length, hangMs)
+    const { results, ...rest } = run
+    return { outcomes: results, ...rest }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
