@@ -211,9 +211,11 @@ describe('kiln export --format onnx', () => {
           stdio: 'ignore',
         },
       )
+      // Listened for from the start: an export that finishes before the kill has exited already.
+      const exited = new Promise((resolve) => child.on('exit', resolve))
       await new Promise((resolve) => setTimeout(resolve, delay))
       child.kill('SIGKILL')
-      await new Promise((resolve) => child.on('exit', resolve))
+      await exited
       if (!existsSync(out)) continue
       // The export got as far as the rename: the folder is whole, and loads.
       const session = await ort.InferenceSession.create(path.join(out, 'onnx', 'model.onnx'))
