@@ -11,6 +11,7 @@ import { f16BitsToF32 } from '../../src/core/formats/float.js'
 import { asFloat32, openSafetensors } from '../../src/core/formats/safetensors.js'
 import { jsonOut, runKiln } from '../helpers/cli.js'
 import { type GoldenLM, golden, readJson } from '../helpers/fixtures.js'
+import { emptyPast, goldenKvShape, stepFeeds } from '../helpers/onnx.js'
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-export-onnx-dt-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
@@ -45,31 +46,16 @@ const argmax = (x: ArrayLike<number>) => {
 async function closeness(m: string, file: string, half: boolean): Promise<{ top1: number; kl: number }> {
   const g = readJson<GoldenLM>(path.join(golden(m), 'golden.json'))
   const ref = openSafetensors(path.join(golden(m), 'golden.safetensors'))
-  const cfg = readJson<Record<string, number>>(path.join(golden(m), 'config.json'))
-  const heads = cfg.num_attention_heads ?? cfg.n_head
-  const [kv, hd] = [cfg.num_key_value_heads ?? heads, (cfg.hidden_size ?? cfg.n_embd) / heads]
+  const kv = { ...goldenKvShape(m), half }
   const session = await ort.InferenceSession.create(file)
   let [agree, kl, total] = [0, 0, 0]
   for (let i = 0; i < g.single.length; i++) {
     const ids = g.single[i].input_ids
     const want = asFloat32(ref.tensors.get(`logits.${i}`)!)
     const V = want.length / ids.length
-    const i64 = (v: number[]) =>
-      new ort.Tensor(
-        'int64',
-        BigInt64Array.from(v, (x) => BigInt(x)),
-        [1, v.length],
-      )
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: i64(ids),
-      attention_mask: i64(ids.map(() => 1)),
-      position_ids: i64(ids.map((_, j) => j)),
-    }
-    for (const n of session.inputNames.filter((n) => n.startsWith('past_key_values.')))
-      feeds[n] = half
-        ? new ort.Tensor('float16', new Uint16Array(0), [1, kv, 0, hd])
-        : new ort.Tensor('float32', new Float32Array(0), [1, kv, 0, hd])
-    const raw = (await session.run(feeds)).logits.data as Float32Array | Uint16Array
+    const raw = (await session.run({ ...emptyPast(session, kv), ...stepFeeds(ids) })).logits.data as
+      | Float32Array
+      | Uint16Array
     const got =
       raw instanceof Uint16Array ? new Float32Array(Uint32Array.from(raw, f16BitsToF32).buffer) : raw
     for (let t = 0; t < ids.length; t++) {

@@ -10,6 +10,7 @@ import ort from 'onnxruntime-node'
 import { afterAll, describe, expect, it } from 'vitest'
 import { jsonOut, runKiln } from '../helpers/cli.js'
 import { type GoldenLM, golden, readJson } from '../helpers/fixtures.js'
+import { goldenKvShape, greedyOrt } from '../helpers/onnx.js'
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-export-onnx-ort-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
@@ -37,50 +38,11 @@ async function exportOnnx(m: string, dtype: keyof typeof FILE, optimize: 'none' 
   return out
 }
 
-/** Greedy ids of `prompt` through the graph's own past, one sequence, in ONNX Runtime. */
-async function greedy(file: string, prompt: number[], steps: number, heads: number, headDim: number) {
-  const session = await ort.InferenceSession.create(file)
-  const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'))
-  const i64 = (v: number[]) =>
-    new ort.Tensor(
-      'int64',
-      BigInt64Array.from(v, (x) => BigInt(x)),
-      [1, v.length],
-    )
-  let past: Record<string, ort.Tensor> = Object.fromEntries(
-    pastNames.map((n) => [n, new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim])]),
-  )
-  const ids: number[] = []
-  let input = prompt
-  let total = 0
-  for (let s = 0; s < steps; s++) {
-    const out = await session.run({
-      ...past,
-      input_ids: i64(input),
-      attention_mask: i64(new Array(total + input.length).fill(1)),
-      position_ids: i64(input.map((_, i) => total + i)),
-    })
-    total += input.length
-    const logits = out.logits.data as Float32Array
-    const V = logits.length / input.length
-    const last = logits.subarray(logits.length - V)
-    let next = 0
-    for (let j = 1; j < V; j++) if (last[j] > last[next]) next = j
-    ids.push(next)
-    input = [next]
-    past = Object.fromEntries(pastNames.map((n) => [n, out[n.replace('past_key_values', 'present')]]))
-  }
-  await session.release()
-  return ids
-}
-
 describe('kiln export --format onnx --optimize ort', () => {
   for (const m of MODELS) {
     it(`${m}: fused graphs give the standard export's greedy ids at fp32 and q4`, async () => {
       const g = readJson<GoldenLM>(path.join(golden(m), 'golden.json'))
-      const cfg = readJson<Record<string, number>>(path.join(golden(m), 'config.json'))
-      const heads = cfg.num_attention_heads ?? cfg.n_head
-      const [kv, hd] = [cfg.num_key_value_heads ?? heads, (cfg.hidden_size ?? cfg.n_embd) / heads]
+      const kv = goldenKvShape(m)
       for (const dtype of ['fp32', 'q4'] as const) {
         const fused = path.join(await exportOnnx(m, dtype, 'ort'), 'onnx', FILE[dtype])
         const plain = path.join(await exportOnnx(m, dtype, 'none'), 'onnx', FILE[dtype])
@@ -89,8 +51,8 @@ describe('kiln export --format onnx --optimize ort', () => {
         if (dtype === 'q4') expect(bytes.includes('MatMulNBits')).toBe(true)
         if (m !== 'gpt2-tiny') expect(bytes.includes('SkipSimplifiedLayerNormalization')).toBe(true)
         for (const single of g.single) {
-          const want = await greedy(plain, single.input_ids, 12, kv, hd)
-          expect(await greedy(fused, single.input_ids, 12, kv, hd), `${m} ${dtype}`).toEqual(want)
+          const want = await greedyOrt(plain, single.input_ids, 12, kv)
+          expect(await greedyOrt(fused, single.input_ids, 12, kv), `${m} ${dtype}`).toEqual(want)
           // At fp32 both are the golden (PyTorch) greedy ids.
           if (dtype === 'fp32') expect(want).toEqual(single.greedy_new_ids.slice(0, 12))
         }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { asFloat32, openSafetensors } from '../../src/core/formats/safetensors.js'
 import { BIN, jsonOut, runKiln } from '../helpers/cli.js'
 import { type GoldenLM, golden, maxAbsDiff, readJson } from '../helpers/fixtures.js'
+import { emptyPast, goldenKvShape, nextPast, stepFeeds } from '../helpers/onnx.js'
 
 const DECODERS = ['llama-tiny', 'llama-tiny-bf16', 'llama3-tiny', 'qwen2-tiny', 'gpt2-tiny']
 
@@ -37,13 +38,6 @@ beforeAll(async () => {
   }
 }, 120_000)
 
-const i64 = (values: number[], dims: number[]) =>
-  new ort.Tensor(
-    'int64',
-    BigInt64Array.from(values, (v) => BigInt(v)),
-    dims,
-  )
-
 describe('kiln export --format onnx', () => {
   for (const m of DECODERS) {
     it(`${m}: the folder transformers.js reads, validated in ONNX Runtime against kiln`, () => {
@@ -60,39 +54,19 @@ describe('kiln export --format onnx', () => {
       const g = readJson<GoldenLM>(path.join(golden(m), 'golden.json'))
       const ref = openSafetensors(path.join(golden(m), 'golden.safetensors'))
       const session = await ort.InferenceSession.create(path.join(tmp, m, 'onnx', 'model.onnx'))
-      const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'))
-      const config = readJson<Record<string, number>>(path.join(golden(m), 'config.json'))
-      const heads = config.num_key_value_heads ?? config.num_attention_heads ?? config.n_head
-      const headDim = (config.hidden_size ?? config.n_embd) / (config.num_attention_heads ?? config.n_head)
       for (let i = 0; i < g.single.length; i++) {
         const ids = g.single[i].input_ids
         const want = asFloat32(ref.tensors.get(`logits.${i}`)!)
         const V = want.length / ids.length
         // Prefill all but the last token, then the last one as a decode step through the past.
         const head = ids.slice(0, -1)
-        const empty = Object.fromEntries(
-          pastNames.map((n) => [n, new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim])]),
-        )
-        const first = await session.run({
-          ...empty,
-          input_ids: i64(head, [1, head.length]),
-          attention_mask: i64(new Array(head.length).fill(1), [1, head.length]),
-          position_ids: i64(
-            head.map((_, j) => j),
-            [1, head.length],
-          ),
-        })
+        const first = await session.run({ ...emptyPast(session, goldenKvShape(m)), ...stepFeeds(head) })
         expect(maxAbsDiff(first.logits.data as Float32Array, want.subarray(0, head.length * V))).toBeLessThan(
           1e-4,
         )
-        const past = Object.fromEntries(
-          pastNames.map((n) => [n, first[n.replace('past_key_values', 'present')]]),
-        )
         const second = await session.run({
-          ...past,
-          input_ids: i64([ids[ids.length - 1]], [1, 1]),
-          attention_mask: i64(new Array(ids.length).fill(1), [1, ids.length]),
-          position_ids: i64([ids.length - 1], [1, 1]),
+          ...nextPast(session, first),
+          ...stepFeeds([ids[ids.length - 1]], head.length),
         })
         expect(maxAbsDiff(second.logits.data as Float32Array, want.subarray(head.length * V))).toBeLessThan(
           1e-4,
@@ -179,7 +153,7 @@ describe('kiln export --format onnx', () => {
       'x.gguf',
     ])
     expect(gguf.stderr).toMatch(/--validate applies to --format onnx only/)
-    expect(readdirSync(tmp).filter((f) => /^(x\d|b)$/.test(f) || f.includes('kiln-tmp'))).toEqual([])
+    expect(readdirSync(tmp).filter((f) => /^(x\d|b)$/.test(f) || f.endsWith('.tmp'))).toEqual([])
   })
 
   it('--force replaces a folder only once the new one is complete', async () => {
@@ -197,7 +171,7 @@ describe('kiln export --format onnx', () => {
     ])
     expect(r.status, r.stderr).toBe(0)
     expect(readFileSync(path.join(out, 'onnx', 'model.onnx')).equals(before)).toBe(true)
-    expect(readdirSync(tmp).filter((f) => f.includes('kiln-tmp'))).toEqual([])
+    expect(readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([])
   })
 
   it('a killed export never leaves a folder under its name', async () => {
@@ -233,6 +207,6 @@ describe('kiln export --format onnx', () => {
       '--force',
     ])
     expect(again.status, again.stderr).toBe(0)
-    expect(readdirSync(tmp).filter((f) => f.startsWith('killed-50.kiln-tmp'))).toEqual([])
+    expect(readdirSync(tmp).filter((f) => f.startsWith('.killed-50.'))).toEqual([])
   }, 60_000)
 })

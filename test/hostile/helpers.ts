@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, watch, writeFileSync } from 'nod
 import path from 'node:path'
 import { expect } from 'vitest'
 import { BIN, makeTempDir, ROOT } from '../helpers/cli.js'
+import { mulberry32 } from '../helpers/numbers.js'
 
 /** Kills per writer; `KILN_HOSTILE_KILLS=200 npx vitest run test/hostile` for a longer run. */
 export const KILLS = Math.max(1, Number(process.env.KILN_HOSTILE_KILLS) || 6)
@@ -18,16 +19,9 @@ export function timeoutFor(runs: number): number {
 /** The seed of this run (KILN_HOSTILE_SEED replays one). */
 export const SEED = Number(process.env.KILN_HOSTILE_SEED) || (Date.now() % 1_000_000) + 1
 
-/** mulberry32: a small seeded generator, one per test so their draws do not depend on each other. */
+/** A seeded generator, one per test so their draws do not depend on each other. */
 export function rng(seed: number = SEED): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  return mulberry32(seed)
 }
 
 export interface Finished {

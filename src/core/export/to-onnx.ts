@@ -8,7 +8,6 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -17,6 +16,7 @@ import {
 } from 'node:fs'
 import nodePath from 'node:path'
 import { KilnError, option, UsageError } from '../errors.js'
+import { removeDeadTemporaries } from '../util/files.js'
 import { genaiConfig } from './onnx/genai-config.js'
 import { ONNX_DTYPE_FORMATS, type OnnxExportDType, type OnnxTask, planOnnx } from './onnx/plan.js'
 import { loadOnnxRuntime, type OnnxValidation, OnnxValidationError } from './onnx/validate.js'
@@ -114,8 +114,13 @@ export async function exportOnnx(
   const { graph } = plan
   onEvent({ type: 'graph', nodes: graph.nodes.length, initializers: graph.initializers.length })
 
-  removeStaleTemporaries(dir)
-  const tmp = `${dir}${TMP_MARK}${process.pid}-${Date.now().toString(36)}`
+  // Written as `.<name>.<pid>.<random>.tmp` beside DIR; what killed exports left there goes first.
+  const parent = nodePath.dirname(dir)
+  removeDeadTemporaries(parent, nodePath.basename(dir))
+  const tmp = nodePath.join(
+    parent,
+    `.${nodePath.basename(dir)}.${process.pid}.${Date.now().toString(36)}.tmp`,
+  )
   const warnings: string[] = []
   let files: string[]
   try {
@@ -181,37 +186,6 @@ export async function exportOnnx(
   return result
 }
 
-/** The temporary folder of an export in progress: `<dir>.kiln-tmp-<pid>-<time>`. */
-const TMP_MARK = '.kiln-tmp-'
-
-/** Removes what exports into `dir` that were killed left beside it (their process is gone). */
-function removeStaleTemporaries(dir: string): void {
-  const parent = nodePath.dirname(dir)
-  const prefix = `${nodePath.basename(dir)}${TMP_MARK}`
-  let names: string[]
-  try {
-    names = readdirSync(parent)
-  } catch {
-    return
-  }
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue
-    const pid = Number(name.slice(prefix.length).split('-')[0])
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) continue
-    rmSync(nodePath.join(parent, name), { recursive: true, force: true })
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    // EPERM: the process exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /** Copies the tokenizer and generation files; config.json announces external data to transformers.js. */
 function writeSidecars(src: string, dst: string, external: boolean): string[] {
   const out = ['config.json']
@@ -234,7 +208,8 @@ function replaceFolder(tmp: string, dir: string, force: boolean): void {
     return
   }
   if (!force) throw new UsageError(`${dir} exists (pass ${option('force')} to replace it)`)
-  const old = `${tmp}.old`
+  // Named as a temporary too: a kill between the two renames leaves it for the next export to remove.
+  const old = tmp.replace(/\.tmp$/, 'old.tmp')
   renameSync(dir, old)
   try {
     renameSync(tmp, dir)

@@ -8,6 +8,7 @@ import {
   openSync,
   readdirSync,
   renameSync,
+  rmSync,
   unlinkSync,
   writeSync,
 } from 'node:fs'
@@ -97,7 +98,7 @@ function alive(pid: number): boolean {
  * A process killed while writing (SIGKILL, power loss) leaves its temporary file behind: a copy of
  * a settings file with its token, or a half-written export of gigabytes, that no later write would
  * ever remove. The next write of the same file removes those of processes that are gone: the ones
- * named `.<base>.<pid>[.<random>]<suffix>`.
+ * named `.<base>.<pid>[.<random>]<suffix>` (files, or folders: an ONNX export is one).
  */
 export function removeDeadTemporaries(dir: string, base: string, suffix = '.tmp'): void {
   let names: string[]
@@ -111,11 +112,8 @@ export function removeDeadTemporaries(dir: string, base: string, suffix = '.tmp'
     if (!name.startsWith(prefix) || !name.endsWith(suffix)) continue
     const m = /^(\d+)(?:\.[0-9a-z]*)?$/.exec(name.slice(prefix.length, name.length - suffix.length))
     if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue
-    try {
-      unlinkSync(nodePath.join(dir, name))
-    } catch {
-      // another writer removed it first
-    }
+    // force: another writer may have removed it first
+    rmSync(nodePath.join(dir, name), { recursive: true, force: true })
   }
 }
 

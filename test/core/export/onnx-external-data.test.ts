@@ -9,6 +9,7 @@ import { FP32 } from '../../../src/core/export/onnx/graph-ops.js'
 import { planOnnx } from '../../../src/core/export/onnx/plan.js'
 import { writeOnnxModel } from '../../../src/core/export/onnx/write-model.js'
 import { golden } from '../../helpers/fixtures.js'
+import { emptyPast, goldenKvShape, stepFeeds } from '../../helpers/onnx.js'
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-onnx-external-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
@@ -26,20 +27,7 @@ it('a model written with external data loads in ONNX Runtime and computes the sa
   expect(readFileSync(split).includes('split.onnx_data')).toBe(true)
   const run = async (file: string) => {
     const s = await ort.InferenceSession.create(file)
-    const ids = [5, 17, 42, 7]
-    const i64 = (v: number[]) =>
-      new ort.Tensor(
-        'int64',
-        BigInt64Array.from(v, (x) => BigInt(x)),
-        [1, v.length],
-      )
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: i64(ids),
-      attention_mask: i64(ids.map(() => 1)),
-      position_ids: i64(ids.map((_, i) => i)),
-    }
-    for (const n of s.inputNames.filter((n) => n.startsWith('past_key_values.')))
-      feeds[n] = new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 16])
+    const feeds = { ...emptyPast(s, goldenKvShape('gpt2-tiny')), ...stepFeeds([5, 17, 42, 7]) }
     return (await s.run(feeds)).logits.data as Float32Array
   }
   expect(await run(split)).toEqual(await run(inline))

@@ -11,10 +11,11 @@ import { valueInfo } from './proto.js'
 /** float32's lowest value: the additive mask of a position a query may not see (optimum's). */
 const MASKED = -3.4028234663852886e38
 
-const B = 'batch_size'
+/** The dynamic axes, as optimum names them. */
+export const B = 'batch_size'
 const S = 'sequence_length'
-const P = 'past_sequence_length'
-const T = 'total_sequence_length'
+export const P = 'past_sequence_length'
+export const T = 'total_sequence_length'
 
 export function decoderGraphToOnnx(
   spec: GraphSpec,

@@ -7,15 +7,12 @@
 // sequence, or a batch without left padding, as onnxruntime-genai feeds them).
 import { KilnError, option } from '../../errors.js'
 import type { GraphSpec, NodeSpec } from '../../native.js'
-import { DecoderTranslator } from './decoder-graph.js'
+import { B, DecoderTranslator, P, T } from './decoder-graph.js'
 import { bytesOf } from './emitter.js'
 import type { OnnxGraph, WeightFormat } from './graph-ops.js'
 import { valueInfo } from './proto.js'
 
 const MS = 'com.microsoft'
-const B = 'batch_size'
-const P = 'past_sequence_length'
-const T = 'total_sequence_length'
 
 export function fusedDecoderGraphToOnnx(
   spec: GraphSpec,
