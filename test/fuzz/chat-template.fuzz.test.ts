@@ -9,7 +9,7 @@ import type { ChatMessage } from '../../src/core/tokenizer/index.js'
 import { Tokenizer } from '../../src/core/tokenizer/tokenizer.js'
 import { golden } from '../helpers/fixtures.js'
 import { caseText, fuzzTarget, jsonCodec, kiln } from './harness.js'
-import { EDGE_INTS, hostileString } from './mutate.js'
+import { EDGE_INTS, hostileString, mutatedText } from './mutate.js'
 import { fixtureTemplates } from './seeds.js'
 
 interface Case {
@@ -315,30 +315,14 @@ const JINJA_PIECES = [
   '\\',
   '\n',
 ]
-const mutatedTemplate = fc
-  .record({
-    seed: fc.nat(fixtures.length - 1),
-    edits: fc.array(
-      fc.record({
-        at: fc.nat(),
-        len: fc.nat(20),
-        kind: fc.nat(3),
-        piece: fc.oneof(
-          fc.constantFrom(...JINJA_PIECES),
-          expr.map((e) => `{{ ${e} }}`),
-        ),
-      }),
-      { minLength: 1, maxLength: 4 },
-    ),
-  })
-  .map(({ seed, edits }) =>
-    edits.reduce((src, { at, len, kind, piece }) => {
-      const i = at % (src.length + 1)
-      if (kind === 0) return src.slice(0, i) + src.slice(i + len) // delete
-      if (kind === 1) return src.slice(0, i) + src.slice(i, i + len).repeat(2) + src.slice(i + len) // duplicate
-      return src.slice(0, i) + piece + src.slice(i) // insert
-    }, fixtures[seed]),
-  )
+const mutatedTemplate = mutatedText(
+  fixtures,
+  fc.oneof(
+    fc.constantFrom(...JINJA_PIECES),
+    expr.map((e) => `{{ ${e} }}`),
+  ),
+  { span: 20, maxEdits: 4 },
+)
 
 // --- hostile messages -------------------------------------------------------------------------
 

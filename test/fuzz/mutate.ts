@@ -638,3 +638,30 @@ export function stringifyDeep(root: Json, maxPieces = Number.POSITIVE_INFINITY):
   }
   return out.join('')
 }
+
+/**
+ * Text mutated from one of `seeds` by 1 to `maxEdits` edits: a span of up to `span` characters
+ * deleted or doubled, or one of `pieces` inserted, each at a random place.
+ */
+export function mutatedText(
+  seeds: readonly string[],
+  pieces: fc.Arbitrary<string>,
+  { span, maxEdits }: { span: number; maxEdits: number },
+): fc.Arbitrary<string> {
+  return fc
+    .record({
+      seed: fc.nat(seeds.length - 1),
+      edits: fc.array(fc.record({ at: fc.nat(), len: fc.nat(span), kind: fc.nat(3), piece: pieces }), {
+        minLength: 1,
+        maxLength: maxEdits,
+      }),
+    })
+    .map(({ seed, edits }) =>
+      edits.reduce((src, { at, len, kind, piece }) => {
+        const i = at % (src.length + 1)
+        if (kind === 0) return src.slice(0, i) + src.slice(i + len) // delete
+        if (kind === 1) return src.slice(0, i) + src.slice(i, i + len).repeat(2) + src.slice(i + len) // duplicate
+        return src.slice(0, i) + piece + src.slice(i) // insert
+      }, seeds[seed]),
+    )
+}

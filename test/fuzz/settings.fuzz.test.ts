@@ -15,7 +15,7 @@ import { buildRulesTable } from '../../src/cli/settings/rules-table.js'
 import { settingTypes } from '../../src/cli/settings/types.js'
 import { SettingsError } from '../../src/core/errors.js'
 import { caseText, FuzzFailure, fuzzTarget, jsonCodec, kiln } from './harness.js'
-import { EDGE_NUMBERS, hostileString } from './mutate.js'
+import { EDGE_NUMBERS, hostileString, mutatedText } from './mutate.js'
 
 interface Case {
   /** The settings file's text. */
@@ -215,27 +215,10 @@ const PIECES = [
   '1e999',
   '9007199254740993',
 ]
-const mutated = fc
-  .record({
-    seed: fc.nat(SEEDS.length - 1),
-    edits: fc.array(
-      fc.record({
-        at: fc.nat(),
-        len: fc.nat(12),
-        kind: fc.nat(3),
-        piece: fc.oneof(fc.constantFrom(...PIECES), scalarText, hostileString),
-      }),
-      { minLength: 1, maxLength: 5 },
-    ),
-  })
-  .map(({ seed, edits }) =>
-    edits.reduce((src, { at, len, kind, piece }) => {
-      const i = at % (src.length + 1)
-      if (kind === 0) return src.slice(0, i) + src.slice(i + len) // delete
-      if (kind === 1) return src.slice(0, i) + src.slice(i, i + len).repeat(2) + src.slice(i + len) // duplicate
-      return src.slice(0, i) + piece + src.slice(i) // insert
-    }, SEEDS[seed]),
-  )
+const mutated = mutatedText(SEEDS, fc.oneof(fc.constantFrom(...PIECES), scalarText, hostileString), {
+  span: 12,
+  maxEdits: 5,
+})
 
 const arbitrary: fc.Arbitrary<Case> = fc
   .oneof(
