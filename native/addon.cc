@@ -151,12 +151,21 @@ static Napi::Int32Array as_i32(Napi::Env env, Napi::Value v, const char* what) {
   return v.As<Napi::Int32Array>();
 }
 
+static Napi::Float32Array as_f32(Napi::Env env, Napi::Value v, const char* what = "logits") {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(env, std::string(what) + " must be a Float32Array");
+  return v.As<Napi::Float32Array>();
+}
+
 class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Graph",
                        {InstanceMethod("run", &GraphWrap::Run), InstanceMethod("runAsync", &GraphWrap::RunAsync),
-                        InstanceMethod("dispose", &GraphWrap::Dispose), InstanceMethod("info", &GraphWrap::Info)});
+                        InstanceMethod("dispose", &GraphWrap::Dispose), InstanceMethod("info", &GraphWrap::Info),
+                        InstanceMethod("update", &GraphWrap::Update), InstanceMethod("readTensor", &GraphWrap::ReadTensor),
+                        InstanceMethod("writeTensor", &GraphWrap::WriteTensor),
+                        InstanceMethod("sumSquares", &GraphWrap::SumSquares)});
   }
 
   // new Graph({tensors, nodes, io: {tokens, positions, slots, outRows, output, types?}, device?, backend?}):
@@ -175,6 +184,14 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
       node_from_js(env, ns.Get(i).As<Napi::Object>(), &nd);
       graph_->nodes.push_back(nd);
     }
+    if (spec.Get("update").IsArray()) {
+      Napi::Array us = spec.Get("update").As<Napi::Array>();
+      for (uint32_t i = 0; i < us.Length(); i++) {
+        Node nd;
+        node_from_js(env, us.Get(i).As<Napi::Object>(), &nd);
+        graph_->update_nodes.push_back(nd);
+      }
+    }
     Napi::Object io = spec.Get("io").As<Napi::Object>();
     graph_->io.tokens = get_int(io, "tokens", -1);
     graph_->io.positions = get_int(io, "positions", -1);
@@ -183,6 +200,9 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     graph_->io.output = get_int(io, "output", -1);
     graph_->io.types = get_int(io, "types", -1);
     graph_->io.blocks = get_int(io, "blocks", -1);
+    graph_->io.targets = get_int(io, "targets", -1);
+    graph_->io.hyper = get_int(io, "hyper", -1);
+    graph_->forward_nodes = get_int(spec, "forwardNodes", -1);
     try {
       graph_->finalize(physical_memory());
     } catch (const std::exception& e) {
@@ -192,8 +212,9 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
 
  private:
   struct Step {
-    std::vector<int32_t> tokens, pos, slots, out_rows, types, blocks;
+    std::vector<int32_t> tokens, pos, slots, out_rows, types, blocks, targets;
     int nth = 1;
+    bool forward_only = false;
   };
 
   Graph& live(Napi::Env env) {
@@ -224,6 +245,11 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
         throw Napi::Error::New(env, "blocks must have slots × blocks per slot entries (" +
                                         std::to_string(g.slots() * g.blocks_per_slot()) + ")");
     }
+    if (info.Length() > 7 && !info[7].IsUndefined()) {
+      s.targets = copy(7, "targets");
+      if (s.targets.size() != s.tokens.size()) throw Napi::Error::New(env, "targets must have one entry per token");
+    }
+    s.forward_only = info.Length() > 8 && info[8].ToBoolean().Value();
     if (s.pos.size() != s.tokens.size() || s.slots.size() != s.tokens.size())
       throw Napi::Error::New(env, "tokens, positions and slots must have the same length");
     if (!s.types.empty() && s.types.size() != s.tokens.size())
@@ -241,7 +267,7 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     std::lock_guard<std::mutex> lk(g.run_mu);
     g.run(s.tokens.data(), s.pos.data(), s.slots.data(), s.types.empty() ? nullptr : s.types.data(),
           s.blocks.empty() ? nullptr : s.blocks.data(), (int64_t)s.tokens.size(), s.out_rows.data(),
-          (int64_t)s.out_rows.size(), out, s.nth);
+          (int64_t)s.out_rows.size(), out, s.nth, s.targets.empty() ? nullptr : s.targets.data(), s.forward_only);
   }
 
   Napi::Value Run(const Napi::CallbackInfo& info) {
@@ -309,6 +335,68 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     graph_.reset();
     keep_.clear();
     return info.Env().Undefined();
+  }
+
+  // Training graphs (src/core/train): the optimizer step, and parameters, gradients and moments
+  // read and written by tensor index (initialisation, checkpoints, the adapter written out).
+  // update(hyper: Float32Array(8), threads)
+  Napi::Value Update(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Graph& g = live(env);
+    idle(env);
+    Napi::Float32Array h = as_f32(env, info[0], "hyper");
+    if (h.ElementLength() != (size_t)kAdamwHyper) throw Napi::RangeError::New(env, "update: hyper must have 8 floats");
+    const int nth = threads_arg(env, info[1], "update");
+    guarded(env, [&] {
+      std::lock_guard<std::mutex> lk(g.run_mu);
+      g.update(h.Data(), nth);
+    });
+    return env.Undefined();
+  }
+
+  Napi::Value ReadTensor(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Graph& g = live(env);
+    idle(env);
+    int t = index_value(env, info[0], "readTensor: tensor");
+    if (t < 0 || t >= (int)g.tensors.size() || g.tensors[t].dtype != DType::F32 || !g.tensors[t].data)
+      throw Napi::RangeError::New(env, "readTensor: not an f32 tensor of the graph");
+    Napi::Float32Array out = Napi::Float32Array::New(env, (size_t)g.tensors[t].elems());
+    g.read(t, out.Data());
+    return out;
+  }
+
+  Napi::Value WriteTensor(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Graph& g = live(env);
+    idle(env);
+    int t = index_value(env, info[0], "writeTensor: tensor");
+    Napi::Float32Array src = as_f32(env, info[1], "writeTensor: data");
+    guarded(env, [&] { g.write_tensor(t, src.Data(), src.ElementLength()); });
+    return env.Undefined();
+  }
+
+  Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Graph& g = live(env);
+    idle(env);
+    Napi::Int32Array ids = as_i32(env, info[0], "sumSquares: ids");
+    double total = 0;
+    guarded(env, [&] { total = g.sum_squares(std::vector<int>(ids.Data(), ids.Data() + ids.ElementLength())); });
+    return Napi::Number::New(env, total);
+  }
+
+  void idle(Napi::Env env) const {
+    if (busy_ > 0) throw Napi::Error::New(env, "graph is running a step; await it first");
+  }
+
+  template <typename F>
+  static void guarded(Napi::Env env, F&& fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -384,11 +472,6 @@ static Napi::Value Backends(const Napi::CallbackInfo& info) {
   return out;
 }
 
-static Napi::Float32Array as_f32(Napi::Env env, Napi::Value v) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw Napi::TypeError::New(env, "logits must be a Float32Array");
-  return v.As<Napi::Float32Array>();
-}
 
 // {temperature, topK, topP, minP, repetitionPenalty, frequencyPenalty, presencePenalty, history, generated,
 //  suppress, uniform}

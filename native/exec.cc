@@ -72,6 +72,58 @@ void exec_node(const Backend& be, const Node& nd, const std::vector<Tensor>& ten
     case Op::SLICE_COLS:
       be.slice_cols(out.f32(), T(0).f32(), out.cur_rows, T(0).row_elems(), nd.i[0], nd.i[1], ith, nth);
       break;
+    case Op::CAUSAL_ATTENTION: {
+      int64_t NH = nd.i[0], HS = T(0).row_elems() / NH;
+      be.causal_attention(out.f32(), T(0).f32(), T(1).f32(), T(2).f32(), T(3).i32(), out.cur_rows, NH,
+                          T(1).row_elems() / HS, HS, nd.f[0], attention, ith, nth);
+      break;
+    }
+    case Op::CAUSAL_ATTENTION_BACKWARD: {
+      int64_t NH = nd.i[0], HS = T(1).row_elems() / NH;
+      be.causal_attention_backward(out.f32(), T(0).f32(), T(1).f32(), T(2).f32(), T(3).f32(), T(4).i32(), out.cur_rows,
+                                   NH, T(2).row_elems() / HS, HS, nd.f[0], attention, ith, nth);
+      break;
+    }
+    case Op::SCALE:
+      be.scale(out.f32(), T(0).f32(), out.cur_rows * out.row_elems(), nd.f[0], ith, nth);
+      break;
+    case Op::DROPOUT:
+      be.dropout(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows, out.row_elems(), nd.f[0], nd.i[0], ith, nth);
+      break;
+    case Op::MATMUL_BACKWARD_WEIGHT: {
+      const Tensor &dy = T(0), &x = T(1);
+      be.matmul_backward_weight(out.f32(), dy.f32(), x.f32(), dy.cur_rows, x.row_elems(), dy.row_elems(), nd.i[0] != 0,
+                                ith, nth);
+      break;
+    }
+    case Op::BIAS_BACKWARD:
+      be.bias_backward(out.f32(), T(0).f32(), T(0).cur_rows, T(0).row_elems(), ith, nth);
+      break;
+    case Op::RMSNORM_BACKWARD:
+      be.rmsnorm_backward(out.f32(), T(0).f32(), T(1).f32(), T(2).f32(), out.cur_rows, out.row_elems(), nd.f[0], ith, nth);
+      break;
+    case Op::RMSNORM_BACKWARD_WEIGHT:
+      be.rmsnorm_backward_weight(out.f32(), T(0).f32(), T(1).f32(), T(0).cur_rows, T(0).row_elems(), nd.f[0], ith, nth);
+      break;
+    case Op::ROPE_BACKWARD:
+      be.rope_backward(out.f32(), T(0).f32(), T(1).i32(), T(2).f32(), out.cur_rows, nd.i[0], nd.i[1], nd.i[2] != 0, ith,
+                       nth);
+      break;
+    case Op::SILU_MUL_BACKWARD:
+      be.silu_mul_backward(out.f32(), T(0).f32(), T(1).f32(), T(2).f32(), out.cur_rows, T(1).row_elems(), ith, nth);
+      break;
+    case Op::EMBEDDING_BACKWARD:
+      be.embedding_backward(out.f32(), T(0).f32(), T(1).i32(), T(0).cur_rows, T(0).row_elems(), ith, nth);
+      break;
+    case Op::CROSS_ENTROPY:
+      be.cross_entropy(out.f32(), T(0).f32(), T(1).i32(), out.cur_rows, T(0).row_elems(), ith, nth);
+      break;
+    case Op::CROSS_ENTROPY_BACKWARD:
+      be.cross_entropy_backward(out.f32(), T(0).f32(), T(1).i32(), out.cur_rows, T(0).row_elems(), ith, nth);
+      break;
+    case Op::ADAMW:
+      be.adamw(out.f32(), (float*)T(1).data, (float*)T(2).data, (float*)T(3).data, T(4).f32(), out.elems(), ith, nth);
+      break;
   }
 }
 

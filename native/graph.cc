@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "cpu/qweights.h"
+#include "graph_need.h"
 
 namespace kiln {
 
@@ -18,12 +19,6 @@ bool dtype_from_name(const std::string& name, DType* out) {
   return false;
 }
 
-static void need(bool ok, size_t index, const Node& nd, const std::string& what) {
-  if (!ok) throw GraphError(std::string("graph node ") + std::to_string(index) + " (" + op_info(nd.op).name + "): " + what);
-}
-
-// A tensor's row count (its first dimension; a scalar is one row).
-static int64_t lead(const Tensor& t) { return t.shape.empty() ? 1 : t.shape[0]; }
 
 static bool is_float_weight(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
@@ -232,6 +227,22 @@ void Graph::check_node(size_t index, const Node& nd) {
       need(rows.rows != RowKind::Fixed || lead(rows) == lead(out), index, nd, "rows must have one entry per output row");
       break;
     }
+    case Op::CAUSAL_ATTENTION:
+    case Op::CAUSAL_ATTENTION_BACKWARD:
+    case Op::SCALE:
+    case Op::DROPOUT:
+    case Op::MATMUL_BACKWARD_WEIGHT:
+    case Op::BIAS_BACKWARD:
+    case Op::RMSNORM_BACKWARD:
+    case Op::RMSNORM_BACKWARD_WEIGHT:
+    case Op::ROPE_BACKWARD:
+    case Op::SILU_MUL_BACKWARD:
+    case Op::EMBEDDING_BACKWARD:
+    case Op::CROSS_ENTROPY:
+    case Op::CROSS_ENTROPY_BACKWARD:
+    case Op::ADAMW:
+      check_train_node(index, nd);
+      break;
     case Op::SLICE_COLS: {
       Tensor& x = in(0);
       f32(x, "x");
@@ -242,7 +253,7 @@ void Graph::check_node(size_t index, const Node& nd) {
       break;
     }
   }
-  if (nd.op != Op::KV_STORE)
+  if (nd.op != Op::KV_STORE && nd.op != Op::ADAMW)
     for (int k = 0; k < op_info(nd.op).n_inputs; k++)
       need(nd.inputs[k] != nd.output, index, nd, "output aliases an input");
 }
@@ -333,13 +344,29 @@ void Graph::check_io() {
       throw GraphError("graph: tensor " + t.name + " has fewer rows than a step may have");
   // Nodes write their outputs (and kv_store its caches): those are the graph's own memory, not a
   // buffer from JS (or a read-only mapping) that came as data.
+  auto owned = [&](int id) {
+    if (id >= 0 && id < (int)tensors.size() && tensors[id].storage != Storage::Owned)
+      throw GraphError("graph: tensor " + tensors[id].name + " is written by a node and cannot come with data");
+  };
   for (const Node& nd : nodes) {
-    auto owned = [&](int id) {
-      if (id >= 0 && id < (int)tensors.size() && tensors[id].storage != Storage::Owned)
-        throw GraphError("graph: tensor " + tensors[id].name + " is written by a node and cannot come with data");
-    };
     owned(nd.output);
     if (nd.op == Op::KV_STORE) owned(nd.inputs[5]);
+  }
+  // adamw writes the gradient (zeroing it) and the moments too.
+  for (const Node& nd : update_nodes)
+    for (int k = 0; k < 4; k++) owned(nd.inputs[k]);
+  if (io.targets >= 0) {
+    idx_ok(io.targets, "targets");
+    const Tensor& t = tensors[io.targets];
+    if (t.dtype != DType::I32 || t.storage != Storage::Owned || t.shape.size() != 1 || t.shape[0] < max_rows() ||
+        io.targets == io.tokens || io.targets == io.positions || io.targets == io.slots)
+      throw GraphError("graph: targets must be an i32 vector without data, an entry per token, of its own");
+  }
+  if (io.hyper >= 0) {
+    idx_ok(io.hyper, "hyper");
+    const Tensor& h = tensors[io.hyper];
+    if (h.dtype != DType::F32 || h.storage != Storage::Owned || h.rows != RowKind::Fixed || h.elems() != kAdamwHyper)
+      throw GraphError("graph: hyper must be 8 f32 without data");
   }
 }
 
@@ -360,6 +387,14 @@ void Graph::finalize(uint64_t mem_limit) {
   for (auto& t : tensors)
     if (t.storage == Storage::External && !t.data && t.elems() > 0) throw GraphError("graph: tensor " + t.name + " has no data");
   check();
+  check_update_nodes();
+  if (forward_nodes >= 0) {
+    if (forward_nodes > (int64_t)nodes.size()) throw GraphError("graph: forward_nodes past the node list");
+    // The output must be computed by then (its last writer is a forward node).
+    for (size_t i = (size_t)forward_nodes; i < nodes.size(); i++)
+      if (nodes[i].output == io.output) throw GraphError("graph: the output is written after the forward nodes");
+    forward_list_.assign(nodes.begin(), nodes.begin() + forward_nodes);
+  }
   if (io.blocks >= 0 && kv_blocks_ == 0) throw GraphError("graph: a block table without a KV cache");
   check_memory(mem_limit);
   // Kernel scratch per thread (attention: the cache's positions, or the encoder's rows).
@@ -367,14 +402,18 @@ void Graph::finalize(uint64_t mem_limit) {
     throw GraphError("graph: attention scratch past this machine's memory");
   if (vocab_ == 0) throw GraphError("graph: no embedding reads the token ids");
   // Decoders are bounded by their KV cache's length, encoders by their position table.
+  // In-step causal attention (training) reads no cache: a sequence is at most a step's rows.
+  if (causal_ && max_pos_ == 0) max_pos_ = max_rows();
   if (pos_table_ > 0) max_pos_ = max_pos_ ? std::min(max_pos_, pos_table_) : pos_table_;
   if (max_pos_ == 0) throw GraphError("graph: nothing bounds the positions (no KV cache and no position embedding)");
   if (io.types >= 0 && type_vocab_ == 0) throw GraphError("graph: no embedding reads the token types");
   if (kv_blocks_ > 0 && io.blocks < 0) throw GraphError("graph: a KV cache needs the block table as a graph input");
   // Without a KV cache, a slot only names a row's sequence within the step.
   if (max_slots_ == 0) max_slots_ = max_rows();
+  if (io.targets >= 0 && targets_vocab_ == 0) throw GraphError("graph: targets without a loss that reads them");
   place_weights();
   plan_buffers();
+  for (auto& t : tensors) t.cur_rows = lead(t);
   if (io.blocks >= 0) write_identity_blocks();
 }
 
@@ -450,8 +489,25 @@ void Graph::check_op_indices() const {
     case Op::SELECT_ROWS:
       in_range(T(1), lead(tensors[nd.output]), lead(T(0)), "row");
       break;
+    case Op::CAUSAL_ATTENTION:
+    case Op::CAUSAL_ATTENTION_BACKWARD: {
+      // As run() checks a step's: whole sequences, each from position 0 (kernels find them so).
+      const Tensor& pos = T(nd.op == Op::CAUSAL_ATTENTION ? 3 : 4);
+      for (int64_t n = 0; n < lead(tensors[nd.output]); n++)
+        if (value(pos, n) != 0 && (n == 0 || value(pos, n) != value(pos, n - 1) + 1))
+          throw GraphError(std::string(op_info(nd.op).name) + ": positions must be whole sequences, each from 0");
+      break;
+    }
+    case Op::EMBEDDING_BACKWARD:
+      in_range(T(1), lead(T(0)), tensors[nd.output].shape[0], "id");
+      break;
+    case Op::CROSS_ENTROPY:
+    case Op::CROSS_ENTROPY_BACKWARD:
+      entries(T(1), lead(T(0)), "targets");
+      if (T(1).data) check_targets((const int32_t*)T(1).data, lead(T(0)));  // owned: zeros
+      break;
     default:
-      break;  // rope and bidir_attention read positions but index nothing with them (sizes: check_node)
+      break;  // rope and the attentions read positions but index nothing with them (sizes: check_node)
   }
 }
 
@@ -480,16 +536,17 @@ const ScratchPlan& Graph::scratch_plan() {
   return scratch_;
 }
 
-void Graph::execute(int nth) {
+void Graph::execute(int nth, bool forward_only) {
   if (nth < 1) nth = 1;
   device->reserve_scratch(scratch_plan(), nth);
-  device->run(nodes, tensors, nth);
+  device->run(forward_only ? forward_list_ : nodes, tensors, nth);
 }
 
 void Graph::read(int t, void* dst) const { device->read(dst, tensors[t].data, tensors[t].nbytes()); }
 
 void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots, const int32_t* types,
-                const int32_t* blocks, int64_t N, const int32_t* out_rows, int64_t R, float* logits, int nth) {
+                const int32_t* blocks, int64_t N, const int32_t* out_rows, int64_t R, float* logits, int nth,
+                const int32_t* targets, bool forward_only) {
   if (N < 1 || N > max_rows()) throw GraphError("step has " + std::to_string(N) + " rows; this graph takes 1.." + std::to_string(max_rows()));
   if (R < 0 || R > max_out_rows()) throw GraphError("step asks for " + std::to_string(R) + " output rows; at most " + std::to_string(max_out_rows()));
   for (int64_t n = 0; n < N; n++) {
@@ -508,8 +565,10 @@ void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots,
   if (bidir_rows_ > 0)
     for (int64_t n = 0; n < N; n++)
       if (pos[n] != 0 && (n == 0 || pos[n] != pos[n - 1] + 1))
-        throw GraphError("row " + std::to_string(n) + ": an encoder step takes whole sequences, each its rows in order from position 0");
+        throw GraphError("row " + std::to_string(n) + ": a step with in-step attention (an encoder, training) takes whole sequences, each its rows in order from position 0");
+  if (io.targets >= 0) check_targets(targets, N);
   for (auto& t : tensors) t.cur_rows = t.rows == RowKind::Tokens ? N : t.rows == RowKind::Out ? R : (t.shape.empty() ? 1 : t.shape[0]);
+  if (io.targets >= 0) device->write(tensors[io.targets].data, targets, N * 4);
   device->write(tensors[io.tokens].data, tokens, N * 4);
   device->write(tensors[io.positions].data, pos, N * 4);
   device->write(tensors[io.slots].data, slots, N * 4);
@@ -526,7 +585,8 @@ void Graph::run(const int32_t* tokens, const int32_t* pos, const int32_t* slots,
                          " is past the KV pool's " + std::to_string(kv_blocks_) + " blocks: give a block table");
     if (!identity_blocks_) write_identity_blocks();
   }
-  execute(nth);
+  if (forward_only && forward_nodes < 0) throw GraphError("this graph has no forward part to run alone");
+  execute(nth, forward_only);
   if (R > 0) device->read(logits, tensors[io.output].data, (size_t)R * out_cols() * 4);
 }
 

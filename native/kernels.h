@@ -8,6 +8,7 @@
 
 #include "ops/ops.h"
 #include "tensor.h"
+#include "train_kernels.h"
 
 namespace kiln {
 

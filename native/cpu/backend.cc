@@ -21,6 +21,20 @@ relu_kernel relu_cpu;                      // elementwise.cc
 softmax_kernel softmax_cpu;                // elementwise.cc
 select_rows_kernel select_rows_cpu;        // copy.cc
 slice_cols_kernel slice_cols_cpu;          // copy.cc
+causal_attention_kernel causal_attention_cpu;                    // train_attention.cc
+causal_attention_backward_kernel causal_attention_backward_cpu;  // train_attention.cc
+scale_kernel scale_cpu;                                          // train_ops.cc
+dropout_kernel dropout_cpu;                                      // train_ops.cc
+matmul_backward_weight_kernel matmul_backward_weight_cpu;        // train_matmul.cc
+bias_backward_kernel bias_backward_cpu;                          // train_ops.cc
+rmsnorm_backward_kernel rmsnorm_backward_cpu;                    // train_ops.cc
+rmsnorm_backward_weight_kernel rmsnorm_backward_weight_cpu;      // train_ops.cc
+rope_backward_kernel rope_backward_cpu;                          // train_ops.cc
+silu_mul_backward_kernel silu_mul_backward_cpu;                  // train_ops.cc
+embedding_backward_kernel embedding_backward_cpu;                // train_ops.cc
+cross_entropy_kernel cross_entropy_cpu;                          // train_ops.cc
+cross_entropy_backward_kernel cross_entropy_backward_cpu;        // train_ops.cc
+adamw_kernel adamw_cpu;                                          // train_ops.cc
 
 const Backend& cpu_backend() {
   static const Backend b = KILN_BACKEND(cpu);

@@ -27,7 +27,23 @@ namespace kiln {
   X(RELU, relu, 1, __VA_ARGS__)               /* in: x -> max(x, 0) (DistilBERT's classifier) */                                  \
   X(SOFTMAX, softmax, 1, __VA_ARGS__)         /* in: x (N,C) -> softmax over C */                                                 \
   X(SELECT_ROWS, select_rows, 2, __VA_ARGS__) /* in: x (N,C), rows (R) i32 -> (R,C) */                                            \
-  X(SLICE_COLS, slice_cols, 1, __VA_ARGS__)   /* in: x (N,C); i0 start, i1 width -> (N,width) */
+  X(SLICE_COLS, slice_cols, 1, __VA_ARGS__)   /* in: x (N,C); i0 start, i1 width -> (N,width) */                 \
+  /* Training (train.h): in-step causal attention, the backward of each op, the loss, the optimizer. */               \
+  /* Outputs marked += are fixed gradient tensors the op accumulates into (zeroed by adamw). */                      \
+  X(CAUSAL_ATTENTION, causal_attention, 4, __VA_ARGS__) /* in: q (N,NH*HS), k, v (N,NKV*HS), pos; i0 NH, f0 scale */  \
+  X(CAUSAL_ATTENTION_BACKWARD, causal_attention_backward, 5, __VA_ARGS__) /* in: dy, q, k, v, pos -> [dq|dk|dv] */  \
+  X(SCALE, scale, 1, __VA_ARGS__)             /* in: x; f0 s -> s·x (LoRA's alpha / r) */                           \
+  X(DROPOUT, dropout, 2, __VA_ARGS__)         /* in: x (N,C), seed (2) f32; f0 p, i0 salt -> x·mask/(1-p) */        \
+  X(MATMUL_BACKWARD_WEIGHT, matmul_backward_weight, 2, __VA_ARGS__) /* in: dy (N,M), x (N,K); i0 (K,M) -> dW += */ \
+  X(BIAS_BACKWARD, bias_backward, 1, __VA_ARGS__) /* in: dy (N,M) -> db (M) += Σ rows */                            \
+  X(RMSNORM_BACKWARD, rmsnorm_backward, 3, __VA_ARGS__) /* in: dy, x (N,C), w (C); f0 eps -> dx (N,C) */            \
+  X(RMSNORM_BACKWARD_WEIGHT, rmsnorm_backward_weight, 2, __VA_ARGS__) /* in: dy, x (N,C); f0 eps -> dw (C) += */    \
+  X(ROPE_BACKWARD, rope_backward, 3, __VA_ARGS__) /* in: dy (N,H*HS), pos, inv_freq; as rope -> dx */               \
+  X(SILU_MUL_BACKWARD, silu_mul_backward, 3, __VA_ARGS__) /* in: dy, gate, up (N,F) -> (N,2F) [dgate|dup] */        \
+  X(EMBEDDING_BACKWARD, embedding_backward, 2, __VA_ARGS__) /* in: dy (N,C), ids (N) -> dtable (V,C) += */          \
+  X(CROSS_ENTROPY, cross_entropy, 2, __VA_ARGS__) /* in: logits (N,V), targets (N) i32, -100 ignored -> (N,1) */    \
+  X(CROSS_ENTROPY_BACKWARD, cross_entropy_backward, 2, __VA_ARGS__) /* as cross_entropy -> dlogits (N,V) */         \
+  X(ADAMW, adamw, 5, __VA_ARGS__) /* in: param, grad, m, v, hyper (8); out: param (in place); zeroes grad */
 
 // No COUNT enumerator: a switch over Op then names exactly the ops, and -Werror=switch (binding.gyp)
 // makes a missing case a build error.

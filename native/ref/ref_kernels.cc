@@ -209,6 +209,22 @@ static void slice_cols_ref(float* out, const float* x, int64_t N, int64_t C, int
 }
 
 // Every kernel above is static: an op without its ref twin fails to compile here.
+// Training twins: ref_train.cc.
+causal_attention_kernel causal_attention_ref;
+causal_attention_backward_kernel causal_attention_backward_ref;
+scale_kernel scale_ref;
+dropout_kernel dropout_ref;
+matmul_backward_weight_kernel matmul_backward_weight_ref;
+bias_backward_kernel bias_backward_ref;
+rmsnorm_backward_kernel rmsnorm_backward_ref;
+rmsnorm_backward_weight_kernel rmsnorm_backward_weight_ref;
+rope_backward_kernel rope_backward_ref;
+silu_mul_backward_kernel silu_mul_backward_ref;
+embedding_backward_kernel embedding_backward_ref;
+cross_entropy_kernel cross_entropy_ref;
+cross_entropy_backward_kernel cross_entropy_backward_ref;
+adamw_kernel adamw_ref;
+
 const Backend& ref_backend() {
   static const Backend b = KILN_BACKEND(ref);
   return b;

@@ -45,6 +45,10 @@ export interface GraphSpec {
   backend?: 'cpu' | 'ref'
   tensors: TensorSpec[]
   nodes: NodeSpec[]
+  /** Training graphs: the optimizer's adamw nodes, run by update() (native/graph.h). */
+  update?: NodeSpec[]
+  /** Training graphs: how many of `nodes` compute the loss; a forward-only step runs just those. */
+  forwardNodes?: number
   io: {
     tokens: number
     positions: number
@@ -55,6 +59,10 @@ export interface GraphSpec {
     types?: number
     /** The KV block table (slots, blocksPerSlot), for graphs with a KV cache. */
     blocks?: number
+    /** Training graphs: the step's next-token labels (N) i32, -100 ignored. */
+    targets?: number
+    /** Training graphs: the optimizer's 8 f32 hyperparameters (native/train_kernels.h). */
+    hyper?: number
   }
 }
 
@@ -83,6 +91,7 @@ export interface NativeGraph {
     threads: number,
     types?: Int32Array,
     blocks?: Int32Array,
+    targets?: Int32Array,
   ): Float32Array
   runAsync(
     tokens: Int32Array,
@@ -93,9 +102,20 @@ export interface NativeGraph {
     types?: Int32Array,
     /** The (slots × blocksPerSlot) KV block table; absent: slot s owns blocks s·MB … s·MB+MB−1. */
     blocks?: Int32Array,
+    targets?: Int32Array,
+    /** Training graphs: run the forward and the loss only (evaluation), leaving the gradients. */
+    forwardOnly?: boolean,
   ): Promise<Float32Array>
   dispose(): void
   info(): GraphInfo
+  /** Training graphs: runs the adamw nodes with these hyperparameters (lr, β1, β2, ε, wd, bc1, bc2, grad scale). */
+  update(hyper: Float32Array, threads: number): void
+  /** A copy of an f32 tensor's values (all its rows). */
+  readTensor(id: number): Float32Array
+  /** Overwrites a fixed f32 tensor the graph owns (parameters, optimizer moments). */
+  writeTensor(id: number, data: Float32Array): void
+  /** Σ x² over the f32 tensors given (the gradients' global norm), in double. */
+  sumSquares(ids: Int32Array): number
 }
 
 export interface SampleParams {

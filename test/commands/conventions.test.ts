@@ -73,6 +73,19 @@ const RUNS: Record<string, { ok: string[] | null; fail: string[] }> = {
     fail: ['cache', 'rm', 'org/none', '--cache-dir', tmp],
   },
   quantize: { ok: ['config', 'path'], fail: ['quantize', '/nonexistent', '--type', 'q8_0'] },
+  // Training runs are test/commands/finetune*.test.ts's; a missing model fails before any.
+  finetune: {
+    ok: ['config', 'path'],
+    fail: [
+      'finetune',
+      '-m',
+      '/nonexistent',
+      '--data',
+      path.join(ROOT, 'package.json'),
+      '-o',
+      path.join(tmp, 'ft'),
+    ],
+  },
   classify: { ok: ['classify', '-m', BERT_TINY, 'hi'], fail: ['classify', '-m', '/nonexistent', 'hi'] },
   embed: { ok: ['embed', '-m', BERT_TINY, 'hi'], fail: ['embed', '-m', '/nonexistent', 'hi'] },
   'fill-mask': { ok: ['config', 'path'], fail: ['fill-mask', '-m', BERT_TINY, 'no head here'] },

@@ -33,10 +33,28 @@ export interface WizardState {
   text: string
   /** Why the typed value was refused, shown under it until the next edit. */
   error: string
+  /** An optional section's page is on screen (set its keys now, or keep them) instead of `step`. */
+  page?: string
+  /** Optional sections kept as they were (the summary shows one line for each). */
+  kept: string[]
   result?: WizardResult
 }
 
 export const SUMMARY_ACTIONS = ['write', 'back', 'cancel'] as const
+
+/**
+ * Sections asked about as one page first: finetune's keys are a training recipe of some thirty
+ * values, most people keep its defaults, and one screen each would bury the machine's set-up.
+ */
+export const OPTIONAL_SECTIONS = ['finetune']
+export const PAGE_ACTIONS = ['keep', 'set'] as const
+
+/** The keys of the optional section that starts at `step`, if one does. */
+function sectionAt(keys: TypedKey[], step: number): string | undefined {
+  const section = keys[step]?.section
+  const starts = section !== undefined && (step === 0 || keys[step - 1].section !== section)
+  return starts && OPTIONAL_SECTIONS.includes(section) ? section : undefined
+}
 
 /** The values a question offers (enums, booleans), or undefined for a typed one. */
 export function choicesOf(k: TypedKey): unknown[] | undefined {
@@ -45,9 +63,11 @@ export function choicesOf(k: TypedKey): unknown[] | undefined {
 }
 
 /** The state when question `step` comes on screen: its current answer selected or typed. */
-function enter(s: WizardState, step: number): WizardState {
-  const base = { ...s, step, error: '', text: '', choice: 0 }
+function enter(s: WizardState, step: number, page = true): WizardState {
+  const base = { ...s, step, error: '', text: '', choice: 0, page: undefined }
   if (step >= s.keys.length) return base
+  const section = page ? sectionAt(s.keys, step) : undefined
+  if (section) return { ...base, page: section }
   const k = s.keys[step]
   const value = s.answers.get(k.key)
   const choices = choicesOf(k)
@@ -56,7 +76,7 @@ function enter(s: WizardState, step: number): WizardState {
 }
 
 export function initialState(keys: TypedKey[], initial: Answers): WizardState {
-  return enter({ keys, answers: new Map(initial), step: 0, choice: 0, text: '', error: '' }, 0)
+  return enter({ keys, answers: new Map(initial), step: 0, choice: 0, text: '', error: '', kept: [] }, 0)
 }
 
 function answer(s: WizardState, value: unknown): WizardState {
@@ -70,6 +90,17 @@ function submitText(s: WizardState, text: string): WizardState {
   if (text.trim() === '') return answer({ ...s, text }, undefined)
   const r = checkValue(k, fromText(k, text.trim()))
   return r.ok ? answer(s, r.value) : { ...s, text, error: r.problem }
+}
+
+/** Enter on an optional section's page: walk its keys, or keep them all (their proposals stand). */
+function submitPage(s: WizardState, section: string): WizardState {
+  const kept = s.kept.filter((k) => k !== section)
+  if (PAGE_ACTIONS[s.choice] === 'set') return enter({ ...s, kept }, s.step, false)
+  let next = s.step
+  const answers = new Map(s.answers)
+  for (; next < s.keys.length && s.keys[next].section === section; next++)
+    answers.set(s.keys[next].key, answers.get(s.keys[next].key)) // every key answered, as if walked
+  return enter({ ...s, answers, kept: [...kept, section] }, next)
 }
 
 function move(choice: number, count: number, by: number): number {
@@ -127,11 +158,17 @@ export function press(s: WizardState, input: string, key: KeyInfo): WizardState 
     if (key.downArrow || key.tab) return { ...s, choice: move(s.choice, n, 1) }
     if (!key.return) return s
     const action = SUMMARY_ACTIONS[s.choice]
-    if (action === 'back') return enter(s, 0)
+    if (action === 'back') return enter({ ...s, kept: [] }, 0)
     return {
       ...s,
       result: action === 'write' ? { confirmed: true, answers: s.answers } : { confirmed: false },
     }
+  }
+  if (s.page) {
+    const n = PAGE_ACTIONS.length
+    if (key.upArrow) return { ...s, choice: move(s.choice, n, -1) }
+    if (key.downArrow || key.tab) return { ...s, choice: move(s.choice, n, 1) }
+    return key.return ? submitPage(s, s.page) : s
   }
   const choices = choicesOf(s.keys[s.step])
   if (choices) {

@@ -7,7 +7,15 @@ import { Box, Text, useApp, useInput } from 'ink'
 import { createElement as h, type ReactElement, useEffect, useReducer } from 'react'
 import { redact } from '../settings/redact.js'
 import type { TypedKey } from '../settings/types.js'
-import { type Answers, choicesOf, initialState, press, SUMMARY_ACTIONS, type WizardResult } from './state.js'
+import {
+  type Answers,
+  choicesOf,
+  initialState,
+  PAGE_ACTIONS,
+  press,
+  SUMMARY_ACTIONS,
+  type WizardResult,
+} from './state.js'
 
 export type { Answers, WizardResult } from './state.js'
 
@@ -93,6 +101,8 @@ export function ConfigWizard(props: WizardProps): ReactElement {
   const { color } = props
   if (state.step >= props.keys.length) {
     const width = Math.max(...props.keys.map((k) => k.key.length))
+    // A kept optional section is one line: its thirty keys would push the actions off the screen.
+    const listed = props.keys.filter((k) => !state.kept.includes(k.section))
     const actions: Record<(typeof SUMMARY_ACTIONS)[number], string> = {
       write: `Write ${props.path}`,
       back: 'Go back and change an answer',
@@ -106,11 +116,37 @@ export function ConfigWizard(props: WizardProps): ReactElement {
         { bold: color },
         `Summary — ${props.exists ? 'replaces the settings in' : 'creates'} ${props.path}`,
       ),
-      ...props.keys.map((k) =>
+      ...listed.map((k) =>
         h(Text, { key: k.key }, `  ${k.key.padEnd(width)}  ${shown(k, state.answers.get(k.key))}`),
+      ),
+      ...state.kept.map((section) =>
+        h(
+          Text,
+          { key: section },
+          `  ${`${section}.*`.padEnd(width)}  kept (${sectionSize(props.keys, section)} settings; \`kiln config list\` shows them)`,
+        ),
       ),
       h(Text, null, ''),
       h(List, { labels: SUMMARY_ACTIONS.map((a) => actions[a]), at: state.choice, color }),
+    )
+  }
+  if (state.page) {
+    const n = sectionSize(props.keys, state.page)
+    const labels: Record<(typeof PAGE_ACTIONS)[number], string> = {
+      keep: 'Keep them as they are (the file, else the defaults)',
+      set: `Set them now (${n} questions)`,
+    }
+    return h(
+      Box,
+      { flexDirection: 'column' },
+      h(
+        Text,
+        { dimColor: color },
+        `kiln config — ${state.step + 1}/${props.keys.length} · Enter accepts · Esc cancels`,
+      ),
+      h(Text, { bold: color }, `${state.page}.*`),
+      h(Text, null, `${n} ${state.page} settings (\`kiln ${state.page}\`'s defaults).`),
+      h(List, { labels: PAGE_ACTIONS.map((a) => labels[a]), at: state.choice, color }),
     )
   }
   const k = props.keys[state.step]
@@ -130,3 +166,5 @@ export function ConfigWizard(props: WizardProps): ReactElement {
       : h(TextField, { k, text: state.text, error: state.error, color }),
   )
 }
+
+const sectionSize = (keys: TypedKey[], section: string) => keys.filter((k) => k.section === section).length

@@ -219,6 +219,136 @@ export const sections = {
       help: 'Training processes (one per GPU with accelerate).',
       default: () => 1,
     },
+    // The rest are `kiln finetune`'s flags (the same names, snake_case), so a project can keep its
+    // training recipe in the settings file or in KILN_FINETUNE_* variables.
+    model: {
+      type: (z) => z.string().min(1),
+      help: 'Model `kiln finetune` trains when -m is not given (default: the tiny model that ships with kiln).',
+      example: 'Qwen/Qwen2-0.5B-Instruct',
+    },
+    data: {
+      type: (z) => z.string().min(1),
+      help: 'Training data file (JSONL, JSON, Parquet or text) when --data is not given.',
+      example: './train.jsonl',
+    },
+    output: {
+      type: (z) => z.string().min(1),
+      help: 'Output folder (default: <model>-<method> in the working folder).',
+      example: './my-adapter',
+    },
+    method: {
+      type: (z) => z.enum(['lora', 'full']),
+      help: 'lora trains a PEFT adapter; full trains every weight and writes a model folder.',
+      default: () => 'lora',
+    },
+    rank: {
+      type: (z) => z.number().int().min(1),
+      help: 'LoRA rank r.',
+      default: () => 16,
+    },
+    alpha: {
+      type: (z) => z.number().gt(0),
+      help: 'LoRA alpha; the update is scaled by alpha / rank (default: 2 × rank).',
+    },
+    dropout: {
+      type: (z) => z.number().min(0).lt(1),
+      help: 'Dropout on the LoRA input during training.',
+      default: () => 0,
+    },
+    target: {
+      type: (z) => z.string().min(1),
+      help: 'Modules LoRA adapts: comma-separated names (q_proj,v_proj) or all-linear.',
+      default: () => 'q_proj,v_proj',
+    },
+    epochs: {
+      type: (z) => z.number().int().min(1),
+      help: 'Passes over the training data (max_steps stops sooner).',
+      default: () => 1,
+    },
+    max_steps: {
+      type: (z) => z.number().int().min(1),
+      help: 'Optimizer steps at most (default: as many as the epochs take).',
+    },
+    batch_size: {
+      type: (z) => z.number().int().min(1),
+      help: 'Sequences per micro-batch.',
+      default: () => 4,
+    },
+    grad_accum: {
+      type: (z) => z.number().int().min(1),
+      help: 'Micro-batches whose gradients add up to one optimizer step.',
+      default: () => 1,
+    },
+    lr: {
+      type: (z) => z.number().gt(0),
+      help: 'Peak learning rate (default: 2e-4 for lora, 2e-5 for full).',
+    },
+    schedule: {
+      type: (z) => z.enum(['cosine', 'linear', 'constant']),
+      help: 'How the learning rate decays after warmup.',
+      default: () => 'cosine',
+    },
+    warmup: {
+      type: (z) => z.number().min(0),
+      help: 'Warmup: a number of steps (an integer), or a fraction of all steps when below 1.',
+      default: () => 0,
+    },
+    weight_decay: {
+      type: (z) => z.number().min(0),
+      help: 'AdamW weight decay.',
+      default: () => 0,
+    },
+    max_grad_norm: {
+      type: (z) => z.number().gt(0),
+      help: 'Gradients are clipped to this global norm.',
+      default: () => 1,
+    },
+    seq_len: {
+      type: (z) => z.number().int().min(1),
+      help: 'Longest training sequence in tokens; longer examples are truncated.',
+      default: () => 512,
+    },
+    packing: {
+      type: (z) => z.boolean(),
+      help: "Fill each batch's token budget with several short examples.",
+      default: () => false,
+    },
+    eval: {
+      type: (z) => z.string().min(1),
+      help: 'Held-out data file for the eval loss.',
+      example: './eval.jsonl',
+    },
+    eval_split: {
+      type: (z) => z.number().gt(0).lt(1),
+      help: 'Fraction of the training data held out for the eval loss (instead of an eval file).',
+    },
+    eval_every: {
+      type: (z) => z.number().int().min(1),
+      help: 'Steps between eval losses (default: at the end only).',
+    },
+    save_every: {
+      type: (z) => z.number().int().min(1),
+      help: 'Steps between checkpoints in the output folder (default: at the end only).',
+    },
+    resume: {
+      type: (z) => z.boolean(),
+      help: "Continue from the output folder's last checkpoint.",
+      default: () => false,
+    },
+    seed: {
+      type: (z) => z.number().int().min(0),
+      help: 'Seed for shuffling, dropout and LoRA initialisation.',
+      default: () => 42,
+    },
+    threads: {
+      type: (z) => z.number().int().min(1),
+      help: 'Compute threads for `kiln finetune` (default: runtime.threads).',
+    },
+    force: {
+      type: (z) => z.boolean(),
+      help: 'Replace an existing output folder.',
+      default: () => false,
+    },
   },
 } satisfies Record<string, Record<string, SettingDef>>
 

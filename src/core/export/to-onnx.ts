@@ -4,19 +4,11 @@
 // onnx/model.onnx. The graph is kiln's own (the family's builder over GraphBuilder, as the engine
 // runs it), written op by op (onnx/plan.ts). The folder appears under its name complete or not at all: it is
 // written under a temporary name beside it, then renamed.
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import nodePath from 'node:path'
-import { KilnError, option, UsageError } from '../errors.js'
-import { removeDeadTemporaries } from '../util/files.js'
+import { option, UsageError } from '../errors.js'
+import { MODEL_SIDECARS } from '../models/sidecar-files.js'
+import { writeFolderAtomic } from '../util/folder-write.js'
 import { genaiConfig } from './onnx/genai-config.js'
 import { ONNX_DTYPE_FORMATS, type OnnxExportDType, type OnnxTask, planOnnx } from './onnx/plan.js'
 import { loadOnnxRuntime, type OnnxValidation, OnnxValidationError } from './onnx/validate.js'
@@ -70,19 +62,6 @@ export interface ExportOnnxResult {
   warnings: string[]
 }
 
-/** Files of the model folder that transformers.js reads beside the ONNX graph (those present are copied). */
-const SIDECARS = [
-  'generation_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-  'chat_template.jinja',
-  'chat_template.json',
-  'vocab.json',
-  'merges.txt',
-  'added_tokens.json',
-]
-
 export async function exportOnnx(
   modelPath: string,
   outDir: string,
@@ -114,42 +93,36 @@ export async function exportOnnx(
   const { graph } = plan
   onEvent({ type: 'graph', nodes: graph.nodes.length, initializers: graph.initializers.length })
 
-  // Written as `.<name>.<pid>.<random>.tmp` beside DIR; what killed exports left there goes first.
-  const parent = nodePath.dirname(dir)
-  removeDeadTemporaries(parent, nodePath.basename(dir))
-  const tmp = nodePath.join(
-    parent,
-    `.${nodePath.basename(dir)}.${process.pid}.${Date.now().toString(36)}.tmp`,
-  )
+  // Written under a temporary name beside DIR and renamed into place (util/folder-write.ts).
   const warnings: string[] = []
-  let files: string[]
-  try {
-    mkdirSync(nodePath.join(tmp, 'onnx'), { recursive: true })
-    const written = writeOnnxModel(
-      nodePath.join(tmp, 'onnx', spec.file),
-      {
-        ...graph,
-        opset,
-        ...(fused ? { domains: { 'com.microsoft': 1 } } : {}),
-        graphName: `${plan.architecture}-${dtype}${fused ? '-ort' : ''}`,
-        metadata: { 'kiln.task': plan.task, 'kiln.dtype': dtype, 'kiln.optimize': optimize },
-      },
-      opts.version ?? '0',
-    )
-    files = written.map((f) => nodePath.relative(tmp, f))
-    const external = files.some((f) => f.endsWith('_data'))
-    files.push(...writeSidecars(plan.sourceDir, tmp, external))
-    if (fused && plan.decoder) {
-      // onnxruntime-genai reads the folder it is given: the config names the graph under onnx/.
-      const genai = genaiConfig(plan.decoder, `onnx/${spec.file}`)
-      writeFileSync(nodePath.join(tmp, 'genai_config.json'), `${JSON.stringify(genai, null, 2)}\n`)
-      files.push('genai_config.json')
-    }
-    replaceFolder(tmp, dir, opts.force ?? false)
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true })
-    throw e
-  }
+  const files = writeFolderAtomic(
+    dir,
+    (tmp) => {
+      mkdirSync(nodePath.join(tmp, 'onnx'), { recursive: true })
+      const written = writeOnnxModel(
+        nodePath.join(tmp, 'onnx', spec.file),
+        {
+          ...graph,
+          opset,
+          ...(fused ? { domains: { 'com.microsoft': 1 } } : {}),
+          graphName: `${plan.architecture}-${dtype}${fused ? '-ort' : ''}`,
+          metadata: { 'kiln.task': plan.task, 'kiln.dtype': dtype, 'kiln.optimize': optimize },
+        },
+        opts.version ?? '0',
+      )
+      const names = written.map((f) => nodePath.relative(tmp, f))
+      const external = names.some((f) => f.endsWith('_data'))
+      names.push(...writeSidecars(plan.sourceDir, tmp, external))
+      if (fused && plan.decoder) {
+        // onnxruntime-genai reads the folder it is given: the config names the graph under onnx/.
+        const genai = genaiConfig(plan.decoder, `onnx/${spec.file}`)
+        writeFileSync(nodePath.join(tmp, 'genai_config.json'), `${JSON.stringify(genai, null, 2)}\n`)
+        names.push('genai_config.json')
+      }
+      return names
+    },
+    { replace: opts.force ?? false },
+  )
   const bytes = files.reduce((n, f) => n + statSize(nodePath.join(dir, f)), 0)
   onEvent({ type: 'written', files, bytes })
 
@@ -193,31 +166,12 @@ function writeSidecars(src: string, dst: string, external: boolean): string[] {
   if (external)
     config['transformers.js_config'] = { ...config['transformers.js_config'], use_external_data_format: true }
   writeFileSync(nodePath.join(dst, 'config.json'), `${JSON.stringify(config, null, 2)}\n`)
-  for (const f of SIDECARS) {
+  for (const f of MODEL_SIDECARS) {
     if (!existsSync(nodePath.join(src, f))) continue
     copyFileSync(nodePath.join(src, f), nodePath.join(dst, f))
     out.push(f)
   }
   return out
-}
-
-/** Puts the finished folder `tmp` at `dir`; an old `dir` (with force) goes only once the new one is in place. */
-function replaceFolder(tmp: string, dir: string, force: boolean): void {
-  if (!existsSync(dir)) {
-    renameSync(tmp, dir)
-    return
-  }
-  if (!force) throw new UsageError(`${dir} exists (pass ${option('force')} to replace it)`)
-  // Named as a temporary too: a kill between the two renames leaves it for the next export to remove.
-  const old = tmp.replace(/\.tmp$/, 'old.tmp')
-  renameSync(dir, old)
-  try {
-    renameSync(tmp, dir)
-  } catch (e) {
-    renameSync(old, dir)
-    throw new KilnError('E_EXPORT', `cannot move the export into ${dir}: ${(e as Error).message}`)
-  }
-  rmSync(old, { recursive: true, force: true })
 }
 
 function statSize(file: string): number {

@@ -59,12 +59,12 @@ export class GraphBuilder {
     return this.typesId
   }
 
-  private add(t: TensorSpec): TensorId {
+  protected add(t: TensorSpec): TensorId {
     this.tensors.push(t)
     return this.tensors.length - 1
   }
 
-  private input(name: string, rows: RowKind, max: number): TensorId {
+  protected input(name: string, rows: RowKind, max: number): TensorId {
     return this.add({ name, dtype: 'i32', shape: [max], rows })
   }
 
@@ -103,16 +103,16 @@ export class GraphBuilder {
     return s.slice(1).reduce((a, b) => a * b, 1)
   }
 
-  private rowsOf(id: TensorId): RowKind {
+  protected rowsOf(id: TensorId): RowKind {
     return this.tensors[id].rows ?? ROWS_FIXED
   }
 
-  private act(name: string, rows: RowKind, cols: number): TensorId {
+  protected act(name: string, rows: RowKind, cols: number): TensorId {
     const max = rows === ROWS_OUT ? this.limits.maxOutRows : this.limits.maxRows
     return this.add({ name, dtype: 'f32', shape: [max, cols], rows })
   }
 
-  private node(op: string, inputs: number[], output: TensorId, f?: number[], i?: number[]): TensorId {
+  protected node(op: string, inputs: number[], output: TensorId, f?: number[], i?: number[]): TensorId {
     this.nodes.push({ op, inputs, output, f, i })
     return output
   }

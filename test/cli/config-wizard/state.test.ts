@@ -13,6 +13,12 @@ async function start(initial?: Map<string, unknown>) {
 
 const keyAt = (s: WizardState) => s.keys[s.step]?.key ?? 'summary'
 
+/** Enter until the summary (optional sections' pages answered "keep", so fewer presses than keys). */
+function toSummary(s: WizardState): WizardState {
+  for (let i = 0; i <= s.keys.length && s.step < s.keys.length; i++) s = press(s, '', ENTER)
+  return s
+}
+
 describe('wizard state', () => {
   it('Enter on every question, then Write, gives the proposals', async () => {
     let s = await start()
@@ -64,14 +70,38 @@ describe('wizard state', () => {
     let s = await start()
     s = press(s, '', { upArrow: true })
     expect(s.choice).toBe(2) // auto → cuda, around the top
-    for (let i = 0; i < s.keys.length; i++) s = press(s, '', ENTER)
+    s = toSummary(s)
     s = press(s, '', DOWN)
     s = press(s, '', ENTER)
     expect([s.step, s.answers.get('runtime.device')]).toEqual([0, 'cuda'])
     expect(s.choice).toBe(2) // the answer given, selected again
     expect(press(s, '', { escape: true }).result).toEqual({ confirmed: false })
-    for (let i = 0; i < s.keys.length; i++) s = press(s, '', ENTER)
+    s = toSummary(s)
     s = press(press(s, '', { upArrow: true }), '', ENTER)
     expect(s.result).toEqual({ confirmed: false })
+  })
+
+  it('asks about finetune.* on one page: keep them all, or set them one by one', async () => {
+    let s = await start(new Map([['finetune.rank', 8]]))
+    while (!s.page) s = press(s, '', ENTER)
+    expect([s.page, keyAt(s)]).toEqual(['finetune', 'finetune.engine'])
+    const page = s
+    s = press(s, '', ENTER) // keep
+    expect(keyAt(s)).toBe('summary')
+    expect(s.kept).toEqual(['finetune'])
+    const finetuneKeys = s.keys.filter((k) => k.section === 'finetune').map((k) => k.key)
+    expect(finetuneKeys.length).toBeGreaterThan(20)
+    for (const k of finetuneKeys) expect(s.answers.has(k), k).toBe(true)
+    expect(s.answers.get('finetune.rank')).toBe(8) // the proposal stands
+    s = press(press(page, '', DOWN), '', ENTER) // set them now
+    expect([s.page, keyAt(s)]).toEqual([undefined, 'finetune.engine'])
+    for (let i = 0; i < finetuneKeys.length; i++) s = press(s, '', ENTER)
+    expect(keyAt(s)).toBe('summary')
+    expect(s.kept).toEqual([])
+    s = press(press(s, '', DOWN), '', ENTER) // back: the page is asked again
+    expect(s.step).toBe(0)
+    s = toSummary(s)
+    expect(s.result).toBeUndefined()
+    expect(s.kept).toEqual(['finetune'])
   })
 })

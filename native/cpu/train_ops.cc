@@ -1,0 +1,160 @@
+// The backward kernels of the elementwise, norm, rope and embedding ops, the causal-LM loss and
+// AdamW. Memory bound; each splits its work so that no two threads write the same element
+// (gradients that sum over rows split the columns instead).
+#include <cmath>
+
+#include "kernels.h"
+
+namespace kiln {
+
+void scale_cpu(float* out, const float* x, int64_t n, float s, int ith, int nth) {
+  int64_t b, e;
+  split_range(n, ith, nth, &b, &e);
+  for (int64_t i = b; i < e; i++) out[i] = s * x[i];
+}
+
+void dropout_cpu(float* out, const float* x, const float* seed, int64_t N, int64_t C, float p, int64_t salt, int ith,
+                 int nth) {
+  int64_t s, e;
+  split_range(N * C, ith, nth, &s, &e);
+  const uint32_t sd = dropout_seed(seed);
+  const float keep = 1.f / (1.f - p);
+  for (int64_t i = s; i < e; i++) out[i] = dropout_uniform(sd, salt, i) >= p ? x[i] * keep : 0.f;
+}
+
+void silu_mul_backward_cpu(float* out, const float* dy, const float* gate, const float* up, int64_t N, int64_t F,
+                           int ith, int nth) {
+  int64_t s, e;
+  split_range(N, ith, nth, &s, &e);
+  for (int64_t n = s; n < e; n++)
+    for (int64_t f = 0; f < F; f++) {
+      float g = gate[n * F + f], sig = 1.f / (1.f + std::exp(-g)), d = dy[n * F + f];
+      out[n * 2 * F + f] = d * up[n * F + f] * sig * (1.f + g * (1.f - sig));
+      out[n * 2 * F + F + f] = d * g * sig;
+    }
+}
+
+static inline float inv_rms(const float* x, int64_t C, float eps) {
+  float ss = 0.f;
+  for (int64_t c = 0; c < C; c++) ss += x[c] * x[c];
+  return 1.f / std::sqrt(ss / (float)C + eps);
+}
+
+// y = w·x·r, r = (mean(x²) + eps)^-½: dx = r·(w·dy) - x·r³/C · Σ_c w·dy·x
+void rmsnorm_backward_cpu(float* dx, const float* dy, const float* x, const float* w, int64_t N, int64_t C, float eps,
+                          int ith, int nth) {
+  int64_t s, e;
+  split_range(N, ith, nth, &s, &e);
+  for (int64_t n = s; n < e; n++) {
+    const float *xr = x + n * C, *dr = dy + n * C;
+    float r = inv_rms(xr, C, eps), dot = 0.f;
+    for (int64_t c = 0; c < C; c++) dot += w[c] * dr[c] * xr[c];
+    float k = r * r * r / (float)C * dot;
+    for (int64_t c = 0; c < C; c++) dx[n * C + c] = r * w[c] * dr[c] - k * xr[c];
+  }
+}
+
+void rmsnorm_backward_weight_cpu(float* dw, const float* dy, const float* x, int64_t N, int64_t C, float eps, int ith,
+                                 int nth) {
+  int64_t s, e;
+  split_range(C, ith, nth, &s, &e);
+  if (s >= e) return;
+  for (int64_t n = 0; n < N; n++) {
+    float r = inv_rms(x + n * C, C, eps);
+    for (int64_t c = s; c < e; c++) dw[c] += dy[n * C + c] * x[n * C + c] * r;
+  }
+}
+
+// rope is a rotation by pos·inv_freq of each pair; its transpose rotates by the opposite angle.
+void rope_backward_cpu(float* dx, const float* dy, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
+                       int64_t HS, bool interleaved, int ith, int nth) {
+  int64_t s, e;
+  split_range(N, ith, nth, &s, &e);
+  const int64_t half = HS / 2, stride = interleaved ? 2 : 1, off = interleaved ? 1 : half;
+  float cosv[512], sinv[512];  // HS ≤ 1024 (graph.cc)
+  for (int64_t r = s; r < e; r++) {
+    float p = (float)pos[r];
+    for (int64_t i = 0; i < half; i++) {
+      float a = p * inv_freq[i];
+      cosv[i] = std::cos(a);
+      sinv[i] = std::sin(a);
+    }
+    for (int64_t h = 0; h < H; h++) {
+      const float* g = dy + r * H * HS + h * HS;
+      float* o = dx + r * H * HS + h * HS;
+      for (int64_t i = 0; i < half; i++) {
+        const int64_t a = i * stride, b = a + off;
+        o[a] = g[a] * cosv[i] + g[b] * sinv[i];
+        o[b] = g[b] * cosv[i] - g[a] * sinv[i];
+      }
+    }
+  }
+}
+
+void embedding_backward_cpu(float* dtable, const float* dy, const int32_t* ids, int64_t N, int64_t C, int ith,
+                            int nth) {
+  int64_t s, e;
+  split_range(C, ith, nth, &s, &e);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t c = s; c < e; c++) dtable[(int64_t)ids[n] * C + c] += dy[n * C + c];
+}
+
+void bias_backward_cpu(float* db, const float* dy, int64_t N, int64_t M, int ith, int nth) {
+  int64_t s, e;
+  split_range(M, ith, nth, &s, &e);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t m = s; m < e; m++) db[m] += dy[n * M + m];
+}
+
+static inline float row_logsumexp(const float* l, int64_t V) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < V; i++) mx = l[i] > mx ? l[i] : mx;
+  double sum = 0;
+  for (int64_t i = 0; i < V; i++) sum += std::exp(l[i] - mx);
+  return mx + (float)std::log(sum);
+}
+
+void cross_entropy_cpu(float* loss, const float* logits, const int32_t* targets, int64_t N, int64_t V, int ith,
+                       int nth) {
+  int64_t s, e;
+  split_range(N, ith, nth, &s, &e);
+  for (int64_t n = s; n < e; n++) {
+    int32_t t = targets[n];
+    loss[n] = t < 0 ? 0.f : row_logsumexp(logits + n * V, V) - logits[n * V + t];
+  }
+}
+
+void cross_entropy_backward_cpu(float* dlogits, const float* logits, const int32_t* targets, int64_t N, int64_t V,
+                                int ith, int nth) {
+  int64_t s, e;
+  split_range(N, ith, nth, &s, &e);
+  for (int64_t n = s; n < e; n++) {
+    float* d = dlogits + n * V;
+    int32_t t = targets[n];
+    if (t < 0) {
+      for (int64_t i = 0; i < V; i++) d[i] = 0.f;
+      continue;
+    }
+    const float* l = logits + n * V;
+    float lse = row_logsumexp(l, V);
+    for (int64_t i = 0; i < V; i++) d[i] = std::exp(l[i] - lse);
+    d[t] -= 1.f;
+  }
+}
+
+void adamw_cpu(float* param, float* grad, float* m, float* v, const float* hyper, int64_t n, int ith, int nth) {
+  int64_t s, e;
+  split_range(n, ith, nth, &s, &e);
+  const float lr = hyper[0], b1 = hyper[1], b2 = hyper[2], eps = hyper[3], wd = hyper[4], bc1 = hyper[5],
+              bc2 = hyper[6], gs = hyper[7];
+  const float step = lr / bc1, rbc2 = 1.f / std::sqrt(bc2), decay = 1.f - lr * wd;
+  for (int64_t i = s; i < e; i++) {
+    float g = grad[i] * gs;
+    m[i] = b1 * m[i] + (1.f - b1) * g;
+    v[i] = b2 * v[i] + (1.f - b2) * g * g;
+    param[i] = param[i] * decay - step * m[i] / (std::sqrt(v[i]) * rbc2 + eps);
+    grad[i] = 0.f;
+  }
+}
+
+}  // namespace kiln

@@ -1,0 +1,94 @@
+// Reverse-mode differentiation of a training graph's forward nodes, emitted as more nodes of the
+// same list: each forward op's gradient comes from its `<op>_backward` kernels (or, where the
+// gradient is itself a forward op, that op: a matmul's input gradient is a matmul by the same
+// weight, transposed; scale's is scale). Gradients reaching one activation from several uses are
+// summed with add nodes; parameters' gradients are accumulated in place by the weight-gradient ops.
+import { UsageError } from '../errors.js'
+import type { NodeSpec } from '../native.js'
+import type { TensorId } from '../runtime/graph-builder.js'
+import type { TrainGraphBuilder } from './train-graph-builder.js'
+
+/** Appends the backward of every node before `logits`' loss, seeded by the loss's gradient. */
+export function buildBackward(g: TrainGraphBuilder, forward: readonly NodeSpec[], logits: TensorId): void {
+  // Only what depends on a parameter needs a gradient.
+  const needs = new Set<TensorId>(g.params.map((p) => p.id))
+  for (const nd of forward) if (nd.inputs.some((t) => needs.has(t))) needs.add(nd.output)
+  const grads = new Map<TensorId, TensorId>()
+  const accumulate = (t: TensorId, d: TensorId) => {
+    if (!needs.has(t) || g.parameter(t)) return
+    const prev = grads.get(t)
+    grads.set(t, prev === undefined ? d : g.add2(`${g.tensors[t].name}.grad_sum`, prev, d))
+  }
+  grads.set(logits, g.crossEntropyBackward(logits))
+  for (let i = forward.length - 1; i >= 0; i--) {
+    const nd = forward[i]
+    const dy = grads.get(nd.output)
+    if (dy === undefined) continue
+    backwardOf(g, nd, dy, accumulate)
+  }
+}
+
+function backwardOf(
+  g: TrainGraphBuilder,
+  nd: NodeSpec,
+  dy: TensorId,
+  accumulate: (t: TensorId, d: TensorId) => void,
+): void {
+  const [a, b, c] = nd.inputs
+  const name = g.tensors[nd.output].name
+  switch (nd.op) {
+    case 'matmul': {
+      const kxm = nd.i?.[0] === 1
+      accumulate(a, g.plainMatmul(`${name}.x_grad`, dy, b, !kxm)) // dx = dy·w
+      const w = g.parameter(b)
+      if (w) g.matmulBackwardWeight(dy, a, w.grad, kxm)
+      const bias = c >= 0 ? g.parameter(c) : undefined
+      if (bias) g.biasBackward(dy, bias.grad)
+      return
+    }
+    case 'rmsnorm': {
+      const eps = nd.f?.[0] ?? 0
+      accumulate(a, g.rmsnormBackward(dy, a, b, eps))
+      const w = g.parameter(b)
+      if (w) g.rmsnormBackwardWeight(dy, a, w.grad, eps)
+      return
+    }
+    case 'rope':
+      accumulate(a, g.ropeBackward(dy, c, nd.i ?? []))
+      return
+    case 'causal_attention': {
+      const NH = nd.i?.[0] ?? 0
+      const grad = g.causalAttentionBackward(dy, a, b, c, NH, nd.f?.[0] ?? 1)
+      const qw = g.cols(a)
+      const kw = g.cols(b)
+      accumulate(a, g.sliceCols(`${name}.q_grad`, grad, 0, qw))
+      accumulate(b, g.sliceCols(`${name}.k_grad`, grad, qw, kw))
+      accumulate(c, g.sliceCols(`${name}.v_grad`, grad, qw + kw, kw))
+      return
+    }
+    case 'add':
+      accumulate(a, dy)
+      accumulate(b, dy)
+      return
+    case 'silu_mul': {
+      const grad = g.siluMulBackward(dy, a, b)
+      const F = g.cols(a)
+      accumulate(a, g.sliceCols(`${name}.gate_grad`, grad, 0, F))
+      accumulate(b, g.sliceCols(`${name}.up_grad`, grad, F, F))
+      return
+    }
+    case 'dropout':
+      accumulate(a, g.dropout(`${name}.grad`, dy, nd.f?.[0] ?? 0, nd.i?.[0]))
+      return
+    case 'scale':
+      accumulate(a, g.scale(`${name}.grad`, dy, nd.f?.[0] ?? 1))
+      return
+    case 'embedding': {
+      const table = g.parameter(a)
+      if (table) g.embeddingBackward(dy, b, table.grad)
+      return
+    }
+    default:
+      throw new UsageError(`training has no backward for the "${nd.op}" op of this model family yet`)
+  }
+}

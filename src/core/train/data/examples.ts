@@ -1,0 +1,150 @@
+// A record turned into a TrainExample: token ids and, aligned with them, the labels the loss counts
+// (-100 where it does not; the loss shifts them itself, as in Hugging Face). Three record kinds,
+// picked in TRL's order when a record has several: messages, then prompt + completion, then text.
+
+import { FormatError } from '../../errors.js'
+import { type ChatMessage, type Tokenizer, TokenizerError } from '../../tokenizer/index.js'
+import type { TrainExample } from '../types.js'
+import { kindOf, type TrainRecord } from './read-records.js'
+
+/** The label of a position the loss ignores (PyTorch's CrossEntropyLoss ignore_index). */
+export const IGNORE = -100
+
+/** An example and the record it came from, for messages that name it. */
+export interface SourcedExample extends TrainExample {
+  where: string
+}
+
+/** Tokenizes one record; throws a FormatError naming the record when it cannot be trained on. */
+export function toExample(record: TrainRecord, tokenizer: Tokenizer): SourcedExample {
+  const { fields, where } = record
+  let example: TrainExample
+  if (fields.messages !== undefined) example = chatExample(fields.messages, where, tokenizer)
+  else if (fields.prompt !== undefined || fields.completion !== undefined) {
+    example = promptCompletionExample(fields.prompt, fields.completion, where, tokenizer)
+  } else if (fields.text !== undefined) example = textExample(fields.text, where, tokenizer)
+  else {
+    const keys = Object.keys(fields)
+    throw new FormatError(
+      `${where}: a record needs "text", "prompt" and "completion", or "messages" (it has ${keys.length ? keys.map((k) => JSON.stringify(k)).join(', ') : 'no fields'})`,
+    )
+  }
+  if (!example.labels.some((l) => l !== IGNORE)) {
+    throw new FormatError(`${where}: the record has no tokens the loss counts`)
+  }
+  return { ...example, where }
+}
+
+/** The EOS id when the tokenizer names an EOS token it knows. */
+function eosId(tokenizer: Tokenizer): number | undefined {
+  return tokenizer.eosToken === undefined ? undefined : tokenizer.tokenToId(tokenizer.eosToken)
+}
+
+/** `ids` ending with EOS: appended unless the post-processor already put it there. */
+function withEos(ids: number[], tokenizer: Tokenizer): number[] {
+  const eos = eosId(tokenizer)
+  return eos === undefined || ids[ids.length - 1] === eos ? ids : [...ids, eos]
+}
+
+/**
+ * Plain text (pre-training style): every position counts. The ids are encode's, special tokens
+ * included (BOS where the tokenizer adds one), then EOS: the model learns where a document ends,
+ * so that generation from a fine-tuned model stops instead of running on into a new document.
+ */
+function textExample(text: unknown, where: string, tokenizer: Tokenizer): TrainExample {
+  if (typeof text !== 'string')
+    throw new FormatError(`${where}: "text" must be a string, got ${kindOf(text)}`)
+  if (text.trim() === '') throw new FormatError(`${where}: "text" is empty`)
+  const ids = withEos(tokenizer.encode(text), tokenizer)
+  return { ids, labels: [...ids] }
+}
+
+/**
+ * Prompt and completion: the prompt with special tokens (BOS), the completion without them,
+ * then EOS. The loss counts the completion and EOS, not the prompt. The two are tokenized apart
+ * (as TRL does) so the boundary is exact, even where joint tokenization would merge across it.
+ */
+function promptCompletionExample(
+  prompt: unknown,
+  completion: unknown,
+  where: string,
+  tokenizer: Tokenizer,
+): TrainExample {
+  if (typeof prompt !== 'string') {
+    throw new FormatError(`${where}: "prompt" must be a string beside "completion", got ${kindOf(prompt)}`)
+  }
+  if (typeof completion !== 'string') {
+    throw new FormatError(
+      `${where}: "completion" must be a string beside "prompt", got ${kindOf(completion)}`,
+    )
+  }
+  const p = tokenizer.encode(prompt)
+  const c = withEos(tokenizer.encode(completion, { addSpecialTokens: false }), tokenizer)
+  return { ids: [...p, ...c], labels: [...p.map(() => IGNORE), ...c] }
+}
+
+function checkMessages(messages: unknown, where: string): ChatMessage[] {
+  if (!Array.isArray(messages) || messages.length === 0) {
+    throw new FormatError(`${where}: "messages" must be a non-empty array, got ${kindOf(messages)}`)
+  }
+  messages.forEach((m, i) => {
+    const ok =
+      m !== null && typeof m === 'object' && typeof m.role === 'string' && typeof m.content === 'string'
+    if (!ok) {
+      throw new FormatError(`${where}: messages[${i}] must be an object with string "role" and "content"`)
+    }
+  })
+  if (!messages.some((m) => m.role === 'assistant')) {
+    throw new FormatError(`${where}: "messages" has no assistant message to learn from`)
+  }
+  return messages as ChatMessage[]
+}
+
+/**
+ * A conversation rendered with the model's chat template; the loss counts only what the assistant
+ * says. Assistant turn i is the text that rendering messages[:i+1] adds to rendering messages[:i]
+ * with the generation prompt: its content and the template's end-of-turn tokens (<|im_end|>,
+ * </s>), but not the header the generation prompt already gives at inference. No EOS is appended:
+ * the template's end of turn is what generation stops on.
+ */
+function chatExample(raw: unknown, where: string, tokenizer: Tokenizer): TrainExample {
+  const messages = checkMessages(raw, where)
+  const render = (upTo: number, addGenerationPrompt: boolean): string => {
+    try {
+      return tokenizer.applyChatTemplate(messages.slice(0, upTo), { addGenerationPrompt })
+    } catch (e) {
+      // The template's own complaint (roles must alternate…), said about this record.
+      if (e instanceof TokenizerError) throw new TokenizerError(`${where}: ${e.message}`)
+      throw e
+    }
+  }
+  const full = render(messages.length, false)
+  const spans: [number, number][] = []
+  for (let i = 0; i < messages.length; i++) {
+    if (messages[i].role !== 'assistant') continue
+    // Before a leading assistant message there is nothing to render (templates index messages[0]).
+    const before = i === 0 ? '' : render(i, true)
+    const after = render(i + 1, false)
+    if (!after.startsWith(before) || !full.startsWith(after)) {
+      throw new FormatError(
+        `${where}: the chat template does not render this conversation as a growing prefix at messages[${i}], so its assistant tokens cannot be told apart`,
+      )
+    }
+    if (after.length > before.length) spans.push([before.length, after.length])
+  }
+  // As generate does for a chat prompt: the template writes its own special tokens (BOS), so encode
+  // adds none, and training sees exactly the ids inference will.
+  const enc = tokenizer.encodeWithOffsets(full, { addSpecialTokens: false })
+  const labels = enc.ids.map((id, t) => (inSpans(enc.offsets[t][0], spans) ? id : IGNORE))
+  return { ids: enc.ids, labels }
+}
+
+/**
+ * Whether a token starting at character `start` belongs to an assistant span: a token is the
+ * assistant's when it begins in the assistant's text (one straddling a span's start, rare at
+ * template boundaries, is the prompt's).
+ */
+function inSpans(start: number, spans: readonly [number, number][]): boolean {
+  for (const [a, b] of spans) if (start >= a && start < b) return true
+  return false
+}

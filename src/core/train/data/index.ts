@@ -1,0 +1,114 @@
+// The training data pipeline: a file read into records (read-records), records tokenized into
+// examples with loss labels (examples), examples truncated, split and batched (batches).
+
+import { InputError, option, UsageError } from '../../errors.js'
+import type { Tokenizer } from '../../tokenizer/index.js'
+import { countLabelled, splitEval, truncate } from './batches.js'
+import { type SourcedExample, toExample } from './examples.js'
+import { type ReadRecordsOptions, readRecords } from './read-records.js'
+
+export {
+  type BatchOptions,
+  BatchPlan,
+  countLabelled,
+  type DataPosition,
+  EVAL_SPLIT_SEED,
+  type MicroBatch,
+  mulberry32,
+  shuffledOrder,
+  splitEval,
+  truncate,
+} from './batches.js'
+export { IGNORE, type SourcedExample, toExample } from './examples.js'
+export {
+  type DataFormat,
+  dataFormat,
+  MAX_FILE_BYTES,
+  MAX_LINE_BYTES,
+  RECORD_COLUMNS,
+  type ReadRecordsOptions,
+  readRecords,
+  type TrainRecord,
+} from './read-records.js'
+
+export interface TrainDataOptions extends ReadRecordsOptions {
+  /** Longest sequence: examples keep their first seqLen tokens. */
+  seqLen: number
+  /** Fraction of the examples held out for evaluation (after a shuffle with a fixed seed). */
+  evalSplit?: number
+  /** Seed of that shuffle (default EVAL_SPLIT_SEED, whatever the run's seed). */
+  evalSeed?: number
+  /** Called as records are tokenized (every 1,024 records, and at the end). */
+  onProgress?: (tokenized: number, total: number) => void
+}
+
+export interface SkippedExample {
+  where: string
+  reason: string
+}
+
+export interface TrainData {
+  /** Examples to train on, truncated to seqLen, in the file's order (eval ones taken out). */
+  examples: SourcedExample[]
+  /** The held-out examples when evalSplit is given. */
+  eval?: SourcedExample[]
+  /** Records in the file. */
+  records: number
+  /** Examples that lost tokens to truncation. */
+  truncated: number
+  /** Examples left out: every token the loss counts lay past seqLen. */
+  skipped: SkippedExample[]
+  /** Tokens in `examples` and `eval`, after truncation. */
+  tokens: number
+}
+
+const PROGRESS_EVERY = 1024
+
+/**
+ * Reads `file`, tokenizes each record with `tokenizer`, and truncates to seqLen. A record that
+ * cannot be trained on is an error naming it; one whose counted tokens all fall past seqLen is
+ * skipped and reported (a long prompt is common and not the data's fault).
+ */
+export async function loadTrainData(
+  file: string,
+  tokenizer: Tokenizer,
+  opts: TrainDataOptions,
+): Promise<TrainData> {
+  if (!Number.isInteger(opts.seqLen) || opts.seqLen < 1) {
+    throw new UsageError(`${option('seqLen')} must be a positive integer, got ${opts.seqLen}`)
+  }
+  const records = await readRecords(file, opts)
+  const examples: SourcedExample[] = []
+  const skipped: SkippedExample[] = []
+  let truncated = 0
+  let tokens = 0
+  for (let i = 0; i < records.length; i++) {
+    if (i > 0 && i % PROGRESS_EVERY === 0) opts.onProgress?.(i, records.length)
+    const full = toExample(records[i], tokenizer)
+    const example = truncate(full, opts.seqLen)
+    if (example !== full) {
+      truncated++
+      if (countLabelled(example) === 0) {
+        skipped.push({
+          where: full.where,
+          reason: `no token the loss counts within the first ${opts.seqLen}`,
+        })
+        continue
+      }
+    }
+    tokens += example.ids.length
+    examples.push(example)
+  }
+  opts.onProgress?.(records.length, records.length)
+  if (examples.length === 0) {
+    throw new InputError(
+      `${file}: no record has a token the loss counts within the first ${option('seqLen')} = ${opts.seqLen} tokens`,
+    )
+  }
+  const data = { records: records.length, truncated, skipped, tokens }
+  if (opts.evalSplit === undefined) return { examples, ...data }
+  const split = splitEval(examples, opts.evalSplit, opts.evalSeed)
+  // The training examples keep the file's order (the batch plan shuffles them per epoch).
+  const held = new Set(split.eval)
+  return { examples: examples.filter((e) => !held.has(e)), eval: split.eval, ...data }
+}

@@ -1,0 +1,207 @@
+// A model opened for training: its training graph (forward, loss, backward and the AdamW update in
+// one native graph), the parameters it owns, and the two calls a training loop makes — one native
+// step per micro-batch that sums the gradients, one update per optimizer step.
+import { FormatError, option, UsageError } from '../errors.js'
+import { decoderFamily } from '../models/registry.js'
+import { WeightSet } from '../models/weights.js'
+import { type NativeGraph, native } from '../native.js'
+import type { ModelSource } from '../runtime/model-source.js'
+import { buildBackward } from './backward.js'
+import { type LoraPlan, type Parameter, TrainGraphBuilder } from './train-graph-builder.js'
+import type { TrainExample } from './types.js'
+
+/** The families whose every forward op has its backward (backward.ts). */
+export const TRAINABLE_FAMILIES: readonly string[] = ['llama', 'mistral', 'qwen2']
+
+export interface LoraSettings {
+  rank: number
+  alpha: number
+  /** Dropout on the LoRA input (default 0). */
+  dropout?: number
+  /** Module names (q_proj, …) or ['all-linear']: every linear layer but the output head. */
+  target: string[]
+}
+
+export interface TrainSessionOptions {
+  method: 'lora' | 'full'
+  lora?: LoraSettings
+  /** Token rows one micro-batch may hold (its sequences laid end to end). */
+  maxRows: number
+  threads: number
+  backend?: 'cpu' | 'ref'
+}
+
+export interface AdamWSettings {
+  lr: number
+  beta1: number
+  beta2: number
+  eps: number
+  weightDecay: number
+  /** Clip the gradients' global norm to this (0 or absent: no clipping). */
+  maxGradNorm?: number
+}
+
+/** One micro-batch's loss: the sum over its counted tokens, and how many there were. */
+export interface StepLoss {
+  lossSum: number
+  tokens: number
+}
+
+/** PEFT's target matching: a module whose name is the target, or ends with `.target`. */
+export function loraTargets(target: string[], tiedHead: boolean): LoraPlan['targets'] {
+  const allLinear = target.length === 1 && target[0] === 'all-linear'
+  return (weightName: string) => {
+    if (!weightName.endsWith('.weight')) return false
+    const module = weightName.slice(0, -'.weight'.length)
+    // all-linear leaves out the output head (PEFT), which a tied model reads from the embedding.
+    if (allLinear) return module !== 'lm_head' && !(tiedHead && module === 'model.embed_tokens')
+    return target.some((t) => module === t || module.endsWith(`.${t}`))
+  }
+}
+
+export class TrainSession {
+  readonly params: Parameter[]
+  private readonly graph: NativeGraph
+  private readonly gradIds: Int32Array
+  private readonly threads: number
+  readonly maxRows: number
+  private readonly dropoutSeed?: number
+  /** Optimizer steps taken (AdamW's bias correction counts them). */
+  optimizerSteps = 0
+
+  constructor(
+    readonly source: ModelSource,
+    readonly opts: TrainSessionOptions,
+  ) {
+    const cfg = source.config
+    if (!TRAINABLE_FAMILIES.includes(cfg.architecture))
+      throw new UsageError(
+        `${source.path}: training supports the ${TRAINABLE_FAMILIES.join(', ')} families, not ${cfg.architecture}`,
+      )
+    for (const [name, v] of source.weights)
+      if (!['F32', 'F16', 'BF16'].includes(v.dtype))
+        throw new UsageError(
+          `${source.path}: tensor ${name} is ${v.dtype}; training reads F32, F16 or BF16 weights (convert the model with kiln export, or train from its safetensors folder)`,
+        )
+    this.threads = opts.threads
+    this.maxRows = opts.maxRows
+    const lora =
+      opts.method === 'lora'
+        ? {
+            rank: opts.lora?.rank ?? 16,
+            alpha: opts.lora?.alpha ?? 32,
+            dropout: opts.lora?.dropout ?? 0,
+            targets: loraTargets(opts.lora?.target ?? ['q_proj', 'v_proj'], cfg.tieWordEmbeddings),
+          }
+        : undefined
+    const g = new TrainGraphBuilder({
+      maxRows: opts.maxRows,
+      lora,
+      trainable: opts.method === 'full' ? (name) => source.weights.has(name) : undefined,
+    })
+    const w = new WeightSet(source.weights, g, source.layout, opts.method === 'full' ? 'f32' : 'auto')
+    const logits = decoderFamily(cfg.architecture).build(cfg, g, w)
+    const forward = g.nodes.slice()
+    const loss = g.crossEntropy(logits)
+    const forwardNodes = g.nodes.length
+    buildBackward(g, forward, logits)
+    if (g.params.length === 0)
+      throw new UsageError(`${option('target')} matches no linear layer of ${source.path}`)
+    const spec = g.buildTraining(loss, forwardNodes, opts.backend ?? 'cpu')
+    try {
+      this.graph = new (native().Graph)(spec)
+    } catch (e) {
+      throw new FormatError(`${source.path}: ${(e as Error).message}`)
+    }
+    this.params = g.params
+    this.dropoutSeed = g.dropoutSeed
+    for (const p of this.params) if (p.init) this.graph.writeTensor(p.id, p.init)
+    this.gradIds = Int32Array.from(this.params.map((p) => p.grad))
+  }
+
+  /** The dropout masks of the next steps (a 32-bit seed); no-op without dropout. */
+  setDropoutSeed(seed: number): void {
+    if (this.dropoutSeed === undefined) return
+    this.graph.writeTensor(this.dropoutSeed, Float32Array.of(seed & 0xffff, seed >>> 16))
+  }
+
+  get trainableParameters(): number {
+    return this.params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0)
+  }
+
+  /**
+   * Forward and backward over one micro-batch, adding its gradients to the parameters' (summed over
+   * tokens, unscaled: update() divides by the tokens counted since the last update).
+   */
+  async step(batch: readonly TrainExample[], opts: { forwardOnly?: boolean } = {}): Promise<StepLoss> {
+    const N = batch.reduce((n, ex) => n + ex.ids.length, 0)
+    if (N > this.maxRows)
+      throw new UsageError(`a micro-batch of ${N} tokens exceeds the graph's ${this.maxRows} rows`)
+    const tokens = new Int32Array(N)
+    const positions = new Int32Array(N)
+    const targets = new Int32Array(N)
+    let r = 0
+    let counted = 0
+    for (const ex of batch) {
+      const T = ex.ids.length
+      for (let t = 0; t < T; t++, r++) {
+        tokens[r] = ex.ids[t]
+        positions[r] = t
+        // transformers' causal-LM loss: the logits at t predict the label at t + 1.
+        targets[r] = t + 1 < T ? ex.labels[t + 1] : -100
+        if (targets[r] !== -100) counted++
+      }
+    }
+    const rows = Int32Array.from({ length: N }, (_, i) => i)
+    const loss = await this.graph.runAsync(
+      tokens,
+      positions,
+      new Int32Array(N),
+      rows,
+      this.threads,
+      undefined,
+      undefined,
+      targets,
+      opts.forwardOnly,
+    )
+    let lossSum = 0
+    for (let i = 0; i < N; i++) lossSum += loss[i]
+    return { lossSum, tokens: counted }
+  }
+
+  /**
+   * One AdamW step over the gradients summed since the last one, as the mean over `tokens` counted
+   * tokens; returns the gradient norm before clipping.
+   */
+  update(adam: AdamWSettings, tokens: number): { gradNorm: number } {
+    const scale = tokens > 0 ? 1 / tokens : 0
+    const gradNorm = Math.sqrt(this.graph.sumSquares(this.gradIds)) * scale
+    const clip = adam.maxGradNorm && gradNorm > adam.maxGradNorm ? adam.maxGradNorm / (gradNorm + 1e-6) : 1
+    this.optimizerSteps++
+    const t = this.optimizerSteps
+    const hyper = Float32Array.of(
+      adam.lr,
+      adam.beta1,
+      adam.beta2,
+      adam.eps,
+      adam.weightDecay,
+      1 - adam.beta1 ** t,
+      1 - adam.beta2 ** t,
+      scale * clip,
+    )
+    this.graph.update(hyper, this.threads)
+    return { gradNorm }
+  }
+
+  read(id: number): Float32Array {
+    return this.graph.readTensor(id)
+  }
+
+  write(id: number, data: Float32Array): void {
+    this.graph.writeTensor(id, data)
+  }
+
+  dispose(): void {
+    this.graph.dispose()
+  }
+}

@@ -1,0 +1,93 @@
+// The shapes shared by the trainer (src/core/train), its data pipeline (train/data) and its front
+// ends (the finetune command): options as the library names them, the progress events a run
+// reports, and what it returns.
+
+/** One training example: token ids and, aligned with them, the label of each position (HF convention:
+ * `labels[t]` is the token at t, or -100 where the loss ignores it; the loss shifts them itself). */
+export interface TrainExample {
+  ids: number[]
+  labels: number[]
+}
+
+export type LearningRateSchedule = 'cosine' | 'linear' | 'constant'
+export type FinetuneMethod = 'lora' | 'full'
+
+export interface FinetuneOptions {
+  /** Model folder, GGUF file or repo id, as everywhere. */
+  model: string
+  /** Training data: a JSONL/JSON/Parquet/text file (see train/data). */
+  data: string
+  /** Output folder: a PEFT adapter (lora) or a Hugging Face model folder (full). */
+  out: string
+  method?: FinetuneMethod
+  /** LoRA rank r (default 16), alpha (default 2·r), dropout on the LoRA input (default 0). */
+  rank?: number
+  alpha?: number
+  dropout?: number
+  /** Module names (q_proj, v_proj, …) or ['all-linear'] (PEFT's meaning); default q_proj, v_proj. */
+  target?: string[]
+  epochs?: number
+  maxSteps?: number
+  /** Sequences per micro-batch. */
+  batchSize?: number
+  gradAccum?: number
+  lr?: number
+  schedule?: LearningRateSchedule
+  /** Warmup steps (an integer ≥ 1) or a fraction of the total steps (< 1). */
+  warmup?: number
+  weightDecay?: number
+  maxGradNorm?: number
+  /** Longest sequence in tokens; longer examples are truncated. */
+  seqLen?: number
+  /** Fill each batch's token budget with several short examples (each still its own sequence). */
+  packing?: boolean
+  /** Held-out data file, or a fraction of DATA kept out of training (evalSplit). */
+  eval?: string
+  evalSplit?: number
+  evalEvery?: number
+  saveEvery?: number
+  /** Continue from OUT's last checkpoint. */
+  resume?: boolean
+  seed?: number
+  threads?: number
+  /** Replace an existing OUT. */
+  force?: boolean
+}
+
+export type FinetuneEvent =
+  | {
+      type: 'start'
+      method: FinetuneMethod
+      totalSteps: number
+      trainableParameters: number
+      examples: number
+      startStep: number
+    }
+  | {
+      type: 'step'
+      step: number
+      totalSteps: number
+      loss: number
+      lr: number
+      gradNorm: number
+      tokens: number
+      tokensPerSecond: number
+      elapsedMs: number
+      etaMs: number
+    }
+  | { type: 'eval'; step: number; loss: number }
+  | { type: 'save'; step: number; dir: string }
+
+export interface FinetuneResult {
+  out: string
+  method: FinetuneMethod
+  steps: number
+  finalLoss: number
+  evalLoss?: number
+  trainableParameters: number
+  tokensPerSecond: number
+  elapsedMs: number
+  /** metrics.jsonl and the loss-curve picture in OUT. */
+  metricsFile: string
+  lossCurveFile: string
+}

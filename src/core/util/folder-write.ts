@@ -1,0 +1,52 @@
+// Folders that appear complete or not at all: filled under a temporary name beside their place,
+// then renamed into it. A kill while filling leaves only the temporary, which the next write of
+// the same folder removes (files.ts: removeDeadTemporaries).
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import nodePath from 'node:path'
+import { KilnError, option, UsageError } from '../errors.js'
+import { removeDeadTemporaries } from './files.js'
+
+/**
+ * Calls `fill(tmp)` on a new empty folder beside `dir`, then puts it at `dir`. An existing `dir` is
+ * refused unless `replace`, and then goes only once the new one is in place.
+ */
+export function writeFolderAtomic<T>(
+  dir: string,
+  fill: (tmp: string) => T,
+  opts: { replace?: boolean } = {},
+): T {
+  const parent = nodePath.dirname(dir)
+  removeDeadTemporaries(parent, nodePath.basename(dir))
+  const tmp = nodePath.join(
+    parent,
+    `.${nodePath.basename(dir)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}.tmp`,
+  )
+  try {
+    mkdirSync(tmp, { recursive: true })
+    const result = fill(tmp)
+    replaceFolder(tmp, dir, opts.replace ?? false)
+    return result
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true })
+    throw e
+  }
+}
+
+/** Puts the finished folder `tmp` at `dir`; an old `dir` (with replace) goes only once the new one is in place. */
+function replaceFolder(tmp: string, dir: string, replace: boolean): void {
+  if (!existsSync(dir)) {
+    renameSync(tmp, dir)
+    return
+  }
+  if (!replace) throw new UsageError(`${dir} exists (pass ${option('force')} to replace it)`)
+  // Named as a temporary too: a kill between the two renames leaves it for the next write to remove.
+  const old = tmp.replace(/\.tmp$/, 'old.tmp')
+  renameSync(dir, old)
+  try {
+    renameSync(tmp, dir)
+  } catch (e) {
+    renameSync(old, dir)
+    throw new KilnError('E_WRITE', `cannot move the new folder into ${dir}: ${(e as Error).message}`)
+  }
+  rmSync(old, { recursive: true, force: true })
+}
