@@ -55,7 +55,7 @@ describe('command line surface', () => {
     const r = kiln(['generat', 'x'])
     expect(r.status).toBe(2)
     expect(r.stderr).toBe(
-      'kiln: unknown command "generat"; did you mean "generate"? (commands: autocomplete, cache, classify, config, download, embed, env, export, fill-mask, generate, help, ner, quantize, serve)\n',
+      'kiln: unknown command "generat"; did you mean "generate"? (commands: autocomplete, cache, classify, config, download, embed, env, export, fill-mask, finetune, generate, help, ner, quantize, serve)\n',
     )
     const j = kiln(['frobnicate', '--json'])
     expect(j.status).toBe(2)

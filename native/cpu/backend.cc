@@ -29,7 +29,7 @@ matmul_backward_weight_kernel matmul_backward_weight_cpu;        // train_matmul
 bias_backward_kernel bias_backward_cpu;                          // train_ops.cc
 rmsnorm_backward_kernel rmsnorm_backward_cpu;                    // train_ops.cc
 rmsnorm_backward_weight_kernel rmsnorm_backward_weight_cpu;      // train_ops.cc
-rope_backward_kernel rope_backward_cpu;                          // train_ops.cc
+rope_backward_kernel rope_backward_cpu;                          // rope.cc
 silu_mul_backward_kernel silu_mul_backward_cpu;                  // train_ops.cc
 embedding_backward_kernel embedding_backward_cpu;                // train_ops.cc
 cross_entropy_kernel cross_entropy_cpu;                          // train_ops.cc

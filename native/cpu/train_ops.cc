@@ -1,4 +1,4 @@
-// The backward kernels of the elementwise, norm, rope and embedding ops, the causal-LM loss and
+// The backward kernels of the elementwise, norm and embedding ops (rope's: rope.cc), the causal-LM loss and
 // AdamW. Memory bound; each splits its work so that no two threads write the same element
 // (gradients that sum over rows split the columns instead).
 #include <cmath>
@@ -62,32 +62,6 @@ void rmsnorm_backward_weight_cpu(float* dw, const float* dy, const float* x, int
   for (int64_t n = 0; n < N; n++) {
     float r = inv_rms(x + n * C, C, eps);
     for (int64_t c = s; c < e; c++) dw[c] += dy[n * C + c] * x[n * C + c] * r;
-  }
-}
-
-// rope is a rotation by pos·inv_freq of each pair; its transpose rotates by the opposite angle.
-void rope_backward_cpu(float* dx, const float* dy, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
-                       int64_t HS, bool interleaved, int ith, int nth) {
-  int64_t s, e;
-  split_range(N, ith, nth, &s, &e);
-  const int64_t half = HS / 2, stride = interleaved ? 2 : 1, off = interleaved ? 1 : half;
-  float cosv[512], sinv[512];  // HS ≤ 1024 (graph.cc)
-  for (int64_t r = s; r < e; r++) {
-    float p = (float)pos[r];
-    for (int64_t i = 0; i < half; i++) {
-      float a = p * inv_freq[i];
-      cosv[i] = std::cos(a);
-      sinv[i] = std::sin(a);
-    }
-    for (int64_t h = 0; h < H; h++) {
-      const float* g = dy + r * H * HS + h * HS;
-      float* o = dx + r * H * HS + h * HS;
-      for (int64_t i = 0; i < half; i++) {
-        const int64_t a = i * stride, b = a + off;
-        o[a] = g[a] * cosv[i] + g[b] * sinv[i];
-        o[b] = g[b] * cosv[i] - g[a] * sinv[i];
-      }
-    }
   }
 }
 

@@ -34,6 +34,7 @@ export const FINETUNE_SETTING_FLAGS = [
   'max-grad-norm',
   'seq-len',
   'packing',
+  'merge',
   'eval',
   'eval-split',
   'eval-every',
@@ -52,7 +53,7 @@ export const settingKeyOf = (flag: FinetuneFlag) => `finetune.${flag.replaceAll(
 export const DEFAULT_LR: Record<FinetuneMethod, number> = { lora: 2e-4, full: 2e-5 }
 
 /** Flags that only mean something for LoRA: given with --method full they are a mistake. */
-const LORA_ONLY: FinetuneFlag[] = ['rank', 'alpha', 'dropout', 'target']
+const LORA_ONLY: FinetuneFlag[] = ['rank', 'alpha', 'dropout', 'target', 'merge']
 
 export interface ResolvedFinetune {
   /** `model` as given (a folder, a GGUF file or a repo id), or undefined for the default model. */
@@ -127,6 +128,7 @@ export async function resolveFinetuneOptions(
         alpha: get<number>('alpha') ?? 2 * rank,
         dropout: get<number>('dropout'),
         target: targets(get<string>('target'), values.get('target')),
+        merge: get<boolean>('merge') ?? false,
       }),
       epochs: get<number>('epochs'),
       maxSteps: get<number>('max-steps'),

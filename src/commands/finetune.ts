@@ -67,6 +67,10 @@ OUT holds metrics.jsonl (a JSON line per step and per eval) and loss-curve.svg. 
       description: "Fill each batch's token budget with several short examples.",
       allowNo: true,
     }),
+    merge: Flags.boolean({
+      description: 'LoRA: also write the base with the adapter folded in, to OUT/merged.',
+      allowNo: true,
+    }),
     eval: Flags.string({ description: 'Held-out data file for the eval loss.' }),
     'eval-split': Flags.string({ description: 'Fraction of DATA held out for the eval loss (0 < f < 1).' }),
     'eval-every': Flags.string({ description: 'Steps between eval losses (default: at the end).' }),

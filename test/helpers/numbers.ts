@@ -45,3 +45,14 @@ export function randomF32(n: number, rand: () => number, scale = 1): Float32Arra
   for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale
   return a
 }
+
+/** ‖a − b‖ / ‖b‖: the golden fixtures' per-tensor gradient tolerance (test/fixtures/golden/README.md). */
+export function relError(a: Float32Array, b: Float32Array): number {
+  let d = 0
+  let n = 0
+  for (let i = 0; i < b.length; i++) {
+    d += (a[i] - b[i]) ** 2
+    n += b[i] ** 2
+  }
+  return Math.sqrt(d / n)
+}

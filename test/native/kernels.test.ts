@@ -234,6 +234,21 @@ const TESTED_OPS = [
   'softmax',
   'select_rows',
   'slice_cols',
+  // The training ops: fast vs reference and finite differences in train-ops.test.ts.
+  'causal_attention',
+  'causal_attention_backward',
+  'scale',
+  'dropout',
+  'matmul_backward_weight',
+  'bias_backward',
+  'rmsnorm_backward',
+  'rmsnorm_backward_weight',
+  'rope_backward',
+  'silu_mul_backward',
+  'embedding_backward',
+  'cross_entropy',
+  'cross_entropy_backward',
+  'adamw',
 ]
 
 describe('kernels: fast vs reference', () => {

@@ -379,6 +379,37 @@ describe('training ops: scale, matmul_backward_weight, bias_backward', () => {
       }
   })
 
+  it('dropout: fast = reference, drops about p, scales the rest by 1/(1-p), and is its own backward', () => {
+    const rand = mulberry32(205)
+    for (const N of ROWS)
+      for (const C of COLS) {
+        const x = randomF32(N * C, rand, 3)
+        const p = 0.3
+        const seed = Float32Array.of(12345, 678)
+        const node = { op: 'dropout', inputs: [0, 1], output: 2, f: [p], i: [4] }
+        const tensors = [t('x', 'f32', [N, C], x), t('seed', 'f32', [2], seed), t('out', 'f32', [N, C])]
+        const ref = fastVsRef(node, tensors, `N=${N} C=${C}`)
+        let dropped = 0
+        for (let i = 0; i < x.length; i++) {
+          if (ref[i] === 0) dropped++
+          else expect(Math.abs(ref[i] - x[i] / (1 - p))).toBeLessThanOrEqual(1e-6 * Math.abs(x[i]) + 1e-7)
+        }
+        if (x.length >= 1000) expect(Math.abs(dropped / x.length - p)).toBeLessThan(0.05)
+        // The same node on dy keeps exactly the same entries: dropout's backward.
+        const ones = run('cpu', node, [
+          t('dy', 'f32', [N, C], new Float32Array(N * C).fill(1)),
+          tensors[1],
+          tensors[2],
+        ])
+        for (let i = 0; i < x.length; i++) expect(ones[i] === 0, `N=${N} C=${C} i=${i}`).toBe(ref[i] === 0)
+        // Another salt or seed draws another mask.
+        if (x.length >= 100) {
+          const other = run('cpu', { ...node, i: [5] }, tensors)
+          expect(other.some((v, i) => (v === 0) !== (ref[i] === 0))).toBe(true)
+        }
+      }
+  })
+
   it('matmul_backward_weight: fast = reference from zero and from a start, both layouts', () => {
     const rand = mulberry32(202)
     for (const kxm of [0, 1])

@@ -313,6 +313,11 @@ export const sections = {
       help: "Fill each batch's token budget with several short examples.",
       default: () => false,
     },
+    merge: {
+      type: (z) => z.boolean(),
+      help: 'LoRA: also write the base with the adapter folded in, to OUT/merged.',
+      default: () => false,
+    },
     eval: {
       type: (z) => z.string().min(1),
       help: 'Held-out data file for the eval loss.',

@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import nodePath from 'node:path'
 import { option, UsageError } from '../errors.js'
+import { readLoraAdapter } from '../formats/peft.js'
 import { openModelSource } from '../runtime/model-source.js'
 import { loadCheckpoint, type RunState, saveCheckpoint } from './checkpoint.js'
 import {
@@ -14,7 +15,7 @@ import {
   type SourcedExample,
 } from './data/index.js'
 import { initLora } from './lora-init.js'
-import { writeAdapterOut, writeModelOut } from './outputs.js'
+import { writeAdapterOut, writeMergedModel, writeModelOut } from './outputs.js'
 import { writeLossCurve } from './report/loss-curve.js'
 import { openMetricsFile, readMetrics } from './report/metrics-file.js'
 import { learningRate, warmupSteps } from './schedule.js'
@@ -109,6 +110,10 @@ export async function finetune(
   const o = resolved(opts)
   check(o)
   const out = nodePath.resolve(opts.out)
+  if (opts.merge && (opts.method ?? 'lora') !== 'lora')
+    throw new UsageError(
+      `${option('merge')} folds a LoRA adapter into its base; a full run's OUT is the model already`,
+    )
   if (opts.resume && opts.force)
     throw new UsageError(`${option('resume')} and ${option('force')} exclude each other`)
   if (!opts.resume && existsSync(out) && readdirSync(out).length > 0) {
@@ -256,9 +261,10 @@ export async function finetune(
     const dir = saveCheckpoint(out, session, { ...state, tokens: tokensSeen, elapsedMs })
     onEvent({ type: 'save', step: state.step, dir })
     metrics.close()
-    if (o.method === 'lora')
+    if (o.method === 'lora') {
       writeAdapterOut(out, session, { rank: o.rank, alpha: o.alpha, target: o.target, dropout: o.dropout })
-    else writeModelOut(out, session)
+      if (opts.merge) writeMergedModel(nodePath.join(out, 'merged'), source, readLoraAdapter(out), true)
+    } else writeModelOut(out, session)
     const lossCurveFile = nodePath.join(out, 'loss_curve.svg')
     writeLossCurve(lossCurveFile, readMetrics(metricsFile), { title: `kiln finetune (${o.method})` })
     return {

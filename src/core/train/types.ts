@@ -41,6 +41,8 @@ export interface FinetuneOptions {
   seqLen?: number
   /** Fill each batch's token budget with several short examples (each still its own sequence). */
   packing?: boolean
+  /** LoRA: also write the base with the adapter folded in, as a model folder OUT/merged. */
+  merge?: boolean
   /** Held-out data file, or a fraction of DATA kept out of training (evalSplit). */
   eval?: string
   evalSplit?: number

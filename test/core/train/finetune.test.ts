@@ -52,6 +52,7 @@ describe('finetune', () => {
         target: ['q_proj', 'v_proj', 'down_proj'],
         maxSteps: 12,
         dropout: 0.1,
+        merge: true,
       },
       (e) => events.push(e),
     )
@@ -77,6 +78,9 @@ describe('finetune', () => {
     })
     expect(readMetrics(r.metricsFile).filter((m) => m.type === 'step')).toHaveLength(12)
     expect(readFileSync(r.lossCurveFile, 'utf8')).toContain('<svg')
+    const merged = openSafetensors(path.join(out, 'merged', 'model.safetensors'))
+    expect(merged.tensors.has('model.layers.0.self_attn.q_proj.weight')).toBe(true)
+    expect(existsSync(path.join(out, 'merged', 'tokenizer.json'))).toBe(true)
   })
 
   it('writes a full fine-tune as a model folder in the stored dtypes', async () => {

@@ -6,19 +6,10 @@ import { describe, expect, it } from 'vitest'
 import { asFloat32, openSafetensors } from '../../../src/core/formats/safetensors.js'
 import { openModelSource } from '../../../src/core/runtime/model-source.js'
 import { TrainSession } from '../../../src/core/train/train-session.js'
+import { relError } from '../../helpers/numbers.js'
 
 const GOLDEN = path.resolve(__dirname, '../../fixtures/golden')
 const golden = JSON.parse(readFileSync(path.join(GOLDEN, 'fullgrad', 'golden.json'), 'utf8'))
-
-function relError(a: Float32Array, b: Float32Array): number {
-  let d = 0
-  let n = 0
-  for (let i = 0; i < b.length; i++) {
-    d += (a[i] - b[i]) ** 2
-    n += b[i] ** 2
-  }
-  return Math.sqrt(d / n)
-}
 
 describe('full fine-tuning gradients against PyTorch', () => {
   for (const backend of ['cpu', 'ref'] as const)

@@ -7,6 +7,7 @@ import { asFloat32, openSafetensors } from '../../../src/core/formats/safetensor
 import { openModelSource } from '../../../src/core/runtime/model-source.js'
 import { TrainSession } from '../../../src/core/train/train-session.js'
 import type { TrainExample } from '../../../src/core/train/types.js'
+import { relError } from '../../helpers/numbers.js'
 
 const GOLDEN = path.resolve(__dirname, '../../fixtures/golden')
 const LORA = path.join(GOLDEN, 'lora')
@@ -16,17 +17,6 @@ const PEFT = 'base_model.model.'
 function tensors(file: string): Map<string, Float32Array> {
   const f = openSafetensors(file)
   return new Map([...f.tensors].map(([name, v]) => [name, asFloat32(v)]))
-}
-
-// ‖a − b‖ / ‖b‖
-function relError(a: Float32Array, b: Float32Array): number {
-  let d = 0
-  let n = 0
-  for (let i = 0; i < b.length; i++) {
-    d += (a[i] - b[i]) ** 2
-    n += b[i] ** 2
-  }
-  return Math.sqrt(d / n)
 }
 
 // The padded batch as ragged sequences: padding (mask 0) is dropped, not attended.
