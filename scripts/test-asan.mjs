@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs the tests that exercise native code against the sanitizer build (npm run build:asan first):
-// the op and kernel tests (test/native), the format readers (test/core/formats) and the native
-// phases of the safetensors and GGUF fuzz targets (files mapped and read by the addon in a child
-// process). Node itself is not built with ASan, so the compiler's shared runtimes are preloaded
+// the op and kernel tests (test/native), the golden training steps (test/core/train), the format
+// readers (test/core/formats) and the native phases of the safetensors and GGUF fuzz targets
+// (files mapped and read by the addon in a child process). Node itself is not built with ASan, so the compiler's shared runtimes are preloaded
 // (LD_PRELOAD, inherited by vitest's workers and the fuzz children) and KILN_NATIVE_ADDON points
 // src/core/native.ts at build-asan/. Any sanitizer report ends the process that made it, and so
 // fails its test.
@@ -116,6 +116,9 @@ else {
     'test/native',
     'test/core/formats/safetensors.test.ts',
     'test/core/formats/gguf.test.ts',
+    // Whole training graphs: forward, backward and AdamW over the golden batch.
+    'test/core/train/lora-golden.test.ts',
+    'test/core/train/fullgrad-golden.test.ts',
     '--exclude',
     'test/native/op-table.test.ts',
   ])
