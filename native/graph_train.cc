@@ -67,7 +67,8 @@ void Graph::check_train_node(size_t index, const Node& nd) {
     case Op::DROPOUT: {
       f32(in(0), "x");
       Tensor& seed = in(1);
-      need(seed.dtype == DType::F32 && seed.elems() == 2 && seed.rows == RowKind::Fixed, index, nd, "seed must be 2 fixed f32");
+      need(seed.dtype == DType::F32 && seed.elems() == kDropoutSeed && seed.rows == RowKind::Fixed, index, nd,
+           "seed must be 3 fixed f32");
       need(nd.f[0] >= 0.f && nd.f[0] < 1.f, index, nd, "p must be in [0, 1)");
       need(cols(out) == cols(in(0)), index, nd, "output width != input width");
       same_rows(in(0), out);

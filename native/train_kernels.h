@@ -27,7 +27,8 @@ using causal_attention_backward_kernel = void(float* out, const float* dy, const
 using scale_kernel = void(float* out, const float* x, int64_t n, float s, int ith, int nth);
 // out (N,C) = x · keep / (1 - p): keep[n,c] = a hash of (seed, salt, n, c) ≥ p, so the same op on
 // dy (same seed, salt and rows) is dropout's backward. seed: two 16-bit halves as floats, written
-// per step; salt tells the graph's dropout nodes apart.
+// per step, then 1 to drop or 0 to pass x through (evaluation); salt tells the graph's dropout
+// nodes apart.
 inline float dropout_uniform(uint32_t seed, int64_t salt, int64_t index) {
   uint64_t z = ((uint64_t)seed << 32) ^ ((uint64_t)salt * 0x9E3779B97F4A7C15ull) ^ (uint64_t)index;
   z += 0x9E3779B97F4A7C15ull;  // splitmix64's finalizer
@@ -37,6 +38,7 @@ inline float dropout_uniform(uint32_t seed, int64_t salt, int64_t index) {
   return (float)(z >> 40) * (1.f / 16777216.f);
 }
 inline uint32_t dropout_seed(const float* seed) { return (uint32_t)seed[0] | ((uint32_t)seed[1] << 16); }
+constexpr int kDropoutSeed = 3;
 using dropout_kernel = void(float* out, const float* x, const float* seed, int64_t N, int64_t C, float p,
                             int64_t salt, int ith, int nth);
 // dw += dyᵀ · x: dw (M,K), or (K,M) when w_kxm (the layout of the forward's weight); dy (N,M), x (N,K)

@@ -33,7 +33,7 @@ namespace kiln {
   X(CAUSAL_ATTENTION, causal_attention, 4, __VA_ARGS__) /* in: q (N,NH*HS), k, v (N,NKV*HS), pos; i0 NH, f0 scale */  \
   X(CAUSAL_ATTENTION_BACKWARD, causal_attention_backward, 5, __VA_ARGS__) /* in: dy, q, k, v, pos -> [dq|dk|dv] */  \
   X(SCALE, scale, 1, __VA_ARGS__)             /* in: x; f0 s -> s·x (LoRA's alpha / r) */                           \
-  X(DROPOUT, dropout, 2, __VA_ARGS__)         /* in: x (N,C), seed (2) f32; f0 p, i0 salt -> x·mask/(1-p) */        \
+  X(DROPOUT, dropout, 2, __VA_ARGS__)         /* in: x (N,C), seed (3) f32; f0 p, i0 salt -> x·mask/(1-p) */        \
   X(MATMUL_BACKWARD_WEIGHT, matmul_backward_weight, 2, __VA_ARGS__) /* in: dy (N,M), x (N,K); i0 (K,M) -> dW += */ \
   X(BIAS_BACKWARD, bias_backward, 1, __VA_ARGS__) /* in: dy (N,M) -> db (M) += Σ rows */                            \
   X(RMSNORM_BACKWARD, rmsnorm_backward, 3, __VA_ARGS__) /* in: dy, x (N,C), w (C); f0 eps -> dx (N,C) */            \

@@ -85,7 +85,7 @@ void dropout_ref(float* out, const float* x, const float* seed, int64_t N, int64
   for (int64_t n = 0; n < N; n++)
     for (int64_t c = 0; c < C; c++) {
       int64_t i = n * C + c;
-      out[i] = dropout_uniform(dropout_seed(seed), salt, i) < p ? 0.f : (float)((double)x[i] / (1.0 - p));
+      out[i] = seed[2] == 0.f ? x[i] : dropout_uniform(dropout_seed(seed), salt, i) < p ? 0.f : (float)((double)x[i] / (1.0 - p));
     }
 }
 

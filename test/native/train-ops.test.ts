@@ -385,9 +385,9 @@ describe('training ops: scale, matmul_backward_weight, bias_backward', () => {
       for (const C of COLS) {
         const x = randomF32(N * C, rand, 3)
         const p = 0.3
-        const seed = Float32Array.of(12345, 678)
+        const seed = Float32Array.of(12345, 678, 1)
         const node = { op: 'dropout', inputs: [0, 1], output: 2, f: [p], i: [4] }
-        const tensors = [t('x', 'f32', [N, C], x), t('seed', 'f32', [2], seed), t('out', 'f32', [N, C])]
+        const tensors = [t('x', 'f32', [N, C], x), t('seed', 'f32', [3], seed), t('out', 'f32', [N, C])]
         const ref = fastVsRef(node, tensors, `N=${N} C=${C}`)
         let dropped = 0
         for (let i = 0; i < x.length; i++) {
@@ -402,6 +402,9 @@ describe('training ops: scale, matmul_backward_weight, bias_backward', () => {
           tensors[2],
         ])
         for (let i = 0; i < x.length; i++) expect(ones[i] === 0, `N=${N} C=${C} i=${i}`).toBe(ref[i] === 0)
+        // Off (the seed's third entry 0, evaluation): x passes through unchanged.
+        const off = [tensors[0], t('seed', 'f32', [3], Float32Array.of(12345, 678, 0)), tensors[2]]
+        for (const backend of ['cpu', 'ref'] as const) expect(run(backend, node, off)).toEqual(x)
         // Another salt or seed draws another mask.
         if (x.length >= 100) {
           const other = run('cpu', { ...node, i: [5] }, tensors)

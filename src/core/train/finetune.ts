@@ -1,7 +1,7 @@
 // kiln finetune's engine side: data → micro-batches → native training steps → AdamW updates, with
 // evaluation, checkpoints every saveEvery steps, resume, metrics.jsonl and a loss curve; then the
 // PEFT adapter (LoRA) or the model folder (full) in OUT. Progress is reported as events.
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import nodePath from 'node:path'
 import { option, UsageError } from '../errors.js'
 import { readLoraAdapter } from '../formats/peft.js'
@@ -87,7 +87,7 @@ function* stepsOf(plan: BatchPlan<SourcedExample>, from: DataPosition, gradAccum
     while (step.length < gradAccum) {
       const mb = batches.next().value as MicroBatch<SourcedExample>
       step.push(mb)
-      if (mb.next.index >= plan.examples.length) break
+      if (mb.next.epoch !== mb.start.epoch) break // an epoch's last step takes what remains
     }
     yield step
   }
@@ -116,6 +116,8 @@ export async function finetune(
     )
   if (opts.resume && opts.force)
     throw new UsageError(`${option('resume')} and ${option('force')} exclude each other`)
+  if (existsSync(out) && !statSync(out).isDirectory())
+    throw new UsageError(`${opts.out} exists and is not a folder`)
   if (!opts.resume && existsSync(out) && readdirSync(out).length > 0) {
     if (!opts.force)
       throw new UsageError(
@@ -191,6 +193,7 @@ export async function finetune(
       if (!evalExamples?.length) return undefined
       let sum = 0
       let count = 0
+      session.setDropoutSeed('off') // evaluation runs the model as inference does
       const evalPlan = new BatchPlan(evalExamples, {
         batchSize: o.batchSize,
         seqLen: o.seqLen,
@@ -200,7 +203,7 @@ export async function finetune(
         const r = await session.step(mb.examples, { forwardOnly: true })
         sum += r.lossSum
         count += r.tokens
-        if (mb.next.index >= evalPlan.examples.length) break
+        if (mb.next.epoch !== mb.start.epoch) break
       }
       return count > 0 ? sum / count : undefined
     }

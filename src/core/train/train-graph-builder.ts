@@ -39,7 +39,7 @@ export interface TrainGraphOptions {
 export class TrainGraphBuilder extends GraphBuilder {
   readonly targets: TensorId
   readonly hyper: TensorId
-  /** The dropout masks' per-step seed (two 16-bit halves as f32), when the graph has dropout. */
+  /** The dropout masks' per-step seed (two 16-bit halves as f32, then 1 to drop or 0 not to), when the graph has dropout. */
   dropoutSeed?: TensorId
   private dropouts = 0
   readonly params: Parameter[] = []
@@ -150,7 +150,7 @@ export class TrainGraphBuilder extends GraphBuilder {
   // x · keep / (1 - p); `salt` (default: a new one) names the mask, so dropout's backward is the
   // same op with the same salt on dy.
   dropout(name: string, x: TensorId, p: number, salt = this.dropouts++): TensorId {
-    this.dropoutSeed ??= this.fixed('dropout.seed', [2])
+    this.dropoutSeed ??= this.fixed('dropout.seed', [3])
     return this.node(
       'dropout',
       [x, this.dropoutSeed],

@@ -119,10 +119,12 @@ export class TrainSession {
     this.gradIds = Int32Array.from(this.params.map((p) => p.grad))
   }
 
-  /** The dropout masks of the next steps (a 32-bit seed); no-op without dropout. */
-  setDropoutSeed(seed: number): void {
+  /** The dropout masks of the next steps (a 32-bit seed), or none (evaluation); no-op without dropout. */
+  setDropoutSeed(seed: number | 'off'): void {
     if (this.dropoutSeed === undefined) return
-    this.graph.writeTensor(this.dropoutSeed, Float32Array.of(seed & 0xffff, seed >>> 16))
+    const on = seed === 'off' ? 0 : 1
+    const s = seed === 'off' ? 0 : seed
+    this.graph.writeTensor(this.dropoutSeed, Float32Array.of(s & 0xffff, s >>> 16, on))
   }
 
   get trainableParameters(): number {

@@ -95,6 +95,41 @@ describe('finetune', () => {
       expect(existsSync(path.join(out, f)), f).toBe(true)
   })
 
+  it('evaluates held-out data without dropout, during and after training', async () => {
+    const events: FinetuneEvent[] = []
+    const opts = {
+      ...BASE,
+      data: dataFile(),
+      method: 'lora' as const,
+      rank: 4,
+      maxSteps: 2,
+      evalSplit: 0.34,
+      evalEvery: 1,
+    }
+    const a = await finetune({ ...opts, out: path.join(makeTempDir(), 'a'), dropout: 0.5 }, (e) =>
+      events.push(e),
+    )
+    const evals = events.filter((e) => e.type === 'eval')
+    expect(evals.map((e) => e.step)).toEqual([1, 2])
+    // Before any update (lr 0 at step 0 of a warmup), dropout would change the eval loss; it is off.
+    const b = await finetune({
+      ...opts,
+      out: path.join(makeTempDir(), 'b'),
+      dropout: 0,
+      maxSteps: 1,
+      warmup: 5,
+    })
+    const c = await finetune({
+      ...opts,
+      out: path.join(makeTempDir(), 'c'),
+      dropout: 0.5,
+      maxSteps: 1,
+      warmup: 5,
+    })
+    expect(c.evalLoss).toBe(b.evalLoss)
+    expect(a.evalLoss).toBeGreaterThan(0)
+  })
+
   it('resumes a stopped run on exactly the loss curve of an uninterrupted one', async () => {
     const data = dataFile()
     const opts = {
