@@ -51,6 +51,9 @@ void exec_node(const Backend& be, const Node& nd, const std::vector<Tensor>& ten
     case Op::ADD:
       be.add(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows * out.row_elems(), ith, nth);
       break;
+    case Op::MUL:
+      be.mul(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows * out.row_elems(), ith, nth);
+      break;
     case Op::SILU_MUL:
       be.silu_mul(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows * out.row_elems(), ith, nth);
       break;

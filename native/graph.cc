@@ -197,6 +197,7 @@ void Graph::check_node(size_t index, const Node& nd) {
       break;
     }
     case Op::ADD:
+    case Op::MUL:
     case Op::SILU_MUL: {
       Tensor &a = in(0), &b = in(1);
       f32(a, "a");

@@ -95,6 +95,8 @@ using bidir_attention_kernel = void(float* out, const float* q, const float* k, 
                                     int ith, int nth);
 // out (n) = a (n) + b (n)
 using add_kernel = void(float* out, const float* a, const float* b, int64_t n, int ith, int nth);
+// out (n) = a (n) * b (n)
+using mul_kernel = void(float* out, const float* a, const float* b, int64_t n, int ith, int nth);
 // out (n) = silu(gate (n)) * up (n)
 using silu_mul_kernel = void(float* out, const float* gate, const float* up, int64_t n, int ith, int nth);
 // out (n) = gelu(x (n)), exact (erf) or the tanh approximation

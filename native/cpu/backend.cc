@@ -14,6 +14,7 @@ kv_store_kernel kv_store_cpu;              // attention.cc
 attention_kernel attention_cpu;            // attention.cc
 bidir_attention_kernel bidir_attention_cpu;  // attention.cc
 add_kernel add_cpu;                        // elementwise.cc
+mul_kernel mul_cpu;                        // elementwise.cc
 silu_mul_kernel silu_mul_cpu;              // elementwise.cc
 gelu_kernel gelu_cpu;                      // elementwise.cc
 tanh_kernel tanh_cpu;                      // elementwise.cc

@@ -1,4 +1,4 @@
-// Elementwise kernels: residual add, SwiGLU gate, GELU, tanh, ReLU, row softmax. Memory bound; split evenly across threads
+// Elementwise kernels: residual add, product, SwiGLU gate, GELU, tanh, ReLU, row softmax. Memory bound; split evenly across threads
 // and written so the compiler vectorises the inner loops. GELU's erf form, which libm cannot vectorise, has vector
 // kernels (elementwise_avx512.cc, elementwise_avx2.cc) with a polynomial erf; the loop here is their portable twin.
 #include <cmath>
@@ -15,6 +15,12 @@ void add_cpu(float* out, const float* a, const float* b, int64_t n, int ith, int
   int64_t s, e;
   split_range(n, ith, nth, &s, &e);
   for (int64_t i = s; i < e; i++) out[i] = a[i] + b[i];
+}
+
+void mul_cpu(float* out, const float* a, const float* b, int64_t n, int ith, int nth) {
+  int64_t s, e;
+  split_range(n, ith, nth, &s, &e);
+  for (int64_t i = s; i < e; i++) out[i] = a[i] * b[i];
 }
 
 void silu_mul_cpu(float* out, const float* gate, const float* up, int64_t n, int ith, int nth) {

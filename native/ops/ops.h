@@ -21,6 +21,7 @@ namespace kiln {
   X(ATTENTION, attention, 6, __VA_ARGS__)     /* in: q (N,NH*HS), pos, slot, kcache, vcache, blocks; i0 NH, f0 scale */          \
   X(BIDIR_ATTENTION, bidir_attention, 4, __VA_ARGS__) /* in: q (N,NH*HS), k, v (N,NKV*HS), pos; i0 NH, f0 scale */            \
   X(ADD, add, 2, __VA_ARGS__)                 /* in: a, b same shape -> a+b */                                                    \
+  X(MUL, mul, 2, __VA_ARGS__)                 /* in: a, b same shape -> a*b (per-row LoRA adapter masks) */                       \
   X(SILU_MUL, silu_mul, 2, __VA_ARGS__)       /* in: gate, up (N,F) -> silu(gate)*up */                                           \
   X(GELU, gelu, 1, __VA_ARGS__)               /* in: x; i0 0 exact erf, 1 tanh approximation */                                   \
   X(TANH, tanh, 1, __VA_ARGS__)               /* in: x -> tanh(x) (BERT's pooler) */                                              \

@@ -160,6 +160,11 @@ static void add_ref(float* out, const float* a, const float* b, int64_t n, int i
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
+static void mul_ref(float* out, const float* a, const float* b, int64_t n, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
 static void silu_mul_ref(float* out, const float* g, const float* u, int64_t n, int ith, int nth) {
   if (ith != 0) return;
   for (int64_t i = 0; i < n; i++) out[i] = (float)(g[i] / (1.0 + std::exp(-(double)g[i])) * u[i]);

@@ -4,7 +4,7 @@
 import { option, UsageError } from '../core/errors.js'
 import type { OnnxValidation } from '../core/export/onnx/validate.js'
 import type { HubOptions } from '../core/hub/config.js'
-import { fetchModel } from './fetch-model.js'
+import { fetchAdapter, fetchModel } from './fetch-model.js'
 import { cliIo } from './io.js'
 import { tensorProgress } from './progress/tensor-progress.js'
 import type { Rendering } from './render.js'
@@ -23,6 +23,8 @@ export interface ExportInput {
   json: boolean
   quiet: boolean
   hub?: HubOptions
+  /** A PEFT LoRA adapter (folder or repo id) merged into MODEL before it is exported. */
+  adapter?: string
   /** ONNX: opset, validation in ONNX Runtime and its tolerance. */
   opset?: number
   task?: string
@@ -69,6 +71,18 @@ export async function runExport(input: ExportInput): Promise<ExportReport> {
       if (v !== undefined) throw new UsageError(`${option(name)} applies to --format onnx only`)
   }
   const model = await fetchModel(input.model, input.hub)
+  if (input.adapter === undefined) return exportFrom(model, dtype, input)
+  const adapter = await fetchAdapter(input.adapter, input.hub)
+  const { mergeAdapterBeside } = await import('../core/export/merged-base.js')
+  const merged = mergeAdapterBeside(input.output, model, adapter)
+  try {
+    return await exportFrom(merged.path, dtype, input)
+  } finally {
+    merged.dispose()
+  }
+}
+
+function exportFrom(model: string, dtype: string, input: ExportInput): Promise<ExportReport> {
   return input.format === 'onnx' ? exportOnnxFolder(model, dtype, input) : exportGgufFile(model, dtype, input)
 }
 

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { UsageError } from '../core/errors.js'
 import type { HubOptions } from '../core/hub/config.js'
-import type { FinetuneMethod, FinetuneOptions, LearningRateSchedule } from '../core/train/types.js'
+import type { AccelerateFinetuneOptions, MixedPrecision, ZeroStage } from '../core/train/accelerate/index.js'
+import type { FinetuneMethod, LearningRateSchedule } from '../core/train/types.js'
 import { HUB_KEYS, hubFromSettings } from './settings/hub-settings.js'
 import { loadSettings } from './settings/load.js'
 import { settingsPath } from './settings/location.js'
@@ -43,6 +44,9 @@ export const FINETUNE_SETTING_FLAGS = [
   'seed',
   'threads',
   'force',
+  'num-processes',
+  'mixed-precision',
+  'deepspeed',
 ] as const
 
 export type FinetuneFlag = (typeof FINETUNE_SETTING_FLAGS)[number]
@@ -55,9 +59,19 @@ export const DEFAULT_LR: Record<FinetuneMethod, number> = { lora: 2e-4, full: 2e
 /** Flags that only mean something for LoRA: given with --method full they are a mistake. */
 const LORA_ONLY: FinetuneFlag[] = ['rank', 'alpha', 'dropout', 'target', 'merge']
 
+/** Flags that only mean something to accelerate: given with --launcher kiln they are a mistake. */
+const ACCELERATE_ONLY: FinetuneFlag[] = ['num-processes', 'mixed-precision', 'deepspeed']
+
+/** What trains: kiln's own engine, or Hugging Face accelerate running a script kiln writes. */
+export type FinetuneLauncher = 'kiln' | 'accelerate'
+
+/** The setting --launcher falls back to; it says `native` for kiln's own engine. */
+export const LAUNCHER_KEY = 'finetune.engine'
+
 export interface ResolvedFinetune {
   /** `model` as given (a folder, a GGUF file or a repo id), or undefined for the default model. */
-  options: Omit<FinetuneOptions, 'model'> & { model?: string }
+  options: Omit<AccelerateFinetuneOptions, 'model'> & { model?: string }
+  launcher: FinetuneLauncher
   hub: HubOptions
 }
 
@@ -73,7 +87,7 @@ interface Value {
  * so a flag and a settings value are held to the same rule and get the same words).
  */
 export async function resolveFinetuneOptions(
-  flags: Partial<Record<FinetuneFlag, unknown>>,
+  flags: Partial<Record<FinetuneFlag | 'launcher', unknown>>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ResolvedFinetune> {
   const file = await loadSettings(settingsPath(env), env)
@@ -93,11 +107,18 @@ export async function resolveFinetuneOptions(
     if (s.value !== undefined) values.set(flag, { value: s.value, where: whereOf(s), fromFlag: false })
   }
   const others = new Map<string, ResolvedSetting>()
-  for (const key of ['runtime.threads', ...HUB_KEYS])
+  for (const key of ['runtime.threads', LAUNCHER_KEY, ...HUB_KEYS])
     others.set(key, await resolveSetting(key, { env, file }))
 
   const get = <T>(flag: FinetuneFlag) => values.get(flag)?.value as T | undefined
   const method = get<FinetuneMethod>('method') ?? 'lora'
+  const launcher = launcherOf(flags.launcher, others.get(LAUNCHER_KEY))
+  if (launcher === 'kiln')
+    for (const flag of ACCELERATE_ONLY)
+      if (values.get(flag)?.fromFlag)
+        throw new UsageError(
+          `--${flag} applies to --launcher accelerate only (kiln's own engine trains in one process, without mixed precision or DeepSpeed)`,
+        )
   if (method === 'full')
     for (const flag of LORA_ONLY)
       if (values.get(flag)?.fromFlag) throw new UsageError(`--${flag} applies to --method lora only`)
@@ -149,7 +170,13 @@ export async function resolveFinetuneOptions(
       seed: get<number>('seed'),
       threads: get<number>('threads') ?? (others.get('runtime.threads')?.value as number | undefined),
       force: get<boolean>('force') ?? false,
+      ...(launcher === 'accelerate' && {
+        numProcesses: get<number>('num-processes') ?? 1,
+        mixedPrecision: get<MixedPrecision>('mixed-precision') ?? 'no',
+        deepspeed: get<ZeroStage>('deepspeed'),
+      }),
     },
+    launcher,
     hub: hubFromSettings(others),
   }
 }
@@ -160,6 +187,13 @@ async function checkFlag(key: string, flag: string, given: unknown): Promise<unk
   const r = checkValue(t, typeof given === 'string' ? fromText(t, given) : given)
   if (!r.ok) throw new UsageError(r.problem.startsWith(key) ? flag + r.problem.slice(key.length) : r.problem)
   return r.value
+}
+
+/** --launcher, else finetune.engine (whose `native` is kiln), else kiln. */
+function launcherOf(flag: unknown, setting: ResolvedSetting | undefined): FinetuneLauncher {
+  if (flag === 'kiln' || flag === 'accelerate') return flag
+  if (flag !== undefined) throw new UsageError(`--launcher must be kiln or accelerate (got ${String(flag)})`)
+  return setting?.value === 'accelerate' ? 'accelerate' : 'kiln'
 }
 
 function whereOf(s: ResolvedSetting): string {

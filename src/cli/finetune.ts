@@ -8,6 +8,7 @@ import { FormatError } from '../core/errors.js'
 import type { FinetuneEvent, FinetuneResult } from '../core/train/types.js'
 import { fetchModel } from './fetch-model.js'
 import type { ResolvedFinetune } from './finetune-options.js'
+import { cliIo } from './io.js'
 import { finetuneProgress, formatCount, formatDuration, formatLoss } from './progress/finetune-progress.js'
 import type { Rendering } from './render.js'
 
@@ -53,7 +54,6 @@ export async function runFinetune(input: FinetuneInput): Promise<FinetuneReport>
     input.options.model === undefined ? defaultModelPath() : await fetchModel(input.options.model, input.hub)
   if (!statSync(model, { throwIfNoEntry: false }))
     throw new FormatError(`${model}: no such model folder or file`)
-  const { finetune } = await import('../core/train/finetune.js')
   const progress = finetuneProgress(input)
   const controller = new AbortController()
   // The first Ctrl-C asks the trainer to stop after its current step and save; `once` leaves the
@@ -63,12 +63,24 @@ export async function runFinetune(input: FinetuneInput): Promise<FinetuneReport>
     controller.abort()
   }
   process.once('SIGINT', stop)
+  const onEvent = (e: FinetuneEvent) => progress.onEvent(e)
   try {
-    const result = await finetune(
-      { ...input.options, model },
-      (e: FinetuneEvent) => progress.onEvent(e),
-      controller.signal,
-    )
+    let result: FinetuneResult
+    if (input.launcher === 'accelerate') {
+      // The launcher's own lines (Python's warnings, a traceback) go to stderr, above the progress;
+      // with --json stdout carries kiln's events alone.
+      const { finetuneAccelerate } = await import('../core/train/accelerate/index.js')
+      const io = cliIo()
+      const onOutput = (line: string) => {
+        if (input.quiet) return
+        if (progress.mode === 'json') io.stderr.write(`${line}\n`)
+        else progress.note(line)
+      }
+      result = await finetuneAccelerate({ ...input.options, model }, onEvent, controller.signal, { onOutput })
+    } else {
+      const { finetune } = await import('../core/train/finetune.js')
+      result = await finetune({ ...input.options, model }, onEvent, controller.signal)
+    }
     return finetuneReport(result, controller.signal.aborted)
   } finally {
     process.off('SIGINT', stop)

@@ -12,13 +12,15 @@ import {
   validateGenerateOptions,
 } from '../core/runtime/generate.js'
 import type { Model } from '../core/runtime/model.js'
-import { fetchModel } from './fetch-model.js'
+import { fetchAdapter, fetchModel } from './fetch-model.js'
 import { cliIo, readAll } from './io.js'
 import { jsonText, type Rendering } from './render.js'
 
 export interface GenerateInput {
   prompt?: string
   model?: string
+  /** A PEFT LoRA adapter folder or repo id applied at load. */
+  adapter?: string
   maxNewTokens?: number
   minNewTokens?: number
   temperature?: string
@@ -162,8 +164,9 @@ export async function runGenerate(input: GenerateInput): Promise<GenerateReport>
   }
   const prompts = await resolvePrompts(input)
   const modelPath = input.model ? await fetchModel(input.model, input.hub) : defaultModelPath()
+  const adapter = input.adapter === undefined ? undefined : await fetchAdapter(input.adapter, input.hub)
   const { loadModel } = await import('../core/runtime/model.js')
-  const model = loadModel(modelPath, { threads: input.threads, dtype: input.dtype })
+  const model = loadModel(modelPath, { threads: input.threads, dtype: input.dtype, adapter })
   try {
     const texts = input.chat ? prompts.map((p) => applyChat(model, p, input.system)) : prompts
     if (input.chat) options.addSpecialTokens = false // the template already holds BOS and friends

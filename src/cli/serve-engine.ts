@@ -2,6 +2,7 @@
 // generator with its continuous-batching scheduler, or an encoder (BERT family) with the batcher
 // that shares forward passes between requests' inputs. Either way: what buildServer takes, the
 // longest prompt, and how to drain, stop and free it.
+import { UsageError } from '../core/errors.js'
 import type { EncoderServing, GeneratorServing } from '../server/app.js'
 import type { ServeInput } from './serve.js'
 
@@ -17,11 +18,13 @@ export interface ServeEngine {
   dispose(): void
 }
 
+/** `input.adapters` holds local folders (fetched by the caller). */
 export async function openServeEngine(modelPath: string, input: ServeInput): Promise<ServeEngine> {
   const { checkpointKind } = await import('../core/models/registry.js')
-  return checkpointKind(modelPath) === 'encoder'
-    ? openEncoder(modelPath, input)
-    : openGenerator(modelPath, input)
+  if (checkpointKind(modelPath) !== 'encoder') return openGenerator(modelPath, input)
+  if (Object.keys(input.adapters).length > 0)
+    throw new UsageError(`--adapter: LoRA adapters apply to text generators; ${modelPath} is an encoder`)
+  return openEncoder(modelPath, input)
 }
 
 async function openGenerator(modelPath: string, input: ServeInput): Promise<ServeEngine> {
@@ -33,6 +36,7 @@ async function openGenerator(modelPath: string, input: ServeInput): Promise<Serv
     threads: input.threads,
     dtype: input.dtype,
     contextLength: input.context,
+    adapters: input.adapters,
   })
   try {
     // The queue limit is the server's: it admits a request's sequences all or none.

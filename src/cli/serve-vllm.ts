@@ -2,7 +2,16 @@
 // engine would serve, handed to vLLM's OpenAI server (`vllm serve`) for GPU fleets. kiln resolves
 // MODEL as it does for itself, starts vLLM, waits for its /health, prints the ready line its own
 // engine prints, forwards SIGTERM/SIGINT and exits with vLLM's status.
-import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from 'node:fs'
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -13,6 +22,7 @@ import type { HubOptions } from '../core/hub/config.js'
 import { fetchModel } from './fetch-model.js'
 import { cliIo } from './io.js'
 import { isLoopback, LISTEN_ERRORS, SIGNAL_EXIT, servedName, type VllmServeReport } from './serve.js'
+import { type AdapterSpecs, fetchAdapters } from './serve-adapters.js'
 
 export interface VllmServeInput {
   model?: string
@@ -29,6 +39,8 @@ export interface VllmServeInput {
   chatTemplate?: string
   /** Seconds vLLM gets to stop after the first signal before kiln kills it. */
   gracePeriod: number
+  /** LoRA adapters by the name requests use (vLLM's --lora-modules). */
+  adapters: AdapterSpecs
   /** The command line's flags, to refuse the kiln-engine ones that vLLM has no equivalent for. */
   flags: Record<string, unknown>
   hub?: HubOptions
@@ -77,9 +89,11 @@ export async function runVllm(input: VllmServeInput): Promise<VllmServeReport> {
     throw new UsageError(
       `${input.model}: vLLM's GGUF support is experimental and needs the base model's tokenizer; give the original model folder or repo id`,
     )
+  // Adapter repo ids too: vLLM gets the snapshot folders kiln resolved.
+  const adapters = await fetchAdapters(input.adapters, input.hub)
   const port = await freePort(input.host, input.port)
   const name = input.servedModelName ?? servedName(input.model)
-  const args = vllmArgs({ ...input, port, chatTemplate: template }, path.resolve(modelPath), name)
+  const args = vllmArgs({ ...input, port, chatTemplate: template, adapters }, path.resolve(modelPath), name)
   return supervise(vllm, args, { ...input, port }, name)
 }
 
@@ -157,7 +171,7 @@ function freePort(host: string, port: number): Promise<number> {
 function vllmArgs(
   input: Pick<
     VllmServeInput,
-    'host' | 'port' | 'context' | 'maxSeqs' | 'prefixCache' | 'dtype' | 'chatTemplate'
+    'host' | 'port' | 'context' | 'maxSeqs' | 'prefixCache' | 'dtype' | 'chatTemplate' | 'adapters'
   >,
   model: string,
   name: string,
@@ -171,7 +185,24 @@ function vllmArgs(
     args.push(input.prefixCache ? '--enable-prefix-caching' : '--no-enable-prefix-caching')
   if (input.dtype !== undefined && input.dtype !== 'auto') args.push('--dtype', VLLM_DTYPE[input.dtype])
   if (input.chatTemplate !== undefined) args.push('--chat-template', input.chatTemplate)
+  const adapters = Object.entries(input.adapters)
+  if (adapters.length > 0) {
+    args.push('--enable-lora', '--max-loras', String(adapters.length))
+    // vLLM refuses adapters above --max-lora-rank (its default is 16).
+    args.push('--max-lora-rank', String(Math.max(16, ...adapters.map(([, dir]) => adapterRank(dir)))))
+    args.push('--lora-modules', ...adapters.map(([name, dir]) => `${name}=${path.resolve(dir)}`))
+  }
   return args
+}
+
+/** An adapter's rank r from its adapter_config.json (0 when unreadable: vLLM then says why). */
+function adapterRank(dir: string): number {
+  try {
+    const r = JSON.parse(readFileSync(path.join(dir, 'adapter_config.json'), 'utf8')).r
+    return Number.isInteger(r) && r > 0 ? r : 0
+  } catch {
+    return 0
+  }
 }
 
 /** The exit status a shell would report for a process that ended with `code` or by `signal`. */

@@ -12,6 +12,7 @@ import type { RequestSummary } from '../server/app.js'
 import { fetchModel } from './fetch-model.js'
 import { cliIo } from './io.js'
 import type { Rendering } from './render.js'
+import { type AdapterSpecs, fetchAdapters } from './serve-adapters.js'
 
 export interface ServeInput {
   model?: string
@@ -33,6 +34,8 @@ export interface ServeInput {
   chatTemplate?: string
   /** Seconds running requests get after the first signal. */
   gracePeriod: number
+  /** LoRA adapters served beside the model: name → folder or repo id. */
+  adapters: AdapterSpecs
   hub?: HubOptions
   json: boolean
   quiet: boolean
@@ -96,11 +99,12 @@ export const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
 export async function runServe(input: ServeInput): Promise<KilnServeReport> {
   const template = readTemplate(input.chatTemplate)
   const modelPath = input.model ? await fetchModel(input.model, input.hub) : defaultModelPath()
+  const adapters = await fetchAdapters(input.adapters, input.hub)
   const [{ openServeEngine }, { buildServer }] = await Promise.all([
     import('./serve-engine.js'),
     import('../server/app.js'),
   ])
-  const engine = await openServeEngine(modelPath, input)
+  const engine = await openServeEngine(modelPath, { ...input, adapters })
   const io = cliIo()
   const name = input.servedModelName ?? servedName(input.model)
   let requests = 0

@@ -32,6 +32,9 @@ Output is written atomically; an existing OUT is refused unless --force.`
     }),
     output: Flags.string({ char: 'o', description: 'Output file (gguf) or folder (onnx).', required: true }),
     force: Flags.boolean({ description: 'Replace OUT if it exists.', default: false }),
+    adapter: Flags.string({
+      description: 'PEFT LoRA adapter (folder or repo id) merged into the model before it is exported.',
+    }),
     opset: Flags.integer({ description: 'ONNX opset (onnx; default 21).' }),
     task: Flags.string({
       description:
@@ -67,6 +70,7 @@ Output is written atomically; an existing OUT is refused unless --force.`
       output: flags.output,
       dtype: flags.dtype,
       force: flags.force,
+      adapter: flags.adapter,
       opset: flags.opset,
       task: flags.task,
       optimize: flags.optimize,

@@ -12,7 +12,9 @@ export default class Finetune extends BaseCommand<FinetuneReport> {
 
 The optimizer is AdamW with a --schedule (cosine, linear, constant) after --warmup steps (or a fraction of them below 1), gradient clipping at --max-grad-norm and --grad-accum micro-batches of --batch-size sequences of at most --seq-len tokens per step. With --eval (a file) or --eval-split (a fraction of DATA) the eval loss is measured every --eval-every steps and at the end. Checkpoints are saved every --save-every steps and at the end; --resume continues from OUT's last one, and Ctrl-C stops after the current step and saves (a second Ctrl-C quits at once).
 
-OUT holds metrics.jsonl (a JSON line per step and per eval) and loss-curve.svg. An existing OUT is refused unless --force or --resume. Progress goes to stderr: a line redrawn per step on a terminal, a line every few seconds otherwise; --json prints a JSON line per event (start, step, eval, save) and the result last. Each option not given as a flag comes from KILN_FINETUNE_* variables, then finetune.* in the settings file (\`kiln config\`), then the default.`
+OUT holds metrics.jsonl (a JSON line per step and per eval) and loss-curve.svg. An existing OUT is refused unless --force or --resume. Progress goes to stderr: a line redrawn per step on a terminal, a line every few seconds otherwise; --json prints a JSON line per event (start, step, eval, save) and the result last. --launcher accelerate trains with Hugging Face accelerate instead (transformers' Trainer and PEFT, on --num-processes GPUs, with --mixed-precision and --deepspeed ZeRO stages): kiln tokenizes the data itself, writes the examples, a Python script, its hyperparameters and an accelerate config into OUT/accelerate, runs \`accelerate launch\` and shows its progress; OUT gets the same adapter or model folder. It needs \`pip install accelerate transformers peft\`.
+
+Each option not given as a flag comes from KILN_FINETUNE_* variables, then finetune.* in the settings file (\`kiln config\`), then the default.`
 
   static examples = [
     '<%= config.bin %> finetune -m ./Qwen2-0.5B-Instruct --data train.jsonl -o qwen2-lora',
@@ -20,6 +22,7 @@ OUT holds metrics.jsonl (a JSON line per step and per eval) and loss-curve.svg. 
     '<%= config.bin %> finetune -m ./gpt2 --data notes.txt --method full --lr 1e-5 --max-steps 500 --json',
     '<%= config.bin %> finetune -m ./qwen2 --data train.jsonl --target all-linear --rank 8 --packing --seq-len 1024',
     '<%= config.bin %> finetune -m ./qwen2 --data train.jsonl -o qwen2-lora --resume',
+    '<%= config.bin %> finetune -m Qwen/Qwen2-7B-Instruct --data chat.jsonl --launcher accelerate --num-processes 4 --mixed-precision bf16 --deepspeed 2',
     'KILN_FINETUNE_DATA=train.jsonl <%= config.bin %> finetune -m ./qwen2 --quiet',
   ]
 
@@ -79,6 +82,22 @@ OUT holds metrics.jsonl (a JSON line per step and per eval) and loss-curve.svg. 
     seed: Flags.string({ description: 'Seed for shuffling, dropout and initialisation (default 42).' }),
     threads: Flags.string({ char: 't', description: 'Compute threads (default: runtime.threads).' }),
     force: Flags.boolean({ description: 'Replace OUT if it exists.', allowNo: true }),
+    launcher: Flags.string({
+      description:
+        "What trains: kiln's own engine, or Hugging Face accelerate running a script kiln writes (default: finetune.engine, else kiln).",
+      options: ['kiln', 'accelerate'],
+    }),
+    'num-processes': Flags.string({
+      description: 'accelerate: training processes, one per GPU (default 1).',
+    }),
+    'mixed-precision': Flags.string({
+      description: 'accelerate: mixed precision (default no).',
+      options: ['no', 'fp16', 'bf16'],
+    }),
+    deepspeed: Flags.string({
+      description: 'accelerate: shard the run with DeepSpeed ZeRO at this stage.',
+      options: ['1', '2', '3'],
+    }),
   }
 
   protected rendering = finetuneRendering

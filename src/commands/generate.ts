@@ -33,6 +33,7 @@ Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPER
     '<%= config.bin %> generate -m ./gpt2 --prompts-file prompts.jsonl',
     '<%= config.bin %> generate -m Qwen/Qwen2-0.5B-Instruct --chat "Hello"',
     '<%= config.bin %> generate -m ./qwen2-0.5b-q4_k_m.gguf "The capital of France is" --temperature 0',
+    '<%= config.bin %> generate -m ./Qwen2-0.5B --adapter ./my-lora "Summarize: …"',
     'KILN_GENERATE_MAX_NEW_TOKENS=64 <%= config.bin %> generate "Hello" --quiet',
   ]
 
@@ -42,6 +43,10 @@ Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPER
 
   static flags = {
     model: Flags.string({ char: 'm', description: 'Model folder (default: the embedded default model).' }),
+    adapter: Flags.string({
+      description:
+        'PEFT LoRA adapter folder or repo id, applied at load without merging (the base stays as stored).',
+    }),
     'max-new-tokens': Flags.integer({ description: 'Tokens to generate at most.', min: 0 }),
     'min-new-tokens': Flags.integer({ description: 'EOS is suppressed until this many tokens.', min: 0 }),
     temperature: Flags.string({ description: 'Sampling temperature; 0 = greedy.' }),
@@ -98,6 +103,7 @@ Each option not given as a flag comes from the environment (KILN_GENERATE_TEMPER
     return runGenerate({
       prompt: args.prompt,
       model: flags.model ?? setting<string>('generate.model'),
+      adapter: flags.adapter,
       maxNewTokens: flags['max-new-tokens'] ?? setting<number>('generate.max_new_tokens'),
       minNewTokens: flags['min-new-tokens'],
       temperature: flags.temperature ?? text('generate.temperature'),

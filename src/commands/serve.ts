@@ -3,6 +3,7 @@
 import { Flags } from '@oclif/core'
 import { BaseCommand } from '../cli/base-command.js'
 import { runServe, type ServeInput, type ServeReport, serveRendering } from '../cli/serve.js'
+import { parseAdapterSpecs } from '../cli/serve-adapters.js'
 import { origin, settingsFor } from '../cli/settings/for-command.js'
 import { HUB_KEYS, hubFromSettings } from '../cli/settings/hub-settings.js'
 import { parseSize } from '../cli/size.js'
@@ -24,6 +25,7 @@ const KEYS = [
   'serve.threads',
   'serve.chat_template',
   'serve.grace_period',
+  'serve.adapters',
   'serve.engine',
   'runtime.device',
   'runtime.threads',
@@ -111,6 +113,11 @@ With --engine vllm (GPU fleets) kiln hands the same model, address, key, context
       description: 'Device to run on (this build: the CPU).',
       options: ['auto', 'cpu', 'cuda'],
     }),
+    adapter: Flags.string({
+      description:
+        'A LoRA adapter served beside the model, NAME=DIR (a PEFT folder or repo id); a request names it as its model. Repeatable.',
+      multiple: true,
+    }),
     'chat-template': Flags.string({
       description: "Jinja chat template file used instead of the model's own.",
     }),
@@ -143,6 +150,9 @@ With --engine vllm (GPU fleets) kiln hands the same model, address, key, context
       dtype,
       chatTemplate: flags['chat-template'] ?? setting<string>('serve.chat_template'),
       gracePeriod: flags['grace-period'] ?? setting<number>('serve.grace_period') ?? 30,
+      adapters: flags.adapter
+        ? parseAdapterSpecs(flags.adapter, '--adapter')
+        : parseAdapterSpecs(setting<string>('serve.adapters')?.split(',') ?? [], 'serve.adapters'),
       hub: hubFromSettings(s),
       json: flags.json,
       quiet: flags.quiet,

@@ -3,7 +3,9 @@
 // (scheduler) gets completions and chat; an encoder (batcher) gets embeddings and /classify; each
 // answers the other kind's routes with a 400 that says what the model is for.
 import Fastify, { type FastifyInstance } from 'fastify'
+import { UsageError } from '../core/errors.js'
 import { sentenceEmbedder } from '../core/pipelines/sentence-embedding.js'
+import { quote } from '../core/util/shown.js'
 import { bearerCheck, OPEN_PATHS, pathOf } from './auth.js'
 import { ChatPrompt } from './chat-prompt.js'
 import {
@@ -164,8 +166,13 @@ function generatorContext(
   control: ServerControl,
 ): ServerContext {
   const { model, scheduler } = opts
+  if (model.adapterNames.includes(opts.servedModelName))
+    throw new UsageError(
+      `the adapter name ${quote(opts.servedModelName)} is also the served model's name; requests could not tell them apart`,
+    )
   return {
     ...common(opts, control),
+    adapterNames: model.adapterNames,
     model,
     scheduler,
     tokenizer: model.tokenizer,
@@ -182,6 +189,7 @@ function encoderContext(opts: CommonServerOptions & EncoderServing, control: Ser
   const embedder = sentenceEmbedder(model, { limit: opts.maxInputTokens })
   return {
     ...common(opts, control),
+    adapterNames: [],
     encoder,
     embedder,
     inputLimit: opts.maxInputTokens,

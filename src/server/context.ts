@@ -95,6 +95,8 @@ export class ServerControl {
 /** What every route has, whatever the model. */
 export interface BaseContext {
   servedModelName: string
+  /** The LoRA adapters a request may name as its model (the generator's Model.adapterNames). */
+  adapterNames: readonly string[]
   tokenizer: Tokenizer
   vocabSize: number
   /** The longest prompt (a generator: prompt and completion together): /v1/models' max_model_len. */

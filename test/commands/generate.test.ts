@@ -4,7 +4,10 @@
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { readLoraAdapter } from '../../src/core/formats/peft.js'
+import { openModelSource } from '../../src/core/runtime/model-source.js'
 import { loadTokenizer } from '../../src/core/tokenizer/index.js'
+import { writeMergedModel } from '../../src/core/train/outputs.js'
 import {
   type GenerateJson,
   jsonLines,
@@ -337,5 +340,35 @@ describe.concurrent('--json-schema', () => {
       expect(r.stderr).toMatch(message)
       expect(r.stderr.trim().split('\n')).toHaveLength(1)
     }
+  })
+})
+
+describe.concurrent('--adapter', () => {
+  const adapter = path.join(golden('lora'), 'adapter_after_5_steps')
+
+  it('generates as the base with the adapter merged in', async () => {
+    const merged = path.join(makeTempDir(), 'merged')
+    writeMergedModel(merged, openModelSource(golden('llama-tiny')), readLoraAdapter(adapter), false)
+    const args = ['Once upon a time', '--temperature', '0', '--max-new-tokens', '12']
+    const withAdapter = await generateJson([...args, '-m', golden('llama-tiny'), '--adapter', adapter])
+    const folded = await generateJson([...args, '-m', merged])
+    const base = await generateJson([...args, '-m', golden('llama-tiny')])
+    expect(withAdapter.tokens).toEqual(folded.tokens)
+    expect(withAdapter.tokens).not.toEqual(base.tokens)
+  })
+
+  it('a folder that is not an adapter is one error line naming it', async () => {
+    const r = await runKiln([
+      'generate',
+      'Hello',
+      '-m',
+      golden('llama-tiny'),
+      '--adapter',
+      golden('gpt2-tiny'),
+    ])
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/gpt2-tiny: no adapter_config\.json \(not a PEFT adapter folder\)$/),
+    ])
   })
 })

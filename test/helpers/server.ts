@@ -29,6 +29,8 @@ export interface TestServerOptions extends Partial<CommonServerOptions> {
   modelPath?: string
   maxSeqs?: number
   contextLength?: number
+  /** Named LoRA adapters (loadModel's adapters), served as models of their own. */
+  adapters?: Record<string, string>
 }
 
 /** The served name tests use. */
@@ -39,6 +41,7 @@ export async function startServer(opts: TestServerOptions = {}): Promise<TestSer
   const model = loadModel(opts.modelPath ?? defaultModelPath(), {
     threads: 1,
     contextLength: opts.contextLength,
+    adapters: opts.adapters,
   })
   const scheduler = new Scheduler(model, { maxSeqs: opts.maxSeqs ?? 8, contextLength: opts.contextLength })
   const app = buildServer({ servedModelName: SERVED, ...opts, model, scheduler })

@@ -227,6 +227,7 @@ const TESTED_OPS = [
   'attention',
   'bidir_attention',
   'add',
+  'mul',
   'silu_mul',
   'gelu',
   'tanh',
@@ -609,19 +610,27 @@ describe('kernels: fast vs reference', () => {
     expectExact(before, single, 'before another sequence')
   })
 
-  it('add, exactly', () => {
-    const rand = mulberry32(8)
-    for (const C of WIDTHS)
-      for (const N of ROWS) {
-        const node = { op: 'add', inputs: [0, 1], output: 2 }
-        const runs = runBoth(node, [
-          t('a', 'f32', [N, C], randomF32(N * C, rand)),
-          t('b', 'f32', [N, C], randomF32(N * C, rand)),
-          t('out', 'f32', [N, C]),
-        ])
-        for (const c of runs.cpu) expectExact(c.out, runs.ref, `N=${N} C=${C} threads=${c.threads}`)
-      }
-  })
+  for (const [op, seed] of [
+    ['add', 8],
+    ['mul', 28],
+  ] as const)
+    it(`${op}, exactly`, () => {
+      const rand = mulberry32(seed)
+      for (const C of WIDTHS)
+        for (const N of ROWS) {
+          const node = { op, inputs: [0, 1], output: 2 }
+          const a = randomF32(N * C, rand)
+          const b = randomF32(N * C, rand)
+          const runs = runBoth(node, [
+            t('a', 'f32', [N, C], a),
+            t('b', 'f32', [N, C], b),
+            t('out', 'f32', [N, C]),
+          ])
+          const want = a.map((x, i) => (op === 'add' ? x + b[i] : x * b[i]))
+          expectExact(runs.ref, want, `ref N=${N} C=${C}`)
+          for (const c of runs.cpu) expectExact(c.out, runs.ref, `N=${N} C=${C} threads=${c.threads}`)
+        }
+    })
 
   it('silu_mul', () => {
     const rand = mulberry32(9)

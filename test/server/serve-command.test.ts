@@ -126,6 +126,9 @@ describe('kiln serve', () => {
       [['--kv-blocks', '1'], 2, /--kv-blocks must hold at least one whole context/],
       [['-m', '/nonexistent/model'], 1, /\/nonexistent\/model/],
       [['--chat-template', '/nonexistent/t.jinja'], 2, /--chat-template \/nonexistent\/t\.jinja: ENOENT/],
+      [['--adapter', 'no-equals-sign'], 2, /--adapter no-equals-sign: expected NAME=DIR/],
+      [['--adapter', 'a=x', '--adapter', 'a=y'], 2, /--adapter: the name a is given twice/],
+      [['--adapter', 'a=/nonexistent/lora'], 1, /\/nonexistent\/lora: no adapter_config\.json/],
     ]
     await Promise.all(
       cases.map(async ([args, status, message]) => {

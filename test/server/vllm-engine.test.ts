@@ -8,6 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { defaultModelPath } from '../../src/core/default-model.js'
 import { freshEnv, startServer as startHub, tinyRepoFiles } from '../core/hub/helpers.js'
 import { makeTempDir, ROOT, removeTempDirs } from '../helpers/cli.js'
+import { golden } from '../helpers/fixtures.js'
 import { eventually, type ServeProcess, spawnServe } from '../helpers/server.js'
 
 afterAll(removeTempDirs)
@@ -179,6 +180,42 @@ describe('kiln serve --engine vllm', () => {
     } finally {
       await hub.close()
     }
+  })
+
+  it('--adapter NAME=DIR becomes vLLM LoRA modules, with a rank limit that admits them', async () => {
+    const v = standIn()
+    const dir = makeTempDir()
+    const r64 = path.join(dir, 'wide-lora')
+    mkdirSync(r64)
+    writeFileSync(path.join(r64, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 64 }))
+    const narrow = path.join(golden('lora'), 'adapter_after_5_steps')
+    const s = serve(
+      [
+        '--engine',
+        'vllm',
+        '--port',
+        '0',
+        '--json',
+        '--adapter',
+        `wide=${r64}`,
+        '--adapter',
+        `narrow=${narrow}`,
+      ],
+      { PATH: `${v.bin}${path.delimiter}${process.env.PATH}`, STANDIN_RECORD: v.record },
+    )
+    await s.ready
+    expect(v.read().argv.slice(-8)).toEqual([
+      '--enable-lora',
+      '--max-loras',
+      '2',
+      '--max-lora-rank',
+      '64',
+      '--lora-modules',
+      `wide=${r64}`,
+      `narrow=${narrow}`,
+    ])
+    s.child.kill('SIGTERM')
+    expect(await s.exited).toEqual({ code: 0, signal: null })
   })
 
   it('kills a vLLM that outlives the grace period: status 137', async () => {

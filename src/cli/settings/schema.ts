@@ -197,6 +197,11 @@ export const sections = {
       help: 'Seconds running requests get to finish after SIGTERM or SIGINT.',
       default: () => 30,
     },
+    adapters: {
+      type: (z) => z.string().min(1),
+      help: 'LoRA adapters served beside the model, NAME=DIR[,NAME=DIR…] (a PEFT folder or repo id each); a request names one as its model.',
+      example: 'support=./support-lora,sql=org/sql-lora',
+    },
     engine: {
       type: (z) => z.enum(['kiln', 'vllm']),
       help: "What runs the model `kiln serve` serves: kiln's own engine, or vLLM (GPU fleets; needs `pip install vllm`).",
@@ -204,20 +209,25 @@ export const sections = {
     },
   },
   finetune: {
+    // `kiln finetune --launcher`: native is --launcher kiln (the key kept its first name).
     engine: {
       type: (z) => z.enum(['native', 'accelerate']),
-      help: "Training engine: kiln's own, or Hugging Face accelerate for several GPUs or machines.",
+      help: "What trains when --launcher is not given: native is kiln's own engine, accelerate hands the run to Hugging Face accelerate (several GPUs; needs `pip install accelerate transformers peft`).",
       default: () => 'native',
     },
     mixed_precision: {
       type: (z) => z.enum(['no', 'fp16', 'bf16']),
-      help: 'Mixed precision for training.',
+      help: 'Mixed precision for training with accelerate.',
       default: () => 'no',
     },
     num_processes: {
       type: (z) => z.number().int().min(1),
-      help: 'Training processes (one per GPU with accelerate).',
+      help: 'Training processes with accelerate (one per GPU).',
       default: () => 1,
+    },
+    deepspeed: {
+      type: (z) => z.number().int().min(1).max(3),
+      help: 'DeepSpeed ZeRO stage (1, 2 or 3) for training with accelerate (default: no DeepSpeed).',
     },
     // The rest are `kiln finetune`'s flags (the same names, snake_case), so a project can keep its
     // training recipe in the settings file or in KILN_FINETUNE_* variables.

@@ -8,6 +8,7 @@ import type { GgufTensorToWrite } from '../formats/gguf-write.js'
 import type { TensorView } from '../formats/safetensors-types.js'
 import type { ModelConfig } from '../models/config.js'
 import { ggufNameOfHf, ggufPermutesQK, requiredGgufNames } from '../models/gguf-names.js'
+import { ggufRopeSourceRow } from '../models/weights.js'
 import { native } from '../native.js'
 import { canQuantizeRows, type QuantType, quantizeRows } from '../quant/block-quant.js'
 import { type GgufQuantMix, type MixModel, mixTensorType } from '../quant/mix.js'
@@ -254,15 +255,12 @@ function* tensorChunks(p: PlannedTensor): Generator<Uint8Array> {
   }
   const stage = allocBits(from, chunkElements)
   if (layout.kind === 'permute') {
-    // Output row o = (head h, i, j) takes input row (h, j, i): rotate-half pairs become adjacent.
+    // Rotate-half pairs become adjacent rows, as llama.cpp's converter stores q and k.
     const hs = rows / layout.heads
-    const half = hs / 2
     for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
       const r1 = Math.min(rows, r0 + rowsPerChunk)
       for (let o = r0; o < r1; o++) {
-        const h = Math.floor(o / hs)
-        const r = o - h * hs
-        const src0 = (h * hs + (r & 1) * half + (r >> 1)) * cols
+        const src0 = ggufRopeSourceRow(o, hs) * cols
         stage.set(src.subarray(src0, src0 + cols), (o - r0) * cols)
       }
       yield emit(stage.subarray(0, (r1 - r0) * cols))

@@ -30,6 +30,11 @@ export interface LoraAdapter {
   /** What multiplies B·A: alpha / r, or alpha / √r (rsLoRA). */
   scale: number
   targetModules: string[] | string
+  /**
+   * PEFT's fan_in_fan_out: the base stores its weights (in, out) (GPT-2's Conv1D). It changes only
+   * how B·A folds into the weight, not the branch's output.
+   */
+  fanInFanOut: boolean
   /** By module path (model.layers.0.self_attn.q_proj). */
   modules: Map<string, LoraPair>
 }
@@ -60,14 +65,7 @@ function refuseUnsupported(dir: string, cfg: Record<string, unknown>): void {
       (typeof v === 'object' && Object.keys(v as object).length === 0)
     )
   }
-  for (const key of [
-    'use_dora',
-    'fan_in_fan_out',
-    'modules_to_save',
-    'rank_pattern',
-    'alpha_pattern',
-    'layers_to_transform',
-  ])
+  for (const key of ['use_dora', 'modules_to_save', 'rank_pattern', 'alpha_pattern', 'layers_to_transform'])
     if (set(key)) fail(dir, `adapter_config.json: ${key} is set; kiln applies plain LoRA adapters only`)
   if (cfg.bias !== undefined && cfg.bias !== 'none')
     fail(dir, `adapter_config.json: bias ${quote(String(cfg.bias))} is not "none"`)
@@ -126,7 +124,17 @@ export function readLoraAdapter(dir: string): LoraAdapter {
   if (modules.size === 0) fail(dir, 'the adapter has no LoRA tensors')
   const scale = cfg.use_rslora === true ? alpha / Math.sqrt(rank) : alpha / rank
   const targetModules = cfg.target_modules as string[] | string
-  return { dir, rank, alpha, scale, targetModules, modules }
+  return { dir, rank, alpha, scale, targetModules, fanInFanOut: cfg.fan_in_fan_out === true, modules }
+}
+
+/**
+ * The base checkpoint's name for an adapter module's weight, or undefined. GPT-2's modules are named
+ * from GPT2LMHeadModel (transformer.h.0.attn.c_attn) while its checkpoints and GGUF files often
+ * store the bare GPT2Model names (h.0.attn.c_attn.weight): either spelling matches the other.
+ */
+export function baseWeightName(module: string, has: (name: string) => boolean): string | undefined {
+  const candidates = [module, module.startsWith('transformer.') ? module.slice(12) : `transformer.${module}`]
+  return candidates.map((m) => `${m}.weight`).find(has)
 }
 
 export interface LoraAdapterToWrite {

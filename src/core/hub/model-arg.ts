@@ -1,4 +1,4 @@
-// MODEL arguments of generate, export (and later quantize, finetune, serve): a local path is used
+// MODEL (and --adapter) arguments of the commands: a local path is used
 // as is; `org/name[@rev]` is resolved through the Hub cache, fetching on first use only the files a
 // model needs; `org/name[@rev]/path/to/file.gguf` fetches that one GGUF file and returns its path.
 import { existsSync } from 'node:fs'
@@ -66,13 +66,51 @@ export async function resolveModelArg(
   hub: HubOptions = {},
   onEvent: DownloadListener = () => {},
 ): Promise<string> {
+  return resolveRepoArg(arg, hub, onEvent, {
+    select: isModelFile,
+    marker: 'config.json',
+    what: 'not a transformers model folder',
+  })
+}
+
+/** Files a PEFT adapter repo holds that kiln reads. */
+const ADAPTER_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors'])
+
+/** The local folder an --adapter argument stands for: as resolveModelArg, for a PEFT adapter repo. */
+export async function resolveAdapterArg(
+  arg: string,
+  hub: HubOptions = {},
+  onEvent: DownloadListener = () => {},
+): Promise<string> {
+  return resolveRepoArg(arg, hub, onEvent, {
+    select: (p) => ADAPTER_FILES.has(p),
+    marker: 'adapter_config.json',
+    what: 'not a PEFT adapter',
+  })
+}
+
+interface RepoKind {
+  /** Which of the repo's files to fetch. */
+  select: (path: string) => boolean
+  /** The file a repo of this kind must have. */
+  marker: string
+  /** What a repo without the marker is not. */
+  what: string
+}
+
+async function resolveRepoArg(
+  arg: string,
+  hub: HubOptions,
+  onEvent: DownloadListener,
+  kind: RepoKind,
+): Promise<string> {
   if (existsSync(arg)) return arg
   const ref = parseModelArg(arg)
   if (!ref) return arg // not a repo id: the loader reports the missing path
   const request = {
     repo: ref.repo,
     hub,
-    ...(ref.file ? { files: [ref.file] } : { select: isModelFile }),
+    ...(ref.file ? { files: [ref.file] } : { select: kind.select }),
   }
   // Loaded on demand: a local MODEL should not pay for the Hub client's start-up.
   const { downloadRepo } = await import('./download.js')
@@ -91,10 +129,10 @@ export async function resolveModelArg(
     onEvent({ type: 'warning', message: renderOptions(template, (name) => name), template })
   }
   if (ref.file) return path.join(result.path, ...ref.file.split('/'))
-  if (!result.files.some((f) => f.path === 'config.json'))
+  if (!result.files.some((f) => f.path === kind.marker))
     throw new HubError(
       resolveHubConfig(hub).offline ? 'E_OFFLINE' : 'E_ENTRY_NOT_FOUND',
-      `${arg} has no config.json${resolveHubConfig(hub).offline ? ' in the cache' : ''}: not a transformers model folder`,
+      `${arg} has no ${kind.marker}${resolveHubConfig(hub).offline ? ' in the cache' : ''}: ${kind.what}`,
     )
   return result.path
 }

@@ -28,6 +28,17 @@ export interface WeightLayout {
 
 export const HF_LAYOUT: WeightLayout = { conv1dTransposed: false, ropeInterleaved: false }
 
+/**
+ * Row `o` of a q or k matrix as llama.cpp's converter stores it (ropeInterleaved) is row
+ * ggufRopeSourceRow(o, headSize) of the transformers matrix: within each head, the rotate-half
+ * pairs (j, j + HS/2) become adjacent rows (2j, 2j + 1).
+ */
+export function ggufRopeSourceRow(o: number, headSize: number): number {
+  const h = Math.floor(o / headSize)
+  const r = o - h * headSize
+  return h * headSize + (r & 1) * (headSize / 2) + (r >> 1)
+}
+
 /** Weight dtype to compute in: 'auto' keeps each tensor as stored. */
 export type ComputeDType = 'auto' | 'f32' | 'f16' | 'bf16'
 

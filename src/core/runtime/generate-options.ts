@@ -23,6 +23,7 @@ export function resolveGenerateOptions(model: Model, o: GenerateOptions): Resolv
   const minNewTokens = o.minNewTokens ?? 0
   const resolved = { ...o, ...sampling, maxNewTokens, minNewTokens }
   validateGenerateOptions(resolved)
+  model.adapterTag(o.adapter) // an adapter the model does not have is refused here
   const vocab = model.config.vocabSize
   for (const id of Object.keys(o.logitBias ?? {}))
     if (Number(id) >= vocab)

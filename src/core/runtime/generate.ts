@@ -25,6 +25,8 @@ export interface GenerateOptions extends SamplingOptions {
    * Generation then ends as soon as the JSON is complete.
    */
   responseFormat?: ResponseFormat
+  /** Which of the model's named adapters (LoadOptions.adapters) runs this request; absent: the base. */
+  adapter?: string
 }
 
 export type FinishReason = 'length' | 'stop' | 'eos'

@@ -1,12 +1,14 @@
 // A loaded model: config, tokenizer, mapped weights and the native forward graph. The graph is
 // rebuilt (cheaply: weights stay mapped) when a request needs more sequences or a longer context.
 import { FormatError, InputError, KilnError, option, UsageError } from '../errors.js'
+import { readLoraAdapter } from '../formats/peft.js'
 import type { ModelConfig } from '../models/config.js'
 import type { GenerationDefaults } from '../models/generation-config.js'
 import { decoderFamily } from '../models/registry.js'
 import { type ComputeDType, type WeightLayout, WeightSet, type WeightView } from '../models/weights.js'
 import { type NativeGraph, native } from '../native.js'
 import type { Tokenizer } from '../tokenizer/index.js'
+import { quote } from '../util/shown.js'
 import {
   type GenerateOptions,
   type GenerationEvent,
@@ -14,6 +16,7 @@ import {
   generateBatch,
 } from './generate.js'
 import { DEFAULT_BLOCK_SIZE, GraphBuilder, type GraphLimits, kvGeometry } from './graph-builder.js'
+import { applyAdapter, type GraphAdapters, LoraGraphBuilder } from './lora-graph-builder.js'
 import { openModelSource } from './model-source.js'
 
 export interface LoadOptions {
@@ -27,6 +30,16 @@ export interface LoadOptions {
   backend?: 'cpu' | 'ref'
   /** Weight dtype to compute in: 'auto' (default) runs each weight as stored; else converted at load. */
   dtype?: ComputeDType
+  /**
+   * A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) applied at load
+   * without merging: the base stays as stored and the adapter's branches run beside its matmuls.
+   */
+  adapter?: string
+  /**
+   * Named PEFT LoRA adapters, each chosen per request (GenerateOptions.adapter, the server's model
+   * name) while the others and the plain base run beside it in the same batch.
+   */
+  adapters?: Record<string, string>
 }
 
 const COMPUTE_DTYPES: readonly ComputeDType[] = ['auto', 'f32', 'f16', 'bf16']
@@ -44,6 +57,7 @@ export class Model {
   private readonly weights: Map<string, WeightView>
   private readonly layout: WeightLayout
   private readonly dtype: ComputeDType
+  private readonly lora?: GraphAdapters
   private graph?: NativeGraph
   private limits?: GraphLimits
   private readonly backend: 'cpu' | 'ref'
@@ -54,6 +68,10 @@ export class Model {
 
   /** The model folder or GGUF file it was loaded from. */
   readonly dir: string
+  /** The LoRA adapter folder applied to every request, if any. */
+  readonly adapter?: string
+  /** The names of the adapters a request may choose (LoadOptions.adapters), in tag order. */
+  readonly adapterNames: readonly string[] = []
 
   constructor(modelPath: string, opts: LoadOptions = {}) {
     const t0 = performance.now()
@@ -78,6 +96,20 @@ export class Model {
     this.tokenizer = source.tokenizer
     this.weights = source.weights
     this.layout = source.layout
+    const apply = (dir: string) => applyAdapter(readLoraAdapter(dir), this.weights, this.config, this.layout)
+    if (opts.adapter !== undefined && opts.adapters !== undefined)
+      throw new UsageError(`${option('adapter')} and ${option('adapters')} cannot be combined`)
+    if (opts.adapter !== undefined) {
+      this.lora = { list: [apply(opts.adapter)], onEveryRow: true }
+      this.adapter = opts.adapter
+    } else if (opts.adapters !== undefined && Object.keys(opts.adapters).length > 0) {
+      const named = Object.entries(opts.adapters)
+      for (const [name] of named)
+        if (name.trim() === '' || name !== name.trim())
+          throw new UsageError(`${option('adapters')} names must be non-empty, without surrounding spaces`)
+      this.lora = { list: named.map(([, dir]) => apply(dir)), onEveryRow: false }
+      this.adapterNames = named.map(([name]) => name)
+    }
     const ctx = opts.contextLength ?? Math.min(this.config.maxPositions, 4096)
     if (!Number.isInteger(ctx) || ctx < 1)
       throw new UsageError(`${option('contextLength')} must be an integer ≥ 1 (got ${ctx})`)
@@ -127,9 +159,10 @@ export class Model {
       contextLength: Math.max(context, cur?.contextLength ?? 0),
     }
     if (kvBlocks !== undefined) limits.kvBlocks = kvBlocks
-    const g = new GraphBuilder(limits)
+    const g = this.lora ? new LoraGraphBuilder(limits, this.lora) : new GraphBuilder(limits)
     const w = new WeightSet(this.weights, g, this.layout, this.dtype)
     const logits = decoderFamily(this.config.architecture).build(this.config, g, w)
+    if (g instanceof LoraGraphBuilder) g.checkAllUsed()
     const spec = g.build(logits, this.backend)
     this.graph?.dispose()
     this.graph = undefined
@@ -144,6 +177,8 @@ export class Model {
   /**
    * One forward step over ragged rows; returns the logits of `outRows` (R × V). blocks: the KV
    * block table (slots × kv.blocksPerSlot); absent, slot s owns blocks s·MB … s·MB+MB−1.
+   * adapters: with named adapters, each row's tag (0 the base, k the k-th of adapterNames; absent:
+   * every row the base).
    */
   async step(
     tokens: Int32Array,
@@ -151,9 +186,24 @@ export class Model {
     slots: Int32Array,
     outRows: Int32Array,
     blocks?: Int32Array,
+    adapters?: Int32Array,
   ): Promise<Float32Array> {
     const g = this.live()
-    return g.runAsync(tokens, positions, slots, outRows, this.threads, undefined, blocks)
+    const tags = this.adapterNames.length > 0 ? (adapters ?? new Int32Array(tokens.length)) : undefined
+    return g.runAsync(tokens, positions, slots, outRows, this.threads, tags, blocks)
+  }
+
+  /** The row tag of a named adapter (1-based; undefined or the base: 0). */
+  adapterTag(name: string | undefined): number {
+    if (name === undefined) return 0
+    const k = this.adapterNames.indexOf(name)
+    if (k < 0)
+      throw new UsageError(
+        this.adapterNames.length === 0
+          ? `${option('adapter')} ${quote(name)}: the model was loaded without named adapters`
+          : `${option('adapter')} ${quote(name)} is not one of the model's adapters (${this.adapterNames.join(', ')})`,
+      )
+    return k + 1
   }
 
   get maxRows(): number {
@@ -236,7 +286,7 @@ export class Model {
 /**
  * Loads a model: a folder in the Hugging Face layout (config.json, safetensors, tokenizer.json) or a
  * GGUF file (llama, mistral, qwen2, gpt2; F32/F16/BF16/Q8_0/Q4_0/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K weights),
- * memory-mapped.
+ * memory-mapped. `opts.adapter` applies a PEFT LoRA adapter folder on top.
  */
 export function loadModel(modelPath: string, opts: LoadOptions = {}): Model {
   return new Model(modelPath, opts)

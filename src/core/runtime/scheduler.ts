@@ -148,6 +148,7 @@ export class Scheduler {
       this.contextLength,
       createConstraint(o.responseFormat, this.model.tokenizer, eos),
     )
+    seq.adapter = this.model.adapterTag(o.adapter)
     if (submit.signal) {
       if (submit.signal.aborted) {
         seq.fail(new CancelledError())
@@ -333,6 +334,7 @@ export class Scheduler {
       const tokens: number[] = []
       const positions: number[] = []
       const slots: number[] = []
+      const adapters: number[] = []
       const outRows: number[] = []
       const outSeqs: Sequence[] = []
       const table = new Int32Array(this.tableSlots * MB)
@@ -346,6 +348,7 @@ export class Scheduler {
           tokens.push(s.tokenAt(p))
           positions.push(p)
           slots.push(s.slot)
+          adapters.push(s.adapter)
         }
       })
       if (tokens.length === 0) continue
@@ -359,6 +362,7 @@ export class Scheduler {
           Int32Array.from(slots),
           Int32Array.from(outRows),
           table,
+          Int32Array.from(adapters),
         )
       } catch (e) {
         for (const s of [...this.running]) {

@@ -69,7 +69,9 @@ export class SequenceKv {
     const BS = this.blockSize
     for (let b = seq.hashes.length; b < count; b++) {
       const ids = Array.from({ length: BS }, (_, i) => seq.tokenAt(b * BS + i))
-      seq.hashes.push(blockHash(b === 0 ? '' : seq.hashes[b - 1], ids))
+      // An adapter's keys and values differ from the base's: its blocks form their own chains.
+      const root = seq.adapter === 0 ? '' : `adapter ${seq.adapter}`
+      seq.hashes.push(blockHash(b === 0 ? root : seq.hashes[b - 1], ids))
     }
   }
 }

@@ -46,6 +46,8 @@ export class Sequence {
   hashes: string[] = []
   /** Its leading blocks already offered to the prefix cache. */
   registered = 0
+  /** Its rows' adapter tag: 0 the base, k the model's k-th named adapter (Model.adapterTag). */
+  adapter = 0
   readonly submittedAt = performance.now()
   admittedAt = 0
   firstTokenAt = 0

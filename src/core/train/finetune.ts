@@ -25,7 +25,7 @@ import type { FinetuneEvent, FinetuneOptions, FinetuneResult } from './types.js'
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
 
 /** The options with every default filled in (what a run and its checkpoint record). */
-function resolved(opts: FinetuneOptions) {
+export function resolved(opts: FinetuneOptions) {
   const method = opts.method ?? 'lora'
   const rank = opts.rank ?? 16
   return {
@@ -52,7 +52,8 @@ function resolved(opts: FinetuneOptions) {
   }
 }
 
-function check(o: ReturnType<typeof resolved>): void {
+/** Refuses options out of range, naming them. */
+export function check(o: ReturnType<typeof resolved>): void {
   const int = (v: number | undefined, name: string, min = 1) => {
     if (v !== undefined && (!Number.isInteger(v) || v < min))
       throw new UsageError(`${option(name)} must be an integer ≥ ${min} (got ${v})`)

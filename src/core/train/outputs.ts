@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, writeFileSync } from 'node:fs'
 import nodePath from 'node:path'
 import { UsageError } from '../errors.js'
 import { allocBits, convertBits, type FloatDType, toFloat32 } from '../formats/float.js'
-import { type LoraAdapter, type LoraPair, writeLoraAdapter } from '../formats/peft.js'
+import { baseWeightName, type LoraAdapter, type LoraPair, writeLoraAdapter } from '../formats/peft.js'
 import type { TensorToWrite } from '../formats/safetensors-types.js'
 import { writeSafetensors } from '../formats/safetensors-write.js'
 import { MODEL_SIDECARS } from '../models/sidecar-files.js'
@@ -99,16 +99,20 @@ export function writeMergedModel(
 ): void {
   if (source.format !== 'safetensors')
     throw new UsageError(`${source.path}: merging writes a Hugging Face folder and needs one as the base`)
-  for (const module of adapter.modules.keys())
-    if (!source.weights.has(`${module}.weight`))
+  const byWeight = new Map<string, LoraPair>()
+  for (const [module, pair] of adapter.modules) {
+    const name = baseWeightName(module, (n) => source.weights.has(n))
+    if (name === undefined)
       throw new UsageError(`${adapter.dir}: the base has no ${module}.weight for the adapter's module`)
+    byWeight.set(name, pair)
+  }
   writeFolderAtomic(
     dir,
     (tmp) => {
       const tensors = modelTensors(source, (name) => {
-        const lora = adapter.modules.get(name.replace(/\.weight$/, ''))
-        if (!lora || !name.endsWith('.weight')) return undefined
-        return mergedWeight(source.weights.get(name) as WeightView, lora, adapter.scale)
+        const lora = byWeight.get(name)
+        if (!lora) return undefined
+        return mergedWeight(source.weights.get(name) as WeightView, lora, adapter.scale, adapter.fanInFanOut)
       })
       writeSafetensors(nodePath.join(tmp, 'model.safetensors'), tensors, { format: 'pt' })
       copySidecars(source, tmp)
@@ -121,27 +125,37 @@ export function writeMergedModel(
   )
 }
 
-// W (out, in) + scale · B (out, r) · A (r, in), in f32; the product runs natively (matmul with A
-// read as a (K, M) weight).
-function mergedWeight(view: WeightView, lora: LoraPair, scale: number): Float32Array {
-  const [M, K] = view.shape
+// W (out, in) + scale · B (out, r) · A (r, in), in f32; a fan_in_fan_out base (GPT-2's Conv1D)
+// stores W (in, out) and gets the transposed product Aᵀ·Bᵀ. The product runs natively.
+function mergedWeight(view: WeightView, lora: LoraPair, scale: number, fanInFanOut: boolean): Float32Array {
+  const [M, K] = fanInFanOut ? [view.shape[1], view.shape[0]] : view.shape
   if (M !== lora.outFeatures || K !== lora.inFeatures)
     throw new UsageError(
-      `${view.name} is [${view.shape}], the adapter's is [${lora.outFeatures}, ${lora.inFeatures}]`,
+      `${view.name} is [${view.shape}], the adapter's is [${fanInFanOut ? [lora.inFeatures, lora.outFeatures] : [lora.outFeatures, lora.inFeatures]}]`,
     )
   const r = lora.rank
   const b = lora.b.map((x) => x * scale)
-  const delta = native().runOp(
-    'cpu',
-    { op: 'matmul', inputs: [0, 1, -1], output: 2, i: [1] },
-    [
-      { name: 'lora_B', dtype: 'f32', shape: [M, r], data: b },
-      { name: 'lora_A', dtype: 'f32', shape: [r, K], data: lora.a },
-      { name: 'delta', dtype: 'f32', shape: [M, K] },
-    ],
-    1,
-  )
+  const matmul = (x: Float32Array, xShape: number[], w: Float32Array, wShape: number[], wKxM: boolean) =>
+    native().runOp(
+      'cpu',
+      { op: 'matmul', inputs: [0, 1, -1], output: 2, i: [wKxM ? 1 : 0] },
+      [
+        { name: 'x', dtype: 'f32', shape: xShape, data: x },
+        { name: 'w', dtype: 'f32', shape: wShape, data: w },
+        { name: 'delta', dtype: 'f32', shape: [xShape[0], wKxM ? wShape[1] : wShape[0]] },
+      ],
+      1,
+    )
+  const delta = fanInFanOut
+    ? matmul(transposed(lora.a, r, K), [K, r], b, [M, r], false) // (in, out)
+    : matmul(b, [M, r], lora.a, [r, K], true) // (out, in)
   const w = toFloat32(view)
   for (let i = 0; i < w.length; i++) w[i] += delta[i]
   return w
+}
+
+function transposed(a: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(a.length)
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = a[i * cols + j]
+  return t
 }

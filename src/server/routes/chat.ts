@@ -13,7 +13,7 @@ import { checkCapacity, checkContext, checkModel, checkTokenIds } from './checks
 export function chatRoute(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/v1/chat/completions', async (request, reply) => {
     const req = parseBody(chatSchema, request.body)
-    checkModel(ctx, req.model)
+    const adapter = checkModel(ctx, req.model)
     refuseUnsupported(req)
     const n = choicesPerPrompt(req)
     // The template writes BOS and friends itself; adding them again would double them.
@@ -28,10 +28,11 @@ export function chatRoute(app: FastifyInstance, ctx: ServerContext): void {
     // Unasked, a chat may run to the end of the context (as vLLM), or to generation_config's limit.
     const maxTokens = asked ?? Math.min(ctx.model.generation.maxNewTokens ?? Infinity, context - ids.length)
     const field = fieldNames({ maxNewTokens: maxField, logprobs: 'top_logprobs' })
-    const options = generateOptions(req, maxTokens, field)
+    const options = { ...generateOptions(req, maxTokens, field), adapter }
     checkCapacity(ctx, n)
     const includeUsage = req.stream_options?.include_usage === true
-    return respond(ctx, request, reply, { prompts: [ids], n, options }, chatFormat(ctx, includeUsage), {
+    const format = chatFormat(ctx, adapter ?? ctx.servedModelName, includeUsage)
+    return respond(ctx, request, reply, { prompts: [ids], n, options }, format, {
       stream: req.stream === true,
       includeUsage,
       errors: { field, inputParam: 'messages' },
@@ -39,11 +40,11 @@ export function chatRoute(app: FastifyInstance, ctx: ServerContext): void {
   })
 }
 
-function chatFormat(ctx: ServerContext, includeUsage: boolean): ResponseFormat {
+function chatFormat(ctx: ServerContext, model: string, includeUsage: boolean): ResponseFormat {
   const tok = ctx.model.tokenizer
   const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`
   const created = Math.floor(Date.now() / 1000)
-  const head = { id, object: 'chat.completion', created, model: ctx.servedModelName }
+  const head = { id, object: 'chat.completion', created, model }
   const chunkHead = { ...head, object: 'chat.completion.chunk' }
   // With include_usage, OpenAI gives every chunk a usage field, null but on the last.
   const chunk = (choices: unknown[]) =>

@@ -5,17 +5,24 @@ import { quote } from '../../core/util/shown.js'
 import type { BaseContext, ServerContext } from '../context.js'
 import { HttpError } from '../errors.js'
 
-/** A request may name the served model or none; any other name is OpenAI's 404 model_not_found. */
+/**
+ * A request may name the served model, one of its LoRA adapters (kiln serve --adapter), or none;
+ * any other name is OpenAI's 404 model_not_found. Returns the adapter named, if one is.
+ */
 export function checkModel(
-  ctx: Pick<BaseContext, 'servedModelName'>,
+  ctx: Pick<BaseContext, 'servedModelName' | 'adapterNames'>,
   model: string | null | undefined,
-): void {
-  if (model == null || model === ctx.servedModelName) return
+): string | undefined {
+  if (model == null || model === ctx.servedModelName) return undefined
+  if (ctx.adapterNames.includes(model)) return model
   // The name as the client sent it, escaped and cut short (it may hold line breaks, or megabytes).
   const named = quote(model).slice(1, -1)
+  const adapters = ctx.adapterNames.length
+    ? ` and its adapters ${ctx.adapterNames.map((a) => `\`${a}\``).join(', ')}`
+    : ''
   throw new HttpError(
     404,
-    `The model \`${named}\` does not exist. This server serves \`${ctx.servedModelName}\`.`,
+    `The model \`${named}\` does not exist. This server serves \`${ctx.servedModelName}\`${adapters}.`,
     'model',
     'model_not_found',
   )

@@ -18,12 +18,12 @@ const DEFAULT_MAX_TOKENS = 16
 export function completionsRoute(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/v1/completions', async (request, reply) => {
     const req = parseBody(completionSchema, request.body)
-    checkModel(ctx, req.model)
+    const adapter = checkModel(ctx, req.model)
     refuseUnsupported(req)
     const n = choicesPerPrompt(req)
     const field = fieldNames()
     const maxTokens = req.max_tokens ?? DEFAULT_MAX_TOKENS
-    const options = generateOptions(req, maxTokens, field)
+    const options = { ...generateOptions(req, maxTokens, field), adapter }
     const prompts = promptIds(ctx, req)
     checkContext(prompts, maxTokens, ctx.scheduler.contextLength, {
       prompt: 'prompt',
@@ -31,7 +31,13 @@ export function completionsRoute(app: FastifyInstance, ctx: ServerContext): void
     })
     checkCapacity(ctx, prompts.length * n)
     const echo = req.echo ? promptTexts(ctx, req, prompts) : undefined
-    const format = completionFormat(ctx, req.stream_options?.include_usage === true, n, echo)
+    const format = completionFormat(
+      ctx,
+      adapter ?? ctx.servedModelName,
+      req.stream_options?.include_usage === true,
+      n,
+      echo,
+    )
     return respond(ctx, request, reply, { prompts, n, options }, format, {
       stream: req.stream === true,
       includeUsage: req.stream_options?.include_usage === true,
@@ -72,6 +78,7 @@ function promptTexts(ctx: ServerContext, req: CompletionRequest, ids: number[][]
  */
 function completionFormat(
   ctx: ServerContext,
+  model: string,
   includeUsage: boolean,
   n: number,
   echo?: string[],
@@ -79,7 +86,7 @@ function completionFormat(
   const tok = ctx.model.tokenizer
   const id = `cmpl-${randomUUID().replaceAll('-', '')}`
   const created = Math.floor(Date.now() / 1000)
-  const head = { id, object: 'text_completion', created, model: ctx.servedModelName }
+  const head = { id, object: 'text_completion', created, model }
   const echoed = (choice: number) => echo?.[Math.floor(choice / n)] ?? ''
   // With include_usage, OpenAI gives every chunk a usage field, null but on the last.
   const chunk = (choices: unknown[]) =>

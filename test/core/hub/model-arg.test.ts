@@ -33,6 +33,19 @@ beforeAll(async () => {
       { path: 'original/consolidated.safetensors', content: randomBytesSeeded(100_000, 4) },
     ],
   })
+  const adapter = path.join(golden('lora'), 'adapter_after_5_steps')
+  server.addRepo({
+    name: 'adapters/tiny-lora',
+    files: [
+      ...['adapter_config.json', 'adapter_model.safetensors'].map((f) => ({
+        path: f,
+        content: readFileSync(path.join(adapter, f)),
+      })),
+      { path: 'README.md', content: '# a LoRA for llama-tiny\n' },
+      { path: 'adapter_model.bin', content: randomBytesSeeded(10_000, 7) },
+    ],
+  })
+  server.addRepo({ name: 'adapters/not-one', files: [{ path: 'config.json', content: '{}' }] })
   server.addRepo({
     name: 'models/some-gguf',
     files: [
@@ -136,6 +149,31 @@ describe.concurrent('MODEL as org/name[@rev]', () => {
       },
     ])
     await expect(resolveModelArg('models/llama-tiny', down)).rejects.toThrow(/cannot reach/)
+  })
+
+  it('generate --adapter org/name fetches the adapter files and matches the local folder', async () => {
+    const env = freshEnv(server)
+    const args = ['generate', 'Hello', '--max-new-tokens', '6', '--temperature', '0', '--json', '-m']
+    const local = await kiln(
+      [...args, golden('llama-tiny'), '--adapter', path.join(golden('lora'), 'adapter_after_5_steps')],
+      env,
+    )
+    expect(local.status, local.stderr).toBe(0)
+    const remote = await kiln([...args, golden('llama-tiny'), '--adapter', 'adapters/tiny-lora'], env)
+    expect(remote.status, remote.stderr).toBe(0)
+    expect(jsonOut<GenerateJson>(remote).tokens).toEqual(jsonOut<GenerateJson>(local).tokens)
+    const snaps = path.join(env.cache, 'models--adapters--tiny-lora', 'snapshots')
+    const [commit] = readdirSync(snaps)
+    expect(readdirSync(path.join(snaps, commit)).sort()).toEqual([
+      'adapter_config.json',
+      'adapter_model.safetensors',
+    ])
+    // A repo without adapter_config.json is not an adapter.
+    const wrong = await kiln([...args, golden('llama-tiny'), '--adapter', 'adapters/not-one'], env)
+    expect(wrong.status).toBe(1)
+    expect(jsonOut<{ error: { message: string } }>(wrong).error.message).toBe(
+      'adapters/not-one has no adapter_config.json: not a PEFT adapter',
+    )
   })
 
   it('tells paths from repo ids', () => {
