@@ -8,7 +8,7 @@ import { FormatError, option, UsageError } from '../errors.js'
 import { asFloat32 } from '../formats/float.js'
 import { openSafetensors } from '../formats/safetensors-read.js'
 import { writeSafetensors } from '../formats/safetensors-write.js'
-import { writeFolderAtomic } from '../util/folder-write.js'
+import { recoverFolder, writeFolderAtomic } from '../util/folder-write.js'
 import type { DataPosition } from './data/index.js'
 import type { TrainSession } from './train-session.js'
 
@@ -24,6 +24,10 @@ export interface RunState {
   elapsedMs: number
   /** The options that shape the run: a resume with different ones would not continue it. */
   fingerprint: Record<string, unknown>
+  /** The last optimizer step's loss (JSON has no NaN: null when it counted no token). */
+  loss?: number | null
+  /** Set by the run's last checkpoint: the closing evaluation's loss, already in metrics.jsonl. */
+  finalEvalLoss?: number | null
 }
 
 const FORMAT = 'kiln-finetune-checkpoint'
@@ -58,6 +62,7 @@ export function loadCheckpoint(
   fingerprint: Record<string, unknown>,
 ): RunState {
   const dir = nodePath.join(out, CHECKPOINT_DIR)
+  recoverFolder(dir) // a run killed while replacing it left the previous one aside
   const stateFile = nodePath.join(dir, 'state.json')
   if (!existsSync(stateFile))
     throw new UsageError(`${out}: no checkpoint to resume from (${stateFile} is missing)`)
@@ -96,5 +101,7 @@ export function loadCheckpoint(
     tokens: state.tokens,
     elapsedMs: state.elapsedMs,
     fingerprint: saved,
+    loss: state.loss,
+    finalEvalLoss: state.finalEvalLoss,
   }
 }

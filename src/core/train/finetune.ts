@@ -208,7 +208,7 @@ export async function finetune(
       }
       return count > 0 ? sum / count : undefined
     }
-    let lastLoss = Number.NaN
+    let lastLoss = state.loss ?? Number.NaN
     let evalLoss: number | undefined
     // Elapsed time counts the earlier sessions of a resumed run; the speed only this one.
     const sessionStart = performance.now()
@@ -254,15 +254,27 @@ export async function finetune(
         if (evalLoss !== undefined) emit({ type: 'eval', step: state.step, loss: evalLoss })
       }
       if (o.saveEvery && state.step % o.saveEvery === 0 && state.step < totalSteps) {
-        const dir = saveCheckpoint(out, session, { ...state, tokens: tokensSeen, elapsedMs })
+        const dir = saveCheckpoint(out, session, { ...state, tokens: tokensSeen, elapsedMs, loss: lastLoss })
         onEvent({ type: 'save', step: state.step, dir })
       }
     }
-    evalLoss = (await evaluate()) ?? evalLoss
-    if (evalLoss !== undefined) emit({ type: 'eval', step: state.step, loss: evalLoss })
+    const finished = state.step >= totalSteps
+    if (finished && state.finalEvalLoss !== undefined) {
+      // Resumed after its last checkpoint: the closing evaluation is already in metrics.jsonl.
+      evalLoss = state.finalEvalLoss ?? undefined
+    } else {
+      evalLoss = (await evaluate()) ?? evalLoss
+      if (evalLoss !== undefined) emit({ type: 'eval', step: state.step, loss: evalLoss })
+    }
     const elapsedMs = performance.now() - runStart
     // A stopped run can be resumed: its checkpoint is where it stopped.
-    const dir = saveCheckpoint(out, session, { ...state, tokens: tokensSeen, elapsedMs })
+    const dir = saveCheckpoint(out, session, {
+      ...state,
+      tokens: tokensSeen,
+      elapsedMs,
+      loss: lastLoss,
+      ...(finished ? { finalEvalLoss: evalLoss ?? null } : {}),
+    })
     onEvent({ type: 'save', step: state.step, dir })
     metrics.close()
     if (o.method === 'lora') {

@@ -101,20 +101,25 @@ function alive(pid: number): boolean {
  * named `.<base>.<pid>[.<random>]<suffix>` (files, or folders: an ONNX export is one).
  */
 export function removeDeadTemporaries(dir: string, base: string, suffix = '.tmp'): void {
+  // force: another writer may have removed it first
+  for (const name of deadTemporaries(dir, base, suffix))
+    rmSync(nodePath.join(dir, name), { recursive: true, force: true })
+}
+
+/** The names in `dir` of temporaries of `base` (see removeDeadTemporaries) whose writer is gone. */
+export function deadTemporaries(dir: string, base: string, suffix: string): string[] {
   let names: string[]
   try {
     names = readdirSync(dir)
   } catch {
-    return // the write itself reports a missing folder
+    return [] // the write itself reports a missing folder
   }
   const prefix = `.${base}.`
-  for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith(suffix)) continue
+  return names.filter((name) => {
+    if (!name.startsWith(prefix) || !name.endsWith(suffix)) return false
     const m = /^(\d+)(?:\.[0-9a-z]*)?$/.exec(name.slice(prefix.length, name.length - suffix.length))
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue
-    // force: another writer may have removed it first
-    rmSync(nodePath.join(dir, name), { recursive: true, force: true })
-  }
+    return m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]))
+  })
 }
 
 /**

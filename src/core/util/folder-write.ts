@@ -1,10 +1,32 @@
 // Folders that appear complete or not at all: filled under a temporary name beside their place,
 // then renamed into it. A kill while filling leaves only the temporary, which the next write of
-// the same folder removes (files.ts: removeDeadTemporaries).
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+// the same folder removes (files.ts: removeDeadTemporaries). Replacing takes two renames (the old
+// folder aside, the new one in); a kill between them leaves the old one whole under a backup name,
+// which recoverFolder puts back.
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import nodePath from 'node:path'
 import { KilnError, option, UsageError } from '../errors.js'
-import { removeDeadTemporaries } from './files.js'
+import { deadTemporaries, removeDeadTemporaries } from './files.js'
+
+/** The old folder while replaceFolder swaps in the new one. */
+const BACKUP = '.previous'
+
+/**
+ * Puts back the old copy of `dir` that a writer killed mid-replace left aside (when `dir` itself is
+ * missing), and removes old copies left beside a `dir` in place. Readers of a folder written with
+ * replace call it first.
+ */
+export function recoverFolder(dir: string): void {
+  const parent = nodePath.dirname(dir)
+  const base = nodePath.basename(dir)
+  const backups = deadTemporaries(parent, base, BACKUP)
+  if (!existsSync(dir) && backups.length > 0) {
+    const mtime = (n: string) => statSync(nodePath.join(parent, n)).mtimeMs
+    const newest = backups.reduce((a, b) => (mtime(b) > mtime(a) ? b : a))
+    renameSync(nodePath.join(parent, newest), dir)
+  }
+  removeDeadTemporaries(parent, base, BACKUP)
+}
 
 /**
  * Calls `fill(tmp)` on a new empty folder beside `dir`, then puts it at `dir`. An existing `dir` is
@@ -16,6 +38,7 @@ export function writeFolderAtomic<T>(
   opts: { replace?: boolean } = {},
 ): T {
   const parent = nodePath.dirname(dir)
+  recoverFolder(dir)
   removeDeadTemporaries(parent, nodePath.basename(dir))
   const tmp = nodePath.join(
     parent,
@@ -39,8 +62,8 @@ function replaceFolder(tmp: string, dir: string, replace: boolean): void {
     return
   }
   if (!replace) throw new UsageError(`${dir} exists (pass ${option('force')} to replace it)`)
-  // Named as a temporary too: a kill between the two renames leaves it for the next write to remove.
-  const old = tmp.replace(/\.tmp$/, 'old.tmp')
+  // A kill between the two renames leaves it for recoverFolder to put back.
+  const old = tmp.replace(/\.tmp$/, BACKUP)
   renameSync(dir, old)
   try {
     renameSync(tmp, dir)

@@ -160,4 +160,24 @@ describe('finetune', () => {
         .map((m) => m.loss)
     expect(losses(resumed.metricsFile)).toEqual(losses(whole.metricsFile))
   })
+
+  it('resumed after its last checkpoint (killed before it exited), a run adds nothing and reports the same', async () => {
+    const out = path.join(makeTempDir(), 'done')
+    const opts = {
+      ...BASE,
+      data: dataFile(),
+      method: 'lora' as const,
+      rank: 4,
+      maxSteps: 2,
+      evalSplit: 0.34,
+      out,
+    }
+    const first = await finetune(opts)
+    const metrics = readFileSync(first.metricsFile, 'utf8')
+    const again = await finetune({ ...opts, resume: true })
+    expect(readFileSync(again.metricsFile, 'utf8')).toBe(metrics) // no second closing evaluation
+    expect(again.steps).toBe(2)
+    expect(again.finalLoss).toBe(first.finalLoss)
+    expect(again.evalLoss).toBe(first.evalLoss)
+  })
 })
