@@ -99,6 +99,12 @@ void exec_node(const Backend& be, const Node& nd, const std::vector<Tensor>& ten
                                 ith, nth);
       break;
     }
+    case Op::MATMUL_BACKWARD_INPUT: {
+      const Tensor& w = T(1);
+      be.matmul_backward_input(out.f32(), T(0).f32(), w.data, w.dtype, out.cur_rows, w.shape[1], w.shape[0], attention,
+                               ith, nth);
+      break;
+    }
     case Op::BIAS_BACKWARD:
       be.bias_backward(out.f32(), T(0).f32(), T(0).cur_rows, T(0).row_elems(), ith, nth);
       break;

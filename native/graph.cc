@@ -20,20 +20,6 @@ bool dtype_from_name(const std::string& name, DType* out) {
 }
 
 
-static bool is_float_weight(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
-
-// A (rows, K) weight the matmul/embedding kernels can read: float, or a block type with kernels
-// whose rows are whole blocks.
-static bool is_weight(const Tensor& w, std::string* why) {
-  if (w.shape.size() != 2) return *why = "weight must be 2-D", false;
-  if (is_float_weight(w.dtype)) return true;
-  if (!is_block_quant(w.dtype)) return *why = "weight must be a float or block-quantized type", false;
-  if (!quant_weight_kernels(w.dtype)) return *why = std::string("no kernels for ") + dtype_info(w.dtype).name + " weights in this build", false;
-  if (w.shape[1] % dtype_info(w.dtype).block != 0)
-    return *why = std::string(dtype_info(w.dtype).name) + " rows must be whole blocks of " + std::to_string(dtype_info(w.dtype).block), false;
-  return true;
-}
-
 void Graph::check_node(size_t index, const Node& nd) {
   auto in = [&](int k) -> Tensor& {
     int id = nd.inputs[k];
@@ -84,8 +70,8 @@ void Graph::check_node(size_t index, const Node& nd) {
   switch (nd.op) {
     case Op::EMBEDDING: {
       Tensor &tab = in(0), &ids = in(1);
-      std::string why;
-      need(is_weight(tab, &why), index, nd, "table: " + why);
+      std::string why = weight_problem(tab);
+      need(why.empty(), index, nd, "table: " + why);
       need(ids.dtype == DType::I32, index, nd, "ids must be i32");
       need(tab.shape[0] > 0, index, nd, "table has no rows");
       need(!in_graph || nd.inputs[1] == io.tokens || nd.inputs[1] == io.positions || nd.inputs[1] == io.types, index, nd,
@@ -105,8 +91,8 @@ void Graph::check_node(size_t index, const Node& nd) {
       f32(x, "x");
       bool kxm = nd.i[0] != 0;
       need(!kxm || is_float_weight(w.dtype), index, nd, "(K,M) weights must be a float type");
-      std::string why;
-      need(is_weight(w, &why), index, nd, why);
+      std::string why = weight_problem(w);
+      need(why.empty(), index, nd, why);
       int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
       need(cols(x) == K, index, nd, "x width " + std::to_string(cols(x)) + " != weight in-features " + std::to_string(K));
       need(cols(out) == M, index, nd, "output width != weight out-features");
@@ -233,6 +219,7 @@ void Graph::check_node(size_t index, const Node& nd) {
     case Op::SCALE:
     case Op::DROPOUT:
     case Op::MATMUL_BACKWARD_WEIGHT:
+    case Op::MATMUL_BACKWARD_INPUT:
     case Op::BIAS_BACKWARD:
     case Op::RMSNORM_BACKWARD:
     case Op::RMSNORM_BACKWARD_WEIGHT:

@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 
+#include "cpu/qweights.h"
 #include "ops/ops.h"
 #include "tensor.h"
 
@@ -13,5 +14,19 @@ inline void need(bool ok, size_t index, const Node& nd, const std::string& what)
 
 // A tensor's row count (its first dimension; a scalar is one row).
 inline int64_t lead(const Tensor& t) { return t.shape.empty() ? 1 : t.shape[0]; }
+
+inline bool is_float_weight(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+
+// Why a (rows, K) tensor is not a weight the matmul/embedding kernels can read (float, or a block
+// type with kernels whose rows are whole blocks); empty when it is one.
+inline std::string weight_problem(const Tensor& w) {
+  if (w.shape.size() != 2) return "weight must be 2-D";
+  if (is_float_weight(w.dtype)) return "";
+  if (!is_block_quant(w.dtype)) return "weight must be a float or block-quantized type";
+  if (!quant_weight_kernels(w.dtype)) return std::string("no kernels for ") + dtype_info(w.dtype).name + " weights in this build";
+  if (w.shape[1] % dtype_info(w.dtype).block != 0)
+    return std::string(dtype_info(w.dtype).name) + " rows must be whole blocks of " + std::to_string(dtype_info(w.dtype).block);
+  return "";
+}
 
 }  // namespace kiln

@@ -85,6 +85,16 @@ void Graph::check_train_node(size_t index, const Node& nd) {
       fixed_grad(out.elems());
       break;
     }
+    case Op::MATMUL_BACKWARD_INPUT: {
+      Tensor &dy = in(0), &w = in(1);
+      f32(dy, "dy");
+      std::string why = weight_problem(w);
+      need(why.empty(), index, nd, "w: " + why);
+      need(cols(dy) == w.shape[0] && cols(out) == w.shape[1], index, nd, "dy (N,M), w (M,K) and dx (N,K) do not fit");
+      same_rows(dy, out);
+      bidir_scratch_ = std::max<int64_t>(bidir_scratch_, kMatmulBackwardInputScratch);
+      break;
+    }
     case Op::BIAS_BACKWARD:
       f32(in(0), "dy");
       fixed_grad(cols(in(0)));

@@ -44,6 +44,13 @@ using dropout_kernel = void(float* out, const float* x, const float* seed, int64
 // dw += dyᵀ · x: dw (M,K), or (K,M) when w_kxm (the layout of the forward's weight); dy (N,M), x (N,K)
 using matmul_backward_weight_kernel = void(float* dw, const float* dy, const float* x, int64_t N, int64_t K,
                                            int64_t M, bool w_kxm, int ith, int nth);
+// dx (N,K) = dy (N,M) · w (M,K): the input gradient of x·wᵀ for a weight of any dtype, block-quantized
+// included (QLoRA's frozen base), dequantized a tile of rows and columns at a time, never whole.
+// scratch: nth * kMatmulBackwardInputScratch floats.
+constexpr int64_t kMatmulBackwardInputRows = 16, kMatmulBackwardInputCols = 512;
+constexpr int64_t kMatmulBackwardInputScratch = kMatmulBackwardInputRows * kMatmulBackwardInputCols;
+using matmul_backward_input_kernel = void(float* dx, const float* dy, const void* w, DType dt, int64_t N, int64_t K,
+                                          int64_t M, float* scratch, int ith, int nth);
 // db (M) += Σ_n dy (N,M)
 using bias_backward_kernel = void(float* db, const float* dy, int64_t N, int64_t M, int ith, int nth);
 // dx (N,C) of out = x / rms(x) * w

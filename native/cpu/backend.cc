@@ -27,6 +27,7 @@ causal_attention_backward_kernel causal_attention_backward_cpu;  // train_attent
 scale_kernel scale_cpu;                                          // train_ops.cc
 dropout_kernel dropout_cpu;                                      // train_ops.cc
 matmul_backward_weight_kernel matmul_backward_weight_cpu;        // train_matmul.cc
+matmul_backward_input_kernel matmul_backward_input_cpu;          // train_qmatmul.cc
 bias_backward_kernel bias_backward_cpu;                          // train_ops.cc
 rmsnorm_backward_kernel rmsnorm_backward_cpu;                    // train_ops.cc
 rmsnorm_backward_weight_kernel rmsnorm_backward_weight_cpu;      // train_ops.cc

@@ -36,6 +36,7 @@ namespace kiln {
   X(SCALE, scale, 1, __VA_ARGS__)             /* in: x; f0 s -> s·x (LoRA's alpha / r) */                           \
   X(DROPOUT, dropout, 2, __VA_ARGS__)         /* in: x (N,C), seed (3) f32; f0 p, i0 salt -> x·mask/(1-p) */        \
   X(MATMUL_BACKWARD_WEIGHT, matmul_backward_weight, 2, __VA_ARGS__) /* in: dy (N,M), x (N,K); i0 (K,M) -> dW += */ \
+  X(MATMUL_BACKWARD_INPUT, matmul_backward_input, 2, __VA_ARGS__) /* in: dy (N,M), w (M,K) any dtype -> dx = dy·w (QLoRA) */ \
   X(BIAS_BACKWARD, bias_backward, 1, __VA_ARGS__) /* in: dy (N,M) -> db (M) += Σ rows */                            \
   X(RMSNORM_BACKWARD, rmsnorm_backward, 3, __VA_ARGS__) /* in: dy, x (N,C), w (C); f0 eps -> dx (N,C) */            \
   X(RMSNORM_BACKWARD_WEIGHT, rmsnorm_backward_weight, 2, __VA_ARGS__) /* in: dy, x (N,C); f0 eps -> dw (C) += */    \

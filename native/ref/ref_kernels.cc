@@ -220,6 +220,7 @@ causal_attention_backward_kernel causal_attention_backward_ref;
 scale_kernel scale_ref;
 dropout_kernel dropout_ref;
 matmul_backward_weight_kernel matmul_backward_weight_ref;
+matmul_backward_input_kernel matmul_backward_input_ref;
 bias_backward_kernel bias_backward_ref;
 rmsnorm_backward_kernel rmsnorm_backward_ref;
 rmsnorm_backward_weight_kernel rmsnorm_backward_weight_ref;

@@ -1,9 +1,11 @@
 // Reference twins of the training kernels (train_kernels.h): the plainest loops, thread 0 only,
 // sums in double. The fast kernels are tested against these, and these against finite differences
 // of the forward ops (test/native/train-ops.test.ts).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "cpu/qweights.h"
 #include "kernels.h"
 
 namespace kiln {
@@ -204,6 +206,22 @@ void adamw_ref(float* param, float* grad, float* m, float* v, const float* hyper
     m[i] = (float)mi;
     v[i] = (float)vi;
     grad[i] = 0.f;
+  }
+}
+
+// dx = dy · w, w dequantized one row at a time (weight_row_to_f32, the forward's own reader).
+void matmul_backward_input_ref(float* dx, const float* dy, const void* w, DType dt, int64_t N, int64_t K, int64_t M,
+                               float* scratch, int ith, int nth) {
+  if (ith != 0) return;
+  std::vector<float> row((size_t)K);
+  std::vector<double> acc((size_t)K);
+  for (int64_t n = 0; n < N; n++) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int64_t m = 0; m < M; m++) {
+      weight_row_to_f32(w, dt, m, K, row.data());
+      for (int64_t k = 0; k < K; k++) acc[k] += (double)dy[n * M + m] * row[k];
+    }
+    for (int64_t k = 0; k < K; k++) dx[n * K + k] = (float)acc[k];
   }
 }
 

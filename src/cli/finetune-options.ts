@@ -6,6 +6,7 @@ import path from 'node:path'
 import { UsageError } from '../core/errors.js'
 import type { HubOptions } from '../core/hub/config.js'
 import type { AccelerateFinetuneOptions, MixedPrecision, ZeroStage } from '../core/train/accelerate/index.js'
+import { isHubDatasetArg } from '../core/train/data/hub-dataset.js'
 import type { FinetuneMethod, LearningRateSchedule } from '../core/train/types.js'
 import { HUB_KEYS, hubFromSettings } from './settings/hub-settings.js'
 import { loadSettings } from './settings/load.js'
@@ -202,8 +203,9 @@ function whereOf(s: ResolvedSetting): string {
   return s.key
 }
 
+/** DATA and --eval: an existing file, or a Hub dataset id (fetched when the run starts). */
 function requireFile(file: string, from: Value): void {
-  if (!existsSync(file)) throw new UsageError(`${from.where} ${file}: no such file`)
+  if (!existsSync(file) && !isHubDatasetArg(file)) throw new UsageError(`${from.where} ${file}: no such file`)
 }
 
 /** Two options that cannot both be set; `onlyTrue`: booleans, where false is the same as unset. */

@@ -1,14 +1,17 @@
 // What `kiln finetune` does between parsing flags and printing: resolve MODEL (the default model, a
-// folder, a GGUF file or a repo id fetched through the cache), train with progress on stderr (or JSON
+// folder, a GGUF file or a repo id fetched through the cache) and pass the Hub settings on for a
+// dataset id as DATA, train with progress on stderr (or JSON
 // event lines with --json), stop cleanly on Ctrl-C, and return the run's report (printed by
 // render.ts). The trainer is imported when it runs, so that loading the command stays cheap.
 import { statSync } from 'node:fs'
 import { defaultModelPath } from '../core/default-model.js'
 import { FormatError } from '../core/errors.js'
+import type { DownloadEvent } from '../core/hub/events.js'
 import type { FinetuneEvent, FinetuneResult } from '../core/train/types.js'
 import { fetchModel } from './fetch-model.js'
 import type { ResolvedFinetune } from './finetune-options.js'
 import { cliIo } from './io.js'
+import { downloadProgress, type ProgressRenderer } from './progress/download-progress.js'
 import { finetuneProgress, formatCount, formatDuration, formatLoss } from './progress/finetune-progress.js'
 import type { Rendering } from './render.js'
 
@@ -64,6 +67,9 @@ export async function runFinetune(input: FinetuneInput): Promise<FinetuneReport>
   }
   process.once('SIGINT', stop)
   const onEvent = (e: FinetuneEvent) => progress.onEvent(e)
+  // DATA or --eval as a Hub dataset id: its download's progress on stderr, as for MODEL.
+  const download = datasetProgress(input.quiet)
+  const hubData = { hub: input.hub, onDownload: download.onEvent }
   try {
     let result: FinetuneResult
     if (input.launcher === 'accelerate') {
@@ -76,15 +82,35 @@ export async function runFinetune(input: FinetuneInput): Promise<FinetuneReport>
         if (progress.mode === 'json') io.stderr.write(`${line}\n`)
         else progress.note(line)
       }
-      result = await finetuneAccelerate({ ...input.options, model }, onEvent, controller.signal, { onOutput })
+      result = await finetuneAccelerate({ ...input.options, model, ...hubData }, onEvent, controller.signal, {
+        onOutput,
+      })
     } else {
       const { finetune } = await import('../core/train/finetune.js')
-      result = await finetune({ ...input.options, model }, onEvent, controller.signal)
+      result = await finetune({ ...input.options, model, ...hubData }, onEvent, controller.signal)
     }
     return finetuneReport(result, controller.signal.aborted)
   } finally {
     process.off('SIGINT', stop)
+    download.stop()
     progress.end()
+  }
+}
+
+/** A download display per fetch (DATA's, then --eval's), made on its first event and closed by its last. */
+function datasetProgress(quiet: boolean): ProgressRenderer {
+  let current: ProgressRenderer | undefined
+  const stop = () => {
+    current?.stop()
+    current = undefined
+  }
+  return {
+    onEvent(e: DownloadEvent) {
+      current ??= downloadProgress({ quiet })
+      current.onEvent(e)
+      if (e.type === 'done' || e.type === 'warning') stop()
+    },
+    stop,
   }
 }
 

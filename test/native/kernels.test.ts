@@ -241,6 +241,7 @@ const TESTED_OPS = [
   'scale',
   'dropout',
   'matmul_backward_weight',
+  'matmul_backward_input', // test/native/train-qmatmul.test.ts
   'bias_backward',
   'rmsnorm_backward',
   'rmsnorm_backward_weight',

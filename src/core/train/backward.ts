@@ -39,7 +39,15 @@ function backwardOf(
   switch (nd.op) {
     case 'matmul': {
       const kxm = nd.i?.[0] === 1
-      accumulate(a, g.plainMatmul(`${name}.x_grad`, dy, b, !kxm)) // dx = dy·w
+      // dx = dy·w: a matmul by w the other way round, or for a block-quantized w (QLoRA), which
+      // the matmul kernels read only as rows, the kernel that dequantizes it tile by tile.
+      const quantized = !['f32', 'f16', 'bf16'].includes(g.tensors[b].dtype)
+      accumulate(
+        a,
+        quantized
+          ? g.matmulBackwardInput(`${name}.x_grad`, dy, b)
+          : g.plainMatmul(`${name}.x_grad`, dy, b, !kxm),
+      )
       const w = g.parameter(b)
       if (w) g.matmulBackwardWeight(dy, a, w.grad, kxm)
       const bias = c >= 0 ? g.parameter(c) : undefined

@@ -19,7 +19,7 @@ import { writeAdapterOut, writeMergedModel, writeModelOut } from './outputs.js'
 import { writeLossCurve } from './report/loss-curve.js'
 import { openMetricsFile, readMetrics } from './report/metrics-file.js'
 import { learningRate, warmupSteps } from './schedule.js'
-import { TrainSession } from './train-session.js'
+import { checkTrainable, TrainSession } from './train-session.js'
 import type { FinetuneEvent, FinetuneOptions, FinetuneResult } from './types.js'
 
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
@@ -127,16 +127,19 @@ export async function finetune(
     rmSync(out, { recursive: true, force: true })
   }
   const source = openModelSource(opts.model)
-  if (source.format !== 'safetensors')
+  checkTrainable(source, o.method)
+  if (opts.merge && source.format !== 'safetensors')
     throw new UsageError(
-      `${opts.model}: training reads a Hugging Face model folder (safetensors), not a GGUF file`,
+      `${option('merge')} writes the base with the adapter folded in as a Hugging Face folder; ${opts.model} is a GGUF file (apply the adapter at load instead)`,
     )
+  const hub = { hub: opts.hub, onDownload: opts.onDownload }
   const data = await loadTrainData(opts.data, source.tokenizer, {
     seqLen: o.seqLen,
     evalSplit: opts.evalSplit,
+    ...hub,
   })
   const evalExamples = opts.eval
-    ? (await loadTrainData(opts.eval, source.tokenizer, { seqLen: o.seqLen })).examples
+    ? (await loadTrainData(opts.eval, source.tokenizer, { seqLen: o.seqLen, ...hub })).examples
     : data.eval
   const plan = new BatchPlan(data.examples, {
     batchSize: o.batchSize,
@@ -163,7 +166,8 @@ export async function finetune(
       seqLen: o.seqLen,
       packing: o.packing,
       seed: o.seed,
-      data: nodePath.resolve(opts.data),
+      // A Hub dataset is recorded as its repo, commit and split, so a resume reads the same data.
+      data: data.hub ? data.hub.id : nodePath.resolve(opts.data),
     }
     let state: RunState = {
       step: 0,
@@ -175,7 +179,7 @@ export async function finetune(
     }
     if (opts.resume) state = loadCheckpoint(out, session, fingerprint)
     else if (o.method === 'lora')
-      for (const [p, init] of initLora(session.params, o.seed)) session.write(p.id, init)
+      for (const [p, init] of initLora(session.params, o.seed)) session.writeParameter(p, init)
     const metricsFile = nodePath.join(out, 'metrics.jsonl')
     const metrics = openMetricsFile(metricsFile, opts.resume ? { keepThroughStep: state.step } : {})
     onEvent({

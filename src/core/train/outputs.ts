@@ -26,8 +26,8 @@ export function loraModules(session: TrainSession) {
     const b = session.params.find((q) => q.name === `${m[1]}.lora_B.weight`)
     if (!b) continue
     modules.set(m[1], {
-      a: session.read(p.id),
-      b: session.read(b.id),
+      a: session.readParameter(p),
+      b: session.readParameter(b),
       inFeatures: p.shape[1],
       outFeatures: b.shape[0],
     })

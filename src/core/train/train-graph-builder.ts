@@ -194,6 +194,12 @@ export class TrainGraphBuilder extends GraphBuilder {
     this.node('matmul_backward_weight', [dy, x], grad, [], [wKxM ? 1 : 0])
   }
 
+  // (N, K) = dy (N, M) · w (M, K), w of any dtype (block-quantized: QLoRA's base)
+  matmulBackwardInput(name: string, dy: TensorId, w: TensorId): TensorId {
+    const out = this.act(name, this.rowsOf(dy), this.tensors[w].shape[1])
+    return this.node('matmul_backward_input', [dy, w], out)
+  }
+
   biasBackward(dy: TensorId, grad: TensorId): void {
     this.node('bias_backward', [dy], grad)
   }

@@ -3,7 +3,7 @@
 // step per micro-batch that sums the gradients, one update per optimizer step.
 import { FormatError, option, UsageError } from '../errors.js'
 import { decoderFamily } from '../models/registry.js'
-import { WeightSet } from '../models/weights.js'
+import { ggufRopeSourceRow, WeightSet } from '../models/weights.js'
 import { type NativeGraph, native } from '../native.js'
 import type { ModelSource } from '../runtime/model-source.js'
 import { buildBackward } from './backward.js'
@@ -59,6 +59,27 @@ export function loraTargets(target: string[], tiedHead: boolean): LoraPlan['targ
   }
 }
 
+/** Throws a UsageError when `method` cannot train this model (before any data is read). */
+export function checkTrainable(source: ModelSource, method: 'lora' | 'full'): void {
+  const arch = source.config.architecture
+  if (!TRAINABLE_FAMILIES.includes(arch))
+    throw new UsageError(
+      `${source.path}: training supports the ${TRAINABLE_FAMILIES.join(', ')} families, not ${arch}`,
+    )
+  // LoRA leaves the base as stored, block-quantized GGUF weights included (QLoRA: the backward
+  // reads them through matmul_backward_input); full fine-tuning trains f32 copies of a folder's.
+  if (method !== 'full') return
+  if (source.format !== 'safetensors')
+    throw new UsageError(
+      `${source.path}: full fine-tuning trains a Hugging Face folder's weights; train LoRA over the GGUF file (QLoRA), or fully from the safetensors folder`,
+    )
+  for (const [name, v] of source.weights)
+    if (!['F32', 'F16', 'BF16'].includes(v.dtype))
+      throw new UsageError(
+        `${source.path}: tensor ${name} is ${v.dtype}; full fine-tuning reads F32, F16 or BF16 weights`,
+      )
+}
+
 export class TrainSession {
   readonly params: Parameter[]
   private readonly graph: NativeGraph
@@ -74,15 +95,7 @@ export class TrainSession {
     readonly opts: TrainSessionOptions,
   ) {
     const cfg = source.config
-    if (!TRAINABLE_FAMILIES.includes(cfg.architecture))
-      throw new UsageError(
-        `${source.path}: training supports the ${TRAINABLE_FAMILIES.join(', ')} families, not ${cfg.architecture}`,
-      )
-    for (const [name, v] of source.weights)
-      if (!['F32', 'F16', 'BF16'].includes(v.dtype))
-        throw new UsageError(
-          `${source.path}: tensor ${name} is ${v.dtype}; training reads F32, F16 or BF16 weights (convert the model with kiln export, or train from its safetensors folder)`,
-        )
+    checkTrainable(source, opts.method)
     this.threads = opts.threads
     this.maxRows = opts.maxRows
     const lora =
@@ -197,6 +210,45 @@ export class TrainSession {
 
   read(id: number): Float32Array {
     return this.graph.readTensor(id)
+  }
+
+  /**
+   * A parameter's values in the checkpoint's layout (Hugging Face row order): over a llama.cpp GGUF
+   * base, whose q and k rows are permuted for interleaved rope pairs, LoRA's B of q_proj and k_proj
+   * is trained in the base's row order and read back here in the transformers one.
+   */
+  readParameter(p: Parameter, tensor: 'value' | 'grad' = 'value'): Float32Array {
+    const heads = this.permutedHeads(p)
+    const v = this.read(tensor === 'grad' ? p.grad : p.id)
+    if (heads === 0) return v
+    const [rows, cols] = p.shape
+    const out = new Float32Array(v.length)
+    const HS = rows / heads
+    for (let o = 0; o < rows; o++)
+      out.set(v.subarray(o * cols, (o + 1) * cols), ggufRopeSourceRow(o, HS) * cols)
+    return out
+  }
+
+  /** Writes values given in the checkpoint's layout (the inverse of readParameter). */
+  writeParameter(p: Parameter, values: Float32Array): void {
+    const heads = this.permutedHeads(p)
+    if (heads === 0) return this.write(p.id, values)
+    const [rows, cols] = p.shape
+    const HS = rows / heads
+    const out = new Float32Array(values.length)
+    for (let o = 0; o < rows; o++) {
+      const src = ggufRopeSourceRow(o, HS) * cols
+      out.set(values.subarray(src, src + cols), o * cols)
+    }
+    this.write(p.id, out)
+  }
+
+  private permutedHeads(p: Parameter): number {
+    if (!this.source.layout.ropeInterleaved) return 0
+    const cfg = this.source.config
+    if (p.name.endsWith('self_attn.q_proj.lora_B.weight')) return cfg.numHeads
+    if (p.name.endsWith('self_attn.k_proj.lora_B.weight')) return cfg.numKvHeads
+    return 0
   }
 
   write(id: number, data: Float32Array): void {

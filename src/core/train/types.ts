@@ -1,6 +1,8 @@
 // The shapes shared by the trainer (src/core/train), its data pipeline (train/data) and its front
 // ends (the finetune command): options as the library names them, the progress events a run
 // reports, and what it returns.
+import type { HubOptions } from '../hub/config.js'
+import type { DownloadListener } from '../hub/events.js'
 
 /** One training example: token ids and, aligned with them, the label of each position (HF convention:
  * `labels[t]` is the token at t, or -100 where the loss ignores it; the loss shifts them itself). */
@@ -15,7 +17,7 @@ export type FinetuneMethod = 'lora' | 'full'
 export interface FinetuneOptions {
   /** Model folder, GGUF file or repo id, as everywhere. */
   model: string
-  /** Training data: a JSONL/JSON/Parquet/text file (see train/data). */
+  /** Training data: a JSONL/JSON/Parquet/text file, or a Hub dataset id (see train/data). */
   data: string
   /** Output folder: a PEFT adapter (lora) or a Hugging Face model folder (full). */
   out: string
@@ -54,6 +56,10 @@ export interface FinetuneOptions {
   threads?: number
   /** Replace an existing OUT. */
   force?: boolean
+  /** Where a Hub dataset id (data, eval) is fetched from (default: the HF_* environment). */
+  hub?: HubOptions
+  /** The progress of fetching a Hub dataset id. */
+  onDownload?: DownloadListener
 }
 
 export type FinetuneEvent =

@@ -141,12 +141,14 @@ export async function finetuneAccelerate(
     throw new UsageError(
       `${opts.model}: training reads a Hugging Face model folder (safetensors), not a GGUF file`,
     )
+  const hub = { hub: opts.hub, onDownload: opts.onDownload }
   const data = await loadTrainData(opts.data, source.tokenizer, {
     seqLen: o.seqLen,
     evalSplit: opts.evalSplit,
+    ...hub,
   })
   const evalExamples = opts.eval
-    ? (await loadTrainData(opts.eval, source.tokenizer, { seqLen: o.seqLen })).examples
+    ? (await loadTrainData(opts.eval, source.tokenizer, { seqLen: o.seqLen, ...hub })).examples
     : data.eval
   // kiln's step count for these examples, with batchSize × numProcesses sequences per micro-batch.
   const plan = new BatchPlan(data.examples, {
@@ -163,7 +165,7 @@ export async function finetuneAccelerate(
     seqLen: o.seqLen,
     seed: o.seed,
     numProcesses,
-    data: nodePath.resolve(opts.data),
+    data: data.hub ? data.hub.id : nodePath.resolve(opts.data),
   }
   if (opts.resume) checkFingerprint(opts.out, files.hparams, fingerprint)
 

@@ -1,11 +1,16 @@
-// The training data pipeline: a file read into records (read-records), records tokenized into
-// examples with loss labels (examples), examples truncated, split and batched (batches).
+// The training data pipeline: a file (or a Hub dataset's split, hub-dataset) read into records
+// (read-records), records tokenized into examples with loss labels (examples), examples truncated,
+// split and batched (batches).
 
+import { existsSync } from 'node:fs'
 import { InputError, option, UsageError } from '../../errors.js'
+import type { HubOptions } from '../../hub/config.js'
+import type { DownloadListener } from '../../hub/events.js'
 import type { Tokenizer } from '../../tokenizer/index.js'
 import { countLabelled, splitEval, truncate } from './batches.js'
 import { type SourcedExample, toExample } from './examples.js'
-import { type ReadRecordsOptions, readRecords } from './read-records.js'
+import { type HubDataset, parseDatasetArg, resolveHubDataset } from './hub-dataset.js'
+import { type ReadRecordsOptions, readRecords, type TrainRecord } from './read-records.js'
 
 export {
   type BatchOptions,
@@ -20,6 +25,13 @@ export {
   truncate,
 } from './batches.js'
 export { IGNORE, type SourcedExample, toExample } from './examples.js'
+export {
+  type DatasetRef,
+  type HubDataset,
+  isHubDatasetArg,
+  parseDatasetArg,
+  resolveHubDataset,
+} from './hub-dataset.js'
 export {
   type DataFormat,
   dataFormat,
@@ -40,6 +52,10 @@ export interface TrainDataOptions extends ReadRecordsOptions {
   evalSeed?: number
   /** Called as records are tokenized (every 1,024 records, and at the end). */
   onProgress?: (tokenized: number, total: number) => void
+  /** Where a Hub dataset id is fetched from (default: the HF_* environment). */
+  hub?: HubOptions
+  /** The progress of fetching a Hub dataset id. */
+  onDownload?: DownloadListener
 }
 
 export interface SkippedExample {
@@ -60,12 +76,31 @@ export interface TrainData {
   skipped: SkippedExample[]
   /** Tokens in `examples` and `eval`, after truncation. */
   tokens: number
+  /** When DATA was a Hub dataset id: the repo, commit, split and files it was read from. */
+  hub?: HubDataset
 }
 
 const PROGRESS_EVERY = 1024
 
 /**
- * Reads `file`, tokenizes each record with `tokenizer`, and truncates to seqLen. A record that
+ * The records of DATA: a local file, or (when no such path exists) a Hub dataset id
+ * (`org/name[@rev]`, `org/name[@rev]:split`, `org/name[@rev]/path/file.jsonl`), whose split's shards
+ * are read in order, each record naming its shard file.
+ */
+export async function readDataRecords(
+  data: string,
+  opts: Pick<TrainDataOptions, 'hub' | 'onDownload' | keyof ReadRecordsOptions> = {},
+): Promise<{ records: TrainRecord[]; hub?: HubDataset }> {
+  if (existsSync(data) || parseDatasetArg(data) === undefined)
+    return { records: await readRecords(data, opts) }
+  const hub = await resolveHubDataset(data, opts.hub, opts.onDownload)
+  const records: TrainRecord[] = []
+  for (const file of hub.files) for (const r of await readRecords(file, opts)) records.push(r)
+  return { records, hub }
+}
+
+/**
+ * Reads `file` (a local file or a Hub dataset id, see readDataRecords), tokenizes each record with `tokenizer`, and truncates to seqLen. A record that
  * cannot be trained on is an error naming it; one whose counted tokens all fall past seqLen is
  * skipped and reported (a long prompt is common and not the data's fault).
  */
@@ -77,7 +112,7 @@ export async function loadTrainData(
   if (!Number.isInteger(opts.seqLen) || opts.seqLen < 1) {
     throw new UsageError(`${option('seqLen')} must be a positive integer, got ${opts.seqLen}`)
   }
-  const records = await readRecords(file, opts)
+  const { records, hub } = await readDataRecords(file, opts)
   const examples: SourcedExample[] = []
   const skipped: SkippedExample[] = []
   let truncated = 0
@@ -105,7 +140,7 @@ export async function loadTrainData(
       `${file}: no record has a token the loss counts within the first ${option('seqLen')} = ${opts.seqLen} tokens`,
     )
   }
-  const data = { records: records.length, truncated, skipped, tokens }
+  const data = { records: records.length, truncated, skipped, tokens, ...(hub && { hub }) }
   if (opts.evalSplit === undefined) return { examples, ...data }
   const split = splitEval(examples, opts.evalSplit, opts.evalSeed)
   // The training examples keep the file's order (the batch plan shuffles them per epoch).
