@@ -114,6 +114,20 @@ void exec_node(const Backend& be, const Node& nd, const std::vector<Tensor>& ten
     case Op::RMSNORM_BACKWARD_WEIGHT:
       be.rmsnorm_backward_weight(out.f32(), T(0).f32(), T(1).f32(), T(0).cur_rows, T(0).row_elems(), nd.f[0], ith, nth);
       break;
+    case Op::LAYERNORM_BACKWARD:
+      be.layernorm_backward(out.f32(), T(0).f32(), T(1).f32(), T(2).f32(), out.cur_rows, out.row_elems(), nd.f[0], ith,
+                            nth);
+      break;
+    case Op::LAYERNORM_BACKWARD_WEIGHT:
+      be.layernorm_backward_weight(out.f32(), T(0).f32(), T(1).f32(), T(0).cur_rows, T(0).row_elems(), nd.f[0], ith,
+                                   nth);
+      break;
+    case Op::GELU_BACKWARD:
+      be.gelu_backward(out.f32(), T(0).f32(), T(1).f32(), out.cur_rows * out.row_elems(), nd.i[0] != 0, ith, nth);
+      break;
+    case Op::SLICE_COLS_BACKWARD:
+      be.slice_cols_backward(out.f32(), T(0).f32(), out.cur_rows, out.row_elems(), nd.i[0], T(0).row_elems(), ith, nth);
+      break;
     case Op::ROPE_BACKWARD:
       be.rope_backward(out.f32(), T(0).f32(), T(1).i32(), T(2).f32(), out.cur_rows, nd.i[0], nd.i[1], nd.i[2] != 0, ith,
                        nth);

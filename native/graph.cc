@@ -229,6 +229,10 @@ void Graph::check_node(size_t index, const Node& nd) {
     case Op::CROSS_ENTROPY:
     case Op::CROSS_ENTROPY_BACKWARD:
     case Op::ADAMW:
+    case Op::LAYERNORM_BACKWARD:
+    case Op::LAYERNORM_BACKWARD_WEIGHT:
+    case Op::GELU_BACKWARD:
+    case Op::SLICE_COLS_BACKWARD:
       check_train_node(index, nd);
       break;
     case Op::SLICE_COLS: {

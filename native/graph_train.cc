@@ -100,13 +100,15 @@ void Graph::check_train_node(size_t index, const Node& nd) {
       fixed_grad(cols(in(0)));
       break;
     case Op::RMSNORM_BACKWARD:
-    case Op::RMSNORM_BACKWARD_WEIGHT: {
+    case Op::RMSNORM_BACKWARD_WEIGHT:
+    case Op::LAYERNORM_BACKWARD:
+    case Op::LAYERNORM_BACKWARD_WEIGHT: {
       Tensor &dy = in(0), &x = in(1);
       f32(dy, "dy");
       f32(x, "x");
       same_rows(dy, x);
       need(cols(dy) == cols(x), index, nd, "dy width != x width");
-      if (nd.op == Op::RMSNORM_BACKWARD_WEIGHT) {
+      if (nd.op == Op::RMSNORM_BACKWARD_WEIGHT || nd.op == Op::LAYERNORM_BACKWARD_WEIGHT) {
         fixed_grad(cols(x));
         break;
       }
@@ -124,6 +126,24 @@ void Graph::check_train_node(size_t index, const Node& nd) {
       need(nd.i[2] == 0 || nd.i[2] == 1, index, nd, "pairing must be 0 (rotate-half) or 1 (interleaved)");
       need(pos.dtype == DType::I32 && freq.dtype == DType::F32 && freq.elems() == HS / 2, index, nd, "inv_freq must be HS/2 f32");
       need(pos.elems() >= (in_graph && dy.rows == RowKind::Tokens ? max_rows() : lead(dy)), index, nd, "pos has fewer entries than dy has rows");
+      same_rows(dy, out);
+      break;
+    }
+    case Op::GELU_BACKWARD: {
+      Tensor &dy = in(0), &x = in(1);
+      f32(dy, "dy");
+      f32(x, "x");
+      need(nd.i[0] == 0 || nd.i[0] == 1, index, nd, "i0 must be 0 (erf) or 1 (tanh)");
+      need(cols(x) == cols(dy) && cols(out) == cols(dy), index, nd, "widths differ");
+      same_rows(dy, x);
+      same_rows(dy, out);
+      break;
+    }
+    case Op::SLICE_COLS_BACKWARD: {
+      Tensor& dy = in(0);
+      f32(dy, "dy");
+      // as slice_cols: W <= C - start rather than start + W <= C (overflow)
+      need(nd.i[0] >= 0 && nd.i[0] <= cols(out) && cols(dy) <= cols(out) - nd.i[0], index, nd, "slice out of range");
       same_rows(dy, out);
       break;
     }

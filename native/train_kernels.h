@@ -51,6 +51,19 @@ constexpr int64_t kMatmulBackwardInputRows = 16, kMatmulBackwardInputCols = 512;
 constexpr int64_t kMatmulBackwardInputScratch = kMatmulBackwardInputRows * kMatmulBackwardInputCols;
 using matmul_backward_input_kernel = void(float* dx, const float* dy, const void* w, DType dt, int64_t N, int64_t K,
                                           int64_t M, float* scratch, int ith, int nth);
+// dx (N,C) of out = (x - mean) / sqrt(var + eps) * w + b (GPT-2's norms; db is bias_backward)
+using layernorm_backward_kernel = void(float* dx, const float* dy, const float* x, const float* w, int64_t N,
+                                       int64_t C, float eps, int ith, int nth);
+// dw (C) += Σ_n dy · (x - mean) / sqrt(var + eps)
+using layernorm_backward_weight_kernel = void(float* dw, const float* dy, const float* x, int64_t N, int64_t C,
+                                              float eps, int ith, int nth);
+// dx (n) = dy · gelu'(x), exact (erf) or the tanh approximation, as gelu
+using gelu_backward_kernel = void(float* dx, const float* dy, const float* x, int64_t n, bool tanh_approx, int ith,
+                                  int nth);
+// dx (N,C): dy (N,W) in columns [start, start+W), zero elsewhere (slice_cols' backward: GPT-2's
+// fused q/k/v projection, sliced three ways)
+using slice_cols_backward_kernel = void(float* dx, const float* dy, int64_t N, int64_t C, int64_t start, int64_t W,
+                                        int ith, int nth);
 // db (M) += Σ_n dy (N,M)
 using bias_backward_kernel = void(float* db, const float* dy, int64_t N, int64_t M, int ith, int nth);
 // dx (N,C) of out = x / rms(x) * w

@@ -37,6 +37,10 @@ embedding_backward_kernel embedding_backward_cpu;                // train_ops.cc
 cross_entropy_kernel cross_entropy_cpu;                          // train_ops.cc
 cross_entropy_backward_kernel cross_entropy_backward_cpu;        // train_ops.cc
 adamw_kernel adamw_cpu;                                          // train_ops.cc
+layernorm_backward_kernel layernorm_backward_cpu;                // train_gpt2.cc
+layernorm_backward_weight_kernel layernorm_backward_weight_cpu;  // train_gpt2.cc
+gelu_backward_kernel gelu_backward_cpu;                          // train_gpt2.cc
+slice_cols_backward_kernel slice_cols_backward_cpu;              // train_gpt2.cc
 
 const Backend& cpu_backend() {
   static const Backend b = KILN_BACKEND(cpu);

@@ -45,7 +45,11 @@ namespace kiln {
   X(EMBEDDING_BACKWARD, embedding_backward, 2, __VA_ARGS__) /* in: dy (N,C), ids (N) -> dtable (V,C) += */          \
   X(CROSS_ENTROPY, cross_entropy, 2, __VA_ARGS__) /* in: logits (N,V), targets (N) i32, -100 ignored -> (N,1) */    \
   X(CROSS_ENTROPY_BACKWARD, cross_entropy_backward, 2, __VA_ARGS__) /* as cross_entropy -> dlogits (N,V) */         \
-  X(ADAMW, adamw, 5, __VA_ARGS__) /* in: param, grad, m, v, hyper (8); out: param (in place); zeroes grad */
+  X(ADAMW, adamw, 5, __VA_ARGS__) /* in: param, grad, m, v, hyper (8); out: param (in place); zeroes grad */ \
+  X(LAYERNORM_BACKWARD, layernorm_backward, 3, __VA_ARGS__) /* in: dy, x (N,C), w (C); f0 eps -> dx (N,C) */ \
+  X(LAYERNORM_BACKWARD_WEIGHT, layernorm_backward_weight, 2, __VA_ARGS__) /* in: dy, x (N,C); f0 eps -> dw (C) += */ \
+  X(GELU_BACKWARD, gelu_backward, 2, __VA_ARGS__) /* in: dy, x; i0 as gelu -> dx */ \
+  X(SLICE_COLS_BACKWARD, slice_cols_backward, 1, __VA_ARGS__) /* in: dy (N,W); i0 start -> dx (N,C), 0 off the slice */
 
 // No COUNT enumerator: a switch over Op then names exactly the ops, and -Werror=switch (binding.gyp)
 // makes a missing case a build error.

@@ -230,6 +230,10 @@ embedding_backward_kernel embedding_backward_ref;
 cross_entropy_kernel cross_entropy_ref;
 cross_entropy_backward_kernel cross_entropy_backward_ref;
 adamw_kernel adamw_ref;
+layernorm_backward_kernel layernorm_backward_ref;
+layernorm_backward_weight_kernel layernorm_backward_weight_ref;
+gelu_backward_kernel gelu_backward_ref;
+slice_cols_backward_kernel slice_cols_backward_ref;
 
 const Backend& ref_backend() {
   static const Backend b = KILN_BACKEND(ref);

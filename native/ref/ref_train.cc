@@ -225,4 +225,64 @@ void matmul_backward_input_ref(float* dx, const float* dy, const void* w, DType 
   }
 }
 
+// LayerNorm's backward in double: dx from the definition's chain rule, term by term.
+void layernorm_backward_ref(float* dx, const float* dy, const float* x, const float* w, int64_t N, int64_t C,
+                            float eps, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++) {
+    const float *xr = x + n * C, *dr = dy + n * C;
+    double mean = 0, var = 0;
+    for (int64_t c = 0; c < C; c++) mean += xr[c];
+    mean /= C;
+    for (int64_t c = 0; c < C; c++) var += (xr[c] - mean) * (xr[c] - mean);
+    var /= C;
+    double rstd = 1 / std::sqrt(var + eps), sg = 0, sgx = 0;
+    for (int64_t c = 0; c < C; c++) {
+      sg += (double)dr[c] * w[c];
+      sgx += (double)dr[c] * w[c] * (xr[c] - mean) * rstd;
+    }
+    for (int64_t c = 0; c < C; c++)
+      dx[n * C + c] = (float)(rstd * ((double)dr[c] * w[c] - sg / C - (xr[c] - mean) * rstd * sgx / C));
+  }
+}
+
+void layernorm_backward_weight_ref(float* dw, const float* dy, const float* x, int64_t N, int64_t C, float eps,
+                                   int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t c = 0; c < C; c++) {
+    double acc = 0;
+    for (int64_t n = 0; n < N; n++) {
+      const float* xr = x + n * C;
+      double mean = 0, var = 0;
+      for (int64_t j = 0; j < C; j++) mean += xr[j];
+      mean /= C;
+      for (int64_t j = 0; j < C; j++) var += (xr[j] - mean) * (xr[j] - mean);
+      var /= C;
+      acc += (double)dy[n * C + c] * (xr[c] - mean) / std::sqrt(var + eps);
+    }
+    dw[c] += (float)acc;
+  }
+}
+
+void gelu_backward_ref(float* dx, const float* dy, const float* x, int64_t n, bool tanh_approx, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t i = 0; i < n; i++) {
+    double v = x[i], d;
+    if (tanh_approx) {
+      double k = std::sqrt(2 / M_PI), t = std::tanh(k * (v + 0.044715 * v * v * v));
+      d = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v);
+    } else {
+      d = 0.5 * (1 + std::erf(v / std::sqrt(2.0))) + v * std::exp(-0.5 * v * v) / std::sqrt(2 * M_PI);
+    }
+    dx[i] = (float)(dy[i] * d);
+  }
+}
+
+void slice_cols_backward_ref(float* dx, const float* dy, int64_t N, int64_t C, int64_t start, int64_t W, int ith,
+                             int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t c = 0; c < C; c++) dx[n * C + c] = c >= start && c < start + W ? dy[n * W + c - start] : 0.f;
+}
+
 }  // namespace kiln

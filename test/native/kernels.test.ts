@@ -251,6 +251,10 @@ const TESTED_OPS = [
   'cross_entropy',
   'cross_entropy_backward',
   'adamw',
+  'layernorm_backward',
+  'layernorm_backward_weight',
+  'gelu_backward',
+  'slice_cols_backward',
 ]
 
 describe('kernels: fast vs reference', () => {

@@ -975,3 +975,128 @@ describe('training ops: refusals', () => {
     })
   }
 })
+
+// ---------------------------------------------------------------------------------------------
+// GPT-2's ops: LayerNorm, GELU, slice_cols
+
+describe("GPT-2's backward ops", () => {
+  const lnEps = 1e-5
+  const layernorm = (x: Float32Array, w: Float32Array, b: Float32Array, N: number, C: number) =>
+    run('ref', { op: 'layernorm', inputs: [0, 1, 2], output: 3, f: [lnEps] }, [
+      t('x', 'f32', [N, C], x),
+      t('w', 'f32', [C], w),
+      t('b', 'f32', [C], b),
+      t('out', 'f32', [N, C]),
+    ])
+
+  it('layernorm_backward: fast = reference, and central differences of layernorm (x)', () => {
+    const rand = mulberry32(401)
+    for (const N of ROWS)
+      for (const C of COLS) {
+        const x = randomF32(N * C, rand, 2)
+        const w = randomF32(C, rand, 1.5)
+        const b = randomF32(C, rand, 0.5)
+        const dy = randomF32(N * C, rand)
+        const node = { op: 'layernorm_backward', inputs: [0, 1, 2], output: 3, f: [lnEps] }
+        const tensors = [
+          t('dy', 'f32', [N, C], dy),
+          t('x', 'f32', [N, C], x),
+          t('w', 'f32', [C], w),
+          t('dx', 'f32', [N, C]),
+        ]
+        fastVsRef(node, tensors, `N=${N} C=${C}`, (want) => scaledTol(want, 4))
+        for (const backend of ['ref', 'cpu'] as const)
+          expectFd(
+            directionalCheck(
+              (xx) => layernorm(xx, w, b, N, C),
+              x,
+              run(backend, node, tensors, 2),
+              dy,
+              randomDirection(x.length, rand),
+              1e-2,
+            ),
+            `${backend} layernorm dx N=${N} C=${C}`,
+          )
+      }
+  })
+
+  it('layernorm_backward_weight: fast = reference from zero and from a start, and central differences (w)', () => {
+    const rand = mulberry32(402)
+    for (const N of ROWS)
+      for (const C of COLS) {
+        const x = randomF32(N * C, rand, 2)
+        const w = randomF32(C, rand, 1.5)
+        const b = randomF32(C, rand, 0.5)
+        const dy = randomF32(N * C, rand)
+        const node = { op: 'layernorm_backward_weight', inputs: [0, 1], output: 2, f: [lnEps] }
+        const tensors = [t('dy', 'f32', [N, C], dy), t('x', 'f32', [N, C], x), t('dw', 'f32', [C])]
+        const ref = checkAccumulating(node, tensors, `N=${N} C=${C}`, rand, (want) => scaledTol(want, 4))
+        for (const grad of [ref, run('cpu', node, tensors, 3)])
+          expectFd(
+            directionalCheck(
+              (ww) => layernorm(x, ww, b, N, C),
+              w,
+              grad,
+              dy,
+              randomDirection(w.length, rand),
+              1e-2,
+            ),
+            `layernorm dw N=${N} C=${C}`,
+          )
+      }
+  })
+
+  for (const tanh of [0, 1])
+    it(`gelu_backward (${tanh ? 'tanh approximation' : 'exact erf'}): fast = reference, and central differences`, () => {
+      const rand = mulberry32(403 + tanh)
+      for (const N of ROWS)
+        for (const C of COLS) {
+          const x = randomF32(N * C, rand, 4)
+          const dy = randomF32(N * C, rand)
+          const node = { op: 'gelu_backward', inputs: [0, 1], output: 2, i: [tanh] }
+          const tensors = [t('dy', 'f32', [N, C], dy), t('x', 'f32', [N, C], x), t('dx', 'f32', [N, C])]
+          fastVsRef(node, tensors, `N=${N} C=${C}`, (want) => scaledTol(want, 2))
+          const fwd = (xx: Float32Array) =>
+            run('ref', { op: 'gelu', inputs: [0], output: 1, i: [tanh] }, [
+              t('x', 'f32', [N, C], xx),
+              t('out', 'f32', [N, C]),
+            ])
+          for (const backend of ['ref', 'cpu'] as const)
+            expectFd(
+              directionalCheck(
+                fwd,
+                x,
+                run(backend, node, tensors, 2),
+                dy,
+                randomDirection(x.length, rand),
+                1e-2,
+              ),
+              `${backend} gelu dx N=${N} C=${C}`,
+            )
+        }
+    })
+
+  it('slice_cols_backward: dy in its columns, zeros elsewhere, exactly; refuses a slice out of range', () => {
+    const rand = mulberry32(405)
+    for (const N of ROWS)
+      for (const [C, start, W] of [
+        [5, 0, 5],
+        [33, 11, 11],
+        [67, 40, 27],
+      ]) {
+        const dy = randomF32(N * W, rand)
+        const node = { op: 'slice_cols_backward', inputs: [0], output: 1, i: [start] }
+        const tensors = [t('dy', 'f32', [N, W], dy), t('dx', 'f32', [N, C])]
+        const want = new Float32Array(N * C)
+        for (let n = 0; n < N; n++) want.set(dy.subarray(n * W, (n + 1) * W), n * C + start)
+        for (const backend of ['ref', 'cpu'] as const)
+          for (const threads of THREADS) expect(run(backend, node, tensors, threads)).toEqual(want)
+      }
+    expect(() =>
+      run('cpu', { op: 'slice_cols_backward', inputs: [0], output: 1, i: [3] }, [
+        t('dy', 'f32', [2, 4], new Float32Array(8)),
+        t('dx', 'f32', [2, 6]),
+      ]),
+    ).toThrow(/slice out of range/)
+  })
+})

@@ -267,8 +267,8 @@ export const sections = {
     },
     target: {
       type: (z) => z.string().min(1),
-      help: 'Modules LoRA adapts: comma-separated names (q_proj,v_proj) or all-linear.',
-      default: () => 'q_proj,v_proj',
+      help: "Modules LoRA adapts: comma-separated names (q_proj,v_proj) or all-linear; unset: PEFT's default for the model's family (q_proj,v_proj; GPT-2: c_attn).",
+      example: 'q_proj,k_proj,v_proj,o_proj',
     },
     epochs: {
       type: (z) => z.number().int().min(1),

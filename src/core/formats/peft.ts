@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import nodePath from 'node:path'
 import { FormatError } from '../errors.js'
 import { writeAll, writeFileAtomic } from '../util/files.js'
-import { quote } from '../util/shown.js'
+import { quote, shown } from '../util/shown.js'
 import { toFloat32 } from './float.js'
 import { openSafetensors } from './safetensors-read.js'
 import { writeSafetensors } from './safetensors-write.js'
@@ -48,14 +48,18 @@ function fail(dir: string, problem: string): never {
 function positiveNumber(dir: string, cfg: Record<string, unknown>, key: string): number {
   const v = cfg[key]
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-    fail(dir, `adapter_config.json: ${key} must be a positive number`)
+    fail(dir, `adapter_config.json: ${key} must be a positive number, got ${shown(v)}`)
   return v
 }
+
+/** The scales float32 holds as normal numbers: B·scale is computed in float32. */
+const MIN_SCALE = 2 ** -126
+const MAX_SCALE = 3.4e38
 
 // Options whose effect kiln does not apply: an adapter using them would run differently here.
 function refuseUnsupported(dir: string, cfg: Record<string, unknown>): void {
   if (cfg.peft_type !== 'LORA')
-    fail(dir, `adapter_config.json: peft_type ${quote(String(cfg.peft_type))} is not LORA`)
+    fail(dir, `adapter_config.json: peft_type ${shown(cfg.peft_type)} is not LORA`)
   const set = (k: string) => {
     const v = cfg[k]
     return !(
@@ -68,7 +72,7 @@ function refuseUnsupported(dir: string, cfg: Record<string, unknown>): void {
   for (const key of ['use_dora', 'modules_to_save', 'rank_pattern', 'alpha_pattern', 'layers_to_transform'])
     if (set(key)) fail(dir, `adapter_config.json: ${key} is set; kiln applies plain LoRA adapters only`)
   if (cfg.bias !== undefined && cfg.bias !== 'none')
-    fail(dir, `adapter_config.json: bias ${quote(String(cfg.bias))} is not "none"`)
+    fail(dir, `adapter_config.json: bias ${shown(cfg.bias)} is not "none"`)
 }
 
 /** Reads a PEFT LoRA adapter folder. */
@@ -86,8 +90,31 @@ export function readLoraAdapter(dir: string): LoraAdapter {
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg))
     fail(dir, 'adapter_config.json is not an object')
   refuseUnsupported(dir, cfg)
+  // PEFT reads these as Python truthiness: a value other than a boolean would be read one way
+  // there and another here.
+  for (const key of ['use_rslora', 'fan_in_fan_out'])
+    if (cfg[key] !== undefined && cfg[key] !== null && typeof cfg[key] !== 'boolean')
+      fail(dir, `adapter_config.json: ${key} must be true or false, got ${shown(cfg[key])}`)
+  const targetModules = (cfg.target_modules ?? []) as unknown
+  if (
+    typeof targetModules !== 'string' &&
+    !(Array.isArray(targetModules) && targetModules.every((m) => typeof m === 'string'))
+  )
+    fail(
+      dir,
+      `adapter_config.json: target_modules must be a string or a list of strings, got ${shown(targetModules)}`,
+    )
   const rank = positiveNumber(dir, cfg, 'r')
+  if (!Number.isSafeInteger(rank)) fail(dir, `adapter_config.json: r must be a positive integer, got ${rank}`)
   const alpha = positiveNumber(dir, cfg, 'lora_alpha')
+  const scale = cfg.use_rslora === true ? alpha / Math.sqrt(rank) : alpha / rank
+  // A scale float32 cannot hold would make B·scale infinite or zero: an adapter that computes NaN
+  // or silently nothing.
+  if (!(scale >= MIN_SCALE && scale <= MAX_SCALE))
+    fail(
+      dir,
+      `adapter_config.json: lora_alpha ${alpha} over ${cfg.use_rslora === true ? `√r = √${rank}` : `r = ${rank}`} is a scale of ${scale}, outside float32's range`,
+    )
   const weights = nodePath.join(dir, 'adapter_model.safetensors')
   if (!existsSync(weights))
     fail(
@@ -122,9 +149,15 @@ export function readLoraAdapter(dir: string): LoraAdapter {
     modules.set(module, { a: p.a, b: p.b, rank, inFeatures: p.aShape[1], outFeatures: p.bShape[0] })
   }
   if (modules.size === 0) fail(dir, 'the adapter has no LoRA tensors')
-  const scale = cfg.use_rslora === true ? alpha / Math.sqrt(rank) : alpha / rank
-  const targetModules = cfg.target_modules as string[] | string
-  return { dir, rank, alpha, scale, targetModules, fanInFanOut: cfg.fan_in_fan_out === true, modules }
+  return {
+    dir,
+    rank,
+    alpha,
+    scale,
+    targetModules: targetModules as string[] | string,
+    fanInFanOut: cfg.fan_in_fan_out === true,
+    modules,
+  }
 }
 
 /**
@@ -144,6 +177,8 @@ export interface LoraAdapterToWrite {
   /** PEFT's target_modules: module names, or "all-linear". */
   targetModules: string[] | string
   baseModel: string
+  /** The base's weights are Conv1D, (in, out) (GPT-2): PEFT's fan_in_fan_out. */
+  fanInFanOut?: boolean
   /** Module path → (A (r, in), B (out, r)). */
   modules: Map<string, { a: Float32Array; b: Float32Array; inFeatures: number; outFeatures: number }>
 }
@@ -175,7 +210,7 @@ export function writeLoraAdapter(dir: string, adapter: LoraAdapterToWrite): void
     lora_dropout: adapter.dropout,
     target_modules: adapter.targetModules,
     bias: 'none',
-    fan_in_fan_out: false,
+    fan_in_fan_out: adapter.fanInFanOut ?? false,
     use_rslora: false,
     use_dora: false,
     init_lora_weights: true,

@@ -61,6 +61,21 @@ function backwardOf(
       if (w) g.rmsnormBackwardWeight(dy, a, w.grad, eps)
       return
     }
+    case 'layernorm': {
+      const eps = nd.f?.[0] ?? 0
+      accumulate(a, g.layernormBackward(dy, a, b, eps))
+      const w = g.parameter(b)
+      if (w) g.layernormBackwardWeight(dy, a, w.grad, eps)
+      const bias = g.parameter(c)
+      if (bias) g.biasBackward(dy, bias.grad)
+      return
+    }
+    case 'gelu':
+      accumulate(a, g.geluBackward(dy, a, nd.i?.[0] === 1))
+      return
+    case 'slice_cols':
+      accumulate(a, g.sliceColsBackward(dy, nd.i?.[0] ?? 0, g.cols(a)))
+      return
     case 'rope':
       accumulate(a, g.ropeBackward(dy, c, nd.i ?? []))
       return

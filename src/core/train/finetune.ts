@@ -19,7 +19,7 @@ import { writeAdapterOut, writeMergedModel, writeModelOut } from './outputs.js'
 import { writeLossCurve } from './report/loss-curve.js'
 import { openMetricsFile, readMetrics } from './report/metrics-file.js'
 import { learningRate, warmupSteps } from './schedule.js'
-import { checkTrainable, TrainSession } from './train-session.js'
+import { checkTrainable, defaultLoraTarget, TrainSession } from './train-session.js'
 import type { FinetuneEvent, FinetuneOptions, FinetuneResult } from './types.js'
 
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
@@ -33,7 +33,8 @@ export function resolved(opts: FinetuneOptions) {
     rank,
     alpha: opts.alpha ?? 2 * rank,
     dropout: opts.dropout ?? 0,
-    target: opts.target ?? ['q_proj', 'v_proj'],
+    /** Absent: the family's default (defaultLoraTarget), known once the model is open. */
+    target: opts.target,
     epochs: opts.epochs ?? 1,
     maxSteps: opts.maxSteps,
     batchSize: opts.batchSize ?? 4,
@@ -128,6 +129,7 @@ export async function finetune(
   }
   const source = openModelSource(opts.model)
   checkTrainable(source, o.method)
+  const target = o.target ?? defaultLoraTarget(source.config.architecture)
   if (opts.merge && source.format !== 'safetensors')
     throw new UsageError(
       `${option('merge')} writes the base with the adapter folded in as a Hugging Face folder; ${opts.model} is a GGUF file (apply the adapter at load instead)`,
@@ -152,7 +154,7 @@ export async function finetune(
 
   const session = new TrainSession(source, {
     method: o.method,
-    lora: { rank: o.rank, alpha: o.alpha, target: o.target, dropout: o.dropout },
+    lora: { rank: o.rank, alpha: o.alpha, target, dropout: o.dropout },
     maxRows: o.batchSize * o.seqLen,
     threads: o.threads,
   })
@@ -160,7 +162,7 @@ export async function finetune(
     mkdirSync(out, { recursive: true })
     const fingerprint = {
       method: o.method,
-      ...(o.method === 'lora' ? { rank: o.rank, alpha: o.alpha, dropout: o.dropout, target: o.target } : {}),
+      ...(o.method === 'lora' ? { rank: o.rank, alpha: o.alpha, dropout: o.dropout, target } : {}),
       batchSize: o.batchSize,
       gradAccum: o.gradAccum,
       seqLen: o.seqLen,
@@ -282,7 +284,7 @@ export async function finetune(
     onEvent({ type: 'save', step: state.step, dir })
     metrics.close()
     if (o.method === 'lora') {
-      writeAdapterOut(out, session, { rank: o.rank, alpha: o.alpha, target: o.target, dropout: o.dropout })
+      writeAdapterOut(out, session, { rank: o.rank, alpha: o.alpha, target, dropout: o.dropout })
       if (opts.merge) writeMergedModel(nodePath.join(out, 'merged'), source, readLoraAdapter(out), true)
     } else writeModelOut(out, session)
     const lossCurveFile = nodePath.join(out, 'loss_curve.svg')

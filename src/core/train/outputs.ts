@@ -36,13 +36,19 @@ export function loraModules(session: TrainSession) {
 }
 
 export function writeAdapterOut(out: string, session: TrainSession, lora: Required<LoraSettings>): void {
+  // GPT-2: PEFT wraps GPT2LMHeadModel, whose modules are transformer.h.…, over Conv1D weights.
+  const gpt2 = session.source.config.architecture === 'gpt2'
+  const modules = loraModules(session)
   writeLoraAdapter(out, {
     rank: lora.rank,
     alpha: lora.alpha,
     dropout: lora.dropout,
     targetModules: lora.target.length === 1 && lora.target[0] === 'all-linear' ? 'all-linear' : lora.target,
     baseModel: session.source.path,
-    modules: loraModules(session),
+    fanInFanOut: gpt2,
+    modules: gpt2
+      ? new Map([...modules].map(([m, v]) => [m.startsWith('transformer.') ? m : `transformer.${m}`, v]))
+      : modules,
   })
 }
 

@@ -213,6 +213,26 @@ export class TrainGraphBuilder extends GraphBuilder {
     this.node('rmsnorm_backward_weight', [dy, x], grad, [eps])
   }
 
+  layernormBackward(dy: TensorId, x: TensorId, w: TensorId, eps: number): TensorId {
+    const out = this.act(`${this.tensors[x].name}.grad`, this.rowsOf(x), this.cols(x))
+    return this.node('layernorm_backward', [dy, x, w], out, [eps])
+  }
+
+  layernormBackwardWeight(dy: TensorId, x: TensorId, grad: TensorId, eps: number): void {
+    this.node('layernorm_backward_weight', [dy, x], grad, [eps])
+  }
+
+  geluBackward(dy: TensorId, x: TensorId, tanh: boolean): TensorId {
+    const out = this.act(`${this.tensors[x].name}.gelu_grad`, this.rowsOf(x), this.cols(x))
+    return this.node('gelu_backward', [dy, x], out, [], [tanh ? 1 : 0])
+  }
+
+  // (N, C): dy in the slice's columns [start, start + width), zeros elsewhere
+  sliceColsBackward(dy: TensorId, start: number, C: number): TensorId {
+    const out = this.act(`${this.tensors[dy].name}.unsliced`, this.rowsOf(dy), C)
+    return this.node('slice_cols_backward', [dy], out, [], [start])
+  }
+
   ropeBackward(dy: TensorId, invFreq: TensorId, i: number[]): TensorId {
     const out = this.act(`${this.tensors[dy].name}.rope_grad`, this.rowsOf(dy), this.cols(dy))
     return this.node('rope_backward', [dy, this.positions, invFreq], out, [], i)

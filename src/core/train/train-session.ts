@@ -11,7 +11,7 @@ import { type LoraPlan, type Parameter, TrainGraphBuilder } from './train-graph-
 import type { TrainExample } from './types.js'
 
 /** The families whose every forward op has its backward (backward.ts). */
-export const TRAINABLE_FAMILIES: readonly string[] = ['llama', 'mistral', 'qwen2']
+export const TRAINABLE_FAMILIES: readonly string[] = ['llama', 'mistral', 'qwen2', 'gpt2']
 
 export interface LoraSettings {
   rank: number
@@ -47,6 +47,14 @@ export interface StepLoss {
   tokens: number
 }
 
+/** PEFT's default LoRA targets for a family (its TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
+export function defaultLoraTarget(architecture: string): string[] {
+  return architecture === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj']
+}
+
+/** The token embedding tables a tied output head reads (llama family, GPT-2 with and without its prefix). */
+const EMBEDDINGS = ['model.embed_tokens', 'transformer.wte', 'wte']
+
 /** PEFT's target matching: a module whose name is the target, or ends with `.target`. */
 export function loraTargets(target: string[], tiedHead: boolean): LoraPlan['targets'] {
   const allLinear = target.length === 1 && target[0] === 'all-linear'
@@ -54,7 +62,7 @@ export function loraTargets(target: string[], tiedHead: boolean): LoraPlan['targ
     if (!weightName.endsWith('.weight')) return false
     const module = weightName.slice(0, -'.weight'.length)
     // all-linear leaves out the output head (PEFT), which a tied model reads from the embedding.
-    if (allLinear) return module !== 'lm_head' && !(tiedHead && module === 'model.embed_tokens')
+    if (allLinear) return module !== 'lm_head' && !(tiedHead && EMBEDDINGS.includes(module))
     return target.some((t) => module === t || module.endsWith(`.${t}`))
   }
 }
@@ -104,7 +112,7 @@ export class TrainSession {
             rank: opts.lora?.rank ?? 16,
             alpha: opts.lora?.alpha ?? 32,
             dropout: opts.lora?.dropout ?? 0,
-            targets: loraTargets(opts.lora?.target ?? ['q_proj', 'v_proj'], cfg.tieWordEmbeddings),
+            targets: loraTargets(opts.lora?.target ?? defaultLoraTarget(cfg.architecture), cfg.tieWordEmbeddings),
           }
         : undefined
     const g = new TrainGraphBuilder({

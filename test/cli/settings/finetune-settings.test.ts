@@ -76,7 +76,6 @@ describe('finetune settings', () => {
       method: 'lora',
       rank: 4,
       alpha: 8, // 2 × rank
-      target: ['q_proj', 'v_proj'],
       epochs: 3, // env over file
       batchSize: 6, // flag over env
       seed: 7, // file over default
@@ -88,6 +87,7 @@ describe('finetune settings', () => {
       force: false,
     })
     expect(options.model).toBeUndefined()
+    expect(options.target).toBeUndefined() // unset: the trainer takes the model family's (PEFT's)
     expect(options.out).toBe(path.resolve('default-lora'))
     expect(hub.cacheDir).toBe(path.join(s.dir, 'hf', 'hub'))
   })

@@ -16,6 +16,7 @@ import { writeMergedModel } from '../outputs.js'
 import { writeLossCurve } from '../report/loss-curve.js'
 import { openMetricsFile, readMetrics } from '../report/metrics-file.js'
 import { warmupSteps } from '../schedule.js'
+import { defaultLoraTarget } from '../train-session.js'
 import type { FinetuneEvent, FinetuneOptions, FinetuneResult } from '../types.js'
 import { accelerateConfigYaml, deepspeedConfig, type MixedPrecision, type ZeroStage } from './config.js'
 import { trainingHparams } from './hparams.js'
@@ -141,6 +142,7 @@ export async function finetuneAccelerate(
     throw new UsageError(
       `${opts.model}: training reads a Hugging Face model folder (safetensors), not a GGUF file`,
     )
+  const target = o.target ?? defaultLoraTarget(source.config.architecture)
   const hub = { hub: opts.hub, onDownload: opts.onDownload }
   const data = await loadTrainData(opts.data, source.tokenizer, {
     seqLen: o.seqLen,
@@ -159,7 +161,7 @@ export async function finetuneAccelerate(
   const totalSteps = o.maxSteps ?? plan.totalSteps(o.epochs, o.gradAccum)
   const fingerprint = {
     method: o.method,
-    ...(o.method === 'lora' ? { rank: o.rank, alpha: o.alpha, dropout: o.dropout, target: o.target } : {}),
+    ...(o.method === 'lora' ? { rank: o.rank, alpha: o.alpha, dropout: o.dropout, target } : {}),
     batchSize: o.batchSize,
     gradAccum: o.gradAccum,
     seqLen: o.seqLen,
@@ -187,7 +189,7 @@ export async function finetuneAccelerate(
   const eos = source.tokenizer.eosToken
   const padTokenId = (eos === undefined ? undefined : source.tokenizer.tokenToId(eos)) ?? 0
   const hparams = trainingHparams({
-    o,
+    o: { ...o, target },
     model: nodePath.resolve(source.path),
     out,
     trainFile: files.train,

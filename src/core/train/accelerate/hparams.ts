@@ -5,7 +5,8 @@ import type { resolved } from '../finetune.js'
 import type { LearningRateSchedule } from '../types.js'
 import type { MixedPrecision } from './config.js'
 
-type Resolved = ReturnType<typeof resolved>
+/** The resolved options, the LoRA target known (the model's family default filled in). */
+type Resolved = ReturnType<typeof resolved> & { target: string[] }
 
 /** kiln's schedules as transformers' lr_scheduler_type (kiln's constant keeps its warmup). */
 export const LR_SCHEDULER_TYPE: Record<LearningRateSchedule, string> = {

@@ -101,6 +101,14 @@ function checkMessages(messages: unknown, where: string): ChatMessage[] {
 }
 
 /**
+ * The most work chatExample spends rendering prefixes, in characters rendered, each message
+ * counting PER_MESSAGE_COST more (the template's own work per message): five seconds or so. A
+ * conversation of 100 assistant turns in 300 KB fits, as does one of 300 short turns.
+ */
+const MAX_PREFIX_RENDER_WORK = 40_000_000
+const PER_MESSAGE_COST = 128
+
+/**
  * A conversation rendered with the model's chat template; the loss counts only what the assistant
  * says. Assistant turn i is the text that rendering messages[:i+1] adds to rendering messages[:i]
  * with the generation prompt: its content and the template's end-of-turn tokens (<|im_end|>,
@@ -119,6 +127,15 @@ function chatExample(raw: unknown, where: string, tokenizer: Tokenizer): TrainEx
     }
   }
   const full = render(messages.length, false)
+  // Each assistant turn renders the conversation up to it twice: work grows with the turns times
+  // the length. Past a bound (a few seconds), a conversation of thousands of turns is refused
+  // instead of rendering for minutes.
+  const turns = messages.reduce((n, m) => n + (m.role === 'assistant' ? 1 : 0), 0)
+  if (turns * (full.length + PER_MESSAGE_COST * messages.length) > MAX_PREFIX_RENDER_WORK) {
+    throw new FormatError(
+      `${where}: the conversation is too long to find its assistant turns (${messages.length} messages, ${turns} from the assistant, ${full.length} characters rendered); split it into shorter conversations`,
+    )
+  }
   const spans: [number, number][] = []
   for (let i = 0; i < messages.length; i++) {
     if (messages[i].role !== 'assistant') continue
