@@ -112,7 +112,10 @@ export class TrainSession {
             rank: opts.lora?.rank ?? 16,
             alpha: opts.lora?.alpha ?? 32,
             dropout: opts.lora?.dropout ?? 0,
-            targets: loraTargets(opts.lora?.target ?? defaultLoraTarget(cfg.architecture), cfg.tieWordEmbeddings),
+            targets: loraTargets(
+              opts.lora?.target ?? defaultLoraTarget(cfg.architecture),
+              cfg.tieWordEmbeddings,
+            ),
           }
         : undefined
     const g = new TrainGraphBuilder({
@@ -240,7 +243,10 @@ export class TrainSession {
   /** Writes values given in the checkpoint's layout (the inverse of readParameter). */
   writeParameter(p: Parameter, values: Float32Array): void {
     const heads = this.permutedHeads(p)
-    if (heads === 0) return this.write(p.id, values)
+    if (heads === 0) {
+      this.write(p.id, values)
+      return
+    }
     const [rows, cols] = p.shape
     const HS = rows / heads
     const out = new Float32Array(values.length)
