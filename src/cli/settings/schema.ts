@@ -323,6 +323,11 @@ export const sections = {
       help: "Fill each batch's token budget with several short examples.",
       default: () => false,
     },
+    gradient_checkpointing: {
+      type: (z) => z.boolean(),
+      help: "Recompute each layer's activations in the backward instead of keeping them (less memory, more compute).",
+      default: () => false,
+    },
     merge: {
       type: (z) => z.boolean(),
       help: 'LoRA: also write the base with the adapter folded in, to OUT/merged.',

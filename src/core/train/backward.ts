@@ -8,24 +8,74 @@ import type { NodeSpec } from '../native.js'
 import type { TensorId } from '../runtime/graph-builder.js'
 import type { TrainGraphBuilder } from './train-graph-builder.js'
 
-/** Appends the backward of every node before `logits`' loss, seeded by the loss's gradient. */
-export function buildBackward(g: TrainGraphBuilder, forward: readonly NodeSpec[], logits: TensorId): void {
+/**
+ * Appends the backward of every node before `logits`' loss, seeded by the loss's gradient. With
+ * `checkpoint`, each transformer layer's activations are recomputed just before its backward (from
+ * the layer's input, which is kept) instead of being kept from the forward: no backward node reads
+ * a layer's inner activations, so the buffer planner reuses their memory as soon as the forward has
+ * passed them, and a step holds one layer's activations at a time, for one more forward of compute.
+ */
+export function buildBackward(
+  g: TrainGraphBuilder,
+  forward: readonly NodeSpec[],
+  logits: TensorId,
+  opts: { checkpoint?: boolean } = {},
+): void {
   // Only what depends on a parameter needs a gradient.
   const needs = new Set<TensorId>(g.params.map((p) => p.id))
   for (const nd of forward) if (nd.inputs.some((t) => needs.has(t))) needs.add(nd.output)
   const grads = new Map<TensorId, TensorId>()
+  // A recomputed activation → the forward's tensor it stands for (gradients are keyed by those).
+  const original = new Map<TensorId, TensorId>()
   const accumulate = (t: TensorId, d: TensorId) => {
-    if (!needs.has(t) || g.parameter(t)) return
-    const prev = grads.get(t)
-    grads.set(t, prev === undefined ? d : g.add2(`${g.tensors[t].name}.grad_sum`, prev, d))
+    const key = original.get(t) ?? t
+    if (!needs.has(key) || g.parameter(key)) return
+    const prev = grads.get(key)
+    grads.set(key, prev === undefined ? d : g.add2(`${g.tensors[key].name}.grad_sum`, prev, d))
   }
+  const segments = opts.checkpoint ? layerSegments(g, forward) : new Map<number, number>()
+  // A forward tensor → its recomputation, for the layer whose backward is being built.
+  let recomputed = new Map<TensorId, TensorId>()
   grads.set(logits, g.crossEntropyBackward(logits))
   for (let i = forward.length - 1; i >= 0; i--) {
+    const start = segments.get(i)
+    if (start !== undefined) recomputed = recompute(g, forward.slice(start, i + 1), original)
     const nd = forward[i]
     const dy = grads.get(nd.output)
     if (dy === undefined) continue
-    backwardOf(g, nd, dy, accumulate)
+    const inputs = nd.inputs.map((t) => recomputed.get(t) ?? t)
+    backwardOf(g, { ...nd, inputs, output: recomputed.get(nd.output) ?? nd.output }, dy, accumulate)
   }
+}
+
+/** Each transformer layer's node range: its last node's index → its first's (names say the layer). */
+function layerSegments(g: TrainGraphBuilder, forward: readonly NodeSpec[]): Map<number, number> {
+  const layerOf = (nd: NodeSpec) => /(?:^|\.)(?:layers|h)\.(\d+)\./.exec(g.tensors[nd.output].name)?.[1]
+  const ends = new Map<number, number>()
+  let start = -1
+  for (let i = 0; i < forward.length; i++) {
+    const layer = layerOf(forward[i])
+    if (layer === undefined) continue
+    if (start < 0 || layerOf(forward[start]) !== layer) start = i
+    if (layerOf(forward[i + 1] ?? forward[i]) !== layer || i === forward.length - 1) ends.set(i, start)
+  }
+  return ends
+}
+
+/** Emits the nodes again with fresh outputs, fed by each other's; returns forward tensor → copy. */
+function recompute(
+  g: TrainGraphBuilder,
+  nodes: readonly NodeSpec[],
+  original: Map<TensorId, TensorId>,
+): Map<TensorId, TensorId> {
+  const copies = new Map<TensorId, TensorId>()
+  for (const nd of nodes) {
+    const out = g.recomputedOutput(nd.output)
+    g.emit({ ...nd, inputs: nd.inputs.map((t) => copies.get(t) ?? t), output: out })
+    copies.set(nd.output, out)
+    original.set(out, nd.output)
+  }
+  return copies
 }
 
 function backwardOf(

@@ -46,6 +46,7 @@ export function resolved(opts: FinetuneOptions) {
     maxGradNorm: opts.maxGradNorm ?? 1,
     seqLen: opts.seqLen ?? 512,
     packing: opts.packing ?? false,
+    gradientCheckpointing: opts.gradientCheckpointing ?? false,
     evalEvery: opts.evalEvery,
     saveEvery: opts.saveEvery,
     seed: opts.seed ?? 42,
@@ -157,6 +158,7 @@ export async function finetune(
     lora: { rank: o.rank, alpha: o.alpha, target, dropout: o.dropout },
     maxRows: o.batchSize * o.seqLen,
     threads: o.threads,
+    gradientCheckpointing: o.gradientCheckpointing,
   })
   try {
     mkdirSync(out, { recursive: true })

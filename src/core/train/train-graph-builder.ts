@@ -136,6 +136,16 @@ export class TrainGraphBuilder extends GraphBuilder {
     return this.add2(`${name}.lora`, base, this.scale(`${name}.lora_scaled`, z, lora.alpha / lora.rank))
   }
 
+  /** A fresh activation shaped as `t` (a layer's activation recomputed for its backward). */
+  recomputedOutput(t: TensorId): TensorId {
+    return this.act(`${this.tensors[t].name}.recomputed`, this.rowsOf(t), this.cols(t))
+  }
+
+  /** Appends a node as given (a forward node again, over recomputed inputs). */
+  emit(nd: GraphSpec['nodes'][number]): void {
+    this.node(nd.op, nd.inputs, nd.output, nd.f, nd.i)
+  }
+
   /** A matmul that never gets LoRA's branch (the backward's x gradient through a frozen weight). */
   plainMatmul(name: string, x: TensorId, w: TensorId, wKxM: boolean): TensorId {
     return super.matmul(name, x, w, undefined, wKxM)

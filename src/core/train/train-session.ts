@@ -29,6 +29,11 @@ export interface TrainSessionOptions {
   maxRows: number
   threads: number
   backend?: 'cpu' | 'ref'
+  /**
+   * Recompute each layer's activations in the backward instead of keeping them (transformers'
+   * gradient_checkpointing): a step holds one layer's activations, for one more forward's compute.
+   */
+  gradientCheckpointing?: boolean
 }
 
 export interface AdamWSettings {
@@ -128,7 +133,7 @@ export class TrainSession {
     const forward = g.nodes.slice()
     const loss = g.crossEntropy(logits)
     const forwardNodes = g.nodes.length
-    buildBackward(g, forward, logits)
+    buildBackward(g, forward, logits, { checkpoint: opts.gradientCheckpointing })
     if (g.params.length === 0)
       throw new UsageError(`${option('target')} matches no linear layer of ${source.path}`)
     const spec = g.buildTraining(loss, forwardNodes, opts.backend ?? 'cpu')
@@ -149,6 +154,11 @@ export class TrainSession {
     const on = seed === 'off' ? 0 : 1
     const s = seed === 'off' ? 0 : seed
     this.graph.writeTensor(this.dropoutSeed, Float32Array.of(s & 0xffff, s >>> 16, on))
+  }
+
+  /** Bytes of the step's activations (what the buffer planner allocated). */
+  get activationBytes(): number {
+    return this.graph.info().activationBytes
   }
 
   get trainableParameters(): number {

@@ -43,6 +43,11 @@ export interface FinetuneOptions {
   seqLen?: number
   /** Fill each batch's token budget with several short examples (each still its own sequence). */
   packing?: boolean
+  /**
+   * Recompute each layer's activations in the backward instead of keeping them (transformers'
+   * gradient_checkpointing): the same gradients, in less memory, for one more forward's compute.
+   */
+  gradientCheckpointing?: boolean
   /** LoRA: also write the base with the adapter folded in, as a model folder OUT/merged. */
   merge?: boolean
   /** Held-out data file, or a fraction of DATA kept out of training (evalSplit). */

@@ -71,6 +71,7 @@ export function trainingHparams(i: HparamsInput): Record<string, unknown> {
       warmup_steps: i.warmupSteps,
       weight_decay: o.weightDecay,
       max_grad_norm: o.maxGradNorm,
+      gradient_checkpointing: o.gradientCheckpointing,
       // kiln's AdamW: PyTorch's, β 0.9/0.999, ε 1e-8.
       optim: 'adamw_torch',
       adam_beta1: 0.9,

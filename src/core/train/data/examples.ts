@@ -4,8 +4,12 @@
 
 import { FormatError } from '../../errors.js'
 import { type ChatMessage, type Tokenizer, TokenizerError } from '../../tokenizer/index.js'
+import { quote } from '../../util/shown.js'
 import type { TrainExample } from '../types.js'
 import { kindOf, type TrainRecord } from './read-records.js'
+
+/** Keys of a record an error names at most. */
+const MAX_KEYS_NAMED = 8
 
 /** The label of a position the loss ignores (PyTorch's CrossEntropyLoss ignore_index). */
 export const IGNORE = -100
@@ -24,9 +28,12 @@ export function toExample(record: TrainRecord, tokenizer: Tokenizer): SourcedExa
     example = promptCompletionExample(fields.prompt, fields.completion, where, tokenizer)
   } else if (fields.text !== undefined) example = textExample(fields.text, where, tokenizer)
   else {
+    // A record may have any number of keys, of any length: the message names a few, each cut short.
     const keys = Object.keys(fields)
+    const named = keys.slice(0, MAX_KEYS_NAMED).map((k) => quote(k, 40))
+    if (keys.length > MAX_KEYS_NAMED) named.push(`… ${keys.length} in all`)
     throw new FormatError(
-      `${where}: a record needs "text", "prompt" and "completion", or "messages" (it has ${keys.length ? keys.map((k) => JSON.stringify(k)).join(', ') : 'no fields'})`,
+      `${where}: a record needs "text", "prompt" and "completion", or "messages" (it has ${keys.length ? named.join(', ') : 'no fields'})`,
     )
   }
   if (!example.labels.some((l) => l !== IGNORE)) {

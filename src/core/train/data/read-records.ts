@@ -4,7 +4,15 @@
 
 import { readFile, stat } from 'node:fs/promises'
 import { extname } from 'node:path'
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet'
+import {
+  type AsyncBuffer,
+  asyncBufferFromFile,
+  type FileMetaData,
+  parquetMetadataAsync,
+  parquetReadObjects,
+  parquetSchema,
+} from 'hyparquet'
+import { parquetHeader } from 'hyparquet/src/column.js'
 import { FormatError, InputError } from '../../errors.js'
 import { readLines, sizeText } from './lines.js'
 
@@ -117,11 +125,78 @@ async function readParquet(file: string): Promise<TrainRecord[]> {
         `${file} has none of the columns ${RECORD_COLUMNS.join(', ')} (it has ${names.join(', ') || 'none'})`,
       )
     }
+    await checkPages(file, buffer, metadata, columns)
     const rows = await parquetReadObjects({ file: buffer, metadata, columns })
     return rows.map((row, i) => ({ fields: withoutNulls(row), where: `${file} row ${i}` }))
   } catch (e) {
     if (e instanceof FormatError) throw e
     throw new FormatError(`${file} is not a readable Parquet file: ${(e as Error).message}`)
+  }
+}
+
+/**
+ * Walks the page headers of the column chunks `columns` reads, as hyparquet will, and refuses one
+ * that lacks a field the format requires or whose sizes do not fit its chunk. hyparquet trusts
+ * them: a data page v2 without its levels' byte lengths, for one, makes it read the first byte of
+ * the page forever (a hang no caller can interrupt).
+ */
+async function checkPages(
+  file: string,
+  buffer: AsyncBuffer,
+  metadata: FileMetaData,
+  columns: readonly string[],
+): Promise<void> {
+  const count = (v: unknown): boolean =>
+    (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n)
+  const pages: { where: string; start: number; length: number }[] = []
+  metadata.row_groups.forEach((group, g) => {
+    for (const chunk of group.columns) {
+      const meta = chunk.meta_data
+      if (!meta || !columns.includes(meta.path_in_schema[0])) continue
+      const where = `${file}: row group ${g}, column ${meta.path_in_schema.join('.')}`
+      const start = Number(meta.dictionary_page_offset ?? meta.data_page_offset)
+      const length = Number(meta.total_compressed_size)
+      if (!(Number.isSafeInteger(start) && start >= 0 && Number.isSafeInteger(length) && length >= 0)) {
+        throw new FormatError(`${where}: its offset or size is not a byte count`)
+      }
+      if (start + length > buffer.byteLength) {
+        throw new FormatError(`${where}: its pages end past the end of the file`)
+      }
+      pages.push({ where, start, length })
+    }
+  })
+  for (const { where, start, length } of pages) {
+    const bytes = await buffer.slice(start, start + length)
+    const reader = { view: new DataView(bytes), offset: 0 }
+    // hyparquet's own loop: pages until the last byte of the chunk.
+    while (reader.offset < length - 1) {
+      const at = start + reader.offset
+      const h = parquetHeader(reader)
+      const v2 = h.data_page_header_v2
+      const ok =
+        h.type !== undefined &&
+        count(h.compressed_page_size) &&
+        count(h.uncompressed_page_size) &&
+        reader.offset + h.compressed_page_size <= length &&
+        (h.type !== 'DATA_PAGE' ||
+          (h.data_page_header !== undefined &&
+            count(h.data_page_header.num_values) &&
+            h.data_page_header.encoding !== undefined)) &&
+        (h.type !== 'DATA_PAGE_V2' ||
+          (v2 !== undefined &&
+            count(v2.num_values) &&
+            count(v2.num_nulls) &&
+            count(v2.num_rows) &&
+            v2.num_nulls <= v2.num_values &&
+            v2.encoding !== undefined &&
+            count(v2.definition_levels_byte_length) &&
+            count(v2.repetition_levels_byte_length) &&
+            v2.definition_levels_byte_length + v2.repetition_levels_byte_length <= h.compressed_page_size)) &&
+        (h.type !== 'DICTIONARY_PAGE' ||
+          (h.dictionary_page_header !== undefined && count(h.dictionary_page_header.num_values)))
+      if (!ok) throw new FormatError(`${where}: the page header at byte ${at} is malformed`)
+      reader.offset += h.compressed_page_size
+    }
   }
 }
 
