@@ -19,6 +19,7 @@ import { execa } from 'execa'
 import { defaultModelPath } from '../core/default-model.js'
 import { FormatError, KilnError, UsageError } from '../core/errors.js'
 import type { HubOptions } from '../core/hub/config.js'
+import { findExecutable } from '../core/util/executable.js'
 import { fetchModel } from './fetch-model.js'
 import { cliIo } from './io.js'
 import { isLoopback, LISTEN_ERRORS, SIGNAL_EXIT, servedName, type VllmServeReport } from './serve.js'
@@ -125,19 +126,6 @@ function isGguf(model: string): boolean {
   } catch {
     return false
   }
-}
-
-/** The first executable `name` on PATH, as a shell would find it. */
-function findExecutable(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue
-    const file = path.join(dir, name)
-    try {
-      accessSync(file, constants.X_OK)
-      if (statSync(file).isFile()) return file
-    } catch {}
-  }
-  return undefined
 }
 
 function readableFile(file: string): string {

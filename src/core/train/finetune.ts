@@ -104,14 +104,11 @@ function microSeed(seed: number, micro: number): number {
   return (z ^ (z >>> 16)) >>> 0
 }
 
-/** Trains `opts.model` on `opts.data`; see FinetuneOptions. Stops after the current step when `signal` aborts. */
-export async function finetune(
-  opts: FinetuneOptions,
-  onEvent: (e: FinetuneEvent) => void = () => {},
-  signal?: AbortSignal,
-): Promise<FinetuneResult> {
-  const o = resolved(opts)
-  check(o)
+/**
+ * OUT as a run may write it (a folder, empty unless --resume; replaced with --force), after the
+ * checks of the options that concern it; its absolute path. Shared by both launchers.
+ */
+export function prepareOut(opts: FinetuneOptions): string {
   const out = nodePath.resolve(opts.out)
   if (opts.merge && (opts.method ?? 'lora') !== 'lora')
     throw new UsageError(
@@ -128,6 +125,18 @@ export async function finetune(
       )
     rmSync(out, { recursive: true, force: true })
   }
+  return out
+}
+
+/** Trains `opts.model` on `opts.data`; see FinetuneOptions. Stops after the current step when `signal` aborts. */
+export async function finetune(
+  opts: FinetuneOptions,
+  onEvent: (e: FinetuneEvent) => void = () => {},
+  signal?: AbortSignal,
+): Promise<FinetuneResult> {
+  const o = resolved(opts)
+  check(o)
+  const out = prepareOut(opts)
   const source = openModelSource(opts.model)
   checkTrainable(source, o.method)
   const target = o.target ?? defaultLoraTarget(source.config.architecture)

@@ -3,7 +3,7 @@
 // the hyperparameters, the training script and accelerate's config into OUT/accelerate, runs
 // `accelerate launch`, and turns the script's JSON lines into its own progress events, metrics.jsonl
 // and loss curve. OUT ends up as kiln's own run leaves it: a PEFT adapter or a model folder.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import nodePath from 'node:path'
 import { KilnError, option, UsageError } from '../../errors.js'
 import { readLoraAdapter } from '../../formats/peft.js'
@@ -11,7 +11,7 @@ import { MODEL_SIDECARS } from '../../models/sidecar-files.js'
 import { openModelSource } from '../../runtime/model-source.js'
 import { writeAll, writeFileAtomic } from '../../util/files.js'
 import { BatchPlan, loadTrainData, type SourcedExample } from '../data/index.js'
-import { check, resolved } from '../finetune.js'
+import { check, prepareOut, resolved } from '../finetune.js'
 import { writeMergedModel } from '../outputs.js'
 import { writeLossCurve } from '../report/loss-curve.js'
 import { openMetricsFile, readMetrics } from '../report/metrics-file.js'
@@ -114,23 +114,8 @@ export async function finetuneAccelerate(
   const mixedPrecision = opts.mixedPrecision ?? 'no'
   // Before anything is read or written: nothing here helps without it.
   const accelerate = requireAccelerate(io.env)
-  const out = nodePath.resolve(opts.out)
+  const out = prepareOut(opts)
   const files = accelerateFiles(out)
-  if (opts.merge && o.method !== 'lora')
-    throw new UsageError(
-      `${option('merge')} folds a LoRA adapter into its base; a full run's OUT is the model already`,
-    )
-  if (opts.resume && opts.force)
-    throw new UsageError(`${option('resume')} and ${option('force')} exclude each other`)
-  if (existsSync(out) && !statSync(out).isDirectory())
-    throw new UsageError(`${opts.out} exists and is not a folder`)
-  if (!opts.resume && existsSync(out) && readdirSync(out).length > 0) {
-    if (!opts.force)
-      throw new UsageError(
-        `${opts.out} exists (pass ${option('force')} to replace it, or ${option('resume')})`,
-      )
-    rmSync(out, { recursive: true, force: true })
-  }
   const resumeStep = opts.resume ? lastCheckpointStep(files.checkpoints) : undefined
   if (opts.resume && resumeStep === undefined)
     throw new UsageError(

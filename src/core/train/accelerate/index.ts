@@ -16,5 +16,5 @@ export {
   lastCheckpointStep,
 } from './finetune-accelerate.js'
 export { LR_SCHEDULER_TYPE, trainingHparams } from './hparams.js'
-export { findExecutable, INSTALL_HINT, launchArgs, requireAccelerate } from './launch.js'
+export { INSTALL_HINT, launchArgs, requireAccelerate } from './launch.js'
 export { TRAIN_SCRIPT } from './script.js'

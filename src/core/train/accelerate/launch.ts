@@ -2,25 +2,12 @@
 // event lines go to a callback, every other line (Python's warnings, tracebacks) to another; an
 // abort creates the stop file, on which every training process stops after the same step and
 // saves; a kiln that ends any other way (a second Ctrl-C) takes the launch's processes with it.
-import { accessSync, constants, rmSync, statSync, writeFileSync } from 'node:fs'
-import nodePath from 'node:path'
+import { rmSync, writeFileSync } from 'node:fs'
 import { execa } from 'execa'
 import { KilnError, option } from '../../errors.js'
+import { findExecutable } from '../../util/executable.js'
 
 export const INSTALL_HINT = 'pip install accelerate transformers peft'
-
-/** The first executable `name` on PATH, as a shell would find it. */
-export function findExecutable(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  for (const dir of (env.PATH ?? '').split(nodePath.delimiter)) {
-    if (!dir) continue
-    const file = nodePath.join(dir, name)
-    try {
-      accessSync(file, constants.X_OK)
-      if (statSync(file).isFile()) return file
-    } catch {}
-  }
-  return undefined
-}
 
 /** The accelerate executable, or a one-line refusal saying how to get it. */
 export function requireAccelerate(env: NodeJS.ProcessEnv = process.env): string {

@@ -9,6 +9,7 @@ import { type HubOptions, resolveHubConfig } from '../../hub/config.js'
 import type { DownloadRequest, DownloadResult } from '../../hub/download.js'
 import { HubError } from '../../hub/errors.js'
 import type { DownloadListener } from '../../hub/events.js'
+import { globRegExp } from '../../hub/glob-filter.js'
 import { looksLikeRepoId } from '../../hub/repo-id.js'
 
 /** What a dataset argument names. */
@@ -224,7 +225,7 @@ export function splitLayout(repo: string, listed: string[], header?: unknown): S
   if (config?.dataFiles !== undefined) {
     const splits = new Map<string, string[]>()
     for (const [split, patterns] of config.dataFiles) {
-      const res = patterns.map((p) => globRegExp(joinDir(config.dataDir, p)))
+      const res = patterns.map((p) => dataFilesRegExp(joinDir(config.dataDir, p)))
       const files = sorted.filter((f) => res.some((r) => r.test(f)))
       if (files.length === 0)
         throw new HubError(
@@ -346,30 +347,6 @@ function joinDir(dir: string | undefined, p: string): string {
 }
 
 /** A data_files pattern as the Hub's file system globs it: `*` within a folder, `**` across them. */
-function globRegExp(pattern: string): RegExp {
-  const p = pattern.replace(/^\.\//, '')
-  let re = ''
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i]
-    if (c === '*') {
-      if (p[i + 1] === '*') {
-        i++
-        if (p[i + 1] === '/') {
-          i++
-          re += '(?:.*/)?'
-        } else re += '.*'
-      } else re += '[^/]*'
-    } else if (c === '?') re += '[^/]'
-    else if (c === '[') {
-      const end = p.indexOf(']', i + 2)
-      if (end < 0) re += '\\['
-      else {
-        let body = p.slice(i + 1, end)
-        if (body.startsWith('!')) body = `^${body.slice(1)}`
-        re += `[${body.replace(/\\/g, '\\\\')}]`
-        i = end
-      }
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&')
-  }
-  return new RegExp(`^${re}$`, 's')
+function dataFilesRegExp(pattern: string): RegExp {
+  return globRegExp(pattern.replace(/^\.\//, ''), true)
 }
