@@ -6,6 +6,7 @@ import nodePath from 'node:path'
 import { option, UsageError } from '../errors.js'
 import { readLoraAdapter } from '../formats/peft.js'
 import { openModelSource } from '../runtime/model-source.js'
+import type { Tokenizer } from '../tokenizer/index.js'
 import { loadCheckpoint, type RunState, saveCheckpoint } from './checkpoint.js'
 import {
   BatchPlan,
@@ -104,6 +105,16 @@ function microSeed(seed: number, micro: number): number {
   return (z ^ (z >>> 16)) >>> 0
 }
 
+/** DATA (and --eval, else the eval split of DATA) as examples, through the Hub when they are ids. */
+export async function loadRunData(opts: FinetuneOptions, tokenizer: Tokenizer, seqLen: number) {
+  const hub = { hub: opts.hub, onDownload: opts.onDownload }
+  const data = await loadTrainData(opts.data, tokenizer, { seqLen, evalSplit: opts.evalSplit, ...hub })
+  const evalExamples = opts.eval
+    ? (await loadTrainData(opts.eval, tokenizer, { seqLen, ...hub })).examples
+    : data.eval
+  return { data, evalExamples }
+}
+
 /**
  * OUT as a run may write it (a folder, empty unless --resume; replaced with --force), after the
  * checks of the options that concern it; its absolute path. Shared by both launchers.
@@ -144,15 +155,7 @@ export async function finetune(
     throw new UsageError(
       `${option('merge')} writes the base with the adapter folded in as a Hugging Face folder; ${opts.model} is a GGUF file (apply the adapter at load instead)`,
     )
-  const hub = { hub: opts.hub, onDownload: opts.onDownload }
-  const data = await loadTrainData(opts.data, source.tokenizer, {
-    seqLen: o.seqLen,
-    evalSplit: opts.evalSplit,
-    ...hub,
-  })
-  const evalExamples = opts.eval
-    ? (await loadTrainData(opts.eval, source.tokenizer, { seqLen: o.seqLen, ...hub })).examples
-    : data.eval
+  const { data, evalExamples } = await loadRunData(opts, source.tokenizer, o.seqLen)
   const plan = new BatchPlan(data.examples, {
     batchSize: o.batchSize,
     seqLen: o.seqLen,

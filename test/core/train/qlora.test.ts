@@ -11,41 +11,16 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { exportGguf } from '../../../src/core/export/to-gguf.js'
 import { openGguf, writeGguf } from '../../../src/core/formats/gguf.js'
 import { readLoraAdapter } from '../../../src/core/formats/peft.js'
-import { asFloat32, openSafetensors } from '../../../src/core/formats/safetensors.js'
 import { type NativeQuantType, native } from '../../../src/core/native.js'
 import { loadModel } from '../../../src/core/runtime/model.js'
 import { openModelSource } from '../../../src/core/runtime/model-source.js'
 import { finetune } from '../../../src/core/train/finetune.js'
-import { TrainSession } from '../../../src/core/train/train-session.js'
-import type { TrainExample } from '../../../src/core/train/types.js'
 import { golden as fixture } from '../../helpers/fixtures.js'
 import { relError } from '../../helpers/numbers.js'
+import { ADAM, batch, golden, goldenLoraSession, loraFile, PEFT, tensors } from './golden-lora.js'
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-qlora-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
-
-const LORA = fixture('lora')
-const golden = JSON.parse(readFileSync(path.join(LORA, 'golden.json'), 'utf8'))
-const PEFT = 'base_model.model.'
-const ADAM = {
-  lr: golden.optimizer.lr,
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  weightDecay: golden.optimizer.weight_decay,
-}
-
-function tensors(file: string): Map<string, Float32Array> {
-  const f = openSafetensors(file)
-  return new Map([...f.tensors].map(([name, v]) => [name, asFloat32(v)]))
-}
-
-function batch(): TrainExample[] {
-  return golden.input_ids.map((ids: number[], b: number) => {
-    const T = golden.attention_mask[b].reduce((s: number, m: number) => s + m, 0)
-    return { ids: ids.slice(0, T), labels: golden.labels[b].slice(0, T) }
-  })
-}
 
 /** The same GGUF with every block-quantized tensor dequantized to F32: what QLoRA's base computes as. */
 function dequantized(file: string): string {
@@ -83,16 +58,9 @@ function gguf(dtype: 'f32' | 'q8_0' | 'q4_0'): string {
 
 /** PEFT's golden run over `model`: the step-0 loss and gradients, then the adapter after five steps. */
 async function followPeft(model: string, tol: { loss: number; grad: number; adapter: number }) {
-  const session = new TrainSession(openModelSource(model), {
-    method: 'lora',
-    lora: { rank: 4, alpha: 8, target: ['q_proj', 'v_proj', 'down_proj'] },
-    maxRows: 64,
-    threads: 2,
-  })
+  const session = goldenLoraSession(model)
   try {
-    const init = tensors(path.join(LORA, 'adapter_init', 'adapter_model.safetensors'))
-    for (const p of session.params) session.writeParameter(p, init.get(PEFT + p.name) as Float32Array)
-    const want = tensors(path.join(LORA, 'grads_step0.safetensors'))
+    const want = tensors(loraFile('grads_step0.safetensors'))
     for (let s = 0; s < 5; s++) {
       const { lossSum, tokens } = await session.step(batch())
       expect(
@@ -106,7 +74,7 @@ async function followPeft(model: string, tol: { loss: number; grad: number; adap
         }
       session.update(ADAM, tokens)
     }
-    const after = tensors(path.join(LORA, 'adapter_after_5_steps', 'adapter_model.safetensors'))
+    const after = tensors(loraFile('adapter_after_5_steps', 'adapter_model.safetensors'))
     for (const p of session.params)
       expect(
         relError(session.readParameter(p), after.get(PEFT + p.name) as Float32Array),
@@ -119,15 +87,8 @@ async function followPeft(model: string, tol: { loss: number; grad: number; adap
 
 /** The step-0 loss and LoRA gradients (checkpoint order) from PEFT's initial adapter over `model`. */
 async function stepZero(model: string): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
-  const session = new TrainSession(openModelSource(model), {
-    method: 'lora',
-    lora: { rank: 4, alpha: 8, target: ['q_proj', 'v_proj', 'down_proj'] },
-    maxRows: 64,
-    threads: 2,
-  })
+  const session = goldenLoraSession(model)
   try {
-    const init = tensors(path.join(LORA, 'adapter_init', 'adapter_model.safetensors'))
-    for (const p of session.params) session.writeParameter(p, init.get(PEFT + p.name) as Float32Array)
     const { lossSum, tokens } = await session.step(batch())
     const grads = new Map(
       session.params.map((p) => [p.name, session.readParameter(p, 'grad').map((x) => x / tokens)]),

@@ -10,8 +10,8 @@ import { readLoraAdapter } from '../../formats/peft.js'
 import { MODEL_SIDECARS } from '../../models/sidecar-files.js'
 import { openModelSource } from '../../runtime/model-source.js'
 import { writeAll, writeFileAtomic } from '../../util/files.js'
-import { BatchPlan, loadTrainData, type SourcedExample } from '../data/index.js'
-import { check, prepareOut, resolved } from '../finetune.js'
+import { BatchPlan, type SourcedExample } from '../data/index.js'
+import { check, loadRunData, prepareOut, resolved } from '../finetune.js'
 import { writeMergedModel } from '../outputs.js'
 import { writeLossCurve } from '../report/loss-curve.js'
 import { openMetricsFile, readMetrics } from '../report/metrics-file.js'
@@ -128,15 +128,7 @@ export async function finetuneAccelerate(
       `${opts.model}: training reads a Hugging Face model folder (safetensors), not a GGUF file`,
     )
   const target = o.target ?? defaultLoraTarget(source.config.architecture)
-  const hub = { hub: opts.hub, onDownload: opts.onDownload }
-  const data = await loadTrainData(opts.data, source.tokenizer, {
-    seqLen: o.seqLen,
-    evalSplit: opts.evalSplit,
-    ...hub,
-  })
-  const evalExamples = opts.eval
-    ? (await loadTrainData(opts.eval, source.tokenizer, { seqLen: o.seqLen, ...hub })).examples
-    : data.eval
+  const { data, evalExamples } = await loadRunData(opts, source.tokenizer, o.seqLen)
   // kiln's step count for these examples, with batchSize × numProcesses sequences per micro-batch.
   const plan = new BatchPlan(data.examples, {
     batchSize: o.batchSize * numProcesses,
