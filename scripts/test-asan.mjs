@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs the tests that exercise native code against the sanitizer build (npm run build:asan first):
-// the op and kernel tests (test/native), the golden training steps (test/core/train), the format
+// the op and kernel tests (test/native), the training graphs (test/core/train: golden steps, QLoRA,
+// GPT-2, checkpointing), the format
 // readers (test/core/formats) and the native phases of the safetensors and GGUF fuzz targets
 // (files mapped and read by the addon in a child process). Node itself is not built with ASan, so the compiler's shared runtimes are preloaded
 // (LD_PRELOAD, inherited by vitest's workers and the fuzz children) and KILN_NATIVE_ADDON points
@@ -119,6 +120,10 @@ else {
     // Whole training graphs: forward, backward and AdamW over the golden batch.
     'test/core/train/lora-golden.test.ts',
     'test/core/train/fullgrad-golden.test.ts',
+    // QLoRA's quantized backward, GPT-2's backward ops, recomputed layers.
+    'test/core/train/qlora.test.ts',
+    'test/core/train/gpt2-train.test.ts',
+    'test/core/train/checkpointing.test.ts',
     '--exclude',
     'test/native/op-table.test.ts',
   ])
