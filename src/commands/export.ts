@@ -10,7 +10,8 @@ export default class Export extends BaseCommand<ExportReport> {
     'Convert a model to GGUF (llama.cpp, Ollama, LM Studio) or ONNX (ONNX Runtime, transformers.js).'
   static description =
     `--format gguf writes MODEL (a Hugging Face folder: llama, mistral, qwen2 or gpt2) as a GGUF v3 file with llama.cpp's tensor names and metadata, including the tokenizer and chat template; 2-D weights are stored in --dtype (f32, f16, bf16; default f16), norms and biases stay F32.
---format onnx writes the folder transformers.js and optimum use (config.json, tokenizer files, onnx/model.onnx: a decoder with past key values, or an encoder for its head's task or --task feature-extraction), from kiln's own graph of the model, then runs it in ONNX Runtime on a sample prompt and compares every logit with kiln's (--atol, default 1e-4; --no-validate skips it).
+--format onnx writes the folder transformers.js and optimum use (config.json, tokenizer files, onnx/model.onnx: a decoder with past key values, or an encoder for its head's task or --task feature-extraction), from kiln's own graph of the model, then runs it in ONNX Runtime on a sample prompt and compares every logit with kiln's (--atol, default 1e-4; --no-validate skips it). MODEL may also be a GGUF file: its config and tokenizer become the Hugging Face files, and block-quantized weights are dequantized (a warning says which).
+--adapter merges a PEFT LoRA adapter into MODEL first (either format).
 Output is written atomically; an existing OUT is refused unless --force.`
 
   static examples = [

@@ -1,13 +1,12 @@
-// Exports a model (a decoder: llama, mistral, qwen2, gpt2; an encoder: bert, roberta, xlm-roberta,
-// distilbert) as an ONNX model folder in the layout transformers.js
+// Exports a model (a decoder: llama, mistral, qwen2, gpt2, from a folder or a GGUF file; an encoder:
+// bert, roberta, xlm-roberta, distilbert) as an ONNX model folder in the layout transformers.js
 // and optimum use: config.json, generation_config.json and the tokenizer files beside
 // onnx/model.onnx. The graph is kiln's own (the family's builder over GraphBuilder, as the engine
 // runs it), written op by op (onnx/plan.ts). The folder appears under its name complete or not at all: it is
 // written under a temporary name beside it, then renamed.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
 import nodePath from 'node:path'
 import { option, UsageError } from '../errors.js'
-import { MODEL_SIDECARS } from '../models/sidecar-files.js'
 import { writeFolderAtomic } from '../util/folder-write.js'
 import { genaiConfig } from './onnx/genai-config.js'
 import { ONNX_DTYPE_FORMATS, type OnnxExportDType, type OnnxTask, planOnnx } from './onnx/plan.js'
@@ -27,7 +26,10 @@ export interface ExportOnnxOptions {
   force?: boolean
   /** Run the written model in ONNX Runtime against kiln (default true; needs onnxruntime-node). */
   validate?: boolean
-  /** Largest |ONNX − kiln| output difference validation accepts (default per dtype: 1e-4 for fp32). */
+  /**
+   * Largest |ONNX − kiln| output difference validation accepts (default per dtype: 1e-4 for fp32;
+   * at least q8's 0.25 from a GGUF with block-quantized weights, which kiln runs on 8-bit activations).
+   */
   atol?: number
   /**
    * none (default): standard ONNX operators, which every runtime loads; ort: ONNX Runtime's fused
@@ -77,8 +79,7 @@ export async function exportOnnx(
     throw new UsageError(
       `${option('dtype')} ${dtype} is not an ONNX dtype (${Object.keys(ONNX_DTYPE_FORMATS).join(', ')})`,
     )
-  const atol = opts.atol ?? spec.atol
-  if (!(atol > 0)) throw new UsageError(`${option('atol')} must be > 0`)
+  if (opts.atol !== undefined && !(opts.atol > 0)) throw new UsageError(`${option('atol')} must be > 0`)
   const dir = nodePath.resolve(outDir)
   if (existsSync(dir) && !opts.force)
     throw new UsageError(`${outDir} exists (pass ${option('force')} to replace it)`)
@@ -89,12 +90,17 @@ export async function exportOnnx(
   const fused = optimize === 'ort'
   if (fused && dtype !== 'fp32' && dtype !== 'q4')
     throw new UsageError(`${option('optimize')} ort writes fp32 or q4 (MatMulNBits), not ${dtype}`)
-  const plan = planOnnx(modelPath, opts.task, { ...spec.format, fused })
+  const plan = planOnnx(modelPath, opts.task, { ...spec.format, fused }, dtype)
   const { graph } = plan
+  const atol = opts.atol ?? Math.max(spec.atol, plan.minAtol)
   onEvent({ type: 'graph', nodes: graph.nodes.length, initializers: graph.initializers.length })
+  const warnings: string[] = []
+  for (const message of plan.warnings) {
+    warnings.push(message)
+    onEvent({ type: 'warning', message })
+  }
 
   // Written under a temporary name beside DIR and renamed into place (util/folder-write.ts).
-  const warnings: string[] = []
   const files = writeFolderAtomic(
     dir,
     (tmp) => {
@@ -112,7 +118,7 @@ export async function exportOnnx(
       )
       const names = written.map((f) => nodePath.relative(tmp, f))
       const external = names.some((f) => f.endsWith('_data'))
-      names.push(...writeSidecars(plan.sourceDir, tmp, external))
+      names.push(...plan.writeSidecars(tmp, external))
       if (fused && plan.decoder) {
         // onnxruntime-genai reads the folder it is given: the config names the graph under onnx/.
         const genai = genaiConfig(plan.decoder, `onnx/${spec.file}`)
@@ -157,21 +163,6 @@ export async function exportOnnx(
     )
   }
   return result
-}
-
-/** Copies the tokenizer and generation files; config.json announces external data to transformers.js. */
-function writeSidecars(src: string, dst: string, external: boolean): string[] {
-  const out = ['config.json']
-  const config = JSON.parse(readFileSync(nodePath.join(src, 'config.json'), 'utf8'))
-  if (external)
-    config['transformers.js_config'] = { ...config['transformers.js_config'], use_external_data_format: true }
-  writeFileSync(nodePath.join(dst, 'config.json'), `${JSON.stringify(config, null, 2)}\n`)
-  for (const f of MODEL_SIDECARS) {
-    if (!existsSync(nodePath.join(src, f))) continue
-    copyFileSync(nodePath.join(src, f), nodePath.join(dst, f))
-    out.push(f)
-  }
-  return out
 }
 
 function statSize(file: string): number {

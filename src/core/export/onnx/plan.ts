@@ -2,12 +2,14 @@
 // model, built by the family's builder as the engine builds it), and how to check the written file
 // against kiln. Decoders export with past for generation; encoders for their head's task or for
 // feature extraction.
-import { existsSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import nodePath from 'node:path'
-import { FormatError, option, UsageError } from '../../errors.js'
+import { option, UsageError } from '../../errors.js'
 import { openCheckpoint } from '../../formats/checkpoint.js'
+import { openGguf } from '../../formats/gguf-read.js'
 import type { EncoderConfig, ModelConfig } from '../../models/config.js'
 import { decoderFamily, encoderFamily, parseAnyConfig, readConfigJson } from '../../models/registry.js'
+import { MODEL_SIDECARS } from '../../models/sidecar-files.js'
 import { HF_LAYOUT, WeightSet } from '../../models/weights.js'
 import { loadEncoder } from '../../runtime/encoder.js'
 import { GraphBuilder } from '../../runtime/graph-builder.js'
@@ -17,6 +19,7 @@ import { refuseEscapingLinks } from '../../util/folder-links.js'
 import { decoderGraphToOnnx } from './decoder-graph.js'
 import { encoderGraphToOnnx } from './encoder-graph.js'
 import { fusedDecoderGraphToOnnx } from './fused-decoder-graph.js'
+import { dequantizedWarning, ggufExportWeights, writeGgufSidecars } from './gguf-source.js'
 import type { OnnxGraph, WeightFormat } from './graph-ops.js'
 import { valueInfoDims } from './proto.js'
 import { type OnnxValidation, validateDecoder, validateEncoder } from './validate.js'
@@ -56,9 +59,23 @@ export interface OnnxPlan {
   /** A decoder's config (genai_config.json is written from it). */
   decoder?: ModelConfig
   architecture: string
-  /** The Hugging Face folder the sidecar files (config, tokenizer) come from. */
-  sourceDir: string
+  /** The folder or GGUF file exported. */
+  source: string
   graph: OnnxGraph
+  /** What the export changed on the way (a GGUF's dequantized tensors). */
+  warnings: string[]
+  /**
+   * The smallest default tolerance validation may use: a GGUF with block-quantized weights runs in
+   * kiln with its activations rounded to 8 bits (ggml's Q8_0 / Q8_K dot products), the export in
+   * float, so they differ by that rounding as a q8 export does.
+   */
+  minAtol: number
+  /**
+   * Writes config.json (announcing external data to transformers.js when `external`), the
+   * generation config and the tokenizer files into `dst`; returns their names. A folder's are
+   * copied; a GGUF file's are rebuilt from its metadata.
+   */
+  writeSidecars(dst: string, external: boolean): string[]
   /** Runs the written file in ONNX Runtime and compares it with kiln. */
   validate(ort: unknown, file: string, atol: number): Promise<OnnxValidation>
 }
@@ -75,7 +92,13 @@ const HEAD_TASKS: Record<EncoderConfig['head'], OnnxTask> = {
   'masked-lm': 'fill-mask',
 }
 
-export function planOnnx(modelPath: string, task: OnnxTask | undefined, format: WeightFormat): OnnxPlan {
+/** `dtype` names the export's dtype in messages. */
+export function planOnnx(
+  modelPath: string,
+  task: OnnxTask | undefined,
+  format: WeightFormat,
+  dtype = 'fp32',
+): OnnxPlan {
   const folder = existsSync(modelPath) && statSync(modelPath).isDirectory()
   if (folder && existsSync(nodePath.join(modelPath, 'config.json'))) {
     refuseEscapingLinks(modelPath)
@@ -83,24 +106,62 @@ export function planOnnx(modelPath: string, task: OnnxTask | undefined, format: 
     const parsed = parseAnyConfig(json, file)
     if (parsed.kind === 'encoder') return encoderPlan(modelPath, parsed.config, task, format)
   }
-  return decoderPlan(modelPath, task, format)
+  return decoderPlan(modelPath, task, format, dtype)
+}
+
+/** What config.json says of a model whose weights are in onnx/model.onnx_data (transformers.js). */
+const EXTERNAL_DATA = { 'transformers.js_config': { use_external_data_format: true } }
+
+/** Copies a folder's config, tokenizer and generation files; config.json announces external data. */
+function copySidecars(src: string, dst: string, external: boolean): string[] {
+  const out = ['config.json']
+  const config = JSON.parse(readFileSync(nodePath.join(src, 'config.json'), 'utf8'))
+  if (external)
+    config['transformers.js_config'] = {
+      ...config['transformers.js_config'],
+      ...EXTERNAL_DATA['transformers.js_config'],
+    }
+  writeFileSync(nodePath.join(dst, 'config.json'), `${JSON.stringify(config, null, 2)}\n`)
+  for (const f of MODEL_SIDECARS) {
+    if (!existsSync(nodePath.join(src, f))) continue
+    copyFileSync(nodePath.join(src, f), nodePath.join(dst, f))
+    out.push(f)
+  }
+  return out
 }
 
 function refuseTask(task: OnnxTask, what: string, allowed: readonly OnnxTask[]): never {
   throw new UsageError(`${option('task')} ${task} does not fit ${what} (${allowed.join(', ')})`)
 }
 
-function decoderPlan(modelPath: string, task: OnnxTask | undefined, format: WeightFormat): OnnxPlan {
+function decoderPlan(
+  modelPath: string,
+  task: OnnxTask | undefined,
+  format: WeightFormat,
+  dtype: string,
+): OnnxPlan {
   const source = openModelSource(modelPath)
-  if (source.format !== 'safetensors')
-    throw new FormatError(
-      `${modelPath}: ONNX export reads Hugging Face model folders (config.json, safetensors, tokenizer.json); export from a GGUF file is not available`,
-    )
   const cfg = source.config
   if (task && task !== 'text-generation-with-past')
     refuseTask(task, `a ${cfg.architecture} decoder`, ['text-generation-with-past'])
+  const warnings: string[] = []
+  let minAtol = 0
+  let { weights, layout } = source
+  let writeSidecars = (dst: string, external: boolean) => copySidecars(source.path, dst, external)
+  if (source.format === 'gguf') {
+    // Block types dequantized, q/k rows in transformers' order: the graph a folder export writes.
+    const gguf = ggufExportWeights(source)
+    ;({ weights, layout } = gguf)
+    const warning = dequantizedWarning(source.path, gguf.dequantized, dtype)
+    if (warning) {
+      warnings.push(warning)
+      minAtol = ONNX_DTYPE_FORMATS.q8.atol
+    }
+    writeSidecars = (dst, external) =>
+      writeGgufSidecars(source, openGguf(source.path), dst, external ? EXTERNAL_DATA : {})
+  }
   const g = new GraphBuilder({ maxRows: 1, maxOutRows: 1, contextLength: 16, slots: 1 })
-  const w = new WeightSet(source.weights, g, source.layout, 'f32')
+  const w = new WeightSet(weights, g, layout, 'f32')
   const spec = g.build(decoderFamily(cfg.architecture).build(cfg, g, w))
   const graph = format.fused
     ? fusedDecoderGraphToOnnx(spec, cfg.vocabSize, format, cfg.maxPositions)
@@ -120,8 +181,11 @@ function decoderPlan(modelPath: string, task: OnnxTask | undefined, format: Weig
     task: 'text-generation-with-past',
     decoder: cfg,
     architecture: cfg.architecture,
-    sourceDir: source.path,
+    source: source.path,
     graph,
+    warnings,
+    minAtol,
+    writeSidecars,
     async validate(ort, file, atol) {
       const model = loadModel(source.path)
       try {
@@ -164,8 +228,11 @@ function encoderPlan(
   return {
     task: chosen,
     architecture: cfg.modelType,
-    sourceDir: dir,
+    source: dir,
     graph,
+    warnings: [],
+    minAtol: 0,
+    writeSidecars: (dst, external) => copySidecars(dir, dst, external),
     async validate(ort, file, atol) {
       const model = loadEncoder(dir)
       try {

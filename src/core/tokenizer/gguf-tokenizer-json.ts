@@ -1,0 +1,228 @@
+// A GGUF file's tokenizer written as Hugging Face files (tokenizer.json, tokenizer_config.json), for
+// exports that put a GGUF model in a Hugging Face layout (ONNX). The pipeline is the one
+// from-gguf.ts runs: `gpt2` vocabularies are byte-level BPE with the named pre-tokenizer's splits;
+// `llama` (SentencePiece) vocabularies become transformers' own form of them, BPE with byte fallback,
+// whose merges are the file's `tokenizer.ggml.merges` or, absent those, every split of a token into
+// two tokens ranked by the token's score (transformers' SentencePieceExtractor).
+import type { GgufFile } from '../formats/gguf-read.js'
+import { GGUF_TOKEN_TYPE } from '../formats/gguf-types.js'
+import { GgufMetadata } from '../models/gguf-metadata.js'
+import { quote } from '../util/shown.js'
+import { ggufSpecialIds, ggufTokenizerModel } from './from-gguf.js'
+import { ADDED_TYPES, PRE_TOKENIZERS, type PreTokenizerKind } from './gguf-pretokenizers.js'
+
+type Json = Record<string, unknown>
+
+export interface TokenizerFiles {
+  /** tokenizer.json */
+  tokenizer: Json
+  /** tokenizer_config.json: special tokens, chat template, PreTrainedTokenizerFast. */
+  config: Json
+}
+
+export interface TokenizerFilesOptions {
+  /** tokenizer_config.json's model_max_length (the model's context). */
+  modelMaxLength?: number
+}
+
+/** tokenizer.json and tokenizer_config.json for the tokenizer of a GGUF file. */
+export function ggufTokenizerFiles(file: GgufFile, opts: TokenizerFilesOptions = {}): TokenizerFiles {
+  const meta = new GgufMetadata(file)
+  const model = ggufTokenizerModel(meta)
+  const tokens = meta.stringArray('tokenizer.ggml.tokens')
+  const n = tokens.length
+  if (n === 0) meta.fail('tokenizer.ggml.tokens', 'is empty')
+  const types = meta.has('tokenizer.ggml.token_type')
+    ? meta.numberArray('tokenizer.ggml.token_type', n, true)
+    : new Int32Array(n).fill(GGUF_TOKEN_TYPE.normal)
+  const ids = ggufSpecialIds(meta, model, n)
+
+  const added: Json[] = []
+  for (let id = 0; id < n; id++) {
+    if (!ADDED_TYPES.has(types[id]) || tokens[id].length === 0) continue
+    added.push({
+      id,
+      content: tokens[id],
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: types[id] !== GGUF_TOKEN_TYPE.userDefined,
+    })
+  }
+
+  const pre = model === 'gpt2' ? preTokenizer(meta) : undefined
+  const bosByDefault = (model === 'llama' || pre?.addBos === true) && ids.bos !== undefined
+  const addBos = meta.boolean('tokenizer.ggml.add_bos_token', bosByDefault) && ids.bos !== undefined
+  const addEos = meta.boolean('tokenizer.ggml.add_eos_token', false) && ids.eos !== undefined
+
+  // A null-prototype object: a token such as "__proto__" must stay an ordinary key. A repeated
+  // token maps to its last id, as in from-gguf.ts.
+  const vocab: Record<string, number> = Object.create(null)
+  for (let id = 0; id < n; id++) vocab[tokens[id]] = id
+  const fileMerges = meta.has('tokenizer.ggml.merges') ? meta.stringArray('tokenizer.ggml.merges') : []
+
+  const tokenizer: Json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: postProcessor(addBos ? ids.bos : undefined, addEos ? ids.eos : undefined, tokens),
+    decoder: null,
+    model: null,
+  }
+  if (model === 'llama') {
+    const spacePrefix = meta.boolean('tokenizer.ggml.add_space_prefix', true)
+    const replace = { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }
+    tokenizer.normalizer = spacePrefix
+      ? { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, replace] }
+      : replace
+    tokenizer.decoder = {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        ...(spacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
+      ],
+    }
+    const merges =
+      fileMerges.length > 0
+        ? fileMerges.map(splitMerge)
+        : mergesFromScores(tokens, meta.numberArray('tokenizer.ggml.scores', n, false), types)
+    tokenizer.model = bpe(vocab, merges, {
+      unk_token: ids.unk === undefined ? null : tokens[ids.unk],
+      byte_fallback: true,
+      ignore_merges: false,
+    })
+  } else {
+    tokenizer.pre_tokenizer = pre!.tokenizerJson
+    tokenizer.decoder = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }
+    tokenizer.model = bpe(vocab, fileMerges.map(splitMerge), {
+      unk_token: null,
+      byte_fallback: false,
+      ignore_merges: pre!.ignoreMerges === true,
+    })
+  }
+
+  const config: Json = { tokenizer_class: 'PreTrainedTokenizerFast' }
+  for (const [key, id] of [
+    ['bos_token', ids.bos],
+    ['eos_token', ids.eos],
+    ['unk_token', ids.unk],
+    ['pad_token', ids.pad],
+  ] as const) {
+    if (id !== undefined) config[key] = tokens[id]
+  }
+  config.add_bos_token = addBos
+  config.add_eos_token = addEos
+  config.clean_up_tokenization_spaces = false
+  if (opts.modelMaxLength !== undefined) config.model_max_length = opts.modelMaxLength
+  const template = meta.optionalString('tokenizer.chat_template')
+  if (template !== undefined) config.chat_template = template
+  return { tokenizer, config }
+}
+
+function bpe(vocab: Record<string, number>, merges: [string, string][], rest: Json): Json {
+  return {
+    type: 'BPE',
+    dropout: null,
+    unk_token: null,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: false,
+    ...rest,
+    vocab,
+    merges,
+  }
+}
+
+/** A GGUF merge "a b" as [a, b]: split at the first space after the first character, as llama.cpp does. */
+function splitMerge(merge: string): [string, string] {
+  const at = merge.indexOf(' ', 1)
+  return at < 0 ? [merge, ''] : [merge.slice(0, at), merge.slice(at + 1)]
+}
+
+/**
+ * SentencePiece merges from scores, as transformers converts a SentencePiece BPE model: every
+ * split of a token into two tokens, ranked by the whole token's score (highest first; ties in
+ * vocabulary order, then by the parts' ids). A merge that makes a token at the highest score is
+ * SentencePiece's (and llama.cpp's) next merge.
+ */
+function mergesFromScores(
+  tokens: readonly string[],
+  scores: ArrayLike<number>,
+  types: ArrayLike<number>,
+): [string, string][] {
+  const id = new Map<string, number>()
+  for (let i = 0; i < tokens.length; i++) id.set(tokens[i], i)
+  const found: { l: string; r: string; score: number; order: number; li: number; ri: number }[] = []
+  for (let t = 0; t < tokens.length; t++) {
+    // Byte, control and unused tokens are never the result of a merge.
+    if (types[t] !== GGUF_TOKEN_TYPE.normal && types[t] !== GGUF_TOKEN_TYPE.userDefined) continue
+    const chars = [...tokens[t]]
+    for (let k = 1; k < chars.length; k++) {
+      const l = chars.slice(0, k).join('')
+      const r = chars.slice(k).join('')
+      const li = id.get(l)
+      const ri = id.get(r)
+      if (li !== undefined && ri !== undefined) found.push({ l, r, score: scores[t], order: t, li, ri })
+    }
+  }
+  found.sort((a, b) => b.score - a.score || a.order - b.order || a.li - b.li || a.ri - b.ri)
+  return found.map((m) => [m.l, m.r])
+}
+
+/** The pre-tokenizer named by `tokenizer.ggml.pre` (absent: llama.cpp's "default"). */
+function preTokenizer(meta: GgufMetadata): PreTokenizerKind & { tokenizerJson: Json } {
+  const key = 'tokenizer.ggml.pre'
+  const name = meta.string(key, 'default')
+  const kind = Object.hasOwn(PRE_TOKENIZERS, name) ? PRE_TOKENIZERS[name] : undefined
+  if (kind === undefined) {
+    meta.fail(
+      key,
+      `is ${quote(name)}, a pre-tokenizer kiln does not know (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`,
+    )
+  }
+  if (kind.splits === undefined) {
+    return {
+      ...kind,
+      tokenizerJson: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    }
+  }
+  const splits = kind.splits.map((regex) => ({
+    type: 'Split',
+    pattern: { Regex: regex },
+    behavior: 'Isolated',
+    invert: false,
+  }))
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }
+  return { ...kind, tokenizerJson: { type: 'Sequence', pretokenizers: [...splits, byteLevel] } }
+}
+
+/** BOS and EOS around each sequence, as llama.cpp's add_bos / add_eos do (transformers' TemplateProcessing). */
+function postProcessor(
+  bos: number | undefined,
+  eos: number | undefined,
+  tokens: readonly string[],
+): Json | null {
+  if (bos === undefined && eos === undefined) return null
+  const specials: Json = {}
+  const around = (seq: string, typeId: number): Json[] => {
+    const out: Json[] = []
+    if (bos !== undefined) out.push({ SpecialToken: { id: tokens[bos], type_id: typeId } })
+    out.push({ Sequence: { id: seq, type_id: typeId } })
+    if (eos !== undefined) out.push({ SpecialToken: { id: tokens[eos], type_id: typeId } })
+    return out
+  }
+  for (const id of [bos, eos])
+    if (id !== undefined) specials[tokens[id]] = { id: tokens[id], ids: [id], tokens: [tokens[id]] }
+  return {
+    type: 'TemplateProcessing',
+    single: around('A', 0),
+    pair: [...around('A', 0), ...around('B', 1)],
+    special_tokens: specials,
+  }
+}
