@@ -1,5 +1,7 @@
 // Builds the benchmark's random-weight llama (110M-class: hidden 768, 12 layers, 12 heads, 4 kv heads,
 // intermediate 2048, vocab 32000) as a Hugging Face folder, in F32 or BF16. Cached under .bench/.
+// BENCH_SHAPE_20M is the fine-tuning bench's small llama: hidden 384, 6 layers, 6 heads, 2 kv heads,
+// intermediate 1024, vocab 14000, untied head: 20.2M parameters (10.8M of them the two vocab tables).
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -7,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 export const BENCH_SHAPE = { C: 768, L: 12, NH: 12, NKV: 4, F: 2048, V: 32000, ctx: 2048 }
+export const BENCH_SHAPE_20M = { C: 384, L: 6, NH: 6, NKV: 2, F: 1024, V: 14000, ctx: 2048 }
 
 // Fast seeded uniform fill in [-a, a): weights only need to be finite and varied.
 function fill(n, a, seed) {
@@ -21,8 +24,8 @@ function fill(n, a, seed) {
   return out
 }
 
-export async function makeBenchModel(dtype) {
-  const dir = path.join(root, '.bench', `llama-110m-${dtype}`)
+export async function makeBenchModel(dtype, shape = BENCH_SHAPE, name = 'llama-110m') {
+  const dir = path.join(root, '.bench', `${name}-${dtype}`)
   if (existsSync(path.join(dir, 'model.safetensors'))) return dir
   const { writeSafetensors } = await import(path.join(root, 'dist/core/formats/safetensors.js'))
   const { convertBits } = await import(path.join(root, 'dist/core/formats/float.js'))
@@ -32,7 +35,7 @@ export async function makeBenchModel(dtype) {
     return out
   }
   mkdirSync(dir, { recursive: true })
-  const { C, L, NH, NKV, F, V, ctx } = BENCH_SHAPE
+  const { C, L, NH, NKV, F, V, ctx } = shape
   const HS = C / NH
   const tensors = []
   let seed = 1

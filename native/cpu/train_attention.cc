@@ -1,11 +1,25 @@
 // Causal self-attention over a training step's own rows, and its backward (FlashAttention's
 // recompute: the backward rebuilds each row's probabilities from q and k instead of storing the
 // (T, T) matrix per head). Rows are whole sequences laid end to end, each from position 0.
+// On AVX-512 CPUs the blocked kernels of train_attention_avx512.cc run instead of these loops.
 #include <cmath>
 
+#include "cpu/cpu_features.h"
 #include "kernels.h"
 
 namespace kiln {
+
+bool causal_attention_avx512_fits(const int32_t* pos, int64_t N, int64_t NH, int64_t NKV, int64_t HS);
+void causal_attention_avx512(float* out, const float* q, const float* k, const float* v, const int32_t* pos, int64_t N,
+                             int64_t NH, int64_t NKV, int64_t HS, float scale, int ith, int nth);
+void causal_attention_backward_avx512(float* out, const float* dy, const float* q, const float* k, const float* v,
+                                      const int32_t* pos, int64_t N, int64_t NH, int64_t NKV, int64_t HS, float scale,
+                                      float* scratch, int ith, int nth);
+
+// Decided alike by every thread of the step (the answer depends on the shapes and positions only).
+static bool use_avx512(const int32_t* pos, int64_t N, int64_t NH, int64_t NKV, int64_t HS) {
+  return cpu_features().avx512() && causal_attention_avx512_fits(pos, N, NH, NKV, HS);
+}
 
 // The first row of row n's sequence: positions count the rows since it (graph.cc checks that each
 // sequence starts at 0 and grows by one; the clamp keeps a bad position inside the step).
@@ -37,6 +51,7 @@ static void row_probabilities(float* p, const float* qrow, const float* k, int64
 
 void causal_attention_cpu(float* out, const float* q, const float* k, const float* v, const int32_t* pos, int64_t N,
                           int64_t NH, int64_t NKV, int64_t HS, float scale, float* scratch, int ith, int nth) {
+  if (use_avx512(pos, N, NH, NKV, HS)) return causal_attention_avx512(out, q, k, v, pos, N, NH, NKV, HS, scale, ith, nth);
   int64_t s, e;
   split_range(N * NH, ith, nth, &s, &e);
   float* p = scratch + (int64_t)ith * N;
@@ -60,6 +75,8 @@ void causal_attention_cpu(float* out, const float* q, const float* k, const floa
 void causal_attention_backward_cpu(float* out, const float* dy, const float* q, const float* k, const float* v,
                                    const int32_t* pos, int64_t N, int64_t NH, int64_t NKV, int64_t HS, float scale,
                                    float* scratch, int ith, int nth) {
+  if (use_avx512(pos, N, NH, NKV, HS))
+    return causal_attention_backward_avx512(out, dy, q, k, v, pos, N, NH, NKV, HS, scale, scratch, ith, nth);
   const int64_t qw = NH * HS, kw = NKV * HS, W = qw + 2 * kw, group = NH / NKV;
   float* p = scratch + (int64_t)ith * 2 * N;
   float* dp = p + N;

@@ -1,11 +1,17 @@
 // The backward kernels of the elementwise, norm and embedding ops (rope's: rope.cc), the causal-LM loss and
 // AdamW. Memory bound; each splits its work so that no two threads write the same element
-// (gradients that sum over rows split the columns instead).
+// (gradients that sum over rows split the columns instead). AdamW and the loss's exponentials
+// have AVX-512 bodies (train_ops_avx512.cc) for CPUs that have it.
 #include <cmath>
 
+#include "cpu/cpu_features.h"
 #include "kernels.h"
 
 namespace kiln {
+
+void adamw_avx512(float* param, float* grad, float* m, float* v, const float* hyper, int64_t s, int64_t e);
+float logsumexp_avx512(const float* l, int64_t n);
+void softmax_from_lse_avx512(float* d, const float* l, int64_t n, float lse);
 
 void scale_cpu(float* out, const float* x, int64_t n, float s, int ith, int nth) {
   int64_t b, e;
@@ -85,6 +91,7 @@ void bias_backward_cpu(float* db, const float* dy, int64_t N, int64_t M, int ith
 }
 
 static inline float row_logsumexp(const float* l, int64_t V) {
+  if (cpu_features().avx512()) return logsumexp_avx512(l, V);
   float mx = -INFINITY;
   for (int64_t i = 0; i < V; i++) mx = l[i] > mx ? l[i] : mx;
   double sum = 0;
@@ -115,7 +122,10 @@ void cross_entropy_backward_cpu(float* dlogits, const float* logits, const int32
     }
     const float* l = logits + n * V;
     float lse = row_logsumexp(l, V);
-    for (int64_t i = 0; i < V; i++) d[i] = std::exp(l[i] - lse);
+    if (cpu_features().avx512())
+      softmax_from_lse_avx512(d, l, V, lse);
+    else
+      for (int64_t i = 0; i < V; i++) d[i] = std::exp(l[i] - lse);
     d[t] -= 1.f;
   }
 }
@@ -123,6 +133,7 @@ void cross_entropy_backward_cpu(float* dlogits, const float* logits, const int32
 void adamw_cpu(float* param, float* grad, float* m, float* v, const float* hyper, int64_t n, int ith, int nth) {
   int64_t s, e;
   split_range(n, ith, nth, &s, &e);
+  if (cpu_features().avx512()) return adamw_avx512(param, grad, m, v, hyper, s, e);
   const float lr = hyper[0], b1 = hyper[1], b2 = hyper[2], eps = hyper[3], wd = hyper[4], bc1 = hyper[5],
               bc2 = hyper[6], gs = hyper[7];
   const float step = lr / bc1, rbc2 = 1.f / std::sqrt(bc2), decay = 1.f - lr * wd;
