@@ -85,8 +85,13 @@ export class TrainGraphBuilder extends GraphBuilder {
   override external(name: string, dtype: NativeDType, shape: number[], data: ArrayBufferView): TensorId {
     if (!this.opts.trainable?.(name)) return super.external(name, dtype, shape, data)
     if (dtype !== 'f32') throw new Error(`trainable tensor ${name} must be loaded as f32, not ${dtype}`)
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-    return this.param(name, shape, new Float32Array(bytes.slice().buffer))
+    // The first value is read in place (a mapped f32 tensor is not copied on the JS heap: the
+    // graph copies it into its own parameter once); unaligned bytes are copied to align them.
+    const aligned = data.byteOffset % 4 === 0
+    const init = aligned
+      ? new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4)
+      : new Float32Array(new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer)
+    return this.param(name, shape, init)
   }
 
   // Training reads no cache: a layer's k and v rows go straight to in-step causal attention.

@@ -144,7 +144,12 @@ export class TrainSession {
     }
     this.params = g.params
     this.dropoutSeed = g.dropoutSeed
-    for (const p of this.params) if (p.init) this.graph.writeTensor(p.id, p.init)
+    // Once in the graph, the first values are let go (f16/bf16 weights were converted copies).
+    for (const p of this.params)
+      if (p.init) {
+        this.graph.writeTensor(p.id, p.init)
+        p.init = undefined
+      }
     this.gradIds = Int32Array.from(this.params.map((p) => p.grad))
   }
 
