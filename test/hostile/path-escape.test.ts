@@ -78,7 +78,11 @@ describe('Hub listing entries that climb out', () => {
     const env = freshEnv(server)
     const r = await runKiln(['download', repo], { env: env.env })
     expect(r.status).toBe(1)
-    expect(oneError(r)).toContain(`unsafe file entry in ${repo}: ${shown}`)
+    // The message names the repo, the commit whose listing it is, and the entry, shown escaped.
+    const literal = shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    expect(oneError(r)).toMatch(
+      new RegExp(`sent the file list of ${repo} at [0-9a-f]+ with an unsafe file path: ${literal}`),
+    )
     // Nothing at all: not the escaped file, not even the safe ones (the listing comes first).
     expect(tree(env.home).filter((p) => !p.endsWith('/hub'))).toEqual([])
     expect(existsSync('/tmp/kiln-abs-escape')).toBe(false)
@@ -86,7 +90,7 @@ describe('Hub listing entries that climb out', () => {
     const local = path.join(env.home, 'deep', 'er', 'local')
     const l = await runKiln(['download', repo, '--local-dir', local, '--json'], { env: env.env })
     expect(l.status).toBe(1)
-    expect(JSON.parse(l.stdout).error.message).toContain('unsafe file entry')
+    expect(JSON.parse(l.stdout).error.message).toContain('with an unsafe file path')
     expect(tree(env.home).filter((p) => !p.endsWith('/hub'))).toEqual([])
   })
 

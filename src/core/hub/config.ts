@@ -25,6 +25,8 @@ export interface HubConfig {
   retries: number
   /** First backoff delay; doubled per failed attempt, capped at 10 s. */
   retryBaseMs: number
+  /** One API answer (revision, a tree page), headers and body, must come within this time. */
+  apiTimeoutMs: number
 }
 
 const TRUE = new Set(['1', 'on', 'yes', 'true'])
@@ -76,5 +78,6 @@ export function resolveHubConfig(options: HubOptions = {}, env: NodeJS.ProcessEn
     stallTimeoutMs: envInt(env, 'KILN_HUB_STALL_TIMEOUT_MS', 30_000),
     retries: envInt(env, 'KILN_HUB_RETRIES', 5),
     retryBaseMs: envInt(env, 'KILN_HUB_RETRY_BASE_MS', 500),
+    apiTimeoutMs: envInt(env, 'KILN_HUB_API_TIMEOUT_MS', 60_000) || 60_000,
   }
 }

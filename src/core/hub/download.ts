@@ -71,6 +71,16 @@ function resolveUrl(endpoint: string, repo: RepoRef, commit: string, file: strin
   return `${endpoint}/${prefix}${repo.name}/resolve/${commit}/${p}`
 }
 
+/**
+ * A repo path this file system cannot hold (too long, with the folder it goes in and, for a
+ * --local-dir, the `.<etag>.incomplete` beside it) as one line naming the file; other errors as they are.
+ */
+function pathRefused(e: unknown, file: string, root: string): unknown {
+  if ((e as NodeJS.ErrnoException)?.code !== 'ENAMETOOLONG') return e
+  const name = file.length > 100 ? `${file.slice(0, 100)}…` : file
+  return new HubError('E_HUB', `the repo's file "${name}" has a path too long to be made under ${root}`)
+}
+
 export async function downloadRepo(
   req: DownloadRequest,
   onEvent: DownloadListener = () => {},
@@ -101,8 +111,8 @@ export async function downloadRepo(
 
   const commit = COMMIT_RE.test(revision)
     ? revision
-    : await resolveRevision(repo, revision, cfg.endpoint, cfg.token)
-  const listed = await listRepoFiles(repo, commit, cfg.endpoint, cfg.token)
+    : await resolveRevision(repo, revision, cfg.endpoint, cfg.token, cfg.apiTimeoutMs)
+  const listed = await listRepoFiles(repo, commit, cfg.endpoint, cfg.token, cfg.apiTimeoutMs)
   const cache = repoCachePaths(cfg.cacheDir, repo)
 
   let chosen: RepoFile[] = listed
@@ -215,19 +225,27 @@ export async function downloadRepo(
   const cached = planned.filter((p) => !p.fetch)
   const largestFirst = [...toFetch].sort((a, b) => b.size - a.size)
   await runPool(largestFirst, workers, async (p) => {
-    const key = localDir ? p.path : p.file.etag
-    let job = inFlight.get(key)
-    if (!job) {
-      job = fetchOne(p)
-      inFlight.set(key, job)
+    try {
+      const key = localDir ? p.path : p.file.etag
+      let job = inFlight.get(key)
+      if (!job) {
+        job = fetchOne(p)
+        inFlight.set(key, job)
+      }
+      // Another process may have fetched it while this one waited for the lock.
+      if (!(await job)) p.fetch = false
+      if (!localDir) await linkSnapshotFile(cache.blob(p.file.etag), cache.pointer(commit, p.path))
+    } catch (e) {
+      throw pathRefused(e, p.path, root)
     }
-    // Another process may have fetched it while this one waited for the lock.
-    if (!(await job)) p.fetch = false
-    if (!localDir) await linkSnapshotFile(cache.blob(p.file.etag), cache.pointer(commit, p.path))
     onEvent({ type: 'file-done', path: p.path, size: p.size, downloaded: p.fetch })
   })
   for (const p of cached) {
-    if (!localDir) await linkSnapshotFile(cache.blob(p.file.etag), cache.pointer(commit, p.path))
+    try {
+      if (!localDir) await linkSnapshotFile(cache.blob(p.file.etag), cache.pointer(commit, p.path))
+    } catch (e) {
+      throw pathRefused(e, p.path, root)
+    }
     onEvent({ type: 'file-done', path: p.path, size: p.size, downloaded: false })
   }
   onEvent({ type: 'done', bytesDownloaded, seconds: (performance.now() - t0) / 1000 })

@@ -35,6 +35,8 @@ export interface BlobFetchOptions {
 }
 
 const SYNC_EVERY = 16 << 20
+/** An attempt that brings less than this (and does not finish the file) counts as a failure. */
+const MIN_PROGRESS = 64 << 10
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -44,7 +46,7 @@ function asRetryable(e: unknown): HubError | undefined {
   const code = (e as NodeJS.ErrnoException)?.code ?? ''
   const msg = (e as Error)?.message ?? String(e)
   if (
-    /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ERR_STREAM_PREMATURE_CLOSE|UND_ERR)/.test(
+    /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ERR_STREAM_PREMATURE_CLOSE|UND_ERR|HPE_)/.test(
       code,
     ) ||
     msg === 'aborted'
@@ -58,18 +60,25 @@ function unquote(etag: string | string[] | undefined): string | undefined {
   return etag.replace(/^W\//, '').replace(/"/g, '')
 }
 
-/** Streams `res` onto the end of `file`, calling onChunk with each buffer once it is on disk. */
+/**
+ * Streams `res` onto the end of `file`, calling onChunk with each buffer once it is on disk. A body
+ * that runs past `maxBytes` fails with `tooLong()` before the excess is written: a server that never
+ * stops sending must not fill the disk.
+ */
 async function writeBody(
   res: IncomingMessage,
   file: string,
   append: boolean,
   stallMs: number,
+  maxBytes: number,
+  tooLong: () => HubError,
   onChunk: (b: Buffer) => void,
 ): Promise<void> {
   const fh = await open(file, append ? 'a' : 'w')
   let timer: NodeJS.Timeout | undefined
   let finished = false
   let unsynced = 0
+  let received = 0
   let stopReading: (e: unknown) => void = () => {}
   const arm = () => {
     clearTimeout(timer)
@@ -88,6 +97,8 @@ async function writeBody(
         arm()
         const bufs = chunks.map((c) => c.chunk as Buffer)
         const total = bufs.reduce((n, b) => n + b.length, 0)
+        received += total
+        if (received > maxBytes) return cb(tooLong())
         fh.writev(bufs)
           .then(async ({ bytesWritten }) => {
             // writev may stop short; finish the rest in order.
@@ -198,12 +209,31 @@ export async function fetchBlob(
             throw new HubError('E_NETWORK', 'the server resumed at the wrong offset', true)
           }
         }
-        await writeBody(res, job.incompletePath, append, opts.stallTimeoutMs, (b) => {
-          hash?.update(b)
-          have += b.length
-          fetched += b.length
-          opts.onProgress?.(have)
-        })
+        const tooLong = () =>
+          new HubError(
+            'E_INTEGRITY',
+            `${job.file}: the server sends more than the ${job.size} bytes the file list gives`,
+          )
+        // An answer that announces more than the file has left is refused before a byte is written.
+        const announced = Number(res.headers['content-length'] ?? Number.NaN)
+        if (Number.isFinite(announced) && announced > job.size - (append ? have : 0)) {
+          res.destroy()
+          throw tooLong()
+        }
+        await writeBody(
+          res,
+          job.incompletePath,
+          append,
+          opts.stallTimeoutMs,
+          job.size - (append ? have : 0),
+          tooLong,
+          (b) => {
+            hash?.update(b)
+            have += b.length
+            fetched += b.length
+            opts.onProgress?.(have)
+          },
+        )
         if (have > job.size)
           throw new HubError('E_INTEGRITY', `${job.file}: received ${have} bytes, expected ${job.size}`)
         if (have < job.size)
@@ -212,8 +242,9 @@ export async function fetchBlob(
         if (isDiskFull(e)) throw diskFullError(job.incompletePath)
         const retry = asRetryable(e)
         if (!retry) throw e
-        // Bounded: the count resets whenever an attempt moved the file forward.
-        failures = have > before ? 1 : failures + 1
+        // Bounded: the count resets whenever an attempt moved the file forward by a useful amount (a
+        // server that ends every answer after a few bytes must not be retried byte by byte).
+        failures = have - before >= MIN_PROGRESS ? 1 : failures + 1
         if (failures > opts.retries)
           throw new HubError(
             'E_NETWORK',

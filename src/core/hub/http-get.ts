@@ -5,7 +5,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { HubError } from './errors.js'
 import { checkProxyAnswer, openRequest, readErrorBody, requestError } from './http-request.js'
-import { type ErrorContext, hubErrorFromAnswer } from './hub-errors-map.js'
+import { type ErrorContext, hubErrorFromAnswer, maskSecrets, withoutSecrets } from './hub-errors-map.js'
+import { redirectTarget } from './hub-fetch.js'
 
 export interface GetResult {
   /** The body of the final (2xx) answer. */
@@ -30,10 +31,13 @@ function once(url: URL, headers: Record<string, string>, timeoutMs: number): Pro
   })
 }
 
-export async function hubGet(
-  url: string,
-  opts: { token?: string; headers?: Record<string, string>; timeoutMs: number; ctx: ErrorContext },
-): Promise<GetResult> {
+type GetOptions = { token?: string; headers?: Record<string, string>; timeoutMs: number; ctx: ErrorContext }
+
+export function hubGet(url: string, opts: GetOptions): Promise<GetResult> {
+  return getFollowing(url, opts).catch((e) => Promise.reject(maskSecrets(e, opts.token)))
+}
+
+async function getFollowing(url: string, opts: GetOptions): Promise<GetResult> {
   let current = new URL(url)
   const authHost = current.host
   let hubHeaders: IncomingHttpHeaders | undefined
@@ -46,15 +50,19 @@ export async function hubGet(
     hubHeaders ??= res.headers
     const status = res.statusCode ?? 0
     if (status >= 300 && status < 400 && res.headers.location) {
-      res.resume()
-      current = new URL(res.headers.location, current)
+      // An empty body leaves the socket for the next request; any other goes with its socket, rather
+      // than wait for a body a hostile server may never end.
+      if (res.headers['content-length'] === '0') res.resume()
+      else res.destroy()
+      current = redirectTarget(res.headers.location, current)
       continue
     }
     if (status >= 200 && status < 300) return { res, hubHeaders }
-    const body = await readErrorBody(res).catch(() => '')
+    const body = await readErrorBody(res, opts.timeoutMs)
     if (current.host !== authHost) {
       const retryable = status >= 500 || status === 429 || status === 408
-      const detail = body.replace(/\s+/g, ' ').slice(0, 200)
+      // Masked as the Hub's own answers are (hub-errors-map.ts): a server may echo what it was sent.
+      const detail = withoutSecrets(body, opts.token).replace(/\s+/g, ' ').slice(0, 200)
       throw new HubError(
         'E_HUB',
         `file server ${current.host} answered HTTP ${status}${detail ? `: ${detail}` : ''}`,

@@ -155,9 +155,34 @@ export function checkProxyAnswer(res: IncomingMessage, url: URL): void {
   if (proxy) throw proxyRefusal(407, res.statusMessage, proxy, url.host)
 }
 
-/** The start of an error answer's body (at most about 4 kB; the rest is read and dropped). */
-export async function readErrorBody(res: IncomingMessage): Promise<string> {
-  let text = ''
-  for await (const c of res) if (text.length < 4096) text += c.toString()
-  return text
+/**
+ * The start of an error answer's body: at most 4 kB, within `timeoutMs` (then the answer is dropped:
+ * a body that drips or never ends must not hold the error back).
+ */
+export function readErrorBody(res: IncomingMessage, timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = () => {
+      clearTimeout(timer)
+      res.removeListener('data', onData)
+      resolve(Buffer.concat(chunks).subarray(0, 4096).toString())
+    }
+    const onData = (c: Buffer) => {
+      chunks.push(c)
+      size += c.length
+      if (size >= 4096) {
+        done()
+        res.destroy()
+      }
+    }
+    const timer = setTimeout(() => {
+      done()
+      res.destroy()
+    }, timeoutMs)
+    res.on('data', onData)
+    res.once('end', done)
+    res.once('error', done)
+    res.once('close', done)
+  })
 }

@@ -2,7 +2,7 @@
 // clear HubError that names the repo, revision or file and says what to do about it.
 import type { IncomingHttpHeaders } from 'node:http'
 import { option } from '../errors.js'
-import { HubError } from './errors.js'
+import { HubError, type HubErrorCode } from './errors.js'
 import type { RepoRef } from './repo-id.js'
 
 export interface ErrorContext {
@@ -26,9 +26,25 @@ function repoLabel(ctx: ErrorContext): string {
  * `Bearer` value and anything shaped like a Hugging Face token are masked.
  */
 export function withoutSecrets(text: string, token?: string): string {
-  let out = token ? text.split(token).join('****') : text
-  out = out.replace(/(Bearer\s+)[^\s"',;}]+/gi, '$1****').replace(/\bhf_[A-Za-z0-9]{4,}/g, 'hf_****')
+  // Any case: a host name that repeats the token has it in lower case.
+  let out = token
+    ? text.replace(new RegExp(token.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), '****')
+    : text
+  out = out
+    .replace(/(Bearer(?:\s|%20)+)[^\s"',;}]+/gi, '$1****')
+    // Not only after a word boundary: a URL may carry one percent-encoded (`%20hf_…`).
+    .replace(/(?<![A-Za-z])hf_[A-Za-z0-9]{4,}/g, 'hf_****')
   return out
+}
+
+/**
+ * `e` with the token masked in its message: messages quote what a server sent (a redirect's target,
+ * a next-page link, an error body), and a hostile or debugging server may echo the request's token.
+ */
+export function maskSecrets(e: unknown, token?: string): unknown {
+  if (!(e instanceof HubError)) return e
+  const masked = withoutSecrets(e.message, token)
+  return masked === e.message ? e : new HubError(e.code as HubErrorCode, masked, e.retryable)
 }
 
 export function hubErrorFromStatus(
@@ -78,6 +94,9 @@ export function networkError(e: unknown, url: string): HubError {
   try {
     host = new URL(url).host
   } catch {}
+  // Node's HTTP parser refused the answer: the server was reached, and spoke no valid HTTP.
+  if (typeof code === 'string' && code.startsWith('HPE_'))
+    return new HubError('E_NETWORK', `${host} sent an answer that is not valid HTTP (${code})`, true)
   return new HubError(
     'E_NETWORK',
     `cannot reach ${host} (${code}); check the network, or use ${option('offline')} to work from the cache`,

@@ -5,7 +5,15 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readlink, rename, symlink, unlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
-const tmpName = (p: string) => `${p}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`
+/**
+ * A temporary name beside `p`. Its base is cut to 200 bytes, so that the name stays within the 255
+ * bytes a file name may have even when `p`'s own name is near that (the Hub allows such names).
+ */
+function tmpName(p: string): string {
+  let base = path.basename(p)
+  while (Buffer.byteLength(base) > 200) base = base.slice(0, -1)
+  return path.join(path.dirname(p), `${base}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`)
+}
 
 export async function linkSnapshotFile(blobPath: string, pointerPath: string): Promise<void> {
   const target = path.relative(path.dirname(pointerPath), blobPath)

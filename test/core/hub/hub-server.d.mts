@@ -20,6 +20,44 @@ export interface LoggedRequest {
   end?: number
 }
 
+/** What a route would answer, as the answer hook sees it (`route` names the API that answers). */
+export interface HookedRequest {
+  server: 'hub' | 'cdn'
+  route: 'revision' | 'tree' | 'paths-info' | 'resolve' | 'blob' | 'none'
+  method: string
+  path: string
+  query: string
+  /** The two base URLs, for answers that point at either. */
+  hub: string
+  cdn: string
+  status: number
+  headers: Record<string, string | string[]>
+  body: Buffer
+}
+
+/** The answer to send instead, and how (written straight onto the socket, which is then closed). */
+export interface HookedAnswer {
+  status: number
+  statusText?: string
+  /** As given: no Content-Length is added when one is here (a lie stays a lie). */
+  headers: Record<string, string | string[]>
+  body?: Buffer
+  /** Wait this long before the status line. */
+  delayMs?: number
+  /** Send only this many bytes after the headers, then close. */
+  truncateAt?: number
+  /** Bytes sent after the body (past its Content-Length). */
+  extra?: Buffer
+  /** Chunked transfer encoding, with this chunk size announced (default: the true one). */
+  chunked?: boolean
+  chunkSize?: number
+  /** Send the rest `dripBytes` (default 1) at a time, `dripMs` apart. */
+  dripMs?: number
+  dripBytes?: number
+  /** Keep the connection open, silent, after the bytes (until the client gives up, or 10 s). */
+  stall?: boolean
+}
+
 export interface HubServer {
   endpoint: string
   cdnUrl: string
@@ -36,6 +74,10 @@ export interface HubServer {
   fault(path: string, kind: 'drop' | 'stall' | 'corrupt', after: number, times?: number): void
   clearFaults(): void
   setRate(bytesPerSecond: number): void
+  /** Every answer (of both ports) passes through `hook`; what it returns is sent instead. */
+  setAnswerHook(
+    hook: ((r: HookedRequest) => HookedAnswer | undefined | Promise<HookedAnswer | undefined>) | undefined,
+  ): void
   close(): Promise<void>
 }
 

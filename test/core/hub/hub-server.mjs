@@ -4,9 +4,12 @@
 // a file server standing in for the CDN (LFS blobs behind a redirect; it rejects requests carrying
 // Authorization, as S3 does). Both honour Range and can inject faults: a connection dropped part way,
 // a stall, corrupted bytes, and a per-connection rate limit. Bodies are streamed, never held whole.
+// For the fuzz target (test/fuzz/hub-api.fuzz.test.ts), an answer hook may rewrite any answer
+// (status, headers, body) and how it is delivered (late, cut short, dripped, chunked, over-long);
+// with no hook set, every answer is what the other tests see.
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import http from 'node:http'
+import http, { STATUS_CODES } from 'node:http'
 import https from 'node:https'
 import { Readable } from 'node:stream'
 
@@ -90,6 +93,66 @@ export async function startHubServer(opts = {}) {
   const state = { rate: opts.rate ?? 0, requireAuthHeaderFree: true }
   let hub
   let cdn
+  /** setAnswerHook's function: undefined for the plain behaviour every other test sees. */
+  let answerHook
+
+  /** Sends a whole answer: as is, or through the answer hook when one is set. */
+  function reply(res, status, headers, body) {
+    if (answerHook && res.hookInfo) return hookedReply(res, status, headers, body).catch(() => res.destroy())
+    res.writeHead(status, headers)
+    res.end(body)
+  }
+
+  async function hookedReply(res, status, headers, body) {
+    const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body ?? '')
+    const plain = { status, headers: { ...headers }, body: bytes }
+    const answer = (await answerHook({ ...res.hookInfo, ...plain })) ?? plain
+    await deliver(res, answer)
+  }
+
+  /**
+   * Writes an answer straight onto the socket (HTTP/1.1, then the socket is closed), so that it may
+   * break what Node's server would refuse to send: header values with any byte, a Content-Length
+   * that lies, a chunked body that is malformed, a body cut short, dripped or stalled.
+   */
+  async function deliver(res, a) {
+    const socket = res.socket
+    if (!socket) return
+    if (a.delayMs) await sleep(a.delayMs)
+    if (socket.destroyed) return
+    const body = a.body ?? Buffer.alloc(0)
+    const lines = [`HTTP/1.1 ${a.status} ${a.statusText ?? STATUS_CODES[a.status] ?? 'Unknown'}`]
+    const names = new Set(Object.keys(a.headers).map((n) => n.toLowerCase()))
+    for (const [n, v] of Object.entries(a.headers))
+      for (const x of Array.isArray(v) ? v : [v]) if (x !== undefined && x !== null) lines.push(`${n}: ${x}`)
+    if (a.chunked) lines.push('Transfer-Encoding: chunked')
+    else if (!names.has('content-length') && !names.has('transfer-encoding'))
+      lines.push(`Content-Length: ${body.length}`)
+    lines.push('Connection: close')
+    const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1')
+    const payload = a.chunked
+      ? Buffer.concat([
+          Buffer.from(`${(a.chunkSize ?? body.length).toString(16)}\r\n`),
+          body,
+          Buffer.from(body.length ? '\r\n0\r\n\r\n' : '\r\n'),
+        ])
+      : body
+    let data = Buffer.concat([head, payload, a.extra ?? Buffer.alloc(0)])
+    if (a.truncateAt !== undefined) data = data.subarray(0, head.length + a.truncateAt)
+    const closed = new Promise((r) => socket.once('close', r))
+    if (a.dripMs) {
+      const step = a.dripBytes ?? 1
+      socket.write(head)
+      for (let i = head.length; i < data.length && !socket.destroyed; i += step) {
+        await sleep(a.dripMs)
+        if (!socket.destroyed) socket.write(data.subarray(i, i + step))
+      }
+    } else socket.write(data)
+    // A stall: nothing more, the connection left open until the client gives up (or 10 s pass).
+    if (a.stall) await Promise.race([closed, sleep(10_000)])
+    socket.end()
+    socket.destroySoon?.()
+  }
 
   const key = (type, name) => `${type}s/${name}`
 
@@ -115,12 +178,16 @@ export async function startHubServer(opts = {}) {
   }
 
   function error(res, status, code, message) {
-    res.writeHead(status, {
-      'Content-Type': 'application/json',
-      ...(code ? { 'X-Error-Code': code } : {}),
-      'X-Error-Message': message,
-    })
-    res.end(JSON.stringify({ error: message }))
+    return reply(
+      res,
+      status,
+      {
+        'Content-Type': 'application/json',
+        ...(code ? { 'X-Error-Code': code } : {}),
+        'X-Error-Message': message,
+      },
+      JSON.stringify({ error: message }),
+    )
   }
 
   /** The repo the request may see, or an error answer (not found, gated) already sent. */
@@ -244,19 +311,26 @@ export async function startHubServer(opts = {}) {
 
   async function serveEntry(req, res, entry, headers) {
     const range = req.headers.range ? parseRange(req.headers.range, entry.size) : undefined
-    if (range && range.start >= entry.size && entry.size > 0) {
-      res.writeHead(416, { 'Content-Range': `bytes */${entry.size}`, ...headers })
-      return res.end()
-    }
+    if (range && range.start >= entry.size && entry.size > 0)
+      return reply(res, 416, { 'Content-Range': `bytes */${entry.size}`, ...headers })
     const start = range?.start ?? 0
     const end = range?.end ?? entry.size - 1
-    res.writeHead(range ? 206 : 200, {
+    const answerHeaders = {
       ...headers,
       'Accept-Ranges': 'bytes',
       'Content-Type': 'application/octet-stream',
       'Content-Length': String(Math.max(0, end - start + 1)),
       ...(range ? { 'Content-Range': `bytes ${start}-${end}/${entry.size}` } : {}),
-    })
+    }
+    // The hook sees the whole answer (small payloads only: the fuzz target's).
+    if (answerHook && res.hookInfo && entry.source.buffer)
+      return hookedReply(
+        res,
+        range ? 206 : 200,
+        answerHeaders,
+        req.method === 'HEAD' ? Buffer.alloc(0) : entry.source.buffer.subarray(start, end + 1),
+      )
+    res.writeHead(range ? 206 : 200, answerHeaders)
     if (req.method === 'HEAD') return res.end()
     await sendBody(res, entry, start, end)
   }
@@ -277,15 +351,31 @@ export async function startHubServer(opts = {}) {
       headers: req.headers,
     })
     const p = url.pathname
+    const hooked = (route) => {
+      if (answerHook)
+        res.hookInfo = {
+          server: 'hub',
+          route,
+          method: req.method,
+          path: p,
+          query: url.search,
+          hub: hub.url,
+          cdn: cdn.url,
+        }
+    }
+    hooked('none')
     let m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(p)
     if (m && req.method === 'GET') {
+      hooked('revision')
       const type = m[1].slice(0, -1)
       const repo = checkRepo(req, res, type, m[2])
       if (!repo) return
       const commit = resolveRev(repo, decodeURIComponent(m[3]))
       if (!commit) return error(res, 404, 'RevisionNotFound', `Invalid rev id: ${decodeURIComponent(m[3])}`)
-      res.writeHead(200, { 'Content-Type': 'application/json' })
-      return res.end(
+      return reply(
+        res,
+        200,
+        { 'Content-Type': 'application/json' },
         JSON.stringify({
           _id: commit.slice(0, 24),
           id: repo.name,
@@ -298,6 +388,7 @@ export async function startHubServer(opts = {}) {
     }
     m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/tree\/([^/]+)(\/.*)?$/.exec(p)
     if (m && req.method === 'GET') {
+      hooked('tree')
       const type = m[1].slice(0, -1)
       const repo = checkRepo(req, res, type, m[2])
       if (!repo) return
@@ -313,11 +404,11 @@ export async function startHubServer(opts = {}) {
         next.searchParams.set('cursor', String(cursor + pageSize))
         headers.Link = `<${next.href}>; rel="next"`
       }
-      res.writeHead(200, headers)
-      return res.end(JSON.stringify(page))
+      return reply(res, 200, headers, JSON.stringify(page))
     }
     m = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/paths-info\/(.+)$/.exec(p)
     if (m && req.method === 'POST') {
+      hooked('paths-info')
       const type = m[1].slice(0, -1)
       const body = JSON.parse((await readBody(req)) || '{}')
       const repo = checkRepo(req, res, type, m[2])
@@ -325,8 +416,10 @@ export async function startHubServer(opts = {}) {
       const commit = resolveRev(repo, decodeURIComponent(m[3]))
       if (!commit) return error(res, 404, 'RevisionNotFound', 'Invalid rev id')
       const entries = repo.commits.get(commit).filter((e) => (body.paths ?? []).includes(e.path))
-      res.writeHead(200, { 'Content-Type': 'application/json' })
-      return res.end(
+      return reply(
+        res,
+        200,
+        { 'Content-Type': 'application/json' },
         JSON.stringify(
           entries.map((e) => ({
             ...treeEntry(e),
@@ -337,12 +430,12 @@ export async function startHubServer(opts = {}) {
     }
     m = /^\/(?:(datasets)\/)?([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(p)
     if (m && (req.method === 'GET' || req.method === 'HEAD')) {
+      hooked('resolve')
       const type = m[1] ? 'dataset' : 'model'
       const name = m[2]
       if (renamed.has(name)) {
         // A renamed repo answers with a relative redirect to its new name.
-        res.writeHead(307, { Location: p.replace(name, renamed.get(name)) + url.search })
-        return res.end()
+        return reply(res, 307, { Location: p.replace(name, renamed.get(name)) + url.search })
       }
       const repo = checkRepo(req, res, type, name)
       if (!repo) return
@@ -353,7 +446,7 @@ export async function startHubServer(opts = {}) {
       const entry = repo.commits.get(commit).find((e) => e.path === file)
       if (!entry) return error(res, 404, 'EntryNotFound', `${file} does not exist on "${rev}"`)
       if (entry.lfs) {
-        res.writeHead(302, {
+        return reply(res, 302, {
           Location: `${cdn.url}/blobs/${entry.sha256}?sig=${commit.slice(0, 8)}`,
           'X-Linked-Etag': `"${entry.sha256}"`,
           'X-Linked-Size': String(entry.size),
@@ -361,7 +454,6 @@ export async function startHubServer(opts = {}) {
           'X-Repo-Commit': commit,
           'Content-Length': '0',
         })
-        return res.end()
       }
       return serveEntry(req, res, entry, { ETag: `"${entry.oid}"`, 'X-Repo-Commit': commit })
     }
@@ -383,16 +475,26 @@ export async function startHubServer(opts = {}) {
     res.on('close', () => {
       entryLog.end = performance.now()
     })
-    if (req.headers.authorization) {
-      res.writeHead(400, { 'Content-Type': 'text/plain' })
-      return res.end('Only one auth mechanism allowed; the signed URL already authorizes this request')
-    }
+    if (answerHook)
+      res.hookInfo = {
+        server: 'cdn',
+        route: 'blob',
+        method: req.method,
+        path: url.pathname,
+        query: url.search,
+        hub: hub.url,
+        cdn: cdn.url,
+      }
+    if (req.headers.authorization)
+      return reply(
+        res,
+        400,
+        { 'Content-Type': 'text/plain' },
+        'Only one auth mechanism allowed; the signed URL already authorizes this request',
+      )
     const m = /^\/blobs\/([0-9a-f]{64})$/.exec(url.pathname)
     const entry = m && blobs.get(m[1])
-    if (!entry) {
-      res.writeHead(404)
-      return res.end('NoSuchKey')
-    }
+    if (!entry) return reply(res, 404, {}, 'NoSuchKey')
     return serveEntry(req, res, entry, { ETag: `"${entry.sha256}"` })
   }
 
@@ -427,6 +529,10 @@ export async function startHubServer(opts = {}) {
     },
     setRate(bytesPerSecond) {
       state.rate = bytesPerSecond
+    },
+    /** Every answer passes through `hook` (undefined: none), which may return another one. */
+    setAnswerHook(hook) {
+      answerHook = hook
     },
     async close() {
       for (const s of [hub.server, cdn.server]) {
