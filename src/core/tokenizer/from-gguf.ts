@@ -6,7 +6,7 @@ import type { GgufFile } from '../formats/gguf-read.js'
 import { GGUF_TOKEN_TYPE } from '../formats/gguf-types.js'
 import { GgufMetadata } from '../models/gguf-metadata.js'
 import { quote } from '../util/shown.js'
-import { ADDED_TYPES, PRE_TOKENIZERS, type PreTokenizerKind } from './gguf-pretokenizers.js'
+import { ADDED_TYPES, ggufPreTokenizer } from './gguf-pretokenizers.js'
 import { SpmModel } from './spm.js'
 import { Tokenizer } from './tokenizer.js'
 
@@ -79,7 +79,7 @@ export function ggufTokenizer(file: GgufFile): Tokenizer {
     added.push({ id, content: tokens[id], special: type !== GGUF_TOKEN_TYPE.userDefined, normalized: false })
   }
 
-  const pre = model === 'gpt2' ? preTokenizer(meta) : undefined
+  const pre = model === 'gpt2' ? ggufPreTokenizer(meta) : undefined
   // llama.cpp's default, where the key is absent, applies only when there is a BOS token to add.
   const bosByDefault = (model === 'llama' || pre?.addBos === true) && ids.bos !== undefined
   const addBos = meta.boolean('tokenizer.ggml.add_bos_token', bosByDefault)
@@ -142,33 +142,6 @@ export function ggufTokenizer(file: GgufFile): Tokenizer {
   pipeline.pre_tokenizer = pre!.tokenizerJson
   pipeline.decoder = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }
   return build(meta, () => Tokenizer.fromJSON(pipeline, config, template))
-}
-
-/** The pre-tokenizer named by `tokenizer.ggml.pre` (absent: llama.cpp's "default"). */
-function preTokenizer(meta: GgufMetadata): PreTokenizerKind & { tokenizerJson: Json } {
-  const key = 'tokenizer.ggml.pre'
-  const name = meta.string(key, 'default')
-  const kind = Object.hasOwn(PRE_TOKENIZERS, name) ? PRE_TOKENIZERS[name] : undefined
-  if (kind === undefined) {
-    meta.fail(
-      key,
-      `is ${quote(name)}, a pre-tokenizer kiln does not know (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`,
-    )
-  }
-  if (kind.splits === undefined) {
-    return {
-      ...kind,
-      tokenizerJson: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    }
-  }
-  const splits = kind.splits.map((regex) => ({
-    type: 'Split',
-    pattern: { Regex: regex },
-    behavior: 'Isolated',
-    invert: false,
-  }))
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }
-  return { ...kind, tokenizerJson: { type: 'Sequence', pretokenizers: [...splits, byteLevel] } }
 }
 
 /** BOS and EOS around the sequence, as llama.cpp's add_bos / add_eos do. */

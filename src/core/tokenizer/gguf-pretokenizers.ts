@@ -2,6 +2,8 @@
 // and writes them back as tokenizer.json (gguf-tokenizer-json.ts), and the GGUF token types that
 // are matched in text as added tokens.
 import { GGUF_TOKEN_TYPE } from '../formats/gguf-types.js'
+import type { GgufMetadata } from '../models/gguf-metadata.js'
+import { quote } from '../util/shown.js'
 
 // Split patterns, as tokenizer.json writes them, of the pre-tokenizers llama.cpp names. The names
 // and patterns are those src/core/export/gguf-tokenizer.ts writes (KNOWN_SPLITS), plus llama.cpp's
@@ -50,3 +52,32 @@ export const ADDED_TYPES = new Set<number>([
   GGUF_TOKEN_TYPE.control,
   GGUF_TOKEN_TYPE.userDefined,
 ])
+
+/** The pre-tokenizer named by `tokenizer.ggml.pre` (absent: llama.cpp's "default"). */
+export function ggufPreTokenizer(
+  meta: GgufMetadata,
+): PreTokenizerKind & { tokenizerJson: Record<string, unknown> } {
+  const key = 'tokenizer.ggml.pre'
+  const name = meta.string(key, 'default')
+  const kind = Object.hasOwn(PRE_TOKENIZERS, name) ? PRE_TOKENIZERS[name] : undefined
+  if (kind === undefined) {
+    meta.fail(
+      key,
+      `is ${quote(name)}, a pre-tokenizer kiln does not know (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`,
+    )
+  }
+  if (kind.splits === undefined) {
+    return {
+      ...kind,
+      tokenizerJson: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    }
+  }
+  const splits = kind.splits.map((regex) => ({
+    type: 'Split',
+    pattern: { Regex: regex },
+    behavior: 'Isolated',
+    invert: false,
+  }))
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }
+  return { ...kind, tokenizerJson: { type: 'Sequence', pretokenizers: [...splits, byteLevel] } }
+}

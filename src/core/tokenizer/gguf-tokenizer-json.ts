@@ -7,9 +7,8 @@
 import type { GgufFile } from '../formats/gguf-read.js'
 import { GGUF_TOKEN_TYPE } from '../formats/gguf-types.js'
 import { GgufMetadata } from '../models/gguf-metadata.js'
-import { quote } from '../util/shown.js'
 import { ggufSpecialIds, ggufTokenizerModel } from './from-gguf.js'
-import { ADDED_TYPES, PRE_TOKENIZERS, type PreTokenizerKind } from './gguf-pretokenizers.js'
+import { ADDED_TYPES, ggufPreTokenizer } from './gguf-pretokenizers.js'
 
 type Json = Record<string, unknown>
 
@@ -51,7 +50,7 @@ export function ggufTokenizerFiles(file: GgufFile, opts: TokenizerFilesOptions =
     })
   }
 
-  const pre = model === 'gpt2' ? preTokenizer(meta) : undefined
+  const pre = model === 'gpt2' ? ggufPreTokenizer(meta) : undefined
   const bosByDefault = (model === 'llama' || pre?.addBos === true) && ids.bos !== undefined
   const addBos = meta.boolean('tokenizer.ggml.add_bos_token', bosByDefault) && ids.bos !== undefined
   const addEos = meta.boolean('tokenizer.ggml.add_eos_token', false) && ids.eos !== undefined
@@ -173,33 +172,6 @@ function mergesFromScores(
   }
   found.sort((a, b) => b.score - a.score || a.order - b.order || a.li - b.li || a.ri - b.ri)
   return found.map((m) => [m.l, m.r])
-}
-
-/** The pre-tokenizer named by `tokenizer.ggml.pre` (absent: llama.cpp's "default"). */
-function preTokenizer(meta: GgufMetadata): PreTokenizerKind & { tokenizerJson: Json } {
-  const key = 'tokenizer.ggml.pre'
-  const name = meta.string(key, 'default')
-  const kind = Object.hasOwn(PRE_TOKENIZERS, name) ? PRE_TOKENIZERS[name] : undefined
-  if (kind === undefined) {
-    meta.fail(
-      key,
-      `is ${quote(name)}, a pre-tokenizer kiln does not know (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`,
-    )
-  }
-  if (kind.splits === undefined) {
-    return {
-      ...kind,
-      tokenizerJson: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    }
-  }
-  const splits = kind.splits.map((regex) => ({
-    type: 'Split',
-    pattern: { Regex: regex },
-    behavior: 'Isolated',
-    invert: false,
-  }))
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }
-  return { ...kind, tokenizerJson: { type: 'Sequence', pretokenizers: [...splits, byteLevel] } }
 }
 
 /** BOS and EOS around each sequence, as llama.cpp's add_bos / add_eos do (transformers' TemplateProcessing). */
