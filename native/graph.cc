@@ -161,12 +161,8 @@ void Graph::check_node(size_t index, const Node& nd) {
     }
     case Op::BIDIR_ATTENTION: {
       Tensor &q = in(0), &k = in(1), &v = in(2), &pos = in(3);
-      int64_t NH = nd.i[0];
-      need(NH > 0 && cols(q) % NH == 0, index, nd, "q width must be a multiple of the heads");
-      int64_t HS = cols(q) / NH;
-      need(HS > 0 && cols(k) % HS == 0 && cols(v) == cols(k), index, nd, "k/v width must be NKV*HS");
-      int64_t NKV = cols(k) / HS;
-      need(NKV > 0 && NH % NKV == 0, index, nd, "heads must be a multiple of kv heads");
+      checked_kv_heads(q, k, v, index, nd);
+      const int64_t HS = cols(q) / nd.i[0];
       f32(q, "q");
       f32(k, "k");
       f32(v, "v");

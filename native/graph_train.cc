@@ -32,12 +32,7 @@ void Graph::check_train_node(size_t index, const Node& nd) {
       const bool bwd = nd.op == Op::CAUSAL_ATTENTION_BACKWARD;
       const int o = bwd ? 1 : 0;  // the backward's inputs follow dy
       Tensor &q = in(o), &k = in(o + 1), &v = in(o + 2), &pos = in(o + 3);
-      int64_t NH = nd.i[0];
-      need(NH > 0 && cols(q) % NH == 0, index, nd, "q width must be a multiple of the heads");
-      int64_t HS = cols(q) / NH;
-      need(HS > 0 && cols(k) % HS == 0 && cols(v) == cols(k), index, nd, "k/v width must be NKV*HS");
-      int64_t NKV = cols(k) / HS;
-      need(NKV > 0 && NH % NKV == 0, index, nd, "heads must be a multiple of kv heads");
+      checked_kv_heads(q, k, v, index, nd);
       f32(q, "q");
       f32(k, "k");
       f32(v, "v");

@@ -39,6 +39,40 @@ export function ggufRopeSourceRow(o: number, headSize: number): number {
   return h * headSize + (r & 1) * (headSize / 2) + (r >> 1)
 }
 
+/**
+ * The heads whose rows llama.cpp permuted in a q or k tensor, or in anything laid out by their rows
+ * (a bias, a LoRA B): `name` is a checkpoint tensor or module name (…self_attn.q_proj…). 0: none.
+ */
+export function ropePermutedHeads(
+  name: string,
+  config: { numHeads: number; numKvHeads: number },
+  layout: WeightLayout,
+): number {
+  if (!layout.ropeInterleaved) return 0
+  const m = /(?:^|\.)self_attn\.(q|k)_proj(?:\.|$)/.exec(name)
+  return m === null ? 0 : m[1] === 'q' ? config.numHeads : config.numKvHeads
+}
+
+/**
+ * The rows of a matrix (any element type, `m.length / rows` elements a row) from transformers'
+ * order into llama.cpp's interleaved one (`to` 'gguf'), or back ('hf').
+ */
+export function permuteRopeRows<T extends Float32Array | Uint8Array>(
+  m: T,
+  rows: number,
+  headSize: number,
+  to: 'gguf' | 'hf',
+): T {
+  const len = m.length / rows
+  const out = new (m.constructor as new (n: number) => T)(m.length)
+  for (let o = 0; o < rows; o++) {
+    const src = ggufRopeSourceRow(o, headSize) * len
+    if (to === 'gguf') out.set(m.subarray(src, src + len), o * len)
+    else out.set(m.subarray(o * len, (o + 1) * len), src)
+  }
+  return out
+}
+
 /** Weight dtype to compute in: 'auto' keeps each tensor as stored. */
 export type ComputeDType = 'auto' | 'f32' | 'f16' | 'bf16'
 

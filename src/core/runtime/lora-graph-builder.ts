@@ -4,7 +4,7 @@
 import { FormatError } from '../errors.js'
 import { baseWeightName, type LoraAdapter } from '../formats/peft.js'
 import type { ModelConfig } from '../models/config.js'
-import { ggufRopeSourceRow, type WeightLayout, type WeightView } from '../models/weights.js'
+import { permuteRopeRows, ropePermutedHeads, type WeightLayout, type WeightView } from '../models/weights.js'
 import { quote } from '../util/shown.js'
 import { GraphBuilder, type GraphLimits, type TensorId } from './graph-builder.js'
 
@@ -42,27 +42,12 @@ export function applyAdapter(
         `${adapter.dir}: adapter module ${quote(module)} has no weight in the base model (${config.architecture}); was it trained for another model?`,
       )
     let b: Float32Array = pair.b.map((x) => x * adapter.scale)
-    const heads = !layout.ropeInterleaved
-      ? 0
-      : module.endsWith('self_attn.q_proj')
-        ? config.numHeads
-        : module.endsWith('self_attn.k_proj')
-          ? config.numKvHeads
-          : 0
-    if (heads > 0) b = permuteRows(b, pair.outFeatures, pair.rank, config.headDim)
+    if (ropePermutedHeads(module, config, layout) > 0)
+      b = permuteRopeRows(b, pair.outFeatures, config.headDim, 'gguf')
     const { rank, inFeatures, outFeatures } = pair
     branches.set(weight, { module, a: pair.a, b, rank, inFeatures, outFeatures })
   }
   return { dir: adapter.dir, branches }
-}
-
-function permuteRows(m: Float32Array, rows: number, cols: number, headSize: number): Float32Array {
-  const out = new Float32Array(m.length)
-  for (let o = 0; o < rows; o++) {
-    const src = ggufRopeSourceRow(o, headSize) * cols
-    out.set(m.subarray(src, src + cols), o * cols)
-  }
-  return out
 }
 
 /**

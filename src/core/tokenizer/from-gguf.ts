@@ -59,8 +59,8 @@ export function ggufSpecialIds(
   }
 }
 
-/** Rebuilds the tokenizer of a GGUF file from its `tokenizer.*` metadata. */
-export function ggufTokenizer(file: GgufFile): Tokenizer {
+/** A GGUF file's vocabulary as its `tokenizer.*` keys give it (the reader's and the writer's). */
+export function readGgufVocab(file: GgufFile) {
   const meta = new GgufMetadata(file)
   const model = ggufTokenizerModel(meta)
   const tokens = meta.stringArray('tokenizer.ggml.tokens')
@@ -70,20 +70,25 @@ export function ggufTokenizer(file: GgufFile): Tokenizer {
     ? meta.numberArray('tokenizer.ggml.token_type', n, true)
     : new Int32Array(n).fill(GGUF_TOKEN_TYPE.normal)
   const ids = ggufSpecialIds(meta, model, n)
-
-  const added: Json[] = []
-  for (let id = 0; id < n; id++) {
-    const type = types[id]
-    if (!ADDED_TYPES.has(type) || tokens[id].length === 0) continue
-    // llama.cpp matches these in the raw text, never after normalization.
-    added.push({ id, content: tokens[id], special: type !== GGUF_TOKEN_TYPE.userDefined, normalized: false })
-  }
-
+  // Matched in the raw text as added tokens (control and unknown ones special).
+  const added: { id: number; content: string; special: boolean }[] = []
+  for (let id = 0; id < n; id++)
+    if (ADDED_TYPES.has(types[id]) && tokens[id].length > 0)
+      added.push({ id, content: tokens[id], special: types[id] !== GGUF_TOKEN_TYPE.userDefined })
   const pre = model === 'gpt2' ? ggufPreTokenizer(meta) : undefined
   // llama.cpp's default, where the key is absent, applies only when there is a BOS token to add.
   const bosByDefault = (model === 'llama' || pre?.addBos === true) && ids.bos !== undefined
   const addBos = meta.boolean('tokenizer.ggml.add_bos_token', bosByDefault)
   const addEos = meta.boolean('tokenizer.ggml.add_eos_token', false)
+  return { meta, model, tokens, n, types, ids, added, pre, addBos, addEos }
+}
+
+/** Rebuilds the tokenizer of a GGUF file from its `tokenizer.*` metadata. */
+export function ggufTokenizer(file: GgufFile): Tokenizer {
+  const v = readGgufVocab(file)
+  const { meta, model, tokens, n, ids, pre, addBos, addEos } = v
+  // llama.cpp matches these in the raw text, never after normalization.
+  const added: Json[] = v.added.map((t) => ({ ...t, normalized: false }))
   if (addBos && ids.bos === undefined) {
     meta.fail('tokenizer.ggml.add_bos_token', 'is true, but there is no "tokenizer.ggml.bos_token_id"')
   }

@@ -6,9 +6,7 @@
 // two tokens ranked by the token's score (transformers' SentencePieceExtractor).
 import type { GgufFile } from '../formats/gguf-read.js'
 import { GGUF_TOKEN_TYPE } from '../formats/gguf-types.js'
-import { GgufMetadata } from '../models/gguf-metadata.js'
-import { ggufSpecialIds, ggufTokenizerModel } from './from-gguf.js'
-import { ADDED_TYPES, ggufPreTokenizer } from './gguf-pretokenizers.js'
+import { readGgufVocab } from './from-gguf.js'
 
 type Json = Record<string, unknown>
 
@@ -26,34 +24,19 @@ export interface TokenizerFilesOptions {
 
 /** tokenizer.json and tokenizer_config.json for the tokenizer of a GGUF file. */
 export function ggufTokenizerFiles(file: GgufFile, opts: TokenizerFilesOptions = {}): TokenizerFiles {
-  const meta = new GgufMetadata(file)
-  const model = ggufTokenizerModel(meta)
-  const tokens = meta.stringArray('tokenizer.ggml.tokens')
-  const n = tokens.length
-  if (n === 0) meta.fail('tokenizer.ggml.tokens', 'is empty')
-  const types = meta.has('tokenizer.ggml.token_type')
-    ? meta.numberArray('tokenizer.ggml.token_type', n, true)
-    : new Int32Array(n).fill(GGUF_TOKEN_TYPE.normal)
-  const ids = ggufSpecialIds(meta, model, n)
-
-  const added: Json[] = []
-  for (let id = 0; id < n; id++) {
-    if (!ADDED_TYPES.has(types[id]) || tokens[id].length === 0) continue
-    added.push({
-      id,
-      content: tokens[id],
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: types[id] !== GGUF_TOKEN_TYPE.userDefined,
-    })
-  }
-
-  const pre = model === 'gpt2' ? ggufPreTokenizer(meta) : undefined
-  const bosByDefault = (model === 'llama' || pre?.addBos === true) && ids.bos !== undefined
-  const addBos = meta.boolean('tokenizer.ggml.add_bos_token', bosByDefault) && ids.bos !== undefined
-  const addEos = meta.boolean('tokenizer.ggml.add_eos_token', false) && ids.eos !== undefined
+  const v = readGgufVocab(file)
+  const { meta, model, tokens, n, types, ids, pre } = v
+  const added: Json[] = v.added.map(({ id, content, special }) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special,
+  }))
+  const addBos = v.addBos && ids.bos !== undefined
+  const addEos = v.addEos && ids.eos !== undefined
 
   // A null-prototype object: a token such as "__proto__" must stay an ordinary key. A repeated
   // token maps to its last id, as in from-gguf.ts.

@@ -3,7 +3,7 @@
 // step per micro-batch that sums the gradients, one update per optimizer step.
 import { FormatError, option, UsageError } from '../errors.js'
 import { decoderFamily } from '../models/registry.js'
-import { ggufRopeSourceRow, WeightSet } from '../models/weights.js'
+import { permuteRopeRows, ropePermutedHeads, WeightSet } from '../models/weights.js'
 import { type NativeGraph, native } from '../native.js'
 import type { ModelSource } from '../runtime/model-source.js'
 import { buildBackward } from './backward.js'
@@ -244,40 +244,24 @@ export class TrainSession {
    * is trained in the base's row order and read back here in the transformers one.
    */
   readParameter(p: Parameter, tensor: 'value' | 'grad' = 'value'): Float32Array {
-    const heads = this.permutedHeads(p)
     const v = this.read(tensor === 'grad' ? p.grad : p.id)
-    if (heads === 0) return v
-    const [rows, cols] = p.shape
-    const out = new Float32Array(v.length)
-    const HS = rows / heads
-    for (let o = 0; o < rows; o++)
-      out.set(v.subarray(o * cols, (o + 1) * cols), ggufRopeSourceRow(o, HS) * cols)
-    return out
+    return this.permuted(p) ? permuteRopeRows(v, p.shape[0], this.source.config.headDim, 'hf') : v
   }
 
   /** Writes values given in the checkpoint's layout (the inverse of readParameter). */
   writeParameter(p: Parameter, values: Float32Array): void {
-    const heads = this.permutedHeads(p)
-    if (heads === 0) {
-      this.write(p.id, values)
-      return
-    }
-    const [rows, cols] = p.shape
-    const HS = rows / heads
-    const out = new Float32Array(values.length)
-    for (let o = 0; o < rows; o++) {
-      const src = ggufRopeSourceRow(o, HS) * cols
-      out.set(values.subarray(src, src + cols), o * cols)
-    }
-    this.write(p.id, out)
+    const v = this.permuted(p)
+      ? permuteRopeRows(values, p.shape[0], this.source.config.headDim, 'gguf')
+      : values
+    this.write(p.id, v)
   }
 
-  private permutedHeads(p: Parameter): number {
-    if (!this.source.layout.ropeInterleaved) return 0
-    const cfg = this.source.config
-    if (p.name.endsWith('self_attn.q_proj.lora_B.weight')) return cfg.numHeads
-    if (p.name.endsWith('self_attn.k_proj.lora_B.weight')) return cfg.numKvHeads
-    return 0
+  // LoRA's B is laid out by its module's output rows; A by its inputs, which are not permuted.
+  private permuted(p: Parameter): boolean {
+    return (
+      p.name.endsWith('.lora_B.weight') &&
+      ropePermutedHeads(p.name, this.source.config, this.source.layout) > 0
+    )
   }
 
   write(id: number, data: Float32Array): void {

@@ -12,7 +12,12 @@ import { FormatError } from '../../errors.js'
 import type { GgufFile } from '../../formats/gguf-read.js'
 import type { ModelConfig } from '../../models/config.js'
 import type { GenerationDefaults } from '../../models/generation-config.js'
-import { ggufRopeSourceRow, type WeightLayout, type WeightView } from '../../models/weights.js'
+import {
+  permuteRopeRows,
+  ropePermutedHeads,
+  type WeightLayout,
+  type WeightView,
+} from '../../models/weights.js'
 import { native } from '../../native.js'
 import { GGUF_BLOCK_TYPES } from '../../quant/block-quant.js'
 import type { ModelSource } from '../../runtime/model-source.js'
@@ -28,8 +33,6 @@ export interface GgufExportWeights {
   dequantized: Map<string, number>
 }
 
-const QK_ROWS = /\.self_attn\.(q|k)_proj\.(weight|bias)$/
-
 /** The tensors of a GGUF source as the ONNX graph reads them (see the top of the file). */
 export function ggufExportWeights(source: ModelSource): GgufExportWeights {
   const cfg = source.config
@@ -44,8 +47,8 @@ export function ggufExportWeights(source: ModelSource): GgufExportWeights {
       v = { ...v, dtype: 'F32', data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) }
       dequantized.set(view.dtype, (dequantized.get(view.dtype) ?? 0) + 1)
     }
-    const qk = source.layout.ropeInterleaved ? QK_ROWS.exec(name) : null
-    if (qk) v = unpermuteRows(v, qk[1] === 'q' ? cfg.numHeads : cfg.numKvHeads, cfg.headDim)
+    const heads = /\.(weight|bias)$/.test(name) ? ropePermutedHeads(name, cfg, source.layout) : 0
+    if (heads > 0) v = unpermuteRows(v, heads, cfg.headDim)
     const hfName = cfg.architecture === 'gpt2' && !name.startsWith('lm_head.') ? `transformer.${name}` : name
     weights.set(hfName, { ...v, name: hfName })
   }
@@ -59,12 +62,7 @@ function unpermuteRows(v: WeightView, heads: number, headSize: number): WeightVi
     throw new FormatError(
       `${v.file}: "${v.name}" has ${rows} rows, expected ${heads} heads × ${headSize} = ${heads * headSize}`,
     )
-  const rowBytes = v.data.byteLength / rows
-  const out = new Uint8Array(v.data.byteLength)
-  // GGUF row o is transformers' row ggufRopeSourceRow(o).
-  for (let o = 0; o < rows; o++)
-    out.set(v.data.subarray(o * rowBytes, (o + 1) * rowBytes), ggufRopeSourceRow(o, headSize) * rowBytes)
-  return { ...v, data: out }
+  return { ...v, data: permuteRopeRows(v.data, rows, headSize, 'hf') }
 }
 
 /** The one warning line for dequantized tensors (counted per GGUF type), or undefined when none were. */
