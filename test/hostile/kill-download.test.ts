@@ -146,7 +146,10 @@ describe('kiln download under SIGKILL', () => {
         const asked = server.log
           .slice(logFrom)
           .filter((l) => l.server === 'cdn' && l.path === `/blobs/${big}`)
-        expect(asked.map((l) => l.headers.range)).toEqual([`bytes=${partial}-`])
+        // A partial file that already holds every byte (killed between the last write and the
+        // rename) is checked against its hash and renamed: nothing is asked for.
+        const size = FILES[1].content.length
+        expect(asked.map((l) => l.headers.range)).toEqual(partial < size ? [`bytes=${partial}-`] : [])
       }
       checkCache(env.cache, 'after the last run')
       for (const f of FILES) {

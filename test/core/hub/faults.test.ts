@@ -1,7 +1,7 @@
 // Transfers that go wrong: a connection dropped half way, a stall, corrupted bytes, a server that
 // keeps failing, a process killed part way, and two processes fetching the same repo at once.
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BIN, jsonOut, ROOT, removeTempDirs } from '../../helpers/cli.js'
@@ -15,7 +15,16 @@ const repos: Record<string, { commit: string; blob: Buffer }> = {}
 
 beforeAll(async () => {
   server = await startServer()
-  for (const [i, name] of ['drop', 'stall', 'corrupt', 'flaky', 'killed', 'shared', 'full'].entries()) {
+  for (const [i, name] of [
+    'drop',
+    'stall',
+    'corrupt',
+    'flaky',
+    'killed',
+    'shared',
+    'full',
+    'whole',
+  ].entries()) {
     const blob = payload(100 + i)
     const commit = server.addRepo({
       name: `faults/${name}`,
@@ -127,6 +136,19 @@ describe.concurrent('faults', () => {
     expect(existsSync(path.join(lockDir, `${sha256(repos.killed.blob)}.lock`))).toBe(false)
   })
 
+  it('a partial blob that already holds every byte is checked and kept, not fetched again', async () => {
+    // A kill between the last write and the rename leaves this state.
+    const env = freshEnv(server)
+    const partial = `${blobPath(env.cache, 'whole')}.incomplete`
+    mkdirSync(path.dirname(partial), { recursive: true })
+    writeFileSync(partial, repos.whole.blob)
+    const r = await kiln(['download', 'faults/whole', '--json'], env)
+    expect(r.status, r.stderr).toBe(0)
+    expect(rangesFor('whole')).toEqual([])
+    expect(readFileSync(blobPath(env.cache, 'whole')).equals(repos.whole.blob)).toBe(true)
+    expect(existsSync(partial)).toBe(false)
+  })
+
   it('two processes fetching the same repo at once share the work without corrupting it', async () => {
     const env = freshEnv(server)
     // Slow enough that the runs overlap.
@@ -147,7 +169,7 @@ describe.concurrent('faults', () => {
 
   it('reports a full disk in one line', async () => {
     const env = freshEnv(server)
-    const { mkdirSync, symlinkSync } = await import('node:fs')
+    const { symlinkSync } = await import('node:fs')
     const blobs = path.join(env.cache, 'models--faults--full', 'blobs')
     mkdirSync(blobs, { recursive: true })
     // Writes to /dev/full fail with ENOSPC: a real disk-full error from the kernel.
