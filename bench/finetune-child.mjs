@@ -24,6 +24,8 @@ const session = new TrainSession(source, {
   lora: { rank: 16, alpha: 32, target: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
   maxRows: B * T,
   threads: Number(threads),
+  // KILN_BENCH_FT_LOSS_CHUNK=n: the loss over vocabulary chunks of n columns (TrainSessionOptions.lossChunk).
+  lossChunk: process.env.KILN_BENCH_FT_LOSS_CHUNK ? Number(process.env.KILN_BENCH_FT_LOSS_CHUNK) : undefined,
 })
 if (method === 'lora') for (const [p, init] of initLora(session.params, 1)) session.write(p.id, init)
 const loadMs = performance.now() - t0
@@ -57,6 +59,7 @@ for (let s = 0; s < Number(steps); s++) {
   times.push(performance.now() - a)
   loss = l.lossSum / l.tokens
 }
+const activationBytes = session.activationBytes
 session.dispose()
 const total = times.reduce((a, b) => a + b, 0)
 console.log(
@@ -66,6 +69,7 @@ console.log(
     tokens_per_s: (B * T * times.length) / (total / 1000),
     loss,
     trainable: session.trainableParameters,
+    activation_bytes: activationBytes,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
   }),
 )

@@ -98,6 +98,20 @@ static Tensor tensor_from_js(Napi::Env env, Napi::Object o, std::vector<Napi::Re
   // The row count of a row-sized tensor is its first dimension.
   if (t.rows != RowKind::Fixed && t.shape.empty())
     throw Napi::RangeError::New(env, "tensor " + t.name + ": a row-sized tensor needs a first dimension");
+  Napi::Value view = o.Get("view");
+  if (view.IsObject()) {
+    if (o.Get("data").IsTypedArray() || o.Get("data").IsDataView())
+      throw Napi::Error::New(env, "tensor " + t.name + ": a view has no data of its own");
+    Napi::Object v = view.As<Napi::Object>();
+    t.storage = Storage::View;
+    t.view_of = index_value(env, v.Get("of"), "tensor " + t.name + ": view.of");
+    Napi::Value row = v.Get("row");
+    double r = row.IsNumber() ? row.As<Napi::Number>().DoubleValue() : -1;
+    if (!(r >= 0) || std::floor(r) != r || r > 9007199254740991.0)
+      throw Napi::RangeError::New(env, "tensor " + t.name + ": view.row must be a non-negative integer");
+    t.view_row = (int64_t)r;
+    return t;
+  }
   Napi::Value data = o.Get("data");
   if (data.IsTypedArray() || data.IsDataView()) {
     size_t offset, len;

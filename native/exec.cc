@@ -144,6 +144,17 @@ void exec_node(const Backend& be, const Node& nd, const std::vector<Tensor>& ten
     case Op::CROSS_ENTROPY_BACKWARD:
       be.cross_entropy_backward(out.f32(), T(0).f32(), T(1).i32(), out.cur_rows, T(0).row_elems(), ith, nth);
       break;
+    case Op::CROSS_ENTROPY_STATS:
+      be.cross_entropy_stats(out.f32(), T(0).f32(), T(1).i32(), nd.inputs[2] >= 0 ? T(2).f32() : nullptr, out.cur_rows,
+                             T(0).row_elems(), nd.i[0], ith, nth);
+      break;
+    case Op::CROSS_ENTROPY_LOSS:
+      be.cross_entropy_loss(out.f32(), T(0).f32(), T(1).i32(), out.cur_rows, ith, nth);
+      break;
+    case Op::CROSS_ENTROPY_CHUNK_BACKWARD:
+      be.cross_entropy_chunk_backward(out.f32(), T(0).f32(), T(1).i32(), T(2).f32(), out.cur_rows, T(0).row_elems(),
+                                      nd.i[0], ith, nth);
+      break;
     case Op::ADAMW:
       be.adamw(out.f32(), (float*)T(1).data, (float*)T(2).data, (float*)T(3).data, T(4).f32(), out.elems(), ith, nth);
       break;

@@ -229,6 +229,9 @@ void Graph::check_node(size_t index, const Node& nd) {
     case Op::LAYERNORM_BACKWARD_WEIGHT:
     case Op::GELU_BACKWARD:
     case Op::SLICE_COLS_BACKWARD:
+    case Op::CROSS_ENTROPY_STATS:
+    case Op::CROSS_ENTROPY_LOSS:
+    case Op::CROSS_ENTROPY_CHUNK_BACKWARD:
       check_train_node(index, nd);
       break;
     case Op::SLICE_COLS: {
@@ -333,7 +336,7 @@ void Graph::check_io() {
   // Nodes write their outputs (and kv_store its caches): those are the graph's own memory, not a
   // buffer from JS (or a read-only mapping) that came as data.
   auto owned = [&](int id) {
-    if (id >= 0 && id < (int)tensors.size() && tensors[id].storage != Storage::Owned)
+    if (id >= 0 && id < (int)tensors.size() && !owned_memory(tensors[id]))
       throw GraphError("graph: tensor " + tensors[id].name + " is written by a node and cannot come with data");
   };
   for (const Node& nd : nodes) {
@@ -371,6 +374,7 @@ void Graph::check_memory(uint64_t mem_limit) const {
 }
 
 void Graph::finalize(uint64_t mem_limit) {
+  check_views();
   check_io();
   for (auto& t : tensors)
     if (t.storage == Storage::External && !t.data && t.elems() > 0) throw GraphError("graph: tensor " + t.name + " has no data");
@@ -401,6 +405,7 @@ void Graph::finalize(uint64_t mem_limit) {
   if (io.targets >= 0 && targets_vocab_ == 0) throw GraphError("graph: targets without a loss that reads them");
   place_weights();
   plan_buffers();
+  resolve_views();
   for (auto& t : tensors) t.cur_rows = lead(t);
   if (io.blocks >= 0) write_identity_blocks();
 }
@@ -425,6 +430,7 @@ void Graph::check_blocks(const int32_t* blocks, const int32_t* pos, const int32_
 }
 
 void Graph::finalize_op(uint64_t mem_limit) {
+  check_views();
   check();
   check_memory(mem_limit);
   if ((uint64_t)std::max<int64_t>(kv_len_, bidir_scratch_) > mem_limit / 4 / 64)
@@ -433,8 +439,9 @@ void Graph::finalize_op(uint64_t mem_limit) {
   place_weights();
   for (auto& t : tensors) {
     t.cur_rows = t.shape.empty() ? 1 : t.shape[0];
-    if (!t.data) t.data = device->alloc(t.nbytes());
+    if (!t.data && t.storage != Storage::View) t.data = device->alloc(t.nbytes());
   }
+  resolve_views();
 }
 
 // Single-op graphs (runOp) take their index tensors as data: the kernels would index with them
@@ -491,8 +498,13 @@ void Graph::check_op_indices() const {
       break;
     case Op::CROSS_ENTROPY:
     case Op::CROSS_ENTROPY_BACKWARD:
+    case Op::CROSS_ENTROPY_STATS:
       entries(T(1), lead(T(0)), "targets");
       if (T(1).data) check_targets((const int32_t*)T(1).data, lead(T(0)));  // owned: zeros
+      break;
+    case Op::CROSS_ENTROPY_LOSS:  // these index nothing with the targets (a chunk's own bounds)
+    case Op::CROSS_ENTROPY_CHUNK_BACKWARD:
+      entries(T(1), lead(T(0)), "targets");
       break;
     default:
       break;  // rope and the attentions read positions but index nothing with them (sizes: check_node)
@@ -501,6 +513,33 @@ void Graph::check_op_indices() const {
 
 void Graph::check() {
   for (size_t i = 0; i < nodes.size(); i++) check_node(i, nodes[i]);
+}
+
+// A view is whole rows of a fixed tensor that is not itself a view: same dtype and row shape, its
+// rows inside the base's.
+void Graph::check_views() const {
+  for (size_t i = 0; i < tensors.size(); i++) {
+    const Tensor& v = tensors[i];
+    if (v.storage != Storage::View) continue;
+    auto fail = [&](const std::string& why) { throw GraphError("graph: view " + v.name + ": " + why); };
+    if (v.view_of < 0 || v.view_of >= (int)tensors.size() || v.view_of == (int)i) fail("no such base tensor");
+    const Tensor& b = tensors[v.view_of];
+    if (b.storage == Storage::View) fail("a view of a view");
+    if (v.rows != RowKind::Fixed || b.rows != RowKind::Fixed) fail("views are of fixed tensors only");
+    if (v.dtype != b.dtype || v.shape.empty() || v.shape.size() != b.shape.size()) fail("dtype or rank differs from " + b.name);
+    for (size_t d = 1; d < v.shape.size(); d++)
+      if (v.shape[d] != b.shape[d]) fail("row shape differs from " + b.name);
+    if (v.view_row > b.shape[0] || v.shape[0] > b.shape[0] - v.view_row) fail("rows outside " + b.name);
+  }
+}
+
+// Once the bases have their memory: a view's data is its first row's.
+void Graph::resolve_views() {
+  for (Tensor& v : tensors)
+    if (v.storage == Storage::View) {
+      const Tensor& b = tensors[v.view_of];
+      v.data = (uint8_t*)b.data + dtype_bytes(b.dtype, v.view_row * b.row_elems());
+    }
 }
 
 // Kernels never allocate (a pool thread cannot report running out of memory): their scratch is

@@ -82,6 +82,12 @@ class Graph {
 
  private:
   void check();
+  void check_views() const;
+  void resolve_views();
+  // Memory the graph allocated: an owned tensor, or a view of one (nodes may write those).
+  bool owned_memory(const Tensor& t) const {
+    return t.storage == Storage::Owned || (t.storage == Storage::View && tensors[t.view_of].storage == Storage::Owned);
+  }
   void check_io();
   void check_memory(uint64_t mem_limit) const;
   void check_op_indices() const;

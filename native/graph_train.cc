@@ -22,7 +22,7 @@ void Graph::check_train_node(size_t index, const Node& nd) {
   };
   // A parameter's gradient: a fixed tensor (never a row-sized activation) the node adds into.
   auto fixed_grad = [&](int64_t elems) {
-    need(out.rows == RowKind::Fixed && out.storage == Storage::Owned && out.elems() == elems, index, nd,
+    need(out.rows == RowKind::Fixed && owned_memory(out) && out.elems() == elems, index, nd,
          "gradient must be a fixed f32 tensor of " + std::to_string(elems) + " elements");
   };
   const bool in_graph = io.tokens >= 0;
@@ -176,6 +176,40 @@ void Graph::check_train_node(size_t index, const Node& nd) {
       need(cols(out) == (nd.op == Op::CROSS_ENTROPY ? 1 : cols(logits)), index, nd, "output width");
       same_rows(logits, out);
       targets_vocab_ = targets_vocab_ ? std::min(targets_vocab_, cols(logits)) : cols(logits);
+      break;
+    }
+    case Op::CROSS_ENTROPY_STATS:
+    case Op::CROSS_ENTROPY_LOSS:
+    case Op::CROSS_ENTROPY_CHUNK_BACKWARD: {
+      const bool loss = nd.op == Op::CROSS_ENTROPY_LOSS;
+      Tensor &x = in(0), &targets = in(1);  // logits, or the loss's stats
+      f32(x, loss ? "stats" : "logits");
+      need(targets.dtype == DType::I32 && targets.elems() >= lead(x), index, nd, "targets must be i32, one per row");
+      need(!in_graph || nd.inputs[1] == io.targets, index, nd, "targets must be the step's targets");
+      same_rows(x, out);
+      if (loss) {
+        need(cols(x) == 3 && cols(out) == 1, index, nd, "stats must be (N,3) and the loss (N,1)");
+        break;
+      }
+      // Divided: v0 + W of huge values would overflow.
+      const int64_t v0 = nd.i[0], W = cols(x);
+      need(W > 0 && v0 >= 0, index, nd, "a chunk needs columns and a first column >= 0");
+      if (nd.op == Op::CROSS_ENTROPY_CHUNK_BACKWARD) {
+        Tensor& stats = in(2);
+        need(stats.dtype == DType::F32 && cols(stats) == 3, index, nd, "stats must be f32 (N,3)");
+        same_rows(x, stats);
+        need(cols(out) == W, index, nd, "output width != chunk width");
+        break;
+      }
+      const int64_t V = nd.i[1];
+      need(V > 0 && v0 < V && W <= V - v0, index, nd, "chunk outside the vocabulary");
+      if (nd.inputs[2] >= 0) {
+        Tensor& prev = in(2);
+        need(prev.dtype == DType::F32 && cols(prev) == 3, index, nd, "prev must be f32 (N,3)");
+        same_rows(x, prev);
+      }
+      need(cols(out) == 3, index, nd, "stats must be (N,3)");
+      targets_vocab_ = targets_vocab_ ? std::min(targets_vocab_, V) : V;
       break;
     }
     case Op::ADAMW: {

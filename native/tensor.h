@@ -65,7 +65,10 @@ enum class RowKind : int {
   Out = 2,     // dim 0 = number of rows whose logits are wanted (R)
 };
 
-enum class Storage : int { External = 0, Owned = 1 };
+// External: bytes that came with the spec (mapped weights); Owned: memory the graph allocates;
+// View: rows [view_row, view_row + shape[0]) of another fixed tensor (the chunked loss reads the
+// head weight and writes its gradient a vocabulary chunk at a time), no memory of its own.
+enum class Storage : int { External = 0, Owned = 1, View = 2 };
 
 struct Tensor {
   std::string name;
@@ -75,6 +78,8 @@ struct Tensor {
   Storage storage = Storage::Owned;
   void* data = nullptr;        // External: host bytes until the device places them
   int64_t cur_rows = 0;        // shape[0] in the current step
+  int view_of = -1;            // View: the tensor it is rows of
+  int64_t view_row = 0;        // View: its first row there
 
   int64_t row_elems() const {
     int64_t n = 1;

@@ -88,6 +88,19 @@ using cross_entropy_kernel = void(float* loss, const float* logits, const int32_
 // Unscaled: the step's mean over counted tokens is applied by adamw's grad_scale.
 using cross_entropy_backward_kernel = void(float* dlogits, const float* logits, const int32_t* targets, int64_t N,
                                            int64_t V, int ith, int nth);
+// The chunked loss. stats (N,3) per row: m, the largest logit so far; s, Σ exp(logit - m) so far;
+// t, the target's logit once its chunk has been seen (else 0). Each chunk (N,W) holds the
+// vocabulary's columns v0..v0+W-1 and merges into prev's stats (null: the first chunk). Rows whose
+// target is -100 get zeros throughout.
+using cross_entropy_stats_kernel = void(float* stats, const float* logits, const int32_t* targets, const float* prev,
+                                        int64_t N, int64_t W, int64_t v0, int ith, int nth);
+// loss (N) = m + log(s) - t, 0 where the target is -100
+using cross_entropy_loss_kernel = void(float* loss, const float* stats, const int32_t* targets, int64_t N, int ith,
+                                       int nth);
+// dlogits (N,W) of one chunk = exp(logit - m) / s - onehot(target - v0), a zero row where the target is -100
+using cross_entropy_chunk_backward_kernel = void(float* dlogits, const float* logits, const int32_t* targets,
+                                                 const float* stats, int64_t N, int64_t W, int64_t v0, int ith,
+                                                 int nth);
 // AdamW (PyTorch's, decoupled weight decay) on n elements: g = grad·grad_scale; param *= 1 - lr·wd;
 // m, v updated; param -= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps); then grad = 0.
 // hyper: lr, beta1, beta2, eps, weight_decay, bc1 (1-beta1^t), bc2 (1-beta2^t), grad_scale.

@@ -124,6 +124,8 @@ else {
     'test/core/train/qlora.test.ts',
     'test/core/train/gpt2-train.test.ts',
     'test/core/train/checkpointing.test.ts',
+    // The chunked loss: row views of the head's weight and gradient.
+    'test/core/train/chunked-loss.test.ts',
     '--exclude',
     'test/native/op-table.test.ts',
   ])

@@ -8,6 +8,7 @@
 //   KILN_BENCH_FT_RUNS=n   runs per cell (default 3)
 //   KILN_BENCH_FT_ONLY=kiln|torch   measure one side only (the other's cells stay empty)
 //   KILN_BENCH_FT_METHODS=lora,full,qlora   which rows (default all three)
+//   KILN_BENCH_FT_LOSS_CHUNK=n   kiln's loss over vocabulary chunks of n columns (default: whole logits)
 // qlora: kiln's LoRA over the same weights quantized to Q4_K_M (a GGUF kiln exports once, cached);
 // no PyTorch row beside it (its QLoRA needs bitsandbytes' CUDA kernels). The table's last column
 // then gives the weights' bytes: the issue's bound is a third of LoRA-over-F32's.

@@ -41,6 +41,9 @@ layernorm_backward_kernel layernorm_backward_cpu;                // train_gpt2.c
 layernorm_backward_weight_kernel layernorm_backward_weight_cpu;  // train_gpt2.cc
 gelu_backward_kernel gelu_backward_cpu;                          // train_gpt2.cc
 slice_cols_backward_kernel slice_cols_backward_cpu;              // train_gpt2.cc
+cross_entropy_stats_kernel cross_entropy_stats_cpu;              // train_ops.cc
+cross_entropy_loss_kernel cross_entropy_loss_cpu;                // train_ops.cc
+cross_entropy_chunk_backward_kernel cross_entropy_chunk_backward_cpu;  // train_ops.cc
 
 const Backend& cpu_backend() {
   static const Backend b = KILN_BACKEND(cpu);

@@ -130,6 +130,62 @@ void cross_entropy_backward_cpu(float* dlogits, const float* logits, const int32
   }
 }
 
+// One chunk merged into the running stats: the chunk's own log-sum-exp c stands for it as a single
+// term (m = c, s = 1), so the merge is the two-term one of an online softmax.
+void cross_entropy_stats_cpu(float* stats, const float* logits, const int32_t* targets, const float* prev, int64_t N,
+                             int64_t W, int64_t v0, int ith, int nth) {
+  int64_t s, e;
+  split_range(N, ith, nth, &s, &e);
+  for (int64_t n = s; n < e; n++) {
+    float* o = stats + n * 3;
+    int32_t t = targets[n];
+    if (t < 0) {
+      o[0] = o[1] = o[2] = 0.f;
+      continue;
+    }
+    const float* l = logits + n * W;
+    float c = row_logsumexp(l, W);
+    float tl = t >= v0 && t - v0 < W ? l[t - v0] : 0.f;
+    if (!prev) {
+      o[0] = c, o[1] = 1.f, o[2] = tl;
+      continue;
+    }
+    const float* p = prev + n * 3;
+    float m = p[0] > c ? p[0] : c;
+    o[1] = p[1] * std::exp(p[0] - m) + std::exp(c - m);
+    o[0] = m;
+    o[2] = p[2] + tl;
+  }
+}
+
+void cross_entropy_loss_cpu(float* loss, const float* stats, const int32_t* targets, int64_t N, int ith, int nth) {
+  int64_t s, e;
+  split_range(N, ith, nth, &s, &e);
+  for (int64_t n = s; n < e; n++)
+    loss[n] = targets[n] < 0 ? 0.f : stats[n * 3] + std::log(stats[n * 3 + 1]) - stats[n * 3 + 2];
+}
+
+void cross_entropy_chunk_backward_cpu(float* dlogits, const float* logits, const int32_t* targets, const float* stats,
+                                      int64_t N, int64_t W, int64_t v0, int ith, int nth) {
+  int64_t s, e;
+  split_range(N, ith, nth, &s, &e);
+  for (int64_t n = s; n < e; n++) {
+    float* d = dlogits + n * W;
+    int32_t t = targets[n];
+    if (t < 0) {
+      for (int64_t i = 0; i < W; i++) d[i] = 0.f;
+      continue;
+    }
+    const float* l = logits + n * W;
+    float lse = stats[n * 3] + std::log(stats[n * 3 + 1]);
+    if (cpu_features().avx512())
+      softmax_from_lse_avx512(d, l, W, lse);
+    else
+      for (int64_t i = 0; i < W; i++) d[i] = std::exp(l[i] - lse);
+    if (t >= v0 && t - v0 < W) d[t - v0] -= 1.f;
+  }
+}
+
 void adamw_cpu(float* param, float* grad, float* m, float* v, const float* hyper, int64_t n, int ith, int nth) {
   int64_t s, e;
   split_range(n, ith, nth, &s, &e);

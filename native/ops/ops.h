@@ -49,7 +49,11 @@ namespace kiln {
   X(LAYERNORM_BACKWARD, layernorm_backward, 3, __VA_ARGS__) /* in: dy, x (N,C), w (C); f0 eps -> dx (N,C) */ \
   X(LAYERNORM_BACKWARD_WEIGHT, layernorm_backward_weight, 2, __VA_ARGS__) /* in: dy, x (N,C); f0 eps -> dw (C) += */ \
   X(GELU_BACKWARD, gelu_backward, 2, __VA_ARGS__) /* in: dy, x; i0 as gelu -> dx */ \
-  X(SLICE_COLS_BACKWARD, slice_cols_backward, 1, __VA_ARGS__) /* in: dy (N,W); i0 start -> dx (N,C), 0 off the slice */
+  X(SLICE_COLS_BACKWARD, slice_cols_backward, 1, __VA_ARGS__) /* in: dy (N,W); i0 start -> dx (N,C), 0 off the slice */ \
+  /* The chunked loss: logits a vocabulary chunk at a time, never (N,V) at once. */ \
+  X(CROSS_ENTROPY_STATS, cross_entropy_stats, 3, __VA_ARGS__) /* in: logits (N,W) of columns i0.., targets, prev (N,3) or -1; i1 V -> (N,3) */ \
+  X(CROSS_ENTROPY_LOSS, cross_entropy_loss, 2, __VA_ARGS__) /* in: stats (N,3), targets -> (N,1) */ \
+  X(CROSS_ENTROPY_CHUNK_BACKWARD, cross_entropy_chunk_backward, 3, __VA_ARGS__) /* in: logits (N,W), targets, stats; i0 -> dlogits (N,W) */
 
 // No COUNT enumerator: a switch over Op then names exactly the ops, and -Werror=switch (binding.gyp)
 // makes a missing case a build error.

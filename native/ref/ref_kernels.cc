@@ -234,6 +234,9 @@ layernorm_backward_kernel layernorm_backward_ref;
 layernorm_backward_weight_kernel layernorm_backward_weight_ref;
 gelu_backward_kernel gelu_backward_ref;
 slice_cols_backward_kernel slice_cols_backward_ref;
+cross_entropy_stats_kernel cross_entropy_stats_ref;
+cross_entropy_loss_kernel cross_entropy_loss_ref;
+cross_entropy_chunk_backward_kernel cross_entropy_chunk_backward_ref;
 
 const Backend& ref_backend() {
   static const Backend b = KILN_BACKEND(ref);

@@ -194,6 +194,47 @@ void cross_entropy_backward_ref(float* dlogits, const float* logits, const int32
   }
 }
 
+// The chunk's max and Σ exp in double, merged into prev's.
+void cross_entropy_stats_ref(float* stats, const float* logits, const int32_t* targets, const float* prev, int64_t N,
+                             int64_t W, int64_t v0, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++) {
+    const float* l = logits + n * W;
+    float* o = stats + n * 3;
+    if (targets[n] < 0) {
+      o[0] = o[1] = o[2] = 0.f;
+      continue;
+    }
+    double mc = -INFINITY, sc = 0;
+    for (int64_t i = 0; i < W; i++) mc = std::max(mc, (double)l[i]);
+    for (int64_t i = 0; i < W; i++) sc += std::exp(l[i] - mc);
+    int64_t t = targets[n] - v0;
+    double tl = t >= 0 && t < W ? l[t] : 0;
+    double pm = prev ? prev[n * 3] : -INFINITY, ps = prev ? prev[n * 3 + 1] : 0, pt = prev ? prev[n * 3 + 2] : 0;
+    double m = std::max(pm, mc);
+    o[0] = (float)m;
+    o[1] = (float)(ps * std::exp(pm - m) + sc * std::exp(mc - m));
+    o[2] = (float)(pt + tl);
+  }
+}
+
+void cross_entropy_loss_ref(float* loss, const float* stats, const int32_t* targets, int64_t N, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++)
+    loss[n] = targets[n] < 0 ? 0.f : (float)(stats[n * 3] + std::log((double)stats[n * 3 + 1]) - stats[n * 3 + 2]);
+}
+
+void cross_entropy_chunk_backward_ref(float* dlogits, const float* logits, const int32_t* targets, const float* stats,
+                                      int64_t N, int64_t W, int64_t v0, int ith, int nth) {
+  if (ith != 0) return;
+  for (int64_t n = 0; n < N; n++) {
+    double lse = stats[n * 3] + std::log((double)stats[n * 3 + 1]);
+    for (int64_t i = 0; i < W; i++)
+      dlogits[n * W + i] =
+          targets[n] < 0 ? 0.f : (float)(std::exp(logits[n * W + i] - lse) - (i + v0 == targets[n] ? 1 : 0));
+  }
+}
+
 void adamw_ref(float* param, float* grad, float* m, float* v, const float* hyper, int64_t n, int ith, int nth) {
   if (ith != 0) return;
   double lr = hyper[0], b1 = hyper[1], b2 = hyper[2], eps = hyper[3], wd = hyper[4], bc1 = hyper[5], bc2 = hyper[6],

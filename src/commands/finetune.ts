@@ -75,6 +75,10 @@ Each option not given as a flag comes from KILN_FINETUNE_* variables, then finet
         "Recompute each layer's activations in the backward instead of keeping them: about half the activation memory for a third more compute.",
       allowNo: true,
     }),
+    'loss-chunk': Flags.string({
+      description:
+        'Compute the logits N vocabulary columns at a time, never whole (0: whole; default: chunks past 256 MiB of logits, or with --gradient-checkpointing).',
+    }),
     merge: Flags.boolean({
       description: 'LoRA: also write the base with the adapter folded in, to OUT/merged.',
       allowNo: true,

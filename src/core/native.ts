@@ -28,6 +28,8 @@ export interface TensorSpec {
   shape: number[]
   rows?: RowKind
   data?: ArrayBufferView
+  /** Rows [row, row + shape[0]) of fixed tensor `of` (same dtype and row shape), no memory of its own. */
+  view?: { of: number; row: number }
 }
 
 export interface NodeSpec {

@@ -114,5 +114,15 @@ describe('kiln finetune --launcher accelerate', () => {
     })
     expect(packing.status).toBe(2)
     expect(packing.stderr).toContain("--packing is kiln's own batching")
+
+    const chunked = await runKiln(
+      [...base(s), '--launcher', 'accelerate', '--loss-chunk', '4096', '--force'],
+      {
+        env: s.env,
+      },
+    )
+    expect(chunked.status).toBe(2)
+    expect(chunked.stderr.trim().split('\n')).toHaveLength(1)
+    expect(chunked.stderr).toContain("--loss-chunk is kiln's own loss")
   })
 })

@@ -255,6 +255,10 @@ const TESTED_OPS = [
   'layernorm_backward_weight',
   'gelu_backward',
   'slice_cols_backward',
+  // test/native/chunked-loss.test.ts
+  'cross_entropy_stats',
+  'cross_entropy_loss',
+  'cross_entropy_chunk_backward',
 ]
 
 describe('kernels: fast vs reference', () => {

@@ -328,6 +328,11 @@ export const sections = {
       help: "Recompute each layer's activations in the backward instead of keeping them (less memory, more compute).",
       default: () => false,
     },
+    loss_chunk: {
+      type: (z) => z.number().int().min(0),
+      help: "Vocabulary columns per chunk of the loss: the logits are computed that many at a time, never whole (0: whole; unset: chunks when a micro-batch's logits pass 256 MiB, or with gradient checkpointing).",
+      example: '8192',
+    },
     merge: {
       type: (z) => z.boolean(),
       help: 'LoRA: also write the base with the adapter folded in, to OUT/merged.',

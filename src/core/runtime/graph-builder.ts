@@ -73,6 +73,12 @@ export class GraphBuilder {
     return this.add({ name, dtype, shape, data })
   }
 
+  /** Rows [row, row + rows) of fixed tensor `of`, read and written in place (no memory of its own). */
+  view(name: string, of: TensorId, row: number, rows: number): TensorId {
+    const base = this.tensors[of]
+    return this.add({ name, dtype: base.dtype, shape: [rows, ...base.shape.slice(1)], view: { of, row } })
+  }
+
   /** A graph-owned, zero-initialised fixed tensor (the KV cache). */
   owned(name: string, shape: number[]): TensorId {
     return this.add({ name, dtype: 'f32', shape, rows: ROWS_FIXED })
@@ -110,6 +116,14 @@ export class GraphBuilder {
   protected act(name: string, rows: RowKind, cols: number): TensorId {
     const max = rows === ROWS_OUT ? this.limits.maxOutRows : this.limits.maxRows
     return this.add({ name, dtype: 'f32', shape: [max, cols], rows })
+  }
+
+  /**
+   * The language-model head, (R, C) · (V, C)ᵀ → (R, V) logits. A family's model ends with it; a
+   * training graph attaches its loss here (train-graph-builder.ts), a vocabulary chunk at a time.
+   */
+  lmHead(x: TensorId, w: TensorId): TensorId {
+    return this.matmul('logits', x, w)
   }
 
   protected node(op: string, inputs: number[], output: TensorId, f?: number[], i?: number[]): TensorId {

@@ -9,7 +9,8 @@ import type { TensorId } from '../runtime/graph-builder.js'
 import type { TrainGraphBuilder } from './train-graph-builder.js'
 
 /**
- * Appends the backward of every node before `logits`' loss, seeded by the loss's gradient. With
+ * Appends the backward of the forward nodes, seeded by the loss's gradient with respect to `seed`
+ * (the logits, or the head's input when the loss is chunked and has done the head's backward). With
  * `checkpoint`, each transformer layer's activations are recomputed just before its backward (from
  * the layer's input, which is kept) instead of being kept from the forward: no backward node reads
  * a layer's inner activations, so the buffer planner reuses their memory as soon as the forward has
@@ -18,7 +19,7 @@ import type { TrainGraphBuilder } from './train-graph-builder.js'
 export function buildBackward(
   g: TrainGraphBuilder,
   forward: readonly NodeSpec[],
-  logits: TensorId,
+  seed: { tensor: TensorId; grad: TensorId },
   opts: { checkpoint?: boolean } = {},
 ): void {
   // Only what depends on a parameter needs a gradient.
@@ -36,7 +37,7 @@ export function buildBackward(
   const segments = opts.checkpoint ? layerSegments(g, forward) : new Map<number, number>()
   // A forward tensor → its recomputation, for the layer whose backward is being built.
   let recomputed = new Map<TensorId, TensorId>()
-  grads.set(logits, g.crossEntropyBackward(logits))
+  grads.set(seed.tensor, seed.grad)
   for (let i = forward.length - 1; i >= 0; i--) {
     const start = segments.get(i)
     if (start !== undefined) recomputed = recompute(g, forward.slice(start, i + 1), original)

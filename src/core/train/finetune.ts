@@ -20,7 +20,7 @@ import { writeAdapterOut, writeMergedModel, writeModelOut } from './outputs.js'
 import { writeLossCurve } from './report/loss-curve.js'
 import { openMetricsFile, readMetrics } from './report/metrics-file.js'
 import { learningRate, warmupSteps } from './schedule.js'
-import { checkTrainable, defaultLoraTarget, TrainSession } from './train-session.js'
+import { autoLossChunk, checkTrainable, defaultLoraTarget, TrainSession } from './train-session.js'
 import type { FinetuneEvent, FinetuneOptions, FinetuneResult } from './types.js'
 
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
@@ -48,6 +48,7 @@ export function resolved(opts: FinetuneOptions) {
     seqLen: opts.seqLen ?? 512,
     packing: opts.packing ?? false,
     gradientCheckpointing: opts.gradientCheckpointing ?? false,
+    lossChunk: opts.lossChunk,
     evalEvery: opts.evalEvery,
     saveEvery: opts.saveEvery,
     seed: opts.seed ?? 42,
@@ -74,6 +75,7 @@ export function check(o: ReturnType<typeof resolved>): void {
   ] as const)
     int(o[k], k)
   int(o.seed, 'seed', 0)
+  int(o.lossChunk, 'lossChunk', 0)
   if (!(o.lr > 0)) throw new UsageError(`${option('lr')} must be > 0 (got ${o.lr})`)
   if (!(o.alpha > 0)) throw new UsageError(`${option('alpha')} must be > 0 (got ${o.alpha})`)
   if (!(o.dropout >= 0 && o.dropout < 1))
@@ -171,6 +173,8 @@ export async function finetune(
     maxRows: o.batchSize * o.seqLen,
     threads: o.threads,
     gradientCheckpointing: o.gradientCheckpointing,
+    lossChunk:
+      o.lossChunk ?? autoLossChunk(o.batchSize * o.seqLen, source.config.vocabSize, o.gradientCheckpointing),
   })
   try {
     mkdirSync(out, { recursive: true })

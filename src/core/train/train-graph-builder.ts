@@ -34,6 +34,28 @@ export interface TrainGraphOptions {
   lora?: LoraPlan
   /** Full fine-tuning: whether this checkpoint tensor is trained (it becomes an f32 parameter). */
   trainable?: (weightName: string) => boolean
+  /**
+   * Vocabulary columns per chunk of the loss (absent, or at least the vocabulary: the whole (N, V)
+   * logits at once). See lmHead.
+   */
+  lossChunk?: number
+}
+
+/** One vocabulary chunk of the head: rows v0.. of its weight, and of its gradient when trained. */
+interface HeadChunk {
+  v0: number
+  width: number
+  w: TensorId
+  grad?: TensorId
+}
+
+/** The head when the loss is chunked: its input, its chunks and the loss's stats. */
+export interface ChunkedHead {
+  x: TensorId
+  chunks: HeadChunk[]
+  stats: TensorId
+  /** The first node of the head and loss (the nodes before it are the model's forward). */
+  firstNode: number
 }
 
 export class TrainGraphBuilder extends GraphBuilder {
@@ -116,6 +138,66 @@ export class TrainGraphBuilder extends GraphBuilder {
     const v = this.stored.get(vcache)
     if (k === undefined || v === undefined) throw new Error(`${name}: attention before its kvStore`)
     return this.causalAttention(name, q, k, v, NH, scale)
+  }
+
+  /**
+   * With `lossChunk`, the head computes the loss a vocabulary chunk at a time and returns it, (N, 1):
+   * each chunk's logits (x · W[v0:v0+w]ᵀ, through row views of the weight) are merged into running
+   * (max, Σexp, target logit) stats and then let go, so no step holds the whole (N, V) logits; the
+   * backward (chunkedLossBackward) computes each chunk's logits again. A head with a LoRA branch keeps
+   * the whole logits.
+   */
+  override lmHead(x: TensorId, w: TensorId): TensorId {
+    const V = this.tensors[w].shape[0]
+    const chunk = this.opts.lossChunk ?? 0
+    if (chunk < 1 || chunk >= V || this.opts.lora?.targets(this.tensors[w].name)) return super.lmHead(x, w)
+    const firstNode = this.nodes.length
+    const grad = this.parameter(w)?.grad
+    const chunks: HeadChunk[] = []
+    let stats = -1
+    for (let v0 = 0; v0 < V; v0 += chunk) {
+      const width = Math.min(chunk, V - v0)
+      const c: HeadChunk = {
+        v0,
+        width,
+        w: this.view(`lm_head[${v0}:${v0 + width}]`, w, v0, width),
+        grad:
+          grad === undefined ? undefined : this.view(`lm_head.grad[${v0}:${v0 + width}]`, grad, v0, width),
+      }
+      chunks.push(c)
+      const logits = super.matmul(`logits[${v0}:${v0 + width}]`, x, c.w) // (N, width)
+      const out = this.act(`loss.stats[${v0}:]`, this.rowsOf(x), 3)
+      stats = this.node('cross_entropy_stats', [logits, this.targets, stats], out, [], [v0, V])
+    }
+    this.chunkedHead = { x, chunks, stats, firstNode }
+    return this.node('cross_entropy_loss', [stats, this.targets], this.act('loss', this.rowsOf(x), 1))
+  }
+
+  /** Set by lmHead when the loss is chunked. */
+  chunkedHead?: ChunkedHead
+
+  /**
+   * The chunked loss's backward: each chunk's logits again, their gradient from the loss's stats,
+   * then the head input's gradient (summed over the chunks, returned) and, when the head is trained,
+   * its weight's gradient a row block at a time.
+   */
+  chunkedLossBackward(): TensorId {
+    const head = this.chunkedHead
+    if (!head) throw new Error('chunkedLossBackward without a chunked head')
+    let dx: TensorId | undefined
+    for (const c of head.chunks) {
+      const name = `logits[${c.v0}:${c.v0 + c.width}]`
+      const logits = super.matmul(`${name}.recomputed`, head.x, c.w)
+      const out = this.act(`${name}.grad`, this.rowsOf(head.x), c.width)
+      const d = this.node('cross_entropy_chunk_backward', [logits, this.targets, head.stats], out, [], [c.v0])
+      const quantized = !['f32', 'f16', 'bf16'].includes(this.tensors[c.w].dtype)
+      const part = quantized
+        ? this.matmulBackwardInput(`${name}.x_grad`, d, c.w)
+        : this.plainMatmul(`${name}.x_grad`, d, c.w, true)
+      dx = dx === undefined ? part : this.add2(`${name}.x_grad_sum`, dx, part)
+      if (c.grad !== undefined) this.matmulBackwardWeight(d, head.x, c.grad, false)
+    }
+    return dx as TensorId
   }
 
   // Every row's logits count toward the loss.

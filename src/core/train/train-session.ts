@@ -34,6 +34,12 @@ export interface TrainSessionOptions {
    * gradient_checkpointing): a step holds one layer's activations, for one more forward's compute.
    */
   gradientCheckpointing?: boolean
+  /**
+   * Vocabulary columns per chunk of the loss (absent: the whole (tokens, vocabulary) logits at
+   * once): the logits are computed a chunk at a time, twice (the backward recomputes them), so a
+   * step never holds them whole.
+   */
+  lossChunk?: number
 }
 
 export interface AdamWSettings {
@@ -50,6 +56,24 @@ export interface AdamWSettings {
 export interface StepLoss {
   lossSum: number
   tokens: number
+}
+
+/** Whole logits up to this size; past it, the loss is chunked. */
+const WHOLE_LOGITS_BYTES = 256 * 2 ** 20
+
+/**
+ * The loss chunk kiln picks for a micro-batch of `rows` tokens: none (0, the whole logits) while the
+ * logits fit in 256 MiB (a chunked loss computes them twice: a few percent slower), past that chunks
+ * of at most 64 MiB of logits. With gradient checkpointing (memory before compute) the logits are
+ * most of what a step holds: always chunks, of at most 16 MiB. A chunk is a multiple of 64 columns
+ * (whole SIMD rows for the kernels).
+ */
+export function autoLossChunk(rows: number, vocab: number, checkpointing = false): number {
+  const logits = rows * vocab * 4
+  if (!checkpointing && logits <= WHOLE_LOGITS_BYTES) return 0
+  const chunkBytes = (checkpointing ? 16 : 64) * 2 ** 20
+  if (logits <= chunkBytes) return 0
+  return Math.max(64, Math.floor(chunkBytes / (rows * 4) / 64) * 64)
 }
 
 /** PEFT's default LoRA targets for a family (its TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
@@ -127,13 +151,19 @@ export class TrainSession {
       maxRows: opts.maxRows,
       lora,
       trainable: opts.method === 'full' ? (name) => source.weights.has(name) : undefined,
+      lossChunk: opts.lossChunk,
     })
     const w = new WeightSet(source.weights, g, source.layout, opts.method === 'full' ? 'f32' : 'auto')
-    const logits = decoderFamily(cfg.architecture).build(cfg, g, w)
-    const forward = g.nodes.slice()
-    const loss = g.crossEntropy(logits)
+    const out = decoderFamily(cfg.architecture).build(cfg, g, w)
+    // The model's forward ends with the logits, or (a chunked loss) with the loss itself.
+    const head = g.chunkedHead
+    const forward = g.nodes.slice(0, head?.firstNode)
+    const loss = head ? out : g.crossEntropy(out)
     const forwardNodes = g.nodes.length
-    buildBackward(g, forward, logits, { checkpoint: opts.gradientCheckpointing })
+    const seed = head
+      ? { tensor: head.x, grad: g.chunkedLossBackward() }
+      : { tensor: out, grad: g.crossEntropyBackward(out) }
+    buildBackward(g, forward, seed, { checkpoint: opts.gradientCheckpointing })
     if (g.params.length === 0)
       throw new UsageError(`${option('target')} matches no linear layer of ${source.path}`)
     const spec = g.buildTraining(loss, forwardNodes, opts.backend ?? 'cpu')

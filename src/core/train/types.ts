@@ -48,6 +48,13 @@ export interface FinetuneOptions {
    * gradient_checkpointing): the same gradients, in less memory, for one more forward's compute.
    */
   gradientCheckpointing?: boolean
+  /**
+   * Vocabulary columns per chunk of the loss: the logits are computed that many columns at a time,
+   * twice (the backward recomputes them), and never held whole; 0: the whole logits. Absent: whole
+   * while a micro-batch's logits fit in 256 MiB and gradientCheckpointing is off, else chunks
+   * (autoLossChunk).
+   */
+  lossChunk?: number
   /** LoRA: also write the base with the adapter folded in, as a model folder OUT/merged. */
   merge?: boolean
   /** Held-out data file, or a fraction of DATA kept out of training (evalSplit). */

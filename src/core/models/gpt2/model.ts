@@ -55,8 +55,7 @@ export function buildGpt2(cfg: ModelConfig, g: GraphBuilder, w: WeightSet): Tens
     w.vector(`${pre}ln_f.bias`, C),
     eps,
   )
-  return g.matmul(
-    'logits',
+  return g.lmHead(
     normed,
     cfg.tieWordEmbeddings || !w.has('lm_head.weight') ? wte : w.matrix('lm_head.weight', [V, C]),
   )

@@ -90,5 +90,5 @@ export function buildLlama(cfg: ModelConfig, g: GraphBuilder, w: WeightSet): Ten
   const last = g.selectOutRows('out_rows', x) // (R, C)
   const normed = g.rmsnorm('model.norm', last, w.vector('model.norm.weight', C), eps)
   const head = cfg.tieWordEmbeddings ? embed : w.matrix('lm_head.weight', [V, C])
-  return g.matmul('logits', normed, head) // (R, V)
+  return g.lmHead(normed, head) // (R, V)
 }

@@ -74,6 +74,10 @@ function checkLaunch(opts: AccelerateFinetuneOptions): void {
     throw new UsageError(
       `${option('packing')} is kiln's own batching; with ${option('launcher')} accelerate each batch holds ${option('batchSize')} padded sequences (leave ${option('packing')} out)`,
     )
+  if (opts.lossChunk !== undefined)
+    throw new UsageError(
+      `${option('lossChunk')} is kiln's own loss; transformers' Trainer computes the whole logits (leave ${option('lossChunk')} out)`,
+    )
 }
 
 /** One line per example: what the script trains on. */
