@@ -29,6 +29,7 @@ const start: FinetuneEvent = {
   trainableParameters: 1_234_567,
   examples: 40,
   startStep: 0,
+  data: { records: 40, windowed: 0, truncated: 0, seqLen: 512, skipped: [] },
 }
 const step = (n: number, loss = 2 / n): FinetuneEvent => ({
   type: 'step',
@@ -115,6 +116,30 @@ describe('finetune progress', () => {
     expect(out.stderr).not.toMatch(/\r|\u001B/)
   })
 
+  it('says what the sequence length did to the data: windows, truncations, records left out', () => {
+    const { io, out } = fakeIo(false)
+    const p = finetuneProgress({ json: false, quiet: false }, io)
+    const skipped = Array.from({ length: 7 }, (_, i) => ({
+      where: `chats.jsonl:${i + 1}`,
+      reason: 'no token the loss counts within the first 512',
+    }))
+    p.onEvent({
+      ...start,
+      examples: 90,
+      data: { records: 40, windowed: 3, truncated: 1, seqLen: 512, skipped },
+    } as FinetuneEvent)
+    p.end()
+    expect(out.stderr.trimEnd().split('\n')).toEqual([
+      'training 3 steps (lora, 1.2M trainable parameters, 90 examples from 40 records)',
+      '3 records of text cut into windows of 512 tokens',
+      '1 record truncated to their first 512 tokens',
+      `7 records left out: ${skipped
+        .slice(0, 5)
+        .map((s) => `${s.where} (${s.reason})`)
+        .join(', ')}, and 2 more`,
+    ])
+  })
+
   it('with --json prints one JSON line per event on stdout, snake_case', () => {
     const { io, out } = fakeIo(true)
     const p = finetuneProgress({ json: true, quiet: false }, io)
@@ -140,7 +165,7 @@ describe('finetune progress', () => {
       eta_ms: 130_000,
     })
     expect(lines[3]).toEqual({ event: 'eval', step: 2, loss: 1.2345 })
-    expect(jsonEvent(start)).toMatchObject({ event: 'start', total_steps: 3, start_step: 0 })
+    expect(jsonEvent(start)).toMatchObject({ event: 'start', total_steps: 3, start_step: 0, records: 40 })
   })
 
   it('with --quiet prints nothing', () => {

@@ -7,7 +7,8 @@
 // Parquet files written by hyparquet-writer (text, prompt/completion, messages as a list of
 // structs, columns of the wrong types) are truncated and mutated, the footer most. Also: a single
 // 10 MB line. The property: loadTrainData returns examples (ids in the vocabulary, labels aligned,
-// at most seqLen tokens), or throws a one-line KilnError that names the file.
+// at most seqLen tokens; a text record's windows hold each of its tokens once), or throws a
+// one-line KilnError that names the file.
 //
 // Real files in a temp folder, one per case; tokenizers of test/fixtures/golden with chat templates.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -449,23 +450,11 @@ const root = mkdtempSync(path.join(os.tmpdir(), 'kiln-fuzz-data-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
 let n = 0
 
-/** Costs of a long record that are linear but large, in code this target does not own (see the report). */
-const heavy = (f: FuzzFailure) => f.kind === 'memory' || f.kind === 'hang'
-const known: KnownBug[] = [
-  {
-    // Tokenizer.encodeWithOffsets (src/core/tokenizer/encode-offsets.ts) keeps an alignment per
-    // character: a 1 MB chat message costs ~250 MiB and 5 s, a 10 MB one ~2.6 GiB and a minute.
-    name: 'chat-offsets-cost',
-    matches: (f, c) => heavy(f) && (c as Case).long?.as === 'message',
-    skip: (c) => (c as Case).long?.as === 'message' && ((c as Case).long?.bytes ?? 0) >= 10_000_000,
-  },
-  {
-    // loadTrainData (src/core/train/data/index.ts) tokenizes a record whole, then keeps seqLen
-    // tokens: a 10 MB record costs ~400 MiB and seconds.
-    name: 'record-tokenized-whole',
-    matches: (f, c) => heavy(f) && ((c as Case).long?.bytes ?? 0) >= 10_000_000,
-  },
-]
+// Once known bugs, now replayed from the corpus (chat-message-10mb.json, text-record-10mb.json): a
+// 10 MB chat message cost ~2.6 GiB and a minute (an alignment per character in
+// encodeWithOffsets), a 10 MB record ~400 MiB (tokenized whole before truncation). A chat or
+// prompt/completion record is now tokenized only up to seqLen; a text one in chunks, into windows.
+const known: KnownBug[] = []
 
 fuzzTarget<Case>({
   target: 'finetune-data',
@@ -510,6 +499,24 @@ fuzzTarget<Case>({
         }
         if (!e.where.includes(file))
           throw new FuzzFailure(`an example's where ${e.where} does not name the file`, 'answer')
+      }
+      // A text's windows, in order: tokens 0…, seqLen…, each window as long as the tokens it names.
+      const next = new Map<string, number>()
+      for (const e of r.value.examples) {
+        const w = / \(tokens (\d+)-(\d+)\)$/.exec(e.where)
+        if (!w) continue
+        const record = e.where.slice(0, w.index)
+        const [a, b] = [Number(w[1]), Number(w[2])]
+        if (
+          a !== (next.get(record) ?? 0) ||
+          b - a + 1 !== e.ids.length ||
+          (e.ids.length !== c.seqLen && a === 0)
+        )
+          throw new FuzzFailure(
+            `${e.where}: ${e.ids.length} ids out of the window order (seqLen ${c.seqLen})`,
+            'answer',
+          )
+        next.set(record, b + 1)
       }
       return `loaded (${c.ext})`
     } finally {

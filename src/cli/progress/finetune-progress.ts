@@ -34,6 +34,10 @@ export function jsonEvent(e: FinetuneEvent): Record<string, unknown> {
         trainable_parameters: e.trainableParameters,
         examples: e.examples,
         start_step: e.startStep,
+        records: e.data.records,
+        windowed: e.data.windowed,
+        truncated: e.data.truncated,
+        skipped: e.data.skipped,
       }
     case 'step':
       return {
@@ -92,10 +96,29 @@ export function stepLine(e: StepEvent, lastEval?: number): string {
 
 export function startLine(e: Extract<FinetuneEvent, { type: 'start' }>): string {
   const resumed = e.startStep > 0 ? `, resuming after step ${e.startStep}` : ''
+  const from = e.data.records !== e.examples ? ` from ${e.data.records} records` : ''
   return (
     `training ${e.totalSteps} steps (${e.method}, ${formatCount(e.trainableParameters)} trainable ` +
-    `parameters, ${e.examples} examples${resumed})`
+    `parameters, ${e.examples} examples${from}${resumed})`
   )
+}
+
+/** Skipped records named at most. */
+const SKIPPED_SHOWN = 5
+
+/** What seqLen did to the data, a line each (none when it changed nothing). */
+export function dataLines(e: Extract<FinetuneEvent, { type: 'start' }>): string[] {
+  const { windowed, truncated, skipped, seqLen } = e.data
+  const lines: string[] = []
+  const records = (n: number) => `${n} record${n === 1 ? '' : 's'}`
+  if (windowed > 0) lines.push(`${records(windowed)} of text cut into windows of ${seqLen} tokens`)
+  if (truncated > 0) lines.push(`${records(truncated)} truncated to their first ${seqLen} tokens`)
+  if (skipped.length > 0) {
+    const named = skipped.slice(0, SKIPPED_SHOWN).map((s) => `${s.where} (${s.reason})`)
+    const more = skipped.length > SKIPPED_SHOWN ? `, and ${skipped.length - SKIPPED_SHOWN} more` : ''
+    lines.push(`${records(skipped.length)} left out: ${named.join(', ')}${more}`)
+  }
+  return lines
 }
 
 function bar(step: number, total: number, width = 20): string {
@@ -133,7 +156,7 @@ export function finetuneProgress(opts: FinetuneProgressOptions, io: CliIo = cliI
         io.stdout.write(`${JSON.stringify(jsonEvent(e))}\n`)
         return
       }
-      if (e.type === 'start') say(startLine(e))
+      if (e.type === 'start') for (const line of [startLine(e), ...dataLines(e)]) say(line)
       else if (e.type === 'eval') {
         lastEval = e.loss
         say(`step ${e.step}: eval loss ${formatLoss(e.loss)}`)

@@ -54,14 +54,15 @@ export function wellFormed(text: string): string {
   return text
 }
 
-/** The words of one input: added tokens and pre-tokenized pieces, in order. */
-function words(p: OffsetPipeline, text: string): AlignedSplit[] {
-  const out: AlignedSplit[] = []
+/**
+ * The words of one input: added tokens and pre-tokenized pieces, in order, made as they are
+ * wanted (memory for the words in flight, not for every word of a long text).
+ */
+function* words(p: OffsetPipeline, text: string): Generator<AlignedSplit> {
   for (const split of p.added.splitAligned(text)) {
-    if (split.token || !p.preTokenizer) out.push(split)
-    else for (const n of preTokenizeAligned(p.preTokenizer.stages, [split.n])) out.push({ n })
+    if (split.token || !p.preTokenizer) yield split
+    else for (const n of preTokenizeAligned(p.preTokenizer.stages, split.n)) yield { n }
   }
-  return out
 }
 
 /**
@@ -76,9 +77,9 @@ function encodeSequence(
 ): RawEncoding {
   const e = emptyEncoding(text)
   let total = 0
-  const list = words(p, text)
-  for (let w = 0; w < list.length; w++) {
-    const { n, token } = list[w]
+  let w = -1
+  for (const { n, token } of words(p, text)) {
+    w++
     const tokens: ModelToken[] = []
     if (token) tokens.push({ id: token.id, value: token.value, start: 0, end: n.length })
     else p.model.tokenizeWithOffsets(n.normalized, tokens)

@@ -19,19 +19,27 @@ function codePoints(s: string): string[] {
   return out
 }
 
+/** A lone surrogate (with the u flag, a pair is one code point and does not match). */
+const LONE_SURROGATE = /[\ud800-\udfff]/u
+
 export class NormalizedString {
   private constructor(
     /** The part of the caller's text this string covers. */
     readonly original: string,
     public normalized: string,
-    /** For each unit of `normalized`: [start, end) of its source in `original`. */
-    private starts: number[],
-    private ends: number[],
+    /**
+     * For each unit of `normalized`: [start, end) of its source in `original`. Undefined while
+     * `normalized` is `original` itself, well formed (each unit aligned with its own character): a
+     * long text costs no array per unit until a transform changes it, and slicing it costs nothing.
+     */
+    private starts: number[] | undefined,
+    private ends: number[] | undefined,
     /** Where `original` starts in the caller's text. */
     readonly shift: number,
   ) {}
 
   static from(text: string, shift = 0): NormalizedString {
+    if (!LONE_SURROGATE.test(text)) return new NormalizedString(text, text, undefined, undefined, shift)
     const starts: number[] = new Array(text.length)
     const ends: number[] = new Array(text.length)
     for (let i = 0; i < text.length; ) {
@@ -44,6 +52,34 @@ export class NormalizedString {
       i += width
     }
     return new NormalizedString(text, text, starts, ends, shift)
+  }
+
+  /** Start of unit i's source (identity alignment: a pair's low unit starts with its high one). */
+  private startOf(i: number): number {
+    if (this.starts) return this.starts[i]
+    const c = this.normalized.charCodeAt(i)
+    return c >= 0xdc00 && c <= 0xdfff ? i - 1 : i
+  }
+
+  private endOf(i: number): number {
+    if (this.ends) return this.ends[i]
+    const c = this.normalized.charCodeAt(i)
+    return c >= 0xd800 && c <= 0xdbff ? i + 2 : i + 1
+  }
+
+  /** The per-unit arrays, built when a transform needs them. */
+  private materialize(): { starts: number[]; ends: number[] } {
+    if (this.starts && this.ends) return { starts: this.starts, ends: this.ends }
+    const n = this.normalized.length
+    const starts: number[] = new Array(n)
+    const ends: number[] = new Array(n)
+    for (let i = 0; i < n; i++) {
+      starts[i] = this.startOf(i)
+      ends[i] = this.endOf(i)
+    }
+    this.starts = starts
+    this.ends = ends
+    return { starts, ends }
   }
 
   get length(): number {
@@ -61,23 +97,29 @@ export class NormalizedString {
    */
   toOriginal(start: number, end: number): [number, number] {
     if (start === end) return [this.shift + start, this.shift + end]
-    if (start > end || end > this.starts.length) return [start, end]
-    return [this.shift + this.starts[start], this.shift + this.ends[end - 1]]
+    if (start > end || end > this.normalized.length) return [start, end]
+    return [this.shift + this.startOf(start), this.shift + this.endOf(end - 1)]
   }
 
   /** A [start, end) range of `normalized` as a range of `original` (undefined when out of range). */
   private originalRange(start: number, end: number): [number, number] | undefined {
     if (start === end) return [start, end]
-    if (start > end || end > this.starts.length) return undefined
-    return [this.starts[start], this.ends[end - 1]]
+    if (start > end || end > this.normalized.length) return undefined
+    return [this.startOf(start), this.endOf(end - 1)]
   }
 
   /** The part of this string at normalized [start, end), as NormalizedString::slice. */
   slice(start: number, end: number): NormalizedString {
     const range = this.originalRange(start, end) ?? [0, 0]
     const nShift = range[0]
-    const starts = this.starts.slice(start, end)
-    const ends = this.ends.slice(start, end)
+    // An identity-aligned string cut between characters stays one: its part of `original` is its text.
+    if (!this.starts && range[0] === start && range[1] === end) {
+      const text = this.normalized.slice(start, end)
+      return new NormalizedString(text, text, undefined, undefined, this.shift + start)
+    }
+    const all = this.materialize()
+    const starts = all.starts.slice(start, end)
+    const ends = all.ends.slice(start, end)
     for (let k = 0; k < starts.length; k++) {
       starts[k] -= nShift
       ends[k] -= nShift
@@ -96,6 +138,7 @@ export class NormalizedString {
    * `initialOffset` characters at the start of the range are removed first.
    */
   transformRange(start: number, end: number, dest: readonly Change[], initialOffset: number): void {
+    const all = this.materialize()
     const replaced = codePoints(this.normalized.slice(start, end))
     let next = 0
     let offset = start
@@ -107,8 +150,8 @@ export class NormalizedString {
       let from: number
       if (change > 0) from = offset < 1 ? -1 : offset - 1
       else from = offset
-      const s = from < 0 ? 0 : this.starts[from]
-      const e = from < 0 ? 0 : this.ends[from]
+      const s = from < 0 ? 0 : all.starts[from]
+      const e = from < 0 ? 0 : all.ends[from]
       if (change <= 0 && next < replaced.length) offset += replaced[next++].length
       for (let r = 0; change < 0 && r < -change && next < replaced.length; r++)
         offset += replaced[next++].length
@@ -119,12 +162,12 @@ export class NormalizedString {
       text += char
     }
     // Not splice(…, ...items): spreading a long text's alignments would overflow the stack.
-    if (start === 0 && end === this.starts.length) {
+    if (start === 0 && end === all.starts.length) {
       this.starts = newStarts
       this.ends = newEnds
     } else {
-      this.starts = this.starts.slice(0, start).concat(newStarts, this.starts.slice(end))
-      this.ends = this.ends.slice(0, start).concat(newEnds, this.ends.slice(end))
+      this.starts = all.starts.slice(0, start).concat(newStarts, all.starts.slice(end))
+      this.ends = all.ends.slice(0, start).concat(newEnds, all.ends.slice(end))
     }
     this.normalized = this.normalized.slice(0, start) + text + this.normalized.slice(end)
   }
@@ -193,6 +236,7 @@ export class NormalizedString {
    * NormalizedString::replace: every inserted character takes the alignment of the match's last unit.
    */
   replaceSpans(matches: readonly number[], content: string): void {
+    const all = this.materialize()
     let text = ''
     const starts: number[] = []
     const ends: number[] = []
@@ -202,11 +246,11 @@ export class NormalizedString {
       const end = matches[k + 1]
       text += this.normalized.slice(last, start)
       for (let u = last; u < start; u++) {
-        starts.push(this.starts[u])
-        ends.push(this.ends[u])
+        starts.push(all.starts[u])
+        ends.push(all.ends[u])
       }
-      const s = end < 1 ? 0 : this.starts[end - 1]
-      const e = end < 1 ? 0 : this.ends[end - 1]
+      const s = end < 1 ? 0 : all.starts[end - 1]
+      const e = end < 1 ? 0 : all.ends[end - 1]
       for (let u = 0; u < content.length; u++) {
         starts.push(s)
         ends.push(e)
@@ -216,8 +260,8 @@ export class NormalizedString {
     }
     text += this.normalized.slice(last)
     for (let u = last; u < this.normalized.length; u++) {
-      starts.push(this.starts[u])
-      ends.push(this.ends[u])
+      starts.push(all.starts[u])
+      ends.push(all.ends[u])
     }
     this.normalized = text
     this.starts = starts

@@ -3,10 +3,11 @@
 
 import { byteLevelChanges } from './byte-level.js'
 import { isBertPunctuation, isWhitespace } from './chars.js'
-import { checkGrowth, growthLimit, totalLength } from './fields.js'
+import { checkGrowth, growthLimit } from './fields.js'
 import type { NormalizedString } from './normalized-string.js'
 import type { Stage } from './pre-tokenizer-stages.js'
-import { charSpans, regexSpans } from './split.js'
+import { charSpans, keptSpans } from './split.js'
+import { asOnigSees } from './unicode.js'
 
 /**
  * BERT's two splits (on whitespace, removed; then each punctuation character isolated) as one:
@@ -29,23 +30,62 @@ function bertSpans(s: string): number[] {
   return spans
 }
 
-function runStage(stage: Stage, n: NormalizedString, out: NormalizedString[]): void {
+/** The pieces of `n` at flat [start, end) pairs, cut one at a time as they are wanted (empty ones dropped). */
+function* slices(n: NormalizedString, pairs: number[]): Generator<NormalizedString> {
+  for (let k = 0; k < pairs.length; k += 2) if (pairs[k + 1] > pairs[k]) yield n.slice(pairs[k], pairs[k + 1])
+}
+
+/**
+ * The pieces of an Isolated split of `n` on `re` (every match and every stretch between), found one
+ * at a time as regexSpans finds them: a long text never has an array of all its spans.
+ */
+function* isolatedSlices(n: NormalizedString, re: RegExp): Generator<NormalizedString> {
+  const text = n.normalized
+  if (text.length === 0) return
+  // Classes must see code points as Oniguruma's older Unicode data does.
+  const s = asOnigSees(text)
+  let prev = 0
+  let from = 0
+  for (;;) {
+    // The expression is shared: its position is this walk's own, set before each search.
+    re.lastIndex = from
+    const m = re.exec(s)
+    if (m === null) break
+    const start = m.index
+    const end = start + m[0].length
+    from = end
+    if (end === start) {
+      // Advance past an empty match by a whole code point, like Oniguruma's find_iter.
+      const c = s.charCodeAt(end)
+      from = end + (c >= 0xd800 && c <= 0xdbff ? 2 : 1)
+      if (end >= s.length) break
+      continue
+    }
+    if (prev !== start) yield n.slice(prev, start)
+    yield n.slice(start, end)
+    prev = end
+  }
+  if (prev !== s.length) yield n.slice(prev, s.length)
+}
+
+/**
+ * One stage over one piece. A stage that cuts (a long text into words) yields the words one at a
+ * time: only their spans, a few numbers each, exist for all of them at once.
+ */
+function runStage(stage: Stage, n: NormalizedString): Iterable<NormalizedString> {
   switch (stage.kind) {
     case 'split':
-      n.split(stage.spans(n.normalized), stage.behavior, out)
-      return
+      if (stage.regex && stage.behavior === 'Isolated' && !stage.invert) return isolatedSlices(n, stage.regex)
+      return slices(n, keptSpans(stage.spans(n.normalized), stage.behavior))
     case 'bert':
-      n.split(bertSpans(n.normalized), 'Removed', out)
-      return
+      return slices(n, keptSpans(bertSpans(n.normalized), 'Removed'))
     case 'byte-level-split':
       if (stage.addPrefixSpace && !n.normalized.startsWith(' ')) n.prepend(' ')
-      if (stage.regex) n.split(regexSpans(n.normalized, stage.regex), 'Isolated', out)
-      else if (n.length > 0) out.push(n)
-      return
+      if (stage.regex) return isolatedSlices(n, stage.regex)
+      return n.length > 0 ? [n] : []
     case 'byte-level-map':
       n.transform(byteLevelChanges(n.normalized), 0)
-      if (n.length > 0) out.push(n)
-      return
+      return n.length > 0 ? [n] : []
     case 'metaspace': {
       const { replacement, scheme } = stage
       const spaces: number[] = []
@@ -57,30 +97,41 @@ function runStage(stage: Stage, n: NormalizedString, out: NormalizedString[]): v
         (scheme === 'always' || (scheme === 'first' && n.originalStart === 0))
       )
         n.prepend(replacement)
-      if (!stage.split) {
-        if (n.length > 0) out.push(n)
-        return
-      }
-      n.split(
-        charSpans(n.normalized, (ch) => ch === replacement),
-        'MergedWithNext',
-        out,
+      if (!stage.split) return n.length > 0 ? [n] : []
+      return slices(
+        n,
+        keptSpans(
+          charSpans(n.normalized, (ch) => ch === replacement),
+          'MergedWithNext',
+        ),
       )
-      return
     }
   }
 }
 
-/** Splits each piece by every stage in turn (pieces an added token produced are not passed in). */
-export function preTokenizeAligned(stages: readonly Stage[], pieces: NormalizedString[]): NormalizedString[] {
-  // The same bound on growth as the plain runner's (pre-tokenizers.ts).
-  const limit = growthLimit(totalLength(pieces), 'pre-tokenizer')
-  let cur = pieces
-  for (const stage of stages) {
-    const next: NormalizedString[] = []
-    for (const n of cur) runStage(stage, n, next)
-    checkGrowth(totalLength(next), limit, 'pre-tokenizer')
-    cur = next
+/**
+ * Splits a piece by every stage in turn (pieces an added token produced are not passed in),
+ * depth first: each word is finished by the last stage and handed on before the next is cut, so
+ * a long text never holds a NormalizedString (with its alignments) for all of its words, and a
+ * caller that stops early (a token limit) skips the rest of the work.
+ */
+export function* preTokenizeAligned(
+  stages: readonly Stage[],
+  piece: NormalizedString,
+): Generator<NormalizedString> {
+  // The same bound on growth as the plain runner's (pre-tokenizers.ts), on each stage's running total.
+  const limit = growthLimit(piece.length, 'pre-tokenizer')
+  const totals = new Array<number>(stages.length).fill(0)
+  function* from(level: number, n: NormalizedString): Generator<NormalizedString> {
+    if (level === stages.length) {
+      yield n
+      return
+    }
+    for (const out of runStage(stages[level], n)) {
+      totals[level] += out.length
+      checkGrowth(totals[level], limit, 'pre-tokenizer')
+      yield* from(level + 1, out)
+    }
   }
-  return cur
+  yield* from(0, piece)
 }

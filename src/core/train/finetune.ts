@@ -14,6 +14,7 @@ import {
   loadTrainData,
   type MicroBatch,
   type SourcedExample,
+  type TrainData,
 } from './data/index.js'
 import { initLora } from './lora-init.js'
 import { writeAdapterOut, writeMergedModel, writeModelOut } from './outputs.js'
@@ -117,6 +118,12 @@ export async function loadRunData(opts: FinetuneOptions, tokenizer: Tokenizer, s
   return { data, evalExamples }
 }
 
+/** What the start event says of the data (both launchers). */
+export function dataSummary(data: TrainData, seqLen: number) {
+  const { records, windowed, truncated, skipped } = data
+  return { records, windowed, truncated, seqLen, skipped }
+}
+
 /**
  * OUT as a run may write it (a folder, empty unless --resume; replaced with --force), after the
  * checks of the options that concern it; its absolute path. Shared by both launchers.
@@ -209,6 +216,7 @@ export async function finetune(
       trainableParameters: session.trainableParameters,
       examples: data.examples.length,
       startStep: state.step,
+      data: dataSummary(data, o.seqLen),
     })
     const emit = (e: FinetuneEvent) => {
       metrics.write(e)

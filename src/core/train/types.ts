@@ -82,6 +82,15 @@ export type FinetuneEvent =
       trainableParameters: number
       examples: number
       startStep: number
+      /** What the data gave at seqLen: its records, the long texts cut into windows, the records
+       * truncated, and those left out (with why). */
+      data: {
+        records: number
+        windowed: number
+        truncated: number
+        seqLen: number
+        skipped: { where: string; reason: string }[]
+      }
     }
   | {
       type: 'step'

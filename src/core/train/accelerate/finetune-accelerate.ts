@@ -11,7 +11,7 @@ import { MODEL_SIDECARS } from '../../models/sidecar-files.js'
 import { openModelSource } from '../../runtime/model-source.js'
 import { writeAll, writeFileAtomic } from '../../util/files.js'
 import { BatchPlan, type SourcedExample } from '../data/index.js'
-import { check, loadRunData, prepareOut, resolved } from '../finetune.js'
+import { check, dataSummary, loadRunData, prepareOut, resolved } from '../finetune.js'
 import { writeMergedModel } from '../outputs.js'
 import { writeLossCurve } from '../report/loss-curve.js'
 import { openMetricsFile, readMetrics } from '../report/metrics-file.js'
@@ -229,6 +229,7 @@ export async function finetuneAccelerate(
             trainableParameters: trainable,
             examples: data.examples.length,
             startStep,
+            data: dataSummary(data, o.seqLen),
           })
         } else if (e.event === 'step') {
           steps = num(e.step)

@@ -1,4 +1,4 @@
-// Examples into micro-batches: truncated to seqLen, shuffled per epoch by a seeded PRNG of our
+// Examples into micro-batches: cut to seqLen (loadTrainData has already windowed or truncated them), shuffled per epoch by a seeded PRNG of our
 // own (Math.random cannot be seeded, and a resumed run must see the same order), grouped by count
 // or, with packing, by a token budget. A position (epoch, index) says where the data stands, so a
 // resumed run continues with the very next example.
@@ -91,18 +91,19 @@ export function shuffledOrder(n: number, seed: number, epoch: number): number[] 
 
 /**
  * Holds out the last `fraction` of `items` after a shuffle with a fixed seed, for evaluation: at
- * least one item, and at least one left to train on.
+ * least one item, and at least one left to train on. `what` names the items in an error.
  */
 export function splitEval<T>(
   items: readonly T[],
   fraction: number,
   seed = EVAL_SPLIT_SEED,
+  what = 'examples',
 ): { train: T[]; eval: T[] } {
   if (!(fraction > 0 && fraction < 1)) {
     throw new UsageError(`${option('evalSplit')} must be a fraction in (0, 1), got ${fraction}`)
   }
   if (items.length < 2) {
-    throw new UsageError(`${option('evalSplit')} needs at least 2 examples, the data has ${items.length}`)
+    throw new UsageError(`${option('evalSplit')} needs at least 2 ${what}, the data has ${items.length}`)
   }
   const held = Math.min(items.length - 1, Math.max(1, Math.round(items.length * fraction)))
   const order = shuffledOrder(items.length, seed, 0)

@@ -1,11 +1,15 @@
-// A record turned into a TrainExample: token ids and, aligned with them, the labels the loss counts
+// A record turned into TrainExamples: token ids and, aligned with them, the labels the loss counts
 // (-100 where it does not; the loss shifts them itself, as in Hugging Face). Three record kinds,
 // picked in TRL's order when a record has several: messages, then prompt + completion, then text.
+// Within a sequence length, text is cut into consecutive windows (every token is trained on, as
+// transformers' run_clm does); the other two keep their first seqLen tokens (their structure is a
+// prompt and its answer, as in TRL), and only that much of them is tokenized.
 
 import { FormatError } from '../../errors.js'
 import { type ChatMessage, type Tokenizer, TokenizerError } from '../../tokenizer/index.js'
 import { quote } from '../../util/shown.js'
 import type { TrainExample } from '../types.js'
+import { encodeChunked, encodePrefix } from './long-text.js'
 import { kindOf, type TrainRecord } from './read-records.js'
 
 /** Keys of a record an error names at most. */
@@ -19,14 +23,70 @@ export interface SourcedExample extends TrainExample {
   where: string
 }
 
-/** Tokenizes one record; throws a FormatError naming the record when it cannot be trained on. */
+/** What one record gives at a sequence length. */
+export interface RecordExamples {
+  /** One example, or a long text's windows in order (none when the record is skipped). */
+  examples: SourcedExample[]
+  /** The record (prompt/completion or messages) lost tokens past seqLen. */
+  truncated: boolean
+  /** The record (text) was longer than seqLen and cut into windows. */
+  windowed?: boolean
+  /** Why the record gives no example: every token the loss counts lies past seqLen. */
+  skipped?: string
+}
+
+/** A record's example(s), with the record's own tokens only: what one kind yields. */
+interface KindResult {
+  /** The ids and labels, already within seqLen (a text's: all of them, windowed after). */
+  example: TrainExample
+  truncated: boolean
+  /** Text: cut into windows of seqLen. */
+  windowed?: boolean
+}
+
+/**
+ * Tokenizes one record for sequences of `seqLen` tokens; throws a FormatError naming the record
+ * when it cannot be trained on. A text longer than seqLen becomes consecutive windows of seqLen
+ * tokens (the last one shorter, and dropped when it would be a single token), each naming its
+ * tokens in `where` (`data.txt:12 (tokens 256-511)`).
+ */
+export function recordExamples(record: TrainRecord, tokenizer: Tokenizer, seqLen: number): RecordExamples {
+  const { where } = record
+  const r = kindExample(record, tokenizer, seqLen)
+  const { ids, labels } = r.example
+  if (r.windowed && ids.length > seqLen) {
+    const examples: SourcedExample[] = []
+    // A last window of one token is dropped: a sequence of one predicts nothing (the loss shifts
+    // the labels), and alone in a step it would make the loss 0 / 0.
+    for (let a = 0; a < ids.length - 1; a += seqLen) {
+      const b = Math.min(a + seqLen, ids.length)
+      examples.push({
+        ids: ids.slice(a, b),
+        labels: labels.slice(a, b),
+        where: `${where} (tokens ${a}-${b - 1})`,
+      })
+    }
+    return { examples, truncated: false, windowed: true }
+  }
+  if (r.truncated && !labels.some((l) => l !== IGNORE))
+    return { examples: [], truncated: true, skipped: `no token the loss counts within the first ${seqLen}` }
+  // A text's labels are its ids, the same array until here.
+  return { examples: [{ ids, labels: labels === ids ? [...ids] : labels, where }], truncated: r.truncated }
+}
+
+/** Tokenizes one record whole (no sequence length); throws a FormatError naming the record when it cannot be trained on. */
 export function toExample(record: TrainRecord, tokenizer: Tokenizer): SourcedExample {
+  const { ids, labels } = kindExample(record, tokenizer, Number.POSITIVE_INFINITY).example
+  return { ids, labels: labels === ids ? [...ids] : labels, where: record.where }
+}
+
+function kindExample(record: TrainRecord, tokenizer: Tokenizer, seqLen: number): KindResult {
   const { fields, where } = record
-  let example: TrainExample
-  if (fields.messages !== undefined) example = chatExample(fields.messages, where, tokenizer)
+  let r: KindResult
+  if (fields.messages !== undefined) r = chatExample(fields.messages, where, tokenizer, seqLen)
   else if (fields.prompt !== undefined || fields.completion !== undefined) {
-    example = promptCompletionExample(fields.prompt, fields.completion, where, tokenizer)
-  } else if (fields.text !== undefined) example = textExample(fields.text, where, tokenizer)
+    r = promptCompletionExample(fields.prompt, fields.completion, where, tokenizer, seqLen)
+  } else if (fields.text !== undefined) r = textExample(fields.text, where, tokenizer)
   else {
     // A record may have any number of keys, of any length: the message names a few, each cut short.
     const keys = Object.keys(fields)
@@ -36,10 +96,11 @@ export function toExample(record: TrainRecord, tokenizer: Tokenizer): SourcedExa
       `${where}: a record needs "text", "prompt" and "completion", or "messages" (it has ${keys.length ? named.join(', ') : 'no fields'})`,
     )
   }
-  if (!example.labels.some((l) => l !== IGNORE)) {
+  // A truncated record is judged by what it keeps (a skip, not an error, when that has no label).
+  if (!r.truncated && !r.example.labels.some((l) => l !== IGNORE)) {
     throw new FormatError(`${where}: the record has no tokens the loss counts`)
   }
-  return { ...example, where }
+  return r
 }
 
 /** The EOS id when the tokenizer names an EOS token it knows. */
@@ -58,25 +119,31 @@ function withEos(ids: number[], tokenizer: Tokenizer): number[] {
  * included (BOS where the tokenizer adds one), then EOS: the model learns where a document ends,
  * so that generation from a fine-tuned model stops instead of running on into a new document.
  */
-function textExample(text: unknown, where: string, tokenizer: Tokenizer): TrainExample {
+function textExample(text: unknown, where: string, tokenizer: Tokenizer): KindResult {
   if (typeof text !== 'string')
     throw new FormatError(`${where}: "text" must be a string, got ${kindOf(text)}`)
   if (text.trim() === '') throw new FormatError(`${where}: "text" is empty`)
-  const ids = withEos(tokenizer.encode(text), tokenizer)
-  return { ids, labels: [...ids] }
+  // In chunks: a long text's memory is its ids, not every piece of it at once.
+  const ids = encodeChunked(tokenizer, text)
+  const eos = eosId(tokenizer)
+  if (eos !== undefined && ids[ids.length - 1] !== eos) ids.push(eos)
+  // Every position counts: the labels are the ids (recordExamples copies them into each window).
+  return { example: { ids, labels: ids }, truncated: false, windowed: true }
 }
 
 /**
  * Prompt and completion: the prompt with special tokens (BOS), the completion without them,
  * then EOS. The loss counts the completion and EOS, not the prompt. The two are tokenized apart
  * (as TRL does) so the boundary is exact, even where joint tokenization would merge across it.
+ * Only the first seqLen tokens are kept, and only about that much of either text is tokenized.
  */
 function promptCompletionExample(
   prompt: unknown,
   completion: unknown,
   where: string,
   tokenizer: Tokenizer,
-): TrainExample {
+  seqLen: number,
+): KindResult {
   if (typeof prompt !== 'string') {
     throw new FormatError(`${where}: "prompt" must be a string beside "completion", got ${kindOf(prompt)}`)
   }
@@ -85,9 +152,20 @@ function promptCompletionExample(
       `${where}: "completion" must be a string beside "prompt", got ${kindOf(completion)}`,
     )
   }
-  const p = tokenizer.encode(prompt)
-  const c = withEos(tokenizer.encode(completion, { addSpecialTokens: false }), tokenizer)
-  return { ids: [...p, ...c], labels: [...p.map(() => IGNORE), ...c] }
+  // One token past seqLen says whether anything was cut.
+  const p = encodePrefix(tokenizer, prompt, seqLen + 1)
+  // Whether the completion has any token the loss counts, past seqLen or not.
+  const c = encodePrefix(tokenizer, completion, Math.max(1, seqLen + 1 - p.ids.length), false)
+  const cIds = c.complete ? withEos(c.ids, tokenizer) : c.ids
+  if (cIds.length === 0) return { example: { ids: p.ids, labels: p.ids.map(() => IGNORE) }, truncated: false }
+  const ids = [...p.ids, ...cIds]
+  const labels = [...p.ids.map(() => IGNORE), ...cIds]
+  const truncated = !p.complete || !c.complete || ids.length > seqLen
+  if (ids.length > seqLen) {
+    ids.length = seqLen
+    labels.length = seqLen
+  }
+  return { example: { ids, labels }, truncated }
 }
 
 function checkMessages(messages: unknown, where: string): ChatMessage[] {
@@ -122,7 +200,7 @@ const PER_MESSAGE_COST = 128
  * </s>), but not the header the generation prompt already gives at inference. No EOS is appended:
  * the template's end of turn is what generation stops on.
  */
-function chatExample(raw: unknown, where: string, tokenizer: Tokenizer): TrainExample {
+function chatExample(raw: unknown, where: string, tokenizer: Tokenizer, seqLen: number): KindResult {
   const messages = checkMessages(raw, where)
   const render = (upTo: number, addGenerationPrompt: boolean): string => {
     try {
@@ -157,10 +235,16 @@ function chatExample(raw: unknown, where: string, tokenizer: Tokenizer): TrainEx
     if (after.length > before.length) spans.push([before.length, after.length])
   }
   // As generate does for a chat prompt: the template writes its own special tokens (BOS), so encode
-  // adds none, and training sees exactly the ids inference will.
-  const enc = tokenizer.encodeWithOffsets(full, { addSpecialTokens: false })
-  const labels = enc.ids.map((id, t) => (inSpans(enc.offsets[t][0], spans) ? id : IGNORE))
-  return { ids: enc.ids, labels }
+  // adds none, and training sees exactly the ids inference will. Past seqLen + 1 tokens (one more
+  // says whether any were cut) the encoder stops: a long conversation costs what it keeps.
+  const enc = tokenizer.encodeWithOffsets(full, {
+    addSpecialTokens: false,
+    ...(Number.isFinite(seqLen) && { maxLength: seqLen + 1 }),
+  })
+  const truncated = enc.ids.length > seqLen
+  const ids = truncated ? enc.ids.slice(0, seqLen) : enc.ids
+  const labels = ids.map((id, t) => (inSpans(enc.offsets[t][0], spans) ? id : IGNORE))
+  return { example: { ids, labels }, truncated }
 }
 
 /**

@@ -1,14 +1,14 @@
 // The training data pipeline: a file (or a Hub dataset's split, hub-dataset) read into records
-// (read-records), records tokenized into examples with loss labels (examples), examples truncated,
-// split and batched (batches).
+// (read-records), records tokenized into examples with loss labels (examples; long text in chunks
+// and windows, long-text), records split for evaluation, examples batched (batches).
 
 import { existsSync } from 'node:fs'
 import { InputError, option, UsageError } from '../../errors.js'
 import type { HubOptions } from '../../hub/config.js'
 import type { DownloadListener } from '../../hub/events.js'
 import type { Tokenizer } from '../../tokenizer/index.js'
-import { countLabelled, splitEval, truncate } from './batches.js'
-import { type SourcedExample, toExample } from './examples.js'
+import { splitEval } from './batches.js'
+import { recordExamples, type SourcedExample } from './examples.js'
 import { type HubDataset, parseDatasetArg, resolveHubDataset } from './hub-dataset.js'
 import { type ReadRecordsOptions, readRecords, type TrainRecord } from './read-records.js'
 
@@ -24,7 +24,7 @@ export {
   splitEval,
   truncate,
 } from './batches.js'
-export { IGNORE, type SourcedExample, toExample } from './examples.js'
+export { IGNORE, type RecordExamples, recordExamples, type SourcedExample, toExample } from './examples.js'
 export {
   type DatasetRef,
   type HubDataset,
@@ -44,9 +44,15 @@ export {
 } from './read-records.js'
 
 export interface TrainDataOptions extends ReadRecordsOptions {
-  /** Longest sequence: examples keep their first seqLen tokens. */
+  /**
+   * Longest sequence: a longer text becomes windows of seqLen tokens; prompt/completion and
+   * messages records keep their first seqLen tokens.
+   */
   seqLen: number
-  /** Fraction of the examples held out for evaluation (after a shuffle with a fixed seed). */
+  /**
+   * Fraction of the records held out for evaluation (after a shuffle with a fixed seed): a held-out
+   * text keeps all its windows there, so no document is on both sides.
+   */
   evalSplit?: number
   /** Seed of that shuffle (default EVAL_SPLIT_SEED, whatever the run's seed). */
   evalSeed?: number
@@ -64,13 +70,15 @@ export interface SkippedExample {
 }
 
 export interface TrainData {
-  /** Examples to train on, truncated to seqLen, in the file's order (eval ones taken out). */
+  /** Examples to train on, at most seqLen tokens each, in the file's order (eval ones taken out). */
   examples: SourcedExample[]
   /** The held-out examples when evalSplit is given. */
   eval?: SourcedExample[]
   /** Records in the file. */
   records: number
-  /** Examples that lost tokens to truncation. */
+  /** Text records longer than seqLen, cut into consecutive windows (each an example). */
+  windowed: number
+  /** Prompt/completion and messages records that lost tokens past seqLen. */
   truncated: number
   /** Examples left out: every token the loss counts lay past seqLen. */
   skipped: SkippedExample[]
@@ -100,9 +108,10 @@ export async function readDataRecords(
 }
 
 /**
- * Reads `file` (a local file or a Hub dataset id, see readDataRecords), tokenizes each record with `tokenizer`, and truncates to seqLen. A record that
- * cannot be trained on is an error naming it; one whose counted tokens all fall past seqLen is
- * skipped and reported (a long prompt is common and not the data's fault).
+ * Reads `file` (a local file or a Hub dataset id, see readDataRecords) and tokenizes each record
+ * into examples of at most seqLen tokens (recordExamples: text windowed, the other kinds
+ * truncated). A record that cannot be trained on is an error naming it; one whose counted tokens
+ * all fall past seqLen is skipped and reported (a long prompt is common and not the data's fault).
  */
 export async function loadTrainData(
   file: string,
@@ -113,37 +122,39 @@ export async function loadTrainData(
     throw new UsageError(`${option('seqLen')} must be a positive integer, got ${opts.seqLen}`)
   }
   const { records, hub } = await readDataRecords(file, opts)
-  const examples: SourcedExample[] = []
+  // The examples of each record that gives any, in the file's order.
+  const byRecord: SourcedExample[][] = []
   const skipped: SkippedExample[] = []
   let truncated = 0
+  let windowed = 0
   let tokens = 0
   for (let i = 0; i < records.length; i++) {
     if (i > 0 && i % PROGRESS_EVERY === 0) opts.onProgress?.(i, records.length)
-    const full = toExample(records[i], tokenizer)
-    const example = truncate(full, opts.seqLen)
-    if (example !== full) {
-      truncated++
-      if (countLabelled(example) === 0) {
-        skipped.push({
-          where: full.where,
-          reason: `no token the loss counts within the first ${opts.seqLen}`,
-        })
-        continue
-      }
+    const r = recordExamples(records[i], tokenizer, opts.seqLen)
+    if (r.truncated) truncated++
+    if (r.windowed) windowed++
+    if (r.skipped !== undefined) {
+      skipped.push({ where: records[i].where, reason: r.skipped })
+      continue
     }
-    tokens += example.ids.length
-    examples.push(example)
+    for (const e of r.examples) tokens += e.ids.length
+    byRecord.push(r.examples)
   }
   opts.onProgress?.(records.length, records.length)
-  if (examples.length === 0) {
+  if (byRecord.length === 0) {
     throw new InputError(
       `${file}: no record has a token the loss counts within the first ${option('seqLen')} = ${opts.seqLen} tokens`,
     )
   }
-  const data = { records: records.length, truncated, skipped, tokens, ...(hub && { hub }) }
-  if (opts.evalSplit === undefined) return { examples, ...data }
-  const split = splitEval(examples, opts.evalSplit, opts.evalSeed)
+  const data = { records: records.length, windowed, truncated, skipped, tokens, ...(hub && { hub }) }
+  if (opts.evalSplit === undefined) return { examples: byRecord.flat(), ...data }
+  // Held out by record, before the windows are pooled: a document's windows stay on one side.
+  const split = splitEval(byRecord, opts.evalSplit, opts.evalSeed, 'records')
   // The training examples keep the file's order (the batch plan shuffles them per epoch).
   const held = new Set(split.eval)
-  return { examples: examples.filter((e) => !held.has(e)), eval: split.eval, ...data }
+  return {
+    examples: byRecord.filter((r) => !held.has(r)).flat(),
+    eval: split.eval.flat(),
+    ...data,
+  }
 }

@@ -36,6 +36,7 @@ describe('metrics.jsonl', () => {
       trainableParameters: 5,
       examples: 3,
       startStep: 0,
+      data: { records: 3, windowed: 0, truncated: 0, seqLen: 512, skipped: [] },
     })
     m.write(step(1))
     m.write(step(2))
