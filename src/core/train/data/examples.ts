@@ -9,7 +9,7 @@ import { FormatError } from '../../errors.js'
 import { type ChatMessage, type Tokenizer, TokenizerError } from '../../tokenizer/index.js'
 import { quote } from '../../util/shown.js'
 import type { TrainExample } from '../types.js'
-import { encodeChunked, encodePrefix } from './long-text.js'
+import { encodeChunked, encodePrefix, encodeWithOffsetsPrefix } from './long-text.js'
 import { kindOf, type TrainRecord } from './read-records.js'
 
 /** Keys of a record an error names at most. */
@@ -235,12 +235,12 @@ function chatExample(raw: unknown, where: string, tokenizer: Tokenizer, seqLen: 
     if (after.length > before.length) spans.push([before.length, after.length])
   }
   // As generate does for a chat prompt: the template writes its own special tokens (BOS), so encode
-  // adds none, and training sees exactly the ids inference will. Past seqLen + 1 tokens (one more
-  // says whether any were cut) the encoder stops: a long conversation costs what it keeps.
-  const enc = tokenizer.encodeWithOffsets(full, {
-    addSpecialTokens: false,
-    ...(Number.isFinite(seqLen) && { maxLength: seqLen + 1 }),
-  })
+  // adds none, and training sees exactly the ids inference will. Only seqLen + 1 tokens (one more
+  // says whether any were cut) are tokenized, from a prefix of the text: a long conversation costs
+  // what it keeps.
+  const enc = Number.isFinite(seqLen)
+    ? encodeWithOffsetsPrefix(tokenizer, full, seqLen + 1)
+    : tokenizer.encodeWithOffsets(full, { addSpecialTokens: false })
   const truncated = enc.ids.length > seqLen
   const ids = truncated ? enc.ids.slice(0, seqLen) : enc.ids
   const labels = ids.map((id, t) => (inSpans(enc.offsets[t][0], spans) ? id : IGNORE))

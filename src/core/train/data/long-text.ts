@@ -122,16 +122,65 @@ export function encodePrefix(
   if (sp === undefined) return whole()
   // One raw token more than fits tells a text that fills n exactly from a longer one.
   const m = Math.max(0, n - sp.before.length) + 1
-  let previous: number[] | undefined
-  for (let length = firstChars ?? 4 * m + 64; ; length *= 2) {
-    if (length >= text.length) return whole()
+  const raw = stablePrefix(
+    text,
+    m,
+    firstChars ?? 4 * m + 64,
+    (s) => tokenizer.encode(s, { addSpecialTokens: false }),
+    (a, b) => startsWith(a, b, m),
+  )
+  return raw === undefined
+    ? whole()
+    : { ids: [...sp.before, ...raw.slice(0, m)].slice(0, n), complete: false }
+}
+
+/**
+ * The encoding of a prefix of `text` ending at a cut that holds at least m tokens, once the next
+ * prefix (twice as long) agrees with it on the first m (`same`); undefined when the prefix would
+ * be the whole text.
+ */
+function stablePrefix<E extends { length: number }>(
+  text: string,
+  m: number,
+  firstChars: number,
+  encode: (prefix: string) => E,
+  same: (longer: E, shorter: E) => boolean,
+): E | undefined {
+  let previous: E | undefined
+  for (let length = firstChars; ; length *= 2) {
+    if (length >= text.length) return undefined
     const cut = cutAtOrBefore(text, length, length >> 1)
     if (cut < 0) continue
-    const raw = tokenizer.encode(text.slice(0, cut), { addSpecialTokens: false })
-    if (previous !== undefined && startsWith(raw, previous, m))
-      return { ids: [...sp.before, ...previous.slice(0, m)].slice(0, n), complete: false }
-    previous = raw.length >= m ? raw : undefined
+    const enc = encode(text.slice(0, cut))
+    if (previous !== undefined && same(enc, previous)) return previous
+    previous = enc.length >= m ? enc : undefined
   }
+}
+
+/**
+ * The first `n` tokens of `tokenizer.encodeWithOffsets(text, { addSpecialTokens: false })` with
+ * their offsets (all of them when there are fewer), from a prefix grown as encodePrefix grows it:
+ * a tokenizer without a pre-tokenizer (Llama 2's) takes a whole text as one word, which the
+ * encoder's maxLength cannot stop early.
+ */
+export function encodeWithOffsetsPrefix(
+  tokenizer: Tokenizer,
+  text: string,
+  n: number,
+  firstChars = 4 * n + 64,
+): { ids: number[]; offsets: [number, number][] } {
+  const encode = (s: string) => {
+    const e = tokenizer.encodeWithOffsets(s, { addSpecialTokens: false, maxLength: n + 1 })
+    return { ids: e.ids, offsets: e.offsets, length: e.ids.length }
+  }
+  const sameOffset = (a: [number, number], b: [number, number]) => a[0] === b[0] && a[1] === b[1]
+  const prefix = stablePrefix(text, n + 1, firstChars, encode, (a, b) => {
+    for (let i = 0; i <= n; i++)
+      if (a.ids[i] !== b.ids[i] || !sameOffset(a.offsets[i], b.offsets[i])) return false
+    return true
+  })
+  const e = prefix ?? encode(text)
+  return { ids: e.ids.slice(0, n), offsets: e.offsets.slice(0, n) }
 }
 
 /**

@@ -6,7 +6,12 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Tokenizer } from '../../../../src/core/tokenizer/index.js'
-import { encodeChunked, encodePrefix, specialsOf } from '../../../../src/core/train/data/long-text.js'
+import {
+  encodeChunked,
+  encodePrefix,
+  encodeWithOffsetsPrefix,
+  specialsOf,
+} from '../../../../src/core/train/data/long-text.js'
 import { EXTRA_FIXTURES, MODEL_FIXTURES, TOKENIZER_FIXTURES, tokenizerDir } from '../../tokenizer/fixtures.js'
 import { RustTokenizer } from '../../tokenizer/reference.js'
 import { ADVERSARIAL, mixedText } from '../../tokenizer/texts.js'
@@ -46,6 +51,11 @@ describe('long texts tokenized in parts', () => {
           const p = encodePrefix(tok, text, n, special, 8)
           expect(p.ids).toEqual(whole.slice(0, n))
           expect(p.complete).toBe(whole.length <= n)
+          // With offsets (the chat path: no special tokens).
+          const w = tok.encodeWithOffsets(text, { addSpecialTokens: false })
+          const o = encodeWithOffsetsPrefix(tok, text, n, 8)
+          expect(o.ids).toEqual(w.ids.slice(0, n))
+          expect(o.offsets).toEqual(w.offsets.slice(0, n))
         }),
         { numRuns: 60, seed: 7 },
       )
