@@ -2,6 +2,7 @@
 // AdamW. Memory bound; each splits its work so that no two threads write the same element
 // (gradients that sum over rows split the columns instead). AdamW and the loss's exponentials
 // have AVX-512 bodies (train_ops_avx512.cc) for CPUs that have it.
+#include <algorithm>
 #include <cmath>
 
 #include "cpu/cpu_features.h"
@@ -109,24 +110,25 @@ void cross_entropy_cpu(float* loss, const float* logits, const int32_t* targets,
   }
 }
 
+// One row's dlogits: e^{l - lse} - onehot(t) over W columns (t outside them: no onehot).
+static void ce_grad_row(float* d, const float* l, int64_t W, float lse, int64_t t) {
+  if (cpu_features().avx512())
+    softmax_from_lse_avx512(d, l, W, lse);
+  else
+    for (int64_t i = 0; i < W; i++) d[i] = std::exp(l[i] - lse);
+  if (t >= 0 && t < W) d[t] -= 1.f;
+}
+
 void cross_entropy_backward_cpu(float* dlogits, const float* logits, const int32_t* targets, int64_t N, int64_t V,
                                 int ith, int nth) {
   int64_t s, e;
   split_range(N, ith, nth, &s, &e);
   for (int64_t n = s; n < e; n++) {
     float* d = dlogits + n * V;
-    int32_t t = targets[n];
-    if (t < 0) {
-      for (int64_t i = 0; i < V; i++) d[i] = 0.f;
-      continue;
-    }
-    const float* l = logits + n * V;
-    float lse = row_logsumexp(l, V);
-    if (cpu_features().avx512())
-      softmax_from_lse_avx512(d, l, V, lse);
+    if (targets[n] < 0)
+      std::fill(d, d + V, 0.f);
     else
-      for (int64_t i = 0; i < V; i++) d[i] = std::exp(l[i] - lse);
-    d[t] -= 1.f;
+      ce_grad_row(d, logits + n * V, V, row_logsumexp(logits + n * V, V), targets[n]);
   }
 }
 
@@ -171,18 +173,10 @@ void cross_entropy_chunk_backward_cpu(float* dlogits, const float* logits, const
   split_range(N, ith, nth, &s, &e);
   for (int64_t n = s; n < e; n++) {
     float* d = dlogits + n * W;
-    int32_t t = targets[n];
-    if (t < 0) {
-      for (int64_t i = 0; i < W; i++) d[i] = 0.f;
-      continue;
-    }
-    const float* l = logits + n * W;
-    float lse = stats[n * 3] + std::log(stats[n * 3 + 1]);
-    if (cpu_features().avx512())
-      softmax_from_lse_avx512(d, l, W, lse);
+    if (targets[n] < 0)
+      std::fill(d, d + W, 0.f);
     else
-      for (int64_t i = 0; i < W; i++) d[i] = std::exp(l[i] - lse);
-    if (t >= v0 && t - v0 < W) d[t - v0] -= 1.f;
+      ce_grad_row(d, logits + n * W, W, stats[n * 3] + std::log(stats[n * 3 + 1]), targets[n] - v0);
   }
 }
 

@@ -1,17 +1,16 @@
 // Gradient checkpointing (each layer's activations recomputed in the backward): the same loss and
 // the same gradients, bit for bit, as keeping them, in less activation memory; for LoRA and full
 // fine-tuning, llama and GPT-2.
-import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openModelSource } from '../../../src/core/runtime/model-source.js'
 import { finetune } from '../../../src/core/train/finetune.js'
-import { readMetrics } from '../../../src/core/train/report/metrics-file.js'
 import { TrainSession, type TrainSessionOptions } from '../../../src/core/train/train-session.js'
 import type { TrainExample } from '../../../src/core/train/types.js'
 import { makeTempDir, removeTempDirs } from '../../helpers/cli.js'
 import { golden } from '../../helpers/fixtures.js'
 import { mulberry32 } from '../../helpers/numbers.js'
+import { stepLosses, tinyTextData } from './tiny-run.js'
 
 afterAll(() => removeTempDirs())
 
@@ -63,13 +62,7 @@ describe('gradient checkpointing', () => {
 
   it('finetune() with gradientCheckpointing trains on the same loss curve', async () => {
     const dir = makeTempDir()
-    const data = path.join(dir, 'train.jsonl')
-    writeFileSync(
-      data,
-      ['A small model learns.', 'Every commit records who changed what.']
-        .map((text) => JSON.stringify({ text }))
-        .join('\n'),
-    )
+    const data = tinyTextData(dir)
     const opts = {
       model: golden('llama-tiny'),
       data,
@@ -83,10 +76,6 @@ describe('gradient checkpointing', () => {
     }
     const a = await finetune({ ...opts, out: path.join(dir, 'a') })
     const b = await finetune({ ...opts, out: path.join(dir, 'b'), gradientCheckpointing: true })
-    const losses = (f: string) =>
-      readMetrics(f)
-        .filter((m) => m.type === 'step')
-        .map((m) => m.loss)
-    expect(losses(b.metricsFile)).toEqual(losses(a.metricsFile))
+    expect(stepLosses(b.metricsFile)).toEqual(stepLosses(a.metricsFile))
   })
 })

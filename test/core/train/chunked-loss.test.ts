@@ -3,13 +3,11 @@
 // to the order of float sums) for LoRA, full fine-tuning (the head's gradient written a row block
 // at a time, GPT-2's tied one beside the embedding's), and QLoRA over a quantized head; less
 // activation memory; a head with its own LoRA branch keeps the whole logits.
-import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { exportGguf } from '../../../src/core/export/to-gguf.js'
 import { openModelSource } from '../../../src/core/runtime/model-source.js'
 import { finetune } from '../../../src/core/train/finetune.js'
-import { readMetrics } from '../../../src/core/train/report/metrics-file.js'
 import {
   autoLossChunk,
   TrainSession,
@@ -19,6 +17,7 @@ import type { TrainExample } from '../../../src/core/train/types.js'
 import { makeTempDir, removeTempDirs } from '../../helpers/cli.js'
 import { golden } from '../../helpers/fixtures.js'
 import { mulberry32 } from '../../helpers/numbers.js'
+import { stepLosses, tinyTextData } from './tiny-run.js'
 
 afterAll(() => removeTempDirs())
 
@@ -96,13 +95,7 @@ describe('chunked cross-entropy', () => {
 
   it('finetune() trains on the same loss curve with lossChunk; kiln chunks on its own past 256 MiB of logits', async () => {
     const dir = makeTempDir()
-    const data = path.join(dir, 'train.jsonl')
-    writeFileSync(
-      data,
-      ['A small model learns.', 'Every commit records who changed what.']
-        .map((text) => JSON.stringify({ text }))
-        .join('\n'),
-    )
+    const data = tinyTextData(dir)
     const opts = {
       model: golden('llama-tiny'),
       data,
@@ -113,12 +106,8 @@ describe('chunked cross-entropy', () => {
       seqLen: 32,
       threads: 2,
     }
-    const losses = async (name: string, lossChunk: number) => {
-      const r = await finetune({ ...opts, out: path.join(dir, name), lossChunk })
-      return readMetrics(r.metricsFile)
-        .filter((m) => m.type === 'step')
-        .map((m) => m.loss as number)
-    }
+    const losses = async (name: string, lossChunk: number) =>
+      stepLosses((await finetune({ ...opts, out: path.join(dir, name), lossChunk })).metricsFile)
     const whole = await losses('whole', 0)
     const chunked = await losses('chunked', 100)
     expect(chunked).toHaveLength(3)
