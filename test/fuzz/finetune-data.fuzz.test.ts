@@ -454,7 +454,18 @@ let n = 0
 // 10 MB chat message cost ~2.6 GiB and a minute (an alignment per character in
 // encodeWithOffsets), a 10 MB record ~400 MiB (tokenized whole before truncation). A chat or
 // prompt/completion record is now tokenized only up to seqLen; a text one in chunks, into windows.
-const known: KnownBug[] = []
+const known: KnownBug[] = [
+  {
+    // A tokenizer without a pre-tokenizer (llama-tiny, as Llama 2's) takes a text with no space as
+    // one word, and BPE over a word of n symbols holds some 100 bytes a symbol (byte-fallback
+    // symbols, the heap, the output): a 1.6 MB line of such text grows RSS by ~470 MiB. Texts are
+    // chunked only before spaces (src/core/train/data/long-text.ts); a cut elsewhere must be
+    // proven safe for each tokenizer family first (a class-change cut failed the property tests).
+    name: 'spaceless-text-one-word',
+    matches: (f, c) =>
+      f.kind === 'memory' && TOKENIZERS[(c as Case).tokenizer % TOKENIZERS.length] === TOKENIZERS[1],
+  },
+]
 
 fuzzTarget<Case>({
   target: 'finetune-data',

@@ -60,9 +60,12 @@ export function recordExamples(record: TrainRecord, tokenizer: Tokenizer, seqLen
     // the labels), and alone in a step it would make the loss 0 / 0.
     for (let a = 0; a < ids.length - 1; a += seqLen) {
       const b = Math.min(a + seqLen, ids.length)
+      const window = ids.slice(a, b)
+      // A text's labels are its ids: one array serves both (nothing writes an example's arrays),
+      // which halves what a long text's windows hold.
       examples.push({
-        ids: ids.slice(a, b),
-        labels: labels.slice(a, b),
+        ids: window,
+        labels: labels === ids ? window : labels.slice(a, b),
         where: `${where} (tokens ${a}-${b - 1})`,
       })
     }
