@@ -202,20 +202,28 @@ export interface FuzzSpec<T> {
   /**
    * One case: calls the code under test through kiln()/kilnAsync(), throws FuzzFailure for anything
    * else. It may return how far the case got ("refused", "loaded"): the report counts them, to show
-   * that the mutations reach past the first check.
+   * that the mutations reach past the first check (a batch: one for each of its cases).
    */
-  run(input: T): undefined | string | Promise<undefined | string>
+  run(input: T): Stage | Promise<Stage>
   /** The stated bound on one case's time. */
   caseMs: number
   /** The random cases' time in CI (`npm test`), when KILN_FUZZ_TIME_MS is not set. */
   ciMs: number
   corpus: CorpusCodec<T>
+  /**
+   * For a target whose input is a batch of cases run at once (hub-api: cases that mostly wait), how
+   * many cases the input holds: the report counts these, not fast-check's runs. Default: 1.
+   */
+  casesIn?(input: T): number
   /** A short text of a case for the watchdog to print if it hangs (cheap: it is made for every case). */
   describeCase?(input: T): string
   known?: KnownBug[]
   /** Time to set up (load seeds, start a server) and to replay the corpus, for the test's timeout. */
   setupMs?: number
 }
+
+/** How far a case got, or each case of a batch (FuzzSpec.run). */
+export type Stage = undefined | string | string[]
 
 /** Totals for the report, per target. */
 interface Tally {
@@ -310,17 +318,12 @@ function saveSurveyCase<T>(spec: FuzzSpec<T>, key: string, input: T, e: FuzzFail
  * Runs one case under the bounds: time (caseMs) and resident memory added. The watchdog sees the
  * case while it runs (a hang or a runaway allocation that never returns is reported by it).
  */
-async function boundedCase<T>(
-  spec: FuzzSpec<T>,
-  dog: Watchdog,
-  index: number,
-  input: T,
-): Promise<undefined | string> {
+async function boundedCase<T>(spec: FuzzSpec<T>, dog: Watchdog, index: number, input: T): Promise<Stage> {
   if (SLOW_MS !== undefined && SLOW_MS < 0) writeSync(2, `[fuzz] case ${index} starts\n`)
   dog.enter(index, spec.describeCase?.(input))
   const rss0 = process.memoryUsage.rss()
   const t0 = performance.now()
-  let stage: undefined | string
+  let stage: Stage
   try {
     stage = await spec.run(input)
   } finally {
@@ -371,6 +374,17 @@ export const STACK_OVERFLOW: KnownBug = {
 }
 
 /**
+ * The cases of a batch target's runs: those of the first numRuns batches (the runs before any
+ * shrinking), and those of the batch the time limit cut off when it held to the property (the
+ * harness waited for it: it began one batch past numRuns).
+ */
+function batchCases<T>(casesIn: number[], details: fc.RunDetails<[T]>, cutOff: unknown): number {
+  const counted = casesIn.slice(0, details.numRuns).reduce((n, k) => n + k, 0)
+  const rest = !details.failed && cutOff === undefined ? (casesIn[details.numRuns] ?? 0) : 0
+  return counted + rest
+}
+
+/**
  * Declares a target's tests: one per corpus file (replayed every run, before the random cases; a
  * file listed in known-bugs.json is expected to fail until its bug is fixed), then the random cases.
  */
@@ -402,8 +416,11 @@ export function fuzzTarget<T>(spec: FuzzSpec<T>): void {
       const tally: Tally = { cases: 0, known: {}, stages: {} }
       const dog = watchdog(spec.target, spec.caseMs)
       let index = 0
+      // Cases in each input, in the order run (batch targets only): the report counts those of the
+      // first numRuns inputs, the runs before any shrinking.
+      const casesIn: number[] = []
       let yielded = performance.now()
-      const property = fc.asyncProperty(spec.arbitrary, async (input) => {
+      const runOne = async (input: T) => {
         // Awaiting settled promises runs on microtasks only: let the event loop turn now and then,
         // or vitest's own messages between this worker and the runner time out.
         if (performance.now() - yielded > 200) {
@@ -419,6 +436,7 @@ export function fuzzTarget<T>(spec: FuzzSpec<T>): void {
         if (i === REPLAY_CASE || (REPLAY_PATH && tally.cases === 0))
           writeSync(1, `[fuzz] replayed case saved to ${saveCounterexample(spec, input)}\n`)
         tally.cases++
+        if (spec.casesIn) casesIn.push(spec.casesIn(input))
         const crasher = spec.known?.find((k) => k.skip?.(input))
         if (crasher) {
           const key = `${crasher.name} (not run: it would crash the process)`
@@ -427,16 +445,26 @@ export function fuzzTarget<T>(spec: FuzzSpec<T>): void {
         }
         try {
           const stage = await boundedCase(spec, dog, i, input)
-          if (stage) tally.stages[stage] = (tally.stages[stage] ?? 0) + 1
+          for (const s of typeof stage === 'string' ? [stage] : (stage ?? []))
+            tally.stages[s] = (tally.stages[s] ?? 0) + 1
         } catch (e) {
           const bug = knownBug(spec, e, input)
           if (bug === undefined) throw e
           tally.known[bug] = (tally.known[bug] ?? 0) + 1
           if (SURVEY && tally.known[bug] === 1) saveSurveyCase(spec, bug, input, e as FuzzFailure)
         }
+      }
+      // The run in progress, for batch targets: when the time is up fast-check stops waiting for it
+      // and leaves it running, and a batch is many cases that use the target's servers for a while.
+      let last: { input: T; done: Promise<void> } | undefined
+      const property = fc.asyncProperty(spec.arbitrary, (input) => {
+        const done = runOne(input)
+        if (spec.casesIn) last = { input, done }
+        return done
       })
       const t0 = performance.now()
       let details: fc.RunDetails<[T]>
+      let cutOff: unknown
       try {
         details = await fc.check(property, {
           seed: SEED,
@@ -448,6 +476,13 @@ export function fuzzTarget<T>(spec: FuzzSpec<T>): void {
           // A failing case is shrunk for at most the run's own time (not when replaying one case).
           endOnFailure: REPLAY_CASE !== undefined,
         })
+        // The batch cut off (still under the watchdog) ends before the next test, and a failure in
+        // it that fast-check did not see is reported (its cases are not counted).
+        const error = await last?.done.then(
+          () => undefined,
+          (e: unknown) => e ?? new Error('rejected'),
+        )
+        if (!details.failed && error !== undefined && !(error instanceof ReplayDone)) cutOff = error
       } finally {
         dog.stop()
       }
@@ -459,17 +494,25 @@ export function fuzzTarget<T>(spec: FuzzSpec<T>): void {
         // one overflows the stack. The counterexample is in the saved file instead.
         const err = details.errorInstance
         failures.push(
-          `${spec.target}: property failed after ${details.numRuns} cases and ${details.numShrinks} shrinks ` +
+          `${spec.target}: property failed after ${details.numRuns} ${spec.casesIn ? 'batches' : 'cases'} and ${details.numShrinks} shrinks ` +
             `(seed ${details.seed}, path "${details.counterexamplePath}"): ` +
             `${err instanceof Error ? err.message : String(err)}\n` +
             `Counterexample saved to ${saved}: copy it into test/fuzz/corpus/${spec.target}/ to replay it ` +
             `in every run. Reproduce with KILN_FUZZ_SEED=${details.seed} KILN_FUZZ_PATH=${details.counterexamplePath}.`,
         )
       }
+      if (cutOff !== undefined && last) {
+        failures.push(
+          `${spec.target}: the batch that the time limit cut off failed (seed ${SEED}): ` +
+            `${cutOff instanceof Error ? cutOff.message : String(cutOff)}\n` +
+            `Batch saved to ${saveCounterexample(spec, last.input)}: copy it into test/fuzz/corpus/${spec.target}/ ` +
+            'to replay it in every run.',
+        )
+      }
       report({
         target: spec.target,
         phase: 'random',
-        cases: details.numRuns,
+        cases: spec.casesIn ? batchCases(casesIn, details, cutOff) : details.numRuns,
         ms,
         failures: failures.map((f) => f.split('\n')[0]),
         known: tally.known,

@@ -4,12 +4,23 @@
 // JSON body mutated (random edits, or targeted ones on tree entries and the revision's commit), the
 // body replaced, and how it is delivered (late, cut short, dripped, stalled, chunked, over-long).
 // Values that must name a live URL are templates ({hub}, {cdn}, {self}, {first}, {dead}, {token}),
-// filled in when the answer is sent, so a corpus file replays against any port.
+// filled in when the answer is sent, so a corpus file replays against any port. The hostile values
+// themselves are in hub-vocabulary.ts.
 import fc from 'fast-check'
 import type { HookedAnswer, HookedRequest } from '../core/hub/hub-server.mjs'
 import {
+  BODIES,
+  HEADER_NAMES,
+  HEADER_VALUES,
+  HOSTILE_OIDS,
+  HOSTILE_PATHS,
+  SHA1_A,
+  SHA256_A,
+  SIZES,
+  STATUSES,
+} from './hub-vocabulary.js'
+import {
   applyJsonOp,
-  EDGE_NUMBERS,
   hostileString,
   type Json,
   type JsonOp,
@@ -17,6 +28,16 @@ import {
   stringifyDeep,
   treeSize,
 } from './mutate.js'
+
+export {
+  BODIES,
+  HEADER_NAMES,
+  HEADER_VALUES,
+  HOSTILE_OIDS,
+  HOSTILE_PATHS,
+  STATUSES,
+  TOKEN,
+} from './hub-vocabulary.js'
 
 export type Route = 'revision' | 'tree' | 'resolve' | 'blob'
 
@@ -62,200 +83,6 @@ export interface Case {
   token?: boolean
   mutations: Mutation[]
 }
-
-export const TOKEN = 'hf_FuzzSecretToken0123456789'
-
-const SHA256_A = 'a'.repeat(64)
-const SHA1_A = 'b'.repeat(40)
-
-export const STATUSES = [
-  200, 201, 204, 206, 103, 300, 301, 302, 303, 304, 307, 308, 400, 401, 403, 404, 405, 407, 408, 410, 416,
-  429, 500, 502, 503, 504, 599,
-]
-
-/** Paths a hostile listing would hold: escapes, absolute paths, NUL, long names, conflicts. */
-export const HOSTILE_PATHS = [
-  '../x',
-  '../../../../../../tmp/kiln-fuzz-escape',
-  'a/../../b',
-  'a/..',
-  '..',
-  '.',
-  '',
-  '/abs',
-  '/etc/passwd',
-  'a//b',
-  'a/./b',
-  'a\\..\\b',
-  '..\\x',
-  'C:\\x',
-  'a\u0000b',
-  '\u0000',
-  'x'.repeat(256),
-  'é'.repeat(200),
-  `${'a/'.repeat(2100)}b`,
-  `${'abcdefgh/'.repeat(500)}z`,
-  'config.json',
-  'config.json/inner',
-  'sub',
-  'sub/dir',
-  'sub/dir/extra.bin/deeper',
-  'model.safetensors',
-  '~',
-  '~/x',
-  '%2e%2e/x',
-  '.no_exist',
-  'blobs',
-  '\u2028',
-  'a\nb',
-  'a\r\nb',
-  ' ',
-  'con',
-  'x.incomplete',
-  'x.lock',
-]
-
-export const HOSTILE_OIDS: Json[] = [
-  SHA256_A,
-  SHA1_A,
-  'A'.repeat(64),
-  'a'.repeat(63),
-  'a'.repeat(65),
-  'a'.repeat(41),
-  `${'a'.repeat(40)}/..`,
-  `../../${'a'.repeat(40)}`,
-  `sha256:${SHA256_A}`,
-  'zz',
-  '',
-  [SHA256_A],
-  [SHA1_A],
-  { oid: SHA256_A },
-  40,
-  null,
-  true,
-]
-
-const SIZES: Json[] = [...EDGE_NUMBERS, '12', '1e3', null, true, [], {}, 1.5, -0.0001, 3_000_001]
-
-export const HEADER_NAMES = [
-  'ETag',
-  'X-Linked-Etag',
-  'X-Linked-Size',
-  'X-Repo-Commit',
-  'Location',
-  'Content-Range',
-  'Content-Length',
-  'Content-Type',
-  'Content-Encoding',
-  'Transfer-Encoding',
-  'Link',
-  'X-Error-Code',
-  'X-Error-Message',
-  'Retry-After',
-  'Connection',
-]
-
-/** Header values (templates): each header's hostile shapes, then anything. */
-export const HEADER_VALUES = [
-  // etags
-  `"${SHA256_A}"`,
-  `W/"${SHA1_A}"`,
-  '""',
-  '"',
-  '"a"b"',
-  'not-hex',
-  `"${'A'.repeat(64)}"`,
-  `"../../${SHA256_A}"`,
-  // commits
-  'zzzz',
-  'main',
-  '../..',
-  'a'.repeat(41),
-  // sizes and lengths
-  '-1',
-  '0',
-  '1',
-  '7',
-  '1e309',
-  '99999999999999999999',
-  'abc',
-  '3000000',
-  '3000001',
-  '2999999',
-  '1, 2',
-  // redirects
-  '{self}',
-  '{first}',
-  '{hub}/{self-path}',
-  '{cdn}/blobs/{sha}',
-  `{cdn}/blobs/${SHA256_A}`,
-  '{dead}/x',
-  '//127.0.0.1:1/x',
-  'x',
-  '../../../etc',
-  '?cursor=0',
-  'ftp://127.0.0.1/x',
-  'file:///etc/passwd',
-  'javascript:1',
-  'http://[::1',
-  'http://a b',
-  'http://',
-  'http://127.0.0.1:0/x',
-  '{hub}/api/models/fuzz/other/tree/main?recursive=true',
-  // ranges
-  'bytes 0-',
-  'bytes 5-10/20',
-  'bytes x-y/z',
-  'bytes 99999999999999999999-',
-  'bytes */3000000',
-  'bytes -5-',
-  // pagination
-  '<{self}>; rel="next"',
-  '<{first}>; rel="next"',
-  '<{dead}/x>; rel="next"',
-  '<{hub}/api/models/fuzz/other/tree/main?recursive=true&cursor=0>; rel="next"',
-  '<{cdn}/blobs/x>; rel="next"',
-  '<http://example.invalid/x>; rel="next"',
-  '<{self}>; rel="next", <{first}>; rel="next"',
-  '<>; rel="next"',
-  'rel="next"',
-  // error codes and messages
-  'RepoNotFound',
-  'GatedRepo',
-  'RevisionNotFound',
-  'EntryNotFound',
-  'BadRequest',
-  'gzip',
-  'chunked',
-  'close',
-  'application/json',
-  'text/html',
-  'Bearer {token}',
-  'your token {token} was refused',
-  'line one\nline two',
-  'x'.repeat(5000),
-  '\u00ff\u00fe',
-]
-
-export const BODIES = [
-  '',
-  'null',
-  '{}',
-  '[]',
-  '[null]',
-  '[1, 2]',
-  '"text"',
-  '{"error": "x"}',
-  '{"sha": null}',
-  '<html><body>502 Bad Gateway</body></html>',
-  '\u0000\u0001',
-  '{"sha": "',
-  '[{"type": "file", "path": "a", "oid": ',
-  '{"error": "Bearer {token}\\nat stack"}',
-  '['.repeat(100_000) + ']'.repeat(100_000),
-  `[${'{"type":"file","path":"p","oid":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","size":1},'.repeat(20_000)}null]`,
-  `{"sha":"{sha1}","siblings":[${'{"rfilename":"x"},'.repeat(50_000)}{}]}`,
-]
 
 const entryEdit: fc.Arbitrary<EntryEdit> = fc.oneof(
   fc.record({
@@ -398,6 +225,13 @@ function applyEntries(doc: Json, edits: EntryEdit[]): Json {
 }
 
 /**
+ * The most writes a dripped answer takes: at the slowest drip (60 ms) 1.8 s, past the fuzz's API
+ * timeout (an API answer that drips must be cut off at it) while a file's body, which has no such
+ * timeout, still arrives whole without holding its batch for long.
+ */
+const DRIP_WRITES = 30
+
+/**
  * The answer the stand-in sends for request `r` under `mutation` (the mutations of a case that
  * target this answer, applied in order).
  */
@@ -444,8 +278,8 @@ export function mutateAnswer(r: HookedRequest, mutations: Mutation[], t: Templat
     headers = Object.fromEntries(
       Object.entries(headers).filter(([n]) => n.toLowerCase() !== 'content-length'),
     )
-  // A drip is at most ~50 writes, so a case stays short whatever the body's size.
-  const dripBytes = d.dripMs ? Math.max(d.dripBytes ?? 1, Math.ceil(body.length / 50)) : undefined
+  // A drip is at most DRIP_WRITES writes, so a case stays short whatever the body's size.
+  const dripBytes = d.dripMs ? Math.max(d.dripBytes ?? 1, Math.ceil(body.length / DRIP_WRITES)) : undefined
   return {
     status,
     headers,

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream'
 import { hashFileInto, hashKindOf, newBlobHash } from './blob-hash.js'
 import { diskFullError, HubError, isDiskFull } from './errors.js'
 import { hubGet } from './http-get.js'
-import type { ErrorContext } from './hub-errors-map.js'
+import { type ErrorContext, withoutSecrets } from './hub-errors-map.js'
 
 export interface BlobJob {
   url: string
@@ -191,9 +191,11 @@ export async function fetchBlob(
         const linked = unquote(hubHeaders['x-linked-etag'])
         if (linked && linked !== job.etag) {
           res.destroy()
+          // The header is the server's own text: it may echo the token the request carried.
+          const named = withoutSecrets(linked, job.token).slice(0, 100)
           throw new HubError(
             'E_INTEGRITY',
-            `${job.file}: the server names its content ${linked}, the file list ${job.etag}; run again`,
+            `${job.file}: the server names its content ${named}, the file list ${job.etag}; run again`,
           )
         }
         let append = have > 0

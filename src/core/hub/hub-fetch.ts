@@ -24,13 +24,17 @@ function errnoOf(e: unknown): string {
   return err?.code ?? err?.message ?? String(e)
 }
 
-/** One request and its whole answer, within `timeoutMs`; redirects are answered with an empty body. */
+/**
+ * One request and its whole answer, within `waitMs` (what is left of the call's `timeoutMs`);
+ * redirects are answered with an empty body.
+ */
 function exchange(
   url: URL,
   method: string,
   headers: Record<string, string>,
   body: string | undefined,
   timeoutMs: number,
+  waitMs: number,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     let req: ClientRequest
@@ -49,7 +53,7 @@ function exchange(
     }
     const timer = setTimeout(
       () => fail(new HubError('E_NETWORK', `${url.host} did not answer within ${timeoutMs / 1000} s`, true)),
-      timeoutMs,
+      waitMs,
     )
     req.on('error', (e) => fail(requestError(e, url)))
     req.on('response', (res) => {
@@ -137,11 +141,15 @@ async function fetchOnce(
   const body = typeof init?.body === 'string' ? init.body : undefined
   const origin = new URL(ctx.endpoint).origin
   const asked = url.href
+  // One deadline for the answer and the redirects before it: ten slow hops must not take ten times
+  // the API timeout.
+  const deadline = performance.now() + timeoutMs
   for (let hop = 0; ; hop++) {
     // The token is for the Hub; a redirect elsewhere must not carry it.
     if (token && url.origin === origin) headers.authorization = `Bearer ${token}`
     else delete headers.authorization
-    const answer = await exchange(url, method, headers, body, timeoutMs)
+    const waitMs = Math.max(0, deadline - performance.now())
+    const answer = await exchange(url, method, headers, body, timeoutMs, waitMs)
     const { res } = answer
     const status = res.statusCode ?? 0
     if (status >= 300 && status < 400 && res.headers.location && method === 'GET') {

@@ -117,6 +117,9 @@ function checkEntry(e: Record<string, unknown>, bad: (why: string) => HubError):
   // a NUL no file name can hold.
   if (p.includes('\0') || p.split(/[/\\]/).some((part) => part === '' || part === '.' || part === '..'))
     throw bad(`an unsafe file path: ${short(p)}`)
+  // A lone surrogate (JSON's "\ud800") is no character: no file name or URL can spell it.
+  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(p))
+    throw bad(`a file path that is not valid Unicode: ${short(p)}`)
   if (p.split('/').some((part) => Buffer.byteLength(part) > MAX_NAME_BYTES))
     throw bad(`a file name over ${MAX_NAME_BYTES} bytes: ${short(p)}`)
   const lfs = e.lfs
