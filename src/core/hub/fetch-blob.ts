@@ -60,6 +60,9 @@ function unquote(etag: string | string[] | undefined): string | undefined {
   return etag.replace(/^W\//, '').replace(/"/g, '')
 }
 
+/** Bytes a transfer must bring in each stall window (KILN_HUB_STALL_TIMEOUT_MS) not to count as stalled. */
+const MIN_WINDOW_BYTES = 1024
+
 /**
  * Streams `res` onto the end of `file`, calling onChunk with each buffer once it is on disk. A body
  * that runs past `maxBytes` fails with `tooLong()` before the excess is written: a server that never
@@ -79,6 +82,12 @@ async function writeBody(
   let finished = false
   let unsynced = 0
   let received = 0
+  // A server that drips a byte now and then is as stuck as one that sends nothing, and resetting
+  // the watchdog with each byte would wait for it forever: a window of stallMs that brings less
+  // than MIN_WINDOW_BYTES counts as a stall too (curl's --speed-limit). Time spent on the disk
+  // (fsync) starts a new window.
+  let windowStart = Date.now()
+  let windowBytes = 0
   let stopReading: (e: unknown) => void = () => {}
   const arm = () => {
     clearTimeout(timer)
@@ -99,6 +108,20 @@ async function writeBody(
         const total = bufs.reduce((n, b) => n + b.length, 0)
         received += total
         if (received > maxBytes) return cb(tooLong())
+        windowBytes += total
+        const now = Date.now()
+        if (now - windowStart >= stallMs) {
+          if (windowBytes < MIN_WINDOW_BYTES)
+            return cb(
+              new HubError(
+                'E_NETWORK',
+                `transfer stalled (${windowBytes} bytes in ${((now - windowStart) / 1000).toFixed(1)} s)`,
+                true,
+              ),
+            )
+          windowStart = now
+          windowBytes = 0
+        }
         fh.writev(bufs)
           .then(async ({ bytesWritten }) => {
             // writev may stop short; finish the rest in order.
@@ -113,6 +136,8 @@ async function writeBody(
             if (unsynced >= SYNC_EVERY) {
               unsynced = 0
               await fh.datasync()
+              windowStart = Date.now()
+              windowBytes = 0
             }
             for (const b of bufs) onChunk(b)
             arm()
