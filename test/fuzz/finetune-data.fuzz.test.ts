@@ -465,12 +465,6 @@ const known: KnownBug[] = [
     matches: (f, c) =>
       f.kind === 'memory' && TOKENIZERS[(c as Case).tokenizer % TOKENIZERS.length] === TOKENIZERS[1],
   },
-  {
-    // --seq-len 1 cuts a long text into a window per token, each predicting nothing (the loss shifts
-    // the labels) and each an object with its own name: a 300k-character text grows RSS by ~270 MiB.
-    name: 'seqlen-1-windows',
-    matches: (f, c) => f.kind === 'memory' && (c as Case).seqLen < 2,
-  },
 ]
 
 fuzzTarget<Case>({

@@ -314,7 +314,7 @@ export const sections = {
       default: () => 1,
     },
     seq_len: {
-      type: (z) => z.number().int().min(1),
+      type: (z) => z.number().int().min(2),
       help: 'Longest training sequence in tokens; longer examples are truncated.',
       default: () => 512,
     },

@@ -6,7 +6,7 @@ import type { GgufFile } from '../formats/gguf-read.js'
 import { GGUF_TOKEN_TYPE } from '../formats/gguf-types.js'
 import { GgufMetadata } from '../models/gguf-metadata.js'
 import { quote } from '../util/shown.js'
-import { ADDED_TYPES, ggufPreTokenizer } from './gguf-pretokenizers.js'
+import { ADDED_TYPES, BYTE_LEVEL_DECODER, ggufPreTokenizer, llamaSpmStages } from './gguf-pretokenizers.js'
 import { SpmModel } from './spm.js'
 import { Tokenizer } from './tokenizer.js'
 
@@ -113,20 +113,7 @@ export function ggufTokenizer(file: GgufFile): Tokenizer {
 
   if (model === 'llama') {
     const scores = meta.numberArray('tokenizer.ggml.scores', n, false)
-    const spacePrefix = meta.boolean('tokenizer.ggml.add_space_prefix', true)
-    const replace = { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }
-    pipeline.normalizer = spacePrefix
-      ? { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, replace] }
-      : replace
-    pipeline.decoder = {
-      type: 'Sequence',
-      decoders: [
-        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
-        { type: 'ByteFallback' },
-        { type: 'Fuse' },
-        ...(spacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
-      ],
-    }
+    Object.assign(pipeline, llamaSpmStages(meta))
     return build(meta, () =>
       Tokenizer.withModel(new SpmModel(tokens, scores, { unkId: ids.unk }), pipeline, config, template),
     )
@@ -145,7 +132,7 @@ export function ggufTokenizer(file: GgufFile): Tokenizer {
     fuse_unk: false,
   }
   pipeline.pre_tokenizer = pre!.tokenizerJson
-  pipeline.decoder = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }
+  pipeline.decoder = BYTE_LEVEL_DECODER
   return build(meta, () => Tokenizer.fromJSON(pipeline, config, template))
 }
 

@@ -81,3 +81,34 @@ export function ggufPreTokenizer(
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }
   return { ...kind, tokenizerJson: { type: 'Sequence', pretokenizers: [...splits, byteLevel] } }
 }
+
+/** The byte-level decoder of a BPE vocabulary with a pre-tokenizer (GPT-2's, Llama 3's, Qwen's). */
+export const BYTE_LEVEL_DECODER = {
+  type: 'ByteLevel',
+  add_prefix_space: true,
+  trim_offsets: true,
+  use_regex: true,
+}
+
+/**
+ * llama.cpp's SentencePiece tokenizer ("llama") as tokenizer.json stages: spaces become "▁" (with one
+ * in front unless `tokenizer.ggml.add_space_prefix` is false), and the decoder undoes both.
+ */
+export function llamaSpmStages(meta: GgufMetadata): { normalizer: unknown; decoder: unknown } {
+  const spacePrefix = meta.boolean('tokenizer.ggml.add_space_prefix', true)
+  const replace = { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }
+  return {
+    normalizer: spacePrefix
+      ? { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, replace] }
+      : replace,
+    decoder: {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        ...(spacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
+      ],
+    },
+  }
+}

@@ -7,6 +7,7 @@
 import type { GgufFile } from '../formats/gguf-read.js'
 import { GGUF_TOKEN_TYPE } from '../formats/gguf-types.js'
 import { readGgufVocab } from './from-gguf.js'
+import { BYTE_LEVEL_DECODER, llamaSpmStages } from './gguf-pretokenizers.js'
 
 type Json = Record<string, unknown>
 
@@ -56,20 +57,7 @@ export function ggufTokenizerFiles(file: GgufFile, opts: TokenizerFilesOptions =
     model: null,
   }
   if (model === 'llama') {
-    const spacePrefix = meta.boolean('tokenizer.ggml.add_space_prefix', true)
-    const replace = { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }
-    tokenizer.normalizer = spacePrefix
-      ? { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, replace] }
-      : replace
-    tokenizer.decoder = {
-      type: 'Sequence',
-      decoders: [
-        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
-        { type: 'ByteFallback' },
-        { type: 'Fuse' },
-        ...(spacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
-      ],
-    }
+    Object.assign(tokenizer, llamaSpmStages(meta))
     const merges =
       fileMerges.length > 0
         ? fileMerges.map(splitMerge)
@@ -81,7 +69,7 @@ export function ggufTokenizerFiles(file: GgufFile, opts: TokenizerFilesOptions =
     })
   } else {
     tokenizer.pre_tokenizer = pre!.tokenizerJson
-    tokenizer.decoder = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }
+    tokenizer.decoder = BYTE_LEVEL_DECODER
     tokenizer.model = bpe(vocab, fileMerges.map(splitMerge), {
       unk_token: null,
       byte_fallback: false,

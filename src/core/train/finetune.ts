@@ -69,13 +69,14 @@ export function check(o: ReturnType<typeof resolved>): void {
     'maxSteps',
     'batchSize',
     'gradAccum',
-    'seqLen',
     'evalEvery',
     'saveEvery',
     'threads',
   ] as const)
     int(o[k], k)
   int(o.seed, 'seed', 0)
+  // A sequence of one token predicts nothing (the loss shifts the labels).
+  int(o.seqLen, 'seqLen', 2)
   int(o.lossChunk, 'lossChunk', 0)
   if (!(o.lr > 0)) throw new UsageError(`${option('lr')} must be > 0 (got ${o.lr})`)
   if (!(o.alpha > 0)) throw new UsageError(`${option('alpha')} must be > 0 (got ${o.alpha})`)

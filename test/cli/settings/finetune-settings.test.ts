@@ -121,8 +121,8 @@ describe('finetune settings', () => {
     expect(await run({ warmup: '2.5' })).toBe(
       '--warmup must be a whole number of steps, or a fraction of them below 1 (got 2.5)',
     )
-    expect(await run({}, { KILN_FINETUNE_SEQ_LEN: '0' })).toBe(
-      'KILN_FINETUNE_SEQ_LEN: finetune.seq_len must be an integer ≥ 1 (got 0)',
+    expect(await run({}, { KILN_FINETUNE_SEQ_LEN: '1' })).toBe(
+      'KILN_FINETUNE_SEQ_LEN: finetune.seq_len must be an integer ≥ 2 (got 1)',
     )
     expect(await run({ target: ' , ' })).toBe('--target names no module (got " , ")')
     expect(await run({ target: 'all-linear,q_proj' })).toMatch(/^--target: all-linear stands alone/)

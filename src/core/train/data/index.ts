@@ -118,8 +118,12 @@ export async function loadTrainData(
   tokenizer: Tokenizer,
   opts: TrainDataOptions,
 ): Promise<TrainData> {
-  if (!Number.isInteger(opts.seqLen) || opts.seqLen < 1) {
-    throw new UsageError(`${option('seqLen')} must be a positive integer, got ${opts.seqLen}`)
+  // A sequence of one token predicts nothing (the loss shifts the labels): a long text would become
+  // a window per token, each of them useless.
+  if (!Number.isInteger(opts.seqLen) || opts.seqLen < 2) {
+    throw new UsageError(
+      `${option('seqLen')} must be an integer ≥ 2 (a sequence of one token predicts nothing), got ${opts.seqLen}`,
+    )
   }
   const { records, hub } = await readDataRecords(file, opts)
   // The examples of each record that gives any, in the file's order.

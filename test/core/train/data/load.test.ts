@@ -72,9 +72,8 @@ describe('loadTrainData', () => {
     const err = await loadTrainData(file, chatml, { seqLen: 2 }).catch((e) => e)
     expect(err).toBeInstanceOf(InputError)
     expect(err.options).toEqual(['seqLen'])
-    await expect(loadTrainData(file, chatml, { seqLen: 0 })).rejects.toThrow(
-      'seqLen must be a positive integer',
-    )
+    for (const seqLen of [0, 1])
+      await expect(loadTrainData(file, chatml, { seqLen })).rejects.toThrow('seqLen must be an integer ≥ 2')
   })
 
   it('reads plain text documents', async () => {
