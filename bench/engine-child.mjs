@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const { loadModel } = await import(path.join(root, 'dist/index.js'))
+const { native } = await import(path.join(root, 'dist/core/native.js'))
 const [dir, threads, promptTokens, newTokens] = process.argv.slice(2)
 const t0 = performance.now()
 const model = loadModel(dir, {
@@ -21,7 +22,10 @@ const run = async () => {
   return r.value
 }
 await run() // warm: pages of the mapped weights, thread start-up
+native().opProfile() // (KILN_PROFILE=1) drops the warm-up's
 const r = await run()
+const prof = native().opProfile()
+const perStep = (t) => Object.fromEntries(Object.entries(t.ops).map(([op, v]) => [op, v.us_per_step]))
 model.dispose()
 console.log(
   JSON.stringify({
@@ -29,5 +33,6 @@ console.log(
     prefill_tokens_per_s: r.timings.prefillTokensPerS,
     decode_tokens_per_s: r.timings.decodeTokensPerS,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    ...(prof.enabled ? { profile: { decode: perStep(prof.decode), prefill: perStep(prof.prefill) } } : {}),
   }),
 )

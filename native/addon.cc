@@ -17,7 +17,8 @@
 namespace kiln {
 
 double measure_read_bandwidth(size_t bytes, int nth, int reps);
-void add_quant_exports(Napi::Env env, Napi::Object exports);  // addon_quant.cc
+void add_quant_exports(Napi::Env env, Napi::Object exports);    // addon_quant.cc
+void add_profile_exports(Napi::Env env, Napi::Object exports);  // addon_profile.cc
 
 static std::unique_ptr<Device> device_by_name(Napi::Env env, const std::string& device, const std::string& backend) {
   try {
@@ -608,6 +609,8 @@ static Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   o.Set("f16c", f.f16c);
   o.Set("avx512f", f.avx512f);
   o.Set("avxvnni", f.avx_vnni);
+  o.Set("avx512vnni", f.avx512_vnni);
+  o.Set("kernels", cpu_kernel_tier());
   o.Set("hardwareThreads", ThreadPool::global().hardware_threads());
   Napi::Array backends = Napi::Array::New(env);
   backends.Set(0u, "cpu");
@@ -651,6 +654,7 @@ static void check_tables(Napi::Env env) {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   check_tables(env);
+  if (const std::string err = cpu_simd_env_error(); !err.empty()) throw Napi::Error::New(env, err);
   exports.Set("mapFile", Napi::Function::New(env, MapFile));
   exports.Set("Graph", GraphWrap::Init(env));
   exports.Set("runOp", Napi::Function::New(env, RunOp));
@@ -660,6 +664,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("measureReadBandwidth", Napi::Function::New(env, MeasureBandwidth));
   add_quant_exports(env, exports);
+  add_profile_exports(env, exports);
   return exports;
 }
 

@@ -36,9 +36,10 @@ int ThreadPool::hardware_threads() const {
   return n == 0 ? 1 : (int)n;
 }
 
+// Workers are ith 0, 1, ...: thread k runs part k of every job of more than k threads.
 void ThreadPool::ensure_workers(int n) {
   while ((int)workers_.size() < n) {
-    int ith = (int)workers_.size() + 1;
+    int ith = (int)workers_.size();
     // The worker must see the generation as it is now, or it could miss the job about to be posted.
     uint64_t seen = generation_.load(std::memory_order_acquire);
     workers_.emplace_back([this, ith, seen] { worker_loop(ith, seen); });
@@ -63,7 +64,12 @@ void ThreadPool::worker_loop(int ith, uint64_t seen) {
     const std::function<void(int)>* job = job_;
     if (job && ith < job_nth_) {
       (*job)(ith);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      // The last one out wakes the caller.
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(done_mu_);
+        done_ = true;
+        done_cv_.notify_one();
+      }
     }
   }
 }
@@ -79,22 +85,22 @@ void ThreadPool::run(int nth, const std::function<void(int)>& fn) {
   std::lock_guard<std::mutex> run_lk(run_mu_);
   {
     std::lock_guard<std::mutex> lk(mu_);
-    ensure_workers(nth - 1);
+    ensure_workers(nth);
     job_ = &fn;
     job_nth_ = nth;
     barrier_count_.store(0);
-    pending_.store(nth - 1, std::memory_order_release);
+    pending_.store(nth, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> dl(done_mu_);
+      done_ = false;
+    }
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
   cv_.notify_all();
-  fn(0);
-  // fn(0) returns after the step's last barrier, so the workers are only a decrement away; a long
-  // wait here means one of them lost its core (more threads than cores), and then yielding at once
-  // gives the core back instead of spinning for milliseconds against it.
-  int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0) {
-    if (++spins < 4096) cpu_relax();
-    else std::this_thread::yield();
+  // Asleep, not spinning: a spinning caller would take a core from the threads doing the work.
+  {
+    std::unique_lock<std::mutex> dl(done_mu_);
+    done_cv_.wait(dl, [&] { return done_; });
   }
   job_ = nullptr;
 }

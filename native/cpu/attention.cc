@@ -12,8 +12,10 @@
 
 namespace kiln {
 
-bidir_attention_kernel bidir_attention_avx2;    // bidir_attention_avx2.cc
-bidir_attention_kernel bidir_attention_avx512;  // bidir_attention_avx512.cc
+bidir_attention_kernel bidir_attention_avx2;    // attention_avx2.cc
+bidir_attention_kernel bidir_attention_avx512;  // attention_avx512.cc
+attention_kernel attention_avx2;                // attention_avx2.cc
+attention_kernel attention_avx512;              // attention_avx512.cc
 
 // Key and value rows of one segment of a row's context: `stride` floats apart.
 struct KvRows {
@@ -71,6 +73,11 @@ void kv_store_cpu(float* kcache, float* vcache, const float* k, const float* v, 
 void attention_cpu(float* out, const float* q, const float* kcache, const float* vcache, const int32_t* pos,
                    const int32_t* slot, const int32_t* blocks, int64_t N, int64_t NH, int64_t NKV, int64_t BS,
                    int64_t MB, int64_t HS, float scale, float* scratch, int ith, int nth) {
+  const CpuFeatures& cpu = cpu_features();
+  if (cpu.avx512())
+    return attention_avx512(out, q, kcache, vcache, pos, slot, blocks, N, NH, NKV, BS, MB, HS, scale, scratch, ith, nth);
+  if (cpu.avx2_fma)
+    return attention_avx2(out, q, kcache, vcache, pos, slot, blocks, N, NH, NKV, BS, MB, HS, scale, scratch, ith, nth);
   int64_t s, e;
   split_range(N * NH, ith, nth, &s, &e);
   float* scores = scratch + (size_t)ith * (size_t)(MB * BS);
@@ -86,7 +93,7 @@ void attention_cpu(float* out, const float* q, const float* kcache, const float*
   }
 }
 
-// The portable twin of the vector kernels (bidir_attention_avx2.cc, bidir_attention_avx512.cc).
+// The portable twin of the vector kernels (attention_avx2.cc, attention_avx512.cc).
 void bidir_attention_cpu(float* out, const float* q, const float* k, const float* v, const int32_t* pos, int64_t N,
                          int64_t NH, int64_t NKV, int64_t HS, float scale, float* scratch, int ith, int nth) {
   const CpuFeatures& cpu = cpu_features();

@@ -1,5 +1,5 @@
 // The vector body of bidir_attention, written once over a vector type V and compiled twice: for AVX2
-// (bidir_attention_avx2.cc, 8 lanes) and AVX-512 (bidir_attention_avx512.cc, 16 lanes). The
+// (attention_avx2.cc, 8 lanes) and AVX-512 (attention_avx512.cc, 16 lanes). The
 // including file defines KILN_TARGET (a function attribute), a namespace, and V with:
 //   W, vf, zero(), set1(f), load(p), load_n(p, n), store(p, v), store_n(p, v, n), fma(a, b, c),
 //   mul(a, b), add(a, b), sub(a, b), max(a, b), exp(x), hmax(v), hsum(v), first_n(v, n, fill)

@@ -2,30 +2,77 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace kiln {
 
+namespace {
+
+// The tiers in order; each keeps what the ones below it have and adds its own.
+const char* const kTiers[] = {"portable", "avx2", "avx512", "avx512vnni"};
+constexpr int kTierCount = sizeof(kTiers) / sizeof(kTiers[0]);
+
+CpuFeatures detect() {
+  CpuFeatures c;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  c.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  c.f16c = __builtin_cpu_supports("f16c");
+  c.avx512f = __builtin_cpu_supports("avx512f");
+  c.avx512bw = __builtin_cpu_supports("avx512bw");
+  c.avx512vl = __builtin_cpu_supports("avx512vl");
+  c.avx_vnni = __builtin_cpu_supports("avxvnni");
+  c.avx512_vnni = __builtin_cpu_supports("avx512vnni");
+  c.avx512_bf16 = __builtin_cpu_supports("avx512bf16");
+#endif
+  return c;
+}
+
+// What a CPU keeps under a cap of tier t.
+CpuFeatures capped(CpuFeatures c, int t) {
+  if (t < 1) return CpuFeatures{};
+  if (t < 2) c.avx512f = c.avx512bw = c.avx512vl = false;
+  if (t < 3) c.avx512_vnni = c.avx_vnni = false;
+  return c;
+}
+
+int tier_index(const char* name) {
+  for (int i = 0; i < kTierCount; i++)
+    if (std::strcmp(name, kTiers[i]) == 0) return i;
+  return -1;
+}
+
+}  // namespace
+
 const CpuFeatures& cpu_features() {
   static const CpuFeatures f = [] {
-    CpuFeatures c;
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    c.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    c.f16c = __builtin_cpu_supports("f16c");
-    c.avx512f = __builtin_cpu_supports("avx512f");
-    c.avx512bw = __builtin_cpu_supports("avx512bw");
-    c.avx512vl = __builtin_cpu_supports("avx512vl");
-    c.avx_vnni = __builtin_cpu_supports("avxvnni");
-#endif
-    // KILN_NO_SIMD=1 forces the portable kernels (tests use it to cover the fallback).
+    CpuFeatures c = detect();
     const char* off = std::getenv("KILN_NO_SIMD");
-    if (off && off[0] == '1') c = CpuFeatures{};
-    // KILN_SIMD=avx2 caps the kernels at AVX2 (tests use it to cover them on AVX-512 machines).
+    if (off && off[0] == '1') return CpuFeatures{};
     const char* cap = std::getenv("KILN_SIMD");
-    if (cap && std::strcmp(cap, "avx2") == 0) c.avx512f = c.avx512bw = c.avx512vl = false;
+    if (cap && *cap) {
+      const int t = tier_index(cap);
+      if (t >= 0) c = capped(c, t);
+    }
     return c;
   }();
   return f;
+}
+
+std::string cpu_simd_env_error() {
+  const char* cap = std::getenv("KILN_SIMD");
+  if (!cap || !*cap || tier_index(cap) >= 0) return "";
+  std::string names;
+  for (int i = 0; i < kTierCount; i++) names += std::string(i ? ", " : "") + kTiers[i];
+  return std::string("KILN_SIMD=") + cap + " is not a kernel tier: use one of " + names;
+}
+
+const char* cpu_kernel_tier() {
+  const CpuFeatures& c = cpu_features();
+  if (c.avx512vnni()) return "avx512vnni";
+  if (c.avx512()) return "avx512";
+  if (c.avx2_fma && c.f16c) return "avx2";
+  return "portable";
 }
 
 }  // namespace kiln

@@ -1,5 +1,15 @@
-// What the CPU can do, detected once at run time (the addon is built for the baseline ISA).
+// What the CPU can do, detected once at run time (the addon is built for the baseline ISA), and
+// the kernel tier that follows from it. KILN_SIMD=<tier> caps the tier (tests use it to run every
+// tier this machine has; users to rule one out), KILN_NO_SIMD=1 is KILN_SIMD=portable:
+//   portable    plain C++, any CPU
+//   avx2        AVX2 + FMA + F16C: f32/f16/bf16 tiles, int8 dot products as maddubs + madd
+//   avx512      AVX-512 F/BW/VL: 16-lane f32/f16/bf16 tiles; int8 as avx2
+//   avx512vnni  avx512 with AVX512-VNNI: the int8 kernels 512 bits wide with vpdpbusd, computing
+//               the very integer partial sums the avx2 ones do, in the same float order (so the
+//               two tiers agree bit for bit)
+// A tier above what the CPU has caps nothing: the CPU's own tier is used (cpu_kernel_tier() says).
 #pragma once
+#include <string>
 
 namespace kiln {
 struct CpuFeatures {
@@ -8,9 +18,17 @@ struct CpuFeatures {
   bool avx512f = false;
   bool avx512bw = false;
   bool avx512vl = false;
-  bool avx_vnni = false;
+  bool avx_vnni = false;     // VEX-encoded vpdpbusd (Alder Lake, Zen 5, ...)
+  bool avx512_vnni = false;  // EVEX-encoded (Cascade Lake, Ice Lake, Zen 4, ...)
+  bool avx512_bf16 = false;
   // The AVX-512 kernels' needs (F, BW, VL, plus what the AVX2 ones need).
   bool avx512() const { return avx512f && avx512bw && avx512vl && avx2_fma && f16c; }
+  // The 512-bit int8 kernels' needs.
+  bool avx512vnni() const { return avx512() && avx512_vnni; }
 };
 const CpuFeatures& cpu_features();
+// The highest tier the kernels use ("avx512vnni", ..., "portable"): what `kiln env` shows.
+const char* cpu_kernel_tier();
+// "" when KILN_SIMD is unset or names a tier, else the one-line error the addon throws at load.
+std::string cpu_simd_env_error();
 }  // namespace kiln

@@ -1,6 +1,6 @@
 // Elementwise kernels: residual add, product, SwiGLU gate, GELU, tanh, ReLU, row softmax. Memory bound; split evenly across threads
-// and written so the compiler vectorises the inner loops. GELU's erf form, which libm cannot vectorise, has vector
-// kernels (elementwise_avx512.cc, elementwise_avx2.cc) with a polynomial erf; the loop here is their portable twin.
+// and written so the compiler vectorises the inner loops. GELU's erf form and SwiGLU's exp, which libm cannot vectorise,
+// have vector kernels (elementwise_avx512.cc, elementwise_avx2.cc) with polynomials; the loops here are their portable twins.
 #include <cmath>
 
 #include "cpu/cpu_features.h"
@@ -10,6 +10,8 @@ namespace kiln {
 
 void gelu_erf_avx512(float* out, const float* x, int64_t n);  // elementwise_avx512.cc
 void gelu_erf_avx2(float* out, const float* x, int64_t n);    // elementwise_avx2.cc
+void silu_mul_avx512(float* out, const float* g, const float* u, int64_t n);  // elementwise_avx512.cc
+void silu_mul_avx2(float* out, const float* g, const float* u, int64_t n);    // elementwise_avx2.cc
 
 void add_cpu(float* out, const float* a, const float* b, int64_t n, int ith, int nth) {
   int64_t s, e;
@@ -26,6 +28,8 @@ void mul_cpu(float* out, const float* a, const float* b, int64_t n, int ith, int
 void silu_mul_cpu(float* out, const float* gate, const float* up, int64_t n, int ith, int nth) {
   int64_t s, e;
   split_range(n, ith, nth, &s, &e);
+  if (cpu_features().avx512()) return silu_mul_avx512(out + s, gate + s, up + s, e - s);
+  if (cpu_features().avx2_fma) return silu_mul_avx2(out + s, gate + s, up + s, e - s);
   for (int64_t i = s; i < e; i++) {
     float g = gate[i];
     out[i] = g / (1.f + std::exp(-g)) * up[i];

@@ -4,4 +4,5 @@
 
 namespace kiln {
 void gelu_erf_avx512(float* out, const float* x, int64_t n) { avx512::gelu_erf(out, x, n); }
+void silu_mul_avx512(float* out, const float* g, const float* u, int64_t n) { avx512::silu_mul(out, g, u, n); }
 }  // namespace kiln

@@ -7,8 +7,9 @@
 // a row's result depends on which path its step took (within the activations' rounding), though
 // never on the other rows or the thread count within one path.
 // Threads split the output features M, so each weight row is streamed from memory by one thread.
-// The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has them; this file's portable loop is their
-// twin and the fallback.
+// The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has them, their AVX512-VNNI widening
+// (qmatmul_avx512vnni.cc, the same bits) for decode when it has that; this file's portable loop is
+// their twin and the fallback.
 #include <algorithm>
 
 #include "cpu/cpu_features.h"
@@ -22,6 +23,8 @@ namespace kiln {
 
 bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t xq_row_bytes, const void* w, DType dt,
                        const float* bias, int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M);
+bool matmul_quant_avx512vnni(float* out, const uint8_t* xq, size_t xq_row_bytes, const void* w, DType dt,
+                             const float* bias, int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M);
 bool matmul_avx512_prefill_quant(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
                                  int64_t K, int64_t M, float* packed, int ith, int nth);
 size_t matmul_avx512_scratch(DType dt, int64_t K);
@@ -189,6 +192,7 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
   }
   split_range(M, ith, nth, &m0, &m1);
   if (m0 >= m1) return;
+  if (cpu_features().avx512vnni() && matmul_quant_avx512vnni(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
   if (avx2 && matmul_quant_avx2(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
   const size_t w_row = dtype_bytes(dt, K);
   for (int64_t m = m0; m < m1; m++) {

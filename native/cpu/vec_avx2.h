@@ -28,6 +28,7 @@ struct V {
   KILN_VEC_INLINE vf fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
   KILN_VEC_INLINE vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
   KILN_VEC_INLINE vf add(vf a, vf b) { return _mm256_add_ps(a, b); }
+  KILN_VEC_INLINE vf div(vf a, vf b) { return _mm256_div_ps(a, b); }
   KILN_VEC_INLINE vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
   KILN_VEC_INLINE vf max(vf a, vf b) { return _mm256_max_ps(a, b); }
   KILN_VEC_INLINE vf min(vf a, vf b) { return _mm256_min_ps(a, b); }

@@ -30,6 +30,7 @@ struct V {
   KILN_VEC_INLINE vf fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
   KILN_VEC_INLINE vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
   KILN_VEC_INLINE vf add(vf a, vf b) { return _mm512_add_ps(a, b); }
+  KILN_VEC_INLINE vf div(vf a, vf b) { return _mm512_div_ps(a, b); }
   KILN_VEC_INLINE vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
   KILN_VEC_INLINE vf max(vf a, vf b) { return _mm512_max_ps(a, b); }
   KILN_VEC_INLINE vf min(vf a, vf b) { return _mm512_min_ps(a, b); }

@@ -153,9 +153,18 @@ export interface CpuInfo {
   f16c: boolean
   avx512f: boolean
   avxvnni: boolean
+  avx512vnni: boolean
+  /** The kernel tier in use: portable, avx2, avx512 or avx512vnni (KILN_SIMD caps it). */
+  kernels: string
   hardwareThreads: number
   backends: string[]
   ops: string[]
+}
+
+/** Steps of one kind (decode: one row per matmul; prefill: the rest) and their time per op kind. */
+export interface OpProfileTable {
+  steps: number
+  ops: Record<string, { us_per_step: number; nodes_per_step: number }>
 }
 
 /** A kernel table of this build and the ops it implements (native/kernels.h: always all of them). */
@@ -174,6 +183,8 @@ export interface NativeAddon {
   applyProcessors(logits: Float32Array, params: SampleParams): void
   cpuInfo(): CpuInfo
   measureReadBandwidth(bytes: number, threads: number, reps: number): number
+  /** With KILN_PROFILE=1: the steps' time per op kind since the last call (then cleared). */
+  opProfile(): { enabled: boolean; decode: OpProfileTable; prefill: OpProfileTable }
   /** ggml block quantization of (rows, cols) floats; cols must be whole blocks (32, or 256 for K-quants). */
   quantize(type: NativeQuantType, src: Float32Array, rows: number, cols: number, threads: number): Uint8Array
   /** The inverse of quantize: (rows, cols) floats from `bytes` blocks. */

@@ -1,6 +1,6 @@
 // Runs single ops in a fresh Node process with extra environment, for kernels chosen once per
-// process from it: KILN_NO_SIMD=1 (the portable kernels) and KILN_SIMD=avx2 (the AVX2 kernels on
-// an AVX-512 machine). The child is test/native/run-op-child.mjs; tensors travel as base64.
+// process from it: KILN_NO_SIMD=1 (the portable kernels), KILN_SIMD=avx2 (the AVX2 kernels on an
+// AVX-512 machine) and KILN_SIMD=avx512 (AVX-512 without the VNNI int8 kernels). The child is test/native/run-op-child.mjs; tensors travel as base64.
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -49,6 +49,11 @@ export function runOpsInChild(
 
 /** The environments that select each kernel tier below the best, with a check that it took. */
 export const KERNEL_TIERS = [
+  {
+    name: 'AVX-512 kernels without VNNI (KILN_SIMD=avx512)',
+    env: { KILN_SIMD: 'avx512' },
+    took: (c: CpuInfo) => !c.avx512vnni,
+  },
   { name: 'AVX2 kernels (KILN_SIMD=avx2)', env: { KILN_SIMD: 'avx2' }, took: (c: CpuInfo) => !c.avx512f },
   { name: 'portable kernels (KILN_NO_SIMD=1)', env: { KILN_NO_SIMD: '1' }, took: (c: CpuInfo) => !c.avx2 },
 ] as const

@@ -77,6 +77,95 @@ interface CheckedCase {
   what: string
 }
 
+/** SwiGLU's gate: exp, a sum of positive terms, a division and a product (no cancellation). */
+function siluCases(): CheckedCase[] {
+  const rand = mulberry32(9)
+  const cases: CheckedCase[] = []
+  for (const C of WIDTHS)
+    for (const N of ROWS)
+      cases.push({
+        node: { op: 'silu_mul', inputs: [0, 1], output: 2 },
+        tensors: [
+          t('gate', 'f32', [N, C], randomF32(N * C, rand, 12)),
+          t('up', 'f32', [N, C], randomF32(N * C, rand, 3)),
+          t('out', 'f32', [N, C]),
+        ],
+        tol: (_i, ref) => 8 * U * Math.abs(ref),
+        what: `silu_mul N=${N} C=${C}`,
+      })
+  return cases
+}
+
+/**
+ * Attention over the paged KV cache: GQA over several slots and positions, blocks shuffled and
+ * shared between slots. Scores: a dot product of HS terms (the portable kernel: 8 lanes, separate
+ * multiply and add; the vector kernels: one FMA chain per lane, then a lane sum), within
+ * (2⌈HS/8⌉ + 16) roundings of Σ|q·k|; softmax weights: exp of the score minus the max, a sum over
+ * len terms, a reciprocal; output: a weighted sum of len value rows, each |v| ≤ max|v|.
+ */
+function pagedCases(): CheckedCase[] {
+  const rand = mulberry32(7)
+  const cases: CheckedCase[] = []
+  for (const [S, NH, NKV, P, HS, BS] of [
+    [1, 1, 1, 1, 1, 1],
+    [2, 4, 2, 13, 8, 4],
+    [3, 6, 2, 37, 12, 16],
+    [2, 3, 3, 9, 33, 2],
+    [3, 8, 1, 64, 64, 16],
+    [2, 2, 1, 40, 80, 16],
+  ])
+    for (const N of ROWS) {
+      const q = randomF32(N * NH * HS, rand, 2)
+      const kv = pagedCache(S, NKV, P, HS, BS, rand, false)
+      const pos = randomInts(N, P, rand)
+      const slot = randomInts(N, S, rand)
+      const scale = 1 / Math.sqrt(HS)
+      const node = { op: 'attention', inputs: [0, 1, 2, 3, 4, 5], output: 6, i: [NH], f: [scale] }
+      const tensors = [
+        t('q', 'f32', [N, NH * HS], q),
+        t('pos', 'i32', [N], pos),
+        t('slot', 'i32', [N], slot),
+        t('kcache', 'f32', kv.shape, kv.k),
+        t('vcache', 'f32', kv.shape, kv.v),
+        t('blocks', 'i32', [S, kv.MB], kv.table),
+        t('out', 'f32', [N, NH * HS]),
+      ]
+      const group = NH / NKV
+      const bound = new Float64Array(N * NH)
+      for (let n = 0; n < N; n++)
+        for (let h = 0; h < NH; h++) {
+          const kvh = Math.floor(h / group)
+          const len = pos[n] + 1
+          let maxQk = 0
+          let maxV = 0
+          const scores: number[] = []
+          for (let j = 0; j < len; j++) {
+            const row = kv.at(slot[n], kvh, j)
+            let s = 0
+            let a = 0
+            for (let d = 0; d < HS; d++) {
+              const p = q[(n * NH + h) * HS + d] * kv.k[row + d]
+              s += p
+              a += Math.abs(p)
+              maxV = Math.max(maxV, Math.abs(kv.v[row + d]))
+            }
+            scores.push(s * scale)
+            maxQk = Math.max(maxQk, a * scale)
+          }
+          const spread = Math.max(...scores) - Math.min(...scores)
+          const dScore = (2 * Math.ceil(HS / 8) + 16) * U * maxQk
+          bound[n * NH + h] = 2 * maxV * (2 * dScore + (spread + 3 * len + 10) * U)
+        }
+      cases.push({
+        node,
+        tensors,
+        tol: (i) => bound[Math.floor(i / HS)],
+        what: `S=${S} NH=${NH} NKV=${NKV} P=${P} HS=${HS} BS=${BS} N=${N}`,
+      })
+    }
+  return cases
+}
+
 /**
  * Bidirectional attention over ragged sequences, with the bound of the causal kernel's test over
  * the whole sequence instead of a prefix. Scores: the portable kernel sums 8 lanes with separate
@@ -507,65 +596,7 @@ describe('kernels: fast vs reference', () => {
   })
 
   it('attention: GQA over several slots and positions, blocks shuffled and shared between slots', () => {
-    const rand = mulberry32(7)
-    for (const [S, NH, NKV, P, HS, BS] of [
-      [1, 1, 1, 1, 1, 1],
-      [2, 4, 2, 13, 8, 4],
-      [3, 6, 2, 37, 12, 16],
-      [2, 3, 3, 9, 33, 2],
-      [3, 8, 1, 64, 64, 16],
-    ])
-      for (const N of ROWS) {
-        const q = randomF32(N * NH * HS, rand, 2)
-        const kv = pagedCache(S, NKV, P, HS, BS, rand, false)
-        const pos = randomInts(N, P, rand)
-        const slot = randomInts(N, S, rand)
-        const scale = 1 / Math.sqrt(HS)
-        const node = { op: 'attention', inputs: [0, 1, 2, 3, 4, 5], output: 6, i: [NH], f: [scale] }
-        const runs = runBoth(node, [
-          t('q', 'f32', [N, NH * HS], q),
-          t('pos', 'i32', [N], pos),
-          t('slot', 'i32', [N], slot),
-          t('kcache', 'f32', kv.shape, kv.k),
-          t('vcache', 'f32', kv.shape, kv.v),
-          t('blocks', 'i32', [S, kv.MB], kv.table),
-          t('out', 'f32', [N, NH * HS]),
-        ])
-        // Scores: a dot product of HS terms (8 lanes, separate multiply and add) and a scale;
-        // softmax weights: exp of the score minus the max, a sum over len terms, a reciprocal;
-        // output: a weighted sum of len value rows, each |v| ≤ max|v|.
-        const group = NH / NKV
-        const bound = new Float64Array(N * NH)
-        for (let n = 0; n < N; n++)
-          for (let h = 0; h < NH; h++) {
-            const kvh = Math.floor(h / group)
-            const len = pos[n] + 1
-            let maxQk = 0
-            let maxV = 0
-            const scores: number[] = []
-            for (let j = 0; j < len; j++) {
-              const row = kv.at(slot[n], kvh, j)
-              let s = 0
-              let a = 0
-              for (let d = 0; d < HS; d++) {
-                const p = q[(n * NH + h) * HS + d] * kv.k[row + d]
-                s += p
-                a += Math.abs(p)
-                maxV = Math.max(maxV, Math.abs(kv.v[row + d]))
-              }
-              scores.push(s * scale)
-              maxQk = Math.max(maxQk, a * scale)
-            }
-            const spread = Math.max(...scores) - Math.min(...scores)
-            const dScore = (2 * Math.ceil(HS / 8) + 16) * U * maxQk
-            bound[n * NH + h] = 2 * maxV * (2 * dScore + (spread + 3 * len + 10) * U)
-          }
-        expectClose(
-          runs,
-          (i) => bound[Math.floor(i / HS)],
-          `S=${S} NH=${NH} NKV=${NKV} P=${P} HS=${HS} BS=${BS} N=${N}`,
-        )
-      }
+    for (const c of pagedCases()) expectClose(runBoth(c.node, c.tensors), c.tol, c.what)
   })
 
   it('bidir_attention: ragged sequences laid end to end, GQA', () => {
@@ -642,18 +673,7 @@ describe('kernels: fast vs reference', () => {
     })
 
   it('silu_mul', () => {
-    const rand = mulberry32(9)
-    for (const C of WIDTHS)
-      for (const N of ROWS) {
-        const node = { op: 'silu_mul', inputs: [0, 1], output: 2 }
-        const runs = runBoth(node, [
-          t('gate', 'f32', [N, C], randomF32(N * C, rand, 12)),
-          t('up', 'f32', [N, C], randomF32(N * C, rand, 3)),
-          t('out', 'f32', [N, C]),
-        ])
-        // exp, a sum of positive terms, a division and a product: no cancellation
-        expectClose(runs, (_i, ref) => 8 * U * Math.abs(ref), `N=${N} C=${C}`)
-      }
+    for (const c of siluCases()) expectClose(runBoth(c.node, c.tensors), c.tol, c.what)
   })
 
   for (const tanh of [false, true])
@@ -775,6 +795,8 @@ for (const tier of KERNEL_TIERS)
   describe(`kernels: ${tier.name}`, () => {
     const cases: [string, () => CheckedCase[]][] = [
       ['bidir_attention', bidirCases],
+      ['attention (paged KV cache)', pagedCases],
+      ['silu_mul', siluCases],
       ['gelu (exact erf)', () => geluCases(false)],
       ['gelu (tanh approximation)', () => geluCases(true)],
     ]

@@ -247,6 +247,33 @@ describe('quantized embedding rows', () => {
     })
 })
 
+// The AVX512-VNNI decode kernels compute the AVX2 ones' integers and add them in the same float
+// order (native/cpu/qmatmul_avx512vnni.cc): the two tiers must agree bit for bit. On a CPU without
+// AVX512-VNNI both sides run the AVX2 kernels and the test says so in its name.
+describe(`quantized matmul: ${native().cpuInfo().kernels} tier vs AVX2 (KILN_SIMD=avx2)`, () => {
+  it('decode steps agree bit for bit: odd row counts (tiles of 4 and their tails), 1-3 threads', () => {
+    const problems: { p: Problem; threads: number }[] = []
+    let seed = 700
+    for (const type of TYPES)
+      for (const [N, blocks, M] of [
+        [1, 1, 1],
+        [1, 3, 7],
+        [2, 2, 13],
+        [3, 5, 6],
+        [1, 24, 96],
+      ])
+        for (const threads of [1, 3])
+          problems.push({ p: problem(type, N, blocks * BLOCK[type], M, seed % 2 === 0, seed++), threads })
+    const { cpu, outputs } = runOpsInChild(
+      problems.map(({ p, threads }) => ({ ...opOf(p), threads })),
+      { KILN_SIMD: 'avx2' },
+    )
+    expect(cpu.kernels).toBe(native().cpuInfo().avx2 ? 'avx2' : 'portable')
+    for (const [i, { p, threads }] of problems.entries())
+      expectSameBits(run(p, 'cpu', threads), outputs[i], `${p.type} N=${p.N} K=${p.K} M=${p.M} t=${threads}`)
+  })
+})
+
 describe('quantized matmul: portable kernels (KILN_NO_SIMD=1)', () => {
   it('agree with the AVX2 ones: K-quant decode bit for bit, the rest within rounding', () => {
     const problems: Problem[] = []

@@ -18,7 +18,7 @@ export interface EnvReport {
   os: { platform: string; arch: string; release: string; name: string }
   cpu: CpuReport
   memory: { total_bytes: number; free_bytes: number }
-  native: { built: boolean; backends: string[]; simd: string[]; error?: string }
+  native: { built: boolean; backends: string[]; simd: string[]; tier?: string; error?: string }
   cuda: CudaInfo | null
   settings: { path: string; exists: boolean; values: Record<string, { value: unknown; source: string }> }
   cache: { dir: string; exists: boolean; size_bytes: number; files: number }
@@ -43,8 +43,8 @@ function osName(): string {
 function nativeReport(): EnvReport['native'] {
   try {
     const info = native().cpuInfo()
-    const simd = (['avx2', 'fma', 'f16c', 'avx512f', 'avxvnni'] as const).filter((f) => info[f])
-    return { built: true, backends: info.backends, simd }
+    const simd = (['avx2', 'fma', 'f16c', 'avx512f', 'avxvnni', 'avx512vnni'] as const).filter((f) => info[f])
+    return { built: true, backends: info.backends, simd, tier: info.kernels }
   } catch (e) {
     return { built: false, backends: [], simd: [], error: e instanceof Error ? e.message : String(e) }
   }

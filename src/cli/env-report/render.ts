@@ -20,7 +20,7 @@ export function renderEnv(r: EnvReport): string {
     `simd:      ${r.cpu.simd.join(' ') || 'none found'}`,
     `memory:    ${bytes(r.memory.total_bytes)} total, ${bytes(r.memory.free_bytes)} free`,
     r.native.built
-      ? `native:    built; backends ${r.native.backends.join(', ')}; kernels use ${r.native.simd.join(' ') || 'portable code'}`
+      ? `native:    built; backends ${r.native.backends.join(', ')}; kernel tier ${r.native.tier ?? 'portable'}${r.native.simd.length ? ` (${r.native.simd.join(' ')})` : ''}`
       : `native:    not built (${r.native.error})`,
     r.cuda
       ? `cuda:      driver ${r.cuda.driver}; ${r.cuda.gpus.map((g) => `${g.name} (${bytes(g.memory_bytes)})`).join(', ') || 'no GPU listed'}`
