@@ -116,6 +116,16 @@ KILN_AVX2 void qgemm_q4_0_activation_row(const uint8_t* xq, int64_t nb, float* x
 // Bytes of one panel of 8 repacked weight rows (the `panel` scratch below).
 size_t qgemm_q4_0_panel_bytes(int64_t K) { return (size_t)(K / QK4_0) * kPanelBlockBytes; }
 
+// Rows [m, m + rows) of Q4_0 or Q5_0 w into one panel (the layout above), for the AVX512-VNNI tiles
+// of qgemm_avx512vnni.cc, which read the same panels.
+void qgemm_q4_0_repack(uint8_t* panel, const void* w, DType dt, int64_t K, int64_t m, int rows) {
+  const size_t w_row = dtype_bytes(dt, K);
+  if (dt == DType::Q5_0)
+    repack_q4_0<DType::Q5_0>(panel, (const uint8_t*)w, w_row, m, rows, K / QK4_0);
+  else
+    repack_q4_0<DType::Q4_0>(panel, (const uint8_t*)w, w_row, m, rows, K / QK4_0);
+}
+
 namespace {
 
 template <DType DT>

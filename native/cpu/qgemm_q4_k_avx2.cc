@@ -151,6 +151,16 @@ void qgemm(float* out, const uint8_t* xq, size_t x_row, const void* w, const flo
 // Bytes of one panel of 8 repacked weight rows (the `panel` scratch below), Q4_K or Q5_K.
 size_t qgemm_q4_K_panel_bytes(int64_t K) { return (size_t)(K / QK_K) * kQ4KBlockBytes; }
 
+// Rows [m, m + rows) of Q4_K or Q5_K w into one panel (the layout above), for the AVX512-VNNI
+// tiles of qgemm_avx512vnni.cc, which read the same panels.
+void qgemm_q4_K_repack(uint8_t* panel, const void* w, DType dt, int64_t K, int64_t m, int rows) {
+  const size_t w_row = dtype_bytes(dt, K);
+  if (dt == DType::Q5_K)
+    repack_q4_K<DType::Q5_K>(panel, (const uint8_t*)w, w_row, m, rows, K / QK_K);
+  else
+    repack_q4_K<DType::Q4_K>(panel, (const uint8_t*)w, w_row, m, rows, K / QK_K);
+}
+
 // out (N, M) columns [m0, m1) = Q4_K or Q5_K w × Q8_K activation rows xq (x_row bytes apart).
 // panel: qgemm_q4_K_panel_bytes(K), 32-byte aligned.
 void qgemm_q4_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt, const float* bias,

@@ -37,9 +37,13 @@ void qgemm_q4_0_activation_row(const uint8_t* xq, int64_t nb, float* xd, uint8_t
 size_t qgemm_q4_0_panel_bytes(int64_t K);
 void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, DType dt, const float* bias,
                      int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+void qgemm_q4_0_avx512vnni(float* out, const float* xd, const uint8_t* xu, const void* w, DType dt, const float* bias,
+                           int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 size_t qgemm_q4_K_panel_bytes(int64_t K);
 void qgemm_q4_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt, const float* bias,
                      int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+void qgemm_q4_K_avx512vnni(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt, const float* bias,
+                           int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 size_t qgemm_q6_K_panel_bytes(int64_t K);
 void qgemm_q6_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
                      int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
@@ -182,8 +186,12 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
     m0 *= 8;
     m1 = m1 * 8 < M ? m1 * 8 : M;
     if (m0 >= m1) return;
-    if (gemm32)
+    if (gemm32 && cpu_features().avx512vnni())
+      qgemm_q4_0_avx512vnni(out, xd, xu, w, dt, bias, N, K, m0, m1, M, scratch.own);
+    else if (gemm32)
       qgemm_q4_0_avx2(out, xd, xu, w, dt, bias, N, K, m0, m1, M, scratch.own);
+    else if ((dt == DType::Q4_K || dt == DType::Q5_K) && cpu_features().avx512vnni())
+      qgemm_q4_K_avx512vnni(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M, scratch.own);
     else if (dt == DType::Q4_K || dt == DType::Q5_K)
       qgemm_q4_K_avx2(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M, scratch.own);
     else
