@@ -39,7 +39,7 @@ KILN_VNNI_INLINE float reduce8(__m128 a, __m128 b) {
 
 // Same prefetch distance as the AVX2 decode (in tiles of kRows weight rows).
 constexpr int64_t kPrefetchTiles = 4;
-constexpr int kRows = 4;  // weight rows per decode tile: two vectors of two rows
+constexpr int kRows = 4;  // weight rows per decode tile: vectors of two rows
 
 template <DType DT>
 constexpr size_t block_bytes() {
@@ -55,30 +55,34 @@ constexpr size_t block_bytes() {
 template <DType DT>
 KILN_VNNI void tile32(float* out, const uint8_t* xq, const uint8_t* w, size_t w_row, int64_t nb, const float* bias,
                       int rows) {
-  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  constexpr int P = kRows / 2;
+  __m512 acc[P];
+  KILN_UNROLL for (int p = 0; p < P; p++) acc[p] = _mm512_setzero_ps();
   const uint8_t* wr[kRows];
   for (int c = 0; c < kRows; c++) wr[c] = w + (c < rows ? c : rows - 1) * w_row;
   const char* next = (const char*)(w + kPrefetchTiles * kRows * w_row);
   const int64_t next_lines = (int64_t)(kRows * w_row + 63) / 64;
   const int64_t lines_per_step = (next_lines + nb - 1) / nb;
   // Which of the 4 scales (d_w·d_x of rows 0..3) each lane takes, per vector of two rows.
-  __m512i pick[2];
+  __m512i pick[P];
   if constexpr (DT == DType::Q8_0) {
     pick[0] = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   } else {
     pick[0] = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
   }
-  pick[1] = _mm512_add_epi32(pick[0], _mm512_set1_epi32(2));
+  KILN_UNROLL for (int p = 1; p < P; p++) pick[p] = _mm512_add_epi32(pick[0], _mm512_set1_epi32(2 * p));
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < nb; b++) {
     for (int64_t l = b * lines_per_step; l < (b + 1) * lines_per_step && l < next_lines; l++)
       _mm_prefetch(next + l * 64, _MM_HINT_T0);
     const block_q8_0* xb = (const block_q8_0*)xq + b;
     const __m256i xv = _mm256_loadu_si256((const __m256i*)xb->qs);
-    uint64_t dwh = 0;
-    KILN_UNROLL for (int c = 0; c < kRows; c++) dwh |= (uint64_t)(*(const uint16_t*)(wr[c] + b * block_bytes<DT>())) << (16 * c);
-    const __m128 dwx = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)dwh)), _mm_set1_ps(_cvtsh_ss(xb->d)));
-    const __m512 dwx512 = _mm512_castps128_ps512(dwx);
+    uint64_t dwh[2] = {0, 0};  // the rows' scales as f16 bits, 4 to a word, converted together
+    KILN_UNROLL for (int c = 0; c < kRows; c++)
+      dwh[c / 4] |= (uint64_t)(*(const uint16_t*)(wr[c] + b * block_bytes<DT>())) << (16 * (c % 4));
+    const __m256 dwx = _mm256_mul_ps(_mm256_cvtph_ps(_mm_set_epi64x((long long)dwh[1], (long long)dwh[0])),
+                                     _mm256_set1_ps(_cvtsh_ss(xb->d)));
+    const __m512 dwx512 = _mm512_castps256_ps512(dwx);
     __m512i x512, base;
     if constexpr (DT == DType::Q8_0) {
       // (x + 128) as unsigned bytes, both halves the same block
@@ -89,7 +93,7 @@ KILN_VNNI void tile32(float* out, const uint8_t* xq, const uint8_t* w, size_t w_
       // −8·Σ x per lane: the quants' offset, as the lanes' starting value
       base = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), x512));
     }
-    KILN_UNROLL for (int p = 0; p < 2; p++) {
+    KILN_UNROLL for (int p = 0; p < P; p++) {
       const uint8_t* b0 = wr[2 * p] + b * block_bytes<DT>();
       const uint8_t* b1 = wr[2 * p + 1] + b * block_bytes<DT>();
       __m512i lanes;
@@ -109,7 +113,7 @@ KILN_VNNI void tile32(float* out, const uint8_t* xq, const uint8_t* w, size_t w_
       acc[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(pick[p], dwx512), _mm512_cvtepi32_ps(lanes), acc[p]);
     }
   }
-  KILN_UNROLL for (int p = 0; p < 2; p++) {
+  KILN_UNROLL for (int p = 0; p < P; p++) {
     // Q8_0: row 2p in 128-bit lanes 0,1, row 2p+1 in 2,3; Q4_0: row 2p in 0,2, row 2p+1 in 1,3.
     const __m128 q0 = _mm512_extractf32x4_ps(acc[p], 0), q1 = _mm512_extractf32x4_ps(acc[p], 1);
     const __m128 q2 = _mm512_extractf32x4_ps(acc[p], 2), q3 = _mm512_extractf32x4_ps(acc[p], 3);
