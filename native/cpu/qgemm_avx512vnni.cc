@@ -48,40 +48,52 @@ KILN_VNNI void store_pairs(float* out, int64_t M, const __m512 (&acc)[P], const 
 }
 
 // P pairs of activation rows (2P rows: xu/xd row r at r·nb blocks; a pair's second row may repeat
-// its first, rows_valid says how many are real) × the panel's 8 weight rows.
-template <int P>
+// its first, rows_valid says how many are real) × Q panels of 8 weight rows each (Q ≤ 2, the second
+// panel kPanelBlockBytes·nb after the first, `valid` rows in the last): each permuted activation
+// vector feeds Q vpdpbusd.
+template <int P, int Q>
 KILN_VNNI void tile(float* out, int64_t M, const uint8_t* panel, const uint8_t* xu, const float* xd, int64_t nb,
                     const float* bias, int valid, int rows_valid) {
-  __m512 acc[P];
-  KILN_UNROLL for (int p = 0; p < P; p++) acc[p] = _mm512_setzero_ps();
+  __m512 acc[Q][P];
+  KILN_UNROLL for (int k = 0; k < Q; k++) KILN_UNROLL for (int p = 0; p < P; p++) acc[k][p] = _mm512_setzero_ps();
   int row[2 * P];
   KILN_UNROLL for (int r = 0; r < 2 * P; r++) row[r] = r < rows_valid ? r : rows_valid - 1;
   // permutexvar index of group g: dword g of the first row's 32 bytes in lanes 0..7, of the second's in 8..15
   const __m512i g0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 8, 8);
+  const size_t panel_stride = (size_t)nb * kPanelBlockBytes;
   for (int64_t b = 0; b < nb; b++) {
-    const uint8_t* pb = panel + b * kPanelBlockBytes;
-    const __m512 dw = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_load_pd((const double*)pb)));
-    const __m512i c = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i*)(pb + 8 * sizeof(float))));
-    const __m256i* q = (const __m256i*)(pb + 8 * sizeof(float) + 8 * sizeof(int32_t));
-    __m512i x[P], s[P];
+    const uint8_t* pb[Q];
+    KILN_UNROLL for (int k = 0; k < Q; k++) pb[k] = panel + k * panel_stride + b * kPanelBlockBytes;
+    __m512i x[P], s[Q][P];
     KILN_UNROLL for (int p = 0; p < P; p++) {
       x[p] = _mm512_inserti64x4(
           _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)(xu + (row[2 * p] * nb + b) * 32))),
           _mm256_loadu_si256((const __m256i*)(xu + (row[2 * p + 1] * nb + b) * 32)), 1);
-      s[p] = _mm512_setzero_si512();
+      KILN_UNROLL for (int k = 0; k < Q; k++) s[k][p] = _mm512_setzero_si512();
     }
     KILN_UNROLL for (int g = 0; g < 8; g++) {
-      const __m512i wq = _mm512_broadcast_i64x4(_mm256_load_si256(q + g));
+      __m512i wq[Q];
+      KILN_UNROLL for (int k = 0; k < Q; k++)
+        wq[k] = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i*)(pb[k] + 8 * sizeof(float) + 8 * sizeof(int32_t)) + g));
       const __m512i idx = _mm512_add_epi32(g0, _mm512_set1_epi32(g));
-      KILN_UNROLL for (int p = 0; p < P; p++) s[p] = _mm512_dpbusd_epi32(s[p], _mm512_permutexvar_epi32(idx, x[p]), wq);
+      KILN_UNROLL for (int p = 0; p < P; p++) {
+        const __m512i xg = _mm512_permutexvar_epi32(idx, x[p]);
+        KILN_UNROLL for (int k = 0; k < Q; k++) s[k][p] = _mm512_dpbusd_epi32(s[k][p], xg, wq[k]);
+      }
     }
-    KILN_UNROLL for (int p = 0; p < P; p++) {
-      const __m512 xdv = _mm512_mask_blend_ps((__mmask16)0xFF00, _mm512_set1_ps(xd[row[2 * p] * nb + b]),
-                                              _mm512_set1_ps(xd[row[2 * p + 1] * nb + b]));
-      acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(dw, xdv), _mm512_cvtepi32_ps(_mm512_sub_epi32(s[p], c)), acc[p]);
+    KILN_UNROLL for (int k = 0; k < Q; k++) {
+      const __m512 dw = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_load_pd((const double*)pb[k])));
+      const __m512i c = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i*)(pb[k] + 8 * sizeof(float))));
+      KILN_UNROLL for (int p = 0; p < P; p++) {
+        const __m512 xdv = _mm512_mask_blend_ps((__mmask16)0xFF00, _mm512_set1_ps(xd[row[2 * p] * nb + b]),
+                                                _mm512_set1_ps(xd[row[2 * p + 1] * nb + b]));
+        acc[k][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw, xdv), _mm512_cvtepi32_ps(_mm512_sub_epi32(s[k][p], c)), acc[k][p]);
+      }
     }
   }
-  store_pairs<P>(out, M, acc, bias, valid, rows_valid);
+  KILN_UNROLL for (int k = 0; k < Q; k++)
+    store_pairs<P>(out + k * kPanelRows, M, acc[k], bias ? bias + k * kPanelRows : nullptr, k + 1 < Q ? kPanelRows : valid,
+                   rows_valid);
 }
 
 // The activations' mins term of one Q8_K row against the panel's 8 rows (qgemm_q4_k_avx2.cc's):
@@ -147,6 +159,8 @@ KILN_VNNI void tile_q4_K(float* out, int64_t M, const uint8_t* panel, const uint
 
 }  // namespace
 
+size_t qgemm_q4_0_avx512vnni_panel_bytes(int64_t K) { return 2 * (size_t)(K / QK4_0) * kPanelBlockBytes; }
+
 // As qgemm_q4_K_avx2 (same arguments, same bits).
 KILN_VNNI void qgemm_q4_K_avx512vnni(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt,
                                      const float* bias, int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M,
@@ -162,19 +176,31 @@ KILN_VNNI void qgemm_q4_K_avx512vnni(float* out, const uint8_t* xq, size_t x_row
   }
 }
 
-// As qgemm_q4_0_avx2 (same arguments, same bits).
+// As qgemm_q4_0_avx2 (same arguments, same bits), but `panel` holds two panels
+// (qgemm_q4_0_avx512vnni_panel_bytes).
 KILN_VNNI void qgemm_q4_0_avx512vnni(float* out, const float* xd, const uint8_t* xu, const void* w, DType dt,
                                      const float* bias, int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M,
                                      uint8_t* panel) {
   const int64_t nb = K / QK4_0;
-  for (int64_t m = m0; m < m1; m += kPanelRows) {
-    const int rows = (int)(m1 - m < kPanelRows ? m1 - m : kPanelRows);
-    qgemm_q4_0_repack(panel, w, dt, K, m, rows);
+  // Two panels (16 weight rows) at a time where there are; panel: 2·qgemm_q4_0_panel_bytes(K).
+  for (int64_t m = m0; m < m1; m += 2 * kPanelRows) {
+    const int rows = (int)(m1 - m < 2 * kPanelRows ? m1 - m : 2 * kPanelRows);
     const float* bm = bias ? bias + m : nullptr;
-    int64_t n = 0;
-    for (; n + 4 <= N; n += 4) tile<2>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows, 4);
-    if (n < N)
-      tile<2>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows, (int)(N - n));
+    qgemm_q4_0_repack(panel, w, dt, K, m, rows < kPanelRows ? rows : kPanelRows);
+    if (rows > kPanelRows) {
+      qgemm_q4_0_repack(panel + (size_t)nb * kPanelBlockBytes, w, dt, K, m + kPanelRows, rows - kPanelRows);
+      int64_t n = 0;
+      for (; n + 8 <= N; n += 8)
+        tile<4, 2>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows - kPanelRows, 8);
+      for (; n < N; n += 4)
+        tile<2, 2>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows - kPanelRows,
+                   (int)(N - n < 4 ? N - n : 4));
+    } else {
+      int64_t n = 0;
+      for (; n + 8 <= N; n += 8) tile<4, 1>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows, 8);
+      for (; n < N; n += 4)
+        tile<2, 1>(out + n * M + m, M, panel, xu + n * nb * 32, xd + n * nb, nb, bm, rows, (int)(N - n < 4 ? N - n : 4));
+    }
   }
 }
 

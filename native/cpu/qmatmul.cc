@@ -37,6 +37,7 @@ void qgemm_q4_0_activation_row(const uint8_t* xq, int64_t nb, float* xd, uint8_t
 size_t qgemm_q4_0_panel_bytes(int64_t K);
 void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, DType dt, const float* bias,
                      int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+size_t qgemm_q4_0_avx512vnni_panel_bytes(int64_t K);
 void qgemm_q4_0_avx512vnni(float* out, const float* xd, const uint8_t* xu, const void* w, DType dt, const float* bias,
                            int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 size_t qgemm_q4_K_panel_bytes(int64_t K);
@@ -128,6 +129,7 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
   if (dt == DType::Q4_0 || dt == DType::Q5_0) {
     s.shared += cache_lines((size_t)(N * (K / QK4_0)) * sizeof(float)) + cache_lines((size_t)(N * K));
     s.own = std::max(s.own, qgemm_q4_0_panel_bytes(K));
+    if (cpu_features().avx512vnni()) s.own = std::max(s.own, qgemm_q4_0_avx512vnni_panel_bytes(K));
   } else if (dt == DType::Q4_K || dt == DType::Q5_K) {
     s.own = std::max(s.own, qgemm_q4_K_panel_bytes(K));
   } else if (dt == DType::Q6_K) {
