@@ -196,14 +196,11 @@ KILN_VNNI_INLINE float dot_q6_K(const block_q6_K* b, const block_q8_K* x) {
       sum = _mm512_dpwssd_epi32(sum, p16, _mm512_permutexvar_epi16(idx, sc16));
     }
   }
-  // The quants were stored + 32: subtract 32·Σ sc·(Σ q8 of the sub-block).
-  const __m256i bs = _mm256_loadu_si256((const __m256i*)x->bsums);
-  const __m256i corr = _mm256_madd_epi16(sc16_256, bs);
-  alignas(32) int c8[8];
-  _mm256_store_si256((__m256i*)c8, corr);
-  int csum = 0;
-  for (int i = 0; i < 8; i++) csum += c8[i];
-  const int isum = _mm512_reduce_add_epi32(sum) - 32 * csum;
+  // The quants were stored + 32: subtract 32·Σ sc·(Σ q8 of the sub-block), lane by lane (exact),
+  // before the one reduction.
+  const __m256i corr = _mm256_madd_epi16(sc16_256, _mm256_loadu_si256((const __m256i*)x->bsums));
+  sum = _mm512_sub_epi32(sum, _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_slli_epi32(corr, 5), 0));
+  const int isum = _mm512_reduce_add_epi32(sum);
   return x->d * (_cvtsh_ss(b->d) * (float)isum);
 }
 
