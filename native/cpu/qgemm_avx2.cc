@@ -25,12 +25,9 @@ constexpr size_t kPanelBlockBytes = 8 * sizeof(float) + 8 * sizeof(int32_t) + 8 
 // Rows [m, m + rows) of w (rows ≤ 8; missing rows are zeros) into the panel layout above: each
 // row's block unpacked to 32 signed bytes, then the 8 rows transposed as an 8×8 matrix of dwords.
 // Q5_0: 5-bit quants (bit 4 of element j in bit j of qh) minus 16.
-// Q8_0 (for the AVX512-VNNI GEMM only: its quants reach ±127, so the AVX2 tile's int16 sums of
-// maddubs pairs would saturate): the quants as they are.
 template <DType DT>
 KILN_AVX2 void repack_q4_0(uint8_t* panel, const uint8_t* w, size_t w_row, int64_t m, int rows, int64_t nb) {
-  using Block = std::conditional_t<DT == DType::Q5_0, block_q5_0,
-                                   std::conditional_t<DT == DType::Q8_0, block_q8_0, block_q4_0>>;
+  using Block = std::conditional_t<DT == DType::Q5_0, block_q5_0, block_q4_0>;
   const __m128i m4 = _mm_set1_epi8(0x0F);
   const __m256i offset = _mm256_set1_epi8(DT == DType::Q5_0 ? 16 : 8), ones8 = _mm256_set1_epi8(1),
                 ones16 = _mm256_set1_epi16(1);
@@ -46,10 +43,6 @@ KILN_AVX2 void repack_q4_0(uint8_t* panel, const uint8_t* w, size_t w_row, int64
       }
       const Block* blk = (const Block*)(w + (m + j) * w_row) + b;
       d[j] = _cvtsh_ss(blk->d);
-      if constexpr (DT == DType::Q8_0) {
-        r[j] = _mm256_loadu_si256((const __m256i*)blk->qs);
-        continue;
-      }
       const __m128i v = _mm_loadu_si128((const __m128i*)blk->qs);  // elements 0..15 low, 16..31 high
       __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
       if constexpr (DT == DType::Q5_0)
@@ -64,7 +57,7 @@ KILN_AVX2 void repack_q4_0(uint8_t* panel, const uint8_t* w, size_t w_row, int64
       _mm256_store_si256(out + g, q[g]);
       sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q[g]), ones16));
     }
-    _mm256_store_si256((__m256i*)(pb + 8 * sizeof(float)), _mm256_slli_epi32(sum, 7));  // 128·Σ(q − 8, q − 16 or q)
+    _mm256_store_si256((__m256i*)(pb + 8 * sizeof(float)), _mm256_slli_epi32(sum, 7));  // 128·Σ(q − 8 or 16)
   }
 }
 
@@ -123,13 +116,11 @@ KILN_AVX2 void qgemm_q4_0_activation_row(const uint8_t* xq, int64_t nb, float* x
 // Bytes of one panel of 8 repacked weight rows (the `panel` scratch below).
 size_t qgemm_q4_0_panel_bytes(int64_t K) { return (size_t)(K / QK4_0) * kPanelBlockBytes; }
 
-// Rows [m, m + rows) of Q4_0, Q5_0 or Q8_0 w into one panel (the layout above), for the
-// AVX512-VNNI tiles of qgemm_avx512vnni.cc, which read the same panels.
+// Rows [m, m + rows) of Q4_0 or Q5_0 w into one panel (the layout above), for the AVX512-VNNI tiles
+// of qgemm_avx512vnni.cc, which read the same panels.
 void qgemm_q4_0_repack(uint8_t* panel, const void* w, DType dt, int64_t K, int64_t m, int rows) {
   const size_t w_row = dtype_bytes(dt, K);
-  if (dt == DType::Q8_0)
-    repack_q4_0<DType::Q8_0>(panel, (const uint8_t*)w, w_row, m, rows, K / QK4_0);
-  else if (dt == DType::Q5_0)
+  if (dt == DType::Q5_0)
     repack_q4_0<DType::Q5_0>(panel, (const uint8_t*)w, w_row, m, rows, K / QK4_0);
   else
     repack_q4_0<DType::Q4_0>(panel, (const uint8_t*)w, w_row, m, rows, K / QK4_0);

@@ -2,9 +2,8 @@
 // activation rows are quantized once (Q8_0 for the 32-blocks, Q8_K for the K-quants) and every
 // output is an integer dot product per block, scaled and summed in block order. Steps of many rows
 // (prefill) run an int8 GEMM on repacked weight panels for Q4_0, Q5_0, Q4_K, Q5_K and Q6_K (the
-// K-quants' give exactly the decode bits) and, with AVX512-VNNI, Q8_0; without it Q8_0 dequantizes
-// weight panels to f32 and runs the f32 tiles of matmul_avx512.cc or matmul_avx2.cc (those
-// matmul_cpu picks); Q5_1 takes the decode kernels' tiles. So for Q4_0, Q5_0 and Q8_0
+// K-quants' give exactly the decode bits), for Q8_0 dequantize weight panels to f32 and run the f32
+// tiles of matmul_avx512.cc or matmul_avx2.cc (those matmul_cpu picks), and for Q5_1 take the decode kernels' tiles. So for Q4_0, Q5_0 and Q8_0
 // a row's result depends on which path its step took (within the activations' rounding), though
 // never on the other rows or the thread count within one path.
 // Threads split the output features M, so each weight row is streamed from memory by one thread.
@@ -127,11 +126,10 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
   if (!qk) return {};
   const size_t row = act_row_bytes(*qk, K);
   ScratchSize s{cache_lines(row * (size_t)N), cache_lines(row)};
-  const bool vnni = cpu_features().avx512vnni();
-  if (dt == DType::Q4_0 || dt == DType::Q5_0 || (dt == DType::Q8_0 && vnni)) {
+  if (dt == DType::Q4_0 || dt == DType::Q5_0) {
     s.shared += cache_lines((size_t)(N * (K / QK4_0)) * sizeof(float)) + cache_lines((size_t)(N * K));
     s.own = std::max(s.own, qgemm_q4_0_panel_bytes(K));
-    if (vnni) s.own = std::max(s.own, qgemm_q4_0_avx512vnni_panel_bytes(K));
+    if (cpu_features().avx512vnni()) s.own = std::max(s.own, qgemm_q4_0_avx512vnni_panel_bytes(K));
   } else if (dt == DType::Q4_K || dt == DType::Q5_K) {
     s.own = std::max(s.own, qgemm_q4_K_panel_bytes(K));
   } else if (dt == DType::Q6_K) {
@@ -149,13 +147,11 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
   // weight panels once and reuses them for every row (f32 tiles, no activation rounding).
   // Decode: int8 dot products against quantized activations, as llama.cpp does.
   const bool avx2 = cpu_features().avx2_fma;
-  const bool vnni = cpu_features().avx512vnni();
   const bool prefill = N >= kPrefillRows && avx2;
   // Q4_0 and Q5_0 take their activations as scales and unsigned quants (qgemm_avx2.cc).
-  // With AVX512-VNNI, Q8_0 takes that GEMM too (its AVX2 tiles would saturate: qgemm_avx2.cc).
-  const bool gemm32 = prefill && (dt == DType::Q4_0 || dt == DType::Q5_0 || (dt == DType::Q8_0 && vnni));
+  const bool gemm32 = prefill && (dt == DType::Q4_0 || dt == DType::Q5_0);
   const bool gemm = gemm32 || (prefill && (dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K));
-  // (Q8_0 otherwise through the same f32 tiles as matmul_cpu: AVX-512 when it picks them, else AVX2.)
+  // (Q8_0 through the same f32 tiles as matmul_cpu: AVX-512 when it picks them, else AVX2.)
   if (prefill && !gemm && cpu_features().avx512() &&
       matmul_avx512_prefill_quant(out, x, w, dt, bias, N, K, M, (float*)scratch.own, ith, nth))
     return;
@@ -192,7 +188,7 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
     m0 *= 8;
     m1 = m1 * 8 < M ? m1 * 8 : M;
     if (m0 >= m1) return;
-    if (gemm32 && vnni)
+    if (gemm32 && cpu_features().avx512vnni())
       qgemm_q4_0_avx512vnni(out, xd, xu, w, dt, bias, N, K, m0, m1, M, scratch.own);
     else if (gemm32)
       qgemm_q4_0_avx2(out, xd, xu, w, dt, bias, N, K, m0, m1, M, scratch.own);

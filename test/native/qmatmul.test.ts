@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest'
 import { type NativeQuantType, type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
 import { expectSameBits } from '../helpers/bits.js'
 import { mulberry32, randomF32 } from '../helpers/numbers.js'
-import { type OpCase, runOpsInChild } from '../helpers/op-child.js'
+import { runOpsInChild } from '../helpers/op-child.js'
 
 const U = 2 ** -24
 
@@ -160,25 +160,26 @@ describe('quantized matmul: fast vs reference', () => {
     }
   })
 
-  // Q4_0, Q5_0 and the K-quants' prefill are int8 GEMMs on quantized activations instead (and so is
-  // Q8_0's on the avx512vnni tier), and Q5_1 takes its decode tiles (native/cpu/qgemm_*.cc,
-  // qmatmul_avx2.cc): the tolerance and invariance tests above cover them, the next the K-quants.
-  // Below the avx512vnni tier (run here under KILN_SIMD=avx512), Q8_0 prefill is the f32 matmul.
-  it('prefill steps compute exactly the f32 product with the dequantized weights (Q8_0, below avx512vnni)', () => {
+  // Q4_0, Q5_0 and the K-quants' prefill are int8 GEMMs on quantized activations instead, and
+  // Q5_1 takes its decode tiles (native/cpu/qgemm_*.cc, qmatmul_avx2.cc): the tolerance and
+  // invariance tests above cover Q4_0, Q5_0 and Q5_1, the next the K-quants.
+  it('prefill steps compute exactly the f32 product with the dequantized weights (Q8_0)', () => {
     let seed = 400
-    const cases: OpCase[] = []
-    for (const [N, M] of [
-      [4, 9],
-      [37, 21],
-    ]) {
-      const p = problem('q8_0', N, 3 * BLOCK.q8_0, M, true, seed++)
-      const { node, tensors } = opOf(p)
-      const asF32 = tensors.map((t) => (t.name === 'w' ? { ...t, dtype: 'f32' as const, data: p.wf } : t))
-      for (const threads of [1, 3]) cases.push({ node, tensors, threads }, { node, tensors: asF32, threads })
-    }
-    const { cpu, outputs } = runOpsInChild(cases, { KILN_SIMD: 'avx512' })
-    expect(cpu.kernels).not.toBe('avx512vnni')
-    for (let i = 0; i < outputs.length; i += 2) expectSameBits(outputs[i], outputs[i + 1], `case ${i / 2}`)
+    for (const type of TYPES.filter((t) => t === 'q8_0'))
+      for (const [N, M] of [
+        [4, 9],
+        [37, 21],
+      ]) {
+        const p = problem(type, N, 3 * BLOCK[type], M, true, seed++)
+        const { node, tensors } = opOf(p)
+        const asF32 = tensors.map((t) => (t.name === 'w' ? { ...t, dtype: 'f32' as const, data: p.wf } : t))
+        for (const threads of [1, 3])
+          expectSameBits(
+            run(p, 'cpu', threads),
+            native().runOp('cpu', node, asF32, threads),
+            `${type} N=${N} M=${M} t=${threads}`,
+          )
+      }
   })
 
   it('K-quant prefill (the int8 GEMMs) gives every row the bits of a decode step', () => {
@@ -272,7 +273,7 @@ describe(`quantized matmul: ${native().cpuInfo().kernels} tier vs AVX2 (KILN_SIM
       expectSameBits(run(p, 'cpu', threads), outputs[i], `${p.type} N=${p.N} K=${p.K} M=${p.M} t=${threads}`)
   })
 
-  // Q8_0's prefill differs by design (an int8 GEMM on this tier, AVX2's f32 tiles under the cap): not here.
+  // Q8_0's prefill is the f32 matmul's (AVX-512 tiles on this tier, AVX2 ones under the cap): not here.
   it('prefill steps agree bit for bit: rows in whole and partial tiles, panels and their tails, 1-3 threads', () => {
     const problems: { p: Problem; threads: number }[] = []
     let seed = 800
