@@ -251,17 +251,11 @@ describe('quantized embedding rows', () => {
 // (native/cpu/qmatmul_avx512vnni.cc, qgemm_avx512vnni.cc): the two tiers must agree bit for bit. On a CPU without
 // AVX512-VNNI both sides run the AVX2 kernels and the test says so in its name.
 describe(`quantized matmul: ${native().cpuInfo().kernels} tier vs AVX2 (KILN_SIMD=avx2)`, () => {
-  it('decode steps agree bit for bit: odd row counts (tiles of 4 and their tails), 1-3 threads', () => {
+  /** Every type of `types` on every [N, blocks, M] shape, 1 and 3 threads: this process's bits = the AVX2 child's. */
+  function expectSameAsAvx2(types: QType[], shapes: number[][], seed: number) {
     const problems: { p: Problem; threads: number }[] = []
-    let seed = 700
-    for (const type of TYPES)
-      for (const [N, blocks, M] of [
-        [1, 1, 1],
-        [1, 3, 7],
-        [2, 2, 13],
-        [3, 5, 6],
-        [1, 24, 96],
-      ])
+    for (const type of types)
+      for (const [N, blocks, M] of shapes)
         for (const threads of [1, 3])
           problems.push({ p: problem(type, N, blocks * BLOCK[type], M, seed % 2 === 0, seed++), threads })
     const { cpu, outputs } = runOpsInChild(
@@ -271,28 +265,33 @@ describe(`quantized matmul: ${native().cpuInfo().kernels} tier vs AVX2 (KILN_SIM
     expect(cpu.kernels).toBe(native().cpuInfo().avx2 ? 'avx2' : 'portable')
     for (const [i, { p, threads }] of problems.entries())
       expectSameBits(run(p, 'cpu', threads), outputs[i], `${p.type} N=${p.N} K=${p.K} M=${p.M} t=${threads}`)
+  }
+
+  it('decode steps agree bit for bit: odd row counts (tiles of 4 and their tails), 1-3 threads', () => {
+    const shapes = [
+      [1, 1, 1],
+      [1, 3, 7],
+      [2, 2, 13],
+      [3, 5, 6],
+      [1, 24, 96],
+    ]
+    expectSameAsAvx2(TYPES, shapes, 700)
   })
 
   // Q8_0's prefill is the f32 matmul's (AVX-512 tiles on this tier, AVX2 ones under the cap): not here.
   it('prefill steps agree bit for bit: rows in whole and partial tiles, panels and their tails, 1-3 threads', () => {
-    const problems: { p: Problem; threads: number }[] = []
-    let seed = 800
-    for (const type of TYPES.filter((t) => t !== 'q8_0'))
-      for (const [N, blocks, M] of [
-        [4, 1, 8],
-        [5, 3, 13],
-        [7, 2, 17],
-        [37, 3, 21],
-        [64, 24, 40],
-      ])
-        for (const threads of [1, 3])
-          problems.push({ p: problem(type, N, blocks * BLOCK[type], M, seed % 2 === 0, seed++), threads })
-    const { outputs } = runOpsInChild(
-      problems.map(({ p, threads }) => ({ ...opOf(p), threads })),
-      { KILN_SIMD: 'avx2' },
+    const shapes = [
+      [4, 1, 8],
+      [5, 3, 13],
+      [7, 2, 17],
+      [37, 3, 21],
+      [64, 24, 40],
+    ]
+    expectSameAsAvx2(
+      TYPES.filter((t) => t !== 'q8_0'),
+      shapes,
+      800,
     )
-    for (const [i, { p, threads }] of problems.entries())
-      expectSameBits(run(p, 'cpu', threads), outputs[i], `${p.type} N=${p.N} K=${p.K} M=${p.M} t=${threads}`)
   })
 })
 
