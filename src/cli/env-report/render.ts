@@ -21,7 +21,7 @@ export function renderEnv(r: EnvReport): string {
     `memory:    ${bytes(r.memory.total_bytes)} total, ${bytes(r.memory.free_bytes)} free`,
     r.native.built
       ? `native:    built; backends ${r.native.backends.join(', ')}; kernel tier ${r.native.tier ?? 'portable'}${r.native.simd.length ? ` (${r.native.simd.join(' ')})` : ''}`
-      : `native:    not built (${r.native.error})`,
+      : `native:    unavailable (${r.native.error})`,
     r.cuda
       ? `cuda:      driver ${r.cuda.driver}; ${r.cuda.gpus.map((g) => `${g.name} (${bytes(g.memory_bytes)})`).join(', ') || 'no GPU listed'}`
       : 'cuda:      no NVIDIA driver found',
