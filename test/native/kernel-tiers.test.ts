@@ -10,7 +10,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const TIERS = ['portable', 'avx2', 'avx512', 'avx512vnni']
 
 function childInfo(env: Record<string, string>) {
-  const addon = path.join(root, 'build', 'Release', 'kiln_native.node')
+  // The build this process loaded (KILN_NATIVE_ADDON: npm run test:asan's sanitizer build).
+  const addon = process.env.KILN_NATIVE_ADDON
+    ? path.resolve(process.env.KILN_NATIVE_ADDON)
+    : path.join(root, 'build', 'Release', 'kiln_native.node')
   const p = spawnSync(
     process.execPath,
     ['-e', `console.log(JSON.stringify(require(${JSON.stringify(addon)}).cpuInfo()))`],
