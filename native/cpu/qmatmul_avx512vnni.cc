@@ -10,8 +10,9 @@
 //     kernel and the portable twin.
 // vpdpbusd multiplies unsigned by signed bytes: Q4_0's quants are unsigned (0..15), their offset 8
 // comes off through the activations' sums; Q8_0's signed weights meet the activations + 128, the
-// extra 128·Σw taken off through a second vpdpbusd. No int16 saturation anywhere (maddubs sums of
-// 15·128 or 63·128 pairs), so every integer is exact.
+// extra 128·Σw taken off through a second vpdpbusd (exact where the AVX2 kernel's sign trick is:
+// it would differ only for an activation of −128, which the quantizer never writes). No int16
+// saturation anywhere (maddubs sums of 15·128 or 63·128 pairs), so every integer is exact.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
