@@ -1,12 +1,14 @@
-// Native llama.cpp as the speed reference: `llama-bench` built for THIS CPU (-DGGML_NATIVE=ON, so
+// Native llama.cpp as the speed reference: its tools built for THIS CPU (-DGGML_NATIVE=ON, so
 // AVX-512/VNNI where the CPU has them) from the very source node-llama-cpp ships
-// (node_modules/node-llama-cpp/llama/gitRelease.bundle), so both llama.cpp figures are one commit.
-//   ensureLlamaBench()  -> {bin, commit}: builds only the llama-bench target on first use (about
-//                          10 minutes on 2 cores) into a cache folder outside the repository:
+// (node_modules/node-llama-cpp/llama/gitRelease.bundle), so every llama.cpp figure is one commit.
+//   ensureLlamaTarget(target) -> {bin, commit}: builds only that CMake target (llama-bench,
+//                          llama-server) on first use, about 10 minutes on 2 cores, into one cache
+//                          folder outside the repository shared by both:
 //                          $KILN_BENCH_CACHE, else $XDG_CACHE_HOME/kiln/bench, else ~/.cache/kiln/bench.
-//                          KILN_LLAMA_BENCH=/path/to/llama-bench uses an existing build instead.
+//   ensureLlamaBench()  -> the same for llama-bench; KILN_LLAMA_BENCH=/path/to/llama-bench uses an
+//                          existing build instead.
 //   llamaBench({bin, gguf, threads, prompt, gen}) -> {prefill_tokens_per_s, decode_tokens_per_s}
-// Never run by CI: only `npm run bench -- cpu` calls it.
+// Never run by CI: only `npm run bench -- cpu` and `-- serve` call it.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import os from 'node:os'
@@ -37,12 +39,11 @@ function bundleCommit() {
   return sh('git', ['bundle', 'list-heads', BUNDLE]).trim().split(/\s+/)[0]
 }
 
-/** Path of a llama-bench built for this CPU, building it first if the cache has none. */
-export function ensureLlamaBench({ log = (s) => process.stderr.write(`${s}\n`) } = {}) {
-  if (process.env.KILN_LLAMA_BENCH) return { bin: process.env.KILN_LLAMA_BENCH, commit: 'KILN_LLAMA_BENCH' }
+/** Path of llama.cpp's `target` built for this CPU, building it first if the cache has none. */
+export function ensureLlamaTarget(target, { log = (s) => process.stderr.write(`${s}\n`) } = {}) {
   const commit = bundleCommit()
   const dir = path.join(cacheRoot(), `llama.cpp-${commit.slice(0, 8)}`)
-  const bin = path.join(dir, 'build/bin/llama-bench')
+  const bin = path.join(dir, 'build/bin', target)
   if (existsSync(bin)) return { bin, commit }
   mkdirSync(dir, { recursive: true })
   const src = path.join(dir, 'src')
@@ -54,10 +55,9 @@ export function ensureLlamaBench({ log = (s) => process.stderr.write(`${s}\n`) }
     renameSync(tmp, src)
   }
   const jobs = String(os.availableParallelism())
-  log(
-    `building llama-bench ${commit.slice(0, 8)} for this CPU in ${dir} (first use only; ~10 min on 2 cores)`,
-  )
+  log(`building ${target} ${commit.slice(0, 8)} for this CPU in ${dir} (first use only; ~10 min on 2 cores)`)
   const t0 = performance.now()
+  // One configuration for every target, so building one never reconfigures away another.
   sh('cmake', [
     '-S',
     src,
@@ -69,14 +69,20 @@ export function ensureLlamaBench({ log = (s) => process.stderr.write(`${s}\n`) }
     '-DLLAMA_CURL=OFF',
     '-DLLAMA_BUILD_TESTS=OFF',
     '-DLLAMA_BUILD_EXAMPLES=OFF',
-    '-DLLAMA_BUILD_SERVER=OFF',
+    '-DLLAMA_BUILD_SERVER=ON',
   ])
-  sh('cmake', ['--build', path.join(dir, 'build'), '--target', 'llama-bench', '-j', jobs], {
+  sh('cmake', ['--build', path.join(dir, 'build'), '--target', target, '-j', jobs], {
     stdio: ['ignore', 'ignore', 'pipe'],
   })
-  if (!existsSync(bin)) throw new Error(`the llama-bench build finished but ${bin} is not there`)
-  log(`built llama-bench in ${((performance.now() - t0) / 60000).toFixed(1)} min`)
+  if (!existsSync(bin)) throw new Error(`the ${target} build finished but ${bin} is not there`)
+  log(`built ${target} in ${((performance.now() - t0) / 60000).toFixed(1)} min`)
   return { bin, commit }
+}
+
+/** Path of a llama-bench built for this CPU (KILN_LLAMA_BENCH names another). */
+export function ensureLlamaBench(opts) {
+  if (process.env.KILN_LLAMA_BENCH) return { bin: process.env.KILN_LLAMA_BENCH, commit: 'KILN_LLAMA_BENCH' }
+  return ensureLlamaTarget('llama-bench', opts)
 }
 
 /** The compiler flags llama.cpp's native build enabled (llama-bench's system_info: "AVX512_VNNI = 1 | ..."). */
