@@ -10,7 +10,7 @@
 //   llamaBench({bin, gguf, threads, prompt, gen}) -> {prefill_tokens_per_s, decode_tokens_per_s}
 // Never run by CI: only `npm run bench -- cpu` and `-- serve` call it.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -111,17 +111,4 @@ export function llamaBench({ bin, gguf, threads, prompt = 64, gen = 128, reps = 
   const pp = benchJson(bin, [...common, '-p', String(prompt), '-n', '0'])[0]
   const tg = benchJson(bin, [...common, '-p', '0', '-n', String(gen), '-d', String(prompt)])[0]
   return { prefill_tokens_per_s: median(pp.samples_ts), decode_tokens_per_s: median(tg.samples_ts) }
-}
-
-/** The CPU's flags as /proc/cpuinfo names them (Linux), for the record. */
-export function cpuFlags() {
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8')
-    const flags = info.match(/^flags\s*:\s*(.*)$/m)?.[1].split(/\s+/) ?? []
-    const model = info.match(/^model name\s*:\s*(.*)$/m)?.[1] ?? os.cpus()[0]?.model
-    const keep = flags.filter((f) => /^(avx|fma|f16c|amx)/.test(f)).sort()
-    return { model, flags: keep }
-  } catch {
-    return { model: os.cpus()[0]?.model, flags: [] }
-  }
 }

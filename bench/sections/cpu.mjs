@@ -15,7 +15,7 @@ import { existsSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { cpuFlags, ensureLlamaBench, llamaBench, llamaBenchFeatures } from '../llama-native.mjs'
+import { ensureLlamaBench, llamaBench, llamaBenchFeatures } from '../llama-native.mjs'
 import { benchLlamaCpp, loadLlamaCpp } from '../llamacpp.mjs'
 import { makeBenchModel } from '../make-model.mjs'
 
@@ -66,12 +66,13 @@ export async function run() {
   const dir = await makeBenchModel('f32')
   const files = {}
   for (const type of TYPES) files[type] = await writeGguf(dir, type)
-  const cpu = cpuFlags()
+  const { cpuReport } = await import(pathToFileURL(path.join(root, 'dist/cli/env-report/cpu.js')).href)
+  const cpu = cpuReport() // what `kiln env` says of the CPU
   const native = llamaBenchFeatures(bin, files[TYPES[0]])
   const bw = {}
   for (const t of THREADS) bw[t] = addon.measureReadBandwidth(1 << 30, t, 5)
   console.log('')
-  console.log(`CPU: ${cpu.model}; flags: ${cpu.flags.join(' ')}`)
+  console.log(`CPU: ${cpu.model}; features: ${cpu.simd.join(' ')}`)
   console.log(
     `native llama.cpp: llama-bench ${native.commit ?? ''} (build ${native.build ?? '?'}, source ${commit.slice(0, 8)}), -DGGML_NATIVE=ON`,
   )
@@ -125,10 +126,8 @@ export async function run() {
     for (const e of ['kiln', 'native', 'nlc'])
       for (const k of ['prefill', 'decode']) row[`${e}_${k}`] = top(e, `${k}_tokens_per_s`)
     best.push(row)
-    if (process.env.KILN_PROFILE !== '0' && addon.opProfile) {
-      const t = row.kiln_decode.t
-      profiles.push({ type, threads: t, ...kilnRun(file, t, { KILN_PROFILE: '1' }).profile })
-    }
+    const t = row.kiln_decode.t
+    profiles.push({ type, threads: t, ...kilnRun(file, t, { KILN_PROFILE: '1' }).profile })
   }
   console.log('')
   console.log('Each engine at its best thread count (t):')
@@ -147,7 +146,7 @@ export async function run() {
         `${fmt(r.kiln_prefill.v / r.nlc_prefill.v, 2)}×, ${fmt(r.kiln_decode.v / r.nlc_decode.v, 2)}× |`,
     )
   }
-  if (profiles.length) printProfiles(profiles)
+  printProfiles(profiles)
 }
 
 /** The decode step's time per op kind (KILN_PROFILE=1): ms per token and share of the step. */

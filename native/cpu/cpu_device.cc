@@ -79,37 +79,28 @@ class CpuDevice final : public Device {
     ThreadPool& pool = ThreadPool::global();
     const Backend& be = kernels_;
     float* attention = (float*)attention_.get();
-    if (op_profile_enabled()) return run_profiled(nodes, tensors, nth);
+    // KILN_PROFILE=1: thread 0 times each node up to the end of the barrier after it (op_profile.h).
+    const bool profile = op_profile_enabled();
+    uint64_t ns[kOpCount] = {}, count[kOpCount] = {};
     pool.run(nth, [&](int ith) {
       const Scratch scratch{shared_.get(), own_.get() + (size_t)ith * own_stride_};
+      const bool timed = profile && ith == 0;
       for (const Node& nd : nodes) {
+        const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
         exec_node(be, nd, tensors, scratch, attention, ith, nth);
         pool.barrier();
-      }
-    });
-  }
-
-  // As run, with thread 0 timing each node up to the end of the barrier after it (op_profile.h).
-  void run_profiled(const std::vector<Node>& nodes, const std::vector<Tensor>& tensors, int nth) {
-    ThreadPool& pool = ThreadPool::global();
-    float* attention = (float*)attention_.get();
-    uint64_t ns[kOpCount] = {}, count[kOpCount] = {};
-    bool decode = true;
-    for (const Node& nd : nodes)
-      if (nd.op == Op::MATMUL && tensors[nd.output].cur_rows > 1) decode = false;
-    pool.run(nth, [&](int ith) {
-      const Scratch scratch{shared_.get(), own_.get() + (size_t)ith * own_stride_};
-      for (const Node& nd : nodes) {
-        const auto t0 = std::chrono::steady_clock::now();
-        exec_node(kernels_, nd, tensors, scratch, attention, ith, nth);
-        pool.barrier();
-        if (ith == 0) {
+        if (timed) {
           ns[(int)nd.op] += (uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
           count[(int)nd.op]++;
         }
       }
     });
-    op_profile_add(decode, ns, count);
+    if (profile) {  // decode: one row per matmul
+      bool decode = true;
+      for (const Node& nd : nodes)
+        if (nd.op == Op::MATMUL && tensors[nd.output].cur_rows > 1) decode = false;
+      op_profile_add(decode, ns, count);
+    }
   }
 
  private:

@@ -23,7 +23,6 @@ CpuFeatures detect() {
   c.avx512vl = __builtin_cpu_supports("avx512vl");
   c.avx_vnni = __builtin_cpu_supports("avxvnni");
   c.avx512_vnni = __builtin_cpu_supports("avx512vnni");
-  c.avx512_bf16 = __builtin_cpu_supports("avx512bf16");
 #endif
   return c;
 }

@@ -20,7 +20,6 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx_vnni = false;     // VEX-encoded vpdpbusd (Alder Lake, Zen 5, ...)
   bool avx512_vnni = false;  // EVEX-encoded (Cascade Lake, Ice Lake, Zen 4, ...)
-  bool avx512_bf16 = false;
   // The AVX-512 kernels' needs (F, BW, VL, plus what the AVX2 ones need).
   bool avx512() const { return avx512f && avx512bw && avx512vl && avx2_fma && f16c; }
   // The 512-bit int8 kernels' needs.
