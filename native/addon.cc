@@ -552,6 +552,28 @@ static SampleParams sample_params(Napi::Env env, Napi::Object o, std::vector<int
   return sp;
 }
 
+// The output arrays of a log-probability report: 1 + k values and k ids, k at most V.
+static void check_logprob_arrays(Napi::Env env, int64_t V, Napi::Float32Array out, Napi::Int32Array ids) {
+  const int64_t k = (int64_t)ids.ElementLength();
+  if ((int64_t)out.ElementLength() != 1 + k) throw Napi::Error::New(env, "logprobs must hold 1 + logprobIds.length values");
+  if (k > V) throw Napi::Error::New(env, "more top logprobs than the vocabulary has");
+}
+
+// out[0] = log p(id), then ids = the k most likely tokens (k = ids.length) and out[1..k] theirs, under
+// the distribution of `logits` (V values, unchanged). The arrays were checked.
+static void write_logprobs(const float* logits, int64_t V, int32_t id, Napi::Float32Array out, Napi::Int32Array ids) {
+  // Everything is read before anything is written: the arrays may share memory with each other.
+  const int64_t k = (int64_t)ids.ElementLength();
+  const double lse = log_sum_exp(logits, V);
+  std::vector<int32_t> top((size_t)k);
+  top_ids(logits, V, k, top.data());
+  std::vector<float> values((size_t)(1 + k));
+  values[0] = (float)(logits[id] - lse);
+  for (int64_t j = 0; j < k; j++) values[1 + j] = (float)(logits[top[j]] - lse);
+  for (int64_t j = 0; j < k; j++) ids[j] = top[j];
+  for (int64_t j = 0; j <= k; j++) out[j] = values[j];
+}
+
 // sampleToken(logits: Float32Array (modified in place), params) -> token id. With
 // params.logprobs (Float32Array, 1 + k) and params.logprobIds (Int32Array, k): the chosen token's
 // log-probability, then the k most likely tokens' ids and log-probabilities, all under the model's
@@ -572,16 +594,31 @@ static Napi::Value SampleToken(const Napi::CallbackInfo& info) {
   if (!params.Get("logprobs").IsTypedArray()) return Napi::Number::New(env, sample_token(l.Data(), V, sp));
   Napi::Float32Array out = as_f32(env, params.Get("logprobs"));
   Napi::Int32Array ids = as_i32(env, params.Get("logprobIds"), "logprobIds");
-  const int64_t k = (int64_t)ids.ElementLength();
-  if ((int64_t)out.ElementLength() != 1 + k) throw Napi::Error::New(env, "logprobs must hold 1 + logprobIds.length values");
-  if (k > V) throw Napi::Error::New(env, "more top logprobs than the vocabulary has");
+  check_logprob_arrays(env, V, out, ids);
+  // The distribution before sampling changes the logits in place.
   std::vector<float> raw(l.Data(), l.Data() + V);
-  const double lse = log_sum_exp(raw.data(), V);
-  top_ids(raw.data(), V, k, ids.Data());
-  for (int64_t j = 0; j < k; j++) out[1 + j] = (float)(raw[ids[j]] - lse);
   const int32_t id = sample_token(l.Data(), V, sp);
-  out[0] = (float)(raw[id] - lse);
+  write_logprobs(raw.data(), V, id, out, ids);
   return Napi::Number::New(env, id);
+}
+
+// tokenLogprobs(logits: Float32Array, id, logprobs: Float32Array (1 + k), logprobIds: Int32Array
+// (k)): token id's log-probability and the k most likely tokens', as sampleToken reports a chosen
+// token's, for a token that was given rather than sampled (a prompt's). The logits are not changed.
+static Napi::Value TokenLogprobs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "tokenLogprobs(logits, id, logprobs, logprobIds)");
+  Napi::Float32Array l = as_f32(env, info[0]);
+  const int64_t V = (int64_t)l.ElementLength();
+  const double id = info[1].As<Napi::Number>().DoubleValue();
+  if (!(id >= 0 && id < (double)V && id == std::floor(id)))
+    throw Napi::RangeError::New(env, "tokenLogprobs: id must be a token id of the logits");
+  Napi::Float32Array out = as_f32(env, info[2]);
+  Napi::Int32Array ids = as_i32(env, info[3], "logprobIds");
+  check_logprob_arrays(env, V, out, ids);
+  write_logprobs(l.Data(), V, (int32_t)id, out, ids);
+  return env.Undefined();
 }
 
 // applyProcessors(logits: Float32Array (in place), params)
@@ -661,6 +698,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("backends", Napi::Function::New(env, Backends));
   exports.Set("sampleToken", Napi::Function::New(env, SampleToken));
   exports.Set("applyProcessors", Napi::Function::New(env, ApplyProcessors));
+  exports.Set("tokenLogprobs", Napi::Function::New(env, TokenLogprobs));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("measureReadBandwidth", Napi::Function::New(env, MeasureBandwidth));
   add_quant_exports(env, exports);

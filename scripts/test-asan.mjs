@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the tests that exercise native code against the sanitizer build (npm run build:asan first):
 // the op and kernel tests (test/native), the training graphs (test/core/train: golden steps, QLoRA,
-// GPT-2, checkpointing), the format
+// GPT-2, checkpointing), the sampler, the format
 // readers (test/core/formats) and the native phases of the safetensors and GGUF fuzz targets
 // (files mapped and read by the addon in a child process). Node itself is not built with ASan, so the compiler's shared runtimes are preloaded
 // (LD_PRELOAD, inherited by vitest's workers and the fuzz children) and KILN_NATIVE_ADDON points
@@ -126,6 +126,8 @@ else {
     'test/core/train/checkpointing.test.ts',
     // The chunked loss: row views of the head's weight and gradient.
     'test/core/train/chunked-loss.test.ts',
+    // The sampler and the log-probabilities, bad arguments included.
+    'test/core/runtime/sampling.test.ts',
     '--exclude',
     'test/native/op-table.test.ts',
   ])

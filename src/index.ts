@@ -50,10 +50,11 @@ export type {
   GenerationEvent,
   GenerationResult,
   GenerationTimings,
+  PromptLogprobs,
 } from './core/runtime/generate.js'
 export { type LoadOptions, loadModel, Model } from './core/runtime/model.js'
 export { type ModelSource, openModelSource } from './core/runtime/model-source.js'
-export type { SamplingOptions, TokenLogprob } from './core/runtime/sampling.js'
+export type { PositionLogprobs, SamplingOptions, TokenLogprob } from './core/runtime/sampling.js'
 export {
   QueueFullError,
   Scheduler,

@@ -181,6 +181,8 @@ export interface NativeAddon {
   backends(): BackendInfo[]
   sampleToken(logits: Float32Array, params: SampleParams): number
   applyProcessors(logits: Float32Array, params: SampleParams): void
+  /** A given token's log-probability into logprobs[0], the k most likely tokens' into logprobIds and logprobs[1..k]. */
+  tokenLogprobs(logits: Float32Array, id: number, logprobs: Float32Array, logprobIds: Int32Array): void
   cpuInfo(): CpuInfo
   measureReadBandwidth(bytes: number, threads: number, reps: number): number
   /** With KILN_PROFILE=1: the steps' time per op kind since the last call (then cleared). */

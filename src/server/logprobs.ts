@@ -2,6 +2,7 @@
 // completions' parallel arrays with text offsets. A token's text is its own bytes; one that is only
 // part of a UTF-8 character is written "bytes:\xNN…", as vLLM does.
 import { tokenBytes } from '../core/constrain/token-table.js'
+import type { PromptLogprobs } from '../core/runtime/generate.js'
 import type { TokenLogprob } from '../core/runtime/sampling.js'
 import type { Tokenizer } from '../core/tokenizer/index.js'
 
@@ -45,20 +46,55 @@ export function chatLogprobsField(tok: Tokenizer, tokens: readonly TokenLogprobs
  */
 export function completionLogprobs(tok: Tokenizer, tokens: readonly TokenLogprobs[], offset: number) {
   const texts = tokens.map((t) => tokenText(tok, t.id).token)
-  const text_offset: number[] = []
-  let at = offset
-  for (const t of texts) {
-    text_offset.push(at)
-    at += t.length
-  }
   return {
     tokens: texts,
-    token_logprobs: tokens.map((t) => t.logprob),
-    top_logprobs: tokens.map((t) =>
-      Object.fromEntries(t.top.map((x) => [tokenText(tok, x.id).token, x.logprob])),
-    ),
-    text_offset,
+    token_logprobs: tokens.map((t): number | null => t.logprob),
+    top_logprobs: tokens.map((t): Record<string, number> | null => topDict(tok, t.top)),
+    text_offset: offsets(texts, offset),
   }
+}
+
+/**
+ * The same object for an echoed prompt (echo with logprobs): its tokens from offset 0, the first
+ * with a null log-probability and null alternatives (nothing precedes it), as OpenAI gives them.
+ */
+export function promptCompletionLogprobs(tok: Tokenizer, ids: readonly number[], scores: PromptLogprobs) {
+  const texts = ids.map((id) => tokenText(tok, id).token)
+  return {
+    tokens: texts,
+    token_logprobs: scores.map((s) => s?.logprob ?? null),
+    top_logprobs: scores.map((s) => (s ? topDict(tok, s.top) : null)),
+    text_offset: offsets(texts, 0),
+  }
+}
+
+/** An echoed prompt's logprobs object followed by its choice's (either may be absent). */
+export function joinCompletionLogprobs(
+  prompt: ReturnType<typeof promptCompletionLogprobs> | undefined,
+  generated: ReturnType<typeof completionLogprobs> | undefined,
+) {
+  if (!prompt || !generated) return prompt ?? generated ?? null
+  return {
+    tokens: [...prompt.tokens, ...generated.tokens],
+    token_logprobs: [...prompt.token_logprobs, ...generated.token_logprobs],
+    top_logprobs: [...prompt.top_logprobs, ...generated.top_logprobs],
+    text_offset: [...prompt.text_offset, ...generated.text_offset],
+  }
+}
+
+function topDict(tok: Tokenizer, top: readonly TokenLogprob[]): Record<string, number> {
+  return Object.fromEntries(top.map((x) => [tokenText(tok, x.id).token, x.logprob]))
+}
+
+// Where each text starts when they follow one another from `start`.
+function offsets(texts: readonly string[], start: number): number[] {
+  const out: number[] = []
+  let at = start
+  for (const t of texts) {
+    out.push(at)
+    at += t.length
+  }
+  return out
 }
 
 /** A result's tokens with their log-probabilities (undefined when they were not asked for). */

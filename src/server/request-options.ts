@@ -58,6 +58,8 @@ export function generateOptions(
         ? (req.logit_bias as Record<number, number>)
         : undefined,
     logprobs: logprobCount(req),
+    // Completions with echo show the prompt's tokens with their log-probabilities too.
+    promptLogprobs: 'prompt' in req && req.echo ? (req.logprobs ?? undefined) : undefined,
     responseFormat: responseFormat(req),
   }
   try {
@@ -119,12 +121,7 @@ export function refuseUnsupported(req: GenerationRequest): void {
   if ('suffix' in req && req.suffix) throw unsupported('suffix', 'suffix (insertion)')
   if ('best_of' in req && req.best_of != null && req.best_of !== (req.n ?? 1))
     throw unsupported('best_of', 'best_of other than n')
-  if ('prompt' in req) {
-    // The prompt's own log-probabilities would need logits at every prompt position.
-    if (req.echo && req.logprobs != null)
-      throw unsupported('echo', 'echo together with logprobs (prompt logprobs)')
-    return
-  }
+  if ('prompt' in req) return
   if (req.echo) throw unsupported('echo', 'echo on chat completions')
   if (req.tools?.length) throw unsupported('tools', 'tools (function calling)')
   if (req.functions?.length) throw unsupported('functions', 'functions (function calling)')

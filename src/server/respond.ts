@@ -1,7 +1,7 @@
 // Runs a planned generation for one HTTP request and answers it, as one JSON body or as an event
 // stream, in the shapes a route's format gives. A client that goes away cancels its sequences.
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { FinishReason, GenerationResult } from '../core/runtime/generate.js'
+import type { FinishReason, GenerationResult, PromptLogprobs } from '../core/runtime/generate.js'
 import type { ServerContext } from './context.js'
 import { type ErrorContext, HttpError, toHttpError } from './errors.js'
 import { type GenerationPlan, GenerationRun, openAiFinishReason } from './generation.js'
@@ -20,6 +20,11 @@ export interface ResponseFormat {
   body(results: GenerationResult[], usage: Usage): unknown
   /** Chunks before any token (chat: each choice's role). */
   opening(choices: number): unknown[]
+  /**
+   * A choice's first chunk, sent with its first update (completions' echo: the prompt, with its
+   * log-probabilities when asked, which are known only once the prompt ran).
+   */
+  prompt?(choice: number, promptLogprobs?: PromptLogprobs): unknown
   /** A chunk with text for one choice, with the log-probabilities of the tokens it holds (if asked). */
   text(choice: number, text: string, logprobs?: TokenLogprobs[]): unknown
   /** A choice's last chunk, with the log-probabilities of tokens not yet sent (if asked). */
@@ -109,8 +114,14 @@ export async function respond(
       pending.delete(choice)
       return list
     }
+    const started = new Set<number>()
     try {
       for await (const update of run.updates()) {
+        if (format.prompt && !started.has(update.choice)) {
+          started.add(update.choice)
+          const scores = 'event' in update ? update.event.promptLogprobs : update.result.promptLogprobs
+          yield sseData(format.prompt(update.choice, scores))
+        }
         if ('event' in update) {
           const { event, choice } = update
           if (event.logprob !== undefined) {

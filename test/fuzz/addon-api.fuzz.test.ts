@@ -1,6 +1,6 @@
 // Fuzz target addon-api: the native addon's JavaScript API itself (native/addon.cc, addon_quant.cc,
 // mapped_file.cc), every entry point that src/core/native.ts lists: mapFile, the Graph constructor
-// and its run/runAsync/dispose/info, runOp, backends, sampleToken, applyProcessors, cpuInfo,
+// and its run/runAsync/dispose/info, runOp, backends, sampleToken, applyProcessors, tokenLogprobs, cpuInfo,
 // measureReadBandwidth, quantize and dequantize. A case is a short program of calls whose arguments
 // are wrong types (strings, objects, negative, NaN, huge numbers, BigInt, symbols, functions,
 // objects whose getters throw), missing, detached ArrayBuffers, short, shared or misaligned typed
@@ -582,6 +582,14 @@ const sampleCall: fc.Arbitrary<AddonCall> = fc
   })
   .map((c) => c as AddonCall)
 
+/** tokenLogprobs(logits, id, logprobs, logprobIds): a given token's log-probability and the top k. */
+const logprobCall: fc.Arbitrary<AddonCall> = argsOf([
+  typedDesc(fc.constant('f32')),
+  fc.oneof(fc.integer({ min: -2, max: 70 }), fc.constantFrom(...ABSURD_INTS)),
+  typedDesc(fc.constant('f32'), fc.nat(9)),
+  typedDesc(fc.constant('i32'), fc.nat(8)),
+]).map((args) => ({ fn: 'tokenLogprobs', args }))
+
 const bandwidthCall: fc.Arbitrary<AddonCall> = argsOf([
   fc.oneof(fc.constantFrom(0, 1, 3, 4, 64, 4096, 65_536), fc.constantFrom(...ABSURD_INTS, 2 ** 36, 2 ** 45)),
   threads,
@@ -629,6 +637,7 @@ const anyCall: fc.Arbitrary<AddonCall> = fc.record({
     'backends',
     'sampleToken',
     'applyProcessors',
+    'tokenLogprobs',
     'cpuInfo',
     'measureReadBandwidth',
     'quantize',
@@ -643,6 +652,7 @@ const arbitrary: fc.Arbitrary<AddonCall[]> = fc.oneof(
   { weight: 2, arbitrary: fc.array(runOpCall, { minLength: 1, maxLength: 2 }) },
   { weight: 2, arbitrary: fc.array(quantCall, { minLength: 1, maxLength: 3 }) },
   { weight: 2, arbitrary: fc.array(sampleCall, { minLength: 1, maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.array(logprobCall, { minLength: 1, maxLength: 3 }) },
   { weight: 1, arbitrary: fc.array(bandwidthCall, { minLength: 1, maxLength: 2 }) },
   { weight: 1, arbitrary: fc.array(mapCall, { minLength: 1, maxLength: 3 }) },
   { weight: 2, arbitrary: fc.array(anyCall, { minLength: 1, maxLength: 4 }) },

@@ -208,7 +208,7 @@ describe('what the model cannot take', () => {
         'messages[0].content[0].type',
       ],
       ['/v1/chat/completions', chat({ echo: true }), 'echo'],
-      ['/v1/completions', completion({ echo: true, logprobs: 1 }), 'echo'],
+      ['/v1/completions', completion({ best_of: 3 }), 'best_of'],
       ['/v1/completions', completion({ suffix: 'x' }), 'suffix'],
     ]
     for (const [pathname, body, param] of cases) {

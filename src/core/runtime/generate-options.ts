@@ -4,7 +4,7 @@ import { compileResponseFormat } from '../constrain/index.js'
 import { option, UsageError } from '../errors.js'
 import type { GenerateOptions } from './generate.js'
 import type { Model } from './model.js'
-import { type SamplingOptions, validateSampling } from './sampling.js'
+import { MAX_LOGPROBS, type SamplingOptions, validateSampling } from './sampling.js'
 
 export type ResolvedGenerateOptions = Required<Pick<GenerateOptions, 'maxNewTokens' | 'minNewTokens'>> &
   GenerateOptions
@@ -41,6 +41,9 @@ export function validateGenerateOptions(o: GenerateOptions): void {
   }
   count('maxNewTokens')
   count('minNewTokens')
+  const k = o.promptLogprobs
+  if (k !== undefined && !(Number.isInteger(k) && k >= 0 && k <= MAX_LOGPROBS))
+    throw new UsageError(`${option('promptLogprobs')} must be an integer from 0 to ${MAX_LOGPROBS}`)
   if (o.stop?.some((s) => s.length === 0)) throw new UsageError(`${option('stop')} strings must not be empty`)
   const format = o.responseFormat
   if (format !== undefined && !['text', 'json_object', 'json_schema'].includes(format?.type))

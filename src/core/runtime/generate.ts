@@ -4,7 +4,7 @@ import type { ResponseFormat } from '../constrain/index.js'
 import { InputError } from '../errors.js'
 import { resolveGenerateOptions } from './generate-options.js'
 import type { Model } from './model.js'
-import type { SamplingOptions, TokenLogprob } from './sampling.js'
+import type { PositionLogprobs, SamplingOptions, TokenLogprob } from './sampling.js'
 import { Scheduler } from './scheduler.js'
 
 export { validateGenerateOptions } from './generate-options.js'
@@ -27,6 +27,13 @@ export interface GenerateOptions extends SamplingOptions {
   responseFormat?: ResponseFormat
   /** Which of the model's named adapters (LoadOptions.adapters) runs this request; absent: the base. */
   adapter?: string
+  /**
+   * Report each prompt token's log-probability given the tokens before it, and this many most
+   * likely alternatives (0–20), as scoring a text needs (OpenAI's echo with logprobs). The prompt's
+   * leading blocks are then computed rather than taken from the prefix cache: their logits are
+   * needed. maxNewTokens may be 0: the prompt is scored and nothing generated.
+   */
+  promptLogprobs?: number
 }
 
 export type FinishReason = 'length' | 'stop' | 'eos'
@@ -39,7 +46,12 @@ export interface GenerationEvent {
   /** With the logprobs option: the token's log-probability and the most likely alternatives. */
   logprob?: number
   topLogprobs?: TokenLogprob[]
+  /** With the promptLogprobs option, on the sequence's first event: as GenerationResult's. */
+  promptLogprobs?: PromptLogprobs
 }
+
+/** Per prompt position, its token's log-probability and alternatives; null at position 0 (nothing precedes it). */
+export type PromptLogprobs = (PositionLogprobs | null)[]
 
 export interface GenerationTimings {
   prefillMs: number
@@ -57,6 +69,8 @@ export interface GenerationResult {
   timings: GenerationTimings
   /** With the logprobs option: per generated token, its log-probability and the alternatives. */
   logprobs?: { logprob: number; top: TokenLogprob[] }[]
+  /** With the promptLogprobs option: one entry per prompt token, the first null. */
+  promptLogprobs?: PromptLogprobs
 }
 
 /**

@@ -142,7 +142,27 @@ export class Sampler {
     })
     this.history.push(id)
     if (!logprobs || !logprobIds) return { id }
-    const top = Array.from(logprobIds, (t, j) => ({ id: t, logprob: logprobs[1 + j] }))
-    return { id, logprob: logprobs[0], top }
+    return { id, logprob: logprobs[0], top: topLogprobs(logprobs, logprobIds) }
   }
+}
+
+/** One token's log-probability with the most likely alternatives, most likely first. */
+export interface PositionLogprobs {
+  logprob: number
+  top: TokenLogprob[]
+}
+
+/**
+ * The log-probability of token `id` under one row of logits (unchanged), and the `k` most likely
+ * tokens' — for a token that was given, not sampled (a prompt's), as choose() reports a sampled one.
+ */
+export function tokenLogprobs(logits: Float32Array, id: number, k: number): PositionLogprobs {
+  const ids = new Int32Array(Math.min(k, logits.length))
+  const values = new Float32Array(1 + ids.length)
+  native().tokenLogprobs(logits, id, values, ids)
+  return { logprob: values[0], top: topLogprobs(values, ids) }
+}
+
+function topLogprobs(values: Float32Array, ids: Int32Array): TokenLogprob[] {
+  return Array.from(ids, (t, j) => ({ id: t, logprob: values[1 + j] }))
 }

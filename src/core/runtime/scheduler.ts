@@ -149,6 +149,10 @@ export class Scheduler {
       createConstraint(o.responseFormat, this.model.tokenizer, eos),
     )
     seq.adapter = this.model.adapterTag(o.adapter)
+    if (o.promptLogprobs !== undefined) {
+      seq.promptLogprobs = [null]
+      seq.promptTop = o.promptLogprobs
+    }
     if (submit.signal) {
       if (submit.signal.aborted) {
         seq.fail(new CancelledError())
@@ -232,7 +236,9 @@ export class Scheduler {
   private admit(): void {
     while (this.waiting.length && this.freeSlots.length) {
       const seq = this.waiting[0]
-      const hits = this.kv.takePrefix(seq)
+      // A prompt still to be scored needs the logits of the positions the cache would skip.
+      const lookup = this.kv.prefixCache && !seq.scoringPrompt
+      const hits = lookup ? this.kv.takePrefix(seq) : []
       const need = this.kv.blocksFor(seq.length + 1) - hits.length
       // Each running sequence keeps one block in reserve to grow into. Alone, a sequence always
       // fits: the pool holds at least one whole context.
@@ -247,7 +253,7 @@ export class Scheduler {
       if (seq.admittedAt === 0) {
         seq.admittedAt = performance.now()
         this.totals.promptTokens += seq.prompt.length
-        if (this.kv.prefixCache) {
+        if (lookup) {
           this.totals.prefixQueries += seq.prompt.length
           this.totals.prefixHits += seq.computed
         }
@@ -337,6 +343,9 @@ export class Scheduler {
       const adapters: number[] = []
       const outRows: number[] = []
       const outSeqs: Sequence[] = []
+      // Logits rows that score a prompt token (promptLogprobs): after the sampling rows.
+      const scoreRows: number[] = []
+      const scored: { seq: Sequence; position: number }[] = []
       const table = new Int32Array(this.tableSlots * MB)
       for (const s of this.running) table.set(s.blocks, s.slot * MB)
       plan.seqs.forEach((s, i) => {
@@ -344,6 +353,9 @@ export class Scheduler {
           if (p === s.length - 1) {
             outRows.push(tokens.length)
             outSeqs.push(s)
+          } else if (s.scoresAt(p)) {
+            scoreRows.push(tokens.length)
+            scored.push({ seq: s, position: p })
           }
           tokens.push(s.tokenAt(p))
           positions.push(p)
@@ -360,7 +372,7 @@ export class Scheduler {
           Int32Array.from(tokens),
           Int32Array.from(positions),
           Int32Array.from(slots),
-          Int32Array.from(outRows),
+          Int32Array.from([...outRows, ...scoreRows]),
           table,
           Int32Array.from(adapters),
         )
@@ -386,8 +398,14 @@ export class Scheduler {
         s.computed += plan.rows[i]
         this.kv.registerFull(s)
       })
+      scored.forEach(({ seq, position }, j) => {
+        const row = outRows.length + j
+        if (!seq.cancelled && seq.slot >= 0)
+          seq.scorePrompt(position, logits.subarray(row * V, (row + 1) * V))
+      })
       outSeqs.forEach((s, j) => {
         if (s.finish || s.cancelled || s.slot < 0) return // cancelled while the step ran
+        if (s.finishIfNothingToGenerate()) return // the prompt only was to be scored
         try {
           s.accept(s.sampler.choose(logits.subarray(j * V, (j + 1) * V), s.suppress(), s.allowed()))
           this.totals.generationTokens++

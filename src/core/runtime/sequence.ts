@@ -3,8 +3,14 @@
 import type { Constraint } from '../constrain/index.js'
 import { KilnError } from '../errors.js'
 import type { Tokenizer } from '../tokenizer/index.js'
-import type { FinishReason, GenerationEvent, GenerationResult, GenerationTimings } from './generate.js'
-import type { Sampler, TokenChoice, TokenLogprob } from './sampling.js'
+import type {
+  FinishReason,
+  GenerationEvent,
+  GenerationResult,
+  GenerationTimings,
+  PromptLogprobs,
+} from './generate.js'
+import { type Sampler, type TokenChoice, type TokenLogprob, tokenLogprobs } from './sampling.js'
 import { firstStop, TextStream } from './text-stream.js'
 
 /** What a sequence stops on: resolved options the scheduler applies to every token. */
@@ -48,6 +54,10 @@ export class Sequence {
   registered = 0
   /** Its rows' adapter tag: 0 the base, k the model's k-th named adapter (Model.adapterTag). */
   adapter = 0
+  /** With the promptLogprobs option: the prompt positions scored so far, position 0's null first. */
+  promptLogprobs?: PromptLogprobs
+  /** Alternatives per scored prompt position. */
+  promptTop = 0
   readonly submittedAt = performance.now()
   admittedAt = 0
   firstTokenAt = 0
@@ -88,11 +98,35 @@ export class Sequence {
     return this.channel.result
   }
 
-  /** True (and `finish` set) when the sequence may not generate at all (maxNewTokens 0). */
+  /**
+   * True (and `finish` set) when the sequence has nothing left to do: it may not generate at all
+   * (maxNewTokens 0) and no prompt position is left to score.
+   */
   finishIfNothingToGenerate(): boolean {
-    if (this.limits.maxNewTokens > 0) return false
+    if (this.limits.maxNewTokens > 0 || this.scoringPrompt) return false
     this.finish = 'length'
     return true
+  }
+
+  /**
+   * True while prompt positions are left to score. Their logits are needed, so such a sequence
+   * computes its prompt instead of taking cached blocks.
+   */
+  get scoringPrompt(): boolean {
+    return this.promptLogprobs !== undefined && this.promptLogprobs.length < this.prompt.length
+  }
+
+  /** True when the logits at position p are wanted to score the prompt token after it. */
+  scoresAt(p: number): boolean {
+    return (
+      this.promptLogprobs !== undefined && p + 1 >= this.promptLogprobs.length && p + 1 < this.prompt.length
+    )
+  }
+
+  /** Scores prompt token p + 1 with the logits at position p (once; a recomputed position is skipped). */
+  scorePrompt(p: number, logits: Float32Array): void {
+    if (!this.promptLogprobs || p + 1 !== this.promptLogprobs.length) return
+    this.promptLogprobs.push(tokenLogprobs(logits, this.prompt[p + 1], this.promptTop))
   }
 
   /**
@@ -128,6 +162,7 @@ export class Sequence {
     if (!this.finish && this.prompt.length + this.tokens.length >= this.context) this.finish = 'length'
     if (this.finish && !this.stream.stopped) text += this.stream.end()
     const event: GenerationEvent = { seq: this.index, id, text }
+    if (this.tokens.length === 1 && this.promptLogprobs) event.promptLogprobs = this.promptLogprobs
     if (choice.logprob !== undefined) {
       const top = choice.top ?? []
       this.logprobs.push({ logprob: choice.logprob, top })
@@ -159,6 +194,7 @@ export class Sequence {
       finishReason: this.finish ?? 'length',
       timings: this.timings(),
       ...(this.logprobs.length ? { logprobs: this.logprobs } : {}),
+      ...(this.promptLogprobs ? { promptLogprobs: this.promptLogprobs } : {}),
     }
   }
 

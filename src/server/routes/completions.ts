@@ -2,11 +2,17 @@
 // ids), n choices each, streamed or not.
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import type { PromptLogprobs } from '../../core/runtime/generate.js'
 import type { ServerContext } from '../context.js'
 import { HttpError } from '../errors.js'
 import { openAiFinishReason } from '../generation.js'
 import type { TokenLogprobs } from '../logprobs.js'
-import { completionLogprobs, resultLogprobs } from '../logprobs.js'
+import {
+  completionLogprobs,
+  joinCompletionLogprobs,
+  promptCompletionLogprobs,
+  resultLogprobs,
+} from '../logprobs.js'
 import { choicesPerPrompt, fieldNames, generateOptions, refuseUnsupported } from '../request-options.js'
 import { type ResponseFormat, respond } from '../respond.js'
 import { type CompletionRequest, completionSchema, parseBody } from '../validate.js'
@@ -30,7 +36,7 @@ export function completionsRoute(app: FastifyInstance, ctx: ServerContext): void
       maxTokens: 'max_tokens',
     })
     checkCapacity(ctx, prompts.length * n)
-    const echo = req.echo ? promptTexts(ctx, req, prompts) : undefined
+    const echo = req.echo ? { texts: promptTexts(ctx, req, prompts), ids: prompts } : undefined
     const format = completionFormat(
       ctx,
       adapter ?? ctx.servedModelName,
@@ -72,56 +78,75 @@ function promptTexts(ctx: ServerContext, req: CompletionRequest, ids: number[][]
   return given ?? ids.map((x) => ctx.model.tokenizer.decode(x))
 }
 
+/** What echo puts before each choice: per prompt, its text and its token ids. */
+interface Echo {
+  texts: string[]
+  ids: number[][]
+}
+
 /**
- * `echo[p]`: prompt p's text, put before each of its choices' text (n choices per prompt, choice i
- * of prompt floor(i / n)).
+ * With echo, prompt p's text goes before each of its choices' text (n choices per prompt, choice i
+ * of prompt floor(i / n)), and with logprobs its tokens' log-probabilities before the choice's.
  */
 function completionFormat(
   ctx: ServerContext,
   model: string,
   includeUsage: boolean,
   n: number,
-  echo?: string[],
+  echo?: Echo,
 ): ResponseFormat {
   const tok = ctx.model.tokenizer
   const id = `cmpl-${randomUUID().replaceAll('-', '')}`
   const created = Math.floor(Date.now() / 1000)
   const head = { id, object: 'text_completion', created, model }
-  const echoed = (choice: number) => echo?.[Math.floor(choice / n)] ?? ''
+  const echoed = (choice: number) => echo?.texts[Math.floor(choice / n)] ?? ''
+  const promptPart = (choice: number, scores: PromptLogprobs | undefined) =>
+    echo && scores ? promptCompletionLogprobs(tok, echo.ids[Math.floor(choice / n)], scores) : undefined
   // With include_usage, OpenAI gives every chunk a usage field, null but on the last.
   const chunk = (choices: unknown[]) =>
     includeUsage ? { ...head, choices, usage: null } : { ...head, choices }
-  // Streamed: where each choice's next text starts (text_offset counts from the echoed prompt).
-  const sent = new Map<number, number>()
-  const logprobs = (choice: number, list: TokenLogprobs[] | undefined, text: string) => {
-    const offset = sent.get(choice) ?? echoed(choice).length
-    sent.set(choice, offset + text.length)
-    return list ? completionLogprobs(tok, list, offset) : null
+  // Streamed: where each choice's next token starts. text_offset adds up the tokens as `tokens`
+  // shows them, from the end of the echoed prompt, streamed or not (a token that is part of a
+  // character shows as bytes:\xNN, longer than the text it makes).
+  const next = new Map<number, number>()
+  const logprobs = (choice: number, list: TokenLogprobs[] | undefined) => {
+    if (!list) return null
+    const offset = next.get(choice) ?? echoed(choice).length
+    const out = completionLogprobs(tok, list, offset)
+    next.set(choice, offset + out.tokens.reduce((sum, t) => sum + t.length, 0))
+    return out
   }
   return {
     body: (results, usage) => ({
       ...head,
       choices: results.map((r, index) => {
         const tokens = resultLogprobs(r)
+        const generated = tokens ? completionLogprobs(tok, tokens, echoed(index).length) : undefined
         return {
           index,
           text: echoed(index) + r.text,
-          logprobs: tokens ? completionLogprobs(tok, tokens, echoed(index).length) : null,
+          logprobs: joinCompletionLogprobs(promptPart(index, r.promptLogprobs), generated),
           finish_reason: openAiFinishReason(r.finishReason),
         }
       }),
       usage,
     }),
-    opening: (choices) =>
-      echo
-        ? Array.from({ length: choices }, (_, index) =>
-            chunk([{ index, text: echoed(index), logprobs: null, finish_reason: null }]),
-          )
-        : [],
+    opening: () => [],
+    prompt: echo
+      ? (index, scores) =>
+          chunk([
+            {
+              index,
+              text: echoed(index),
+              logprobs: promptPart(index, scores) ?? null,
+              finish_reason: null,
+            },
+          ])
+      : undefined,
     text: (index, text, list) =>
-      chunk([{ index, text, logprobs: logprobs(index, list, text), finish_reason: null }]),
+      chunk([{ index, text, logprobs: logprobs(index, list), finish_reason: null }]),
     finish: (index, reason, list) =>
-      chunk([{ index, text: '', logprobs: list ? logprobs(index, list, '') : null, finish_reason: reason }]),
+      chunk([{ index, text: '', logprobs: logprobs(index, list), finish_reason: reason }]),
     usage: (usage) => ({ ...head, choices: [], usage }),
   }
 }

@@ -3,7 +3,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { asFloat32, openSafetensors } from '../../../src/core/formats/safetensors.js'
 import { native, type SampleParams } from '../../../src/core/native.js'
-import { Sampler, validateSampling } from '../../../src/core/runtime/sampling.js'
+import { Sampler, tokenLogprobs, validateSampling } from '../../../src/core/runtime/sampling.js'
 import { golden, readJson } from '../../helpers/fixtures.js'
 
 const dir = golden('sampling')
@@ -132,6 +132,27 @@ describe('logprobs, allowed ids and logit bias', () => {
     }
     expect(new Sampler({ temperature: 0 }, [], 1).choose(scores.slice(0, V), []).logprob).toBeUndefined()
     expect(new Sampler({ temperature: 0, logprobs: 0 }, [], 1).choose(scores.slice(0, V), []).top).toEqual([])
+  })
+
+  it("a given token's (tokenLogprobs, a prompt's) are reported as a sampled one's; bad ids throw", () => {
+    const raw = scores.slice(0, V)
+    const want = logSoftmax(raw)
+    const order = [...want.keys()].sort((a, b) => want[b] - want[a] || a - b)
+    for (const id of [order[0], order[V - 1], 7]) {
+      const got = tokenLogprobs(raw, id, 3)
+      expect(got.logprob).toBeCloseTo(want[id], 5)
+      expect(got.top.map((t) => t.id)).toEqual(order.slice(0, 3))
+      const sampled = new Sampler({ temperature: 0, logprobs: 3 }, [], 1).choose(scores.slice(0, V), [])
+      expect(got.top).toEqual(sampled.top)
+    }
+    expect(raw).toEqual(scores.slice(0, V)) // the row is left as it was
+    expect(tokenLogprobs(raw, 0, 0).top).toEqual([])
+    const out = new Float32Array(2)
+    const ids = new Int32Array(1)
+    for (const bad of [-1, V, 1.5, Number.NaN])
+      expect(() => native().tokenLogprobs(raw, bad, out, ids)).toThrow(/id must be a token id/)
+    expect(() => native().tokenLogprobs(raw, 0, new Float32Array(3), ids)).toThrow(/1 \+ logprobIds.length/)
+    expect(() => native().tokenLogprobs(new Float32Array(0), 0, out, ids)).toThrow(/id must be a token id/)
   })
 
   it('only allowed ids are chosen, however unlikely', () => {
