@@ -17,6 +17,8 @@ const POS_BASE = 2 ** 32
 const SCAN_LIMIT = 48
 /** Entries in the cache of metaspace chunks (see chunkOnMetaspace). */
 const CHUNK_CACHE_LIMIT = 100_000
+/** Longest chunk the cache keeps, in UTF-16 units. */
+const CHUNK_CACHE_CHARS = 256
 
 const utf8 = new TextEncoder()
 const METASPACE = '\u2581'
@@ -36,6 +38,8 @@ export class BpeModel implements TokenizerModel {
    * so encoding the stretches between those points separately (and cached) gives the same ids.
    */
   private readonly chunkOnMetaspace: boolean
+  private readonly prefixBytes: number
+  private readonly suffixBytes: number
 
   private constructor(
     private readonly vocab: Map<string, number>,
@@ -50,6 +54,8 @@ export class BpeModel implements TokenizerModel {
     private readonly ignoreMerges: boolean,
   ) {
     this.maxId = maxId
+    this.prefixBytes = prefix === undefined ? 0 : utf8.encode(prefix).length
+    this.suffixBytes = suffix === undefined ? 0 : utf8.encode(suffix).length
     this.mergedId = new Int32Array(merges.length)
     const prefixLen = prefix?.length ?? 0
     merges.forEach(([a, b], rank) => {
@@ -135,31 +141,50 @@ export class BpeModel implements TokenizerModel {
   }
 
   private chunk(chunk: string, out: number[]): void {
+    // A long chunk is not worth keeping: it seldom comes again, and a text without a space (one
+    // chunk of megabytes) would stay in memory with its ids.
+    if (chunk.length > CHUNK_CACHE_CHARS) {
+      const ids = this.encodeWord(chunk)
+      for (let k = 0; k < ids.length; k++) out.push(ids[k])
+      return
+    }
     let ids = this.chunkCache.get(chunk)
     if (ids === undefined) {
-      ids = this.encodeWord(chunk)
+      ids = Array.from(this.encodeWord(chunk))
       if (this.chunkCache.size >= CHUNK_CACHE_LIMIT) this.chunkCache.clear()
       this.chunkCache.set(chunk, ids)
     }
     for (let k = 0; k < ids.length; k++) out.push(ids[k])
   }
 
-  private encodeWord(word: string): number[] {
+  private encodeWord(word: string): ArrayLike<number> {
     if (this.ignoreMerges) {
       const id = this.vocab.get(word)
       if (id !== undefined) return [id]
     }
-    const syms = this.initialSymbols(word)
+    const { syms } = this.initialSymbols(word, false)
     if (syms.length < 2) return syms
-    return syms.length <= SCAN_LIMIT ? this.mergeByScan(syms) : this.mergeByHeap(syms)
+    return syms.length <= SCAN_LIMIT ? this.mergeByScan(Array.from(syms)) : this.mergeByHeap(syms).syms
   }
 
   /**
-   * One symbol per character, mirroring BPE::merge_word (unk fusing, byte fallback). With `lens`,
-   * also each symbol's length in UTF-8 bytes (the Rust crate's offsets are built from these).
+   * One symbol per character, mirroring BPE::merge_word (unk fusing, byte fallback). With
+   * `withLens`, also each symbol's length in UTF-8 bytes (the Rust crate's offsets are built from
+   * these). Typed arrays: a word can be a whole text (a SentencePiece pipeline has no
+   * pre-tokenizer), megabytes of symbols.
    */
-  private initialSymbols(word: string, lens?: number[]): number[] {
-    const syms: number[] = []
+  private initialSymbols(word: string, withLens: boolean): Symbols {
+    // At most one symbol per UTF-8 byte of a character's lookup: 3 per UTF-16 unit (a surrogate
+    // pair is 4 bytes in 2), plus the prefix's and the suffix's bytes under byte fallback.
+    const cap = word.length * (3 + this.prefixBytes) + this.suffixBytes
+    const syms = new Int32Array(cap)
+    const lens = withLens ? new Int32Array(cap) : undefined
+    let count = 0
+    const push = (id: number, len: number) => {
+      syms[count] = id
+      if (lens) lens[count] = len
+      count++
+    }
     let unk = -1 // pending [UNK] id, emitted before the next known symbol
     let unkLen = 0
     const n = word.length
@@ -167,19 +192,17 @@ export class BpeModel implements TokenizerModel {
       const c = word.charCodeAt(i)
       const width = c >= 0xd800 && c <= 0xdbff && i + 1 < n ? 2 : 1
       let s = width === 1 ? word[i] : word.slice(i, i + 2)
-      const byteLen = lens === undefined ? 0 : width === 2 ? 4 : c < 0x80 ? 1 : c < 0x800 ? 2 : 3
+      const byteLen = width === 2 ? 4 : c < 0x80 ? 1 : c < 0x800 ? 2 : 3
       if (i > 0 && this.prefix !== undefined) s = this.prefix + s
       i += width
       if (i >= n && this.suffix !== undefined) s += this.suffix
       const id = this.vocab.get(s)
       if (id !== undefined) {
         if (unk >= 0) {
-          syms.push(unk)
-          lens?.push(unkLen)
+          push(unk, unkLen)
           unk = -1
         }
-        syms.push(id)
-        lens?.push(byteLen)
+        push(id, byteLen)
         continue
       }
       if (this.byteFallback) {
@@ -188,10 +211,7 @@ export class BpeModel implements TokenizerModel {
         for (const b of bytes) if (this.byteIds[b] < 0) ok = false
         if (ok) {
           // Like the Rust crate, a pending [UNK] is not flushed here; it lands after these bytes.
-          for (const b of bytes) {
-            syms.push(this.byteIds[b])
-            lens?.push(1)
-          }
+          for (const b of bytes) push(this.byteIds[b], 1)
           continue
         }
       }
@@ -206,20 +226,14 @@ export class BpeModel implements TokenizerModel {
           unkLen += byteLen
           continue
         }
-        if (unk >= 0) {
-          syms.push(unk)
-          lens?.push(unkLen)
-        }
+        if (unk >= 0) push(unk, unkLen)
         unk = unkId
         unkLen = byteLen
       }
       // Without an unk token an unknown character is dropped, as in the Rust crate.
     }
-    if (unk >= 0) {
-      syms.push(unk)
-      lens?.push(unkLen)
-    }
-    return syms
+    if (unk >= 0) push(unk, unkLen)
+    return { syms: syms.subarray(0, count), lens: lens?.subarray(0, count) }
   }
 
   tokenizeWithOffsets(piece: string, out: ModelToken[]): void {
@@ -255,14 +269,14 @@ export class BpeModel implements TokenizerModel {
         return
       }
     }
-    const lens: number[] = []
-    const syms = this.initialSymbols(word, lens)
-    const merged = syms.length < 2 ? { syms, lens } : this.mergeByHeap(syms, lens)
+    const initial = this.initialSymbols(word, true)
+    const merged = initial.syms.length < 2 ? initial : this.mergeByHeap(initial.syms, initial.lens)
+    const lens = merged.lens as Int32Array
     let at = base
     for (let k = 0; k < merged.syms.length; k++) {
       const id = merged.syms[k]
-      out.push({ id, value: this.byId[id], start: at, end: at + merged.lens[k] })
-      at += merged.lens[k]
+      out.push({ id, value: this.byId[id], start: at, end: at + lens[k] })
+      at += lens[k]
     }
   }
 
@@ -293,37 +307,40 @@ export class BpeModel implements TokenizerModel {
     return syms
   }
 
-  /** Long words: the Rust algorithm, a min-heap of (rank, position) over a linked list. */
-  private mergeByHeap(syms: number[]): number[]
-  private mergeByHeap(syms: number[], lens: number[]): { syms: number[]; lens: number[] }
-  private mergeByHeap(syms: number[], lens?: number[]): number[] | { syms: number[]; lens: number[] } {
+  /**
+   * Long words: the Rust algorithm, a min-heap of (rank, position) over a linked list, merged in
+   * place in `syms` (and `lens`); returns the symbols left, in order.
+   */
+  private mergeByHeap(syms: Int32Array, lens?: Int32Array): Symbols {
     const n = syms.length
     const ranks = this.ranks
+    // next[k]: the symbol after k (-1 at the end), and -2 once k was merged into the one before.
     const prev = new Int32Array(n)
     const next = new Int32Array(n)
-    const alive = new Uint8Array(n).fill(1)
     for (let k = 0; k < n; k++) {
       prev[k] = k - 1
       next[k] = k + 1 < n ? k + 1 : -1
     }
-    const heap = new MinHeap()
+    const heap = new MinHeap(n)
     for (let k = 0; k < n - 1; k++) {
       const r = ranks.get(syms[k] * PAIR_BASE + syms[k + 1])
       if (r !== undefined) heap.push(r * POS_BASE + k)
     }
+    let left = n
     while (heap.size > 0) {
       const key = heap.pop()
       const rank = Math.floor(key / POS_BASE)
       const pos = key - rank * POS_BASE
       const right = next[pos]
-      if (!alive[pos] || right < 0) continue
+      if (right < 0) continue // merged away, or the last symbol
       // Skip entries made stale by an earlier merge of either symbol.
       if (ranks.get(syms[pos] * PAIR_BASE + syms[right]) !== rank) continue
       syms[pos] = this.mergedId[rank]
       if (lens !== undefined) lens[pos] += lens[right]
-      alive[right] = 0
       const after = next[right]
+      next[right] = -2
       next[pos] = after
+      left--
       if (after >= 0) prev[after] = pos
       const before = prev[pos]
       if (before >= 0) {
@@ -335,13 +352,21 @@ export class BpeModel implements TokenizerModel {
         if (r !== undefined) heap.push(r * POS_BASE + pos)
       }
     }
-    const out: number[] = []
-    for (let k = 0; k >= 0; k = next[k]) out.push(syms[k])
-    if (lens === undefined) return out
-    const outLens: number[] = []
-    for (let k = 0; k >= 0; k = next[k]) outLens.push(lens[k])
-    return { syms: out, lens: outLens }
+    // Compacted in place: the k-th symbol left is never before position k.
+    let w = 0
+    for (let k = 0; k >= 0; k = next[k]) {
+      syms[w] = syms[k]
+      if (lens !== undefined) lens[w] = lens[k]
+      w++
+    }
+    return { syms: syms.subarray(0, left), lens: lens?.subarray(0, left) }
   }
+}
+
+/** A word's symbols (token ids), with their lengths in UTF-8 bytes where offsets are wanted. */
+interface Symbols {
+  syms: Int32Array
+  lens?: Int32Array
 }
 
 function optional(value: unknown, where: string): string | undefined {
@@ -363,18 +388,27 @@ export function parseMerges(merges: unknown): [string, string][] {
   })
 }
 
-/** A binary min-heap of numbers. */
+/** A binary min-heap of numbers (below 2^53), in a Float64Array that doubles when full. */
 class MinHeap {
-  private readonly items: number[] = []
+  private items: Float64Array
+  private count = 0
+
+  constructor(capacity: number) {
+    this.items = new Float64Array(Math.max(16, capacity))
+  }
 
   get size(): number {
-    return this.items.length
+    return this.count
   }
 
   push(v: number): void {
+    if (this.count === this.items.length) {
+      const grown = new Float64Array(this.items.length * 2)
+      grown.set(this.items)
+      this.items = grown
+    }
     const a = this.items
-    let i = a.length
-    a.push(v)
+    let i = this.count++
     while (i > 0) {
       const parent = (i - 1) >> 1
       if (a[parent] <= v) break
@@ -387,8 +421,8 @@ class MinHeap {
   pop(): number {
     const a = this.items
     const top = a[0]
-    const last = a.pop()!
-    const n = a.length
+    const n = --this.count
+    const last = a[n]
     if (n > 0) {
       let i = 0
       while (true) {

@@ -23,6 +23,24 @@ export interface SourcedExample extends TrainExample {
   where: string
 }
 
+/**
+ * One window of a long text. A text's labels are its ids: one array serves both (nothing writes an
+ * example's arrays). Its `where` is made when asked for (a message), not kept: a text of a million
+ * tokens in windows of a few would hold more in those strings than in its ids.
+ */
+class TextWindow implements SourcedExample {
+  constructor(
+    readonly ids: number[],
+    readonly labels: number[],
+    private readonly record: string,
+    private readonly first: number,
+  ) {}
+
+  get where(): string {
+    return `${this.record} (tokens ${this.first}-${this.first + this.ids.length - 1})`
+  }
+}
+
 /** What one record gives at a sequence length. */
 export interface RecordExamples {
   /** One example, or a long text's windows in order (none when the record is skipped). */
@@ -61,13 +79,7 @@ export function recordExamples(record: TrainRecord, tokenizer: Tokenizer, seqLen
     for (let a = 0; a < ids.length - 1; a += seqLen) {
       const b = Math.min(a + seqLen, ids.length)
       const window = ids.slice(a, b)
-      // A text's labels are its ids: one array serves both (nothing writes an example's arrays),
-      // which halves what a long text's windows hold.
-      examples.push({
-        ids: window,
-        labels: labels === ids ? window : labels.slice(a, b),
-        where: `${where} (tokens ${a}-${b - 1})`,
-      })
+      examples.push(new TextWindow(window, labels === ids ? window : labels.slice(a, b), where, a))
     }
     return { examples, truncated: false, windowed: true }
   }
