@@ -19,6 +19,7 @@ namespace kiln {
 double measure_read_bandwidth(size_t bytes, int nth, int reps);
 void add_quant_exports(Napi::Env env, Napi::Object exports);    // addon_quant.cc
 void add_profile_exports(Napi::Env env, Napi::Object exports);  // addon_profile.cc
+void add_transpose_exports(Napi::Env env, Napi::Object exports);  // addon_transpose.cc
 
 static std::unique_ptr<Device> device_by_name(Napi::Env env, const std::string& device, const std::string& backend) {
   try {
@@ -703,6 +704,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("measureReadBandwidth", Napi::Function::New(env, MeasureBandwidth));
   add_quant_exports(env, exports);
   add_profile_exports(env, exports);
+  add_transpose_exports(env, exports);
   return exports;
 }
 

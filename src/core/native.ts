@@ -189,6 +189,8 @@ export interface NativeAddon {
   opProfile(): { enabled: boolean; decode: OpProfileTable; prefill: OpProfileTable }
   /** ggml block quantization of (rows, cols) floats; cols must be whole blocks (32, or 256 for K-quants). */
   quantize(type: NativeQuantType, src: Float32Array, rows: number, cols: number, threads: number): Uint8Array
+  /** out (n, rows) = columns c0 … c0 + n − 1 of src (rows, cols), transposed; n = out.length / rows. */
+  transposeF32(src: Float32Array, rows: number, cols: number, c0: number, out: Float32Array): void
   /** The inverse of quantize: (rows, cols) floats from `bytes` blocks. */
   dequantize(
     type: NativeQuantType,

@@ -1,11 +1,11 @@
 // Fuzz target addon-api: the native addon's JavaScript API itself (native/addon.cc, addon_quant.cc,
-// mapped_file.cc), every entry point that src/core/native.ts lists: mapFile, the Graph constructor
-// and its run/runAsync/dispose/info, runOp, backends, sampleToken, applyProcessors, tokenLogprobs, cpuInfo,
-// measureReadBandwidth, quantize and dequantize. A case is a short program of calls whose arguments
-// are wrong types (strings, objects, negative, NaN, huge numbers, BigInt, symbols, functions,
-// objects whose getters throw), missing, detached ArrayBuffers, short, shared or misaligned typed
-// arrays, absurd shapes (2^40 elements, negative or zero dims) and out-of-range tensor and node
-// indices; graph specs are mutations of two small valid graphs (a decoder over a paged KV cache, an
+// addon_transpose.cc, mapped_file.cc), every entry point that src/core/native.ts lists: mapFile,
+// the Graph constructor and its run/runAsync/dispose/info, runOp, backends, sampleToken,
+// applyProcessors, tokenLogprobs, cpuInfo, measureReadBandwidth, quantize, dequantize and
+// transposeF32. A case is a short program of calls whose arguments are wrong types (strings,
+// objects, negative, NaN, huge numbers, BigInt, symbols, functions, objects whose getters throw),
+// missing, detached ArrayBuffers, short, shared or misaligned typed arrays, absurd shapes (2^40
+// elements, negative or zero dims) and out-of-range tensor and node indices; graph specs are mutations of two small valid graphs (a decoder over a paged KV cache, an
 // encoder through most ops), so that the mutations reach past the first check.
 //
 // The property: every call returns, or throws a JS Error with a message; the child process that
@@ -590,6 +590,23 @@ const logprobCall: fc.Arbitrary<AddonCall> = argsOf([
   typedDesc(fc.constant('i32'), fc.nat(8)),
 ]).map((args) => ({ fn: 'tokenLogprobs', args }))
 
+/** transposeF32(src, rows, cols, c0, out): a slab of columns, transposed; sizes mostly consistent. */
+const transposeCall: fc.Arbitrary<AddonCall> = fc
+  .record({ rows: fc.nat(6), cols: fc.nat(6), c0: fc.nat(7), n: fc.nat(7) })
+  .chain(({ rows, cols, c0, n }) =>
+    argsOf([
+      typedDesc(fc.constant('f32'), mostly(fc.constant(rows * cols), fc.nat(48))),
+      mostly(fc.constant(rows), fc.constantFrom(...ABSURD_INTS)),
+      mostly(fc.constant(cols), fc.constantFrom(...ABSURD_INTS)),
+      mostly(fc.constant(Math.min(c0, cols)), fc.constantFrom(...ABSURD_INTS)),
+      typedDesc(
+        fc.constant('f32'),
+        mostly(fc.constant(Math.min(n, cols - Math.min(c0, cols)) * rows), fc.nat(48)),
+      ),
+    ]),
+  )
+  .map((args) => ({ fn: 'transposeF32', args }))
+
 const bandwidthCall: fc.Arbitrary<AddonCall> = argsOf([
   fc.oneof(fc.constantFrom(0, 1, 3, 4, 64, 4096, 65_536), fc.constantFrom(...ABSURD_INTS, 2 ** 36, 2 ** 45)),
   threads,
@@ -638,6 +655,7 @@ const anyCall: fc.Arbitrary<AddonCall> = fc.record({
     'sampleToken',
     'applyProcessors',
     'tokenLogprobs',
+    'transposeF32',
     'cpuInfo',
     'measureReadBandwidth',
     'quantize',
@@ -653,6 +671,7 @@ const arbitrary: fc.Arbitrary<AddonCall[]> = fc.oneof(
   { weight: 2, arbitrary: fc.array(quantCall, { minLength: 1, maxLength: 3 }) },
   { weight: 2, arbitrary: fc.array(sampleCall, { minLength: 1, maxLength: 3 }) },
   { weight: 1, arbitrary: fc.array(logprobCall, { minLength: 1, maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.array(transposeCall, { minLength: 1, maxLength: 3 }) },
   { weight: 1, arbitrary: fc.array(bandwidthCall, { minLength: 1, maxLength: 2 }) },
   { weight: 1, arbitrary: fc.array(mapCall, { minLength: 1, maxLength: 3 }) },
   { weight: 2, arbitrary: fc.array(anyCall, { minLength: 1, maxLength: 4 }) },

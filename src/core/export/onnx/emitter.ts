@@ -8,7 +8,28 @@ export interface Initializer {
   name: string
   type: OnnxType
   dims: number[]
-  data: Uint8Array
+  data: Uint8Array | LazyBytes
+}
+
+/**
+ * Bytes made as they are written, in slabs, each valid until the next is asked for: a weight
+ * transposed for ONNX is never all in memory a second time.
+ */
+export interface LazyBytes {
+  byteLength: number
+  slabs(): Iterable<Uint8Array>
+}
+
+/** An initializer's bytes in one array (made now when they are lazy). */
+export function initializerBytes(data: Uint8Array | LazyBytes): Uint8Array {
+  if (data instanceof Uint8Array) return data
+  const out = new Uint8Array(data.byteLength)
+  let at = 0
+  for (const slab of data.slabs()) {
+    out.set(slab, at)
+    at += slab.byteLength
+  }
+  return out
 }
 
 export class OnnxEmitter {
@@ -46,7 +67,7 @@ export class OnnxEmitter {
     return output
   }
 
-  initializer(name: string, type: OnnxType, dims: number[], data: Uint8Array): string {
+  initializer(name: string, type: OnnxType, dims: number[], data: Uint8Array | LazyBytes): string {
     const n = this.fresh(name)
     this.initializers.push({ name: n, type, dims, data })
     return n

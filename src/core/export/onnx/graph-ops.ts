@@ -7,15 +7,16 @@
 // matmul weights as floats, 8-bit columns (MatMulInteger) or 4-bit blocks (DequantizeLinear).
 import { KilnError } from '../../errors.js'
 import { allocBits, convertBits } from '../../formats/float.js'
-import type { GraphSpec, NodeSpec, TensorSpec } from '../../native.js'
+import { type GraphSpec, type NodeSpec, native, type TensorSpec } from '../../native.js'
 import { ROWS_FIXED } from '../../runtime/graph-builder.js'
-import { bytesOf, type Initializer, OnnxEmitter } from './emitter.js'
+import { bytesOf, type Initializer, type LazyBytes, OnnxEmitter } from './emitter.js'
 import type { NodeProto, ValueInfoProto } from './proto.js'
 import {
   INT4_BLOCK,
   quantizeInt4Blocks,
   quantizeInt4Columns,
   quantizeInt8Columns,
+  type WeightView,
 } from './quantize-weights.js'
 
 /** How an export stores weights and computes. */
@@ -59,7 +60,6 @@ export abstract class GraphTranslator {
   /** Weights that stay float32 whatever the format (rotary frequencies). */
   private readonly exact = new Set<number>()
   private readonly rotary = new Map<number, { cos: string; sin: string }>()
-  private readonly floats = new Map<number, { dims: number[]; data: Float32Array }>()
   private readonly matmulWeights = new Map<number, (x: string) => string>()
   /** The float type of activations, inputs and outputs. */
   protected readonly ft: WeightFormat['float']
@@ -135,32 +135,41 @@ export abstract class GraphTranslator {
     return name
   }
 
-  /** A weight's float32 values and ONNX dims: matmul weights transposed to (K, M). */
-  private floatWeight(id: number): { dims: number[]; data: Float32Array } {
-    const known = this.floats.get(id)
-    if (known) return known
+  /** A float weight's values as the checkpoint stores them. */
+  private floatData(id: number): Float32Array {
     const t = this.tensors[id]
     if (t.dtype !== 'f32')
       throw new KilnError('E_EXPORT', `ONNX export: weight "${t.name}" is ${t.dtype}, not f32`)
-    const f = float32(t.data as ArrayBufferView)
-    let w = { dims: t.shape, data: f }
+    return float32(t.data as ArrayBufferView)
+  }
+
+  /** A matmul weight as the (K, M) ONNX reads, over the checkpoint's values (nothing copied). */
+  private weightView(id: number): WeightView {
+    const t = this.tensors[id]
+    const data = this.floatData(id)
     if (this.transposed.has(id) && t.shape.length === 2) {
       const [M, K] = t.shape
-      w = { dims: [K, M], data: transpose(f, M, K) }
+      return { data, K, M, kStride: 1, mStride: K }
     }
-    this.floats.set(id, w)
-    return w
+    const [K, M] = t.shape
+    return { data, K, M, kStride: M, mStride: 1 }
   }
 
   private weight(id: number, t: TensorSpec): string {
     if (t.dtype === 'i32')
       return this.e.initializer(t.name, 'int32', t.shape, bytesOf(t.data as ArrayBufferView))
-    const { dims, data } = this.floatWeight(id)
-    if (this.ft === 'float' || this.exact.has(id))
-      return this.e.initializer(t.name, 'float', dims, bytesOf(data))
-    const half = allocBits('F16', data.length)
-    convertBits(new Uint32Array(data.buffer, data.byteOffset, data.length), 'F32', half, 'F16')
-    return this.e.initializer(t.name, 'float16', dims, bytesOf(half))
+    const data = this.floatData(id)
+    const half = this.ft !== 'float' && !this.exact.has(id)
+    const type = half ? 'float16' : 'float'
+    // A matmul weight (M, K) is stored as (K, M), MatMul's order, transposed as it is written.
+    if (this.transposed.has(id) && t.shape.length === 2) {
+      const [M, K] = t.shape
+      return this.e.initializer(t.name, type, [K, M], transposedBytes(data, M, K, half))
+    }
+    if (!half) return this.e.initializer(t.name, type, t.shape, bytesOf(data))
+    const bits = allocBits('F16', data.length)
+    convertBits(new Uint32Array(data.buffer, data.byteOffset, data.length), 'F32', bits, 'F16')
+    return this.e.initializer(t.name, type, t.shape, bytesOf(bits))
   }
 
   // (…, M) = x (…, K) · w (K, M), as the format stores w
@@ -182,12 +191,12 @@ export abstract class GraphTranslator {
       const w = this.value(id)
       return (x) => e.op('MatMul', [x, w])
     }
-    const { dims, data } = this.floatWeight(id)
-    const [K, M] = dims
+    const w = this.weightView(id)
+    const { K, M } = w
     if (kind === 'int4' && this.format.fused) {
       // MatMulNBits (com.microsoft): B (N, K/32, 16) uint8, column n's blocks along K, two values a
       // byte low nibble first, stored + 8 (its default zero point for 4 bits); scales (N · K/32).
-      const { packed, scale } = quantizeInt4Columns(data, K, M)
+      const { packed, scale } = quantizeInt4Columns(w)
       const blocks = Math.ceil(K / INT4_BLOCK)
       const b = e.initializer(`${name}_Q4`, 'uint8', [M, blocks, INT4_BLOCK / 2], packed)
       const s = e.initializer(`${name}_scales`, 'float', [M * blocks], bytesOf(scale))
@@ -195,21 +204,21 @@ export abstract class GraphTranslator {
       return (x) => e.op('MatMulNBits', [x, b, s], attrs, undefined, 'com.microsoft')
     }
     if (kind === 'int4') {
-      const { packed, scale } = quantizeInt4Blocks(data, K, M)
+      const { packed, scale } = quantizeInt4Blocks(w)
       const q = e.initializer(`${name}_Q4`, 'int4', [K, M], packed)
       const s = e.initializer(`${name}_scales`, 'float', [Math.ceil(K / INT4_BLOCK), M], bytesOf(scale))
-      const w = e.op(
+      const dq = e.op(
         'DequantizeLinear',
         [q, s],
         { axis: 0, block_size: INT4_BLOCK },
         `${name}_DequantizeLinear`,
       )
-      return (x) => e.op('MatMul', [x, w])
+      return (x) => e.op('MatMul', [x, dq])
     }
     // Dynamic quantization (ONNX Runtime's quantize_dynamic): x to uint8 per call, an integer
     // matmul, then both scales: y = (x_q − x_zero)(w_q − w_zero) · x_scale · w_scale
     const signed = kind === 'int8'
-    const { q, scale, zero } = quantizeInt8Columns(data, K, M, signed)
+    const { q, scale, zero } = quantizeInt8Columns(w, signed)
     const type = signed ? 'int8' : 'uint8'
     const wq = e.initializer(`${name}_quantized`, type, [K, M], q)
     const ws = e.initializer(`${name}_scale`, 'float', [M], bytesOf(scale))
@@ -337,19 +346,40 @@ export abstract class GraphTranslator {
   }
 }
 
+/** Floats a transpose slab holds at most (its scratch is reused: touched memory is paid for once). */
+const SLAB_FLOATS = 1 << 21
+let slabScratch: Float32Array | undefined
+let halfScratch: Uint16Array | undefined
+
+/**
+ * The bytes of w (M, K) transposed to (K, M), as float32 or float16, made a slab of rows at a
+ * time into one reused buffer as the writer asks for them.
+ */
+function transposedBytes(w: Float32Array, M: number, K: number, half: boolean): LazyBytes {
+  return {
+    byteLength: M * K * (half ? 2 : 4),
+    *slabs() {
+      const rows = Math.max(1, Math.floor(SLAB_FLOATS / M))
+      const size = rows * M
+      if (!slabScratch || slabScratch.length < size) slabScratch = new Float32Array(size)
+      for (let k0 = 0; k0 < K; k0 += rows) {
+        const slab = slabScratch.subarray(0, Math.min(rows, K - k0) * M)
+        native().transposeF32(w, M, K, k0, slab)
+        if (!half) {
+          yield bytesOf(slab)
+          continue
+        }
+        if (!halfScratch || halfScratch.length < size) halfScratch = new Uint16Array(size)
+        const bits = halfScratch.subarray(0, slab.length)
+        convertBits(new Uint32Array(slab.buffer, slab.byteOffset, slab.length), 'F32', bits, 'F16')
+        yield bytesOf(bits)
+      }
+    },
+  }
+}
+
 /** A float32 view of `data`, copied when the file's bytes are not 4-byte aligned. */
 function float32(data: ArrayBufferView): Float32Array {
   if (data.byteOffset % 4 === 0) return new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4)
   return new Float32Array(bytesOf(data).slice().buffer)
-}
-
-// (K, M) = w (M, K)ᵀ, in tiles so that both sides stay in cache
-function transpose(w: Float32Array, M: number, K: number): Float32Array {
-  const out = new Float32Array(M * K)
-  const TILE = 32
-  for (let m0 = 0; m0 < M; m0 += TILE)
-    for (let k0 = 0; k0 < K; k0 += TILE)
-      for (let m = m0; m < Math.min(m0 + TILE, M); m++)
-        for (let k = k0; k < Math.min(k0 + TILE, K); k++) out[k * M + m] = w[m * K + k]
-  return out
 }

@@ -1,7 +1,21 @@
 // Weight quantization for ONNX exports, as ONNX Runtime's own tools store it: 8-bit per output column
 // for MatMulInteger (quantize_dynamic's per-channel mode: signed symmetric, or unsigned with a zero
 // point), and 4-bit blocks of 32 along the input dimension for DequantizeLinear (opset 21's blocked
-// int4, symmetric). Weights are (K, M): K inputs, M outputs, ONNX MatMul's order.
+// int4, symmetric). Weights are (K, M) to ONNX (K inputs, M outputs, MatMul's order); they are read
+// through a view, as the checkpoint stores them ((M, K) for a Linear), so that nothing is
+// transposed in float first.
+
+/** A (K, M) matrix over `data`: element (k, m) at data[k · kStride + m · mStride]. */
+export interface WeightView {
+  data: Float32Array
+  K: number
+  M: number
+  kStride: number
+  mStride: number
+}
+
+/** Columns handled together where the output is (K, M) row-major: reads stay in cache either way. */
+const TILE = 64
 
 export interface Int8Weight {
   /** (K, M) int8 or uint8 values. */
@@ -13,33 +27,35 @@ export interface Int8Weight {
 
 // w (K, M) → q (K, M), per column m: signed: q = round(w / s), s = max|w| / 127, zero 0;
 // unsigned: s = (max(w, 0) − min(w, 0)) / 255, zero = round(−min / s), q = clamp(round(w / s) + zero)
-export function quantizeInt8Columns(w: Float32Array, K: number, M: number, signed: boolean): Int8Weight {
+export function quantizeInt8Columns(w: WeightView, signed: boolean): Int8Weight {
+  const { data, K, M, kStride, mStride } = w
   const scale = new Float32Array(M)
   const zero = new Uint8Array(M)
-  const lo = new Float32Array(M)
-  const hi = new Float32Array(M)
-  for (let k = 0; k < K; k++)
-    for (let m = 0; m < M; m++) {
-      const v = w[k * M + m]
-      if (v < lo[m]) lo[m] = v
-      if (v > hi[m]) hi[m] = v
-    }
   for (let m = 0; m < M; m++) {
-    if (signed) scale[m] = Math.max(-lo[m], hi[m]) / 127 || 1
+    let lo = 0
+    let hi = 0
+    for (let k = 0, i = m * mStride; k < K; k++, i += kStride) {
+      const v = data[i]
+      if (v < lo) lo = v
+      if (v > hi) hi = v
+    }
+    if (signed) scale[m] = Math.max(-lo, hi) / 127 || 1
     else {
-      scale[m] = (hi[m] - lo[m]) / 255 || 1
-      zero[m] = Math.min(255, Math.max(0, Math.round(-lo[m] / scale[m])))
+      scale[m] = (hi - lo) / 255 || 1
+      zero[m] = Math.min(255, Math.max(0, Math.round(-lo / scale[m])))
     }
   }
   const q = new Uint8Array(K * M)
   const qs = new Int8Array(q.buffer)
-  for (let k = 0; k < K; k++)
-    for (let m = 0; m < M; m++) {
-      const i = k * M + m
-      const r = Math.round(w[i] / scale[m])
-      if (signed) qs[i] = Math.max(-127, Math.min(127, r))
-      else q[i] = Math.max(0, Math.min(255, r + zero[m]))
-    }
+  for (let m0 = 0; m0 < M; m0 += TILE) {
+    const m1 = Math.min(M, m0 + TILE)
+    for (let k = 0; k < K; k++)
+      for (let m = m0; m < m1; m++) {
+        const r = Math.round(data[k * kStride + m * mStride] / scale[m])
+        if (signed) qs[k * M + m] = Math.max(-127, Math.min(127, r))
+        else q[k * M + m] = Math.max(0, Math.min(255, r + zero[m]))
+      }
+  }
   return { q, scale, zero }
 }
 
@@ -53,23 +69,29 @@ export interface Int4Weight {
 }
 
 // w (K, M) → q (K, M) int4, one scale per 32 rows of a column: s = max|w| / 7, q = round(w / s)
-export function quantizeInt4Blocks(w: Float32Array, K: number, M: number): Int4Weight {
+export function quantizeInt4Blocks(w: WeightView): Int4Weight {
+  const { data, K, M, kStride, mStride } = w
   const blocks = Math.ceil(K / INT4_BLOCK)
   const scale = new Float32Array(blocks * M)
-  for (let b = 0; b < blocks; b++)
-    for (let m = 0; m < M; m++) {
+  for (let m = 0; m < M; m++)
+    for (let b = 0; b < blocks; b++) {
       let amax = 0
       for (let k = b * INT4_BLOCK; k < Math.min(K, (b + 1) * INT4_BLOCK); k++)
-        amax = Math.max(amax, Math.abs(w[k * M + m]))
+        amax = Math.max(amax, Math.abs(data[k * kStride + m * mStride]))
       scale[b * M + m] = amax / 7 || 1
     }
   const packed = new Uint8Array(Math.ceil((K * M) / 2))
-  for (let k = 0; k < K; k++)
-    for (let m = 0; m < M; m++) {
-      const i = k * M + m
-      const q = Math.max(-7, Math.min(7, Math.round(w[i] / scale[Math.floor(k / INT4_BLOCK) * M + m])))
-      packed[i >> 1] |= (q & 0xf) << ((i & 1) * 4)
+  for (let m0 = 0; m0 < M; m0 += TILE) {
+    const m1 = Math.min(M, m0 + TILE)
+    for (let k = 0; k < K; k++) {
+      const row = Math.floor(k / INT4_BLOCK) * M
+      for (let m = m0, i = k * M + m0, at = k * kStride + m0 * mStride; m < m1; m++, i++, at += mStride) {
+        const r = Math.round(data[at] / scale[row + m])
+        const q = r > 7 ? 7 : r < -7 ? -7 : r
+        packed[i >> 1] |= (q & 0xf) << ((i & 1) * 4)
+      }
     }
+  }
   return { packed, scale }
 }
 
@@ -82,7 +104,8 @@ export interface Int4ColumnWeight {
 }
 
 // w (K, M) → per column m, per block of 32 rows: s = max|w| / 7, u = round(w / s) + 8 in [1, 15]
-export function quantizeInt4Columns(w: Float32Array, K: number, M: number): Int4ColumnWeight {
+export function quantizeInt4Columns(w: WeightView): Int4ColumnWeight {
+  const { data, K, M, kStride, mStride } = w
   const blocks = Math.ceil(K / INT4_BLOCK)
   const scale = new Float32Array(M * blocks)
   const packed = new Uint8Array(M * blocks * (INT4_BLOCK / 2))
@@ -91,14 +114,14 @@ export function quantizeInt4Columns(w: Float32Array, K: number, M: number): Int4
       const k0 = b * INT4_BLOCK
       const k1 = Math.min(K, k0 + INT4_BLOCK)
       let amax = 0
-      for (let k = k0; k < k1; k++) amax = Math.max(amax, Math.abs(w[k * M + m]))
+      for (let k = k0; k < k1; k++) amax = Math.max(amax, Math.abs(data[k * kStride + m * mStride]))
       const s = amax / 7 || 1
       scale[m * blocks + b] = s
       const base = (m * blocks + b) * (INT4_BLOCK / 2)
       // Rows past K (a last partial block) stay 8: zero after the zero point.
       for (let j = 0; j < INT4_BLOCK; j++) {
         const k = k0 + j
-        const u = k < k1 ? Math.max(-7, Math.min(7, Math.round(w[k * M + m] / s))) + 8 : 8
+        const u = k < k1 ? Math.max(-7, Math.min(7, Math.round(data[k * kStride + m * mStride] / s))) + 8 : 8
         packed[base + (j >> 1)] |= u << ((j & 1) * 4)
       }
     }
