@@ -87,7 +87,7 @@ export function quantizeInt4Blocks(w: WeightView): Int4Weight {
       const row = Math.floor(k / INT4_BLOCK) * M
       for (let m = m0, i = k * M + m0, at = k * kStride + m0 * mStride; m < m1; m++, i++, at += mStride) {
         const r = Math.round(data[at] / scale[row + m])
-        const q = r > 7 ? 7 : r < -7 ? -7 : r
+        const q = Math.max(-7, Math.min(7, r))
         packed[i >> 1] |= (q & 0xf) << ((i & 1) * 4)
       }
     }
