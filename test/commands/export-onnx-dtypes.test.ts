@@ -11,6 +11,7 @@ import { f16BitsToF32 } from '../../src/core/formats/float.js'
 import { asFloat32, openSafetensors } from '../../src/core/formats/safetensors.js'
 import { jsonOut, runKiln } from '../helpers/cli.js'
 import { type GoldenLM, golden, readJson } from '../helpers/fixtures.js'
+import { logSoftmax } from '../helpers/numbers.js'
 import { emptyPast, goldenKvShape, stepFeeds } from '../helpers/onnx.js'
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-export-onnx-dt-'))
@@ -25,15 +26,6 @@ const DTYPES: Record<string, { file: string; top1: number; kl: number }> = {
   int8: { file: 'model_int8.onnx', top1: 0.9, kl: 2e-5 },
   uint8: { file: 'model_uint8.onnx', top1: 0.9, kl: 2e-5 },
   q4: { file: 'model_q4.onnx', top1: 0.7, kl: 1e-3 },
-}
-
-function logSoftmax(x: Float32Array): Float64Array {
-  let max = Number.NEGATIVE_INFINITY
-  for (const v of x) max = Math.max(max, v)
-  let sum = 0
-  for (const v of x) sum += Math.exp(v - max)
-  const lse = max + Math.log(sum)
-  return Float64Array.from(x, (v) => v - lse)
 }
 
 const argmax = (x: ArrayLike<number>) => {

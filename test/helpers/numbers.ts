@@ -56,3 +56,13 @@ export function relError(a: Float32Array, b: Float32Array): number {
   }
   return Math.sqrt(d / n)
 }
+
+/** log-softmax of one row of logits, in double precision (the oracle for log-probabilities). */
+export function logSoftmax(row: ArrayLike<number>): Float64Array {
+  let max = Number.NEGATIVE_INFINITY
+  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i])
+  let sum = 0
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max)
+  const lse = max + Math.log(sum)
+  return Float64Array.from(row, (v) => v - lse)
+}

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { asFloat32, openSafetensors } from '../../src/core/formats/safetensors.js'
 import { golden } from '../helpers/fixtures.js'
 import { goldenOf } from '../helpers/generation.js'
+import { logSoftmax } from '../helpers/numbers.js'
 import { SERVED, startServer, type TestServer } from '../helpers/server.js'
 
 type Logprobs = OpenAI.Completions.CompletionChoice.Logprobs
@@ -22,17 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close()
 })
-
-/** log-softmax of row t of a (T, V) logits tensor, in double precision. */
-function logSoftmax(logits: Float32Array, V: number, t: number): Float64Array {
-  const row = logits.subarray(t * V, (t + 1) * V)
-  let m = Number.NEGATIVE_INFINITY
-  for (const x of row) m = Math.max(m, x)
-  let sum = 0
-  for (const x of row) sum += Math.exp(x - m)
-  const lse = m + Math.log(sum)
-  return Float64Array.from(row, (x) => x - lse)
-}
 
 describe('echo with logprobs', () => {
   it("scores the prompt: null first, then the log-softmax of transformers' logits (max_tokens 0)", async () => {
@@ -57,7 +47,7 @@ describe('echo with logprobs', () => {
       expect(lp.top_logprobs?.[0]).toBeNull()
       expect(lp.text_offset?.[0]).toBe(0)
       for (let t = 1; t < ids.length; t++) {
-        const row = logSoftmax(want, V, t - 1)
+        const row = logSoftmax(want.subarray((t - 1) * V, t * V))
         expect(Math.abs((lp.token_logprobs?.[t] as number) - row[ids[t]])).toBeLessThan(1e-3)
         const top = Object.values(lp.top_logprobs?.[t] ?? {})
         expect(top.length).toBeGreaterThanOrEqual(1) // two tokens may share a text

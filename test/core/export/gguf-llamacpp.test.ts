@@ -11,6 +11,7 @@ import { GGML_TYPES, type GgufFile, openGguf } from '../../../src/core/formats/g
 import { asFloat32, openSafetensors } from '../../../src/core/formats/safetensors.js'
 import { type GoldenLM, golden, readJson } from '../../helpers/fixtures.js'
 import { hf, llamaGreedy, type NlcLlama, nlc, openLlama } from '../../helpers/gguf-peers.js'
+import { logSoftmax } from '../../helpers/numbers.js'
 
 if (!nlc) console.warn('node-llama-cpp is not installed: skipping the llama.cpp checks of GGUF export')
 if (!hf) console.warn('@huggingface/gguf is not installed: skipping its parse of GGUF export')
@@ -37,13 +38,7 @@ function exportFixture(fixture: string, dtype: DType): string {
 function goldenLogProbs(fixture: string, i: number): Float64Array {
   const t = openSafetensors(path.join(golden(fixture), 'golden.safetensors')).tensors.get(`logits.${i}`)!
   const [T, V] = t.shape
-  const row = asFloat32(t).subarray((T - 1) * V, T * V)
-  let max = Number.NEGATIVE_INFINITY
-  for (const x of row) max = Math.max(max, x)
-  let sum = 0
-  for (const x of row) sum += Math.exp(x - max)
-  const lse = max + Math.log(sum)
-  return Float64Array.from(row, (x) => x - lse)
+  return logSoftmax(asFloat32(t).subarray((T - 1) * V, T * V))
 }
 
 interface Agreement {

@@ -15,6 +15,7 @@ import {
 } from '../../../src/index.js'
 import { golden } from '../../helpers/fixtures.js'
 import { goldenOf } from '../../helpers/generation.js'
+import { logSoftmax } from '../../helpers/numbers.js'
 
 const g = goldenOf('llama-tiny')
 const ref = openSafetensors(path.join(golden('llama-tiny'), 'golden.safetensors'))
@@ -44,17 +45,6 @@ async function run(m: Model, prompt: number[] | string, o: GenerateOptions): Pro
   }
 }
 
-/** log-softmax of row t of a (T, V) logits tensor, in double precision. */
-function logSoftmax(logits: Float32Array, V: number, t: number): Float64Array {
-  const row = logits.subarray(t * V, (t + 1) * V)
-  let m = Number.NEGATIVE_INFINITY
-  for (const x of row) m = Math.max(m, x)
-  let sum = 0
-  for (const x of row) sum += Math.exp(x - m)
-  const lse = m + Math.log(sum)
-  return Float64Array.from(row, (x) => x - lse)
-}
-
 describe('promptLogprobs', () => {
   it("are the log-softmax of transformers' logits at the position before each prompt token", async () => {
     const V = model.config.vocabSize
@@ -66,7 +56,7 @@ describe('promptLogprobs', () => {
       expect(scores).toHaveLength(ids.length)
       expect(scores[0]).toBeNull()
       for (let t = 1; t < ids.length; t++) {
-        const lp = logSoftmax(want, V, t - 1)
+        const lp = logSoftmax(want.subarray((t - 1) * V, t * V))
         const got = scores[t]!
         expect(Math.abs(got.logprob - lp[ids[t]])).toBeLessThan(1e-3)
         // The alternatives: the five most likely tokens, most likely first, with their values.
