@@ -1,7 +1,8 @@
 // kiln export --format onnx --optimize ort: ONNX Runtime's fused operators (GroupQueryAttention with
 // rotary, SkipSimplifiedLayerNormalization, MatMulNBits) as ONNX Runtime GenAI's model builder
 // writes them. Each decoder fixture at fp32 and q4: validated against kiln, the same greedy ids in
-// ONNX Runtime as the standard (--optimize none) export at the same dtype, and a genai_config.json
+// ONNX Runtime as the standard (--optimize none) export at the same dtype (also decoded over one
+// shared KV buffer per layer, GroupQueryAttention writing in place), and a genai_config.json
 // whose fields match onnxruntime-genai's published format and the graph it names.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
@@ -53,6 +54,8 @@ describe('kiln export --format onnx --optimize ort', () => {
         for (const single of g.single) {
           const want = await greedyOrt(plain, single.input_ids, 12, kv)
           expect(await greedyOrt(fused, single.input_ids, 12, kv), `${m} ${dtype}`).toEqual(want)
+          // Decoded over one shared KV buffer per layer, as onnxruntime-genai runs it.
+          expect(await greedyOrt(fused, single.input_ids, 12, kv, 64), `${m} ${dtype} shared`).toEqual(want)
           // At fp32 both are the golden (PyTorch) greedy ids.
           if (dtype === 'fp32') expect(want).toEqual(single.greedy_new_ids.slice(0, 12))
         }

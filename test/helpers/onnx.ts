@@ -57,20 +57,46 @@ export function nextPast(session: ort.InferenceSession, out: ort.InferenceSessio
   )
 }
 
-/** Greedy ids of `prompt` through the graph's own past, one sequence (float32 logits). */
+/**
+ * Greedy ids of `prompt` through the graph's own past, one sequence (float32 logits). With
+ * `shared`, the past is one buffer of that many positions per layer, bound as the present output
+ * too, as onnxruntime-genai runs a GroupQueryAttention graph with past_present_share_buffer: the
+ * attention writes the new keys and values in place instead of returning a longer copy.
+ */
 export async function greedyOrt(
   file: string,
   prompt: number[],
   steps: number,
   kv: KvShape,
+  shared?: number,
 ): Promise<number[]> {
   const session = await ort.InferenceSession.create(file)
-  let past = emptyPast(session, kv)
+  const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'))
+  const buffers =
+    shared === undefined
+      ? undefined
+      : Object.fromEntries(
+          pastNames.map((n) => [
+            n,
+            new ort.Tensor('float32', new Float32Array(kv.heads * shared * kv.headDim), [
+              1,
+              kv.heads,
+              shared,
+              kv.headDim,
+            ]),
+          ]),
+        )
+  const fetches = buffers && {
+    logits: null,
+    ...Object.fromEntries(pastNames.map((n) => [n.replace('past_key_values', 'present'), buffers[n]])),
+  }
+  let past = buffers ?? emptyPast(session, kv)
   const ids: number[] = []
   let input = prompt
   let total = 0
   for (let s = 0; s < steps; s++) {
-    const out = await session.run({ ...past, ...stepFeeds(input, total) })
+    const feeds = { ...past, ...stepFeeds(input, total) }
+    const out = fetches ? await session.run(feeds, fetches) : await session.run(feeds)
     total += input.length
     const logits = out.logits.data as Float32Array
     const V = logits.length / input.length
@@ -79,7 +105,7 @@ export async function greedyOrt(
     for (let j = 1; j < V; j++) if (last[j] > last[next]) next = j
     ids.push(next)
     input = [next]
-    past = nextPast(session, out)
+    if (!buffers) past = nextPast(session, out)
   }
   await session.release()
   return ids
