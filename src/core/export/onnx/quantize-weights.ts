@@ -76,20 +76,29 @@ export function quantizeInt4Blocks(w: WeightView): Int4Weight {
   for (let m = 0; m < M; m++)
     for (let b = 0; b < blocks; b++) {
       let amax = 0
-      for (let k = b * INT4_BLOCK; k < Math.min(K, (b + 1) * INT4_BLOCK); k++)
-        amax = Math.max(amax, Math.abs(data[k * kStride + m * mStride]))
+      const k1 = Math.min(K, (b + 1) * INT4_BLOCK)
+      for (let k = b * INT4_BLOCK, at = k * kStride + m * mStride; k < k1; k++, at += kStride) {
+        const a = Math.abs(data[at])
+        if (a > amax) amax = a
+      }
       scale[b * M + m] = amax / 7 || 1
     }
   const packed = new Uint8Array(Math.ceil((K * M) / 2))
+  const q = (at: number, s: number) => Math.max(-7, Math.min(7, Math.round(data[at] / s)))
   for (let m0 = 0; m0 < M; m0 += TILE) {
     const m1 = Math.min(M, m0 + TILE)
     for (let k = 0; k < K; k++) {
       const row = Math.floor(k / INT4_BLOCK) * M
-      for (let m = m0, i = k * M + m0, at = k * kStride + m0 * mStride; m < m1; m++, i++, at += mStride) {
-        const r = Math.round(data[at] / scale[row + m])
-        const q = Math.max(-7, Math.min(7, r))
-        packed[i >> 1] |= (q & 0xf) << ((i & 1) * 4)
-      }
+      let m = m0
+      let at = k * kStride + m0 * mStride
+      // With M even, a row's values pair up within it: whole bytes, written once (the tiles start
+      // at even columns).
+      if (M % 2 === 0)
+        for (; m + 1 < m1; m += 2, at += 2 * mStride)
+          packed[(k * M + m) >>> 1] =
+            (q(at, scale[row + m]) & 0xf) | ((q(at + mStride, scale[row + m + 1]) & 0xf) << 4)
+      for (let i = k * M + m; m < m1; m++, i++, at += mStride)
+        packed[i >>> 1] |= (q(at, scale[row + m]) & 0xf) << ((i & 1) * 4)
     }
   }
   return { packed, scale }
@@ -113,16 +122,21 @@ export function quantizeInt4Columns(w: WeightView): Int4ColumnWeight {
     for (let b = 0; b < blocks; b++) {
       const k0 = b * INT4_BLOCK
       const k1 = Math.min(K, k0 + INT4_BLOCK)
+      const first = k0 * kStride + m * mStride
       let amax = 0
-      for (let k = k0; k < k1; k++) amax = Math.max(amax, Math.abs(data[k * kStride + m * mStride]))
+      for (let k = k0, at = first; k < k1; k++, at += kStride) {
+        const a = Math.abs(data[at])
+        if (a > amax) amax = a
+      }
       const s = amax / 7 || 1
       scale[m * blocks + b] = s
       const base = (m * blocks + b) * (INT4_BLOCK / 2)
-      // Rows past K (a last partial block) stay 8: zero after the zero point.
-      for (let j = 0; j < INT4_BLOCK; j++) {
-        const k = k0 + j
-        const u = k < k1 ? Math.max(-7, Math.min(7, Math.round(data[k * kStride + m * mStride] / s))) + 8 : 8
-        packed[base + (j >> 1)] |= u << ((j & 1) * 4)
+      // Two values a byte, each byte written once; rows past K (a last partial block) are 8: zero
+      // after the zero point.
+      for (let j = 0, at = first; j < INT4_BLOCK; j += 2, at += 2 * kStride) {
+        const lo = k0 + j < k1 ? Math.max(-7, Math.min(7, Math.round(data[at] / s))) + 8 : 8
+        const hi = k0 + j + 1 < k1 ? Math.max(-7, Math.min(7, Math.round(data[at + kStride] / s))) + 8 : 8
+        packed[base + (j >> 1)] = lo | (hi << 4)
       }
     }
   return { packed, scale }
