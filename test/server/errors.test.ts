@@ -81,9 +81,19 @@ describe('out-of-range options name their HTTP field', () => {
     [{ n: 17 }, 'n'],
     [{ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop'],
     [{ stop: '' }, 'stop'],
+    [{ n: 1e9 }, 'n'],
+    [{ max_tokens: 1e12 }, 'max_tokens'],
   ])('completions %j → 400 %s', async (fields, param) => {
     const { error } = await refused('/v1/completions', completion(fields), 400, param)
     expect(error.message).toContain(param)
+  })
+
+  it('a request for 10,000 stop strings → 400 stop, and the server goes on', async () => {
+    const stop = Array.from({ length: 10_000 }, (_, i) => `s${i}`)
+    const { error } = await refused('/v1/completions', completion({ stop }), 400, 'stop')
+    expect(error.message).toMatch(/at most 4 strings \(got 10000\)/)
+    const ok = await postJson(server, '/v1/completions', completion({ max_tokens: 1 }))
+    expect(ok.status).toBe(200)
   })
 
   it('chat names max_completion_tokens when the client used it', async () => {
