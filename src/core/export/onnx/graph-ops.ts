@@ -7,9 +7,9 @@
 // matmul weights as floats, 8-bit columns (MatMulInteger) or 4-bit blocks (DequantizeLinear).
 import { KilnError } from '../../errors.js'
 import { allocBits, convertBits } from '../../formats/float.js'
-import { type GraphSpec, type NodeSpec, native, type TensorSpec } from '../../native.js'
+import type { GraphSpec, NodeSpec, TensorSpec } from '../../native.js'
 import { ROWS_FIXED } from '../../runtime/graph-builder.js'
-import { bytesOf, type Initializer, type LazyBytes, OnnxEmitter } from './emitter.js'
+import { bytesOf, type Initializer, OnnxEmitter } from './emitter.js'
 import type { NodeProto, ValueInfoProto } from './proto.js'
 import {
   INT4_BLOCK,
@@ -18,6 +18,7 @@ import {
   quantizeInt8Columns,
   type WeightView,
 } from './quantize-weights.js'
+import { SlabScratch, transposedBytes } from './transposed-bytes.js'
 
 /** How an export stores weights and computes. */
 export interface WeightFormat {
@@ -61,6 +62,7 @@ export abstract class GraphTranslator {
   private readonly exact = new Set<number>()
   private readonly rotary = new Map<number, { cos: string; sin: string }>()
   private readonly matmulWeights = new Map<number, (x: string) => string>()
+  private readonly scratch = new SlabScratch()
   /** The float type of activations, inputs and outputs. */
   protected readonly ft: WeightFormat['float']
 
@@ -164,7 +166,7 @@ export abstract class GraphTranslator {
     // A matmul weight (M, K) is stored as (K, M), MatMul's order, transposed as it is written.
     if (this.transposed.has(id) && t.shape.length === 2) {
       const [M, K] = t.shape
-      return this.e.initializer(t.name, type, [K, M], transposedBytes(data, M, K, half))
+      return this.e.initializer(t.name, type, [K, M], transposedBytes(data, M, K, half, this.scratch))
     }
     if (!half) return this.e.initializer(t.name, type, t.shape, bytesOf(data))
     const bits = allocBits('F16', data.length)
@@ -343,38 +345,6 @@ export abstract class GraphTranslator {
     const r1 = e.op('Sub', [e.op('Mul', [x1, cos]), e.op('Mul', [x2, sin])])
     const r2 = e.op('Add', [e.op('Mul', [x2, cos]), e.op('Mul', [x1, sin])])
     return e.op('Reshape', [e.op('Concat', [r1, r2], { axis: -1 }), e.ints([0, 0, H * HS])], {}, out)
-  }
-}
-
-/** Floats a transpose slab holds at most (its scratch is reused: touched memory is paid for once). */
-const SLAB_FLOATS = 1 << 21
-let slabScratch: Float32Array | undefined
-let halfScratch: Uint16Array | undefined
-
-/**
- * The bytes of w (M, K) transposed to (K, M), as float32 or float16, made a slab of rows at a
- * time into one reused buffer as the writer asks for them.
- */
-function transposedBytes(w: Float32Array, M: number, K: number, half: boolean): LazyBytes {
-  return {
-    byteLength: M * K * (half ? 2 : 4),
-    *slabs() {
-      const rows = Math.max(1, Math.floor(SLAB_FLOATS / M))
-      const size = rows * M
-      if (!slabScratch || slabScratch.length < size) slabScratch = new Float32Array(size)
-      for (let k0 = 0; k0 < K; k0 += rows) {
-        const slab = slabScratch.subarray(0, Math.min(rows, K - k0) * M)
-        native().transposeF32(w, M, K, k0, slab)
-        if (!half) {
-          yield bytesOf(slab)
-          continue
-        }
-        if (!halfScratch || halfScratch.length < size) halfScratch = new Uint16Array(size)
-        const bits = halfScratch.subarray(0, slab.length)
-        convertBits(new Uint32Array(slab.buffer, slab.byteOffset, slab.length), 'F32', bits, 'F16')
-        yield bytesOf(bits)
-      }
-    },
   }
 }
 
