@@ -45,13 +45,7 @@ export function chatLogprobsField(tok: Tokenizer, tokens: readonly TokenLogprobs
  * choice's text (after an echoed prompt).
  */
 export function completionLogprobs(tok: Tokenizer, tokens: readonly TokenLogprobs[], offset: number) {
-  const texts = tokens.map((t) => tokenText(tok, t.id).token)
-  return {
-    tokens: texts,
-    token_logprobs: tokens.map((t): number | null => t.logprob),
-    top_logprobs: tokens.map((t): Record<string, number> | null => topDict(tok, t.top)),
-    text_offset: offsets(texts, offset),
-  }
+  return parallelArrays(tok, tokens, offset)
 }
 
 /**
@@ -59,12 +53,34 @@ export function completionLogprobs(tok: Tokenizer, tokens: readonly TokenLogprob
  * with a null log-probability and null alternatives (nothing precedes it), as OpenAI gives them.
  */
 export function promptCompletionLogprobs(tok: Tokenizer, ids: readonly number[], scores: PromptLogprobs) {
-  const texts = ids.map((id) => tokenText(tok, id).token)
+  return parallelArrays(
+    tok,
+    ids.map((id, i) => ({ id, logprob: scores[i]?.logprob ?? null, top: scores[i]?.top ?? null })),
+    0,
+  )
+}
+
+// Tokens, their log-probabilities, their alternatives as {text: logprob} and where each token's
+// text starts, adding up the token texts from `start`.
+function parallelArrays(
+  tok: Tokenizer,
+  entries: readonly { id: number; logprob: number | null; top: readonly TokenLogprob[] | null }[],
+  start: number,
+) {
+  const tokens = entries.map((t) => tokenText(tok, t.id).token)
+  const text_offset: number[] = []
+  let at = start
+  for (const t of tokens) {
+    text_offset.push(at)
+    at += t.length
+  }
   return {
-    tokens: texts,
-    token_logprobs: scores.map((s) => s?.logprob ?? null),
-    top_logprobs: scores.map((s) => (s ? topDict(tok, s.top) : null)),
-    text_offset: offsets(texts, 0),
+    tokens,
+    token_logprobs: entries.map((t) => t.logprob),
+    top_logprobs: entries.map((t) =>
+      t.top ? Object.fromEntries(t.top.map((x) => [tokenText(tok, x.id).token, x.logprob])) : null,
+    ),
+    text_offset,
   }
 }
 
@@ -80,21 +96,6 @@ export function joinCompletionLogprobs(
     top_logprobs: [...prompt.top_logprobs, ...generated.top_logprobs],
     text_offset: [...prompt.text_offset, ...generated.text_offset],
   }
-}
-
-function topDict(tok: Tokenizer, top: readonly TokenLogprob[]): Record<string, number> {
-  return Object.fromEntries(top.map((x) => [tokenText(tok, x.id).token, x.logprob]))
-}
-
-// Where each text starts when they follow one another from `start`.
-function offsets(texts: readonly string[], start: number): number[] {
-  const out: number[] = []
-  let at = start
-  for (const t of texts) {
-    out.push(at)
-    at += t.length
-  }
-  return out
 }
 
 /** A result's tokens with their log-probabilities (undefined when they were not asked for). */
