@@ -20,6 +20,7 @@ double measure_read_bandwidth(size_t bytes, int nth, int reps);
 void add_quant_exports(Napi::Env env, Napi::Object exports);    // addon_quant.cc
 void add_profile_exports(Napi::Env env, Napi::Object exports);  // addon_profile.cc
 void add_transpose_exports(Napi::Env env, Napi::Object exports);  // addon_transpose.cc
+void add_int4_exports(Napi::Env env, Napi::Object exports);       // addon_int4.cc
 
 static std::unique_ptr<Device> device_by_name(Napi::Env env, const std::string& device, const std::string& backend) {
   try {
@@ -705,6 +706,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add_quant_exports(env, exports);
   add_profile_exports(env, exports);
   add_transpose_exports(env, exports);
+  add_int4_exports(env, exports);
   return exports;
 }
 

@@ -191,6 +191,41 @@ export interface NativeAddon {
   quantize(type: NativeQuantType, src: Float32Array, rows: number, cols: number, threads: number): Uint8Array
   /** out (n, rows) = columns c0 … c0 + n − 1 of src (rows, cols), transposed; n = out.length / rows. */
   transposeF32(src: Float32Array, rows: number, cols: number, c0: number, out: Float32Array): void
+  /**
+   * The ONNX export's weight quantizers over the (K, M) view data[k · kStride + m · mStride], into
+   * the caller's arrays (exact lengths), bit for bit the reference twins in
+   * src/core/export/onnx/quantize-weights.ts. Blocks: packed ⌈K·M/2⌉, scale ⌈K/32⌉·M; columns:
+   * packed M·⌈K/32⌉·16, scale M·⌈K/32⌉; int8: q K·M, scale and zero M.
+   */
+  quantizeInt4Blocks(
+    data: Float32Array,
+    K: number,
+    M: number,
+    kStride: number,
+    mStride: number,
+    packed: Uint8Array,
+    scale: Float32Array,
+  ): void
+  quantizeInt4Columns(
+    data: Float32Array,
+    K: number,
+    M: number,
+    kStride: number,
+    mStride: number,
+    packed: Uint8Array,
+    scale: Float32Array,
+  ): void
+  quantizeInt8Columns(
+    data: Float32Array,
+    K: number,
+    M: number,
+    kStride: number,
+    mStride: number,
+    signed: boolean,
+    q: Uint8Array,
+    scale: Float32Array,
+    zero: Uint8Array,
+  ): void
   /** The inverse of quantize: (rows, cols) floats from `bytes` blocks. */
   dequantize(
     type: NativeQuantType,

@@ -1,9 +1,10 @@
 // Fuzz target addon-api: the native addon's JavaScript API itself (native/addon.cc, addon_quant.cc,
-// addon_transpose.cc, mapped_file.cc), every entry point that src/core/native.ts lists: mapFile,
-// the Graph constructor and its run/runAsync/dispose/info, runOp, backends, sampleToken,
-// applyProcessors, tokenLogprobs, cpuInfo, measureReadBandwidth, quantize, dequantize and
-// transposeF32. A case is a short program of calls whose arguments are wrong types (strings,
-// objects, negative, NaN, huge numbers, BigInt, symbols, functions, objects whose getters throw),
+// addon_transpose.cc, addon_int4.cc, mapped_file.cc), every entry point that src/core/native.ts
+// lists: mapFile, the Graph constructor and its run/runAsync/dispose/info, runOp, backends,
+// sampleToken, applyProcessors, tokenLogprobs, cpuInfo, measureReadBandwidth, quantize, dequantize,
+// transposeF32, quantizeInt4Blocks, quantizeInt4Columns and quantizeInt8Columns. A case is a short
+// program of calls whose arguments are wrong types (strings, objects, negative, NaN, huge numbers,
+// BigInt, symbols, functions, objects whose getters throw),
 // missing, detached ArrayBuffers, short, shared or misaligned typed arrays, absurd shapes (2^40
 // elements, negative or zero dims) and out-of-range tensor and node indices; graph specs are mutations of two small valid graphs (a decoder over a paged KV cache, an
 // encoder through most ops), so that the mutations reach past the first check.
@@ -607,6 +608,47 @@ const transposeCall: fc.Arbitrary<AddonCall> = fc
   )
   .map((args) => ({ fn: 'transposeF32', args }))
 
+/**
+ * quantizeInt4Blocks / quantizeInt4Columns(data, K, M, kStride, mStride, packed, scale) and
+ * quantizeInt8Columns(data, K, M, kStride, mStride, signed, q, scale, zero): a (K, M) view in
+ * either layout. Half the calls are valid (values with NaN and ±1e30 among them), so that the
+ * kernels run; the others have data and outputs short, long or hostile, and absurd sizes.
+ */
+const weightQuantCall: fc.Arbitrary<AddonCall> = fc
+  .record({
+    fn: fc.constantFrom('quantizeInt4Blocks', 'quantizeInt4Columns', 'quantizeInt8Columns'),
+    K: fc.nat(70),
+    M: fc.nat(9),
+    rows: fc.boolean(),
+    signed: fc.boolean(),
+    fill: fillValues,
+  })
+  .chain(({ fn, K, M, rows, signed, fill }) => {
+    const blocks = Math.ceil(K / 32)
+    // The lengths of the outputs: packed (or q), then scale (and zero).
+    const [packed, scales] = {
+      quantizeInt4Blocks: [Math.ceil((K * M) / 2), blocks * M],
+      quantizeInt4Columns: [M * blocks * 16, M * blocks],
+      quantizeInt8Columns: [K * M, M],
+    }[fn]
+    const [kStride, mStride] = rows ? [1, K] : [M, 1]
+    const ta = (type: string, n: number): ValueDesc => ({ $: 'ta', type, n, fill })
+    const outs = <T>(t: (type: string, n: number) => T): T[] =>
+      fn === 'quantizeInt8Columns'
+        ? [t('u8', packed), t('f32', scales), t('u8', scales)]
+        : [t('u8', packed), t('f32', scales)]
+    const flag = fn === 'quantizeInt8Columns' ? [signed] : []
+    const valid: ValueDesc[] = [ta('f32', K * M), K, M, kStride, mStride, ...flag, ...outs(ta)]
+    const len = (n: number) => mostly(fc.constant(n), fc.constantFrom(0, Math.max(0, n - 1), n + 1, 2))
+    const hostile = argsOf([
+      typedDesc(fc.constant('f32'), len(K * M)),
+      ...[K, M, kStride, mStride].map((n) => mostly(fc.constant(n), fc.constantFrom(...ABSURD_INTS))),
+      ...flag.map((b) => mostly(fc.constant<ValueDesc>(b), weird)),
+      ...outs((type, n) => typedDesc(fc.constant(type), len(n))),
+    ])
+    return fc.oneof(fc.constant(valid), hostile).map((args) => ({ fn, args }))
+  })
+
 const bandwidthCall: fc.Arbitrary<AddonCall> = argsOf([
   fc.oneof(fc.constantFrom(0, 1, 3, 4, 64, 4096, 65_536), fc.constantFrom(...ABSURD_INTS, 2 ** 36, 2 ** 45)),
   threads,
@@ -656,6 +698,9 @@ const anyCall: fc.Arbitrary<AddonCall> = fc.record({
     'applyProcessors',
     'tokenLogprobs',
     'transposeF32',
+    'quantizeInt4Blocks',
+    'quantizeInt4Columns',
+    'quantizeInt8Columns',
     'cpuInfo',
     'measureReadBandwidth',
     'quantize',
@@ -672,6 +717,7 @@ const arbitrary: fc.Arbitrary<AddonCall[]> = fc.oneof(
   { weight: 2, arbitrary: fc.array(sampleCall, { minLength: 1, maxLength: 3 }) },
   { weight: 1, arbitrary: fc.array(logprobCall, { minLength: 1, maxLength: 3 }) },
   { weight: 1, arbitrary: fc.array(transposeCall, { minLength: 1, maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.array(weightQuantCall, { minLength: 1, maxLength: 3 }) },
   { weight: 1, arbitrary: fc.array(bandwidthCall, { minLength: 1, maxLength: 2 }) },
   { weight: 1, arbitrary: fc.array(mapCall, { minLength: 1, maxLength: 3 }) },
   { weight: 2, arbitrary: fc.array(anyCall, { minLength: 1, maxLength: 4 }) },

@@ -3,7 +3,10 @@
 // point), and 4-bit blocks of 32 along the input dimension for DequantizeLinear (opset 21's blocked
 // int4, symmetric). Weights are (K, M) to ONNX (K inputs, M outputs, MatMul's order); they are read
 // through a view, as the checkpoint stores them ((M, K) for a Linear), so that nothing is
-// transposed in float first.
+// transposed in float first. The export quantizes in native code (addon_int4.cc: a JavaScript int4
+// quantizer took 16-19 ns a weight, most of a q4 export's time); the JavaScript below is its
+// reference twin, which the tests hold it to bit for bit.
+import { native } from '../../native.js'
 
 /** A (K, M) matrix over `data`: element (k, m) at data[k · kStride + m · mStride]. */
 export interface WeightView {
@@ -28,6 +31,14 @@ export interface Int8Weight {
 // w (K, M) → q (K, M), per column m: signed: q = round(w / s), s = max|w| / 127, zero 0;
 // unsigned: s = (max(w, 0) − min(w, 0)) / 255, zero = round(−min / s), q = clamp(round(w / s) + zero)
 export function quantizeInt8Columns(w: WeightView, signed: boolean): Int8Weight {
+  const { data, K, M, kStride, mStride } = w
+  const out = { q: new Uint8Array(K * M), scale: new Float32Array(M), zero: new Uint8Array(M) }
+  native().quantizeInt8Columns(data, K, M, kStride, mStride, signed, out.q, out.scale, out.zero)
+  return out
+}
+
+/** The JavaScript twin of quantizeInt8Columns, for the tests. */
+export function quantizeInt8ColumnsRef(w: WeightView, signed: boolean): Int8Weight {
   const { data, K, M, kStride, mStride } = w
   const scale = new Float32Array(M)
   const zero = new Uint8Array(M)
@@ -70,6 +81,15 @@ export interface Int4Weight {
 
 // w (K, M) → q (K, M) int4, one scale per 32 rows of a column: s = max|w| / 7, q = round(w / s)
 export function quantizeInt4Blocks(w: WeightView): Int4Weight {
+  const { data, K, M, kStride, mStride } = w
+  const packed = new Uint8Array(Math.ceil((K * M) / 2))
+  const scale = new Float32Array(Math.ceil(K / INT4_BLOCK) * M)
+  native().quantizeInt4Blocks(data, K, M, kStride, mStride, packed, scale)
+  return { packed, scale }
+}
+
+/** The JavaScript twin of quantizeInt4Blocks, for the tests. */
+export function quantizeInt4BlocksRef(w: WeightView): Int4Weight {
   const { data, K, M, kStride, mStride } = w
   const blocks = Math.ceil(K / INT4_BLOCK)
   const scale = new Float32Array(blocks * M)
@@ -114,6 +134,16 @@ export interface Int4ColumnWeight {
 
 // w (K, M) → per column m, per block of 32 rows: s = max|w| / 7, u = round(w / s) + 8 in [1, 15]
 export function quantizeInt4Columns(w: WeightView): Int4ColumnWeight {
+  const { data, K, M, kStride, mStride } = w
+  const blocks = Math.ceil(K / INT4_BLOCK)
+  const packed = new Uint8Array(M * blocks * (INT4_BLOCK / 2))
+  const scale = new Float32Array(M * blocks)
+  native().quantizeInt4Columns(data, K, M, kStride, mStride, packed, scale)
+  return { packed, scale }
+}
+
+/** The JavaScript twin of quantizeInt4Columns, for the tests. */
+export function quantizeInt4ColumnsRef(w: WeightView): Int4ColumnWeight {
   const { data, K, M, kStride, mStride } = w
   const blocks = Math.ceil(K / INT4_BLOCK)
   const scale = new Float32Array(M * blocks)
