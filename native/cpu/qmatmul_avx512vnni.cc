@@ -15,6 +15,9 @@
 // saturation anywhere (maddubs sums of 15·128 or 63·128 pairs), so every integer is exact.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <immintrin.h>
 
 #include <cstring>
@@ -267,3 +270,5 @@ bool matmul_quant_avx512vnni(float* out, const uint8_t* xq, size_t x_row, const 
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86
