@@ -123,13 +123,16 @@ if (
 )
   fail('the kernel-check driver does not link')
 
-// Each tier on qemu's "max" CPU (which has dotprod and i8mm), then detection on a CPU without
-// dotprod (Cortex-A72, as Graviton 1 and the Raspberry Pi 4), which must pick the neon tier.
+// Each tier on qemu's "max" CPU (which has dotprod and i8mm), then detection on a CPU with dotprod
+// but no i8mm (Neoverse N1, as Graviton 2), which must pick dotprod, and on one without dotprod
+// (Cortex-A72, as Graviton 1 and the Raspberry Pi 4), which must pick neon.
 const runs = [
   { cpu: 'max', tier: 'portable', want: 'portable' },
   { cpu: 'max', tier: 'neon', want: 'neon' },
   { cpu: 'max', tier: 'dotprod', want: 'dotprod' },
-  { cpu: 'max', tier: '', want: 'dotprod' },
+  { cpu: 'max', tier: 'i8mm', want: 'i8mm' },
+  { cpu: 'max', tier: '', want: 'i8mm' },
+  { cpu: 'neoverse-n1', tier: '', want: 'dotprod' },
   { cpu: 'cortex-a72', tier: '', want: 'neon' },
 ]
 let failed = 0

@@ -20,7 +20,7 @@ namespace {
 // The tiers of this build's architecture in order; each keeps what the ones below it have and adds
 // its own.
 #if KILN_ARM64
-const char* const kTiers[] = {"portable", "neon", "dotprod"};
+const char* const kTiers[] = {"portable", "neon", "dotprod", "i8mm"};
 #else
 const char* const kTiers[] = {"portable", "avx2", "avx512", "avx512vnni"};
 #endif
@@ -55,6 +55,7 @@ CpuFeatures detect() {
   c.dotprod = sysctl_flag("hw.optional.arm.FEAT_DotProd");
   c.i8mm = sysctl_flag("hw.optional.arm.FEAT_I8MM");
 #endif
+  c.i8mm = c.i8mm && c.dotprod;  // the i8mm tier's leftover rows take the sdot kernels
 #endif
   return c;
 }
@@ -63,7 +64,8 @@ CpuFeatures detect() {
 CpuFeatures capped(CpuFeatures c, int t) {
   if (t < 1) return CpuFeatures{};
 #if KILN_ARM64
-  if (t < 2) c.dotprod = c.i8mm = false;
+  if (t < 2) c.dotprod = false;
+  if (t < 3) c.i8mm = false;
 #else
   if (t < 2) c.avx512f = c.avx512bw = c.avx512vl = false;
   if (t < 3) c.avx512_vnni = c.avx_vnni = false;
@@ -107,6 +109,7 @@ const char* cpu_kernel_tier() {
   if (c.avx512vnni()) return "avx512vnni";
   if (c.avx512()) return "avx512";
   if (c.avx2_fma && c.f16c) return "avx2";
+  if (c.neon && c.dotprod && c.i8mm) return "i8mm";
   if (c.neon && c.dotprod) return "dotprod";
   if (c.neon) return "neon";
   return "portable";

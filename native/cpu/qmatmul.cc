@@ -55,6 +55,9 @@ void qgemm_q6_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w,
 // qdot_neon.cc: the portable vec_dots' NEON twins (same integer sums, same float order: same bits),
 // plain NEON and with the dotprod extension (sdot).
 QuantVecDot* quant_vec_dot_neon(DType t, bool dotprod);
+// qgemm_neon_i8mm.cc: steps of several rows, 2×2 tiles with smmla (the same bits again).
+bool qgemm_neon_i8mm(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt, const float* bias,
+                     int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M);
 #endif
 
 // Rows per step from which prefill kernels run instead of the decode ones.
@@ -233,6 +236,9 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
 #if KILN_X86
   if (cpu_features().avx512vnni() && matmul_quant_avx512vnni(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
   if (avx2 && matmul_quant_avx2(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
+#endif
+#if KILN_ARM64
+  if (N >= 2 && cpu_features().i8mm && qgemm_neon_i8mm(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
 #endif
   const size_t w_row = dtype_bytes(dt, K);
   for (int64_t m = m0; m < m1; m++) {

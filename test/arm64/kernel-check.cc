@@ -1,6 +1,6 @@
 // The CPU kernels that have ARM64 NEON bodies, against their reference twins (native/ref) on odd
 // shapes, with no Node: `npm run test:arm64` cross-compiles this file with the kernels for ARM64 and
-// runs it under qemu-user once per kernel tier (KILN_SIMD=portable, neon, dotprod). The bounds are
+// runs it under qemu-user once per kernel tier (KILN_SIMD=portable, neon, dotprod, i8mm). The bounds are
 // test/native/kernels.test.ts's and matmul.test.ts's; the quantized matmul is held to the portable
 // vec_dot's exact bits, since every ARM64 tier sums the same integers in the same float order.
 //   matmul (F32, F16, BF16): |fast − ref| ≤ (K + 8)·u·Σ|x·w| + 2u·(|ref| + |b|), and each row the same
@@ -150,7 +150,7 @@ void check_float_matmul(Rand& rnd) {
 
 bool f_exact() {
   const std::string tier = cpu_kernel_tier();
-  return tier == "portable" || tier == "neon" || tier == "dotprod";
+  return tier == "portable" || tier == "neon" || tier == "dotprod" || tier == "i8mm";
 }
 
 float portable_vec_dot(DType t, const uint8_t* w, const uint8_t* x, int64_t k) {
