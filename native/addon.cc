@@ -572,8 +572,8 @@ static void write_logprobs(const float* logits, int64_t V, int32_t id, Napi::Flo
   std::vector<float> values((size_t)(1 + k));
   values[0] = (float)(logits[id] - lse);
   for (int64_t j = 0; j < k; j++) values[1 + j] = (float)(logits[top[j]] - lse);
-  for (int64_t j = 0; j < k; j++) ids[j] = top[j];
-  for (int64_t j = 0; j <= k; j++) out[j] = values[j];
+  for (int64_t j = 0; j < k; j++) ids[(size_t)j] = top[j];
+  for (int64_t j = 0; j <= k; j++) out[(size_t)j] = values[(size_t)j];
 }
 
 // sampleToken(logits: Float32Array (modified in place), params) -> token id. With
@@ -649,6 +649,9 @@ static Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   o.Set("avx512f", f.avx512f);
   o.Set("avxvnni", f.avx_vnni);
   o.Set("avx512vnni", f.avx512_vnni);
+  o.Set("neon", f.neon);
+  o.Set("dotprod", f.dotprod);
+  o.Set("i8mm", f.i8mm);
   o.Set("kernels", cpu_kernel_tier());
   o.Set("hardwareThreads", ThreadPool::global().hardware_threads());
   Napi::Array backends = Napi::Array::New(env);

@@ -6,16 +6,23 @@
 #include <cmath>
 #include <cstring>
 
+#include "cpu/arch.h"
 #include "cpu/cpu_features.h"
 #include "cpu/dot.h"
 #include "kernels.h"
 
 namespace kiln {
 
+#if KILN_X86
 bidir_attention_kernel bidir_attention_avx2;    // attention_avx2.cc
 bidir_attention_kernel bidir_attention_avx512;  // attention_avx512.cc
 attention_kernel attention_avx2;                // attention_avx2.cc
 attention_kernel attention_avx512;              // attention_avx512.cc
+#endif
+#if KILN_ARM64
+bidir_attention_kernel bidir_attention_neon;  // attention_neon.cc
+attention_kernel attention_neon;              // attention_neon.cc
+#endif
 
 // Key and value rows of one segment of a row's context: `stride` floats apart.
 struct KvRows {
@@ -74,10 +81,16 @@ void attention_cpu(float* out, const float* q, const float* kcache, const float*
                    const int32_t* slot, const int32_t* blocks, int64_t N, int64_t NH, int64_t NKV, int64_t BS,
                    int64_t MB, int64_t HS, float scale, float* scratch, int ith, int nth) {
   const CpuFeatures& cpu = cpu_features();
+#if KILN_X86
   if (cpu.avx512())
     return attention_avx512(out, q, kcache, vcache, pos, slot, blocks, N, NH, NKV, BS, MB, HS, scale, scratch, ith, nth);
   if (cpu.avx2_fma)
     return attention_avx2(out, q, kcache, vcache, pos, slot, blocks, N, NH, NKV, BS, MB, HS, scale, scratch, ith, nth);
+#endif
+#if KILN_ARM64
+  if (cpu.neon)
+    return attention_neon(out, q, kcache, vcache, pos, slot, blocks, N, NH, NKV, BS, MB, HS, scale, scratch, ith, nth);
+#endif
   int64_t s, e;
   split_range(N * NH, ith, nth, &s, &e);
   float* scores = scratch + (size_t)ith * (size_t)(MB * BS);
@@ -93,12 +106,17 @@ void attention_cpu(float* out, const float* q, const float* kcache, const float*
   }
 }
 
-// The portable twin of the vector kernels (attention_avx2.cc, attention_avx512.cc).
+// The portable twin of the vector kernels (attention_avx2.cc, attention_avx512.cc, attention_neon.cc).
 void bidir_attention_cpu(float* out, const float* q, const float* k, const float* v, const int32_t* pos, int64_t N,
                          int64_t NH, int64_t NKV, int64_t HS, float scale, float* scratch, int ith, int nth) {
   const CpuFeatures& cpu = cpu_features();
+#if KILN_X86
   if (cpu.avx512()) return bidir_attention_avx512(out, q, k, v, pos, N, NH, NKV, HS, scale, scratch, ith, nth);
   if (cpu.avx2_fma) return bidir_attention_avx2(out, q, k, v, pos, N, NH, NKV, HS, scale, scratch, ith, nth);
+#endif
+#if KILN_ARM64
+  if (cpu.neon) return bidir_attention_neon(out, q, k, v, pos, N, NH, NKV, HS, scale, scratch, ith, nth);
+#endif
   int64_t s, e;
   split_range(N * NH, ith, nth, &s, &e);
   float* scores = scratch + (size_t)ith * (size_t)bidir_attention_scratch(N, HS);

@@ -1,5 +1,8 @@
 // Attention on AVX2+FMA (8 lanes): bidir_attention_simd.h's and paged_attention_simd.h's bodies
 // over the vector type below.
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include "cpu/vec_avx2.h"
 #include "cpu/bidir_attention_simd.h"
 #include "cpu/paged_attention_simd.h"
@@ -15,3 +18,5 @@ void attention_avx2(float* out, const float* q, const float* kcache, const float
   avx2::attention(out, q, kcache, vcache, pos, slot, blocks, N, NH, NKV, BS, MB, HS, scale, scratch, ith, nth);
 }
 }  // namespace kiln
+
+#endif  // KILN_X86

@@ -4,17 +4,39 @@
 #include <cstring>
 #include <string>
 
+#include "cpu/arch.h"
+
+#if KILN_ARM64 && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+#if KILN_ARM64 && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
 namespace kiln {
 
 namespace {
 
-// The tiers in order; each keeps what the ones below it have and adds its own.
+// The tiers of this build's architecture in order; each keeps what the ones below it have and adds
+// its own.
+#if KILN_ARM64
+const char* const kTiers[] = {"portable", "neon", "dotprod", "i8mm"};
+#else
 const char* const kTiers[] = {"portable", "avx2", "avx512", "avx512vnni"};
+#endif
 constexpr int kTierCount = sizeof(kTiers) / sizeof(kTiers[0]);
+
+#if KILN_ARM64 && defined(__APPLE__)
+bool sysctl_flag(const char* name) {
+  int v = 0;
+  size_t len = sizeof(v);
+  return sysctlbyname(name, &v, &len, nullptr, 0) == 0 && v != 0;
+}
+#endif
 
 CpuFeatures detect() {
   CpuFeatures c;
-#if defined(__x86_64__) || defined(__i386__)
+#if KILN_X86
   __builtin_cpu_init();
   c.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   c.f16c = __builtin_cpu_supports("f16c");
@@ -23,6 +45,17 @@ CpuFeatures detect() {
   c.avx512vl = __builtin_cpu_supports("avx512vl");
   c.avx_vnni = __builtin_cpu_supports("avxvnni");
   c.avx512_vnni = __builtin_cpu_supports("avx512vnni");
+#elif KILN_ARM64
+  c.neon = true;  // Advanced SIMD is part of ARMv8-A
+#if defined(__linux__)
+  // The kernel's hwcaps (asm/hwcap.h): HWCAP_ASIMDDP is bit 20 of AT_HWCAP, HWCAP2_I8MM bit 13 of AT_HWCAP2.
+  c.dotprod = (getauxval(AT_HWCAP) >> 20) & 1;
+  c.i8mm = (getauxval(AT_HWCAP2) >> 13) & 1;
+#elif defined(__APPLE__)
+  c.dotprod = sysctl_flag("hw.optional.arm.FEAT_DotProd");
+  c.i8mm = sysctl_flag("hw.optional.arm.FEAT_I8MM");
+#endif
+  c.i8mm = c.i8mm && c.dotprod;  // the i8mm tier's leftover rows take the sdot kernels
 #endif
   return c;
 }
@@ -30,8 +63,13 @@ CpuFeatures detect() {
 // What a CPU keeps under a cap of tier t.
 CpuFeatures capped(CpuFeatures c, int t) {
   if (t < 1) return CpuFeatures{};
+#if KILN_ARM64
+  if (t < 2) c.dotprod = false;
+  if (t < 3) c.i8mm = false;
+#else
   if (t < 2) c.avx512f = c.avx512bw = c.avx512vl = false;
   if (t < 3) c.avx512_vnni = c.avx_vnni = false;
+#endif
   return c;
 }
 
@@ -71,6 +109,9 @@ const char* cpu_kernel_tier() {
   if (c.avx512vnni()) return "avx512vnni";
   if (c.avx512()) return "avx512";
   if (c.avx2_fma && c.f16c) return "avx2";
+  if (c.neon && c.dotprod && c.i8mm) return "i8mm";
+  if (c.neon && c.dotprod) return "dotprod";
+  if (c.neon) return "neon";
   return "portable";
 }
 

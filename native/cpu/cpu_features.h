@@ -7,6 +7,11 @@
 //   avx512vnni  avx512 with AVX512-VNNI: the int8 kernels 512 bits wide with vpdpbusd, computing
 //               the very integer partial sums the avx2 ones do, in the same float order (so the
 //               two tiers agree bit for bit)
+// On ARM64 the tiers are portable, neon (Advanced SIMD, which every ARM64 CPU has: f32/f16/bf16
+// tiles, attention, elementwise, int8 dot products as widening multiplies), dotprod (the int8
+// dot products with sdot, ARMv8.2's dotprod: Apple M1 on, Graviton 2 on) and i8mm (steps of
+// several rows in 2×2 tiles with smmla, FEAT_I8MM: Apple M2 on, Graviton 3 on), each computing the
+// very integer sums the portable kernels do, in the same float order (so all four agree bit for bit).
 // A tier above what the CPU has caps nothing: the CPU's own tier is used (cpu_kernel_tier() says).
 #pragma once
 #include <string>
@@ -20,13 +25,16 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx_vnni = false;     // VEX-encoded vpdpbusd (Alder Lake, Zen 5, ...)
   bool avx512_vnni = false;  // EVEX-encoded (Cascade Lake, Ice Lake, Zen 4, ...)
+  bool neon = false;         // ARM64 Advanced SIMD
+  bool dotprod = false;      // ARM64 sdot/udot (FEAT_DotProd)
+  bool i8mm = false;         // ARM64 smmla (FEAT_I8MM), with dotprod
   // The AVX-512 kernels' needs (F, BW, VL, plus what the AVX2 ones need).
   bool avx512() const { return avx512f && avx512bw && avx512vl && avx2_fma && f16c; }
   // The 512-bit int8 kernels' needs.
   bool avx512vnni() const { return avx512() && avx512_vnni; }
 };
 const CpuFeatures& cpu_features();
-// The highest tier the kernels use ("avx512vnni", ..., "portable"): what `kiln env` shows.
+// The highest tier the kernels use ("avx512vnni", ..., "i8mm", "dotprod", "neon", "portable"): what `kiln env` shows.
 const char* cpu_kernel_tier();
 // "" when KILN_SIMD is unset or names a tier, else the one-line error the addon throws at load.
 std::string cpu_simd_env_error();

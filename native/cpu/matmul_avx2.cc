@@ -9,6 +9,9 @@
 //   w (K,M): one scalar FMA chain over k = 0..K-1 from 0, then + bias.
 // Decode (few rows) streams each weight row once, converting F16/BF16 on the fly; prefill packs a
 // block of weight rows to f32 once per thread and reuses it for every row of x.
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <immintrin.h>
 
 #include <cstdlib>
@@ -416,3 +419,5 @@ bool matmul_avx2(float* out, const float* x, const void* w, DType dt, const floa
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

@@ -15,6 +15,9 @@
 // which its own -Wuninitialized then reports at every inlined use; the lanes are don't-cares.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <immintrin.h>
 
 #include "cpu/qweights.h"
@@ -272,3 +275,5 @@ bool matmul_avx512(float* out, const float* x, const void* w, DType dt, const fl
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

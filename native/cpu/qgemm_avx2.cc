@@ -7,6 +7,9 @@
 //
 // Panel, per 32-block: float d[8] (the rows' scales), int32 c[8] (128·Σ (q−8) of each row), then
 // 8 vectors q[g] (g = 0..7) of 32 bytes: lane j of q[g] = row j's quants 4g..4g+3 minus 8.
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <immintrin.h>
 
 #include <cstring>
@@ -157,3 +160,5 @@ void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void*
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

@@ -6,6 +6,9 @@
 // bit for bit.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <immintrin.h>
 
 #include "cpu/qweights.h"
@@ -205,3 +208,5 @@ KILN_VNNI void qgemm_q4_0_avx512vnni(float* out, const float* xd, const uint8_t*
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

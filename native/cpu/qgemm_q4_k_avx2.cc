@@ -10,6 +10,9 @@
 // Panel, per super-block (kQ4KBlockBytes): float d[8], float dmin[8]; sc[j] (j = 0..7), lane r =
 // row r's scale of sub-block j in both int16 halves; mn[p] (p = 0..3), lane r = row r's mins of
 // sub-blocks 2p and 2p+1 as int16; then q[j][g] (g = 0..7), lane r = row r's quants 32j+4g..+3.
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <immintrin.h>
 
 #include <cstring>
@@ -172,3 +175,5 @@ void qgemm_q4_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w,
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

@@ -10,6 +10,9 @@
 // Panel, per super-block (kQ6KBlockBytes): float d[8]; sc[s] (s = 0..15), lane r = row r's scale
 // of sub-block s in both int16 halves; pairs[p] (p = 0..7), lane r = row r's scales of sub-blocks
 // 2p and 2p+1 as int16; then q[j][g] (j = 0..7, g = 0..7), lane r = row r's quants 32j+4g..+3.
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <immintrin.h>
 
 #include <cstring>
@@ -140,3 +143,5 @@ void qgemm_q6_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w,
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

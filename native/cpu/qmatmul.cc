@@ -12,6 +12,7 @@
 // their twin and the fallback.
 #include <algorithm>
 
+#include "cpu/arch.h"
 #include "cpu/cpu_features.h"
 #include "cpu/qweights.h"
 #include "kernels.h"
@@ -21,6 +22,7 @@
 
 namespace kiln {
 
+#if KILN_X86
 bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t xq_row_bytes, const void* w, DType dt,
                        const float* bias, int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M);
 bool matmul_quant_avx512vnni(float* out, const uint8_t* xq, size_t xq_row_bytes, const void* w, DType dt,
@@ -48,6 +50,15 @@ void qgemm_q4_K_avx512vnni(float* out, const uint8_t* xq, size_t x_row, const vo
 size_t qgemm_q6_K_panel_bytes(int64_t K);
 void qgemm_q6_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
                      int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+#endif
+#if KILN_ARM64
+// qdot_neon.cc: the portable vec_dots' NEON twins (same integer sums, same float order: same bits),
+// plain NEON and with the dotprod extension (sdot).
+QuantVecDot* quant_vec_dot_neon(DType t, bool dotprod);
+// qgemm_neon_i8mm.cc: steps of several rows, 2×2 tiles with smmla (the same bits again).
+bool qgemm_neon_i8mm(float* out, const uint8_t* xq, size_t x_row, const void* w, DType dt, const float* bias,
+                     int64_t N, int64_t K, int64_t m0, int64_t m1, int64_t M);
+#endif
 
 // Rows per step from which prefill kernels run instead of the decode ones.
 constexpr int64_t kPrefillRows = 4;
@@ -88,6 +99,10 @@ static QuantWeightKernels make_kernels(DType t) {
     default:
       break;
   }
+#if KILN_ARM64
+  if (cpu_features().neon)
+    if (QuantVecDot* fast = quant_vec_dot_neon(t, cpu_features().dotprod)) k.vec_dot = fast;
+#endif
   return k;
 }
 
@@ -126,6 +141,7 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
   if (!qk) return {};
   const size_t row = act_row_bytes(*qk, K);
   ScratchSize s{cache_lines(row * (size_t)N), cache_lines(row)};
+#if KILN_X86
   if (dt == DType::Q4_0 || dt == DType::Q5_0) {
     s.shared += cache_lines((size_t)(N * (K / QK4_0)) * sizeof(float)) + cache_lines((size_t)(N * K));
     s.own = std::max(s.own, qgemm_q4_0_panel_bytes(K));
@@ -138,6 +154,7 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
     s.own = std::max(s.own, matmul_avx2_scratch(dt, K, false));
     if (cpu_features().avx512()) s.own = std::max(s.own, matmul_avx512_scratch(dt, K));
   }
+#endif
   return s;
 }
 
@@ -146,24 +163,34 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
   // Prefill: Q4_0, Q5_0, Q4_K, Q5_K and Q6_K run int8 GEMMs on repacked panels (qgemm_*.cc); Q8_0 dequantizes
   // weight panels once and reuses them for every row (f32 tiles, no activation rounding).
   // Decode: int8 dot products against quantized activations, as llama.cpp does.
+#if KILN_X86
   const bool avx2 = cpu_features().avx2_fma;
+#else
+  const bool avx2 = false;  // elsewhere every step takes the vec_dots (NEON on ARM64)
+#endif
   const bool prefill = N >= kPrefillRows && avx2;
   // Q4_0 and Q5_0 take their activations as scales and unsigned quants (qgemm_avx2.cc).
   const bool gemm32 = prefill && (dt == DType::Q4_0 || dt == DType::Q5_0);
-  const bool gemm = gemm32 || (prefill && (dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K));
+  [[maybe_unused]] const bool gemm = gemm32 || (prefill && (dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K));
   // (Q8_0 through the same f32 tiles as matmul_cpu: AVX-512 when it picks them, else AVX2.)
+#if KILN_X86
   if (prefill && !gemm && cpu_features().avx512() &&
       matmul_avx512_prefill_quant(out, x, w, dt, bias, N, K, M, (float*)scratch.own, ith, nth))
     return;
   if (prefill && !gemm &&
       matmul_avx2_prefill_quant(out, x, w, dt, bias, N, K, M, (float*)scratch.own, ith, nth))
     return;
+#endif
   const QuantWeightKernels& qk = *quant_weight_kernels(dt);
   const size_t row_bytes = act_row_bytes(qk, K);
+#if KILN_X86
   auto quantize_act = avx2 && qk.act == QuantType::Q8_0 ? quantize_act_q8_0_avx2 : qk.quantize_act;
+#else
+  auto quantize_act = qk.quantize_act;
+#endif
   const int64_t nb = K / QK4_0;
   float* xd = (float*)(scratch.shared + cache_lines(row_bytes * (size_t)N));  // Q4_0/Q5_0 prefill only
-  uint8_t* xu = (uint8_t*)xd + cache_lines((size_t)(N * nb) * sizeof(float));
+  [[maybe_unused]] uint8_t* xu = (uint8_t*)xd + cache_lines((size_t)(N * nb) * sizeof(float));
   const uint8_t* xq;
   if (N == 1 && nth > 1) {
     // One row: every thread quantizes it itself (K floats; cheaper than a barrier).
@@ -177,12 +204,15 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
     for (int64_t n = r0; n < r1; n++) {
       uint8_t* xr = scratch.shared + n * row_bytes;
       quantize_act(x + n * K, xr, K);
+#if KILN_X86
       if (gemm32) qgemm_q4_0_activation_row(xr, nb, xd + n * nb, xu + n * K);
+#endif
     }
     ThreadPool::global().barrier();
     xq = scratch.shared;
   }
   int64_t m0, m1;
+#if KILN_X86
   if (gemm) {  // threads take whole panels of 8 weight rows
     split_range((M + 7) / 8, ith, nth, &m0, &m1);
     m0 *= 8;
@@ -200,10 +230,16 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
       qgemm_q6_K_avx2(out, xq, row_bytes, w, bias, N, K, m0, m1, M, scratch.own);
     return;
   }
+#endif
   split_range(M, ith, nth, &m0, &m1);
   if (m0 >= m1) return;
+#if KILN_X86
   if (cpu_features().avx512vnni() && matmul_quant_avx512vnni(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
   if (avx2 && matmul_quant_avx2(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
+#endif
+#if KILN_ARM64
+  if (N >= 2 && cpu_features().i8mm && qgemm_neon_i8mm(out, xq, row_bytes, w, dt, bias, N, K, m0, m1, M)) return;
+#endif
   const size_t w_row = dtype_bytes(dt, K);
   for (int64_t m = m0; m < m1; m++) {
     const uint8_t* wr = (const uint8_t*)w + (size_t)m * w_row;

@@ -8,6 +8,9 @@
 //   Q4_K, Q5_K, Q6_K: per super-block an exact integer sum, added to a scalar float exactly as the
 //               portable twin does (so the two agree bit for bit); then + bias.
 // Tiles: R activation rows × C weight rows share each unpacked weight block.
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <immintrin.h>
 
 #include <cstring>
@@ -456,3 +459,5 @@ bool matmul_quant_avx2(float* out, const uint8_t* xq, size_t x_row, const void* 
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

@@ -9,12 +9,15 @@
 //     sub-block scales through vpdpwssd), turned into a float by the very expression of the AVX2
 //     kernel and the portable twin.
 // vpdpbusd multiplies unsigned by signed bytes: Q4_0's quants are unsigned (0..15), their offset 8
-// comes off through the activations' sums; Q8_0's signed weights meet the activations + 128, the
-// extra 128·Σw taken off through a second vpdpbusd (exact where the AVX2 kernel's sign trick is:
-// it would differ only for an activation of −128, which the quantizer never writes). No int16
-// saturation anywhere (maddubs sums of 15·128 or 63·128 pairs), so every integer is exact.
+// comes off through the activations' sums; Q8_0's signed weights go in as w + 128 (unsigned, w xor
+// 0x80) against the signed activations, and the extra 128·Σx, the same for every row, is the lanes'
+// starting value, computed once per block: one vpdpbusd per pair of rows, exact for any byte. No
+// int16 saturation anywhere (maddubs sums of 15·128 or 63·128 pairs), so every integer is exact.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <immintrin.h>
 
 #include <cstring>
@@ -86,8 +89,10 @@ KILN_VNNI void tile32(float* out, const uint8_t* xq, const uint8_t* w, size_t w_
     const __m512 dwx512 = _mm512_castps256_ps512(dwx);
     __m512i x512, base;
     if constexpr (DT == DType::Q8_0) {
-      // (x + 128) as unsigned bytes, both halves the same block
-      x512 = _mm512_xor_si512(_mm512_broadcast_i64x4(xv), _mm512_set1_epi8((char)0x80));
+      // both halves the same block; −128·Σ x per lane: what w + 128 adds, as the lanes' starting value
+      x512 = _mm512_broadcast_i64x4(xv);
+      base = _mm512_sub_epi32(_mm512_setzero_si512(),
+                              _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), x512));
     } else {
       const __m512i xw = _mm512_castsi256_si512(xv);
       x512 = _mm512_shuffle_i64x2(xw, xw, _MM_SHUFFLE(1, 1, 0, 0));
@@ -102,8 +107,7 @@ KILN_VNNI void tile32(float* out, const uint8_t* xq, const uint8_t* w, size_t w_
         const __m512i wq = _mm512_inserti64x4(
             _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i*)((const block_q8_0*)b0)->qs)),
             _mm256_loadu_si256((const __m256i*)((const block_q8_0*)b1)->qs), 1);
-        const __m512i with_offset = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x512, wq);
-        lanes = _mm512_sub_epi32(with_offset, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), wq));
+        lanes = _mm512_dpbusd_epi32(base, _mm512_xor_si512(wq, _mm512_set1_epi8((char)0x80)), x512);
       } else {
         const __m256i v = _mm256_inserti128_si256(
             _mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)((const block_q4_0*)b0)->qs)),
@@ -267,3 +271,5 @@ bool matmul_quant_avx512vnni(float* out, const uint8_t* xq, size_t x_row, const 
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

@@ -10,14 +10,16 @@
 
 namespace kiln {
 
+// Σ_k w[k]·x[k] over one weight row and one quantized activation row of k elements.
+using QuantVecDot = float(const uint8_t* w, const uint8_t* x, int64_t k);
+
 struct QuantWeightKernels {
   QuantType act;             // Q8_0 for the 32-blocks, Q8_K (256-blocks with sums) for the K-quants
   int64_t act_block;         // elements per activation block
   size_t act_block_bytes;    // bytes per activation block
   // Activation row (k floats) -> blocks; k a multiple of act_block.
   void (*quantize_act)(const float* x, uint8_t* y, int64_t k);
-  // Σ_k w[k]·x[k] over one weight row and one quantized activation row of k elements.
-  float (*vec_dot)(const uint8_t* w, const uint8_t* x, int64_t k);
+  QuantVecDot* vec_dot;
   // Weight row -> k floats.
   void (*dequantize)(const uint8_t* w, float* y, int64_t k);
 };

@@ -4,11 +4,13 @@
 // On AVX-512 CPUs the blocked kernels of train_attention_avx512.cc run instead of these loops.
 #include <cmath>
 
+#include "cpu/arch.h"
 #include "cpu/cpu_features.h"
 #include "kernels.h"
 
 namespace kiln {
 
+#if KILN_X86
 bool causal_attention_avx512_fits(const int32_t* pos, int64_t N, int64_t NH, int64_t NKV, int64_t HS);
 void causal_attention_avx512(float* out, const float* q, const float* k, const float* v, const int32_t* pos, int64_t N,
                              int64_t NH, int64_t NKV, int64_t HS, float scale, int ith, int nth);
@@ -20,6 +22,7 @@ void causal_attention_backward_avx512(float* out, const float* dy, const float* 
 static bool use_avx512(const int32_t* pos, int64_t N, int64_t NH, int64_t NKV, int64_t HS) {
   return cpu_features().avx512() && causal_attention_avx512_fits(pos, N, NH, NKV, HS);
 }
+#endif
 
 // The first row of row n's sequence: positions count the rows since it (graph.cc checks that each
 // sequence starts at 0 and grows by one; the clamp keeps a bad position inside the step).
@@ -51,7 +54,9 @@ static void row_probabilities(float* p, const float* qrow, const float* k, int64
 
 void causal_attention_cpu(float* out, const float* q, const float* k, const float* v, const int32_t* pos, int64_t N,
                           int64_t NH, int64_t NKV, int64_t HS, float scale, float* scratch, int ith, int nth) {
+#if KILN_X86
   if (use_avx512(pos, N, NH, NKV, HS)) return causal_attention_avx512(out, q, k, v, pos, N, NH, NKV, HS, scale, ith, nth);
+#endif
   int64_t s, e;
   split_range(N * NH, ith, nth, &s, &e);
   float* p = scratch + (int64_t)ith * N;
@@ -75,8 +80,10 @@ void causal_attention_cpu(float* out, const float* q, const float* k, const floa
 void causal_attention_backward_cpu(float* out, const float* dy, const float* q, const float* k, const float* v,
                                    const int32_t* pos, int64_t N, int64_t NH, int64_t NKV, int64_t HS, float scale,
                                    float* scratch, int ith, int nth) {
+#if KILN_X86
   if (use_avx512(pos, N, NH, NKV, HS))
     return causal_attention_backward_avx512(out, dy, q, k, v, pos, N, NH, NKV, HS, scale, scratch, ith, nth);
+#endif
   const int64_t qw = NH * HS, kw = NKV * HS, W = qw + 2 * kw, group = NH / NKV;
   float* p = scratch + (int64_t)ith * 2 * N;
   float* dp = p + N;

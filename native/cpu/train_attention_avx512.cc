@@ -9,6 +9,9 @@
 // A row's numbers depend only on its own sequence and are computed in one fixed order, whatever
 // the thread count: key blocks in order from the sequence's start, rows in order within a block;
 // dk, dv sum over query heads in order, then rows in order; dq over key blocks in order.
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <cmath>
 
 #include "cpu/vec_avx512.h"
@@ -363,3 +366,5 @@ KILN_TARGET void causal_attention_backward_avx512(float* out, const float* dy, c
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

@@ -1,19 +1,24 @@
 // The weight gradient of matmul: dW += dyᵀ · x. Threads split dW's rows. On AVX-512 CPUs a packed
 // GEMM (train_matmul_avx512.cc); elsewhere each row block streams the step's rows once for four
 // output rows at a time, so x (or dy) is read a quarter as often.
+#include "cpu/arch.h"
 #include "cpu/cpu_features.h"
 #include "kernels.h"
 
 namespace kiln {
 
+#if KILN_X86
 void accumulate_outer_avx512(float* dst, const float* a, int64_t A, const float* b, int64_t L, int64_t N, int64_t s,
                              int64_t e);
+#endif
 
 // dst (R,L) += aᵀ · b over N rows: a (N, A) supplies dst's rows [s, e) (column r of a), b (N, L).
 static void accumulate_outer(float* dst, const float* a, int64_t A, const float* b, int64_t L, int64_t N, int64_t s,
                              int64_t e) {
   if (s >= e) return;
+#if KILN_X86
   if (cpu_features().avx512()) return accumulate_outer_avx512(dst, a, A, b, L, N, s, e);
+#endif
   int64_t r = s;
   for (; r + 4 <= e; r += 4) {
     float *d0 = dst + r * L, *d1 = d0 + L, *d2 = d1 + L, *d3 = d2 + L;

@@ -12,6 +12,9 @@
 // allocate): kBlockN x kPanel + kBlockN x kRowBlock floats.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <immintrin.h>
 
 #include "kernels.h"
@@ -137,3 +140,5 @@ KILN_AVX512 void accumulate_outer_avx512(float* dst, const float* a, int64_t A, 
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

@@ -5,14 +5,17 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu/arch.h"
 #include "cpu/cpu_features.h"
 #include "kernels.h"
 
 namespace kiln {
 
+#if KILN_X86
 void adamw_avx512(float* param, float* grad, float* m, float* v, const float* hyper, int64_t s, int64_t e);
 float logsumexp_avx512(const float* l, int64_t n);
 void softmax_from_lse_avx512(float* d, const float* l, int64_t n, float lse);
+#endif
 
 void scale_cpu(float* out, const float* x, int64_t n, float s, int ith, int nth) {
   int64_t b, e;
@@ -92,7 +95,9 @@ void bias_backward_cpu(float* db, const float* dy, int64_t N, int64_t M, int ith
 }
 
 static inline float row_logsumexp(const float* l, int64_t V) {
+#if KILN_X86
   if (cpu_features().avx512()) return logsumexp_avx512(l, V);
+#endif
   float mx = -INFINITY;
   for (int64_t i = 0; i < V; i++) mx = l[i] > mx ? l[i] : mx;
   double sum = 0;
@@ -112,9 +117,11 @@ void cross_entropy_cpu(float* loss, const float* logits, const int32_t* targets,
 
 // One row's dlogits: e^{l - lse} - onehot(t) over W columns (t outside them: no onehot).
 static void ce_grad_row(float* d, const float* l, int64_t W, float lse, int64_t t) {
+#if KILN_X86
   if (cpu_features().avx512())
     softmax_from_lse_avx512(d, l, W, lse);
   else
+#endif
     for (int64_t i = 0; i < W; i++) d[i] = std::exp(l[i] - lse);
   if (t >= 0 && t < W) d[t] -= 1.f;
 }
@@ -183,7 +190,9 @@ void cross_entropy_chunk_backward_cpu(float* dlogits, const float* logits, const
 void adamw_cpu(float* param, float* grad, float* m, float* v, const float* hyper, int64_t n, int ith, int nth) {
   int64_t s, e;
   split_range(n, ith, nth, &s, &e);
+#if KILN_X86
   if (cpu_features().avx512()) return adamw_avx512(param, grad, m, v, hyper, s, e);
+#endif
   const float lr = hyper[0], b1 = hyper[1], b2 = hyper[2], eps = hyper[3], wd = hyper[4], bc1 = hyper[5],
               bc2 = hyper[6], gs = hyper[7];
   const float step = lr / bc1, rbc2 = 1.f / std::sqrt(bc2), decay = 1.f - lr * wd;

@@ -1,6 +1,9 @@
 // AVX-512 bodies of the memory-bound training ops that train_ops.cc hands over on CPUs that have it:
 // AdamW (the same float operations as the portable loop in the same order, no FMA, so the result is
 // bit-identical to it) and the loss's row log-sum-exp and softmax (vector e^x, sums in double).
+#include "cpu/arch.h"
+#if KILN_X86  // the whole file: x86 only (arch.h)
+
 #include <cmath>
 
 #include "cpu/vec_avx512.h"
@@ -63,3 +66,5 @@ KILN_TARGET void softmax_from_lse_avx512(float* d, const float* l, int64_t n, fl
 }
 
 }  // namespace kiln
+
+#endif  // KILN_X86

@@ -43,7 +43,9 @@ function osName(): string {
 function nativeReport(): EnvReport['native'] {
   try {
     const info = native().cpuInfo()
-    const simd = (['avx2', 'fma', 'f16c', 'avx512f', 'avxvnni', 'avx512vnni'] as const).filter((f) => info[f])
+    const simd = (
+      ['avx2', 'fma', 'f16c', 'avx512f', 'avxvnni', 'avx512vnni', 'neon', 'dotprod', 'i8mm'] as const
+    ).filter((f) => info[f])
     return { built: true, backends: info.backends, simd, tier: info.kernels }
   } catch (e) {
     return { built: false, backends: [], simd: [], error: e instanceof Error ? e.message : String(e) }

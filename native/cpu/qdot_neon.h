@@ -1,0 +1,198 @@
+// NEON bodies of the quantized dot products (qdot_portable.cc's twins), written once and compiled
+// twice: plain NEON (qdot_neon.cc, int8 products as widening multiplies) and with ARMv8.2's sdot
+// (qdot_neon_dotprod.cc). The including file defines KILN_QDOT_TARGET (a function attribute),
+// KILN_QDOT_NS (a namespace) and, inside it,
+//   int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b)   acc + Σ a_i·b_i, exact, into the lanes
+// Every block's integer sum is exact, and the sums are scaled and added in the portable kernels'
+// float order with the same expressions, so each function returns the portable one's bits.
+#pragma once
+
+#include <arm_neon.h>
+
+#include <cstdint>
+
+#include "cpu/qweights.h"
+#include "quant/blocks.h"
+
+namespace kiln {
+namespace KILN_QDOT_NS {
+
+KILN_QDOT_TARGET static inline int32_t dot16_sum(int8x16_t a, int8x16_t b) {
+  return vaddvq_s32(dot16(vdupq_n_s32(0), a, b));
+}
+KILN_QDOT_TARGET static inline int32_t dot32_sum(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1) {
+  return vaddvq_s32(dot16(dot16(vdupq_n_s32(0), a0, b0), a1, b1));
+}
+static inline int8x16_t low_nibbles(uint8x16_t q) { return vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))); }
+static inline int8x16_t high_nibbles(uint8x16_t q) { return vreinterpretq_s8_u8(vshrq_n_u8(q, 4)); }
+// 0x10 in byte i where bit i of the 16 bits (b0 | b1 << 8) is set: bit 4 of Q5 levels.
+static inline uint8x16_t q5_high_bits(uint8_t b0, uint8_t b1) {
+  static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t bytes = vcombine_u8(vdup_n_u8(b0), vdup_n_u8(b1));
+  return vandq_u8(vtstq_u8(bytes, vld1q_u8(kBit)), vdupq_n_u8(0x10));
+}
+
+// Q4_0 × Q8_0: Σ_blocks d_w·d_x · Σ (q4 − 8)·q8
+KILN_QDOT_TARGET float vec_dot_q4_0_q8_0(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q4_0* wb = (const block_q4_0*)w;
+  const block_q8_0* xb = (const block_q8_0*)x;
+  const int8x16_t eight = vdupq_n_s8(8);
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK4_0; b++) {
+    const uint8x16_t q = vld1q_u8(wb[b].qs);
+    const int sumi = dot32_sum(vsubq_s8(low_nibbles(q), eight), vsubq_s8(high_nibbles(q), eight),
+                               vld1q_s8(xb[b].qs), vld1q_s8(xb[b].qs + 16));
+    acc += (f16_to_f32(wb[b].d) * f16_to_f32(xb[b].d)) * (float)sumi;
+  }
+  return acc;
+}
+
+// Q8_0 × Q8_0: Σ_blocks d_w·d_x · Σ q8·q8
+KILN_QDOT_TARGET float vec_dot_q8_0_q8_0(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q8_0* wb = (const block_q8_0*)w;
+  const block_q8_0* xb = (const block_q8_0*)x;
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK8_0; b++) {
+    const int sumi =
+        dot32_sum(vld1q_s8(wb[b].qs), vld1q_s8(wb[b].qs + 16), vld1q_s8(xb[b].qs), vld1q_s8(xb[b].qs + 16));
+    acc += (f16_to_f32(wb[b].d) * f16_to_f32(xb[b].d)) * (float)sumi;
+  }
+  return acc;
+}
+
+// Q5_0 / Q5_1 levels (0..31) of elements 0..15 (lo) and 16..31 (hi) of a block.
+static inline void q5_levels16(const uint8_t* qs, const uint8_t* qh, int8x16_t* lo, int8x16_t* hi) {
+  const uint8x16_t q = vld1q_u8(qs);
+  *lo = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0F)), q5_high_bits(qh[0], qh[1])));
+  *hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), q5_high_bits(qh[2], qh[3])));
+}
+
+// Q5_0 × Q8_0: Σ_blocks d_w·d_x · Σ (q5 − 16)·q8
+KILN_QDOT_TARGET float vec_dot_q5_0_q8_0(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q5_0* wb = (const block_q5_0*)w;
+  const block_q8_0* xb = (const block_q8_0*)x;
+  const int8x16_t sixteen = vdupq_n_s8(16);
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK5_0; b++) {
+    int8x16_t lo, hi;
+    q5_levels16(wb[b].qs, wb[b].qh, &lo, &hi);
+    const int sumi = dot32_sum(vsubq_s8(lo, sixteen), vsubq_s8(hi, sixteen), vld1q_s8(xb[b].qs),
+                               vld1q_s8(xb[b].qs + 16));
+    acc += (f16_to_f32(wb[b].d) * f16_to_f32(xb[b].d)) * (float)sumi;
+  }
+  return acc;
+}
+
+// Q5_1 × Q8_0: Σ_blocks d_w·d_x · Σ q5·q8 + m_w·d_x · Σ q8
+KILN_QDOT_TARGET float vec_dot_q5_1_q8_0(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q5_1* wb = (const block_q5_1*)w;
+  const block_q8_0* xb = (const block_q8_0*)x;
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK5_1; b++) {
+    int8x16_t lo, hi;
+    q5_levels16(wb[b].qs, wb[b].qh, &lo, &hi);
+    const int8x16_t x0 = vld1q_s8(xb[b].qs), x1 = vld1q_s8(xb[b].qs + 16);
+    const int sumi = dot32_sum(lo, hi, x0, x1);
+    const int sumx = vaddlvq_s8(x0) + vaddlvq_s8(x1);
+    const float dx = f16_to_f32(xb[b].d);
+    acc += (f16_to_f32(wb[b].d) * dx) * (float)sumi + (f16_to_f32(wb[b].m) * dx) * (float)sumx;
+  }
+  return acc;
+}
+
+// Σ_j mn[j]·(bsums of sub-block j), as the portable K-quant kernels sum it.
+static inline int k_quant_min_sum(const uint8_t mn[8], const int16_t* bsums) {
+  int summ = 0;
+  for (int j = 0; j < 8; j++) summ += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+  return summ;
+}
+
+// Q4_K × Q8_K: per super-block, d·Σ_j sc_j·Σ q4·q8 − dmin·Σ_j m_j·Σ q8 (the sums of q8 are bsums).
+KILN_QDOT_TARGET float vec_dot_q4_K_q8_K(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q4_K* wb = (const block_q4_K*)w;
+  const block_q8_K* xb = (const block_q8_K*)x;
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK_K; b++) {
+    uint8_t sc[8], mn[8];
+    q4_K_scales(wb[b].scales, sc, mn);
+    int sumi = 0;
+    for (int j = 0; j < 4; j++) {  // 64 elements: low nibbles are sub-block 2j, high nibbles 2j+1
+      const uint8x16_t q0 = vld1q_u8(wb[b].qs + 32 * j), q1 = vld1q_u8(wb[b].qs + 32 * j + 16);
+      const int8_t* y = xb[b].qs + 64 * j;
+      const int lo = dot32_sum(low_nibbles(q0), low_nibbles(q1), vld1q_s8(y), vld1q_s8(y + 16));
+      const int hi = dot32_sum(high_nibbles(q0), high_nibbles(q1), vld1q_s8(y + 32), vld1q_s8(y + 48));
+      sumi += sc[2 * j] * lo + sc[2 * j + 1] * hi;
+    }
+    const int summ = k_quant_min_sum(mn, xb[b].bsums);
+    acc += xb[b].d * (f16_to_f32(wb[b].d) * (float)sumi) - xb[b].d * (f16_to_f32(wb[b].dmin) * (float)summ);
+  }
+  return acc;
+}
+
+// Q5_K × Q8_K: as Q4_K with bit 4 of element 64j + l in bit 2j of qh[l] (of 64j + 32 + l in bit 2j + 1).
+KILN_QDOT_TARGET float vec_dot_q5_K_q8_K(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q5_K* wb = (const block_q5_K*)w;
+  const block_q8_K* xb = (const block_q8_K*)x;
+  const uint8x16_t bit4 = vdupq_n_u8(0x10);
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK_K; b++) {
+    uint8_t sc[8], mn[8];
+    q4_K_scales(wb[b].scales, sc, mn);
+    const uint8x16_t h0 = vld1q_u8(wb[b].qh), h1 = vld1q_u8(wb[b].qh + 16);
+    int sumi = 0;
+    for (int j = 0; j < 4; j++) {
+      const uint8x16_t q0 = vld1q_u8(wb[b].qs + 32 * j), q1 = vld1q_u8(wb[b].qs + 32 * j + 16);
+      const uint8x16_t mlo = vdupq_n_u8((uint8_t)(1u << (2 * j))), mhi = vdupq_n_u8((uint8_t)(2u << (2 * j)));
+      const int8x16_t l0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q0, vdupq_n_u8(0x0F)), vandq_u8(vtstq_u8(h0, mlo), bit4)));
+      const int8x16_t l1 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q1, vdupq_n_u8(0x0F)), vandq_u8(vtstq_u8(h1, mlo), bit4)));
+      const int8x16_t u0 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q0, 4), vandq_u8(vtstq_u8(h0, mhi), bit4)));
+      const int8x16_t u1 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q1, 4), vandq_u8(vtstq_u8(h1, mhi), bit4)));
+      const int8_t* y = xb[b].qs + 64 * j;
+      const int lo = dot32_sum(l0, l1, vld1q_s8(y), vld1q_s8(y + 16));
+      const int hi = dot32_sum(u0, u1, vld1q_s8(y + 32), vld1q_s8(y + 48));
+      sumi += sc[2 * j] * lo + sc[2 * j + 1] * hi;
+    }
+    const int summ = k_quant_min_sum(mn, xb[b].bsums);
+    acc += xb[b].d * (f16_to_f32(wb[b].d) * (float)sumi) - xb[b].d * (f16_to_f32(wb[b].dmin) * (float)summ);
+  }
+  return acc;
+}
+
+// Q6_K × Q8_K: per super-block, d·Σ_j sc_j·Σ (q6 − 32)·q8 over 16 sub-blocks of 16.
+KILN_QDOT_TARGET float vec_dot_q6_K_q8_K(const uint8_t* w, const uint8_t* x, int64_t k) {
+  const block_q6_K* wb = (const block_q6_K*)w;
+  const block_q8_K* xb = (const block_q8_K*)x;
+  const uint8x16_t m4 = vdupq_n_u8(0x0F), m2 = vdupq_n_u8(0x03);
+  const int8x16_t s32 = vdupq_n_s8(32);
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK_K; b++) {
+    int sumi = 0;
+    for (int h = 0; h < 2; h++) {  // two halves of 128: ql 64 bytes, qh 32 bytes each
+      const uint8_t* ql = wb[b].ql + 64 * h;
+      const uint8_t* qh = wb[b].qh + 32 * h;
+      const int8_t* y = xb[b].qs + 128 * h;
+      const int8_t* sc = wb[b].scales + 8 * h;
+      for (int i = 0; i < 2; i++) {  // elements 16i..16i+15 of each quarter of the half
+        const uint8x16_t a = vld1q_u8(ql + 16 * i), c = vld1q_u8(ql + 32 + 16 * i), hb = vld1q_u8(qh + 16 * i);
+        // Quarter r holds elements 32r + l: r 0 from a's low nibbles and qh bits 0-1, 1 from c's low
+        // nibbles and bits 2-3, 2 from a's high nibbles and bits 4-5, 3 from c's high and bits 6-7.
+        const uint8x16_t u[4] = {
+            vorrq_u8(vandq_u8(a, m4), vshlq_n_u8(vandq_u8(hb, m2), 4)),
+            vorrq_u8(vandq_u8(c, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), m2), 4)),
+            vorrq_u8(vshrq_n_u8(a, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), m2), 4)),
+            vorrq_u8(vshrq_n_u8(c, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4)),
+        };
+        for (int r = 0; r < 4; r++) {
+          const int j = 2 * r + i;  // sub-block of 16 within the half
+          const int s = dot16_sum(vsubq_s8(vreinterpretq_s8_u8(u[r]), s32), vld1q_s8(y + 16 * j));
+          sumi += sc[j] * s;
+        }
+      }
+    }
+    acc += xb[b].d * (f16_to_f32(wb[b].d) * (float)sumi);
+  }
+  return acc;
+}
+
+}  // namespace KILN_QDOT_NS
+}  // namespace kiln
