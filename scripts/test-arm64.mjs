@@ -6,7 +6,7 @@
 // meet a compile error first. Correctness only: qemu says nothing about speed.
 //   npm run test:arm64
 // Installs the cross-compiler and qemu-user with apt-get when they are missing (as root), which is
-// why it is outside .ci/run. Objects are kept in build/arm64/ and rebuilt when their source or a
+// why it is outside .ci/run. Objects are kept in build/arm64/<compiler>/ and rebuilt when their source or a
 // header changed.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
@@ -64,9 +64,12 @@ function newestHeader(dir = path.join(root, 'native')) {
   return t
 }
 
-function compile(args) {
+function compile(cxx, args) {
   return new Promise((resolve) => {
-    const child = spawn(CXX, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+    const child = spawn(cxx[0], [...cxx.slice(1), ...args], {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
     child.on('close', (code) => resolve(code === 0))
   })
 }
@@ -82,46 +85,60 @@ async function all(jobs, width) {
   return ok
 }
 
-ensureTools()
-const out = path.join(root, 'build', 'arm64')
-mkdirSync(out, { recursive: true })
 const headers = newestHeader()
 const nodeInclude = path.resolve(path.dirname(process.execPath), '..', 'include', 'node')
 const napiInclude = require('node-addon-api').include_dir
 const includes = ['-Inative', `-I${path.resolve(root, napiInclude)}`, `-I${nodeInclude}`]
-const objects = []
-const jobs = []
-for (const src of nativeSources()) {
-  const obj = path.join(out, `${src.replaceAll('/', '_')}.o`)
-  const nodeFacing = NODE_FACING.test(src)
-  if (!nodeFacing) objects.push(obj)
-  const stamp = existsSync(obj) ? statSync(obj).mtimeMs : 0
-  if (stamp > statSync(path.join(root, src)).mtimeMs && stamp > headers) continue
-  const args = nodeFacing
-    ? [...FLAGS, ...includes, '-DNAPI_VERSION=8', '-DNODE_ADDON_API_DISABLE_DEPRECATED', '-c', src, '-o', obj]
-    : [...FLAGS, '-Inative', '-c', src, '-o', obj]
-  jobs.push(() => compile(args))
-}
 const width = Number(process.env.JOBS) || cpus().length
-console.log(`test:arm64: compiling ${jobs.length} of ${nativeSources().length} native files for ARM64`)
-if (!(await all(jobs, width))) fail('a native file does not compile for ARM64')
-const driver = path.join(out, 'kernel-check')
-// The driver at -O1: GCC 12's vectorizer fails on its bound loops at -O3 (an internal compiler
-// error), and its speed does not matter.
-const driverFlags = FLAGS.map((f) => (f === '-O3' ? '-O1' : f))
-if (
-  !(await compile([
-    ...driverFlags,
-    '-Inative',
-    '-static',
-    '-pthread',
-    'test/arm64/kernel-check.cc',
-    ...objects,
-    '-o',
-    driver,
-  ]))
-)
-  fail('the kernel-check driver does not link')
+
+/** Compiles every native file with `cxx` into build/arm64/<name>/ and links the driver; its path. */
+async function buildDriver(name, cxx) {
+  const out = path.join(root, 'build', 'arm64', name)
+  mkdirSync(out, { recursive: true })
+  const objects = []
+  const jobs = []
+  for (const src of nativeSources()) {
+    const obj = path.join(out, `${src.replaceAll('/', '_')}.o`)
+    const nodeFacing = NODE_FACING.test(src)
+    if (!nodeFacing) objects.push(obj)
+    const stamp = existsSync(obj) ? statSync(obj).mtimeMs : 0
+    if (stamp > statSync(path.join(root, src)).mtimeMs && stamp > headers) continue
+    const args = nodeFacing
+      ? [
+          ...FLAGS,
+          ...includes,
+          '-DNAPI_VERSION=8',
+          '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+          '-c',
+          src,
+          '-o',
+          obj,
+        ]
+      : [...FLAGS, '-Inative', '-c', src, '-o', obj]
+    jobs.push(() => compile(cxx, args))
+  }
+  console.log(
+    `test:arm64: ${name}: compiling ${jobs.length} of ${nativeSources().length} native files for ARM64`,
+  )
+  if (!(await all(jobs, width))) fail(`${name}: a native file does not compile for ARM64`)
+  const driver = path.join(out, 'kernel-check')
+  // The driver at -O1: GCC 12's vectorizer fails on its bound loops at -O3 (an internal compiler
+  // error), and its speed does not matter.
+  const driverFlags = FLAGS.map((f) => (f === '-O3' ? '-O1' : f))
+  const link = [...driverFlags, '-Inative', '-static', '-pthread', 'test/arm64/kernel-check.cc', ...objects]
+  if (!(await compile(cxx, [...link, '-o', driver]))) fail(`${name}: the kernel-check driver does not link`)
+  return driver
+}
+
+ensureTools()
+// GCC always; clang too where it is installed (it is what macOS builds the addon with, and its
+// NEON headers differ from GCC's: apt-get install clang), against the same cross sysroot.
+const compilers = [{ name: 'gcc', cxx: [CXX] }]
+if (has('clang++')) compilers.push({ name: 'clang', cxx: ['clang++', '--target=aarch64-linux-gnu'] })
+else
+  console.log('test:arm64: clang++ not found, so only GCC builds the kernels (apt-get install clang adds it)')
+const drivers = []
+for (const c of compilers) drivers.push({ name: c.name, path: await buildDriver(c.name, c.cxx) })
 
 // Each tier on qemu's "max" CPU (which has dotprod and i8mm), then detection on a CPU with dotprod
 // but no i8mm (Neoverse N1, as Graviton 2), which must pick dotprod, and on one without dotprod
@@ -136,23 +153,24 @@ const runs = [
   { cpu: 'cortex-a72', tier: '', want: 'neon' },
 ]
 let failed = 0
-for (const r of runs) {
-  const env = { ...process.env, KILN_SIMD: r.tier }
-  if (!r.tier) delete env.KILN_SIMD
-  const label = `qemu -cpu ${r.cpu}, KILN_SIMD=${r.tier || '(unset)'}`
-  const p = spawnSync(QEMU, ['-cpu', r.cpu, driver], { env, encoding: 'utf8' })
-  const text = `${p.stdout ?? ''}${p.stderr ?? ''}`
-  const tierLine = text.split('\n')[0] ?? ''
-  const tierOk = tierLine.startsWith(`kernel tier ${r.want} `)
-  const ok = p.status === 0 && tierOk
-  if (!ok) failed++
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${label}: ${tierLine}${tierOk ? '' : ` (want ${r.want})`}`)
-  for (const line of text.split('\n').slice(1))
-    if (line && (!ok || line.startsWith('FAIL'))) console.log(`       ${line}`)
-}
+for (const driver of drivers)
+  for (const r of runs) {
+    const env = { ...process.env, KILN_SIMD: r.tier }
+    if (!r.tier) delete env.KILN_SIMD
+    const label = `${driver.name}, qemu -cpu ${r.cpu}, KILN_SIMD=${r.tier || '(unset)'}`
+    const p = spawnSync(QEMU, ['-cpu', r.cpu, driver.path], { env, encoding: 'utf8' })
+    const text = `${p.stdout ?? ''}${p.stderr ?? ''}`
+    const tierLine = text.split('\n')[0] ?? ''
+    const tierOk = tierLine.startsWith(`kernel tier ${r.want} `)
+    const ok = p.status === 0 && tierOk
+    if (!ok) failed++
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${label}: ${tierLine}${tierOk ? '' : ` (want ${r.want})`}`)
+    for (const line of text.split('\n').slice(1))
+      if (line && (!ok || line.startsWith('FAIL'))) console.log(`       ${line}`)
+  }
 console.log(
   failed
-    ? `test:arm64: ${failed} of ${runs.length} runs failed`
-    : `test:arm64: all ${runs.length} runs passed`,
+    ? `test:arm64: ${failed} of ${runs.length * drivers.length} runs failed`
+    : `test:arm64: all ${runs.length * drivers.length} runs passed`,
 )
 process.exit(failed ? 1 : 0)

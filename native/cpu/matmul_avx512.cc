@@ -14,7 +14,9 @@
 // GCC 12's AVX-512 headers make their "undefined" placeholder vectors as `__m512 __Y = __Y;`,
 // which its own -Wuninitialized then reports at every inlined use; the lanes are don't-cares.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "cpu/arch.h"
 #if KILN_X86  // the whole file: x86 only (arch.h)
 

@@ -16,7 +16,16 @@
 
 namespace kiln {
 namespace qdot_dotprod {
+#if defined(__clang__)
+// clang before 16 declares the sdot intrinsic only in files built for it as a whole
+// (__ARM_FEATURE_DOTPROD); inline assembly follows the function's own target instead.
+KILN_QDOT_TARGET static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+  __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
+  return acc;
+}
+#else
 KILN_QDOT_TARGET static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
+#endif
 }  // namespace qdot_dotprod
 }  // namespace kiln
 

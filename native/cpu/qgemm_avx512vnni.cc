@@ -5,7 +5,9 @@
 // exact sums, turned into floats by the same operations, so the avx512vnni and avx2 tiers agree
 // bit for bit.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "cpu/arch.h"
 #if KILN_X86  // the whole file: x86 only (arch.h)
 

@@ -23,7 +23,21 @@
 
 namespace kiln {
 namespace qdot_i8mm {
+#if defined(__clang__)
+// clang before 16 declares the sdot and smmla intrinsics only in files built for them as a whole;
+// inline assembly follows the function's own target instead (as in qdot_neon_dotprod.cc).
+KILN_QDOT_TARGET static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+  __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
+  return acc;
+}
+KILN_QDOT_TARGET static inline int32x4_t mmla(int32x4_t acc, int8x16_t a, int8x16_t b) {
+  __asm__("smmla %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
+  return acc;
+}
+#else
 KILN_QDOT_TARGET static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
+KILN_QDOT_TARGET static inline int32x4_t mmla(int32x4_t acc, int8x16_t a, int8x16_t b) { return vmmlaq_s32(acc, a, b); }
+#endif
 }  // namespace qdot_i8mm
 }  // namespace kiln
 
@@ -43,7 +57,7 @@ KILN_QDOT_TARGET inline int32x4_t mmla16(int32x4_t acc, int8x16_t w0, int8x16_t 
   const int8x16_t wh = vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(w0), vreinterpretq_s64_s8(w1)));
   const int8x16_t xl = vreinterpretq_s8_s64(vzip1q_s64(vreinterpretq_s64_s8(x0), vreinterpretq_s64_s8(x1)));
   const int8x16_t xh = vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(x0), vreinterpretq_s64_s8(x1)));
-  return vmmlaq_s32(vmmlaq_s32(acc, wl, xl), wh, xh);
+  return mmla(mmla(acc, wl, xl), wh, xh);
 }
 
 // One 32-element block of a weight row as two int8 vectors (its levels less the type's offset), its

@@ -14,7 +14,9 @@
 // starting value, computed once per block: one vpdpbusd per pair of rows, exact for any byte. No
 // int16 saturation anywhere (maddubs sums of 15·128 or 63·128 pairs), so every integer is exact.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "cpu/arch.h"
 #if KILN_X86  // the whole file: x86 only (arch.h)
 

@@ -11,7 +11,9 @@
 // split dst's rows, so no two write the same element. Buffers are on the stack (kernels do not
 // allocate): kBlockN x kPanel + kBlockN x kRowBlock floats.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // a GCC-only warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "cpu/arch.h"
 #if KILN_X86  // the whole file: x86 only (arch.h)
 
