@@ -107,55 +107,57 @@ static inline int k_quant_min_sum(const uint8_t mn[8], const int16_t* bsums) {
   return summ;
 }
 
-// Q4_K × Q8_K: per super-block, d·Σ_j sc_j·Σ q4·q8 − dmin·Σ_j m_j·Σ q8 (the sums of q8 are bsums).
-KILN_QDOT_TARGET float vec_dot_q4_K_q8_K(const uint8_t* w, const uint8_t* x, int64_t k) {
-  const block_q4_K* wb = (const block_q4_K*)w;
+// Q4_K / Q5_K levels (0..15 / 0..31) of the j-th 64 elements of super-block b of a weight row:
+// v[0..1] sub-block 2j (low nibbles), v[2..3] sub-block 2j+1 (high nibbles). Q5_K's bit 4 of
+// element 64j + l is bit 2j of qh[l], of 64j + 32 + l bit 2j + 1.
+KILN_QDOT_TARGET inline void k4_levels(DType t, const uint8_t* row, int64_t b, int j, int8x16_t v[4]) {
+  const uint8_t* qs = t == DType::Q4_K ? ((const block_q4_K*)row)[b].qs : ((const block_q5_K*)row)[b].qs;
+  const uint8x16_t q0 = vld1q_u8(qs + 32 * j), q1 = vld1q_u8(qs + 32 * j + 16);
+  v[0] = low_nibbles(q0), v[1] = low_nibbles(q1), v[2] = high_nibbles(q0), v[3] = high_nibbles(q1);
+  if (t == DType::Q5_K) {
+    const uint8_t* qh = ((const block_q5_K*)row)[b].qh;
+    const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16), bit4 = vdupq_n_u8(0x10);
+    const uint8x16_t mlo = vdupq_n_u8((uint8_t)(1u << (2 * j))), mhi = vdupq_n_u8((uint8_t)(2u << (2 * j)));
+    v[0] = vorrq_s8(v[0], vreinterpretq_s8_u8(vandq_u8(vtstq_u8(h0, mlo), bit4)));
+    v[1] = vorrq_s8(v[1], vreinterpretq_s8_u8(vandq_u8(vtstq_u8(h1, mlo), bit4)));
+    v[2] = vorrq_s8(v[2], vreinterpretq_s8_u8(vandq_u8(vtstq_u8(h0, mhi), bit4)));
+    v[3] = vorrq_s8(v[3], vreinterpretq_s8_u8(vandq_u8(vtstq_u8(h1, mhi), bit4)));
+  }
+}
+
+// The K-quants' super-block header (d, dmin, 12 bytes of scales): the same bytes in Q4_K and Q5_K.
+inline const block_q4_K& k4_header(DType t, const uint8_t* row, int64_t b) {
+  return *(const block_q4_K*)(row + (size_t)b * dtype_bytes(t, QK_K));
+}
+
+// Q4_K / Q5_K × Q8_K: per super-block, d·Σ_j sc_j·Σ q·q8 − dmin·Σ_j m_j·Σ q8 (the sums of q8 are bsums).
+template <DType T>
+KILN_QDOT_TARGET float vec_dot_k4(const uint8_t* w, const uint8_t* x, int64_t k) {
   const block_q8_K* xb = (const block_q8_K*)x;
   float acc = 0.f;
   for (int64_t b = 0; b < k / QK_K; b++) {
+    const block_q4_K& hw = k4_header(T, w, b);
     uint8_t sc[8], mn[8];
-    q4_K_scales(wb[b].scales, sc, mn);
+    q4_K_scales(hw.scales, sc, mn);
     int sumi = 0;
-    for (int j = 0; j < 4; j++) {  // 64 elements: low nibbles are sub-block 2j, high nibbles 2j+1
-      const uint8x16_t q0 = vld1q_u8(wb[b].qs + 32 * j), q1 = vld1q_u8(wb[b].qs + 32 * j + 16);
+    for (int j = 0; j < 4; j++) {
+      int8x16_t v[4];
+      k4_levels(T, w, b, j, v);
       const int8_t* y = xb[b].qs + 64 * j;
-      const int lo = dot32_sum(low_nibbles(q0), low_nibbles(q1), vld1q_s8(y), vld1q_s8(y + 16));
-      const int hi = dot32_sum(high_nibbles(q0), high_nibbles(q1), vld1q_s8(y + 32), vld1q_s8(y + 48));
+      const int lo = dot32_sum(v[0], v[1], vld1q_s8(y), vld1q_s8(y + 16));
+      const int hi = dot32_sum(v[2], v[3], vld1q_s8(y + 32), vld1q_s8(y + 48));
       sumi += sc[2 * j] * lo + sc[2 * j + 1] * hi;
     }
     const int summ = k_quant_min_sum(mn, xb[b].bsums);
-    acc += xb[b].d * (f16_to_f32(wb[b].d) * (float)sumi) - xb[b].d * (f16_to_f32(wb[b].dmin) * (float)summ);
+    acc += xb[b].d * (f16_to_f32(hw.d) * (float)sumi) - xb[b].d * (f16_to_f32(hw.dmin) * (float)summ);
   }
   return acc;
 }
-
-// Q5_K × Q8_K: as Q4_K with bit 4 of element 64j + l in bit 2j of qh[l] (of 64j + 32 + l in bit 2j + 1).
+KILN_QDOT_TARGET float vec_dot_q4_K_q8_K(const uint8_t* w, const uint8_t* x, int64_t k) {
+  return vec_dot_k4<DType::Q4_K>(w, x, k);
+}
 KILN_QDOT_TARGET float vec_dot_q5_K_q8_K(const uint8_t* w, const uint8_t* x, int64_t k) {
-  const block_q5_K* wb = (const block_q5_K*)w;
-  const block_q8_K* xb = (const block_q8_K*)x;
-  const uint8x16_t bit4 = vdupq_n_u8(0x10);
-  float acc = 0.f;
-  for (int64_t b = 0; b < k / QK_K; b++) {
-    uint8_t sc[8], mn[8];
-    q4_K_scales(wb[b].scales, sc, mn);
-    const uint8x16_t h0 = vld1q_u8(wb[b].qh), h1 = vld1q_u8(wb[b].qh + 16);
-    int sumi = 0;
-    for (int j = 0; j < 4; j++) {
-      const uint8x16_t q0 = vld1q_u8(wb[b].qs + 32 * j), q1 = vld1q_u8(wb[b].qs + 32 * j + 16);
-      const uint8x16_t mlo = vdupq_n_u8((uint8_t)(1u << (2 * j))), mhi = vdupq_n_u8((uint8_t)(2u << (2 * j)));
-      const int8x16_t l0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q0, vdupq_n_u8(0x0F)), vandq_u8(vtstq_u8(h0, mlo), bit4)));
-      const int8x16_t l1 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q1, vdupq_n_u8(0x0F)), vandq_u8(vtstq_u8(h1, mlo), bit4)));
-      const int8x16_t u0 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q0, 4), vandq_u8(vtstq_u8(h0, mhi), bit4)));
-      const int8x16_t u1 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q1, 4), vandq_u8(vtstq_u8(h1, mhi), bit4)));
-      const int8_t* y = xb[b].qs + 64 * j;
-      const int lo = dot32_sum(l0, l1, vld1q_s8(y), vld1q_s8(y + 16));
-      const int hi = dot32_sum(u0, u1, vld1q_s8(y + 32), vld1q_s8(y + 48));
-      sumi += sc[2 * j] * lo + sc[2 * j + 1] * hi;
-    }
-    const int summ = k_quant_min_sum(mn, xb[b].bsums);
-    acc += xb[b].d * (f16_to_f32(wb[b].d) * (float)sumi) - xb[b].d * (f16_to_f32(wb[b].dmin) * (float)summ);
-  }
-  return acc;
+  return vec_dot_k4<DType::Q5_K>(w, x, k);
 }
 
 // Q6_K × Q8_K: per super-block, d·Σ_j sc_j·Σ (q6 − 32)·q8 over 16 sub-blocks of 16.

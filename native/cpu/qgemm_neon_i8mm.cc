@@ -118,43 +118,19 @@ KILN_QDOT_TARGET void tile32(DType t, const uint8_t* const w[2], const uint8_t* 
     for (int c = 0; c < 2; c++) out[r][c] = acc[r][c];
 }
 
-// Q4_K and Q5_K: the levels of 64 elements (j-th quarter of a super-block) as four int8 vectors:
-// v[0..1] sub-block 2j (low nibbles), v[2..3] sub-block 2j+1 (high nibbles).
-KILN_QDOT_TARGET inline void k_levels(DType t, const uint8_t* row, int64_t b, int j, int8x16_t v[4]) {
-  const uint8_t* qs;
-  if (t == DType::Q4_K) {
-    qs = ((const block_q4_K*)row)[b].qs + 32 * j;
-  } else {
-    qs = ((const block_q5_K*)row)[b].qs + 32 * j;
-  }
-  const uint8x16_t q0 = vld1q_u8(qs), q1 = vld1q_u8(qs + 16);
-  v[0] = low_nibbles(q0), v[1] = low_nibbles(q1), v[2] = high_nibbles(q0), v[3] = high_nibbles(q1);
-  if (t == DType::Q5_K) {
-    const uint8_t* qh = ((const block_q5_K*)row)[b].qh;
-    const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16), bit4 = vdupq_n_u8(0x10);
-    const uint8x16_t mlo = vdupq_n_u8((uint8_t)(1u << (2 * j))), mhi = vdupq_n_u8((uint8_t)(2u << (2 * j)));
-    v[0] = vorrq_s8(v[0], vreinterpretq_s8_u8(vandq_u8(vtstq_u8(h0, mlo), bit4)));
-    v[1] = vorrq_s8(v[1], vreinterpretq_s8_u8(vandq_u8(vtstq_u8(h1, mlo), bit4)));
-    v[2] = vorrq_s8(v[2], vreinterpretq_s8_u8(vandq_u8(vtstq_u8(h0, mhi), bit4)));
-    v[3] = vorrq_s8(v[3], vreinterpretq_s8_u8(vandq_u8(vtstq_u8(h1, mhi), bit4)));
-  }
-}
-
 // Q4_K / Q5_K against Q8_K rows: vec_dot_q4_K_q8_K_portable's sums for a 2×2 tile.
 KILN_QDOT_TARGET void tile_q4_K(DType t, const uint8_t* const w[2], const uint8_t* const x[2], int64_t K, float out[2][2]) {
   float acc[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
   for (int64_t b = 0; b < K / QK_K; b++) {
-    // The scale header is the same bytes in Q4_K and Q5_K (d, dmin, 12 bytes of scales).
-    const block_q4_K* hw[2] = {(const block_q4_K*)(w[0] + (size_t)b * dtype_bytes(t, QK_K)),
-                               (const block_q4_K*)(w[1] + (size_t)b * dtype_bytes(t, QK_K))};
+    const block_q4_K* hw[2] = {&k4_header(t, w[0], b), &k4_header(t, w[1], b)};
     const block_q8_K* xb[2] = {(const block_q8_K*)x[0] + b, (const block_q8_K*)x[1] + b};
     uint8_t sc[2][8], mn[2][8];
     for (int r = 0; r < 2; r++) q4_K_scales(hw[r]->scales, sc[r], mn[r]);
     int sumi[2][2] = {{0, 0}, {0, 0}};
     for (int j = 0; j < 4; j++) {
       int8x16_t v0[4], v1[4];
-      k_levels(t, w[0], b, j, v0);
-      k_levels(t, w[1], b, j, v1);
+      k4_levels(t, w[0], b, j, v0);
+      k4_levels(t, w[1], b, j, v1);
       const int8_t* y0 = xb[0]->qs + 64 * j;
       const int8_t* y1 = xb[1]->qs + 64 * j;
       int32_t lo[4], hi[4];

@@ -14,20 +14,12 @@ import {
   type WeightView,
 } from '../../src/core/export/onnx/quantize-weights.js'
 import { native } from '../../src/core/native.js'
+import { mulberry32, randomF32 } from '../helpers/numbers.js'
 
 const bits = (f: Float32Array) => new Uint32Array(f.buffer, f.byteOffset, f.length)
 
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n)
-  let x = seed >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = ((x >>> 0) / 4294967296 - 0.5) * 0.2
-  }
-  return out
-}
+/** n weights in ±0.1 from a seed. */
+const random = (n: number, seed: number): Float32Array => randomF32(n, mulberry32(seed), 0.1)
 
 /** Rows or columns of special values, written over `data` through the view. */
 function specials(w: WeightView): void {
