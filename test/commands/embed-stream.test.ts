@@ -57,7 +57,7 @@ function embedProbed(
       env: {
         ...process.env,
         KILN_TEST_MEMORY_PROBE: probe,
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --expose-gc --require ${PROBE}`,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --expose-gc --require "${PROBE}"`,
       },
     })
     let stderr = ''
