@@ -1,8 +1,8 @@
 // NEON bodies of the quantized dot products (qdot_portable.cc's twins), written once and compiled
 // twice: plain NEON (qdot_neon.cc, int8 products as widening multiplies) and with ARMv8.2's sdot
-// (qdot_neon_dotprod.cc). The including file defines KILN_QDOT_TARGET (a function attribute),
-// KILN_QDOT_NS (a namespace) and, inside it,
-//   int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b)   acc + Σ a_i·b_i, exact, into the lanes
+// (qdot_neon_dotprod.cc, and the i8mm tiles' leftovers). The including file defines
+// KILN_QDOT_TARGET (a function attribute), KILN_QDOT_NS (a namespace) and KILN_QDOT_SDOT (1: its
+// functions may use sdot), which picks dot16 below.
 // Every block's integer sum is exact, and the sums are scaled and added in the portable kernels'
 // float order with the same expressions, so each function returns the portable one's bits.
 #pragma once
@@ -16,6 +16,23 @@
 
 namespace kiln {
 namespace KILN_QDOT_NS {
+
+// acc + Σ a_i·b_i over 16 int8 pairs, exact, into the 4 lanes.
+#if KILN_QDOT_SDOT && defined(__clang__)
+// clang before 16 declares the sdot intrinsic only in files built for it as a whole
+// (__ARM_FEATURE_DOTPROD); inline assembly follows the function's own target instead.
+KILN_QDOT_TARGET static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+  __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
+  return acc;
+}
+#elif KILN_QDOT_SDOT
+KILN_QDOT_TARGET static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
+#else
+// Widening multiplies, added pairwise into 32-bit lanes: each 16-bit product fits, -128·-128 included.
+static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
+  return vpadalq_s16(vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b))), vmull_high_s8(a, b));
+}
+#endif
 
 KILN_QDOT_TARGET static inline int32_t dot16_sum(int8x16_t a, int8x16_t b) {
   return vaddvq_s32(dot16(vdupq_n_s32(0), a, b));
@@ -32,34 +49,6 @@ static inline uint8x16_t q5_high_bits(uint8_t b0, uint8_t b1) {
   return vandq_u8(vtstq_u8(bytes, vld1q_u8(kBit)), vdupq_n_u8(0x10));
 }
 
-// Q4_0 × Q8_0: Σ_blocks d_w·d_x · Σ (q4 − 8)·q8
-KILN_QDOT_TARGET float vec_dot_q4_0_q8_0(const uint8_t* w, const uint8_t* x, int64_t k) {
-  const block_q4_0* wb = (const block_q4_0*)w;
-  const block_q8_0* xb = (const block_q8_0*)x;
-  const int8x16_t eight = vdupq_n_s8(8);
-  float acc = 0.f;
-  for (int64_t b = 0; b < k / QK4_0; b++) {
-    const uint8x16_t q = vld1q_u8(wb[b].qs);
-    const int sumi = dot32_sum(vsubq_s8(low_nibbles(q), eight), vsubq_s8(high_nibbles(q), eight),
-                               vld1q_s8(xb[b].qs), vld1q_s8(xb[b].qs + 16));
-    acc += (f16_to_f32(wb[b].d) * f16_to_f32(xb[b].d)) * (float)sumi;
-  }
-  return acc;
-}
-
-// Q8_0 × Q8_0: Σ_blocks d_w·d_x · Σ q8·q8
-KILN_QDOT_TARGET float vec_dot_q8_0_q8_0(const uint8_t* w, const uint8_t* x, int64_t k) {
-  const block_q8_0* wb = (const block_q8_0*)w;
-  const block_q8_0* xb = (const block_q8_0*)x;
-  float acc = 0.f;
-  for (int64_t b = 0; b < k / QK8_0; b++) {
-    const int sumi =
-        dot32_sum(vld1q_s8(wb[b].qs), vld1q_s8(wb[b].qs + 16), vld1q_s8(xb[b].qs), vld1q_s8(xb[b].qs + 16));
-    acc += (f16_to_f32(wb[b].d) * f16_to_f32(xb[b].d)) * (float)sumi;
-  }
-  return acc;
-}
-
 // Q5_0 / Q5_1 levels (0..31) of elements 0..15 (lo) and 16..31 (hi) of a block.
 static inline void q5_levels16(const uint8_t* qs, const uint8_t* qh, int8x16_t* lo, int8x16_t* hi) {
   const uint8x16_t q = vld1q_u8(qs);
@@ -67,35 +56,51 @@ static inline void q5_levels16(const uint8_t* qs, const uint8_t* qh, int8x16_t* 
   *hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), q5_high_bits(qh[2], qh[3])));
 }
 
-// Q5_0 × Q8_0: Σ_blocks d_w·d_x · Σ (q5 − 16)·q8
-KILN_QDOT_TARGET float vec_dot_q5_0_q8_0(const uint8_t* w, const uint8_t* x, int64_t k) {
-  const block_q5_0* wb = (const block_q5_0*)w;
-  const block_q8_0* xb = (const block_q8_0*)x;
-  const int8x16_t sixteen = vdupq_n_s8(16);
-  float acc = 0.f;
-  for (int64_t b = 0; b < k / QK5_0; b++) {
-    int8x16_t lo, hi;
-    q5_levels16(wb[b].qs, wb[b].qh, &lo, &hi);
-    const int sumi = dot32_sum(vsubq_s8(lo, sixteen), vsubq_s8(hi, sixteen), vld1q_s8(xb[b].qs),
-                               vld1q_s8(xb[b].qs + 16));
-    acc += (f16_to_f32(wb[b].d) * f16_to_f32(xb[b].d)) * (float)sumi;
+// Block b (32 elements) of a Q4_0, Q8_0, Q5_0 or Q5_1 weight row as two int8 vectors (its levels
+// less the type's offset: 8 for Q4_0, 16 for Q5_0), its scale d and (Q5_1) its min m.
+struct Block32 {
+  int8x16_t lo, hi;
+  float d, m;
+};
+KILN_QDOT_TARGET inline Block32 block32(DType t, const uint8_t* row, int64_t b) {
+  Block32 r{};
+  if (t == DType::Q8_0) {
+    const block_q8_0& q = ((const block_q8_0*)row)[b];
+    r.lo = vld1q_s8(q.qs), r.hi = vld1q_s8(q.qs + 16), r.d = f16_to_f32(q.d);
+  } else if (t == DType::Q4_0) {
+    const block_q4_0& q = ((const block_q4_0*)row)[b];
+    const uint8x16_t v = vld1q_u8(q.qs);
+    r.lo = vsubq_s8(low_nibbles(v), vdupq_n_s8(8)), r.hi = vsubq_s8(high_nibbles(v), vdupq_n_s8(8));
+    r.d = f16_to_f32(q.d);
+  } else if (t == DType::Q5_0) {
+    const block_q5_0& q = ((const block_q5_0*)row)[b];
+    q5_levels16(q.qs, q.qh, &r.lo, &r.hi);
+    r.lo = vsubq_s8(r.lo, vdupq_n_s8(16)), r.hi = vsubq_s8(r.hi, vdupq_n_s8(16)), r.d = f16_to_f32(q.d);
+  } else {  // Q5_1
+    const block_q5_1& q = ((const block_q5_1*)row)[b];
+    q5_levels16(q.qs, q.qh, &r.lo, &r.hi);
+    r.d = f16_to_f32(q.d), r.m = f16_to_f32(q.m);
   }
-  return acc;
+  return r;
 }
 
-// Q5_1 × Q8_0: Σ_blocks d_w·d_x · Σ q5·q8 + m_w·d_x · Σ q8
-KILN_QDOT_TARGET float vec_dot_q5_1_q8_0(const uint8_t* w, const uint8_t* x, int64_t k) {
-  const block_q5_1* wb = (const block_q5_1*)w;
+// Q4_0 / Q8_0 / Q5_0 × Q8_0: Σ_blocks d_w·d_x · Σ q·q8; Q5_1 adds m_w·d_x · Σ q8 per block (ggml
+// pairs it with Q8_1; kiln's activations are Q8_0, the sum exact).
+template <DType T>
+KILN_QDOT_TARGET float vec_dot_32(const uint8_t* w, const uint8_t* x, int64_t k) {
   const block_q8_0* xb = (const block_q8_0*)x;
   float acc = 0.f;
-  for (int64_t b = 0; b < k / QK5_1; b++) {
-    int8x16_t lo, hi;
-    q5_levels16(wb[b].qs, wb[b].qh, &lo, &hi);
+  for (int64_t b = 0; b < k / QK8_0; b++) {
+    const Block32 wb = block32(T, w, b);
     const int8x16_t x0 = vld1q_s8(xb[b].qs), x1 = vld1q_s8(xb[b].qs + 16);
-    const int sumi = dot32_sum(lo, hi, x0, x1);
-    const int sumx = vaddlvq_s8(x0) + vaddlvq_s8(x1);
+    const int sumi = dot32_sum(wb.lo, wb.hi, x0, x1);
     const float dx = f16_to_f32(xb[b].d);
-    acc += (f16_to_f32(wb[b].d) * dx) * (float)sumi + (f16_to_f32(wb[b].m) * dx) * (float)sumx;
+    if constexpr (T == DType::Q5_1) {
+      const int sumx = vaddlvq_s8(x0) + vaddlvq_s8(x1);
+      acc += (wb.d * dx) * (float)sumi + (wb.m * dx) * (float)sumx;
+    } else {
+      acc += (wb.d * dx) * (float)sumi;
+    }
   }
   return acc;
 }
@@ -153,12 +158,6 @@ KILN_QDOT_TARGET float vec_dot_k4(const uint8_t* w, const uint8_t* x, int64_t k)
   }
   return acc;
 }
-KILN_QDOT_TARGET float vec_dot_q4_K_q8_K(const uint8_t* w, const uint8_t* x, int64_t k) {
-  return vec_dot_k4<DType::Q4_K>(w, x, k);
-}
-KILN_QDOT_TARGET float vec_dot_q5_K_q8_K(const uint8_t* w, const uint8_t* x, int64_t k) {
-  return vec_dot_k4<DType::Q5_K>(w, x, k);
-}
 
 // Q6_K × Q8_K: per super-block, d·Σ_j sc_j·Σ (q6 − 32)·q8 over 16 sub-blocks of 16.
 KILN_QDOT_TARGET float vec_dot_q6_K_q8_K(const uint8_t* w, const uint8_t* x, int64_t k) {
@@ -194,6 +193,28 @@ KILN_QDOT_TARGET float vec_dot_q6_K_q8_K(const uint8_t* w, const uint8_t* x, int
     acc += xb[b].d * (f16_to_f32(wb[b].d) * (float)sumi);
   }
   return acc;
+}
+
+// This build's dot product of block type t; null for a type without one.
+inline QuantVecDot* vec_dot_of(DType t) {
+  switch (t) {
+    case DType::Q4_0:
+      return vec_dot_32<DType::Q4_0>;
+    case DType::Q8_0:
+      return vec_dot_32<DType::Q8_0>;
+    case DType::Q5_0:
+      return vec_dot_32<DType::Q5_0>;
+    case DType::Q5_1:
+      return vec_dot_32<DType::Q5_1>;
+    case DType::Q4_K:
+      return vec_dot_k4<DType::Q4_K>;
+    case DType::Q5_K:
+      return vec_dot_k4<DType::Q5_K>;
+    case DType::Q6_K:
+      return vec_dot_q6_K_q8_K;
+    default:
+      return nullptr;
+  }
 }
 
 }  // namespace KILN_QDOT_NS

@@ -20,30 +20,22 @@
 #define KILN_QDOT_TARGET __attribute__((target("arch=armv8.2-a+dotprod+i8mm")))
 #endif
 #define KILN_QDOT_NS qdot_i8mm
+#define KILN_QDOT_SDOT 1
+
+#include "cpu/qdot_neon.h"
 
 namespace kiln {
 namespace qdot_i8mm {
 #if defined(__clang__)
-// clang before 16 declares the sdot and smmla intrinsics only in files built for them as a whole;
-// inline assembly follows the function's own target instead (as in qdot_neon_dotprod.cc).
-KILN_QDOT_TARGET static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
-  __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
-  return acc;
-}
+// As dot16 in qdot_neon.h: clang before 16 declares smmla only for files built for it as a whole.
 KILN_QDOT_TARGET static inline int32x4_t mmla(int32x4_t acc, int8x16_t a, int8x16_t b) {
   __asm__("smmla %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
   return acc;
 }
 #else
-KILN_QDOT_TARGET static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
 KILN_QDOT_TARGET static inline int32x4_t mmla(int32x4_t acc, int8x16_t a, int8x16_t b) { return vmmlaq_s32(acc, a, b); }
 #endif
 }  // namespace qdot_i8mm
-}  // namespace kiln
-
-#include "cpu/qdot_neon.h"
-
-namespace kiln {
 
 QuantVecDot* quant_vec_dot_neon(DType t, bool dotprod);  // qdot_neon.cc
 
@@ -58,35 +50,6 @@ KILN_QDOT_TARGET inline int32x4_t mmla16(int32x4_t acc, int8x16_t w0, int8x16_t 
   const int8x16_t xl = vreinterpretq_s8_s64(vzip1q_s64(vreinterpretq_s64_s8(x0), vreinterpretq_s64_s8(x1)));
   const int8x16_t xh = vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(x0), vreinterpretq_s64_s8(x1)));
   return mmla(mmla(acc, wl, xl), wh, xh);
-}
-
-// One 32-element block of a weight row as two int8 vectors (its levels less the type's offset), its
-// scale d and (Q5_1) its min m.
-struct Block32 {
-  int8x16_t lo, hi;
-  float d, m;
-};
-
-KILN_QDOT_TARGET inline Block32 block32(DType t, const uint8_t* row, int64_t b) {
-  Block32 r{};
-  if (t == DType::Q8_0) {
-    const block_q8_0& q = ((const block_q8_0*)row)[b];
-    r.lo = vld1q_s8(q.qs), r.hi = vld1q_s8(q.qs + 16), r.d = f16_to_f32(q.d);
-  } else if (t == DType::Q4_0) {
-    const block_q4_0& q = ((const block_q4_0*)row)[b];
-    const uint8x16_t v = vld1q_u8(q.qs);
-    r.lo = vsubq_s8(low_nibbles(v), vdupq_n_s8(8)), r.hi = vsubq_s8(high_nibbles(v), vdupq_n_s8(8));
-    r.d = f16_to_f32(q.d);
-  } else if (t == DType::Q5_0) {
-    const block_q5_0& q = ((const block_q5_0*)row)[b];
-    q5_levels16(q.qs, q.qh, &r.lo, &r.hi);
-    r.lo = vsubq_s8(r.lo, vdupq_n_s8(16)), r.hi = vsubq_s8(r.hi, vdupq_n_s8(16)), r.d = f16_to_f32(q.d);
-  } else {  // Q5_1
-    const block_q5_1& q = ((const block_q5_1*)row)[b];
-    q5_levels16(q.qs, q.qh, &r.lo, &r.hi);
-    r.d = f16_to_f32(q.d), r.m = f16_to_f32(q.m);
-  }
-  return r;
 }
 
 // out[r][c] for weight rows w[0..1] and activation rows x[0..1] (Q8_0): the portable

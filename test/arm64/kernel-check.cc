@@ -148,7 +148,7 @@ void check_float_matmul(Rand& rnd) {
   }
 }
 
-bool f_exact() {
+bool portable_bits_expected() {
   const std::string tier = cpu_kernel_tier();
   return tier == "portable" || tier == "neon" || tier == "dotprod" || tier == "i8mm";
 }
@@ -185,7 +185,7 @@ void check_quant_matmul(Rand& rnd) {
     std::string detail;
     Worst worst;
     // Every ARM64 tier (and the portable one) sums the portable kernels' integers in their float order.
-    const bool exact = f_exact();
+    const bool exact = portable_bits_expected();
     for (const auto& s : shapes) {
       const int64_t N = s[0], K = s[1] * blk, M = s[2];
       for (int with_bias = 0; with_bias < 2; with_bias++) {
