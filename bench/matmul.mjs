@@ -2,7 +2,8 @@
 // against this machine's measured read bandwidth) and prefill (N=64, GFLOPS, against the FMA peak).
 // Decode cycles through enough copies of each weight to exceed the last-level cache, as a real
 // model's layers do, so small matrices are timed from DRAM too. Run `node --expose-gc bench/matmul.mjs`
-// (needs `npm run build:native`); flags: --threads N, --reps N, --dtype f32,bf16,f16, --n 1,64,
+// (needs `npm run build:native`); flags: --threads N, --reps N, --dtype f32,bf16,f16 (or block types:
+// q4_0, q8_0, q4_k, q6_k, ...), --n 1,64,
 // --ghz F (clock for the FMA peak), --shapes KxM,KxM (default the llama ones), --json.
 
 import { readFileSync } from 'node:fs'
@@ -40,8 +41,17 @@ function mulberry32(seed) {
   }
 }
 
-// Random weights of roughly unit scale; for f16/bf16 the bit patterns are drawn directly.
-function randomWeights(dtype, n, rand) {
+const QUANT_TYPES = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k']
+
+// Random weights of roughly unit scale; for f16/bf16 the bit patterns are drawn directly, block
+// types quantize uniform floats (rows of K).
+function randomWeights(addon, dtype, K, M, rand) {
+  const n = K * M
+  if (QUANT_TYPES.includes(dtype)) {
+    const a = new Float32Array(n)
+    for (let i = 0; i < n; i++) a[i] = rand() * 2 - 1
+    return addon.quantize(dtype, a, M, K)
+  }
   if (dtype === 'f32') {
     const a = new Float32Array(n)
     for (let i = 0; i < n; i++) a[i] = rand() * 2 - 1
@@ -133,11 +143,11 @@ export async function benchMatmul(opts = {}) {
   const rows = []
   for (const [K, M] of shapes) {
     for (const dtype of dtypes) {
-      const esz = dtype === 'f32' ? 4 : 2
-      const bytes = K * M * esz
+      const first = randomWeights(addon, dtype, K, M, rand)
+      const bytes = first.byteLength
       const copies = Math.max(1, Math.ceil(COLD_BYTES / bytes))
-      const ws = []
-      for (let c = 0; c < copies; c++) ws.push(randomWeights(dtype, K * M, rand))
+      const ws = [first]
+      for (let c = 1; c < copies; c++) ws.push(randomWeights(addon, dtype, K, M, rand))
       for (const N of ns) {
         const x = new Float32Array(N * K)
         for (let i = 0; i < x.length; i++) x[i] = rand() * 2 - 1

@@ -45,10 +45,11 @@ KILN_AVX2_INLINE int hsum_i32(__m256i a) {
 }
 
 // 16 bytes of nibbles as 32 bytes: low nibbles are elements 0..15, high nibbles 16..31.
+// (The 16 bytes in both halves, the upper half shifted by 4: three operations where splitting and
+// joining halves takes five.)
 KILN_AVX2_INLINE __m256i nibbles32(const uint8_t* qs) {
-  const __m128i q = _mm_loadu_si128((const __m128i*)qs);
-  const __m128i m4 = _mm_set1_epi8(0x0F);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+  const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)qs));
+  return _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0F));
 }
 
 // A weight block of 32 as bytes: Q8_0 as stored (signed); Q4_0 (0..15), Q5_0 and Q5_1 (0..31,
@@ -256,25 +257,8 @@ KILN_AVX2_INLINE int mins_dot(const block_q8_K* x, const uint8_t* mn) {
   return _mm_cvtsi128_si32(m);
 }
 
-// Decode: one super-block dotted straight from its packed bytes (no unpacked copy). The same exact
+// Decode: one super-block dotted straight from its packed bytes (no unpacked copy), the same exact
 // integer sums as dot256, so the result is bit-identical.
-KILN_AVX2_INLINE float dot_q4_K_direct(const block_q4_K* b, const block_q8_K* x) {
-  alignas(8) uint8_t sc[8], mn[8];
-  q4_K_scales(b->scales, sc, mn);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256i sum = _mm256_setzero_si256();
-  KILN_UNROLL for (int j = 0; j < 4; j++) {  // 64 elements: low nibbles sub-block 2j, high 2j+1
-    const __m256i q = _mm256_loadu_si256((const __m256i*)(b->qs + 32 * j));
-    const __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_loadu_si256((const __m256i*)(x->qs + 64 * j)));
-    const __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-                                            _mm256_loadu_si256((const __m256i*)(x->qs + 64 * j + 32)));
-    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * j])));
-    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * j + 1])));
-  }
-  const int isum = hsum_i32(sum);
-  return x->d * (h2f(b->d) * (float)isum) - x->d * (h2f(b->dmin) * (float)mins_dot(x, mn));
-}
-
 // Q5_K: Q4_K's sums with bit 4 of each quant from qh (bit 2j of qh[l] for element 64j + l, bit
 // 2j + 1 for 64j + 32 + l). Exact integers, added as the portable twin adds them.
 KILN_AVX2_INLINE float dot_q5_K_direct(const block_q5_K* b, const block_q8_K* x) {
@@ -335,6 +319,88 @@ KILN_AVX2_INLINE float dot_q6_K_direct(const block_q6_K* b, const block_q8_K* x)
   return x->d * (h2f(b->d) * (float)isum);
 }
 
+// Q4_K's 8 six-bit scales (bytes 0..7) and mins (8..15) from the 12 packed bytes: q4_K_scales for
+// all 8 at once, in 32-bit words.
+KILN_AVX2_INLINE __m128i q4_K_scales_mins(const uint8_t* packed) {
+  constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
+  uint32_t u[4];
+  std::memcpy(u, packed, 12);
+  u[3] = ((u[2] >> 4) & kLow4) | (((u[1] >> 6) & kLow2) << 4);  // mins 4..7
+  const uint32_t mins03 = u[1] & kLow6;
+  u[1] = (u[2] & kLow4) | (((u[0] >> 6) & kLow2) << 4);  // scales 4..7
+  u[2] = mins03;
+  u[0] &= kLow6;  // scales 0..3
+  return _mm_loadu_si128((const __m128i*)u);
+}
+
+// Decode against Q4_K, kQ4KRows weight rows at a time (rows ≥ `rows` repeat the last, their results
+// dropped). Per row and super-block the exact integers of the portable twin (Σ sc·Σ q·x and
+// Σ m·Σ x; integer sums in any order are the same integer) and its float expression, lane by lane
+// across the rows (no FMA: -ffp-contract=off), so the bits are its bits and prefill's. What the
+// tile saves: the scales unpacked with word operations and picked by shuffles, one reduction for
+// all the rows' sums, the float work done once for the rows, the activation sums shared.
+constexpr int kQ4KRows = 4;
+
+KILN_AVX2 void tile_q4_K(float* out, const block_q8_K* xb, const uint8_t* w, size_t w_row, int64_t nb,
+                         const float* bias, int rows) {
+  constexpr int C = kQ4KRows;
+  const uint8_t* wr[C];
+  for (int c = 0; c < C; c++) wr[c] = w + (c < rows ? c : rows - 1) * w_row;
+  // The next tiles' rows, one contiguous region, requested a few lines per super-block (as tile32).
+  const char* next = (const char*)(w + kPrefetchTiles * C * w_row);
+  const int64_t next_lines = (int64_t)(C * w_row + 63) / 64;
+  const int64_t lines_per_step = (next_lines + nb - 1) / nb;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  // pick[j]: int16 lane j of a vector in every lane (both 128-bit halves hold the 8 scales)
+  __m256i pick[8];
+  KILN_UNROLL for (int j = 0; j < 8; j++) pick[j] = _mm256_set1_epi16((short)(((2 * j + 1) << 8) | (2 * j)));
+  __m128 acc = _mm_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    for (int64_t l = b * lines_per_step; l < (b + 1) * lines_per_step && l < next_lines; l++)
+      _mm_prefetch(next + l * 64, _MM_HINT_T0);
+    const block_q8_K* x = xb + b;
+    // the activations' 32-element sums (pairs of the 16-element bsums), for the mins
+    const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
+                                      _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
+    __m256i isum[C];
+    __m128i msum[C];
+    uint32_t dmins[C];  // d (low half) and dmin (high half) of each row's block, as f16 bits
+    KILN_UNROLL for (int c = 0; c < C; c++) {
+      const block_q4_K* blk = (const block_q4_K*)(wr[c] + b * sizeof(block_q4_K));
+      const __m128i sm = q4_K_scales_mins(blk->scales);
+      const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+      msum[c] = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)));
+      __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+      KILN_UNROLL for (int j = 0; j < 4; j++) {  // 64 elements: low nibbles sub-block 2j, high 2j+1
+        const __m256i q = _mm256_loadu_si256((const __m256i*)(blk->qs + 32 * j));
+        const __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(q, m4), _mm256_loadu_si256((const __m256i*)(x->qs + 64 * j)));
+        const __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                                                _mm256_loadu_si256((const __m256i*)(x->qs + 64 * j + 32)));
+        s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(lo, _mm256_shuffle_epi8(sc, pick[2 * j])));
+        s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(hi, _mm256_shuffle_epi8(sc, pick[2 * j + 1])));
+      }
+      isum[c] = _mm256_add_epi32(s0, s1);
+      std::memcpy(&dmins[c], &blk->d, 4);
+    }
+    // rows' 8-lane sums to one int32 each: [row 0, 1, 2, 3]
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(isum[0], isum[1]), _mm256_hadd_epi32(isum[2], isum[3]));
+    const __m128i is = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    const __m128i ms = _mm_hadd_epi32(_mm_hadd_epi32(msum[0], msum[1]), _mm_hadd_epi32(msum[2], msum[3]));
+    // [d0 m0 d1 m1 ...] as floats, then d of rows 0..3 in the low half, dmin in the high
+    const __m256 dm = _mm256_permutevar8x32_ps(
+        _mm256_cvtph_ps(_mm_setr_epi32((int)dmins[0], (int)dmins[1], (int)dmins[2], (int)dmins[3])),
+        _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    const __m128 xd = _mm_set1_ps(x->d);
+    // x->d * (d * (float)isum) - x->d * (dmin * (float)msum), as the portable twin
+    const __m128 t = _mm_sub_ps(_mm_mul_ps(xd, _mm_mul_ps(_mm256_castps256_ps128(dm), _mm_cvtepi32_ps(is))),
+                                _mm_mul_ps(xd, _mm_mul_ps(_mm256_extractf128_ps(dm, 1), _mm_cvtepi32_ps(ms))));
+    acc = _mm_add_ps(acc, t);
+  }
+  alignas(16) float r[C];
+  _mm_store_ps(r, acc);
+  for (int c = 0; c < rows; c++) out[c] = r[c] + (bias ? bias[c] : 0.f);
+}
+
 template <DType DT>
 KILN_AVX2 void matmulK(float* out, const uint8_t* xq, size_t x_row, const uint8_t* w, const float* bias, int64_t N,
                        int64_t K, int64_t m0, int64_t m1, int64_t M) {
@@ -343,9 +409,16 @@ KILN_AVX2 void matmulK(float* out, const uint8_t* xq, size_t x_row, const uint8_
                                             : sizeof(block_q6_K);
   const int64_t nb = K / QK_K;
   const size_t w_row = (size_t)nb * wb;
-  // Decode: each weight row streamed once, dotted from its packed bytes. (Q5_K has no unpacked
-  // path: its prefill steps take the GEMM, so only decode steps come here.)
-  if (N < 4 || DT == DType::Q5_K) {
+  // Decode: each weight row streamed once, dotted from its packed bytes; Q4_K's kQ4KRows rows at a
+  // time. (Q5_K has no unpacked path: its prefill steps take the GEMM, so only decode steps come here.)
+  if (DT == DType::Q4_K && N < 4) {
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t m = m0; m < m1; m += kQ4KRows)
+        tile_q4_K(out + n * M + m, (const block_q8_K*)(xq + n * x_row), w + m * w_row, w_row, nb,
+                  bias ? bias + m : nullptr, (int)(m1 - m < kQ4KRows ? m1 - m : kQ4KRows));
+    return;
+  }
+  if (DT != DType::Q4_K && (N < 4 || DT == DType::Q5_K)) {
     for (int64_t m = m0; m < m1; m++) {
       const uint8_t* wr = w + m * w_row;
       for (int64_t l = 0; l < (int64_t)w_row; l += 64) _mm_prefetch((const char*)wr + 4 * w_row + l, _MM_HINT_T0);
@@ -353,9 +426,7 @@ KILN_AVX2 void matmulK(float* out, const uint8_t* xq, size_t x_row, const uint8_
         const block_q8_K* xb = (const block_q8_K*)(xq + n * x_row);
         float acc = 0.f;
         for (int64_t b = 0; b < nb; b++) {
-          if constexpr (DT == DType::Q4_K)
-            acc += dot_q4_K_direct((const block_q4_K*)(wr + b * wb), xb + b);
-          else if constexpr (DT == DType::Q5_K)
+          if constexpr (DT == DType::Q5_K)
             acc += dot_q5_K_direct((const block_q5_K*)(wr + b * wb), xb + b);
           else
             acc += dot_q6_K_direct((const block_q6_K*)(wr + b * wb), xb + b);
