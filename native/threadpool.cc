@@ -8,7 +8,8 @@
 
 namespace kiln {
 
-constexpr int kSpinBeforeSleep = 2000;  // pauses (25 ns each on Zen 3, ~40 on recent Intel)
+constexpr int kSpinBeforeYield = 2000;  // pauses (25 ns each on Zen 3, ~40 on recent Intel)
+constexpr std::chrono::microseconds kActiveWait{2000};  // then sched_yield until this long after a job
 
 static inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -50,14 +51,20 @@ void ThreadPool::ensure_workers(int n) {
 
 void ThreadPool::worker_loop(int ith, uint64_t seen) {
   for (;;) {
-    // Spin for a short while for the next job, then block. Short: between two decode steps the
-    // JavaScript thread samples the token and a libuv thread posts the next step, and on a machine
-    // with as many cores as pool threads every spinning worker takes a core from them (2 vCPUs,
-    // 2 threads: 20000 pauses, ~500 µs, cost Q4_K_M decode ~11% against 2000, ~50 µs).
+    // Wait for the next job: pause-spin briefly, then yield the core until kActiveWait has passed,
+    // then block. Decode steps come back to back, but between two of them the JavaScript thread
+    // samples the token and a libuv thread posts the next step: a worker spinning with pauses
+    // takes the core they need (2 vCPUs, 2 workers), and a worker asleep leaves its CPU idle,
+    // which a virtual machine may halt: waking it then costs a VM exit (measured here, a
+    // Firecracker guest: ~400 µs per 2-thread step from sleep, against ~50 µs from sched_yield).
+    // Yielding keeps the CPU awake and gives it to any thread that wants it.
     int spins = 0;
+    const auto active_until = std::chrono::steady_clock::now() + kActiveWait;
     while (generation_.load(std::memory_order_acquire) == seen) {
-      if (++spins < kSpinBeforeSleep) {
+      if (++spins < kSpinBeforeYield) {
         cpu_relax();
+      } else if ((spins & 15) != 0 || std::chrono::steady_clock::now() < active_until) {
+        sched_yield();
       } else {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
