@@ -36,8 +36,32 @@ KILN_TARGET void attend_paged(float* o, const float* qh, int64_t len, int64_t BS
   for (int64_t j0 = 0; j0 < len; j0 += BS) {
     const size_t base = block(j0 / BS);
     const int64_t n = len - j0 < BS ? len - j0 : BS;
-    for (int64_t j = 0; j < n; j++) {
-      const float s = dot_row(qh, kcache + base + j * HS, HS) * scale;
+    const float* kb = kcache + base;
+    int64_t j = 0;
+    if (HS % W == 0)  // four keys at a time: four independent chains, each in dot_row's order
+      for (; j + 4 <= n; j += 4) {
+        typename V::vf a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+        const float* k0 = kb + j * HS;
+        for (int64_t d = 0; d < HS; d += W) {
+          const typename V::vf qv = V::load(qh + d);
+          a0 = V::fma(qv, V::load(k0 + d), a0);
+          a1 = V::fma(qv, V::load(k0 + HS + d), a1);
+          a2 = V::fma(qv, V::load(k0 + 2 * HS + d), a2);
+          a3 = V::fma(qv, V::load(k0 + 3 * HS + d), a3);
+        }
+        const float s0 = V::hsum(a0) * scale, s1 = V::hsum(a1) * scale;
+        const float s2 = V::hsum(a2) * scale, s3 = V::hsum(a3) * scale;
+        scores[j0 + j] = s0;
+        scores[j0 + j + 1] = s1;
+        scores[j0 + j + 2] = s2;
+        scores[j0 + j + 3] = s3;
+        m = s0 > m ? s0 : m;
+        m = s1 > m ? s1 : m;
+        m = s2 > m ? s2 : m;
+        m = s3 > m ? s3 : m;
+      }
+    for (; j < n; j++) {
+      const float s = dot_row(qh, kb + j * HS, HS) * scale;
       scores[j0 + j] = s;
       m = s > m ? s : m;
     }
@@ -65,6 +89,14 @@ KILN_TARGET void attend_paged(float* o, const float* qh, int64_t len, int64_t BS
     for (int64_t j0 = 0; j0 < len; j0 += BS) {
       const float* vb = vcache + block(j0 / BS) + d0;
       const int64_t n = len - j0 < BS ? len - j0 : BS;
+      if (nd == kVecs * W) {  // whole vectors (HS 64, 128, ...): the same FMAs without the tests
+        for (int64_t jj = 0; jj < n; jj++) {
+          const typename V::vf p = V::set1(scores[j0 + jj] * inv);
+          const float* vr = vb + jj * HS;
+          for (int i = 0; i < kVecs; i++) acc[i] = V::fma(p, V::load(vr + i * W), acc[i]);
+        }
+        continue;
+      }
       for (int64_t jj = 0; jj < n; jj++) {
         const typename V::vf p = V::set1(scores[j0 + jj] * inv);
         const float* vr = vb + jj * HS;
