@@ -322,14 +322,8 @@ KILN_AVX2_INLINE float dot_q6_K_direct(const block_q6_K* b, const block_q8_K* x)
 // Q4_K's 8 six-bit scales (bytes 0..7) and mins (8..15) from the 12 packed bytes: q4_K_scales for
 // all 8 at once, in 32-bit words.
 KILN_AVX2_INLINE __m128i q4_K_scales_mins(const uint8_t* packed) {
-  constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
   uint32_t u[4];
-  std::memcpy(u, packed, 12);
-  u[3] = ((u[2] >> 4) & kLow4) | (((u[1] >> 6) & kLow2) << 4);  // mins 4..7
-  const uint32_t mins03 = u[1] & kLow6;
-  u[1] = (u[2] & kLow4) | (((u[0] >> 6) & kLow2) << 4);  // scales 4..7
-  u[2] = mins03;
-  u[0] &= kLow6;  // scales 0..3
+  q4_K_scales_mins_words(packed, u);
   return _mm_loadu_si128((const __m128i*)u);
 }
 

@@ -3,6 +3,7 @@
 // with one quantized activation row, and dequantization for lookups and the reference twin.
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "kernels.h"
 #include "quant/quant_types.h"
@@ -34,6 +35,18 @@ inline void q4_K_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
     sc[j] = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
     mn[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
   }
+}
+
+// The same 8 scales and 8 mins as 16 bytes (scales in bytes 0..7, mins in 8..15), unpacked with
+// 32-bit word operations: what the vector kernels load as one 128-bit vector.
+inline void q4_K_scales_mins_words(const uint8_t* packed, uint32_t u[4]) {
+  constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
+  std::memcpy(u, packed, 12);
+  u[3] = ((u[2] >> 4) & kLow4) | (((u[1] >> 6) & kLow2) << 4);  // mins 4..7
+  const uint32_t mins03 = u[1] & kLow6;
+  u[1] = (u[2] & kLow4) | (((u[0] >> 6) & kLow2) << 4);  // scales 4..7
+  u[2] = mins03;
+  u[0] &= kLow6;  // scales 0..3
 }
 
 // Null when `t` is not a block type, or when its kernels are not available in this build.
