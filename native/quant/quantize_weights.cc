@@ -1,6 +1,6 @@
 // The ONNX export's weight quantizers, bit for bit what quantize-weights.ts computes in JavaScript
 // (its reference twin, which the tests compare against). What makes them agree:
-//   - a scale is max |w| / 7 (127, 255) in double, then `|| 1` on that double (0 → 1), then
+//   - a scale is max |w| / 7 (63, 255) in double, then `|| 1` on that double (0 → 1), then
 //     stored as float32: a subnormal max can give a stored scale of 0, and w / 0 is then ±∞ (a
 //     clamped ±7) or NaN (0 / 0: nibble 0), as in JavaScript;
 //   - w / s is divided in double, s being the float32 read back from the scale array, except in the
@@ -180,6 +180,11 @@ void quantize_int4_columns(const StridedF32& w, uint8_t* packed, float* scale) {
 // Two passes as in JavaScript: each column's range (a column at a time, or a row at a time,
 // whichever is contiguous), then q (K, M) row-major, tiles of 64 columns so that writes stay
 // sequential. (Not the int4 kernels' tiles: 8-bit exports are not the slow ones.)
+// Signed weights take 7 bits (±63, ONNX Runtime's reduce_range): on CPUs without VNNI its uint8 ×
+// int8 kernels multiply with vpmaddubsw, whose int16 pair sums saturate past 32767 (255·127·2 does);
+// 255·64·2 does not. (On an AVX2-only Zen 3, ±127 weights put llama-tiny's logits 0.26 off kiln's.)
+constexpr int kSignedMax = 63;
+
 void quantize_int8_columns(const StridedF32& w, bool is_signed, uint8_t* q, float* scale, uint8_t* zero) {
   const int64_t K = w.K, M = w.M, ks = w.k_stride, ms = w.m_stride;
   std::vector<float> lo((size_t)M, 0.0f), hi((size_t)M, 0.0f);
@@ -197,7 +202,7 @@ void quantize_int8_columns(const StridedF32& w, bool is_signed, uint8_t* q, floa
   for (int64_t m = 0; m < M; m++) {
     const double l = lo[(size_t)m], h = hi[(size_t)m];
     if (is_signed) {
-      scale[m] = (float)scale_of(std::max(-l, h), 127);
+      scale[m] = (float)scale_of(std::max(-l, h), kSignedMax);
       zero[m] = 0;
     } else {
       scale[m] = (float)scale_of(h - l, 255);
@@ -212,7 +217,7 @@ void quantize_int8_columns(const StridedF32& w, bool is_signed, uint8_t* q, floa
         const double x = (double)w.data[k * ks + m * ms] / (double)scale[m];
         uint8_t v = 0;  // NaN: 0, as a typed-array store makes it
         if (!std::isnan(x))
-          v = is_signed ? (uint8_t)(int8_t)round_clamp(x, -127, 127)
+          v = is_signed ? (uint8_t)(int8_t)round_clamp(x, -kSignedMax, kSignedMax)
                         : (uint8_t)(round_clamp(x, -zero[m], 255 - zero[m]) + zero[m]);
         q[k * M + m] = v;
       }

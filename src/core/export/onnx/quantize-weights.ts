@@ -28,7 +28,7 @@ export interface Int8Weight {
   zero: Uint8Array
 }
 
-// w (K, M) → q (K, M), per column m: signed: q = round(w / s), s = max|w| / 127, zero 0;
+// w (K, M) → q (K, M), per column m: signed: q = round(w / s), s = max|w| / 63, zero 0;
 // unsigned: s = (max(w, 0) − min(w, 0)) / 255, zero = round(−min / s), q = clamp(round(w / s) + zero)
 export function quantizeInt8Columns(w: WeightView, signed: boolean): Int8Weight {
   const { data, K, M, kStride, mStride } = w
@@ -36,6 +36,12 @@ export function quantizeInt8Columns(w: WeightView, signed: boolean): Int8Weight 
   native().quantizeInt8Columns(data, K, M, kStride, mStride, signed, out.q, out.scale, out.zero)
   return out
 }
+
+/**
+ * Signed 8-bit weights use 7 bits (±63, ONNX Runtime's reduce_range): without VNNI, ONNX Runtime's
+ * uint8 × int8 kernels sum byte pairs in saturating int16 (vpmaddubsw), which ±127 overflows.
+ */
+export const INT8_SIGNED_MAX = 63
 
 /** The JavaScript twin of quantizeInt8Columns, for the tests. */
 export function quantizeInt8ColumnsRef(w: WeightView, signed: boolean): Int8Weight {
@@ -50,7 +56,7 @@ export function quantizeInt8ColumnsRef(w: WeightView, signed: boolean): Int8Weig
       if (v < lo) lo = v
       if (v > hi) hi = v
     }
-    if (signed) scale[m] = Math.max(-lo, hi) / 127 || 1
+    if (signed) scale[m] = Math.max(-lo, hi) / INT8_SIGNED_MAX || 1
     else {
       scale[m] = (hi - lo) / 255 || 1
       zero[m] = Math.min(255, Math.max(0, Math.round(-lo / scale[m])))
@@ -63,7 +69,7 @@ export function quantizeInt8ColumnsRef(w: WeightView, signed: boolean): Int8Weig
     for (let k = 0; k < K; k++)
       for (let m = m0; m < m1; m++) {
         const r = Math.round(data[k * kStride + m * mStride] / scale[m])
-        if (signed) qs[k * M + m] = Math.max(-127, Math.min(127, r))
+        if (signed) qs[k * M + m] = Math.max(-INT8_SIGNED_MAX, Math.min(INT8_SIGNED_MAX, r))
         else q[k * M + m] = Math.max(0, Math.min(255, r + zero[m]))
       }
   }
