@@ -3,7 +3,7 @@
 // Decode cycles through enough copies of each weight to exceed the last-level cache, as a real
 // model's layers do, so small matrices are timed from DRAM too. Run `node --expose-gc bench/matmul.mjs`
 // (needs `npm run build:native`); flags: --threads N, --reps N, --dtype f32,bf16,f16 (or block types:
-// q4_0, q8_0, q4_k, q6_k, ...), --n 1,64,
+// q4_0, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k), --n 1,64,
 // --ghz F (clock for the FMA peak), --shapes KxM,KxM (default the llama ones), --json.
 
 import { readFileSync } from 'node:fs'
@@ -41,7 +41,8 @@ function mulberry32(seed) {
   }
 }
 
-const QUANT_TYPES = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k']
+// The block types the addon quantizes (native().quantize)
+const QUANT_TYPES = ['q4_0', 'q5_0', 'q5_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k']
 
 // Random weights of roughly unit scale; for f16/bf16 the bit patterns are drawn directly, block
 // types quantize uniform floats (rows of K).

@@ -38,7 +38,9 @@ inline void q4_K_scales(const uint8_t* s, uint8_t sc[8], uint8_t mn[8]) {
 }
 
 // The same 8 scales and 8 mins as 16 bytes (scales in bytes 0..7, mins in 8..15), unpacked with
-// 32-bit word operations: what the vector kernels load as one 128-bit vector.
+// 32-bit word operations: what the vector kernels load as one 128-bit vector. (q4_K_scales stays
+// the byte-by-byte form the portable twin reads, so the bit-for-bit tests between the two compare
+// independent unpackings.)
 inline void q4_K_scales_mins_words(const uint8_t* packed, uint32_t u[4]) {
   constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
   std::memcpy(u, packed, 12);

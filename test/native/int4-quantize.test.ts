@@ -98,6 +98,25 @@ describe('native ONNX weight quantizers', () => {
     })
   })
 
+  it('give signed int8 weights 7 bits: the largest |w| of each column at ±63, none beyond', () => {
+    // (ONNX Runtime's uint8 × int8 kernels without VNNI saturate int16 pair sums past 255·64·2.)
+    const K = 37
+    const M = 9
+    const w: WeightView = { data: random(K * M, 11), K, M, kStride: M, mStride: 1 }
+    const { q, scale } = quantizeInt8Columns(w, true)
+    const qs = new Int8Array(q.buffer, q.byteOffset, q.length)
+    for (let m = 0; m < M; m++) {
+      let amax = 0
+      let qmax = 0
+      for (let k = 0; k < K; k++) {
+        amax = Math.max(amax, Math.abs(w.data[k * M + m]))
+        qmax = Math.max(qmax, Math.abs(qs[k * M + m]))
+      }
+      expect(qmax).toBe(63)
+      expect(scale[m]).toBe(Math.fround(amax / 63))
+    }
+  })
+
   it('equal them on zeros, NaN, ±Infinity, subnormals, huge values and exact halves', () => {
     const shapes = [
       [40, 10],
