@@ -12,6 +12,7 @@
 #include "cpu/sample.h"
 #include "graph.h"
 #include "mapped_file.h"
+#include "step_outputs.h"
 #include "threadpool.h"
 
 namespace kiln {
@@ -305,23 +306,37 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     StepWorker(Napi::Env env, GraphWrap* self, Step s)
         : Napi::AsyncWorker(env), self_(self), step_(std::move(s)), deferred_(Napi::Promise::Deferred::New(env)) {
       self_ref_ = Napi::Persistent(self->Value());
-      out_.resize(step_.out_rows.size() * self->graph_->out_cols());
+      floats_ = step_.out_rows.size() * self->graph_->out_cols();
+      out_ = StepOutputs::take(floats_);
     }
+    ~StepWorker() override { StepOutputs::give(out_, floats_); }
+    // The caller's array to copy the output into and resolve with, instead of a new one.
+    void set_target(Napi::Float32Array a) { target_ = Napi::Persistent(a); }
     Napi::Promise Promise() { return deferred_.Promise(); }
     void Execute() override {
       try {
         if (!self_->graph_) throw std::runtime_error("graph was disposed");
-        run_step(*self_->graph_, step_, out_.data());
+        run_step(*self_->graph_, step_, out_);
       } catch (const std::exception& e) {
         SetError(e.what());
       }
     }
     void OnOK() override {
-      Napi::Float32Array a = Napi::Float32Array::New(Env(), out_.size());
+      self_->busy_--;
+      Napi::Float32Array a;
+      if (target_.IsEmpty()) {
+        a = Napi::Float32Array::New(Env(), floats_);
+      } else {
+        a = target_.Value();
+        // Checked again here: JavaScript could have detached its buffer while the step ran.
+        if (a.ElementLength() != floats_) {
+          deferred_.Reject(Napi::Error::New(Env(), "runAsync: the output array was detached during the step").Value());
+          return;
+        }
+      }
       // A step that asks for no output rows has nothing to copy, and both pointers are then null:
       // memcpy with a null pointer is undefined even for 0 bytes (UBSan reports it).
-      if (!out_.empty()) std::memcpy(a.Data(), out_.data(), out_.size() * 4);
-      self_->busy_--;
+      if (floats_) std::memcpy(a.Data(), out_, floats_ * 4);
       deferred_.Resolve(a);
     }
     void OnError(const Napi::Error& e) override {
@@ -333,7 +348,9 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     GraphWrap* self_;
     Napi::ObjectReference self_ref_;
     Step step_;
-    std::vector<float> out_;
+    size_t floats_ = 0;
+    float* out_ = nullptr;  // the step's output (StepOutputs), copied out in OnOK
+    Napi::Reference<Napi::Float32Array> target_;
     Napi::Promise::Deferred deferred_;
   };
 
@@ -341,7 +358,17 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     Napi::Env env = info.Env();
     live(env);
     Step s = read_step(info);
+    // out (argument 9): a Float32Array of exactly outRows × output columns to resolve with, so a
+    // decode loop reuses one array instead of a new one a step
+    Napi::Float32Array target;
+    if (info.Length() > 9 && !info[9].IsUndefined()) {
+      target = as_f32(env, info[9], "out");
+      if (target.ElementLength() != s.out_rows.size() * (size_t)live(env).out_cols())
+        throw Napi::RangeError::New(env, "out must have outRows × " + std::to_string(live(env).out_cols()) + " floats (" +
+                                             std::to_string(s.out_rows.size() * (size_t)live(env).out_cols()) + ")");
+    }
     auto* w = new StepWorker(env, this, std::move(s));
+    if (!target.IsEmpty()) w->set_target(target);
     busy_++;
     w->Queue();
     return w->Promise();

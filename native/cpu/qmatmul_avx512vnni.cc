@@ -7,7 +7,8 @@
 //     AVX2 kernel's order.
 //   Q4_K, Q6_K: 64 quants per vector; per super-block an exact integer (maddubs pairs times the
 //     sub-block scales through vpdpwssd), turned into a float by the very expression of the AVX2
-//     kernel and the portable twin.
+//     kernel and the portable twin. Q4_K takes four weight rows at a time (tile_q4_K, as the AVX2
+//     tier), Q6_K one.
 // vpdpbusd multiplies unsigned by signed bytes: Q4_0's quants are unsigned (0..15), their offset 8
 // comes off through the activations' sums; Q8_0's signed weights go in as w + 128 (unsigned, w xor
 // 0x80) against the signed activations, and the extra 128·Σx, the same for every row, is the lanes'
@@ -141,35 +142,6 @@ KILN_VNNI_INLINE __m128i q4_K_scales_mins(const uint8_t* packed) {
   return _mm_loadu_si128((const __m128i*)u);
 }
 
-// Σ_j m_j·(Σ q8 of sub-block j): the activations' 16-element sums paired, times the 8 mins.
-KILN_VNNI_INLINE int mins_dot(const block_q8_K* x, __m128i mins8) {
-  const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
-                                    _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
-  __m128i m = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(mins8));
-  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
-  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
-  return _mm_cvtsi128_si32(m);
-}
-
-KILN_VNNI_INLINE float dot_q4_K(const block_q4_K* b, const block_q8_K* x) {
-  const __m128i sm = q4_K_scales_mins(b->scales);
-  // int16 lanes 0..15 take sc[2j] (elements 0..31 of the vector), 16..31 sc[2j+1]
-  const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  __m512i sum = _mm512_setzero_si512();
-  KILN_UNROLL for (int j = 0; j < 4; j++) {
-    const __m256i q = _mm256_loadu_si256((const __m256i*)(b->qs + 32 * j));
-    const __m512i qq = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
-    const __m512i p16 = _mm512_maddubs_epi16(qq, _mm512_loadu_si512((const void*)(x->qs + 64 * j)));
-    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(2 * j))),
-                                           _mm256_set1_epi16((short)(2 * j + 1)), 1);
-    sum = _mm512_dpwssd_epi32(sum, p16, _mm512_permutexvar_epi16(idx, sc16));
-  }
-  const int isum = _mm512_reduce_add_epi32(sum);
-  const int msum = mins_dot(x, _mm_srli_si128(sm, 8));
-  return x->d * (_cvtsh_ss(b->d) * (float)isum) - x->d * (_cvtsh_ss(b->dmin) * (float)msum);
-}
-
 KILN_VNNI_INLINE float dot_q6_K(const block_q6_K* b, const block_q8_K* x) {
   const __m256i sc16_256 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)b->scales));
   const __m512i sc16 = _mm512_castsi256_si512(sc16_256);
@@ -205,24 +177,95 @@ KILN_VNNI_INLINE float dot_q6_K(const block_q6_K* b, const block_q8_K* x) {
   return x->d * (_cvtsh_ss(b->d) * (float)isum);
 }
 
-template <DType DT>
-KILN_VNNI void matmulK(float* out, const uint8_t* xq, size_t x_row, const uint8_t* w, const float* bias, int64_t N,
-                       int64_t K, int64_t m0, int64_t m1, int64_t M) {
-  constexpr size_t wb = DT == DType::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+// Decode against Q4_K, kRows weight rows at a time (rows ≥ `rows` repeat the last, their results
+// dropped): the AVX2 tile_q4_K's integers and float expression, 64 quants per vector. Per row and
+// super-block the exact integer Σ sc_j·(q·x) comes from maddubs + vpdpwssd; the four rows' sums
+// and their mins terms are then reduced together and the float expression runs once for the four
+// rows, so the reductions and scalar tail of one row per super-block are shared by four.
+KILN_VNNI void tile_q4_K(float* out, const block_q8_K* xb, const uint8_t* w, size_t w_row, int64_t nb,
+                         const float* bias, int rows) {
+  constexpr int C = kRows;
+  const uint8_t* wr[C];
+  for (int c = 0; c < C; c++) wr[c] = w + (c < rows ? c : rows - 1) * w_row;
+  const char* next = (const char*)(w + kPrefetchTiles * C * w_row);
+  const int64_t next_lines = (int64_t)(C * w_row + 63) / 64;
+  const int64_t lines_per_step = (next_lines + nb - 1) / nb;
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  // 32 packed bytes broadcast to both halves: the low half keeps the low nibbles (sub-block 2j),
+  // the high half shifts the high ones down (sub-block 2j + 1)
+  const __m512i nibble_shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  // pick[j]: int16 scale 2j in every lane of the low half, 2j + 1 in the high half (each 128-bit
+  // lane holds the 8 scales)
+  __m512i pick[4];
+  KILN_UNROLL for (int j = 0; j < 4; j++)
+    pick[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(((4 * j + 1) << 8) | (4 * j)))),
+                                 _mm256_set1_epi16((short)(((4 * j + 3) << 8) | (4 * j + 2))), 1);
+  __m128 acc = _mm_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    for (int64_t l = b * lines_per_step; l < (b + 1) * lines_per_step && l < next_lines; l++)
+      _mm_prefetch(next + l * 64, _MM_HINT_T0);
+    const block_q8_K* x = xb + b;
+    const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
+                                      _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
+    __m256i isum[C];
+    __m128i msum[C];
+    uint32_t dmins[C];  // d (low half) and dmin (high half) of each row's block, as f16 bits
+    KILN_UNROLL for (int c = 0; c < C; c++) {
+      const block_q4_K* blk = (const block_q4_K*)(wr[c] + b * sizeof(block_q4_K));
+      const __m128i sm = q4_K_scales_mins(blk->scales);
+      const __m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
+      msum[c] = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)));
+      __m512i s = _mm512_setzero_si512();
+      KILN_UNROLL for (int j = 0; j < 4; j++) {
+        const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk->qs + 32 * j)));
+        const __m512i p16 = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, nibble_shift), m4),
+                                                 _mm512_loadu_si512((const void*)(x->qs + 64 * j)));
+        s = _mm512_dpwssd_epi32(s, p16, _mm512_shuffle_epi8(sc, pick[j]));
+      }
+      isum[c] = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+      std::memcpy(&dmins[c], &blk->d, 4);
+    }
+    // rows' 8-lane sums to one int32 each: [row 0, 1, 2, 3]
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(isum[0], isum[1]), _mm256_hadd_epi32(isum[2], isum[3]));
+    const __m128i is = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    const __m128i ms = _mm_hadd_epi32(_mm_hadd_epi32(msum[0], msum[1]), _mm_hadd_epi32(msum[2], msum[3]));
+    const __m256 dm = _mm256_permutevar8x32_ps(
+        _mm256_cvtph_ps(_mm_setr_epi32((int)dmins[0], (int)dmins[1], (int)dmins[2], (int)dmins[3])),
+        _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    const __m128 xd = _mm_set1_ps(x->d);
+    // x->d * (d * (float)isum) - x->d * (dmin * (float)msum), as the portable twin
+    const __m128 t = _mm_sub_ps(_mm_mul_ps(xd, _mm_mul_ps(_mm256_castps256_ps128(dm), _mm_cvtepi32_ps(is))),
+                                _mm_mul_ps(xd, _mm_mul_ps(_mm256_extractf128_ps(dm, 1), _mm_cvtepi32_ps(ms))));
+    acc = _mm_add_ps(acc, t);
+  }
+  alignas(16) float r[C];
+  _mm_store_ps(r, acc);
+  for (int c = 0; c < rows; c++) out[c] = r[c] + (bias ? bias[c] : 0.f);
+}
+
+// Q4_K: kRows weight rows at a time (1.05-1.35x the one-row form, 768x32000 the most).
+KILN_VNNI void matmul_q4_K(float* out, const uint8_t* xq, size_t x_row, const uint8_t* w, const float* bias, int64_t N,
+                           int64_t K, int64_t m0, int64_t m1, int64_t M) {
   const int64_t nb = K / QK_K;
-  const size_t w_row = (size_t)nb * wb;
+  const size_t w_row = (size_t)nb * sizeof(block_q4_K);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t m = m0; m < m1; m += kRows)
+      tile_q4_K(out + n * M + m, (const block_q8_K*)(xq + n * x_row), w + m * w_row, w_row, nb,
+                bias ? bias + m : nullptr, (int)(m1 - m < kRows ? m1 - m : kRows));
+}
+
+// Q6_K: one weight row at a time (four at a time made it slower, on AVX2 too).
+KILN_VNNI void matmul_q6_K(float* out, const uint8_t* xq, size_t x_row, const uint8_t* w, const float* bias, int64_t N,
+                           int64_t K, int64_t m0, int64_t m1, int64_t M) {
+  const int64_t nb = K / QK_K;
+  const size_t w_row = (size_t)nb * sizeof(block_q6_K);
   for (int64_t m = m0; m < m1; m++) {
     const uint8_t* wr = w + m * w_row;
     for (int64_t l = 0; l < (int64_t)w_row; l += 64) _mm_prefetch((const char*)wr + 4 * w_row + l, _MM_HINT_T0);
     for (int64_t n = 0; n < N; n++) {
       const block_q8_K* xb = (const block_q8_K*)(xq + n * x_row);
       float acc = 0.f;
-      for (int64_t b = 0; b < nb; b++) {
-        if constexpr (DT == DType::Q4_K)
-          acc += dot_q4_K((const block_q4_K*)(wr + b * wb), xb + b);
-        else
-          acc += dot_q6_K((const block_q6_K*)(wr + b * wb), xb + b);
-      }
+      for (int64_t b = 0; b < nb; b++) acc += dot_q6_K((const block_q6_K*)(wr + b * sizeof(block_q6_K)), xb + b);
       out[n * M + m] = acc + (bias ? bias[m] : 0.f);
     }
   }
@@ -256,10 +299,10 @@ bool matmul_quant_avx512vnni(float* out, const uint8_t* xq, size_t x_row, const 
       matmul32<DType::Q8_0>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
       return true;
     case DType::Q4_K:
-      matmulK<DType::Q4_K>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
+      matmul_q4_K(out, xq, x_row, wb, bias, N, K, m0, m1, M);
       return true;
     case DType::Q6_K:
-      matmulK<DType::Q6_K>(out, xq, x_row, wb, bias, N, K, m0, m1, M);
+      matmul_q6_K(out, xq, x_row, wb, bias, N, K, m0, m1, M);
       return true;
     default:
       return false;

@@ -107,6 +107,11 @@ export interface NativeGraph {
     targets?: Int32Array,
     /** Training graphs: run the forward and the loss only (evaluation), leaving the gradients. */
     forwardOnly?: boolean,
+    /**
+     * The array (exactly outRows × output columns) to copy the output into and resolve with,
+     * instead of a new one: a decode loop reuses one. JavaScript must not use it until then.
+     */
+    out?: Float32Array,
   ): Promise<Float32Array>
   dispose(): void
   info(): GraphInfo

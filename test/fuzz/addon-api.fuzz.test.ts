@@ -436,7 +436,11 @@ const step: fc.Arbitrary<ValueDesc[]> = fc
     type: mostly(fc.nat(1), fc.constantFrom(-1, 2, 2 ** 31 - 1)),
     block: mostly(fc.nat(4), fc.constantFrom(-1, 5, 2 ** 31 - 1)),
     threads,
-    extra: fc.nat(3),
+    extra: fc.nat(4),
+    // the output array of runAsync (argument 9): its length off the step's outRows × 8 columns by
+    // this much, or of another type
+    outDelta: mostly(fc.constant(0), fc.constantFrom(-1, 1, 8, -8)),
+    outType: mostly(fc.constant('f32'), fc.constantFrom('f64', 'i32')),
   })
   .map((s) => {
     const tokens = Array.from({ length: s.n }, (_, i) => (i === 0 ? s.token : (s.token + i) % 11))
@@ -446,6 +450,10 @@ const step: fc.Arbitrary<ValueDesc[]> = fc
     const args: ValueDesc[] = [i32(tokens), i32(positions), i32(slots), i32(outRows), s.threads]
     if (s.extra >= 1) args.push(i32(tokens.map(() => s.type)))
     if (s.extra >= 2) args.push(i32([s.block, 1, 2, 3].slice(0, s.extra === 3 ? 3 : 4)))
+    if (s.extra === 4) {
+      const n = Math.max(0, s.r * 8 + s.outDelta)
+      args.push({ $: 'undefined' }, false, { $: 'ta', type: s.outType, n, fill: [0.5] })
+    }
     return args
   })
 
@@ -467,6 +475,7 @@ const graphProgram: fc.Arbitrary<AddonCall[]> = fc
             fn: fc.constantFrom('run', 'runAsync'),
             args: stepArgs,
             detach: fc.boolean(),
+            detachOut: fc.boolean(),
           }),
         },
         {
@@ -490,7 +499,14 @@ const graphProgram: fc.Arbitrary<AddonCall[]> = fc
     { fn: 'Graph', args: [spec], plain },
     ...calls.map((c): AddonCall => {
       const { foreign, ...call } = c as AddonCall & { foreign?: boolean }
-      return foreign ? call : { ...call, graph: 0, detach: call.fn === 'runAsync' ? call.detach : undefined }
+      if (foreign) return call
+      const async = call.fn === 'runAsync'
+      return {
+        ...call,
+        graph: 0,
+        detach: async ? call.detach : undefined,
+        detachOut: async ? call.detachOut : undefined,
+      }
     }),
   ])
 

@@ -39,6 +39,9 @@ async function runCase(calls: AddonCall[]): Promise<CallOutcome[]> {
         const f = addon[call.fn] as (...a: unknown[]) => unknown
         result = call.self ? f.apply(decodeValue(call.self, ctx), args) : f(...args)
       }
+      const out = args[9]
+      if (call.detachOut && ArrayBuffer.isView(out) && out.buffer instanceof ArrayBuffer)
+        structuredClone(out.buffer, { transfer: [out.buffer] })
       if (result instanceof Promise) {
         // Awaited at once, or left running while the next calls (dispose) happen.
         const p = result.then(

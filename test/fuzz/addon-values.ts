@@ -23,6 +23,8 @@ export interface AddonCall {
   plain?: boolean
   /** runAsync: not awaited before the next call (dispose while it runs); awaited at the end of the case. */
   detach?: boolean
+  /** runAsync: its output array (argument 9) detached right after the call, while the step runs. */
+  detachOut?: boolean
 }
 
 export interface CallOutcome {

@@ -142,6 +142,51 @@ describe('device boundary', () => {
     }
   })
 
+  it('fills and resolves with the output array a step is given, and refuses one of the wrong size', async () => {
+    const g = new (native().Graph)(spec({}))
+    try {
+      const want = [3, 0, 2]
+      const run = (out?: Float32Array) =>
+        g.runAsync(
+          Int32Array.from(ids),
+          Int32Array.from([0, 1, 2, 3]),
+          Int32Array.from([1, 1, 1, 1]),
+          Int32Array.from(want),
+          2,
+          undefined,
+          undefined,
+          undefined,
+          false,
+          out,
+        )
+      const fresh = await run()
+      // one array for several steps, as the scheduler does: the same array back, the same bits
+      const out = new Float32Array(fresh.length).fill(Number.NaN)
+      for (let k = 0; k < 3; k++) {
+        const got = await run(out)
+        expect(got).toBe(out)
+        expect(got).toEqual(fresh)
+      }
+      // a view of a longer array: only the view is written
+      const big = new Float32Array(fresh.length + 8).fill(7)
+      const view = big.subarray(4, 4 + fresh.length)
+      expect(await run(view)).toEqual(fresh)
+      expect([...big.subarray(0, 4), ...big.subarray(4 + fresh.length)]).toEqual(Array(8).fill(7))
+      expect(() => run(new Float32Array(fresh.length + 1))).toThrow(/out must have outRows × \d+ floats/)
+      expect(() => run(new Float64Array(fresh.length) as unknown as Float32Array)).toThrow(
+        /out must be a Float32Array/,
+      )
+      // detached while the step runs: the step rejects (the step's own buffer is written, never the freed one)
+      const lost = new Float32Array(fresh.length)
+      const pending = run(lost)
+      structuredClone(lost.buffer, { transfer: [lost.buffer] })
+      await expect(pending).rejects.toThrow(/the output array was detached during the step/)
+      expect(await run()).toEqual(fresh)
+    } finally {
+      g.dispose()
+    }
+  })
+
   it('names the devices and kernel tables it knows when given another', () => {
     expect(() => new (native().Graph)(spec({ device: 'cuda' as 'cpu' }))).toThrow(
       /unknown device "cuda" \(cpu\)/,

@@ -178,7 +178,8 @@ export class Model {
    * One forward step over ragged rows; returns the logits of `outRows` (R × V). blocks: the KV
    * block table (slots × kv.blocksPerSlot); absent, slot s owns blocks s·MB … s·MB+MB−1.
    * adapters: with named adapters, each row's tag (0 the base, k the k-th of adapterNames; absent:
-   * every row the base).
+   * every row the base). out: an array of exactly R × V floats to fill and return instead of a new
+   * one (a decode loop reuses one: a new 128 KB array a step costs more than the copy).
    */
   async step(
     tokens: Int32Array,
@@ -187,10 +188,11 @@ export class Model {
     outRows: Int32Array,
     blocks?: Int32Array,
     adapters?: Int32Array,
+    out?: Float32Array,
   ): Promise<Float32Array> {
     const g = this.live()
     const tags = this.adapterNames.length > 0 ? (adapters ?? new Int32Array(tokens.length)) : undefined
-    return g.runAsync(tokens, positions, slots, outRows, this.threads, tags, blocks)
+    return g.runAsync(tokens, positions, slots, outRows, this.threads, tags, blocks, undefined, false, out)
   }
 
   /** The row tag of a named adapter (1-based; undefined or the base: 0). */

@@ -42,6 +42,9 @@ export class Scheduler {
   private stepping = false
   private closed = false
   private decodeCursor = 0
+  // The steps' logits, one array reused (grown as needed): each step's rows are read before the
+  // next step runs (sampling, prompt scores)
+  private logits = new Float32Array(0)
   private idle: (() => void)[] = []
   private totals = {
     promptTokens: 0,
@@ -366,6 +369,8 @@ export class Scheduler {
       if (tokens.length === 0) continue
       const t0 = performance.now()
       let logits: Float32Array
+      const logitsLength = (outRows.length + scoreRows.length) * V
+      if (this.logits.length < logitsLength) this.logits = new Float32Array(logitsLength)
       this.stepping = true
       try {
         logits = await this.model.step(
@@ -375,6 +380,7 @@ export class Scheduler {
           Int32Array.from([...outRows, ...scoreRows]),
           table,
           Int32Array.from(adapters),
+          this.logits.subarray(0, logitsLength),
         )
       } catch (e) {
         for (const s of [...this.running]) {
