@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "cpu/qgemm_avx2.h"
+#include "cpu/q4_K_tile_x86.h"
 #include "cpu/qweights.h"
 #include "kernels.h"
 #include "quant/blocks.h"
@@ -376,19 +377,7 @@ KILN_AVX2 void tile_q4_K(float* out, const block_q8_K* xb, const uint8_t* w, siz
       isum[c] = _mm256_add_epi32(s0, s1);
       std::memcpy(&dmins[c], &blk->d, 4);
     }
-    // rows' 8-lane sums to one int32 each: [row 0, 1, 2, 3]
-    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(isum[0], isum[1]), _mm256_hadd_epi32(isum[2], isum[3]));
-    const __m128i is = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-    const __m128i ms = _mm_hadd_epi32(_mm_hadd_epi32(msum[0], msum[1]), _mm_hadd_epi32(msum[2], msum[3]));
-    // [d0 m0 d1 m1 ...] as floats, then d of rows 0..3 in the low half, dmin in the high
-    const __m256 dm = _mm256_permutevar8x32_ps(
-        _mm256_cvtph_ps(_mm_setr_epi32((int)dmins[0], (int)dmins[1], (int)dmins[2], (int)dmins[3])),
-        _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
-    const __m128 xd = _mm_set1_ps(x->d);
-    // x->d * (d * (float)isum) - x->d * (dmin * (float)msum), as the portable twin
-    const __m128 t = _mm_sub_ps(_mm_mul_ps(xd, _mm_mul_ps(_mm256_castps256_ps128(dm), _mm_cvtepi32_ps(is))),
-                                _mm_mul_ps(xd, _mm_mul_ps(_mm256_extractf128_ps(dm, 1), _mm_cvtepi32_ps(ms))));
-    acc = _mm_add_ps(acc, t);
+    acc = _mm_add_ps(acc, q4_K_tile_terms(isum, msum, dmins, x->d));
   }
   alignas(16) float r[C];
   _mm_store_ps(r, acc);

@@ -71,6 +71,20 @@ describe('device boundary', () => {
       Int32Array.from(want),
       2,
     )
+  // The same step through runAsync, with a block table or an output array.
+  const stepAsync = (g: NativeGraph, want: number[], o: { blocks?: Int32Array; out?: Float32Array } = {}) =>
+    g.runAsync(
+      Int32Array.from(ids),
+      Int32Array.from([0, 1, 2, 3]),
+      Int32Array.from([1, 1, 1, 1]),
+      Int32Array.from(want),
+      2,
+      undefined,
+      o.blocks,
+      undefined,
+      false,
+      o.out,
+    )
 
   for (const [name, extra] of [
     ['backend alone (as callers pass it)', { backend: 'cpu' }],
@@ -115,17 +129,7 @@ describe('device boundary', () => {
         positions: MB * BS,
         slots: S,
       })
-      const want = [3, 0, 2]
-      const run = (blocks?: Int32Array) =>
-        g.runAsync(
-          Int32Array.from(ids),
-          Int32Array.from([0, 1, 2, 3]),
-          Int32Array.from([1, 1, 1, 1]),
-          Int32Array.from(want),
-          2,
-          undefined,
-          blocks,
-        )
+      const run = (blocks?: Int32Array) => stepAsync(g, [3, 0, 2], { blocks })
       const identity = await run()
       // Slot 1 in the spare block 4 (then 0): the same numbers, wherever they are kept.
       expect(await run(Int32Array.from([0, 1, 4, 0]))).toEqual(identity)
@@ -145,20 +149,7 @@ describe('device boundary', () => {
   it('fills and resolves with the output array a step is given, and refuses one of the wrong size', async () => {
     const g = new (native().Graph)(spec({}))
     try {
-      const want = [3, 0, 2]
-      const run = (out?: Float32Array) =>
-        g.runAsync(
-          Int32Array.from(ids),
-          Int32Array.from([0, 1, 2, 3]),
-          Int32Array.from([1, 1, 1, 1]),
-          Int32Array.from(want),
-          2,
-          undefined,
-          undefined,
-          undefined,
-          false,
-          out,
-        )
+      const run = (out?: Float32Array) => stepAsync(g, [3, 0, 2], { out })
       const fresh = await run()
       // one array for several steps, as the scheduler does: the same array back, the same bits
       const out = new Float32Array(fresh.length).fill(Number.NaN)
