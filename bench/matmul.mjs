@@ -1,7 +1,11 @@
 // Matmul micro-benchmark on the 110M-parameter llama shapes: decode (N=1, GB/s of weights read,
 // against this machine's measured read bandwidth) and prefill (N=64, GFLOPS, against the FMA peak).
 // Decode cycles through enough copies of each weight to exceed the last-level cache, as a real
-// model's layers do, so small matrices are timed from DRAM too. Run `node --expose-gc bench/matmul.mjs`
+// model's layers do, so small matrices are timed from DRAM too. Times are the kernel's own, from
+// the op profile (KILN_PROFILE=1, set here unless given: thread 0's time in the node, its barrier
+// included), not runOp's wall time: runOp builds a graph a call, and on virtual machines where a
+// first touch of a page is costly its fresh buffers moved the wall time by up to 3× from one run
+// to the next (KILN_PROFILE=0: wall time, with that cost). Run `node --expose-gc bench/matmul.mjs`
 // (needs `npm run build:native`); flags: --threads N, --reps N, --dtype f32,bf16,f16 (or block types:
 // q4_0, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k), --n 1,64,
 // --ghz F (clock for the FMA peak), --shapes KxM,KxM (default the llama ones), --json.
@@ -27,6 +31,7 @@ export const SHAPES = [
 const COLD_BYTES = 96 * 1024 * 1024 // total bytes of weight copies cycled in decode (> L3)
 
 function loadAddon() {
+  process.env.KILN_PROFILE ??= '1' // read once, when the addon first asks
   return require(path.join(here, '..', 'build', 'Release', 'kiln_native.node'))
 }
 
@@ -139,8 +144,12 @@ export async function benchMatmul(opts = {}) {
   const bandwidth = addon.measureReadBandwidth(1 << 30, threads, 3)
   const overheadUs = callOverhead(addon, threads) * 1e6
   const mhz = opts.ghz ? opts.ghz * 1000 : cpuMHz()
-  // 2 FMA pipes x 8 lanes x 2 flops per cycle per core (AVX2, no AVX-512)
-  const peak = mhz ? mhz * 1e6 * 32 * Math.min(threads, addon.cpuInfo().hardwareThreads) : undefined
+  // 2 FMA pipes x 8 lanes (16 with AVX-512) x 2 flops per cycle per core
+  const flopsPerCycle = /avx512/.test(addon.cpuInfo().kernels) ? 64 : 32
+  const peak = mhz
+    ? mhz * 1e6 * flopsPerCycle * Math.min(threads, addon.cpuInfo().hardwareThreads)
+    : undefined
+  const profiled = addon.opProfile().enabled
   const rows = []
   for (const [K, M] of shapes) {
     for (const dtype of dtypes) {
@@ -160,18 +169,22 @@ export async function benchMatmul(opts = {}) {
         for (let i = 0; i < Math.min(perRep, 4); i++) addon.runOp('cpu', node, specs[i % copies], threads)
         const times = []
         for (let r = 0; r < reps; r++) {
+          addon.opProfile() // clears it
           const t0 = performance.now()
           for (let i = 0; i < perRep; i++) addon.runOp('cpu', node, specs[N === 1 ? i : 0], threads)
-          times.push((performance.now() - t0) / 1e3 / perRep)
+          const wall = (performance.now() - t0) / 1e3 / perRep
+          const prof = addon.opProfile()
+          const us = (N === 1 ? prof.decode : prof.prefill).ops.matmul?.us_per_step
+          times.push(profiled && us !== undefined ? us / 1e6 : wall)
         }
         const secs = median(times)
         const row = { K, M, dtype, N, threads, ms: secs * 1e3, bestMs: Math.min(...times) * 1e3 }
         if (N === 1) {
           row.gbps = bytes / secs / 1e9
           row.pctBandwidth = (100 * bytes) / secs / bandwidth
-          // the kernel alone, estimated: the time less one call's overhead
+          // wall times: the kernel alone, estimated as the time less one call's overhead
           const net = secs - overheadUs / 1e6
-          if (net > 0) row.netGbps = bytes / net / 1e9
+          if (!profiled && net > 0) row.netGbps = bytes / net / 1e9
         }
         row.gflops = (2 * N * K * M) / secs / 1e9
         if (peak) row.pctPeak = (100 * row.gflops * 1e9) / peak
@@ -179,7 +192,14 @@ export async function benchMatmul(opts = {}) {
       }
     }
   }
-  return { bandwidthGBps: bandwidth / 1e9, peakGflops: peak ? peak / 1e9 : undefined, overheadUs, reps, rows }
+  return {
+    bandwidthGBps: bandwidth / 1e9,
+    peakGflops: peak ? peak / 1e9 : undefined,
+    overheadUs,
+    profiled,
+    reps,
+    rows,
+  }
 }
 
 function flag(args, name, def) {
@@ -206,7 +226,9 @@ async function main() {
   const peak = result.peakGflops ? `, FMA peak ${result.peakGflops.toFixed(0)} GFLOPS` : ''
   console.log(`read bandwidth ${result.bandwidthGBps.toFixed(1)} GB/s${peak}`)
   console.log(
-    `runOp overhead ${result.overheadUs.toFixed(0)} µs per call (included); medians of ${result.reps} runs`,
+    result.profiled
+      ? `kernel times from the op profile (runOp's own overhead, ${result.overheadUs.toFixed(0)} µs a call, left out); medians of ${result.reps} runs`
+      : `runOp wall times, its overhead of ${result.overheadUs.toFixed(0)} µs per call included; medians of ${result.reps} runs`,
   )
   console.log('    K      M  dtype    N      ms  best ms     GB/s  %bw  net GB/s   GFLOPS  %peak')
   for (const r of result.rows) {
