@@ -26,6 +26,9 @@ import { SequenceKv } from './sequence-kv.js'
 
 export * from './scheduler-types.js'
 
+/** Most logits floats the scheduler keeps one array for (16 MB): a decode step of 32 sequences at a 128K vocabulary. */
+const REUSED_LOGITS = 4 * 1024 * 1024
+
 export class Scheduler {
   readonly maxSeqs: number
   readonly contextLength: number
@@ -42,7 +45,8 @@ export class Scheduler {
   private stepping = false
   private closed = false
   private decodeCursor = 0
-  // The steps' logits, one array reused (grown as needed): each step's rows are read before the
+  // The steps' logits, one array reused (grown as needed, up to REUSED_LOGITS floats; a bigger
+  // step, scoring a long prompt, gets an array of its own): each step's rows are read before the
   // next step runs (sampling, prompt scores)
   private logits = new Float32Array(0)
   private idle: (() => void)[] = []
@@ -370,7 +374,8 @@ export class Scheduler {
       const t0 = performance.now()
       let logits: Float32Array
       const logitsLength = (outRows.length + scoreRows.length) * V
-      if (this.logits.length < logitsLength) this.logits = new Float32Array(logitsLength)
+      const reuse = logitsLength <= REUSED_LOGITS
+      if (reuse && this.logits.length < logitsLength) this.logits = new Float32Array(logitsLength)
       this.stepping = true
       try {
         logits = await this.model.step(
@@ -380,7 +385,7 @@ export class Scheduler {
           Int32Array.from([...outRows, ...scoreRows]),
           table,
           Int32Array.from(adapters),
-          this.logits.subarray(0, logitsLength),
+          reuse ? this.logits.subarray(0, logitsLength) : undefined,
         )
       } catch (e) {
         for (const s of [...this.running]) {
