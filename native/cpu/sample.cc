@@ -5,6 +5,12 @@
 // generated token over V logits, so it lives here rather than in a JS loop.
 #include "cpu/sample.h"
 
+#include "cpu/arch.h"
+#include "cpu/cpu_features.h"
+#if KILN_X86
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -92,11 +98,46 @@ void apply_processors(float* logits, int64_t V, const SampleParams& sp) {
   }
 }
 
-int32_t argmax(const float* x, int64_t V) {
+// The first index of the largest value; NaNs never win, except at index 0, where nothing
+// compares greater (the scalar loop below is the definition).
+static int32_t argmax_scalar(const float* x, int64_t V) {
   int64_t best = 0;
   for (int64_t i = 1; i < V; i++)
     if (x[i] > x[best]) best = i;
   return (int32_t)best;
+}
+
+#if KILN_X86
+// The same answer in two vector passes: the largest non-NaN value m (vmaxps(x, acc) keeps acc
+// when x is NaN; acc starts at x[0], not NaN), then the first index holding a value == m (so +0
+// and -0 tie, as > has them). Greedy decoding runs it once a token over the vocabulary: 32000
+// logits took ~24 µs in the scalar loop.
+__attribute__((target("avx2"))) static int32_t argmax_avx2(const float* x, int64_t V) {
+  if (std::isnan(x[0])) return 0;
+  __m256 acc = _mm256_set1_ps(x[0]);
+  int64_t i = 0;
+  for (; i + 8 <= V; i += 8) acc = _mm256_max_ps(_mm256_loadu_ps(x + i), acc);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  float m = x[0];
+  for (float v : lanes) m = v > m ? v : m;
+  for (; i < V; i++) m = x[i] > m ? x[i] : m;
+  const __m256 mv = _mm256_set1_ps(m);
+  for (i = 0; i + 8 <= V; i += 8) {
+    const int hits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), mv, _CMP_EQ_OQ));
+    if (hits) return (int32_t)(i + __builtin_ctz((unsigned)hits));
+  }
+  for (; i < V; i++)
+    if (x[i] == m) return (int32_t)i;
+  return 0;  // unreachable: m is one of the values
+}
+#endif
+
+int32_t argmax(const float* x, int64_t V) {
+#if KILN_X86
+  if (cpu_features().avx2_fma) return argmax_avx2(x, V);
+#endif
+  return argmax_scalar(x, V);
 }
 
 int32_t sample_token(float* logits, int64_t V, const SampleParams& sp) {

@@ -51,6 +51,41 @@ describe('token choice', () => {
     expect(new Sampler({ temperature: 0 }, [], 1).next(row(), [])).toBe(best)
   })
 
+  it('greedy takes the first of tied maxima, skips NaNs (but for one at index 0), ties +0 and -0', () => {
+    // the definition: the scalar loop (the vector argmax must give the same index)
+    const first = (x: Float32Array) => {
+      let best = 0
+      for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i
+      return best
+    }
+    let seed = 7
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0
+      return seed / 2 ** 32
+    }
+    const cases: Float32Array[] = []
+    for (const n of [1, 2, 7, 8, 9, 15, 16, 17, 33, 1000, 32003]) {
+      const x = Float32Array.from({ length: n }, () => Math.round(rand() * 40) / 4 - 5) // many ties
+      cases.push(x)
+      const y = x.slice()
+      y[Math.floor(rand() * n)] = Number.NaN
+      y[n - 1] = Number.NaN
+      cases.push(y)
+      const z = x.slice()
+      z[0] = Number.NaN
+      cases.push(z)
+    }
+    cases.push(
+      Float32Array.from([-0, 0, -0]),
+      Float32Array.from([0, -0]),
+      new Float32Array(40).fill(-Infinity),
+    )
+    cases.push(Float32Array.from({ length: 20 }, (_, i) => (i === 11 || i === 19 ? Infinity : i)))
+    cases.push(Float32Array.from({ length: 20 }, (_, i) => (i < 19 ? Number.NaN : 1)))
+    for (const x of cases)
+      expect(native().sampleToken(x.slice(), { temperature: 0 }), `n=${x.length}`).toBe(first(x))
+  })
+
   it('the same seed gives the same tokens; another seed differs somewhere', () => {
     const draw = (seed: number) => {
       const s = new Sampler({ temperature: 1.5 }, [], seed)
