@@ -363,9 +363,11 @@ class GraphWrap : public Napi::ObjectWrap<GraphWrap> {
     Napi::Float32Array target;
     if (info.Length() > 9 && !info[9].IsUndefined()) {
       target = as_f32(env, info[9], "out");
-      if (target.ElementLength() != s.out_rows.size() * (size_t)live(env).out_cols())
-        throw Napi::RangeError::New(env, "out must have outRows × " + std::to_string(live(env).out_cols()) + " floats (" +
-                                             std::to_string(s.out_rows.size() * (size_t)live(env).out_cols()) + ")");
+      const int64_t cols = live(env).out_cols();
+      const size_t floats = s.out_rows.size() * (size_t)cols;
+      if (target.ElementLength() != floats)
+        throw Napi::RangeError::New(env, "out must have outRows × " + std::to_string(cols) + " floats (" +
+                                             std::to_string(floats) + ")");
     }
     auto* w = new StepWorker(env, this, std::move(s));
     if (!target.IsEmpty()) w->set_target(target);

@@ -1,18 +1,42 @@
-// The end of a Q4_K decode tile's super-block, shared by the AVX2 and AVX512-VNNI tiles
-// (qmatmul_avx2.cc, qmatmul_avx512vnni.cc), which differ only in how they get the integers: the
+// What the AVX2 and AVX512-VNNI Q4_K decode tiles (qmatmul_avx2.cc, qmatmul_avx512vnni.cc)
+// share: they differ only in how they get each row's integer Σ sc·(q·x). Here are the scales and
+// mins they unpack, the activations' sums the mins multiply, and the end of a super-block: the
 // four rows' exact sums and mins terms to one float each, by the portable twin's expression
-// x->d * (d * (float)isum) - x->d * (dmin * (float)msum). Both tiers then give the same bits.
+// x->d * (d * (float)isum) - x->d * (dmin * (float)msum), so both tiers give the same bits.
 // x86 only; compiled for AVX2 and inlined into either tier's functions (a subset of their targets).
 #pragma once
 #include <immintrin.h>
 
 #include <cstdint>
 
+#include "cpu/qweights.h"
+#include "quant/blocks.h"
+
+#define KILN_Q4K_TILE_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
+
 namespace kiln {
+
+// The 8 six-bit scales (bytes 0..7) and mins (8..15) of a Q4_K block's 12 packed bytes.
+KILN_Q4K_TILE_INLINE __m128i q4_K_scales_mins(const uint8_t* packed) {
+  uint32_t u[4];
+  q4_K_scales_mins_words(packed, u);
+  return _mm_loadu_si128((const __m128i*)u);
+}
+
+// The activations' 32-element sums as int16 (pairs of the 16-element bsums): what the mins multiply.
+KILN_Q4K_TILE_INLINE __m128i q8_K_sub_block_sums(const block_q8_K* x) {
+  return _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums), _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
+}
+
+// One row's mins term, 4 int32 lanes to be summed: Σ_j m_j·(Σ x of sub-block j), with sm from
+// q4_K_scales_mins and bs from q8_K_sub_block_sums.
+KILN_Q4K_TILE_INLINE __m128i q4_K_mins_lanes(__m128i bs, __m128i sm) {
+  return _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)));
+}
 
 // isum[c]: row c's 8 int32 lanes of Σ sc·(q·x); msum[c]: its 4 lanes of Σ m·(sums of x);
 // dmins[c]: its block's d (low half) and dmin (high half) as f16 bits; xd: the activations' d.
-__attribute__((target("avx2,fma,f16c"), always_inline)) inline __m128 q4_K_tile_terms(const __m256i (&isum)[4],
+KILN_Q4K_TILE_INLINE __m128 q4_K_tile_terms(const __m256i (&isum)[4],
                                                                                    const __m128i (&msum)[4],
                                                                                    const uint32_t (&dmins)[4], float xd) {
   // rows' 8-lane sums to one int32 each: [row 0, 1, 2, 3]
@@ -29,3 +53,5 @@ __attribute__((target("avx2,fma,f16c"), always_inline)) inline __m128 q4_K_tile_
 }
 
 }  // namespace kiln
+
+#undef KILN_Q4K_TILE_INLINE

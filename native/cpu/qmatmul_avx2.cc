@@ -250,8 +250,7 @@ KILN_AVX2_INLINE int dot256(const Unpacked256& u, const block_q8_K* x) {
 
 // Σ_j m_j·(Σ q8 of sub-block j) for Q4_K and Q5_K: pairs of 16-element sums, times the 8 mins.
 KILN_AVX2_INLINE int mins_dot(const block_q8_K* x, const uint8_t* mn) {
-  const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
-                                    _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
+  const __m128i bs = q8_K_sub_block_sums(x);
   __m128i m = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i*)mn)));
   m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0x4e));
   m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 0xb1));
@@ -320,14 +319,6 @@ KILN_AVX2_INLINE float dot_q6_K_direct(const block_q6_K* b, const block_q8_K* x)
   return x->d * (h2f(b->d) * (float)isum);
 }
 
-// Q4_K's 8 six-bit scales (bytes 0..7) and mins (8..15) from the 12 packed bytes: q4_K_scales for
-// all 8 at once, in 32-bit words.
-KILN_AVX2_INLINE __m128i q4_K_scales_mins(const uint8_t* packed) {
-  uint32_t u[4];
-  q4_K_scales_mins_words(packed, u);
-  return _mm_loadu_si128((const __m128i*)u);
-}
-
 // Decode against Q4_K, kQ4KRows weight rows at a time (rows ≥ `rows` repeat the last, their results
 // dropped). Per row and super-block the exact integers of the portable twin (Σ sc·Σ q·x and
 // Σ m·Σ x; integer sums in any order are the same integer) and its float expression, lane by lane
@@ -354,9 +345,7 @@ KILN_AVX2 void tile_q4_K(float* out, const block_q8_K* xb, const uint8_t* w, siz
     for (int64_t l = b * lines_per_step; l < (b + 1) * lines_per_step && l < next_lines; l++)
       _mm_prefetch(next + l * 64, _MM_HINT_T0);
     const block_q8_K* x = xb + b;
-    // the activations' 32-element sums (pairs of the 16-element bsums), for the mins
-    const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
-                                      _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
+    const __m128i bs = q8_K_sub_block_sums(x);
     __m256i isum[C];
     __m128i msum[C];
     uint32_t dmins[C];  // d (low half) and dmin (high half) of each row's block, as f16 bits
@@ -364,7 +353,7 @@ KILN_AVX2 void tile_q4_K(float* out, const block_q8_K* xb, const uint8_t* w, siz
       const block_q4_K* blk = (const block_q4_K*)(wr[c] + b * sizeof(block_q4_K));
       const __m128i sm = q4_K_scales_mins(blk->scales);
       const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-      msum[c] = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)));
+      msum[c] = q4_K_mins_lanes(bs, sm);
       __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
       KILN_UNROLL for (int j = 0; j < 4; j++) {  // 64 elements: low nibbles sub-block 2j, high 2j+1
         const __m256i q = _mm256_loadu_si256((const __m256i*)(blk->qs + 32 * j));

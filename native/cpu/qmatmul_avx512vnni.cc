@@ -135,14 +135,6 @@ KILN_VNNI void tile32(float* out, const uint8_t* xq, const uint8_t* w, size_t w_
 
 // ---- K-quants: one super-block's exact integer, 64 quants per vector ----
 
-// Q4_K's 8 six-bit scales (bytes 0..7) and mins (8..15) from the 12 packed bytes: ggml's
-// get_scale_min_k4 for all 8 at once, in 32-bit words.
-KILN_VNNI_INLINE __m128i q4_K_scales_mins(const uint8_t* packed) {
-  uint32_t u[4];
-  q4_K_scales_mins_words(packed, u);
-  return _mm_loadu_si128((const __m128i*)u);
-}
-
 KILN_VNNI_INLINE float dot_q6_K(const block_q6_K* b, const block_q8_K* x) {
   const __m256i sc16_256 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)b->scales));
   const __m512i sc16 = _mm512_castsi256_si512(sc16_256);
@@ -206,8 +198,7 @@ KILN_VNNI void tile_q4_K(float* out, const block_q8_K* xb, const uint8_t* w, siz
     for (int64_t l = b * lines_per_step; l < (b + 1) * lines_per_step && l < next_lines; l++)
       _mm_prefetch(next + l * 64, _MM_HINT_T0);
     const block_q8_K* x = xb + b;
-    const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i*)x->bsums),
-                                      _mm_loadu_si128((const __m128i*)(x->bsums + 8)));
+    const __m128i bs = q8_K_sub_block_sums(x);
     __m256i isum[C];
     __m128i msum[C];
     uint32_t dmins[C];  // d (low half) and dmin (high half) of each row's block, as f16 bits
@@ -215,7 +206,7 @@ KILN_VNNI void tile_q4_K(float* out, const block_q8_K* xb, const uint8_t* w, siz
       const block_q4_K* blk = (const block_q4_K*)(wr[c] + b * sizeof(block_q4_K));
       const __m128i sm = q4_K_scales_mins(blk->scales);
       const __m512i sc = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
-      msum[c] = _mm_madd_epi16(bs, _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)));
+      msum[c] = q4_K_mins_lanes(bs, sm);
       __m512i s = _mm512_setzero_si512();
       KILN_UNROLL for (int j = 0; j < 4; j++) {
         const __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i*)(blk->qs + 32 * j)));
