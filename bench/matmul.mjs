@@ -7,7 +7,7 @@
 // first touch of a page is costly its fresh buffers moved the wall time by up to 3× from one run
 // to the next (KILN_PROFILE=0: wall time, with that cost). Run `node --expose-gc bench/matmul.mjs`
 // (needs `npm run build:native`); flags: --threads N, --reps N, --dtype f32,bf16,f16 (or block types:
-// q4_0, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k), --n 1,64,
+// q4_0, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k), --n 1,64, --gemm (encoder graphs' summation order),
 // --ghz F (clock for the FMA peak), --shapes KxM,KxM (default the llama ones), --json.
 
 import { readFileSync } from 'node:fs'
@@ -115,8 +115,9 @@ async function settle() {
   await new Promise((resolve) => setTimeout(resolve, 100))
 }
 
-function matmulNode() {
-  return { op: 'matmul', inputs: [0, 1, -1], output: 2, i: [0] }
+/** gemm: the many-row summation order encoder graphs use (the node's i1; native/kernels.h). */
+function matmulNode(gemm = false) {
+  return { op: 'matmul', inputs: [0, 1, -1], output: 2, i: [0, gemm ? 1 : 0] }
 }
 
 function tensors(x, w, dtype, N, K, M) {
@@ -131,7 +132,7 @@ function tensors(x, w, dtype, N, K, M) {
  * Times matmul for each shape, dtype and N; returns one row per case with the median time.
  * The FMA peak uses opts.ghz, else the clock /proc/cpuinfo reports (often the base clock, below
  * what the cores run at under boost).
- * @param {{threads?: number, reps?: number, dtypes?: string[], shapes?: number[][], ns?: number[], ghz?: number}} [opts]
+ * @param {{threads?: number, reps?: number, dtypes?: string[], shapes?: number[][], ns?: number[], ghz?: number, gemm?: boolean}} [opts]
  */
 export async function benchMatmul(opts = {}) {
   const addon = loadAddon()
@@ -163,7 +164,7 @@ export async function benchMatmul(opts = {}) {
         for (let i = 0; i < x.length; i++) x[i] = rand() * 2 - 1
         await settle()
         const specs = ws.map((w) => tensors(x, w, dtype, N, K, M))
-        const node = matmulNode()
+        const node = matmulNode(opts.gemm)
         // decode: one call per copy (cold weights); prefill: reuse one copy (compute bound)
         const perRep = N === 1 ? copies : Math.max(1, Math.ceil(4e8 / (2 * N * K * M)))
         for (let i = 0; i < Math.min(perRep, 4); i++) addon.runOp('cpu', node, specs[i % copies], threads)
@@ -214,6 +215,7 @@ async function main() {
     reps: Number(flag(args, '--reps', '15')),
     dtypes: flag(args, '--dtype', 'f32,bf16,f16').split(','),
     ns: flag(args, '--n', '1,64').split(',').map(Number),
+    gemm: args.includes('--gemm'),
     ghz: flag(args, '--ghz') ? Number(flag(args, '--ghz')) : undefined,
     shapes: flag(args, '--shapes')
       ?.split(',')

@@ -18,7 +18,7 @@ void exec_node(const Backend& be, const Node& nd, const std::vector<Tensor>& ten
       const Tensor& w = T(1);
       int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
       const float* bias = nd.inputs[2] >= 0 ? T(2).f32() : nullptr;
-      be.matmul(out.f32(), T(0).f32(), w.data, w.dtype, bias, out.cur_rows, K, M, kxm, scratch, ith, nth);
+      be.matmul(out.f32(), T(0).f32(), w.data, w.dtype, bias, out.cur_rows, K, M, kxm, nd.i[1] != 0, scratch, ith, nth);
       break;
     }
     case Op::RMSNORM:

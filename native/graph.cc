@@ -91,6 +91,7 @@ void Graph::check_node(size_t index, const Node& nd) {
       f32(x, "x");
       bool kxm = nd.i[0] != 0;
       need(!kxm || is_float_weight(w.dtype), index, nd, "(K,M) weights must be a float type");
+      need(nd.i[1] == 0 || nd.i[1] == 1, index, nd, "i1 (summation order) must be 0 (decode) or 1 (gemm)");
       std::string why = weight_problem(w);
       need(why.empty(), index, nd, why);
       int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
@@ -554,7 +555,7 @@ const ScratchPlan& Graph::scratch_plan() {
     bool kxm = nd.i[0] != 0;
     int64_t K = kxm ? w.shape[0] : w.shape[1], M = kxm ? w.shape[1] : w.shape[0];
     int64_t N = lead(tensors[nd.output]);
-    ScratchSize s = be.matmul_scratch(w.dtype, N, K, M, kxm);
+    ScratchSize s = be.matmul_scratch(w.dtype, N, K, M, kxm, nd.i[1] != 0);
     scratch_.kernel.shared = std::max(scratch_.kernel.shared, cache_lines(s.shared));
     scratch_.kernel.own = std::max(scratch_.kernel.own, cache_lines(s.own));
   }

@@ -34,11 +34,14 @@ inline size_t cache_lines(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 // out (N,C) = table[ids] ; table (V,C) of dtype dt
 using embedding_kernel = void(float* out, const void* table, DType dt, const int32_t* ids, int64_t N, int64_t C,
                               int ith, int nth);
-// out (N,M) = x (N,K) · wᵀ + bias ; w (M,K) of dtype dt, or (K,M) when w_kxm (GPT-2 Conv1D)
+// out (N,M) = x (N,K) · wᵀ + bias ; w (M,K) of dtype dt, or (K,M) when w_kxm (GPT-2 Conv1D).
+// gemm: the graph's steps are whole sequences of many rows (encoders), so a kernel may sum in the
+// order of its many-row form rather than the one decode streams in; either order is the same for
+// every N, which is what batch invariance needs (matmul_avx512_gemm.cc).
 using matmul_kernel = void(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
-                           int64_t K, int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth);
+                           int64_t K, int64_t M, bool w_kxm, bool gemm, const Scratch& scratch, int ith, int nth);
 // What matmul needs for steps of up to N rows.
-using matmul_scratch_kernel = ScratchSize(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm);
+using matmul_scratch_kernel = ScratchSize(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm, bool gemm);
 // out (N,C) = x / rms(x) * w
 using rmsnorm_kernel = void(float* out, const float* x, const float* w, int64_t N, int64_t C, float eps, int ith,
                             int nth);

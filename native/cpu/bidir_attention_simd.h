@@ -83,37 +83,61 @@ KILN_TARGET float softmax_row(float* s, int64_t len, int64_t lenp) {
   return 1.f / V::hsum(sum);
 }
 
-// out rows os[g] (HS long) = Σ_j p[g][j] · v_j, the v rows at v + j*vstride.
+constexpr int kValueVecs = 4;  // output vectors per pass of weighted_values: G x kValueVecs chains
+
+// Columns d0 .. d0+nd-1 of weighted_values, NV vectors of them (the last one partial when TAIL).
+// NV and TAIL are constants so that the accumulators stay in registers: with a vector count known
+// only at run time, GCC kept them on the stack, a load and a store per FMA.
+template <int G, int NV, bool TAIL>
+KILN_TARGET void weighted_values_pass(float* const (&os)[G], const float* p, int64_t lenp, const float* v,
+                                      int64_t vstride, int64_t len, int64_t d0, int64_t nd) {
+  constexpr int W = V::W;
+  typename V::vf acc[G][NV];
+  for (int g = 0; g < G; g++)
+    for (int i = 0; i < NV; i++) acc[g][i] = V::zero();
+  for (int64_t j = 0; j < len; j++) {
+    const float* vr = v + j * vstride + d0;
+    typename V::vf vv[NV];
+    for (int i = 0; i < NV; i++) vv[i] = TAIL && i == NV - 1 ? V::load_n(vr + i * W, nd - i * W) : V::load(vr + i * W);
+    for (int g = 0; g < G; g++) {
+      typename V::vf pj = V::set1(p[g * lenp + j]);
+      for (int i = 0; i < NV; i++) acc[g][i] = V::fma(pj, vv[i], acc[g][i]);
+    }
+  }
+  for (int g = 0; g < G; g++)
+    for (int i = 0; i < NV; i++) {
+      float* o = os[g] + d0 + i * W;
+      if (TAIL && i == NV - 1)
+        V::store_n(o, acc[g][i], nd - i * W);
+      else
+        V::store(o, acc[g][i]);
+    }
+}
+
+template <int G, bool TAIL>
+KILN_TARGET void weighted_values_pass(float* const (&os)[G], const float* p, int64_t lenp, const float* v,
+                                      int64_t vstride, int64_t len, int64_t d0, int64_t nd) {
+  static_assert(kValueVecs == 4, "the cases below");
+  switch ((nd + V::W - 1) / V::W) {
+    case 1: return weighted_values_pass<G, 1, TAIL>(os, p, lenp, v, vstride, len, d0, nd);
+    case 2: return weighted_values_pass<G, 2, TAIL>(os, p, lenp, v, vstride, len, d0, nd);
+    case 3: return weighted_values_pass<G, 3, TAIL>(os, p, lenp, v, vstride, len, d0, nd);
+    default: return weighted_values_pass<G, 4, TAIL>(os, p, lenp, v, vstride, len, d0, nd);
+  }
+}
+
+// out rows os[g] (HS long) = Σ_j p[g][j] · v_j, the v rows at v + j*vstride, kValueVecs vectors
+// of columns a pass.
 template <int G>
 KILN_TARGET void weighted_values(float* const (&os)[G], const float* p, int64_t lenp, const float* v,
                                  int64_t vstride, int64_t len, int64_t HS) {
-  constexpr int W = V::W;
-  constexpr int kVecs = 4;  // output vectors per pass: G x kVecs chains
-  for (int64_t d0 = 0; d0 < HS; d0 += kVecs * W) {
-    const int64_t nd = HS - d0 < kVecs * W ? HS - d0 : kVecs * W;
-    const int nv = (int)((nd + W - 1) / W);
-    typename V::vf acc[G][kVecs];
-    for (int g = 0; g < G; g++)
-      for (int i = 0; i < kVecs; i++) acc[g][i] = V::zero();
-    for (int64_t j = 0; j < len; j++) {
-      const float* vr = v + j * vstride + d0;
-      typename V::vf vv[kVecs];
-      for (int i = 0; i < kVecs; i++)
-        vv[i] = i >= nv ? V::zero() : (i + 1) * W <= nd ? V::load(vr + i * W) : V::load_n(vr + i * W, nd - i * W);
-      for (int g = 0; g < G; g++) {
-        typename V::vf pj = V::set1(p[g * lenp + j]);
-        for (int i = 0; i < kVecs; i++)
-          if (i < nv) acc[g][i] = V::fma(pj, vv[i], acc[g][i]);
-      }
-    }
-    for (int g = 0; g < G; g++)
-      for (int i = 0; i < nv; i++) {
-        float* o = os[g] + d0 + i * W;
-        if ((i + 1) * W <= nd)
-          V::store(o, acc[g][i]);
-        else
-          V::store_n(o, acc[g][i], nd - i * W);
-      }
+  constexpr int64_t kPass = kValueVecs * V::W;
+  for (int64_t d0 = 0; d0 < HS; d0 += kPass) {
+    const int64_t nd = HS - d0 < kPass ? HS - d0 : kPass;
+    if (nd % V::W == 0)
+      weighted_values_pass<G, false>(os, p, lenp, v, vstride, len, d0, nd);
+    else
+      weighted_values_pass<G, true>(os, p, lenp, v, vstride, len, d0, nd);
   }
 }
 

@@ -19,6 +19,9 @@ size_t matmul_avx2_scratch(DType dt, int64_t K, bool w_kxm);
 bool matmul_avx512(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
                    int64_t M, bool w_kxm, float* packed, int ith, int nth);
 size_t matmul_avx512_scratch(DType dt, int64_t K);
+bool matmul_avx512_gemm(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
+                        int64_t M, float* panel, int ith, int nth);
+size_t matmul_avx512_gemm_scratch(DType dt, int64_t K);
 #endif
 #if KILN_ARM64
 bool matmul_neon(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
@@ -56,21 +59,25 @@ static void matmul_portable(float* out, const float* x, const void* w, DType dt,
   }
 }
 
-ScratchSize matmul_scratch_cpu(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm) {
+ScratchSize matmul_scratch_cpu(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm, bool gemm) {
   if (is_block_quant(dt)) return matmul_quant_scratch(dt, N, K);
   size_t own = dt == DType::F32 ? 0 : (size_t)K * sizeof(float);  // the portable row
 #if KILN_X86
   if (cpu_features().avx2_fma) own = std::max(own, matmul_avx2_scratch(dt, K, w_kxm));
   if (cpu_features().avx512()) own = std::max(own, matmul_avx512_scratch(dt, K));
+  if (cpu_features().avx512() && gemm && !w_kxm) own = std::max(own, matmul_avx512_gemm_scratch(dt, K));
 #endif
   return {0, own};
 }
 
 void matmul_cpu(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
-                int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth) {
+                int64_t M, bool w_kxm, bool gemm, const Scratch& scratch, int ith, int nth) {
   if (is_block_quant(dt)) return matmul_quant(out, x, w, dt, bias, N, K, M, scratch, ith, nth);
   float* own = (float*)scratch.own;
 #if KILN_X86
+  // Only the AVX-512 tier has a GEMM order of its own; the others sum alike for both.
+  if (gemm && !w_kxm && cpu_features().avx512() && matmul_avx512_gemm(out, x, w, dt, bias, N, K, M, own, ith, nth))
+    return;
   if (cpu_features().avx512() && matmul_avx512(out, x, w, dt, bias, N, K, M, w_kxm, own, ith, nth)) return;
   if (cpu_features().avx2_fma && matmul_avx2(out, x, w, dt, bias, N, K, M, w_kxm, own, ith, nth)) return;
 #endif

@@ -9,12 +9,13 @@
 namespace kiln {
 
 // Block weights: one dequantized row (K floats) in the thread's scratch.
-static ScratchSize matmul_scratch_ref(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm) {
+static ScratchSize matmul_scratch_ref(DType dt, int64_t N, int64_t K, int64_t M, bool w_kxm, bool gemm) {
   return {0, is_block_quant(dt) ? (size_t)K * sizeof(float) : 0};
 }
 
+// Sums in double whatever the order asked for (gemm): the reference for both.
 static void matmul_ref(float* out, const float* x, const void* w, DType dt, const float* bias, int64_t N,
-                       int64_t K, int64_t M, bool w_kxm, const Scratch& scratch, int ith, int nth) {
+                       int64_t K, int64_t M, bool w_kxm, bool gemm, const Scratch& scratch, int ith, int nth) {
   if (ith != 0) return;
   if (is_block_quant(dt)) {  // dequantized weights times unquantized activations
     float* row = (float*)scratch.own;

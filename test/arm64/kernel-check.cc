@@ -85,14 +85,14 @@ void report_worst(const std::string& what, const Worst& w) {
 
 std::vector<float> run_matmul(const Backend& be, const std::vector<float>& x, const void* w, DType dt,
                               const float* bias, int64_t N, int64_t K, int64_t M, int nth) {
-  const ScratchSize ss = be.matmul_scratch(dt, N, K, M, false);
+  const ScratchSize ss = be.matmul_scratch(dt, N, K, M, false, false);
   Buf shared(ss.shared), own(ss.own * (size_t)nth + 64 * (size_t)nth);
   Buf xb(x.size() * 4), out((size_t)(N * M) * 4);
   std::memcpy(xb.p, x.data(), x.size() * 4);
   const size_t own_stride = cache_lines(ss.own);
   run_threads(nth, [&](int ith, int n) {
     Scratch s{shared.p, own.p + own_stride * (size_t)ith};
-    be.matmul(out.f(), xb.f(), w, dt, bias, N, K, M, false, s, ith, n);
+    be.matmul(out.f(), xb.f(), w, dt, bias, N, K, M, false, false, s, ith, n);
   });
   return std::vector<float>(out.f(), out.f() + N * M);
 }

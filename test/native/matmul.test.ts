@@ -10,7 +10,8 @@
 // with c = 2·⌈K/8⌉ + 16 for w (M,K) (AVX2: 8 lanes of K/8 terms, up to 7 tail terms, the lane sum
 // and the bias; AVX-512's 16 lanes of K/16 terms and its 4-level lane sum fit inside it; the
 // factor 2 covers the portable kernel's separate multiply and add), and c = 2K + 2 for w (K,M)
-// (one chain of K terms per output). The reference sums in double.
+// and for the GEMM order that encoder graphs ask for (node i1 = 1; one chain of K terms per
+// output). The reference sums in double.
 import { describe, expect, it } from 'vitest'
 import { type NodeSpec, native, type TensorSpec } from '../../src/core/native.js'
 import { expectSameBits } from '../helpers/bits.js'
@@ -46,6 +47,8 @@ interface Shape {
   dtype: WDType
   kxm: boolean
   bias: boolean
+  /** The node's i1: the many-row summation order (native/kernels.h). */
+  gemm?: boolean
 }
 
 interface Problem extends Shape {
@@ -71,7 +74,7 @@ function opOf(p: Problem): { node: NodeSpec; tensors: TensorSpec[] } {
     { name: 'out', dtype: 'f32', shape: [p.N, p.M] },
   ]
   if (p.b) tensors.push({ name: 'b', dtype: 'f32', shape: [p.M], data: p.b })
-  const node = { op: 'matmul', inputs: [0, 1, p.b ? 3 : -1], output: 2, i: [p.kxm ? 1 : 0] }
+  const node = { op: 'matmul', inputs: [0, 1, p.b ? 3 : -1], output: 2, i: [p.kxm ? 1 : 0, p.gemm ? 1 : 0] }
   return { node, tensors }
 }
 
@@ -84,7 +87,7 @@ function run(p: Problem, backend: 'cpu' | 'ref', threads: number): Float32Array 
 function tolerances(p: Problem, ref: Float32Array): Float64Array {
   const { N, K, M, x, kxm } = p
   const w = p.w.values
-  const c = kxm ? 2 * K + 2 : 2 * Math.ceil(K / 8) + 16
+  const c = kxm || p.gemm ? 2 * K + 2 : 2 * Math.ceil(K / 8) + 16
   const tol = new Float64Array(N * M)
   for (let n = 0; n < N; n++)
     for (let m = 0; m < M; m++) {
@@ -111,7 +114,7 @@ function worst(fast: Float32Array, ref: Float32Array, tol: Float64Array): { rati
 }
 
 function label(s: Shape): string {
-  return `${s.dtype} ${s.kxm ? '(K,M)' : '(M,K)'} N=${s.N} K=${s.K} M=${s.M}${s.bias ? ' +bias' : ''}`
+  return `${s.dtype} ${s.kxm ? '(K,M)' : '(M,K)'} N=${s.N} K=${s.K} M=${s.M}${s.bias ? ' +bias' : ''}${s.gemm ? ' gemm' : ''}`
 }
 
 function checkAgainstRef(s: Shape, seed: number, threads: number[]) {
@@ -224,6 +227,54 @@ describe('matmul: a row does not depend on its batch or the thread count', () =>
       })
 })
 
+// Encoder graphs' matmuls (i1 = 1): on AVX-512 the GEMM-order kernel (matmul_avx512_gemm.cc),
+// elsewhere the same kernels as above. Its edges: K not a multiple of 16, M not a multiple of the
+// 12-row tile (every remainder), N past one 32-row panel.
+describe('matmul in the GEMM order', () => {
+  for (const dtype of DTYPES)
+    it(`${dtype} against the reference on odd shapes, 1-3 threads`, () => {
+      let seed = 700
+      for (const K of [0, 1, 7, 16, 17, 33, 257])
+        for (const N of [1, 3, 16, 33, 70])
+          for (const M of [1, 5, 11, 12, 13, 67])
+            for (const bias of [false, true])
+              checkAgainstRef({ N, K, M, dtype, kxm: false, bias, gemm: true }, seed++, [1, 2, 3])
+      for (const [N, K, M] of [
+        [64, 768, 256],
+        [40, 2051, 70],
+        [5, 1000, 130],
+      ])
+        checkAgainstRef({ N, K, M, dtype, kxm: false, bias: true, gemm: true }, seed++, [1, 2, 3])
+    })
+
+  for (const dtype of DTYPES)
+    it(`${dtype}: a row has the same bits alone, in any batch, on any thread count`, () => {
+      const p = problem({ N: 70, K: 257, M: 67, dtype, kxm: false, bias: true, gemm: true }, 43)
+      const batch = run(p, 'cpu', 2)
+      expectSameBits(run(p, 'cpu', 1), batch, 'N=70, 1 vs 2 threads')
+      expectSameBits(run(p, 'cpu', 3), batch, 'N=70, 3 vs 2 threads')
+      for (let n = 0; n < p.N; n++) {
+        const alone = run(rowsOf(p, n, 1), 'cpu', 1 + (n % 3))
+        expectSameBits(alone, batch.subarray(n * p.M, (n + 1) * p.M), `row ${n} alone`)
+      }
+      for (const [n0, count] of [
+        [5, 2],
+        [9, 31],
+        [20, 33],
+        [37, 33],
+      ]) {
+        const part = run(rowsOf(p, n0, count), 'cpu', 2)
+        expectSameBits(part, batch.subarray(n0 * p.M, (n0 + count) * p.M), `rows ${n0}..${n0 + count - 1}`)
+      }
+    })
+
+  it('refuses an order other than 0 or 1', () => {
+    const p = problem({ N: 2, K: 3, M: 4, dtype: 'f32', kxm: false, bias: false }, 1)
+    const { node, tensors } = opOf(p)
+    expect(() => native().runOp('cpu', { ...node, i: [0, 2] }, tensors, 1)).toThrow(/i1 \(summation order\)/)
+  })
+})
+
 for (const tier of KERNEL_TIERS)
   describe(`matmul: ${tier.name}`, () => {
     function inChild(problems: { p: Problem; threads: number }[]): Float32Array[] {
@@ -249,6 +300,16 @@ for (const tier of KERNEL_TIERS)
           ])
             for (const threads of [1, 3])
               problems.push({ p: problem({ N, K, M, dtype, kxm, bias: (seed & 1) === 0 }, seed++), threads })
+      // The GEMM order asked for: this tier's own kernel where it has none of its own.
+      for (const dtype of DTYPES)
+        for (const [N, K, M] of [
+          [3, 33, 67],
+          [40, 257, 13],
+        ])
+          problems.push({
+            p: problem({ N, K, M, dtype, kxm: false, bias: true, gemm: true }, seed++),
+            threads: 2,
+          })
       const outs = inChild(problems)
       problems.forEach(({ p, threads }, i) => {
         const ref = run(p, 'ref', 1)

@@ -200,7 +200,13 @@ export class EncoderModel {
     const known = this.graphs.get(output)
     if (known && known.rows >= rows) return known
     const maxRows = Math.max(rows, known?.rows ?? 0, this.batchTokens)
-    const g = new GraphBuilder({ maxRows, maxOutRows: maxRows, contextLength: 0, slots: 1 })
+    const g = new GraphBuilder({
+      maxRows,
+      maxOutRows: maxRows,
+      contextLength: 0,
+      slots: 1,
+      wholeSequences: true,
+    })
     const w = new WeightSet(this.weights, g, HF_LAYOUT, this.dtype)
     const result = encoderFamily(this.config.modelType).build(this.config, g, w, output)
     let graph: NativeGraph

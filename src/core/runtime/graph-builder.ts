@@ -21,6 +21,11 @@ export interface GraphLimits {
   blockSize?: number
   /** KV blocks in the pool (default: slots × ⌈contextLength / blockSize⌉, every slot its full context). */
   kvBlocks?: number
+  /**
+   * Every step is whole sequences of many rows, never one row at a time (encoders): matmuls may
+   * sum in their many-row (GEMM) order, which no decode step could share (native/kernels.h).
+   */
+  wholeSequences?: boolean
 }
 
 export const DEFAULT_BLOCK_SIZE = 16
@@ -141,7 +146,14 @@ export class GraphBuilder {
   matmul(name: string, x: TensorId, w: TensorId, bias?: TensorId, wKxM = false): TensorId {
     const ws = this.tensors[w].shape
     const M = wKxM ? ws[1] : ws[0]
-    return this.node('matmul', [x, w, bias ?? -1], this.act(name, this.rowsOf(x), M), [], [wKxM ? 1 : 0])
+    const order = this.limits.wholeSequences ? 1 : 0
+    return this.node(
+      'matmul',
+      [x, w, bias ?? -1],
+      this.act(name, this.rowsOf(x), M),
+      [],
+      [wKxM ? 1 : 0, order],
+    )
   }
 
   rmsnorm(name: string, x: TensorId, w: TensorId, eps: number): TensorId {
