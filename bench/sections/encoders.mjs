@@ -12,7 +12,8 @@
 //   Method: the same seeded token ids for all; per (model, batch) round 0 warms up every variant
 // and drops the slow ones (a call over 1 s and under 75% of their engine's best: 1 thread at batch
 // 32 on BERT-base); then KILN_BENCH_RUNS rounds (default 3), each timing every remaining variant
-// once in turn (kiln, ORT…, transformers.js; ≥ 0.4 s of calls per timing, after a 50 ms pause);
+// once in turn (kiln, ORT…, transformers.js; ≥ 0.4 s of calls per timing, once the process is
+// quiet: see quiet());
 // the median is reported. kiln gets each batch as one forward() call of ragged inputs; ORT and
 // transformers.js get (B, 128) tensors (no padding needed: every input is 128 tokens).
 // Usage: npm run bench -- encoders   (KILN_BENCH_RUNS=N rounds; KILN_BENCH_ENCODER_MODELS=bert-tiny
@@ -74,9 +75,25 @@ function cpuSeconds() {
   return { all, own: (u.user + u.system) / 1e6 }
 }
 
+/**
+ * Waits until this process is quiet: under a tenth of a core over 20 ms (at most 5 s). After its
+ * calls transformers.js leaves the process busy, about one core for 1–3 s (measured: 1.1 CPU-s in
+ * the idle second after a call), and the engine timed next (kiln, first in a round) lost half its
+ * 2-thread figure to it: BERT-base batch 1, 11.5 sentences/s alone, 6.1 right after.
+ */
+async function quiet() {
+  await sleep(50) // the previous engine's spinning pool threads and the GC settle first
+  const until = performance.now() + 5000
+  while (performance.now() < until) {
+    const before = cpuSeconds().own
+    await sleep(20)
+    if (cpuSeconds().own - before < 0.002) return
+  }
+}
+
 /** Sentences/s of one timing: calls of `call` until REP_MS have passed (at least one). */
 async function timeOnce(call, batch) {
-  await sleep(50) // the previous engine's spinning pool threads and the GC settle first
+  await quiet()
   let calls = 0
   const t0 = performance.now()
   let t = t0
