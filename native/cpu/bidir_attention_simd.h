@@ -114,8 +114,9 @@ KILN_TARGET void weighted_values_pass(float* const (&os)[G], const float* p, int
     }
 }
 
+// weighted_values_pass with NV = the vectors that nd columns take (≤ kValueVecs).
 template <int G, bool TAIL>
-KILN_TARGET void weighted_values_pass(float* const (&os)[G], const float* p, int64_t lenp, const float* v,
+KILN_TARGET void weighted_values_cols(float* const (&os)[G], const float* p, int64_t lenp, const float* v,
                                       int64_t vstride, int64_t len, int64_t d0, int64_t nd) {
   static_assert(kValueVecs == 4, "the cases below");
   switch ((nd + V::W - 1) / V::W) {
@@ -135,9 +136,9 @@ KILN_TARGET void weighted_values(float* const (&os)[G], const float* p, int64_t 
   for (int64_t d0 = 0; d0 < HS; d0 += kPass) {
     const int64_t nd = HS - d0 < kPass ? HS - d0 : kPass;
     if (nd % V::W == 0)
-      weighted_values_pass<G, false>(os, p, lenp, v, vstride, len, d0, nd);
+      weighted_values_cols<G, false>(os, p, lenp, v, vstride, len, d0, nd);
     else
-      weighted_values_pass<G, true>(os, p, lenp, v, vstride, len, d0, nd);
+      weighted_values_cols<G, true>(os, p, lenp, v, vstride, len, d0, nd);
   }
 }
 
