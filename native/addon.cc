@@ -678,6 +678,7 @@ static Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   o.Set("avx512f", f.avx512f);
   o.Set("avxvnni", f.avx_vnni);
   o.Set("avx512vnni", f.avx512_vnni);
+  o.Set("amx", f.amx_int8);
   o.Set("neon", f.neon);
   o.Set("dotprod", f.dotprod);
   o.Set("i8mm", f.i8mm);

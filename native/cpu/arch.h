@@ -14,3 +14,11 @@
 #else
 #define KILN_ARM64 0
 #endif
+
+// AMX (Intel's tile matrix unit) kernels: x86 Linux (the kernel grants the tile state on request,
+// cpu_features.cc), with a compiler whose headers have the AMX intrinsics (GCC 11, clang 12 on).
+#if KILN_X86 && defined(__linux__) && ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11))
+#define KILN_AMX 1
+#else
+#define KILN_AMX 0
+#endif

@@ -9,6 +9,11 @@
 #if KILN_ARM64 && defined(__linux__)
 #include <sys/auxv.h>
 #endif
+#if KILN_AMX
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if KILN_ARM64 && defined(__APPLE__)
 #include <sys/sysctl.h>
 #endif
@@ -22,7 +27,7 @@ namespace {
 #if KILN_ARM64
 const char* const kTiers[] = {"portable", "neon", "dotprod", "i8mm"};
 #else
-const char* const kTiers[] = {"portable", "avx2", "avx512", "avx512vnni"};
+const char* const kTiers[] = {"portable", "avx2", "avx512", "avx512vnni", "amx"};
 #endif
 constexpr int kTierCount = sizeof(kTiers) / sizeof(kTiers[0]);
 
@@ -31,6 +36,18 @@ bool sysctl_flag(const char* name) {
   int v = 0;
   size_t len = sizeof(v);
   return sysctlbyname(name, &v, &len, nullptr, 0) == 0 && v != 0;
+}
+#endif
+
+#if KILN_AMX
+// AMX-TILE and AMX-INT8 (CPUID leaf 7: EDX bits 24, 25), and Linux's leave to use the tile data
+// (a process asks once, ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA; refused by kernels before 5.16
+// or where a hypervisor hides the state).
+bool amx_granted() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((d >> 24) & 1) || !((d >> 25) & 1)) return false;
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 #endif
 
@@ -45,6 +62,9 @@ CpuFeatures detect() {
   c.avx512vl = __builtin_cpu_supports("avx512vl");
   c.avx_vnni = __builtin_cpu_supports("avxvnni");
   c.avx512_vnni = __builtin_cpu_supports("avx512vnni");
+#if KILN_AMX
+  c.amx_int8 = amx_granted();
+#endif
 #elif KILN_ARM64
   c.neon = true;  // Advanced SIMD is part of ARMv8-A
 #if defined(__linux__)
@@ -69,6 +89,7 @@ CpuFeatures capped(CpuFeatures c, int t) {
 #else
   if (t < 2) c.avx512f = c.avx512bw = c.avx512vl = false;
   if (t < 3) c.avx512_vnni = c.avx_vnni = false;
+  if (t < 4) c.amx_int8 = false;
 #endif
   return c;
 }
@@ -106,6 +127,7 @@ std::string cpu_simd_env_error() {
 
 const char* cpu_kernel_tier() {
   const CpuFeatures& c = cpu_features();
+  if (c.amx()) return "amx";
   if (c.avx512vnni()) return "avx512vnni";
   if (c.avx512()) return "avx512";
   if (c.avx2_fma && c.f16c) return "avx2";

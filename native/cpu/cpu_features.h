@@ -7,6 +7,8 @@
 //   avx512vnni  avx512 with AVX512-VNNI: the int8 kernels 512 bits wide with vpdpbusd, computing
 //               the very integer partial sums the avx2 ones do, in the same float order (so the
 //               two tiers agree bit for bit)
+//   amx         avx512vnni with AMX-INT8 (Linux): prefill's int8 GEMMs on the tile unit, the very
+//               integers again, in the same float order (bit for bit the same as well)
 // On ARM64 the tiers are portable, neon (Advanced SIMD, which every ARM64 CPU has: f32/f16/bf16
 // tiles, attention, elementwise, int8 dot products as widening multiplies), dotprod (the int8
 // dot products with sdot, ARMv8.2's dotprod: Apple M1 on, Graviton 2 on) and i8mm (steps of
@@ -25,6 +27,7 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx_vnni = false;     // VEX-encoded vpdpbusd (Alder Lake, Zen 5, ...)
   bool avx512_vnni = false;  // EVEX-encoded (Cascade Lake, Ice Lake, Zen 4, ...)
+  bool amx_int8 = false;     // AMX-TILE + AMX-INT8, the tile state granted by the OS (Sapphire Rapids, ...)
   bool neon = false;         // ARM64 Advanced SIMD
   bool dotprod = false;      // ARM64 sdot/udot (FEAT_DotProd)
   bool i8mm = false;         // ARM64 smmla (FEAT_I8MM), with dotprod
@@ -32,6 +35,8 @@ struct CpuFeatures {
   bool avx512() const { return avx512f && avx512bw && avx512vl && avx2_fma && f16c; }
   // The 512-bit int8 kernels' needs.
   bool avx512vnni() const { return avx512() && avx512_vnni; }
+  // The tile kernels' needs (their scaling and layouts are AVX-512 VNNI code).
+  bool amx() const { return avx512vnni() && amx_int8; }
 };
 const CpuFeatures& cpu_features();
 // The highest tier the kernels use ("avx512vnni", ..., "i8mm", "dotprod", "neon", "portable"): what `kiln env` shows.

@@ -27,6 +27,7 @@
 
 #include <immintrin.h>
 
+#include "cpu/transpose_avx512.h"
 #include "kernels.h"
 
 #define KILN_GEMM __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
@@ -56,45 +57,11 @@ KILN_GEMM_INLINE __m512 load16(const void* row, int64_t k, __mmask16 mask) {
   }
 }
 
-KILN_GEMM_INLINE __mmask16 first(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
-
-// r[i] lane j -> r[j] lane i.
-KILN_GEMM_INLINE void transpose16(__m512 (&r)[16]) {
-  __m512 t[16], u[16], v[16];
-  KILN_UNROLL
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  KILN_UNROLL
-  for (int j = 0; j < 4; j++) {
-    u[4 * j + 0] = _mm512_shuffle_ps(t[4 * j + 0], t[4 * j + 2], 0x44);
-    u[4 * j + 1] = _mm512_shuffle_ps(t[4 * j + 0], t[4 * j + 2], 0xEE);
-    u[4 * j + 2] = _mm512_shuffle_ps(t[4 * j + 1], t[4 * j + 3], 0x44);
-    u[4 * j + 3] = _mm512_shuffle_ps(t[4 * j + 1], t[4 * j + 3], 0xEE);
-  }
-  // u[4j + c], 128-bit lane L: rows 4j..4j+3 of column 4L + c
-  KILN_UNROLL
-  for (int c = 0; c < 4; c++) {
-    v[c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
-    v[c + 4] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
-    v[c + 8] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-    v[c + 12] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-  }
-  KILN_UNROLL
-  for (int c = 0; c < 4; c++) {
-    r[c] = _mm512_shuffle_f32x4(v[c], v[c + 8], 0x88);
-    r[c + 8] = _mm512_shuffle_f32x4(v[c], v[c + 8], 0xDD);
-    r[c + 4] = _mm512_shuffle_f32x4(v[c + 4], v[c + 12], 0x88);
-    r[c + 12] = _mm512_shuffle_f32x4(v[c + 4], v[c + 12], 0xDD);
-  }
-}
-
 // panel (K, 32) = rows [0, rows) of x (rows ≤ 32, row stride K) transposed; rows past `rows` are 0.
 KILN_GEMM void pack_panel(float* panel, const float* x, int64_t K, int64_t rows) {
   for (int64_t k0 = 0; k0 < K; k0 += 16) {
     const int64_t kn = K - k0 < 16 ? K - k0 : 16;
-    const __mmask16 mask = first(kn);
+    const __mmask16 mask = first_lanes(kn);
     for (int half = 0; half < 2; half++) {
       __m512 r[16];
       KILN_UNROLL
@@ -112,7 +79,7 @@ KILN_GEMM void pack_panel(float* panel, const float* x, int64_t K, int64_t rows)
 template <DType DT, int R>
 KILN_GEMM_INLINE void widen(const char* const (&wr)[R], int64_t k0, int64_t K, float (&dst)[R][16]) {
   KILN_UNROLL
-  for (int r = 0; r < R; r++) _mm512_store_ps(dst[r], load16<DT>(wr[r], k0, first(K - k0)));
+  for (int r = 0; r < R; r++) _mm512_store_ps(dst[r], load16<DT>(wr[r], k0, first_lanes(K - k0)));
 }
 
 // acc[r][H] lane i is out[H*16 + i][m0 + r]: the half transposed (rows r ≥ R are 0), each panel
@@ -120,7 +87,7 @@ KILN_GEMM_INLINE void widen(const char* const (&wr)[R], int64_t k0, int64_t K, f
 template <int R, int H>
 KILN_GEMM_INLINE void store_half(const __m512 (&acc)[R][2], float* out, int64_t M, int64_t m0, int64_t rows,
                                  const float* bias) {
-  const __mmask16 cols = first(R);
+  const __mmask16 cols = first_lanes(R);
   __m512 t[16];
   KILN_UNROLL
   for (int r = 0; r < 16; r++) t[r] = r < R ? acc[r][H] : _mm512_setzero_ps();
@@ -208,7 +175,7 @@ KILN_GEMM void few_rows(float* out, int64_t M, int64_t s, int64_t e, const void*
       for (int r = 0; r < 16; r++) {
         const char* row = (const char*)w + (m0 + r) * K * esz;
         if (r < mr && ((k0 * esz) & 63) == 0) _mm_prefetch(row + k0 * esz + kFewAhead, _MM_HINT_T0);
-        t[r] = r < mr ? load16<DT>(row, k0, first(kn)) : _mm512_setzero_ps();
+        t[r] = r < mr ? load16<DT>(row, k0, first_lanes(kn)) : _mm512_setzero_ps();
       }
       transpose16(t);  // t[j] lane r: w[m0 + r][k0 + j]
       // x rows 8 at a time: the 16 weight vectors and 8 accumulators fit the 32 registers.
@@ -223,7 +190,7 @@ KILN_GEMM void few_rows(float* out, int64_t M, int64_t s, int64_t e, const void*
         }
       }
     }
-    const __mmask16 cols = first(mr);
+    const __mmask16 cols = first_lanes(mr);
     const __m512 b = bias ? _mm512_maskz_loadu_ps(cols, bias + m0) : _mm512_setzero_ps();
     KILN_UNROLL
     for (int n = 0; n < NR; n++) _mm512_mask_storeu_ps(out + n * M + m0, cols, bias ? _mm512_add_ps(acc[n], b) : acc[n]);

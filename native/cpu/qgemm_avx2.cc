@@ -31,7 +31,6 @@ constexpr size_t kPanelBlockBytes = 8 * sizeof(float) + 8 * sizeof(int32_t) + 8 
 template <DType DT>
 KILN_AVX2 void repack_q4_0(uint8_t* panel, const uint8_t* w, size_t w_row, int64_t m, int rows, int64_t nb) {
   using Block = std::conditional_t<DT == DType::Q5_0, block_q5_0, block_q4_0>;
-  const __m128i m4 = _mm_set1_epi8(0x0F);
   const __m256i offset = _mm256_set1_epi8(DT == DType::Q5_0 ? 16 : 8), ones8 = _mm256_set1_epi8(1),
                 ones16 = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < nb; b++) {
@@ -46,11 +45,7 @@ KILN_AVX2 void repack_q4_0(uint8_t* panel, const uint8_t* w, size_t w_row, int64
       }
       const Block* blk = (const Block*)(w + (m + j) * w_row) + b;
       d[j] = _cvtsh_ss(blk->d);
-      const __m128i v = _mm_loadu_si128((const __m128i*)blk->qs);  // elements 0..15 low, 16..31 high
-      __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
-      if constexpr (DT == DType::Q5_0)
-        q = _mm256_or_si256(q, _mm256_and_si256(bytes_from_bits_32(blk->qh), _mm256_set1_epi8(0x10)));
-      r[j] = _mm256_sub_epi8(q, offset);
+      r[j] = _mm256_sub_epi8(block32_quants<Block, DT == DType::Q5_0>(blk), offset);
     }
     __m256i* out = (__m256i*)(pb + 8 * sizeof(float) + 8 * sizeof(int32_t));
     __m256i q[8];

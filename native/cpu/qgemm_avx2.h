@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "quant/blocks.h"
+
 #define KILN_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define KILN_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) inline
 #define KILN_UNROLL _Pragma("GCC unroll 16")
@@ -26,6 +28,39 @@ KILN_AVX2_INLINE __m256i bytes_from_bits_32(const uint8_t* p) {
   const __m256i bytes = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)x32), shuf),
                                         _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
   return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+// One Q4_0 block's 32 quants (0..15), or Q5_0's (0..31: bit 4 of element j is bit j of qh), as
+// unsigned bytes in element order (elements 0..15 are the low nibbles of qs, 16..31 the high ones).
+template <class Block, bool Q5>
+KILN_AVX2_INLINE __m256i block32_quants(const Block* blk) {
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  const __m128i v = _mm_loadu_si128((const __m128i*)blk->qs);
+  const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+  if constexpr (Q5) return _mm256_or_si256(q, _mm256_and_si256(bytes_from_bits_32(blk->qh), _mm256_set1_epi8(0x10)));
+  return q;
+}
+
+// 16 where bit k of each byte of qh is set, else 0: (qh >> k) & 1 per byte (the bits shifted in
+// from the next byte are masked off), then << 4 (stays within the byte).
+KILN_AVX2_INLINE __m256i bit4(__m256i qh, int k, __m256i one) {
+  return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, k), one), 4);
+}
+
+// One Q6_K row's super-block as 8 vectors of 32 unsigned quants (q + 32, 0..63), elements 32j..32j+31.
+KILN_AVX2_INLINE void unpack_q6_K_row(const block_q6_K* b, __m256i q[8]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int h = 0; h < 2; h++) {  // halves of 128: ql 64 bytes, qh 32 bytes each
+    const __m256i l0 = _mm256_loadu_si256((const __m256i*)(b->ql + 64 * h));
+    const __m256i l1 = _mm256_loadu_si256((const __m256i*)(b->ql + 64 * h + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i*)(b->qh + 32 * h));
+    // bits 0-1, 2-3, 4-5, 6-7 of qh, each moved to bits 4-5 (masked first: no bit crosses a byte)
+    q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0x03)), 4));
+    q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0x0C)), 2));
+    q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, _mm256_set1_epi8(0x30)));
+    q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8((char)0xC0)), 2));
+  }
 }
 
 // 8 rows of 32 bytes (r[j]: row j) → out[g] lane j = dword g of r[j]: an 8×8 transpose of dwords.

@@ -31,12 +31,6 @@ constexpr size_t kMnOffset = kScOffset + 8 * 32;
 constexpr size_t kQOffset = kMnOffset + 4 * 32;
 constexpr size_t kQ4KBlockBytes = kQOffset + 64 * 32;
 
-// 16 where bit k of each byte of qh is set, else 0: (qh >> k) & 1 per byte (the bits shifted in
-// from the next byte are masked off), then << 4 (stays within the byte).
-KILN_AVX2_INLINE __m256i bit4(__m256i qh, int k, __m256i one) {
-  return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, k), one), 4);
-}
-
 // Rows [m, m + rows) of w (rows ≤ 8; missing rows are zeros) into the panel layout above. Q5_K
 // (Q4_K's layout plus qh) gets bit 4 of each quant from qh: bit 2i of qh[l] for element 64i + l,
 // bit 2i + 1 for 64i + 32 + l.

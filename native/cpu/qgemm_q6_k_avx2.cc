@@ -33,22 +33,6 @@ constexpr size_t kQ6KBlockBytes = kQOffset + 64 * 32;
 // int16 lane pattern: lo in bits 0..15, hi in bits 16..31.
 inline int32_t pack16(int lo, int hi) { return (int32_t)((uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16)); }
 
-// One row's super-block as 8 vectors of 32 unsigned quants (q + 32), elements 32j..32j+31.
-KILN_AVX2_INLINE void unpack_q6_K_row(const block_q6_K* b, __m256i q[8]) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  for (int h = 0; h < 2; h++) {  // halves of 128: ql 64 bytes, qh 32 bytes each
-    const __m256i l0 = _mm256_loadu_si256((const __m256i*)(b->ql + 64 * h));
-    const __m256i l1 = _mm256_loadu_si256((const __m256i*)(b->ql + 64 * h + 32));
-    const __m256i qh = _mm256_loadu_si256((const __m256i*)(b->qh + 32 * h));
-    // bits 0-1, 2-3, 4-5, 6-7 of qh, each moved to bits 4-5 (masked first: no bit crosses a byte)
-    q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0x03)), 4));
-    q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8(0x0C)), 2));
-    q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, _mm256_set1_epi8(0x30)));
-    q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_srli_epi16(_mm256_and_si256(qh, _mm256_set1_epi8((char)0xC0)), 2));
-  }
-}
-
 // Rows [m, m + rows) of w (rows ≤ 8; missing rows are zeros) into the panel layout above.
 KILN_AVX2 void repack_q6_K(uint8_t* panel, const uint8_t* w, size_t w_row, int64_t m, int rows, int64_t nb) {
   for (int64_t b = 0; b < nb; b++) {

@@ -12,6 +12,7 @@
 // their twin and the fallback.
 #include <algorithm>
 
+#include "cpu/amx_tiles.h"
 #include "cpu/arch.h"
 #include "cpu/cpu_features.h"
 #include "cpu/qweights.h"
@@ -50,6 +51,20 @@ void qgemm_q4_K_avx512vnni(float* out, const uint8_t* xq, size_t x_row, const vo
 size_t qgemm_q6_K_panel_bytes(int64_t K);
 void qgemm_q6_K_avx2(float* out, const uint8_t* xq, size_t x_row, const void* w, const float* bias, int64_t N,
                      int64_t K, int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+#endif
+#if KILN_AMX
+// qgemm_amx.cc, qgemm_k_amx.cc: Q4_0/Q5_0 and Q4_K/Q5_K/Q6_K prefill on the AMX tile unit (the
+// same bits as qgemm_avx2.cc's, qgemm_q4_k_avx2.cc's and qgemm_q6_k_avx2.cc's).
+size_t qgemm_q4_0_amx_panel_bytes(int64_t K);
+size_t qgemm_q4_0_amx_activation_bytes(int64_t N, int64_t K);
+void qgemm_q4_0_amx_activations(uint8_t* xt, const uint8_t* xq, size_t x_row, int rows, int64_t K, DType dt);
+void qgemm_q4_0_amx(float* out, const uint8_t* xt, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
+                    int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+size_t qgemm_k_amx_panel_bytes(DType dt, int64_t K);
+size_t qgemm_k_amx_activation_bytes(int64_t N, int64_t K);
+void qgemm_k_amx_activations(uint8_t* xt, const uint8_t* xq, size_t x_row, int rows, int64_t K);
+void qgemm_k_amx(float* out, const uint8_t* xt, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
+                    int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 #endif
 #if KILN_ARM64
 // qdot_neon.cc: the portable vec_dots' NEON twins (same integer sums, same float order: same bits),
@@ -128,6 +143,28 @@ void weight_row_to_f32(const void* w, DType t, int64_t row, int64_t k, float* ou
   }
 }
 
+// Whether a step of N rows against dt weights takes an AMX GEMM: Q4_0, Q5_0 and the K-quants but
+// Q2_K/Q3_K from one whole tile of rows on (below it the VNNI or AVX2 tiles, which give the same
+// bits, waste less of a tile).
+static bool amx_gemm([[maybe_unused]] DType dt, [[maybe_unused]] int64_t N) {
+#if KILN_AMX
+  return (dt == DType::Q4_0 || dt == DType::Q5_0 || dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K) &&
+         cpu_features().amx() && N >= kAmxRows;
+#else
+  return false;
+#endif
+}
+
+#if KILN_AMX
+static bool is_k_quant(DType dt) { return dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K; }
+static size_t amx_activation_bytes(DType dt, int64_t N, int64_t K) {
+  return is_k_quant(dt) ? qgemm_k_amx_activation_bytes(N, K) : qgemm_q4_0_amx_activation_bytes(N, K);
+}
+static size_t amx_panel_bytes(DType dt, int64_t K) {
+  return is_k_quant(dt) ? qgemm_k_amx_panel_bytes(dt, K) : qgemm_q4_0_amx_panel_bytes(K);
+}
+#endif
+
 // Bytes of one quantized activation row.
 static size_t act_row_bytes(const QuantWeightKernels& qk, int64_t K) {
   return (size_t)(K / qk.act_block) * qk.act_block_bytes;
@@ -153,6 +190,12 @@ ScratchSize matmul_quant_scratch(DType dt, int64_t N, int64_t K) {
   } else {
     s.own = std::max(s.own, matmul_avx2_scratch(dt, K, false));
     if (cpu_features().avx512()) s.own = std::max(s.own, matmul_avx512_scratch(dt, K));
+  }
+#endif
+#if KILN_AMX
+  if (amx_gemm(dt, N)) {  // the quantized rows, then their tiles (the AMX kernels' layouts)
+    s.shared = std::max(s.shared, cache_lines(row * (size_t)N) + amx_activation_bytes(dt, N, K));
+    s.own = std::max(s.own, amx_panel_bytes(dt, K));
   }
 #endif
   return s;
@@ -187,6 +230,32 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
   auto quantize_act = avx2 && qk.act == QuantType::Q8_0 ? quantize_act_q8_0_avx2 : qk.quantize_act;
 #else
   auto quantize_act = qk.quantize_act;
+#endif
+#if KILN_AMX
+  if (amx_gemm(dt, N)) {
+    // Threads quantize whole tiles of rows and lay each out for the tile unit; all wait for all;
+    // then each takes whole panels of 16 weight rows.
+    const int64_t T = kAmxRows;
+    const size_t tile_bytes = amx_activation_bytes(dt, T, K);
+    uint8_t* xt = scratch.shared + cache_lines(row_bytes * (size_t)N);
+    int64_t t0, t1;
+    split_range((N + T - 1) / T, ith, nth, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++) {
+      const int rows = (int)std::min(T, N - t * T);
+      for (int64_t n = t * T; n < t * T + rows; n++) quantize_act(x + n * K, scratch.shared + n * row_bytes, K);
+      if (is_k_quant(dt))
+        qgemm_k_amx_activations(xt + t * tile_bytes, scratch.shared + t * T * row_bytes, row_bytes, rows, K);
+      else
+        qgemm_q4_0_amx_activations(xt + t * tile_bytes, scratch.shared + t * T * row_bytes, row_bytes, rows, K, dt);
+    }
+    ThreadPool::global().barrier();
+    int64_t m0, m1;
+    split_range((M + T - 1) / T, ith, nth, &m0, &m1);
+    m0 *= T;
+    m1 = std::min(m1 * T, M);
+    if (m0 < m1) (is_k_quant(dt) ? qgemm_k_amx : qgemm_q4_0_amx)(out, xt, w, dt, bias, N, K, m0, m1, M, scratch.own);
+    return;
+  }
 #endif
   const int64_t nb = K / QK4_0;
   float* xd = (float*)(scratch.shared + cache_lines(row_bytes * (size_t)N));  // Q4_0/Q5_0 prefill only

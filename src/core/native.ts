@@ -159,11 +159,13 @@ export interface CpuInfo {
   avx512f: boolean
   avxvnni: boolean
   avx512vnni: boolean
+  /** AMX-TILE + AMX-INT8 with the tile state granted by the OS (x86 Linux). */
+  amx: boolean
   /** ARM64: Advanced SIMD, sdot (FEAT_DotProd) and smmla (FEAT_I8MM); false on x86. */
   neon: boolean
   dotprod: boolean
   i8mm: boolean
-  /** The kernel tier in use: portable, avx2, avx512 or avx512vnni; on ARM64 portable, neon or dotprod (KILN_SIMD caps it). */
+  /** The kernel tier in use: portable, avx2, avx512, avx512vnni or amx; on ARM64 portable, neon or dotprod (KILN_SIMD caps it). */
   kernels: string
   hardwareThreads: number
   backends: string[]

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { native } from '../../src/core/native.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-const TIERS = ['portable', 'avx2', 'avx512', 'avx512vnni']
+const TIERS = ['portable', 'avx2', 'avx512', 'avx512vnni', 'amx']
 
 function childInfo(env: Record<string, string>) {
   // The build this process loaded (KILN_NATIVE_ADDON: npm run test:asan's sanitizer build).
@@ -29,7 +29,15 @@ describe('kernel tiers', () => {
   it("this process's tier follows from the CPU's features", () => {
     const c = native().cpuInfo()
     expect(TIERS).toContain(c.kernels)
-    const want = !c.avx2 ? 'portable' : !c.avx512f ? 'avx2' : c.avx512vnni ? 'avx512vnni' : 'avx512'
+    const want = !c.avx2
+      ? 'portable'
+      : !c.avx512f
+        ? 'avx2'
+        : !c.avx512vnni
+          ? 'avx512'
+          : c.amx
+            ? 'amx'
+            : 'avx512vnni'
     expect(c.kernels).toBe(want)
   })
 
@@ -47,7 +55,7 @@ describe('kernel tiers', () => {
     const r = childInfo({ KILN_SIMD: 'avx9000' })
     expect(r.status).not.toBe(0)
     expect(r.stderr).toContain(
-      'KILN_SIMD=avx9000 is not a kernel tier: use one of portable, avx2, avx512, avx512vnni',
+      'KILN_SIMD=avx9000 is not a kernel tier: use one of portable, avx2, avx512, avx512vnni, amx',
     )
     const gen = spawnSync(
       process.execPath,
@@ -60,7 +68,7 @@ describe('kernel tiers', () => {
     expect(gen.status).toBe(1)
     expect(gen.stdout).toBe('')
     expect(gen.stderr.trim().split('\n')).toEqual([
-      'kiln: KILN_SIMD=avx9000 is not a kernel tier: use one of portable, avx2, avx512, avx512vnni',
+      'kiln: KILN_SIMD=avx9000 is not a kernel tier: use one of portable, avx2, avx512, avx512vnni, amx',
     ])
     const env = spawnSync(process.execPath, [path.join(root, 'bin', 'run.js'), 'env'], {
       env: { ...process.env, KILN_SIMD: 'avx9000' },

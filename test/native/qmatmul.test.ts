@@ -248,23 +248,31 @@ describe('quantized embedding rows', () => {
 })
 
 // The AVX512-VNNI kernels compute the AVX2 ones' integers and add them in the same float order
-// (native/cpu/qmatmul_avx512vnni.cc, qgemm_avx512vnni.cc): the two tiers must agree bit for bit. On a CPU without
-// AVX512-VNNI both sides run the AVX2 kernels and the test says so in its name.
+// (native/cpu/qmatmul_avx512vnni.cc, qgemm_avx512vnni.cc), and so do the AMX ones (qgemm_amx.cc): every
+// tier must agree with AVX2 bit for bit. On a CPU without AVX512-VNNI both sides run the AVX2 kernels and
+// the test says so in its name.
+/** Every type of `types` on every [N, blocks, M] shape, 1 and 3 threads: this process's bits = those of a
+ * child capped at `tier`. */
+function expectSameAsTier(tier: string, types: QType[], shapes: number[][], seed: number) {
+  const problems: { p: Problem; threads: number }[] = []
+  for (const type of types)
+    for (const [N, blocks, M] of shapes)
+      for (const threads of [1, 3])
+        problems.push({ p: problem(type, N, blocks * BLOCK[type], M, seed % 2 === 0, seed++), threads })
+  const { outputs } = runOpsInChild(
+    problems.map(({ p, threads }) => ({ ...opOf(p), threads })),
+    { KILN_SIMD: tier },
+  )
+  for (const [i, { p, threads }] of problems.entries())
+    expectSameBits(run(p, 'cpu', threads), outputs[i], `${p.type} N=${p.N} K=${p.K} M=${p.M} t=${threads}`)
+}
+
 describe(`quantized matmul: ${native().cpuInfo().kernels} tier vs AVX2 (KILN_SIMD=avx2)`, () => {
-  /** Every type of `types` on every [N, blocks, M] shape, 1 and 3 threads: this process's bits = the AVX2 child's. */
   function expectSameAsAvx2(types: QType[], shapes: number[][], seed: number) {
-    const problems: { p: Problem; threads: number }[] = []
-    for (const type of types)
-      for (const [N, blocks, M] of shapes)
-        for (const threads of [1, 3])
-          problems.push({ p: problem(type, N, blocks * BLOCK[type], M, seed % 2 === 0, seed++), threads })
-    const { cpu, outputs } = runOpsInChild(
-      problems.map(({ p, threads }) => ({ ...opOf(p), threads })),
-      { KILN_SIMD: 'avx2' },
+    expect(runOpsInChild([], { KILN_SIMD: 'avx2' }).cpu.kernels).toBe(
+      native().cpuInfo().avx2 ? 'avx2' : 'portable',
     )
-    expect(cpu.kernels).toBe(native().cpuInfo().avx2 ? 'avx2' : 'portable')
-    for (const [i, { p, threads }] of problems.entries())
-      expectSameBits(run(p, 'cpu', threads), outputs[i], `${p.type} N=${p.N} K=${p.K} M=${p.M} t=${threads}`)
+    expectSameAsTier('avx2', types, shapes, seed)
   }
 
   it('decode steps agree bit for bit: odd row counts (tiles of 4 and their tails), 1-3 threads', () => {
@@ -292,6 +300,23 @@ describe(`quantized matmul: ${native().cpuInfo().kernels} tier vs AVX2 (KILN_SIM
       shapes,
       800,
     )
+  })
+})
+
+// The AMX GEMMs (qgemm_amx.cc) take steps of 16 rows on: whole and partial tiles of 16 rows, panels
+// of 16 weight rows and their tails, odd block counts (the kernel runs blocks in pairs). Against the
+// AVX512-VNNI tier, whose tiles the AMX ones replace.
+describe.runIf(native().cpuInfo().amx)('quantized matmul: AMX vs AVX512-VNNI (KILN_SIMD=avx512vnni)', () => {
+  it('prefill steps agree bit for bit: 16-row tiles and their tails, 16-row panels and theirs, 1-3 threads', () => {
+    expect(runOpsInChild([], { KILN_SIMD: 'avx512vnni' }).cpu.kernels).toBe('avx512vnni')
+    const shapes = [
+      [16, 1, 16],
+      [17, 5, 8],
+      [33, 2, 50],
+      [48, 7, 33],
+      [64, 24, 40],
+    ]
+    expectSameAsTier('avx512vnni', ['q4_0', 'q5_0', 'q4_k', 'q5_k', 'q6_k'], shapes, 900)
   })
 })
 

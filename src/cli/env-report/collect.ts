@@ -44,7 +44,7 @@ function nativeReport(): EnvReport['native'] {
   try {
     const info = native().cpuInfo()
     const simd = (
-      ['avx2', 'fma', 'f16c', 'avx512f', 'avxvnni', 'avx512vnni', 'neon', 'dotprod', 'i8mm'] as const
+      ['avx2', 'fma', 'f16c', 'avx512f', 'avxvnni', 'avx512vnni', 'amx', 'neon', 'dotprod', 'i8mm'] as const
     ).filter((f) => info[f])
     return { built: true, backends: info.backends, simd, tier: info.kernels }
   } catch (e) {
