@@ -61,7 +61,7 @@ async function decodeBytes(file) {
 
 export async function run() {
   const addon = createRequire(import.meta.url)(path.join(root, 'build/Release/kiln_native.node'))
-  const { bin, commit } = ensureLlamaBench()
+  const { bin, commit, flags } = ensureLlamaBench()
   const haveNlc = (await loadLlamaCpp()) !== undefined
   const dir = await makeBenchModel('f32')
   const files = {}
@@ -74,7 +74,7 @@ export async function run() {
   console.log('')
   console.log(`CPU: ${cpu.model}; features: ${cpu.simd.join(' ')}`)
   console.log(
-    `native llama.cpp: llama-bench ${native.commit ?? ''} (build ${native.build ?? '?'}, source ${commit.slice(0, 8)}), -DGGML_NATIVE=ON`,
+    `native llama.cpp: llama-bench ${native.commit ?? ''} (build ${native.build ?? '?'}, source ${commit.slice(0, 8)}), -DGGML_NATIVE=ON${flags ? `, C/C++ flags ${flags} (bench/llama-native.mjs says why)` : ''}`,
   )
   console.log(`kiln kernel tier: ${addon.cpuInfo().kernels}`)
   console.log(
