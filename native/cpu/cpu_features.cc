@@ -63,7 +63,7 @@ CpuFeatures detect() {
   c.avx_vnni = __builtin_cpu_supports("avxvnni");
   c.avx512_vnni = __builtin_cpu_supports("avx512vnni");
 #if KILN_AMX
-  c.amx_int8 = amx_granted();
+  c.amx_int8 = amx_granted() && __builtin_cpu_supports("avx512vbmi");  // every AMX CPU has VBMI (vpermb)
 #endif
 #elif KILN_ARM64
   c.neon = true;  // Advanced SIMD is part of ARMv8-A

@@ -43,14 +43,45 @@ constexpr size_t kActScaleOffset = kActSumOffset + kRows * 4;
 
 // The tile registers: two sets (block b in one while block b + 1 runs in the other), each of
 // a (16 rows × 32 bytes), b (8 rows × 64 bytes) and C (16 rows × 16 int32).
-KILN_AMX_TARGET void configure_tiles() {
+KILN_AMX_TARGET AmxTileConfig tile_config() {
   AmxTileConfig c;
   for (int s = 0; s < 2; s++) {
     c.rows[3 * s] = kRows, c.colsb[3 * s] = 32;
     c.rows[3 * s + 1] = 8, c.colsb[3 * s + 1] = 64;
     c.rows[3 * s + 2] = kRows, c.colsb[3 * s + 2] = 64;
   }
-  amx_load_config(c);
+  return c;
+}
+
+// Rows [m, m + rows) of w (rows ≤ 16; missing rows are zeros) into the panel layout above, each
+// weight row read front to back once.
+// Byte i of the permutation that turns two consecutive Q4_0 blocks (18 bytes each) into four 16-byte
+// copies of their quants: block 0's twice (bytes 2..17), then block 1's twice (bytes 20..35).
+alignas(64) constexpr uint8_t kTwoBlocks[64] = {
+    2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 2,  3,  4,  5,  6,  7,
+    8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+    32, 33, 34, 35, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+
+// One Q4_0 weight row into row r of the panel, two blocks a step: one masked load (36 bytes, never
+// past the row), vpermb, the second copy of each block shifted to its high nibbles, one mask.
+KILN_AMX_TARGET void unpack_row_q4_0(uint8_t* panel, const block_q4_0* blk, int r, int64_t nb) {
+  const __m512i idx = _mm512_load_si512(kTwoBlocks), m4 = _mm512_set1_epi8(0x0F);
+  const __mmask32 second_copies = 0xFF00FF00;  // words 8..15 and 24..31
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    uint8_t* pb = panel + b * kPanelBlockBytes;
+    __m512i q = _mm512_permutexvar_epi8(idx, _mm512_maskz_loadu_epi8((__mmask64)((1ull << 36) - 1), blk + b));
+    q = _mm512_and_si512(_mm512_mask_srli_epi16(q, second_copies, q, 4), m4);
+    _mm256_store_si256((__m256i*)(pb + 32 * r), _mm512_castsi512_si256(q));
+    _mm256_store_si256((__m256i*)(pb + kPanelBlockBytes + 32 * r), _mm512_extracti64x4_epi64(q, 1));
+    ((float*)(pb + kRows * 32))[r] = _cvtsh_ss(blk[b].d);
+    ((float*)(pb + kPanelBlockBytes + kRows * 32))[r] = _cvtsh_ss(blk[b + 1].d);
+  }
+  if (b < nb) {
+    uint8_t* pb = panel + b * kPanelBlockBytes;
+    _mm256_store_si256((__m256i*)(pb + 32 * r), block32_quants<block_q4_0, false>(blk + b));
+    ((float*)(pb + kRows * 32))[r] = _cvtsh_ss(blk[b].d);
+  }
 }
 
 // Rows [m, m + rows) of w (rows ≤ 16; missing rows are zeros) into the panel layout above, each
@@ -59,12 +90,16 @@ template <DType DT>
 KILN_AMX_TARGET void unpack_panel(uint8_t* panel, const uint8_t* w, size_t w_row, int64_t m, int rows, int64_t nb) {
   using Block = std::conditional_t<DT == DType::Q5_0, block_q5_0, block_q4_0>;
   for (int r = 0; r < kRows; r++) {
-    const Block* blk = r < rows ? (const Block*)(w + (m + r) * w_row) : nullptr;
+    const Block* blk = (const Block*)(w + (m + r) * w_row);
+    if (r < rows && DT == DType::Q4_0) {
+      unpack_row_q4_0(panel, (const block_q4_0*)blk, r, nb);
+      continue;
+    }
     for (int64_t b = 0; b < nb; b++) {
       uint8_t* pb = panel + b * kPanelBlockBytes;
-      ((float*)(pb + kRows * 32))[r] = blk ? _cvtsh_ss(blk[b].d) : 0.f;
+      ((float*)(pb + kRows * 32))[r] = r < rows ? _cvtsh_ss(blk[b].d) : 0.f;
       _mm256_store_si256((__m256i*)(pb + 32 * r),
-                         blk ? block32_quants<Block, DT == DType::Q5_0>(blk + b) : _mm256_setzero_si256());
+                         r < rows ? block32_quants<Block, DT == DType::Q5_0>(blk + b) : _mm256_setzero_si256());
     }
   }
   asm volatile("" ::: "memory");  // the tile loads (asm without memory operands) come after these stores
@@ -134,16 +169,21 @@ KILN_AMX_TARGET void gemm(float* out, const uint8_t* xt, const void* w, const fl
                           int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
   const int64_t nb = K / QK4_0;
   const size_t w_row = dtype_bytes(DT, K);
-  configure_tiles();
+  AmxTileConfig saved;
+  amx_begin(tile_config(), &saved);
   for (int64_t m = m0; m < m1; m += kRows) {
     const int rows = (int)(m1 - m < kRows ? m1 - m : kRows);
     unpack_panel<DT>(panel, (const uint8_t*)w, w_row, m, rows, nb);
     const float* bm = bias ? bias + m : nullptr;
-    for (int64_t n = 0; n < N; n += kRows)
+    const int64_t next_rows = m + kRows < m1 ? (m1 - m - kRows < kRows ? m1 - m - kRows : kRows) : 0;
+    const int64_t tiles = (N + kRows - 1) / kRows;
+    for (int64_t n = 0; n < N; n += kRows) {
+      prefetch_part((const uint8_t*)w + (m + kRows) * w_row, next_rows * w_row, n / kRows, tiles);
       tile(out + n * M + m, M, panel, xt + (n / kRows) * nb * kActBlockBytes, nb, bm, rows,
            (int)(N - n < kRows ? N - n : kRows));
+    }
   }
-  amx_release();
+  amx_end(saved);
 }
 
 }  // namespace

@@ -52,10 +52,10 @@ constexpr size_t panel_sb_bytes(DType dt) {
 
 // All eight tiles 16 rows × 64 bytes: 0, 5, 6 the weights' l, h, m; 1 and 7 activations (by
 // chunk parity); 2, 3, 4 the sums of l, h, m.
-KILN_AMX_TARGET void configure_tiles() {
+KILN_AMX_TARGET AmxTileConfig tile_config() {
   AmxTileConfig c;
   for (int t = 0; t < 8; t++) c.rows[t] = kRows, c.colsb[t] = 64;
-  amx_load_config(c);
+  return c;
 }
 
 // Zeros for a panel row past the weights' last.
@@ -239,7 +239,8 @@ KILN_AMX_TARGET void gemm(float* out, const uint8_t* xt, const void* w, const fl
                           int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
   const int64_t nsb = K / QK_K;
   const size_t w_row = dtype_bytes(DT, K);
-  configure_tiles();
+  AmxTileConfig saved;
+  amx_begin(tile_config(), &saved);
   for (int64_t m = m0; m < m1; m += kRows) {
     const int rows = (int)(m1 - m < kRows ? m1 - m : kRows);
     if constexpr (DT == DType::Q6_K)
@@ -247,11 +248,15 @@ KILN_AMX_TARGET void gemm(float* out, const uint8_t* xt, const void* w, const fl
     else
       unpack_panel<DT>(panel, (const uint8_t*)w, w_row, m, rows, nsb);
     const float* bm = bias ? bias + m : nullptr;
-    for (int64_t n = 0; n < N; n += kRows)
+    const int64_t next_rows = m + kRows < m1 ? (m1 - m - kRows < kRows ? m1 - m - kRows : kRows) : 0;
+    const int64_t tiles = (N + kRows - 1) / kRows;
+    for (int64_t n = 0; n < N; n += kRows) {
+      prefetch_part((const uint8_t*)w + (m + kRows) * w_row, next_rows * w_row, n / kRows, tiles);
       tile<DT>(out + n * M + m, M, panel, xt + (n / kRows) * nsb * kActSbBytes, nsb, bm, rows,
                (int)(N - n < kRows ? N - n : kRows));
+    }
   }
-  amx_release();
+  amx_end(saved);
 }
 
 }  // namespace

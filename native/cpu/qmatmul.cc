@@ -36,6 +36,7 @@ bool matmul_avx2_prefill_quant(float* out, const float* x, const void* w, DType 
 size_t matmul_avx2_scratch(DType dt, int64_t K, bool w_kxm);
 
 void quantize_act_q8_0_avx2(const float* x, uint8_t* y, int64_t k);
+void quantize_act_q8_K_avx512(const float* x, uint8_t* y, int64_t k);  // quantize_act_avx512.cc
 void qgemm_q4_0_activation_row(const uint8_t* xq, int64_t nb, float* xd, uint8_t* xu);
 size_t qgemm_q4_0_panel_bytes(int64_t K);
 void qgemm_q4_0_avx2(float* out, const float* xd, const uint8_t* xu, const void* w, DType dt, const float* bias,
@@ -227,7 +228,9 @@ void matmul_quant(float* out, const float* x, const void* w, DType dt, const flo
   const QuantWeightKernels& qk = *quant_weight_kernels(dt);
   const size_t row_bytes = act_row_bytes(qk, K);
 #if KILN_X86
-  auto quantize_act = avx2 && qk.act == QuantType::Q8_0 ? quantize_act_q8_0_avx2 : qk.quantize_act;
+  auto quantize_act = avx2 && qk.act == QuantType::Q8_0                          ? quantize_act_q8_0_avx2
+                      : cpu_features().avx512() && qk.act == QuantType::Q8_K ? quantize_act_q8_K_avx512
+                                                                              : qk.quantize_act;
 #else
   auto quantize_act = qk.quantize_act;
 #endif
