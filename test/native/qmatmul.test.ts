@@ -321,6 +321,47 @@ describe.runIf(native().cpuInfo().amx)('quantized matmul: AMX vs AVX512-VNNI (KI
 })
 
 describe('quantized matmul: portable kernels (KILN_NO_SIMD=1)', () => {
+  // The AVX-512 tiers quantize K-quant activations with their own kernel (quantize_act_avx512.cc),
+  // which must write quantize_row_q8_K's bytes: here the cases its vector search could get wrong.
+  it('K-quant activations: ties of magnitude, the largest in a last or first lane, an all-zero super-block, NaN', () => {
+    const K = 512
+    const rows: number[][] = []
+    const base = (seed: number) => Array.from(randomF32(K, mulberry32(seed)))
+    const tie = base(1)
+    // ties of the largest magnitude (which one wins flips the signs of d and of every quant
+    // together, so the outputs cannot tell; the bytes stay ggml's choice, the first)
+    tie[40] = -3
+    tie[300] = 3
+    tie[301] = -3
+    rows.push(tie)
+    const neg = base(2)
+    neg[255] = -7 // the largest in the last lane of the first super-block
+    neg[256] = 6.5 // and in the first of the second
+    rows.push(neg)
+    const zero = base(3)
+    zero.fill(0, 256, 512)
+    rows.push(zero)
+    const nan = base(4)
+    nan[17] = Number.NaN // a NaN never wins the largest magnitude
+    rows.push(nan)
+    const x = Float32Array.from(rows.flat())
+    const problems: Problem[] = ['q4_k', 'q6_k'].map((type, i) => ({
+      ...problem(type as QType, rows.length, K, 24, false, 40 + i),
+      x,
+    }))
+    const { outputs } = runOpsInChild(
+      problems.map((p) => ({ ...opOf(p), threads: 1 })),
+      { KILN_NO_SIMD: '1' },
+    )
+    problems.forEach((p, i) => {
+      const fast = run(p, 'cpu', 1)
+      // row 3 (NaN) has no finite bits to compare: both sides must agree on which outputs are NaN
+      expectSameBits(fast.slice(0, 3 * 24), outputs[i].slice(0, 3 * 24), `${p.type} finite rows`)
+      for (let m = 0; m < 24; m++)
+        expect(Number.isNaN(fast[3 * 24 + m]), `${p.type} NaN row`).toBe(Number.isNaN(outputs[i][3 * 24 + m]))
+    })
+  })
+
   it('agree with the AVX2 ones: K-quant decode bit for bit, the rest within rounding', () => {
     const problems: Problem[] = []
     let seed = 300
