@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu/transpose_avx512.h"
+
 #define KILN_AMX_TARGET __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c")))
 #define KILN_AMX_INLINE                                                                                     \
   __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c"), always_inline)) \
@@ -54,6 +56,39 @@ KILN_AMX_INLINE void amx_end(const AmxTileConfig& saved) {
 KILN_AMX_INLINE void prefetch_part(const uint8_t* p, size_t bytes, int64_t i, int64_t parts) {
   const int64_t lines = (int64_t)((bytes + 63) / 64), per = (lines + parts - 1) / parts;
   for (int64_t l = i * per; l < (i + 1) * per && l < lines; l++) _mm_prefetch((const char*)p + 64 * l, _MM_HINT_T1);
+}
+
+// A finished tile: acc[m] lane n is output (n, m) of 16 activation rows × 16 weight rows. Stores
+// rows [0, valid_n), columns [0, valid_m) with the bias added, + 0 where none, as the other tiers
+// store their outputs.
+KILN_AMX_INLINE void amx_store_tile(__m512 (&acc)[kAmxRows], float* out, int64_t M, const float* bias, int valid_m,
+                                    int valid_n) {
+  transpose16(acc);  // acc[n] lane m
+  const __mmask16 cols = first_lanes(valid_m);
+  const __m512 bv = bias ? _mm512_maskz_loadu_ps(cols, bias) : _mm512_setzero_ps();
+  for (int n = 0; n < valid_n; n++) _mm512_mask_storeu_ps(out + n * M, cols, _mm512_add_ps(acc[n], bv));
+}
+
+// The GEMMs' loop over weight rows [m0, m1) of w: panels of 16 rows, each unpacked once
+// (unpack(m, rows)) and multiplied by every tile of 16 of the N activation rows (tile(n, m, rows,
+// valid_n)), the next panel's rows prefetched meanwhile; the tile registers configured for it and
+// put back after.
+template <class Unpack, class Tile>
+KILN_AMX_INLINE void amx_panels(const AmxTileConfig& config, const uint8_t* w, size_t w_row, int64_t N, int64_t m0,
+                                int64_t m1, Unpack unpack, Tile tile) {
+  AmxTileConfig saved;
+  amx_begin(config, &saved);
+  const int64_t tiles = (N + kAmxRows - 1) / kAmxRows;
+  for (int64_t m = m0; m < m1; m += kAmxRows) {
+    const int rows = (int)(m1 - m < kAmxRows ? m1 - m : kAmxRows);
+    unpack(m, rows);
+    const int64_t next_rows = m1 - m - rows < kAmxRows ? m1 - m - rows : kAmxRows;
+    for (int64_t n = 0; n < N; n += kAmxRows) {
+      prefetch_part(w + (m + rows) * w_row, next_rows * w_row, n / kAmxRows, tiles);
+      tile(n, m, rows, (int)(N - n < kAmxRows ? N - n : kAmxRows));
+    }
+  }
+  amx_end(saved);
 }
 
 }  // namespace kiln

@@ -28,7 +28,6 @@
 
 #include "cpu/amx_tiles.h"
 #include "cpu/qgemm_avx2.h"
-#include "cpu/transpose_avx512.h"
 #include "kernels.h"
 #include "quant/blocks.h"
 
@@ -158,10 +157,7 @@ KILN_AMX_TARGET void tile(float* out, int64_t M, const uint8_t* panel, const uin
     KILN_TILE_STORE(2, c0);
     scale_add(acc, c0, weight_scales(panel, b), act_scales(xt, b));
   }
-  transpose16(acc);  // acc[n] lane m: activation row n, weight row m
-  const __mmask16 cols = first_lanes(valid_m);
-  const __m512 bv = bias ? _mm512_maskz_loadu_ps(cols, bias) : _mm512_setzero_ps();
-  for (int n = 0; n < valid_n; n++) _mm512_mask_storeu_ps(out + n * M, cols, _mm512_add_ps(acc[n], bv));
+  amx_store_tile(acc, out, M, bias, valid_m, valid_n);
 }
 
 template <DType DT>
@@ -169,21 +165,13 @@ KILN_AMX_TARGET void gemm(float* out, const uint8_t* xt, const void* w, const fl
                           int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
   const int64_t nb = K / QK4_0;
   const size_t w_row = dtype_bytes(DT, K);
-  AmxTileConfig saved;
-  amx_begin(tile_config(), &saved);
-  for (int64_t m = m0; m < m1; m += kRows) {
-    const int rows = (int)(m1 - m < kRows ? m1 - m : kRows);
-    unpack_panel<DT>(panel, (const uint8_t*)w, w_row, m, rows, nb);
-    const float* bm = bias ? bias + m : nullptr;
-    const int64_t next_rows = m + kRows < m1 ? (m1 - m - kRows < kRows ? m1 - m - kRows : kRows) : 0;
-    const int64_t tiles = (N + kRows - 1) / kRows;
-    for (int64_t n = 0; n < N; n += kRows) {
-      prefetch_part((const uint8_t*)w + (m + kRows) * w_row, next_rows * w_row, n / kRows, tiles);
-      tile(out + n * M + m, M, panel, xt + (n / kRows) * nb * kActBlockBytes, nb, bm, rows,
-           (int)(N - n < kRows ? N - n : kRows));
-    }
-  }
-  amx_end(saved);
+  amx_panels(
+      tile_config(), (const uint8_t*)w, w_row, N, m0, m1,
+      [&](int64_t m, int rows) { unpack_panel<DT>(panel, (const uint8_t*)w, w_row, m, rows, nb); },
+      [&](int64_t n, int64_t m, int rows, int valid_n) {
+        tile(out + n * M + m, M, panel, xt + (n / kRows) * nb * kActBlockBytes, nb, bias ? bias + m : nullptr, rows,
+             valid_n);
+      });
 }
 
 }  // namespace

@@ -169,25 +169,21 @@ KILN_AMX_INLINE void scale_add(__m512 (&acc)[kRows], const int32_t* l, const int
   }
 }
 
-// One 64-k chunk's products into the sums 2 (l), 3 (h) and 4 (mins): activations x into tile b,
-// weight tiles from p. Q6_K's h is signed (tdpbssd).
-#define KILN_CHUNK_SUMS_Q4_K(b, p, x)            \
-  do {                                           \
-    KILN_TILE_LOAD(b, x, 64);                    \
-    KILN_TILE_LOAD(0, p, 64);                    \
-    KILN_TILE_DPBUSD(2, 0, b);                   \
-    KILN_TILE_LOAD(5, (p) + kTileBytes, 64);     \
-    KILN_TILE_DPBUSD(3, 5, b);                   \
-    KILN_TILE_LOAD(6, (p) + 2 * kTileBytes, 64); \
-    KILN_TILE_DPBUSD(4, 6, b);                   \
-  } while (0)
-#define KILN_CHUNK_SUMS_Q6_K(b, p, x)        \
-  do {                                       \
-    KILN_TILE_LOAD(b, x, 64);                \
-    KILN_TILE_LOAD(0, p, 64);                \
-    KILN_TILE_DPBUSD(2, 0, b);               \
-    KILN_TILE_LOAD(5, (p) + kTileBytes, 64); \
-    KILN_TILE_DPBSSD(3, 5, b);               \
+// One 64-k chunk's products into the sums 2 (l), 3 (h) and, but for Q6_K, 4 (mins): activations x
+// into tile b, weight tiles from p. Q6_K's h is signed (tdpbssd).
+#define KILN_CHUNK_SUMS(b, p, x)                  \
+  do {                                            \
+    KILN_TILE_LOAD(b, x, 64);                     \
+    KILN_TILE_LOAD(0, p, 64);                     \
+    KILN_TILE_DPBUSD(2, 0, b);                    \
+    KILN_TILE_LOAD(5, (p) + kTileBytes, 64);      \
+    if constexpr (DT == DType::Q6_K) {            \
+      KILN_TILE_DPBSSD(3, 5, b);                  \
+    } else {                                      \
+      KILN_TILE_DPBUSD(3, 5, b);                  \
+      KILN_TILE_LOAD(6, (p) + 2 * kTileBytes, 64); \
+      KILN_TILE_DPBUSD(4, 6, b);                  \
+    }                                             \
   } while (0)
 
 // A panel's 16 weight rows × one activation tile: out rows [0, valid_n), columns [0, valid_m).
@@ -206,18 +202,11 @@ KILN_AMX_TARGET void tile(float* out, int64_t M, const uint8_t* panel, const uin
       const uint8_t* x = xt + sb * kActSbBytes;
       KILN_TILE_ZERO(2);
       KILN_TILE_ZERO(3);
-      if constexpr (DT == DType::Q6_K) {
-        KILN_CHUNK_SUMS_Q6_K(1, p, x);
-        KILN_CHUNK_SUMS_Q6_K(7, p + kChunk, x + kTileBytes);
-        KILN_CHUNK_SUMS_Q6_K(1, p + 2 * kChunk, x + 2 * kTileBytes);
-        KILN_CHUNK_SUMS_Q6_K(7, p + 3 * kChunk, x + 3 * kTileBytes);
-      } else {
-        KILN_TILE_ZERO(4);
-        KILN_CHUNK_SUMS_Q4_K(1, p, x);
-        KILN_CHUNK_SUMS_Q4_K(7, p + kChunk, x + kTileBytes);
-        KILN_CHUNK_SUMS_Q4_K(1, p + 2 * kChunk, x + 2 * kTileBytes);
-        KILN_CHUNK_SUMS_Q4_K(7, p + 3 * kChunk, x + 3 * kTileBytes);
-      }
+      if constexpr (DT != DType::Q6_K) KILN_TILE_ZERO(4);
+      KILN_CHUNK_SUMS(1, p, x);
+      KILN_CHUNK_SUMS(7, p + kChunk, x + kTileBytes);
+      KILN_CHUNK_SUMS(1, p + 2 * kChunk, x + 2 * kTileBytes);
+      KILN_CHUNK_SUMS(7, p + 3 * kChunk, x + 3 * kTileBytes);
     }
     if (sb > 0)  // the previous super-block's sums
       scale_add<DT>(acc, l, h, mins, (const float*)(panel + (sb - 1) * panel_sb_bytes(DT) + 4 * kChunk),
@@ -228,10 +217,7 @@ KILN_AMX_TARGET void tile(float* out, int64_t M, const uint8_t* panel, const uin
       if constexpr (DT != DType::Q6_K) KILN_TILE_STORE(4, mins);
     }
   }
-  transpose16(acc);  // acc[n] lane m: activation row n, weight row m
-  const __mmask16 cols = first_lanes(valid_m);
-  const __m512 bv = bias ? _mm512_maskz_loadu_ps(cols, bias) : _mm512_setzero_ps();
-  for (int n = 0; n < valid_n; n++) _mm512_mask_storeu_ps(out + n * M, cols, _mm512_add_ps(acc[n], bv));
+  amx_store_tile(acc, out, M, bias, valid_m, valid_n);
 }
 
 template <DType DT>
@@ -239,24 +225,18 @@ KILN_AMX_TARGET void gemm(float* out, const uint8_t* xt, const void* w, const fl
                           int64_t m0, int64_t m1, int64_t M, uint8_t* panel) {
   const int64_t nsb = K / QK_K;
   const size_t w_row = dtype_bytes(DT, K);
-  AmxTileConfig saved;
-  amx_begin(tile_config(), &saved);
-  for (int64_t m = m0; m < m1; m += kRows) {
-    const int rows = (int)(m1 - m < kRows ? m1 - m : kRows);
-    if constexpr (DT == DType::Q6_K)
-      unpack_panel_q6_K(panel, (const uint8_t*)w, w_row, m, rows, nsb);
-    else
-      unpack_panel<DT>(panel, (const uint8_t*)w, w_row, m, rows, nsb);
-    const float* bm = bias ? bias + m : nullptr;
-    const int64_t next_rows = m + kRows < m1 ? (m1 - m - kRows < kRows ? m1 - m - kRows : kRows) : 0;
-    const int64_t tiles = (N + kRows - 1) / kRows;
-    for (int64_t n = 0; n < N; n += kRows) {
-      prefetch_part((const uint8_t*)w + (m + kRows) * w_row, next_rows * w_row, n / kRows, tiles);
-      tile<DT>(out + n * M + m, M, panel, xt + (n / kRows) * nsb * kActSbBytes, nsb, bm, rows,
-               (int)(N - n < kRows ? N - n : kRows));
-    }
-  }
-  amx_end(saved);
+  amx_panels(
+      tile_config(), (const uint8_t*)w, w_row, N, m0, m1,
+      [&](int64_t m, int rows) {
+        if constexpr (DT == DType::Q6_K)
+          unpack_panel_q6_K(panel, (const uint8_t*)w, w_row, m, rows, nsb);
+        else
+          unpack_panel<DT>(panel, (const uint8_t*)w, w_row, m, rows, nsb);
+      },
+      [&](int64_t n, int64_t m, int rows, int valid_n) {
+        tile<DT>(out + n * M + m, M, panel, xt + (n / kRows) * nsb * kActSbBytes, nsb, bias ? bias + m : nullptr, rows,
+                 valid_n);
+      });
 }
 
 }  // namespace
