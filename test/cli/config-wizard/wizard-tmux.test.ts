@@ -39,7 +39,9 @@ async function until(check: () => boolean, what: () => string, ms = 60_000): Pro
 function startWizard(name: string, env: NodeJS.ProcessEnv, done: string) {
   const vars = ['KILN_CONFIG', 'XDG_CACHE_HOME', 'HF_HOME'].map((k) => `${k}='${env[k]}'`).join(' ')
   // A person at a terminal: not CI (under CI=1 ink renders only the last frame, on exit).
-  const cmd = `cd '${ROOT}' && env -u CI -u CONTINUOUS_INTEGRATION ${vars} '${process.execPath}' '${BIN}' config; echo $? > '${done}'`
+  // The exit status lands in `done` by a rename: the test waits for the file to exist, and a
+  // plain `echo > done` creates it empty before writing (a CI run read '' so).
+  const cmd = `cd '${ROOT}' && env -u CI -u CONTINUOUS_INTEGRATION ${vars} '${process.execPath}' '${BIN}' config; echo $? > '${done}.part' && mv '${done}.part' '${done}'`
   tmux(['new-session', '-d', '-s', name, '-x', '120', '-y', '50', cmd], env)
 }
 
