@@ -72,10 +72,22 @@ void ThreadPool::worker_loop(int ith, uint64_t seen) {
         break;
       }
     }
-    seen = generation_.load(std::memory_order_acquire);
-    if (stop_) return;
-    const std::function<void(int)>* job = job_;
-    if (job && ith < job_nth_) {
+    // The generation, the job and its thread count, read together under mu_, under which run()
+    // writes all three. Read one by one, a worker that sat out a job (ith ≥ its threads) could
+    // wake late, read the NEXT job's pointer and count while that job was being posted, run its
+    // part under the old generation, and run it again when the generation moved: the caller then
+    // woke before the job was done and freed buffers a worker still wrote (npm run test:arm64
+    // caught it under qemu: zeros in outputs, malloc's "unaligned tcache chunk").
+    const std::function<void(int)>* job;
+    int nth;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (stop_) return;
+      seen = generation_.load(std::memory_order_relaxed);
+      job = job_;
+      nth = job_nth_;
+    }
+    if (job && ith < nth) {
       (*job)(ith);
       // The last one out wakes the caller.
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -90,7 +102,10 @@ void ThreadPool::worker_loop(int ith, uint64_t seen) {
 void ThreadPool::run(int nth, const std::function<void(int)>& fn) {
   if (nth <= 1) {
     std::lock_guard<std::mutex> run_lk(run_mu_);
-    job_nth_ = 1;
+    {
+      std::lock_guard<std::mutex> lk(mu_);  // job_nth_ is read by workers under mu_
+      job_nth_ = 1;
+    }
     barrier_count_.store(0);
     fn(0);
     return;
@@ -115,6 +130,7 @@ void ThreadPool::run(int nth, const std::function<void(int)>& fn) {
     std::unique_lock<std::mutex> dl(done_mu_);
     done_cv_.wait(dl, [&] { return done_; });
   }
+  std::lock_guard<std::mutex> lk(mu_);
   job_ = nullptr;
 }
 
