@@ -62,6 +62,7 @@ CpuFeatures detect() {
   c.avx512vl = __builtin_cpu_supports("avx512vl");
   c.avx_vnni = __builtin_cpu_supports("avxvnni");
   c.avx512_vnni = __builtin_cpu_supports("avx512vnni");
+  c.intel = __builtin_cpu_is("intel");
 #if KILN_AMX
   c.amx_int8 = amx_granted() && __builtin_cpu_supports("avx512vbmi");  // every AMX CPU has VBMI (vpermb)
 #endif

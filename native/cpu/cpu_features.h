@@ -28,6 +28,7 @@ struct CpuFeatures {
   bool avx_vnni = false;     // VEX-encoded vpdpbusd (Alder Lake, Zen 5, ...)
   bool avx512_vnni = false;  // EVEX-encoded (Cascade Lake, Ice Lake, Zen 4, ...)
   bool amx_int8 = false;     // AMX-TILE + AMX-INT8 (+ AVX512-VBMI), the tile state granted by the OS (Sapphire Rapids, ...)
+  bool intel = false;        // GenuineIntel (some kernels tune for its prefetchers; not a tier)
   bool neon = false;         // ARM64 Advanced SIMD
   bool dotprod = false;      // ARM64 sdot/udot (FEAT_DotProd)
   bool i8mm = false;         // ARM64 smmla (FEAT_I8MM), with dotprod

@@ -35,7 +35,7 @@ constexpr int64_t kXBlockBytes = 256 << 10;  // bytes of x rows per prefill bloc
 constexpr int64_t kKxmPanel = 64;    // columns per (K,M) panel
 constexpr int64_t kKxmBlockK = 128;  // w rows per (K,M) block
 constexpr int kStreamCols = 4;           // weight rows per decode tile
-constexpr bool kPrefetchNarrow = true;   // software prefetch for 2-byte (F16/BF16) rows too
+constexpr bool prefetch_narrow() { return true; }  // software prefetch for 2-byte (F16/BF16) rows too
 constexpr int64_t kLinearMax = 32768;    // decode groups up to this many bytes prefetch the next group whole
 constexpr int64_t kRowAhead = 1024;      // else each row is prefetched this far ahead
 

@@ -22,6 +22,7 @@
 
 #include <immintrin.h>
 
+#include "cpu/cpu_features.h"
 #include "cpu/qweights.h"
 #include "kernels.h"
 
@@ -36,12 +37,16 @@ constexpr int kRows = 4;      // x rows per prefill tile
 constexpr int kCols = 6;      // weight rows per prefill tile (24 accumulators of the 32 registers)
 constexpr int kPackMin = 4;   // N at which converting a weight group to f32 once beats converting per use
 constexpr int64_t kXBlockBytes = 512 << 10;  // bytes of x rows per prefill block: well inside L2
-// Decode streams one weight row at a time, and software-prefetches only 4-byte rows: measured on
-// Zen 5 (110M llama, 1 thread, interleaved), 4-row tiles with prefetch gave F16 85 and F32 47
-// tokens/s, 1-row with hardware prefetch alone F16 108 and F32 42, 1-row with F32 prefetched F32
-// 47 (2 threads: F16 139 -> 191, F32 85 -> 89).
-constexpr int kStreamCols = 1;               // weight rows per decode tile
-constexpr bool kPrefetchNarrow = false;      // software prefetch for 2-byte (F16/BF16) rows too
+// Decode streams one weight row at a time, and software-prefetches 4-byte rows: measured on Zen 5
+// (110M llama, 1 thread, interleaved), 4-row tiles with prefetch gave F16 85 and F32 47 tokens/s,
+// 1-row with hardware prefetch alone F16 108 and F32 42, 1-row with F32 prefetched F32 47
+// (2 threads: F16 139 -> 191, F32 85 -> 89). 2-byte rows too on Intel CPUs: on a Sapphire Rapids
+// VM their GEMVs streamed 8-9 GB/s a thread with the hardware prefetchers alone, F32's 12.
+constexpr int kStreamCols = 1;  // weight rows per decode tile
+bool prefetch_narrow() {        // software prefetch for 2-byte (F16/BF16) rows too
+  static const bool intel = cpu_features().intel;
+  return intel;
+}
 constexpr int64_t kLinearMax = 32768;        // decode groups up to this many bytes prefetch the next group whole
 constexpr int64_t kRowAhead = 1024;          // else each row is prefetched this far ahead
 

@@ -1,6 +1,6 @@
 // The decode (few rows) driver of the f32/f16/bf16 matmul, written once for matmul_avx2.cc and
 // matmul_avx512.cc: each includes it inside its own namespace, after its tile_full, Prefetch,
-// elem_size and stream constants (kStreamCols, kLinearMax, kRowAhead, kPrefetchNarrow), with KILN_STREAM_TARGET set to its target attribute. Weight rows
+// elem_size and stream constants (kStreamCols, kLinearMax, kRowAhead, prefetch_narrow()), with KILN_STREAM_TARGET set to its target attribute. Weight rows
 // go kStreamCols at a time, each streamed from memory once and prefetched ahead.
 // (No include guard: every including file compiles its own copy.)
 
@@ -16,8 +16,8 @@ KILN_STREAM_TARGET void stream_rows(float* out, const float* x, const void* w, c
     KILN_UNROLL
     for (int c = 0; c < kStreamCols; c++) wr[c] = wb + (m + c) * row;
     Prefetch pf;
-    if (elem_size<DT>() < 4 && !kPrefetchNarrow)
-      ;  // the hardware prefetchers alone (see kPrefetchNarrow)
+    if (elem_size<DT>() < 4 && !prefetch_narrow())
+      ;  // the hardware prefetchers alone (see prefetch_narrow)
     else if (kStreamCols * row > kLinearMax)
       pf.row_ahead = kRowAhead;
     else if (m + 2 * kStreamCols <= me)
