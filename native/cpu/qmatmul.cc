@@ -8,8 +8,9 @@
 // never on the other rows or the thread count within one path.
 // Threads split the output features M, so each weight row is streamed from memory by one thread.
 // The AVX2 kernels (qmatmul_avx2.cc) run when the CPU has them, their AVX512-VNNI widening
-// (qmatmul_avx512vnni.cc, the same bits) for decode when it has that; this file's portable loop is
-// their twin and the fallback.
+// (qmatmul_avx512vnni.cc, the same bits) for decode when it has that, the AMX tile unit's GEMMs
+// (qgemm_amx.cc, qgemm_k_amx.cc, the same bits again) for steps of 16 rows and more where it has
+// that; this file's portable loop is their twin and the fallback.
 #include <algorithm>
 
 #include "cpu/amx_tiles.h"
@@ -65,7 +66,7 @@ size_t qgemm_k_amx_panel_bytes(DType dt, int64_t K);
 size_t qgemm_k_amx_activation_bytes(int64_t N, int64_t K);
 void qgemm_k_amx_activations(uint8_t* xt, const uint8_t* xq, size_t x_row, int rows, int64_t K);
 void qgemm_k_amx(float* out, const uint8_t* xt, const void* w, DType dt, const float* bias, int64_t N, int64_t K,
-                    int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
+                 int64_t m0, int64_t m1, int64_t M, uint8_t* panel);
 #endif
 #if KILN_ARM64
 // qdot_neon.cc: the portable vec_dots' NEON twins (same integer sums, same float order: same bits),
@@ -144,9 +145,9 @@ void weight_row_to_f32(const void* w, DType t, int64_t row, int64_t k, float* ou
   }
 }
 
-// Whether a step of N rows against dt weights takes an AMX GEMM: Q4_0, Q5_0 and the K-quants but
-// Q2_K/Q3_K from one whole tile of rows on (below it the VNNI or AVX2 tiles, which give the same
-// bits, waste less of a tile).
+// Whether a step of N rows against dt weights takes an AMX GEMM: Q4_0, Q5_0, Q4_K, Q5_K and Q6_K
+// from one whole tile of rows on (below it the VNNI or AVX2 tiles, which give the same bits, waste
+// less of a tile).
 static bool amx_gemm([[maybe_unused]] DType dt, [[maybe_unused]] int64_t N) {
 #if KILN_AMX
   return (dt == DType::Q4_0 || dt == DType::Q5_0 || dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K) &&
