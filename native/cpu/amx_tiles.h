@@ -51,8 +51,8 @@ KILN_AMX_INLINE void amx_end(const AmxTileConfig& saved) {
 }
 
 // Part i of `parts` of the cache lines of [p, p + bytes), prefetched into L2. The GEMMs request the
-// next panel's weight rows so while the tile unit works on this one: prefill reads each weight
-// once, from memory, and a panel's unpacking otherwise waits on it (18% of a Q4_0 prefill).
+// next panel's weight rows while the tile unit works on this one: prefill reads each weight once,
+// from memory, and a panel's unpacking otherwise waits on it (18% of a Q4_0 prefill).
 KILN_AMX_INLINE void prefetch_part(const uint8_t* p, size_t bytes, int64_t i, int64_t parts) {
   const int64_t lines = (int64_t)((bytes + 63) / 64), per = (lines + parts - 1) / parts;
   for (int64_t l = i * per; l < (i + 1) * per && l < lines; l++) _mm_prefetch((const char*)p + 64 * l, _MM_HINT_T1);
