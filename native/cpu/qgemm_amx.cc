@@ -52,8 +52,6 @@ KILN_AMX_TARGET AmxTileConfig tile_config() {
   return c;
 }
 
-// Rows [m, m + rows) of w (rows ≤ 16; missing rows are zeros) into the panel layout above, each
-// weight row read front to back once.
 // Byte i of the permutation that turns two consecutive Q4_0 blocks (18 bytes each) into four 16-byte
 // copies of their quants: block 0's twice (bytes 2..17), then block 1's twice (bytes 20..35).
 alignas(64) constexpr uint8_t kTwoBlocks[64] = {
@@ -89,16 +87,23 @@ template <DType DT>
 KILN_AMX_TARGET void unpack_panel(uint8_t* panel, const uint8_t* w, size_t w_row, int64_t m, int rows, int64_t nb) {
   using Block = std::conditional_t<DT == DType::Q5_0, block_q5_0, block_q4_0>;
   for (int r = 0; r < kRows; r++) {
-    const Block* blk = (const Block*)(w + (m + r) * w_row);
-    if (r < rows && DT == DType::Q4_0) {
-      unpack_row_q4_0(panel, (const block_q4_0*)blk, r, nb);
+    if (r >= rows) {  // past the weights' last row
+      for (int64_t b = 0; b < nb; b++) {
+        uint8_t* pb = panel + b * kPanelBlockBytes;
+        ((float*)(pb + kRows * 32))[r] = 0.f;
+        _mm256_store_si256((__m256i*)(pb + 32 * r), _mm256_setzero_si256());
+      }
       continue;
     }
-    for (int64_t b = 0; b < nb; b++) {
-      uint8_t* pb = panel + b * kPanelBlockBytes;
-      ((float*)(pb + kRows * 32))[r] = r < rows ? _cvtsh_ss(blk[b].d) : 0.f;
-      _mm256_store_si256((__m256i*)(pb + 32 * r),
-                         r < rows ? block32_quants<Block, DT == DType::Q5_0>(blk + b) : _mm256_setzero_si256());
+    const Block* blk = (const Block*)(w + (m + r) * w_row);
+    if constexpr (DT == DType::Q4_0) {
+      unpack_row_q4_0(panel, blk, r, nb);
+    } else {
+      for (int64_t b = 0; b < nb; b++) {
+        uint8_t* pb = panel + b * kPanelBlockBytes;
+        ((float*)(pb + kRows * 32))[r] = _cvtsh_ss(blk[b].d);
+        _mm256_store_si256((__m256i*)(pb + 32 * r), block32_quants<Block, true>(blk + b));
+      }
     }
   }
   asm volatile("" ::: "memory");  // the tile loads (asm without memory operands) come after these stores
@@ -193,9 +198,14 @@ KILN_AMX_TARGET void qgemm_q4_0_amx_activations(uint8_t* xt, const uint8_t* xq, 
     __m256i r[kRows];
     alignas(64) float d[kRows];
     for (int j = 0; j < kRows; j++) {
+      if (j >= rows) {
+        r[j] = _mm256_setzero_si256();
+        d[j] = 0.f;
+        continue;
+      }
       const block_q8_0* blk = (const block_q8_0*)(xq + j * x_row) + b;
-      r[j] = j < rows ? _mm256_loadu_si256((const __m256i*)blk->qs) : _mm256_setzero_si256();
-      d[j] = j < rows ? _cvtsh_ss(blk->d) : 0.f;
+      r[j] = _mm256_loadu_si256((const __m256i*)blk->qs);
+      d[j] = _cvtsh_ss(blk->d);
     }
     __m256i lo[8], hi[8];
     transpose_dwords_8x8(r, lo);

@@ -145,19 +145,14 @@ void weight_row_to_f32(const void* w, DType t, int64_t row, int64_t k, float* ou
   }
 }
 
+#if KILN_AMX
 // Whether a step of N rows against dt weights takes an AMX GEMM: Q4_0, Q5_0, Q4_K, Q5_K and Q6_K
 // from one whole tile of rows on (below it the VNNI or AVX2 tiles, which give the same bits, waste
 // less of a tile).
-static bool amx_gemm([[maybe_unused]] DType dt, [[maybe_unused]] int64_t N) {
-#if KILN_AMX
+static bool amx_gemm(DType dt, int64_t N) {
   return (dt == DType::Q4_0 || dt == DType::Q5_0 || dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K) &&
          cpu_features().amx() && N >= kAmxRows;
-#else
-  return false;
-#endif
 }
-
-#if KILN_AMX
 static bool is_k_quant(DType dt) { return dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K; }
 static size_t amx_activation_bytes(DType dt, int64_t N, int64_t K) {
   return is_k_quant(dt) ? qgemm_k_amx_activation_bytes(N, K) : qgemm_q4_0_amx_activation_bytes(N, K);
